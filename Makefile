@@ -1,0 +1,62 @@
+# Assay: the two commands are `make run` and `make test`; everything they need is installed here.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PIP := .venv/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format services chromium frontend migrate bench clean
+
+# --- set-up (each step re-runs only when its inputs change) -------------------------------
+.venv/.runtime: requirements.lock
+	test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv
+	$(PIP) install -q --disable-pip-version-check -r requirements.lock
+	touch $@
+
+.venv/.dev: .venv/.runtime requirements-dev.lock
+	$(PIP) install -q --disable-pip-version-check -r requirements-dev.lock
+	$(PIP) install -q --disable-pip-version-check -e ./sdk
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+frontend/static/dist/.built: node_modules/.installed $(shell find frontend/assets -type f 2>/dev/null) build.mjs
+	npm run --silent build
+	touch $@
+
+frontend: frontend/static/dist/.built
+
+migrate: .venv/.runtime
+	$(PY) manage.py migrate --noinput -v 0
+
+# --- the embedded default: SQLite, local artifacts, eager tasks, in-memory channel layer ---
+run: .venv/.runtime frontend migrate
+	@echo "Assay on http://$(HOST):$(PORT)/  (first admin: $(PY) manage.py createsuperuser)"
+	.venv/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --no-access-log
+
+# --- the whole suite on the production components (PostgreSQL, Redis) ---------------------
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+services:
+	scripts/ensure-services.sh
+
+lint: .venv/.dev
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy .
+
+test: .venv/.dev frontend chromium services lint
+	.venv/bin/pytest -n 2 --dist loadgroup
+
+format: .venv/.dev
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+bench: .venv/.dev frontend services
+	$(PY) benchmarks/ingest.py
+
+clean:
+	rm -rf .venv node_modules frontend/static/dist var

@@ -1,0 +1,100 @@
+"""Users, teams, project roles and API tokens. The rules over them live in access.py."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models.functions import Lower
+
+
+def new_id() -> str:
+    """An opaque, unguessable identifier: 32 hex characters (MLflow's run-id shape)."""
+    return uuid.uuid4().hex
+
+
+class User(AbstractUser):
+    class Meta:
+        constraints = [
+            # Usernames are team names too (every user has a personal team), so "Ana"
+            # and "ana" must not both exist.
+            models.UniqueConstraint(Lower("username"), name="user_username_ci_unique"),
+        ]
+
+
+class Team(models.Model):
+    name = models.SlugField(max_length=64, help_text="URL name: /<team>/<project>/")
+    display_name = models.CharField(max_length=128, blank=True)
+    # A personal team belongs to one user and carries their username (a W&B entity).
+    personal_owner = models.OneToOneField(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="personal_team"
+    )
+    members = models.ManyToManyField(User, through="Membership", related_name="teams")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("name"), name="team_name_ci_unique")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner"
+        MEMBER = "member"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="membership_unique")]
+
+
+class ProjectRole(models.IntegerChoices):
+    """Ordered: a higher number includes every right of the lower ones."""
+
+    VIEWER = 10, "viewer"
+    WRITER = 20, "writer"
+    MAINTAINER = 30, "maintainer"
+    ADMIN = 40, "admin"
+
+
+class ProjectGrant(models.Model):
+    """A role on one project, granted to a user or to a whole team (exactly one of them)."""
+
+    project = models.ForeignKey("experiments.Project", on_delete=models.CASCADE, related_name="grants")
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE, related_name="project_grants")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="project_grants")
+    role = models.PositiveSmallIntegerField(choices=ProjectRole.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(user__isnull=False, team__isnull=True) | models.Q(user__isnull=True, team__isnull=False)),
+                name="grant_user_xor_team",
+            ),
+            models.UniqueConstraint(fields=["project", "user"], name="grant_project_user_unique"),
+            models.UniqueConstraint(fields=["project", "team"], name="grant_project_team_unique"),
+        ]
+
+
+class ApiToken(models.Model):
+    """A bearer token. Only its SHA-256 and a short clear prefix (to tell tokens apart) are kept."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"

@@ -1,0 +1,121 @@
+"""Project-wide REST plumbing: JSON via orjson, and one error shape for every failure.
+
+Every error answer is ``{"error": {"code": …, "message": …, "field": …}}`` with the
+HTTP status that fits; ``field`` names the offending input (dotted for nested values,
+e.g. ``metrics.3.value``) or is null.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+
+class FastJSONRenderer(BaseRenderer):
+    media_type = "application/json"
+    format = "json"
+    charset = None
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: dict[str, Any] | None = None,
+    ) -> bytes:
+        if data is None:
+            return b""
+        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+
+
+class FastJSONParser(BaseParser):
+    media_type = "application/json"
+
+    def parse(
+        self,
+        stream: Any,
+        media_type: str | None = None,
+        parser_context: dict[str, Any] | None = None,
+    ) -> Any:
+        raw = stream.read() if stream is not None else b""
+        if not raw:
+            raise exceptions.ParseError("The request body is empty; send a JSON object.")
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise exceptions.ParseError(f"The request body is not valid JSON: {exc}") from None
+
+
+class ApiError(exceptions.APIException):
+    """A domain error raised by services, carrying a stable code and the field at fault."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+
+    def __init__(
+        self, message: str, *, code: str = "invalid", field: str | None = None, status_code: int = 400
+    ) -> None:
+        super().__init__(detail=message, code=code)
+        self.field = field
+        self.status_code = status_code
+        self.error_code = code
+
+
+class Conflict(ApiError):
+    def __init__(self, message: str, *, code: str = "conflict", field: str | None = None) -> None:
+        super().__init__(message, code=code, field=field, status_code=status.HTTP_409_CONFLICT)
+
+
+def _first_error(detail: Any, path: list[str]) -> tuple[str | None, str, str]:
+    """Walk DRF's nested error detail to the first leaf: (field path, message, code)."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            sub = [] if key == "non_field_errors" else [str(key)]
+            return _first_error(value, path + sub)
+    if isinstance(detail, list):
+        for index, value in enumerate(detail):
+            if value in ({}, [], None):
+                continue
+            # A list of messages for one field is not a list of items: keep the path.
+            is_leaf_list = all(isinstance(v, exceptions.ErrorDetail) for v in detail)
+            return _first_error(value, path if is_leaf_list else path + [str(index)])
+    code = getattr(detail, "code", "invalid") or "invalid"
+    return (".".join(path) or None, str(detail), str(code))
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "field": field}}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound("Not found.")
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if not isinstance(exc, exceptions.APIException):
+        return None
+
+    headers: dict[str, str] = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
+
+    if isinstance(exc, ApiError):
+        body = error_body(exc.error_code, str(exc.detail), exc.field)
+    elif isinstance(exc, exceptions.ValidationError):
+        field, message, code = _first_error(exc.detail, [])
+        body = error_body(code, message, field)
+    else:
+        detail = exc.detail
+        code = getattr(detail, "code", None) or exc.default_code
+        body = error_body(str(code), str(detail))
+    set_rollback()
+    return Response(body, status=exc.status_code, headers=headers)

@@ -1,0 +1,17 @@
+"""Settings for the test suite: the production components (PostgreSQL, Redis), never a
+developer's environment. Each variable may still be overridden from outside."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/assay")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("ASSAY_VAR_DIR", tempfile.mkdtemp(prefix="assay-test-var-"))
+os.environ.setdefault("ASSAY_SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
+
+from config.settings import *  # noqa: E402, F403
+
+# Hashing with the fast MD5 hasher keeps user fixtures cheap; production keeps PBKDF2.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

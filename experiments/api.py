@@ -1,0 +1,334 @@
+"""Tracking REST API (thin: validate, ask the policy, call a service, present)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import access
+from accounts.models import Team, User
+from config.api import ApiError
+from experiments import metrics, selectors, services
+from experiments.access import access_project, access_run
+from experiments.models import Figure, MetricSummary, Run
+from experiments.serializers import (
+    ExperimentIn,
+    ExperimentOut,
+    FigureIn,
+    FigureOut,
+    LogBatchIn,
+    LogBatchOut,
+    MetricHistoryOut,
+    ProjectIn,
+    ProjectOut,
+    RunCreateIn,
+    RunUpdateIn,
+    SummaryOut,
+    run_out,
+)
+
+MAX_HISTORY_PAGE = 100_000
+DEFAULT_HISTORY_PAGE = 10_000
+MAX_DOWNSAMPLED_POINTS = 10_000
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+def _user(request: Request) -> User:
+    assert isinstance(request.user, User)  # IsAuthenticated ran before the view
+    return request.user
+
+
+def run_url(run: Run) -> str:
+    return f"{settings.PUBLIC_URL}/{run.project.team.name}/{run.project.name}/runs/{run.id}/"
+
+
+def _runs_out(runs: list[Run]) -> list[dict[str, Any]]:
+    params = selectors.params_of(runs)
+    summaries = selectors.summaries_of(runs)
+    tags: dict[str, dict[str, str]] = {}
+    from experiments.models import Tag
+
+    for run_id, key, value in Tag.objects.filter(run__in=runs).values_list("run_id", "key", "value"):
+        tags.setdefault(run_id, {})[key] = value
+    return [
+        run_out(
+            run,
+            params=params.get(run.id, {}),
+            tags=tags.get(run.id, {}),
+            summaries=sorted(summaries.get(run.id, {}).values(), key=lambda s: s.key),
+            url=run_url(run),
+        )
+        for run in runs
+    ]
+
+
+class ProjectListView(APIView):
+    @extend_schema(responses=ProjectOut(many=True), summary="Projects you can see")
+    def get(self, request: Request) -> Response:
+        paginator = Pagination()
+        page = paginator.paginate_queryset(selectors.projects_visible_to(request.user), request, view=self)
+        return paginator.get_paginated_response(ProjectOut(page, many=True).data)
+
+    @extend_schema(request=ProjectIn, responses={201: ProjectOut}, summary="Create a project in a team you belong to")
+    def post(self, request: Request) -> Response:
+        data = ProjectIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = _user(request)
+        team = Team.objects.filter(name__iexact=data.validated_data["team"]).first()
+        if team is None or not access.can_see_team(user, team):
+            raise ApiError("No such team.", code="not_found", field="team", status_code=404)
+        if not access.can_create_project(user, team):
+            raise ApiError("You may not create projects in this team.", code="permission_denied", field="team", status_code=403)
+        name = data.validated_data["name"].lower()
+        if selectors.projects_visible_to(user).filter(team=team, name__iexact=name).exists():
+            raise ApiError(f"Project {team.name}/{name} exists.", code="conflict", field="name", status_code=409)
+        project = services.project_create(user=user, team=team, name=name, description=data.validated_data["description"])
+        return Response(ProjectOut(project).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetailView(APIView):
+    @extend_schema(responses=ProjectOut)
+    def get(self, request: Request, team: str, project: str) -> Response:
+        return Response(ProjectOut(access_project(request.user, team, project)).data)
+
+
+class ExperimentListView(APIView):
+    @extend_schema(responses=ExperimentOut(many=True))
+    def get(self, request: Request, team: str, project: str) -> Response:
+        proj = access_project(request.user, team, project)
+        return Response(ExperimentOut(selectors.experiments_of(proj), many=True).data)
+
+    @extend_schema(request=ExperimentIn, responses={201: ExperimentOut})
+    def post(self, request: Request, team: str, project: str) -> Response:
+        proj = access_project(request.user, team, project, action="experiment.create")
+        data = ExperimentIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        experiment = services.experiment_get_or_create(project=proj, name=data.validated_data["name"])
+        return Response(ExperimentOut(experiment).data, status=status.HTTP_201_CREATED)
+
+
+RUN_OUT_SCHEMA = inline_serializer(
+    "Run",
+    {
+        "id": serializers.CharField(),
+        "project": serializers.CharField(),
+        "experiment": serializers.CharField(),
+        "name": serializers.CharField(),
+        "author": serializers.CharField(allow_null=True),
+        "status": serializers.CharField(),
+        "start_time": serializers.DateTimeField(),
+        "end_time": serializers.DateTimeField(allow_null=True),
+        "duration": serializers.FloatField(allow_null=True),
+        "notes": serializers.CharField(),
+        "config": serializers.JSONField(),
+        "info": serializers.JSONField(),
+        "params": serializers.DictField(child=serializers.CharField()),
+        "tags": serializers.DictField(child=serializers.CharField()),
+        "metrics": serializers.DictField(child=SummaryOut()),
+        "url": serializers.URLField(),
+    },
+)
+
+
+class RunListView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("project", str, required=True, description='"team/project"'),
+            OpenApiParameter("experiment", str, description="experiment name"),
+            OpenApiParameter("status", str, description="running, finished, failed or killed"),
+            OpenApiParameter(
+                "sort", str, description="start_time (default -start_time), end_time, name, status, author, duration, "
+                "metrics.<key> (last value) or params.<key>; '-' prefix for descending"
+            ),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int, description="1-1000, default 50"),
+        ],
+        responses=RUN_OUT_SCHEMA,
+        summary="Runs of a project, paged and sorted",
+    )
+    def get(self, request: Request) -> Response:
+        path = request.query_params.get("project")
+        if not path:
+            raise ApiError('The project query parameter is required ("team/project").', field="project")
+        team, name = services.parse_project_path(path)
+        project = access_project(request.user, team, name)
+        experiment = None
+        if "experiment" in request.query_params:
+            experiment = selectors.experiments_of(project).filter(name__iexact=request.query_params["experiment"]).first()
+            if experiment is None:
+                raise ApiError("No such experiment in this project.", code="not_found", field="experiment", status_code=404)
+        qs = selectors.runs_of(project, experiment=experiment)
+        run_status = request.query_params.get("status")
+        if run_status is not None:
+            if run_status not in {"running", "finished", "failed", "killed"}:
+                raise ApiError("status must be running, finished, failed or killed.", field="status")
+            qs = qs.filter(status=run_status)
+        sort = request.query_params.get("sort", "-start_time")
+        problem = selectors.parse_sort(sort)
+        if problem:
+            raise ApiError(problem, field="sort")
+        qs = selectors.runs_sorted(qs, sort).select_related("project__team")
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(_runs_out(list(page or [])))
+
+    @extend_schema(request=RunCreateIn, responses={201: RUN_OUT_SCHEMA}, summary="Start a run")
+    def post(self, request: Request) -> Response:
+        data = RunCreateIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        run = services.run_create(
+            user=_user(request),
+            project_path=v["project"],
+            experiment=v["experiment"],
+            name=v["name"],
+            config=v["config"],
+            tags=v["tags"],
+            notes=v["notes"],
+            info=v["info"],
+            start_time=v["start_time"],
+        )
+        return Response(_runs_out([run])[0], status=status.HTTP_201_CREATED)
+
+
+class RunDetailView(APIView):
+    @extend_schema(responses=RUN_OUT_SCHEMA)
+    def get(self, request: Request, run_id: str) -> Response:
+        return Response(_runs_out([access_run(request.user, run_id)])[0])
+
+    @extend_schema(request=RunUpdateIn, responses=RUN_OUT_SCHEMA, summary="Rename, annotate, finish or resume a run")
+    def patch(self, request: Request, run_id: str) -> Response:
+        run = access_run(request.user, run_id, action="run.update")
+        data = RunUpdateIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = services.run_update(run=run, **data.validated_data)
+        return Response(_runs_out([access_run(request.user, run.id)])[0])
+
+
+class RunLogView(APIView):
+    @extend_schema(
+        request=LogBatchIn,
+        responses=LogBatchOut,
+        summary="Log a batch of params, tags and metric points",
+        description=(
+            f"All or nothing. At most {metrics.MAX_POINTS_PER_BATCH} points per batch, in `metrics` (rows) and/or "
+            "`series` (columns). Keys: 1-250 characters of letters, digits, `_ - . / :` and space. Steps: integers "
+            "0..2^53-1. Timestamps: ms since the epoch, 0..2^53-1, default now. Values: finite numbers, or the "
+            'strings "NaN", "Infinity", "-Infinity". Params are immutable: a different value for a set key is 409. '
+            "A batch_id seen before on this run adds nothing and answers `duplicate: true`."
+        ),
+    )
+    def post(self, request: Request, run_id: str) -> Response:
+        run = access_run(request.user, run_id, action="run.log")
+        body = request.data
+        if not isinstance(body, dict):
+            raise ApiError("The body must be a JSON object.")
+        unknown = set(body) - {"batch_id", "params", "tags", "metrics", "series"}
+        if unknown:
+            raise ApiError(f"Unknown field(s): {', '.join(sorted(map(str, unknown)))}.", field=sorted(map(str, unknown))[0])
+        result = services.run_log(
+            run=run,
+            batch_id=body.get("batch_id"),
+            params=body.get("params"),
+            tags=body.get("tags"),
+            metric_rows=body.get("metrics"),
+            metric_columns=body.get("series"),
+        )
+        return Response(result)
+
+
+class RunMetricListView(APIView):
+    @extend_schema(responses=SummaryOut(many=True), summary="Summary of every metric key of a run")
+    def get(self, request: Request, run_id: str) -> Response:
+        run = access_run(request.user, run_id)
+        return Response(SummaryOut(MetricSummary.objects.filter(run=run).order_by("key"), many=True).data)
+
+
+def _int_param(request: Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(f"{name} must be an integer.", field=name) from None
+    if not lo <= value <= hi:
+        raise ApiError(f"{name} must be between {lo} and {hi}.", field=name)
+    return value
+
+
+class RunMetricHistoryView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("max_points", int, description=f"Downsample to at most N points (2..{MAX_DOWNSAMPLED_POINTS}) with MinMaxLTTB"),
+            OpenApiParameter("offset", int, description="Raw points: index of the first point (default 0)"),
+            OpenApiParameter("limit", int, description=f"Raw points per page, 1..{MAX_HISTORY_PAGE} (default {DEFAULT_HISTORY_PAGE})"),
+        ],
+        responses=MetricHistoryOut,
+        summary="Metric history: raw points paged in step order, or downsampled on the server",
+    )
+    def get(self, request: Request, run_id: str, key: str) -> Response:
+        run = access_run(request.user, run_id)
+        try:
+            metrics.check_key(key, "key")
+        except metrics.PointError as exc:
+            raise ApiError(str(exc), field="key") from None
+        max_points = _int_param(request, "max_points", None, 2, MAX_DOWNSAMPLED_POINTS)
+        offset = _int_param(request, "offset", 0, 0, 2**53) or 0
+        limit = _int_param(request, "limit", DEFAULT_HISTORY_PAGE, 1, MAX_HISTORY_PAGE) or DEFAULT_HISTORY_PAGE
+        if max_points is not None and "offset" in request.query_params:
+            raise ApiError("offset pages raw points; it cannot be combined with max_points.", field="offset")
+        history = selectors.metric_history(run, key)
+        total = len(history)
+        if total == 0 and not MetricSummary.objects.filter(run=run, key=key).exists():
+            raise ApiError(f"This run has no metric {key!r}.", code="not_found", field="key", status_code=404)
+        next_url = None
+        if max_points is not None:
+            shown = metrics.downsample(history, max_points)
+            downsampled = len(shown) < total
+        else:
+            shown = history.slice(offset, offset + limit)
+            downsampled = False
+            if offset + limit < total:
+                next_url = request.build_absolute_uri(
+                    request.path + "?" + urlencode({"offset": offset + limit, "limit": limit})
+                )
+        return Response(
+            {
+                "key": key,
+                "total": total,
+                "downsampled": downsampled,
+                "method": metrics.DOWNSAMPLE_METHOD if downsampled else None,
+                "points": metrics.points_json(shown),
+                "next": next_url,
+            }
+        )
+
+
+class RunFigureListView(APIView):
+    @extend_schema(responses=FigureOut(many=True))
+    def get(self, request: Request, run_id: str) -> Response:
+        run = access_run(request.user, run_id)
+        return Response(FigureOut(Figure.objects.filter(run=run), many=True).data)
+
+    @extend_schema(request=FigureIn, responses={201: FigureOut}, summary="Add a confusion matrix to a run")
+    def post(self, request: Request, run_id: str) -> Response:
+        run = access_run(request.user, run_id, action="run.log")
+        data = FigureIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        figure = services.figure_confusion_matrix_add(run=run, name=v["name"], labels=v["labels"], matrix=v["matrix"], step=v["step"])
+        return Response(FigureOut(figure).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,172 @@
+"""Projects, experiments, runs and what a run logs.
+
+Metric points are stored as *chunks*: one row per (run, key, logged batch) holding the
+batch's steps, values and timestamps as packed little-endian arrays (see metrics.py).
+A 10,000-point batch is then one INSERT of a few rows instead of 10,000 rows, and a
+1,000,000-point history is read as ~100 rows and decoded with NumPy. The per-key
+summary (last, min, max, last step, count) is kept current in the same transaction and
+is what search and sort use.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+
+from accounts.models import Team, new_id
+
+
+class Project(models.Model):
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="projects")
+    name = models.SlugField(max_length=64)
+    description = models.TextField(blank=True, max_length=10_000)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("team", Lower("name"), name="project_team_name_ci_unique")]
+        ordering = ["team__name", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.team.name}/{self.name}"
+
+    @property
+    def path(self) -> str:
+        return f"{self.team.name}/{self.name}"
+
+
+class Experiment(models.Model):
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="experiments")
+    name = models.CharField(max_length=128)
+    description = models.TextField(blank=True, max_length=10_000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("project", Lower("name"), name="experiment_project_name_ci_unique")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    KILLED = "killed"
+
+
+class Run(models.Model):
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    # Denormalised from experiment so that visibility filters need no join.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="runs")
+    name = models.CharField(max_length=128)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="runs")
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    start_time = models.DateTimeField()
+    end_time = models.DateTimeField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    # Structured run info: {"code": {...}, "environment": {...}, "system": {...}, "error": {...}}
+    info = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["project", "-start_time"], name="run_project_start"),
+            models.Index(fields=["experiment", "-start_time"], name="run_experiment_start"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.end_time is None:
+            return None
+        return (self.end_time - self.start_time).total_seconds()
+
+
+class Param(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="params")
+    key = models.CharField(max_length=250)
+    value = models.TextField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="param_run_key_unique")]
+        ordering = ["key"]
+
+
+class Tag(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tags")
+    key = models.CharField(max_length=250)
+    value = models.TextField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="tag_run_key_unique")]
+        ordering = ["key"]
+
+
+class MetricSummary(models.Model):
+    """Per run and key: kept current with every batch, used for search, sort and tables."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="summaries")
+    key = models.CharField(max_length=250)
+    last = models.FloatField(null=True)
+    min = models.FloatField(null=True)
+    max = models.FloatField(null=True)
+    last_step = models.BigIntegerField()
+    last_timestamp = models.BigIntegerField()
+    count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="summary_run_key_unique")]
+        indexes = [models.Index(fields=["key", "last"], name="summary_key_last")]
+        ordering = ["key"]
+
+
+class MetricChunk(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metric_chunks")
+    key = models.CharField(max_length=250)
+    count = models.IntegerField()
+    min_step = models.BigIntegerField()
+    max_step = models.BigIntegerField()
+    steps = models.BinaryField()  # int64 little-endian
+    values = models.BinaryField()  # float64 little-endian, NaN and ±Inf allowed
+    timestamps = models.BinaryField()  # int64 ms since the epoch, little-endian
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "key", "min_step"], name="chunk_run_key_step")]
+
+
+class LogBatch(models.Model):
+    """Remembers a client's batch id so that a retried batch adds nothing."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="batches")
+    batch_id = models.CharField(max_length=64)
+    points = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "batch_id"], name="batch_run_id_unique")]
+
+
+class Figure(models.Model):
+    class Kind(models.TextChoices):
+        CONFUSION_MATRIX = "confusion_matrix"
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="figures")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    name = models.CharField(max_length=128)
+    step = models.BigIntegerField(null=True, blank=True)
+    data = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "step"]

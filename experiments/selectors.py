@@ -1,0 +1,133 @@
+"""Reads shared by the API and the pages, already narrowed to what the user may see."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import F, OuterRef, QuerySet, Subquery
+
+from accounts import access
+from experiments import metrics
+from experiments.models import Experiment, MetricChunk, MetricSummary, Param, Project, Run
+
+if TYPE_CHECKING:
+    from accounts.access import AnyUser
+
+
+def projects_visible_to(user: AnyUser | None) -> QuerySet[Project]:
+    return access.visible_projects(user, Project.objects.select_related("team"))
+
+
+def runs_visible_to(user: AnyUser | None) -> QuerySet[Run]:
+    return Run.objects.filter(access.project_filter(user, prefix="project__"))
+
+
+def experiments_of(project: Project) -> QuerySet[Experiment]:
+    return project.experiments.all()
+
+
+# Attributes a runs list may be sorted by; anything else is refused (never passed raw to
+# order_by: that would be ORM injection).
+RUN_SORT_ATTRIBUTES = {
+    "start_time": "start_time",
+    "end_time": "end_time",
+    "name": "name",
+    "status": "status",
+    "created_at": "created_at",
+    "author": "author__username",
+    "duration": "duration",
+}
+
+
+def runs_of(project: Project, *, experiment: Experiment | None = None) -> QuerySet[Run]:
+    qs = Run.objects.filter(project=project).select_related("author", "experiment")
+    if experiment is not None:
+        qs = qs.filter(experiment=experiment)
+    return qs
+
+
+def runs_sorted(qs: QuerySet[Run], sort: str) -> QuerySet[Run]:
+    """Sort by an attribute (``start_time``), a summary metric (``metrics.loss``, its last
+    value) or a param (``params.lr``); ``-`` in front for descending. Runs lacking the
+    metric or param sort last either way. The caller has validated ``sort`` with
+    :func:`parse_sort`."""
+    descending = sort.startswith("-")
+    name = sort.lstrip("-")
+    if name.startswith("metrics."):
+        key = name[len("metrics."):]
+        qs = qs.annotate(
+            _sort=Subquery(MetricSummary.objects.filter(run=OuterRef("pk"), key=key).values("last")[:1])
+        )
+        order = F("_sort").desc(nulls_last=True) if descending else F("_sort").asc(nulls_last=True)
+    elif name.startswith("params."):
+        key = name[len("params."):]
+        qs = qs.annotate(_sort=Subquery(Param.objects.filter(run=OuterRef("pk"), key=key).values("value")[:1]))
+        order = F("_sort").desc(nulls_last=True) if descending else F("_sort").asc(nulls_last=True)
+    elif name == "duration":
+        qs = qs.annotate(_sort=F("end_time") - F("start_time"))
+        order = F("_sort").desc(nulls_last=True) if descending else F("_sort").asc(nulls_last=True)
+    else:
+        column = RUN_SORT_ATTRIBUTES[name]
+        order = F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_last=True)
+    return qs.order_by(order, "-pk" if descending else "pk")
+
+
+def parse_sort(sort: str) -> str | None:
+    """Return an error message, or None when ``sort`` is acceptable."""
+    name = sort.lstrip("-")
+    if sort.count("-") > 1 and sort.startswith("--"):
+        return "sort takes one leading '-'."
+    if name in RUN_SORT_ATTRIBUTES:
+        return None
+    for prefix in ("metrics.", "params."):
+        if name.startswith(prefix):
+            try:
+                metrics.check_key(name[len(prefix):], "sort")
+            except metrics.PointError as exc:
+                return str(exc)
+            return None
+    return f"sort must be one of {', '.join(RUN_SORT_ATTRIBUTES)}, metrics.<key> or params.<key> (with '-' for descending)."
+
+
+def metric_history(run: Run, key: str) -> metrics.History:
+    rows = MetricChunk.objects.filter(run=run, key=key).order_by("pk").values_list("steps", "values", "timestamps")
+    return metrics.assemble([(bytes(s), bytes(v), bytes(t)) for s, v, t in rows])
+
+
+def summaries_of(runs: list[Run], keys: list[str] | None = None) -> dict[str, dict[str, MetricSummary]]:
+    qs = MetricSummary.objects.filter(run__in=runs)
+    if keys is not None:
+        qs = qs.filter(key__in=keys)
+    out: dict[str, dict[str, MetricSummary]] = {}
+    for summary in qs:
+        out.setdefault(summary.run_id, {})[summary.key] = summary
+    return out
+
+
+def params_of(runs: list[Run], keys: list[str] | None = None) -> dict[str, dict[str, str]]:
+    qs = Param.objects.filter(run__in=runs)
+    if keys is not None:
+        qs = qs.filter(key__in=keys)
+    out: dict[str, dict[str, str]] = {}
+    for run_id, key, value in qs.values_list("run_id", "key", "value"):
+        out.setdefault(run_id, {})[key] = value
+    return out
+
+
+def metric_keys_of_project(project: Project, limit: int = 200) -> list[str]:
+    return list(
+        MetricSummary.objects.filter(run__project=project).values_list("key", flat=True).distinct().order_by("key")[:limit]
+    )
+
+
+def param_keys_of_project(project: Project, limit: int = 200) -> list[str]:
+    return list(Param.objects.filter(run__project=project).values_list("key", flat=True).distinct().order_by("key")[:limit])
+
+
+def run_detail_context(run: Run) -> dict[str, Any]:
+    return {
+        "params": list(run.params.all()),
+        "tags": list(run.tags.all()),
+        "summaries": list(run.summaries.all()),
+        "figures": list(run.figures.all()),
+    }

@@ -1,0 +1,170 @@
+"""Input and output shapes of the tracking API. Inputs never carry ids, authors, status
+transitions beyond the documented ones, or timestamps the server owns (mass assignment)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from experiments import metrics
+from experiments.models import Experiment, Figure, MetricSummary, Project, Run, RunStatus
+
+
+class ProjectIn(serializers.Serializer[Any]):
+    team = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=64)
+    description = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+
+
+class ProjectOut(serializers.ModelSerializer[Project]):
+    team = serializers.CharField(source="team.name")
+    path = serializers.CharField()
+
+    class Meta:
+        model = Project
+        fields = ["id", "team", "name", "path", "description", "created_at"]
+
+
+class ExperimentIn(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=128)
+
+
+class ExperimentOut(serializers.ModelSerializer[Experiment]):
+    class Meta:
+        model = Experiment
+        fields = ["id", "name", "description", "created_at"]
+
+
+class RunCreateIn(serializers.Serializer[Any]):
+    project = serializers.CharField(max_length=129, help_text='"team/project"; created if missing and allowed.')
+    experiment = serializers.CharField(max_length=128, required=False, default="default")
+    name = serializers.CharField(max_length=128, required=False, allow_null=True, default=None)
+    config = serializers.JSONField(required=False, default=dict, help_text="Object, at most 256 KiB as JSON.")
+    tags = serializers.JSONField(required=False, default=dict, help_text="Object of key: string value.")
+    notes = serializers.CharField(max_length=100_000, required=False, allow_blank=True, default="")
+    info = serializers.JSONField(
+        required=False, default=dict, help_text="Sections code, environment, system, error, datasets; at most 1 MiB."
+    )
+    start_time = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class RunUpdateIn(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=128, required=False)
+    notes = serializers.CharField(max_length=100_000, required=False, allow_blank=True)
+    status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
+    end_time = serializers.DateTimeField(required=False)
+    config = serializers.JSONField(required=False, help_text="Merged key by key into the run's config.")
+    info = serializers.JSONField(required=False, help_text="Merged section by section into the run's info.")
+
+
+class MetricPointIn(serializers.Serializer[Any]):
+    """Documentation only: the log endpoint validates points with a fast validator."""
+
+    key = serializers.CharField(max_length=metrics.MAX_KEY_LENGTH)
+    step = serializers.IntegerField(min_value=0, max_value=metrics.MAX_STEP)
+    value = serializers.FloatField(help_text='A finite number, or "NaN", "Infinity", "-Infinity".')
+    timestamp = serializers.IntegerField(
+        min_value=0, max_value=metrics.MAX_TIMESTAMP, required=False, help_text="ms since the epoch; default: now"
+    )
+
+
+class MetricSeriesIn(serializers.Serializer[Any]):
+    """Documentation only: the compact columnar form of metric points."""
+
+    key = serializers.CharField(max_length=metrics.MAX_KEY_LENGTH)
+    steps = serializers.ListField(child=serializers.IntegerField())
+    values = serializers.ListField(child=serializers.FloatField())
+    timestamps = serializers.ListField(child=serializers.IntegerField(), required=False)
+
+
+class LogBatchIn(serializers.Serializer[Any]):
+    """Documentation of the log body (validated by ``services.run_log``)."""
+
+    batch_id = serializers.CharField(
+        max_length=64, required=False, help_text="Client-chosen id (a UUID); a retried batch adds nothing."
+    )
+    params = serializers.DictField(child=serializers.CharField(max_length=6000), required=False)
+    tags = serializers.DictField(child=serializers.CharField(max_length=5000), required=False)
+    metrics = MetricPointIn(many=True, required=False, help_text=f"At most {metrics.MAX_POINTS_PER_BATCH} points in all.")
+    series = MetricSeriesIn(many=True, required=False)
+
+
+class LogBatchOut(serializers.Serializer[Any]):
+    batch_id = serializers.CharField(allow_null=True)
+    duplicate = serializers.BooleanField()
+    points = serializers.IntegerField()
+
+
+def _float_out(value: float | None) -> float | str | None:
+    return None if value is None else metrics.json_value(value)
+
+
+class SummaryOut(serializers.ModelSerializer[MetricSummary]):
+    last = serializers.SerializerMethodField()
+    min = serializers.SerializerMethodField()
+    max = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MetricSummary
+        fields = ["key", "last", "min", "max", "last_step", "last_timestamp", "count"]
+
+    def get_last(self, obj: MetricSummary) -> float | str | None:
+        return _float_out(obj.last)
+
+    def get_min(self, obj: MetricSummary) -> float | str | None:
+        return _float_out(obj.min)
+
+    def get_max(self, obj: MetricSummary) -> float | str | None:
+        return _float_out(obj.max)
+
+
+def run_out(run: Run, *, params: dict[str, str], tags: dict[str, str], summaries: list[MetricSummary], url: str) -> dict[str, Any]:
+    """The one JSON shape of a run (API answers and, later, live events)."""
+    return {
+        "id": run.id,
+        "project": run.project.path,
+        "experiment": run.experiment.name,
+        "name": run.name,
+        "author": run.author.username if run.author else None,
+        "status": run.status,
+        "start_time": run.start_time.isoformat(),
+        "end_time": run.end_time.isoformat() if run.end_time else None,
+        "duration": run.duration_seconds,
+        "notes": run.notes,
+        "config": run.config,
+        "info": run.info,
+        "params": params,
+        "tags": tags,
+        "metrics": {s.key: SummaryOut(s).data for s in summaries},
+        "url": url,
+    }
+
+
+class FigureIn(serializers.Serializer[Any]):
+    kind = serializers.ChoiceField(choices=Figure.Kind.choices, default=Figure.Kind.CONFUSION_MATRIX)
+    name = serializers.CharField(max_length=128)
+    step = serializers.IntegerField(min_value=0, max_value=metrics.MAX_STEP, required=False, allow_null=True, default=None)
+    labels = serializers.ListField(child=serializers.CharField(max_length=200), max_length=1000)
+    matrix = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField(min_value=0)))
+
+
+class FigureOut(serializers.ModelSerializer[Figure]):
+    class Meta:
+        model = Figure
+        fields = ["id", "kind", "name", "step", "data", "created_at"]
+
+
+class MetricPointOut(serializers.Serializer[Any]):
+    step = serializers.IntegerField()
+    value = serializers.FloatField()
+    timestamp = serializers.IntegerField()
+
+
+class MetricHistoryOut(serializers.Serializer[Any]):
+    key = serializers.CharField()
+    total = serializers.IntegerField(help_text="Points stored for this key.")
+    downsampled = serializers.BooleanField()
+    method = serializers.CharField(allow_null=True, help_text="minmax-lttb when downsampled")
+    points = MetricPointOut(many=True)
+    next = serializers.URLField(allow_null=True)

@@ -1,0 +1,401 @@
+"""Every write on projects, experiments and runs: one function per use case."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from datetime import datetime
+from typing import Any
+
+import orjson
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts import access
+from accounts.models import Team, User
+from config.api import ApiError, Conflict
+from experiments import metrics
+from experiments.models import (
+    Experiment,
+    Figure,
+    LogBatch,
+    MetricChunk,
+    MetricSummary,
+    Param,
+    Project,
+    Run,
+    RunStatus,
+    Tag,
+)
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+BATCH_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_PARAM_VALUE = 6_000
+MAX_TAG_VALUE = 5_000
+MAX_PARAMS_PER_BATCH = 1_000
+MAX_TAGS_PER_BATCH = 1_000
+MAX_CONFIG_BYTES = 256 * 1024
+MAX_INFO_BYTES = 1024 * 1024
+INFO_SECTIONS = {"code", "environment", "system", "error", "datasets"}
+
+_ADJECTIVES = "amber brisk calm dapper eager fair gentle hardy icy jolly keen lively merry noble olive plucky quiet rapid sunny tidy upbeat vivid witty young zesty".split()
+_NOUNS = "river forest meadow comet harbor canyon glacier island lagoon mesa nebula orchard prairie quartz reef summit tundra valley willow aurora breeze cedar delta ember".split()
+
+
+def parse_project_path(path: Any, *, field: str = "project") -> tuple[str, str]:
+    """``"team/project"`` → (team, project), lower-cased; both parts are URL slugs."""
+    if not isinstance(path, str) or path.count("/") != 1:
+        raise ApiError('project must be "team/project".', field=field)
+    team, name = (part.strip().lower() for part in path.split("/"))
+    if not NAME_PATTERN.match(team) or not NAME_PATTERN.match(name):
+        raise ApiError(
+            "Team and project names are 1-64 lower-case letters, digits, '-' and '_', starting with a letter or digit.",
+            field=field,
+        )
+    return team, name
+
+
+def _json_size(value: Any) -> int:
+    return len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+
+
+def _check_mapping(value: Any, *, field: str, max_bytes: int) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ApiError(f"{field} must be a JSON object.", field=field)
+    if _json_size(value) > max_bytes:
+        raise ApiError(f"{field} is larger than {max_bytes} bytes.", field=field)
+    return value
+
+
+def check_info(info: Any) -> dict[str, Any]:
+    info = _check_mapping(info, field="info", max_bytes=MAX_INFO_BYTES)
+    unknown = set(info) - INFO_SECTIONS
+    if unknown:
+        raise ApiError(
+            f"Unknown run info section(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(INFO_SECTIONS))}.",
+            field="info",
+        )
+    for section, content in info.items():
+        if not isinstance(content, dict):
+            raise ApiError(f"info.{section} must be a JSON object.", field=f"info.{section}")
+    return info
+
+
+def _check_str_map(value: Any, *, field: str, max_value: int, max_items: int, stringify: bool) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ApiError(f"{field} must be an object of key: value.", field=field)
+    if len(value) > max_items:
+        raise ApiError(f"At most {max_items} {field} in one request.", field=field)
+    out: dict[str, str] = {}
+    for key, raw in value.items():
+        try:
+            metrics.check_key(key, f"{field}.{key}")
+        except metrics.PointError as exc:
+            raise ApiError(str(exc).replace("metric key", "key"), field=exc.field) from None
+        if isinstance(raw, str):
+            text = raw
+        elif stringify and isinstance(raw, (bool, int, float)) and not (isinstance(raw, float) and raw != raw):
+            text = str(raw).lower() if isinstance(raw, bool) else str(raw)
+        else:
+            raise ApiError(f"{field}.{key} must be a string.", field=f"{field}.{key}")
+        if len(text) > max_value:
+            raise ApiError(f"{field}.{key} is longer than {max_value} characters.", field=f"{field}.{key}")
+        if "\x00" in text:
+            raise ApiError(f"{field}.{key} contains a NUL character.", field=f"{field}.{key}")
+        out[key] = text
+    return out
+
+
+def check_params(value: Any) -> dict[str, str]:
+    return _check_str_map(value, field="params", max_value=MAX_PARAM_VALUE, max_items=MAX_PARAMS_PER_BATCH, stringify=True)
+
+
+def check_tags(value: Any) -> dict[str, str]:
+    return _check_str_map(value, field="tags", max_value=MAX_TAG_VALUE, max_items=MAX_TAGS_PER_BATCH, stringify=True)
+
+
+def _random_run_name() -> str:
+    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(1, 999)}"
+
+
+# --- projects and experiments -------------------------------------------------------------
+
+def project_get_or_create(*, user: User, path: str, for_action: str = "run.create") -> Project:
+    """Find ``team/project`` for ``user`` and check ``for_action``; create the project when it
+    does not exist and the user may create projects in the team (as ``wandb.init`` does)."""
+    team_name, project_name = parse_project_path(path)
+    team = Team.objects.filter(name__iexact=team_name).first()
+    if team is None or not access.can_see_team(user, team):
+        raise ApiError(f"No team named {team_name!r}.", code="not_found", field="project", status_code=404)
+    project = Project.objects.select_related("team").filter(team=team, name__iexact=project_name).first()
+    if project is None:
+        if not access.can_create_project(user, team):
+            raise ApiError(
+                f"You may not create projects in team {team.name!r}.", code="permission_denied", field="project", status_code=403
+            )
+        project = project_create(user=user, team=team, name=project_name)
+    access.require(user, for_action, project)
+    return project
+
+
+def project_create(*, user: User, team: Team, name: str, description: str = "") -> Project:
+    if not NAME_PATTERN.match(name):
+        raise ApiError("Project names are 1-64 lower-case letters, digits, '-' and '_'.", field="name")
+    try:
+        with transaction.atomic():
+            return Project.objects.create(team=team, name=name.lower(), description=description, created_by=user)
+    except IntegrityError:
+        # Created concurrently by another request: use theirs.
+        return Project.objects.select_related("team").get(team=team, name__iexact=name)
+
+
+def experiment_get_or_create(*, project: Project, name: str) -> Experiment:
+    if not isinstance(name, str) or not name.strip() or len(name) > 128:
+        raise ApiError("experiment must be a name of 1-128 characters.", field="experiment")
+    name = name.strip()
+    experiment = Experiment.objects.filter(project=project, name__iexact=name).first()
+    if experiment is not None:
+        return experiment
+    try:
+        with transaction.atomic():
+            return Experiment.objects.create(project=project, name=name)
+    except IntegrityError:
+        return Experiment.objects.get(project=project, name__iexact=name)
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+@transaction.atomic
+def run_create(
+    *,
+    user: User,
+    project_path: str,
+    experiment: str = "default",
+    name: str | None = None,
+    config: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
+    notes: str = "",
+    info: dict[str, Any] | None = None,
+    start_time: datetime | None = None,
+) -> Run:
+    project = project_get_or_create(user=user, path=project_path)
+    exp = experiment_get_or_create(project=project, name=experiment)
+    run = Run.objects.create(
+        project=project,
+        experiment=exp,
+        name=name or _random_run_name(),
+        author=user,
+        status=RunStatus.RUNNING,
+        start_time=start_time or timezone.now(),
+        notes=notes,
+        config=_check_mapping(config or {}, field="config", max_bytes=MAX_CONFIG_BYTES),
+        info=check_info(info or {}),
+    )
+    if tags:
+        Tag.objects.bulk_create([Tag(run=run, key=k, value=v) for k, v in check_tags(tags).items()])
+    return run
+
+
+TERMINAL = {RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED}
+
+
+@transaction.atomic
+def run_update(
+    *,
+    run: Run,
+    name: str | None = None,
+    notes: str | None = None,
+    status: str | None = None,
+    end_time: datetime | None = None,
+    config: dict[str, Any] | None = None,
+    info: dict[str, Any] | None = None,
+) -> Run:
+    """Rename, annotate, finish or resume a run. ``config`` and ``info`` are merged key by
+    key (info by section); a terminal status sets ``end_time`` if not given, and moving
+    back to ``running`` (a resumed run) clears it."""
+    run = Run.objects.select_for_update().get(pk=run.pk)
+    if name is not None:
+        run.name = name
+    if notes is not None:
+        run.notes = notes
+    if config is not None:
+        merged = {**run.config, **_check_mapping(config, field="config", max_bytes=MAX_CONFIG_BYTES)}
+        run.config = _check_mapping(merged, field="config", max_bytes=MAX_CONFIG_BYTES)
+    if info is not None:
+        merged_info = dict(run.info)
+        for section, content in check_info(info).items():
+            merged_info[section] = {**merged_info.get(section, {}), **content}
+        run.info = check_info(merged_info)
+    if status is not None:
+        if status not in RunStatus.values:
+            raise ApiError(f"status must be one of {', '.join(RunStatus.values)}.", field="status")
+        run.status = status
+        if status in TERMINAL:
+            run.end_time = end_time or run.end_time or timezone.now()
+        else:
+            run.end_time = None
+    elif end_time is not None:
+        run.end_time = end_time
+    if run.end_time is not None and run.end_time < run.start_time:
+        raise ApiError("end_time is before the run's start_time.", field="end_time")
+    run.save()
+    return run
+
+
+def _ms_now() -> int:
+    return int(time.time() * 1000)
+
+
+def run_log(
+    *,
+    run: Run,
+    batch_id: str | None,
+    params: Any = None,
+    tags: Any = None,
+    metric_rows: Any = None,
+    metric_columns: Any = None,
+) -> dict[str, Any]:
+    """Log one batch to a run: params, tags and metric points, all or nothing.
+
+    A batch whose ``batch_id`` the run has seen before adds nothing and answers as the
+    first time did, so a client may retry any batch it is unsure about.
+    """
+    if batch_id is not None and (not isinstance(batch_id, str) or not BATCH_ID_PATTERN.match(batch_id)):
+        raise ApiError("batch_id is 1-64 letters, digits, '-' and '_' (a UUID fits).", field="batch_id")
+    # Validate everything before the transaction so that no lock is held while parsing.
+    checked_params = check_params(params) if params is not None else {}
+    checked_tags = check_tags(tags) if tags is not None else {}
+    now_ms = _ms_now()
+    try:
+        series = metrics.parse_rows(metric_rows, now_ms=now_ms) if metric_rows is not None else {}
+        if metric_columns is not None:
+            budget = metrics.MAX_POINTS_PER_BATCH - sum(len(s) for s in series.values())
+            for key, extra in metrics.parse_columns(metric_columns, now_ms=now_ms, budget=budget).items():
+                series[key] = _concat(series[key], extra) if key in series else extra
+    except metrics.PointError as exc:
+        raise ApiError(str(exc), field=exc.field) from None
+    points = sum(len(s) for s in series.values())
+
+    with transaction.atomic():
+        # One writer per run at a time: makes the batch-id check and the summary merge exact.
+        Run.objects.select_for_update().filter(pk=run.pk).values_list("pk", flat=True).get()
+        if batch_id is not None:
+            if LogBatch.objects.filter(run=run, batch_id=batch_id).exists():
+                return {"batch_id": batch_id, "duplicate": True, "points": 0}
+            LogBatch.objects.create(run=run, batch_id=batch_id, points=points)
+        if checked_params:
+            _params_add(run=run, params=checked_params)
+        if checked_tags:
+            Tag.objects.bulk_create(
+                [Tag(run=run, key=k, value=v) for k, v in checked_tags.items()],
+                update_conflicts=True,
+                unique_fields=["run", "key"],
+                update_fields=["value"],
+            )
+        if series:
+            _metrics_add(run=run, series=series)
+    return {"batch_id": batch_id, "duplicate": False, "points": points}
+
+
+def _concat(a: metrics.Series, b: metrics.Series) -> metrics.Series:
+    import numpy as np
+
+    return metrics.Series(
+        key=a.key,
+        steps=np.concatenate([a.steps, b.steps]),
+        values=np.concatenate([a.values, b.values]),
+        timestamps=np.concatenate([a.timestamps, b.timestamps]),
+    )
+
+
+def _params_add(*, run: Run, params: dict[str, str]) -> None:
+    existing = dict(Param.objects.filter(run=run, key__in=list(params)).values_list("key", "value"))
+    for key, value in params.items():
+        if key in existing and existing[key] != value:
+            raise Conflict(
+                f"Param {key!r} is already {existing[key]!r}; params are immutable once set.",
+                code="param_conflict",
+                field=f"params.{key}",
+            )
+    new = [Param(run=run, key=k, value=v) for k, v in params.items() if k not in existing]
+    Param.objects.bulk_create(new)
+
+
+def _metrics_add(*, run: Run, series: dict[str, metrics.Series]) -> None:
+    chunks = []
+    for s in series.values():
+        chunks.append(
+            MetricChunk(
+                run=run,
+                key=s.key,
+                count=len(s),
+                min_step=int(s.steps.min()),
+                max_step=int(s.steps.max()),
+                steps=metrics.encode(s.steps),
+                values=metrics.encode(s.values),
+                timestamps=metrics.encode(s.timestamps),
+            )
+        )
+    MetricChunk.objects.bulk_create(chunks)
+
+    current = {m.key: m for m in MetricSummary.objects.filter(run=run, key__in=list(series))}
+    rows = []
+    for key, s in series.items():
+        old = current.get(key)
+        old_summary = (
+            metrics.Summary(old.last if old.last is not None else float("nan"), old.min, old.max, old.last_step, old.last_timestamp, old.count)
+            if old is not None
+            else None
+        )
+        merged = metrics.merge_summary(old_summary, metrics.summarize(s))
+        rows.append(
+            MetricSummary(
+                run=run,
+                key=key,
+                last=merged.last,
+                min=merged.min,
+                max=merged.max,
+                last_step=merged.last_step,
+                last_timestamp=merged.last_timestamp,
+                count=merged.count,
+            )
+        )
+    MetricSummary.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["run", "key"],
+        update_fields=["last", "min", "max", "last_step", "last_timestamp", "count"],
+    )
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+MAX_CONFUSION_LABELS = 1_000
+
+
+@transaction.atomic
+def figure_confusion_matrix_add(*, run: Run, name: str, labels: Any, matrix: Any, step: int | None = None) -> Figure:
+    """Store a confusion matrix (rows: true label, columns: predicted label); a second one
+    with the same name and step replaces the first."""
+    if not isinstance(name, str) or not name.strip() or len(name) > 128:
+        raise ApiError("name must be 1-128 characters.", field="name")
+    if not isinstance(labels, list) or not labels or len(labels) > MAX_CONFUSION_LABELS:
+        raise ApiError(f"labels must be a list of 1-{MAX_CONFUSION_LABELS} strings.", field="labels")
+    if not all(isinstance(label, str) and 0 < len(label) <= 200 for label in labels):
+        raise ApiError("Each label is a string of 1-200 characters.", field="labels")
+    size = len(labels)
+    if not isinstance(matrix, list) or len(matrix) != size:
+        raise ApiError(f"matrix must have one row per label ({size}).", field="matrix")
+    for i, row in enumerate(matrix):
+        if not isinstance(row, list) or len(row) != size:
+            raise ApiError(f"Row {i} of matrix must have {size} entries.", field=f"matrix.{i}")
+        for j, cell in enumerate(row):
+            if type(cell) is not int or cell < 0 or cell > 2**53 - 1:
+                raise ApiError("Each cell is a count: an integer ≥ 0.", field=f"matrix.{i}.{j}")
+    if step is not None and (type(step) is not int or step < 0 or step > metrics.MAX_STEP):
+        raise ApiError(f"step must be an integer between 0 and {metrics.MAX_STEP}.", field="step")
+    Figure.objects.filter(run=run, kind=Figure.Kind.CONFUSION_MATRIX, name=name, step=step).delete()
+    return Figure.objects.create(
+        run=run, kind=Figure.Kind.CONFUSION_MATRIX, name=name, step=step, data={"labels": labels, "matrix": matrix}
+    )
