@@ -58,9 +58,7 @@ def role_on(user: AnyUser | None, project: Project) -> ProjectRole | None:
     if user.is_staff:
         return ProjectRole.ADMIN
     roles: list[int] = []
-    team_role = (
-        Membership.objects.filter(team_id=project.team_id, user=user).values_list("role", flat=True).first()
-    )
+    team_role = Membership.objects.filter(team_id=project.team_id, user=user).values_list("role", flat=True).first()
     if team_role == Membership.Role.OWNER:
         roles.append(TEAM_OWNER_ROLE)
     elif team_role == Membership.Role.MEMBER:
@@ -99,7 +97,9 @@ def project_filter(user: AnyUser | None, *, prefix: str = "", minimum: ProjectRo
     if user.is_staff:
         return Q()
     p = prefix
-    member_roles = [Membership.Role.OWNER] if minimum > TEAM_MEMBER_ROLE else [Membership.Role.OWNER, Membership.Role.MEMBER]
+    member_roles = (
+        [Membership.Role.OWNER] if minimum > TEAM_MEMBER_ROLE else [Membership.Role.OWNER, Membership.Role.MEMBER]
+    )
     if minimum > TEAM_OWNER_ROLE:
         member_roles = []
     by_team = Q(**{f"{p}team__memberships__user": user, f"{p}team__memberships__role__in": member_roles})

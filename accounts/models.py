@@ -76,7 +76,9 @@ class ProjectGrant(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=(models.Q(user__isnull=False, team__isnull=True) | models.Q(user__isnull=True, team__isnull=False)),
+                condition=(
+                    models.Q(user__isnull=False, team__isnull=True) | models.Q(user__isnull=True, team__isnull=False)
+                ),
                 name="grant_user_xor_team",
             ),
             models.UniqueConstraint(fields=["project", "user"], name="grant_project_user_unique"),

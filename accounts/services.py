@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import ApiToken, Membership, Team, User
 
-TOKEN_PREFIX = "asy_"
+TOKEN_PREFIX = "asy_"  # noqa: S105 - a public marker, not a secret
 # last_used_at is advisory; writing it at most once a minute keeps hot paths read-only.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 

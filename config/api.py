@@ -7,6 +7,7 @@ e.g. ``metrics.3.value``) or is null.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -28,7 +29,7 @@ class FastJSONRenderer(BaseRenderer):
         self,
         data: Any,
         accepted_media_type: str | None = None,
-        renderer_context: dict[str, Any] | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
         if data is None:
             return b""
@@ -42,7 +43,7 @@ class FastJSONParser(BaseParser):
         self,
         stream: Any,
         media_type: str | None = None,
-        parser_context: dict[str, Any] | None = None,
+        parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
         raw = stream.read() if stream is not None else b""
         if not raw:
@@ -56,7 +57,7 @@ class FastJSONParser(BaseParser):
 class ApiError(exceptions.APIException):
     """A domain error raised by services, carrying a stable code and the field at fault."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
     default_code = "invalid"
 
     def __init__(
@@ -85,7 +86,7 @@ def _first_error(detail: Any, path: list[str]) -> tuple[str | None, str, str]:
                 continue
             # A list of messages for one field is not a list of items: keep the path.
             is_leaf_list = all(isinstance(v, exceptions.ErrorDetail) for v in detail)
-            return _first_error(value, path if is_leaf_list else path + [str(index)])
+            return _first_error(value, path if is_leaf_list else [*path, str(index)])
     code = getattr(detail, "code", "invalid") or "invalid"
     return (".".join(path) or None, str(detail), str(code))
 

@@ -45,9 +45,7 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ASSAY_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
-CSRF_TRUSTED_ORIGINS = env_list(
-    "ASSAY_CSRF_TRUSTED_ORIGINS", ["http://127.0.0.1:8000", "http://localhost:8000"]
-)
+CSRF_TRUSTED_ORIGINS = env_list("ASSAY_CSRF_TRUSTED_ORIGINS", ["http://127.0.0.1:8000", "http://localhost:8000"])
 # The public base URL, used to build absolute links (run URLs for the SDK, e-mails).
 PUBLIC_URL = env_str("ASSAY_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
@@ -209,9 +207,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_SSL_REDIRECT = env_bool("ASSAY_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = env_int("ASSAY_HSTS_SECONDS", 0)
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("ASSAY_BEHIND_TLS_PROXY", False) else None
-)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("ASSAY_BEHIND_TLS_PROXY", False) else None
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],

@@ -11,7 +11,7 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("ASSAY_VAR_DIR", tempfile.mkdtemp(prefix="assay-test-var-"))
 os.environ.setdefault("ASSAY_SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
 
-from config.settings import *  # noqa: E402, F403
+from config.settings import *  # noqa: F403
 
 # Hashing with the fast MD5 hasher keeps user fixtures cheap; production keeps PBKDF2.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -91,11 +91,15 @@ class ProjectListView(APIView):
         if team is None or not access.can_see_team(user, team):
             raise ApiError("No such team.", code="not_found", field="team", status_code=404)
         if not access.can_create_project(user, team):
-            raise ApiError("You may not create projects in this team.", code="permission_denied", field="team", status_code=403)
+            raise ApiError(
+                "You may not create projects in this team.", code="permission_denied", field="team", status_code=403
+            )
         name = data.validated_data["name"].lower()
         if selectors.projects_visible_to(user).filter(team=team, name__iexact=name).exists():
             raise ApiError(f"Project {team.name}/{name} exists.", code="conflict", field="name", status_code=409)
-        project = services.project_create(user=user, team=team, name=name, description=data.validated_data["description"])
+        project = services.project_create(
+            user=user, team=team, name=name, description=data.validated_data["description"]
+        )
         return Response(ProjectOut(project).data, status=status.HTTP_201_CREATED)
 
 
@@ -150,8 +154,10 @@ class RunListView(APIView):
             OpenApiParameter("experiment", str, description="experiment name"),
             OpenApiParameter("status", str, description="running, finished, failed or killed"),
             OpenApiParameter(
-                "sort", str, description="start_time (default -start_time), end_time, name, status, author, duration, "
-                "metrics.<key> (last value) or params.<key>; '-' prefix for descending"
+                "sort",
+                str,
+                description="start_time (default -start_time), end_time, name, status, author, duration, "
+                "metrics.<key> (last value) or params.<key>; '-' prefix for descending",
             ),
             OpenApiParameter("page", int),
             OpenApiParameter("page_size", int, description="1-1000, default 50"),
@@ -167,9 +173,13 @@ class RunListView(APIView):
         project = access_project(request.user, team, name)
         experiment = None
         if "experiment" in request.query_params:
-            experiment = selectors.experiments_of(project).filter(name__iexact=request.query_params["experiment"]).first()
+            experiment = (
+                selectors.experiments_of(project).filter(name__iexact=request.query_params["experiment"]).first()
+            )
             if experiment is None:
-                raise ApiError("No such experiment in this project.", code="not_found", field="experiment", status_code=404)
+                raise ApiError(
+                    "No such experiment in this project.", code="not_found", field="experiment", status_code=404
+                )
         qs = selectors.runs_of(project, experiment=experiment)
         run_status = request.query_params.get("status")
         if run_status is not None:
@@ -238,7 +248,9 @@ class RunLogView(APIView):
             raise ApiError("The body must be a JSON object.")
         unknown = set(body) - {"batch_id", "params", "tags", "metrics", "series"}
         if unknown:
-            raise ApiError(f"Unknown field(s): {', '.join(sorted(map(str, unknown)))}.", field=sorted(map(str, unknown))[0])
+            raise ApiError(
+                f"Unknown field(s): {', '.join(sorted(map(str, unknown)))}.", field=sorted(map(str, unknown))[0]
+            )
         result = services.run_log(
             run=run,
             batch_id=body.get("batch_id"),
@@ -273,9 +285,15 @@ def _int_param(request: Request, name: str, default: int | None, lo: int, hi: in
 class RunMetricHistoryView(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("max_points", int, description=f"Downsample to at most N points (2..{MAX_DOWNSAMPLED_POINTS}) with MinMaxLTTB"),
+            OpenApiParameter(
+                "max_points",
+                int,
+                description=f"Downsample to at most N points (2..{MAX_DOWNSAMPLED_POINTS}) with MinMaxLTTB",
+            ),
             OpenApiParameter("offset", int, description="Raw points: index of the first point (default 0)"),
-            OpenApiParameter("limit", int, description=f"Raw points per page, 1..{MAX_HISTORY_PAGE} (default {DEFAULT_HISTORY_PAGE})"),
+            OpenApiParameter(
+                "limit", int, description=f"Raw points per page, 1..{MAX_HISTORY_PAGE} (default {DEFAULT_HISTORY_PAGE})"
+            ),
         ],
         responses=MetricHistoryOut,
         summary="Metric history: raw points paged in step order, or downsampled on the server",
@@ -330,5 +348,7 @@ class RunFigureListView(APIView):
         data = FigureIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        figure = services.figure_confusion_matrix_add(run=run, name=v["name"], labels=v["labels"], matrix=v["matrix"], step=v["step"])
+        figure = services.figure_confusion_matrix_add(
+            run=run, name=v["name"], labels=v["labels"], matrix=v["matrix"], step=v["step"]
+        )
         return Response(FigureOut(figure).data, status=status.HTTP_201_CREATED)

@@ -105,10 +105,12 @@ def parse_rows(rows: Any, *, now_ms: int, field: str = "metrics") -> dict[str, S
     seen_keys: set[str] = set()
     for index, row in enumerate(rows):
         if type(row) is not dict:
-            raise PointError("Each point is an object with key, step, value and optional timestamp.", f"{field}.{index}")
+            raise PointError(
+                "Each point is an object with key, step, value and optional timestamp.", f"{field}.{index}"
+            )
         key = row.get("key")
         if key not in seen_keys:
-            check_key(key, f"{field}.{index}.key")
+            key = check_key(key, f"{field}.{index}.key")
             seen_keys.add(key)
         if len(row) > 4 or not row.keys() <= {"key", "step", "value", "timestamp"}:
             extra = sorted(set(row) - {"key", "step", "value", "timestamp"})
@@ -194,6 +196,7 @@ def _float_column(items: list[Any], field: str) -> Float64Array:
 
 # --- the chunk codec --------------------------------------------------------------------
 
+
 def encode(array: npt.NDArray[Any]) -> bytes:
     return array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
 
@@ -207,6 +210,7 @@ def decode_float(raw: bytes | memoryview) -> Float64Array:
 
 
 # --- summaries ---------------------------------------------------------------------------
+
 
 @dataclass
 class Summary:
@@ -252,6 +256,7 @@ def merge_summary(old: Summary | None, new: Summary) -> Summary:
 
 
 # --- reading back --------------------------------------------------------------------------
+
 
 @dataclass
 class History:
@@ -303,7 +308,7 @@ def downsample(history: History, max_points: int) -> History:
     if finite_idx.size > budget:
         x = history.steps[finite_idx].astype(np.float64)
         y = history.values[finite_idx]
-        chosen = finite_idx[MinMaxLTTBDownsampler().downsample(x, y, n_out=budget)]
+        chosen = finite_idx[MinMaxLTTBDownsampler().downsample(x, y, n_out=budget)]  # type: ignore[no-untyped-call]
     else:
         chosen = finite_idx
     keep_nf = non_finite_idx[: max_points - chosen.size] if non_finite_idx.size else non_finite_idx

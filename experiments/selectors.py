@@ -54,13 +54,11 @@ def runs_sorted(qs: QuerySet[Run], sort: str) -> QuerySet[Run]:
     descending = sort.startswith("-")
     name = sort.lstrip("-")
     if name.startswith("metrics."):
-        key = name[len("metrics."):]
-        qs = qs.annotate(
-            _sort=Subquery(MetricSummary.objects.filter(run=OuterRef("pk"), key=key).values("last")[:1])
-        )
+        key = name[len("metrics.") :]
+        qs = qs.annotate(_sort=Subquery(MetricSummary.objects.filter(run=OuterRef("pk"), key=key).values("last")[:1]))
         order = F("_sort").desc(nulls_last=True) if descending else F("_sort").asc(nulls_last=True)
     elif name.startswith("params."):
-        key = name[len("params."):]
+        key = name[len("params.") :]
         qs = qs.annotate(_sort=Subquery(Param.objects.filter(run=OuterRef("pk"), key=key).values("value")[:1]))
         order = F("_sort").desc(nulls_last=True) if descending else F("_sort").asc(nulls_last=True)
     elif name == "duration":
@@ -82,7 +80,7 @@ def parse_sort(sort: str) -> str | None:
     for prefix in ("metrics.", "params."):
         if name.startswith(prefix):
             try:
-                metrics.check_key(name[len(prefix):], "sort")
+                metrics.check_key(name[len(prefix) :], "sort")
             except metrics.PointError as exc:
                 return str(exc)
             return None
@@ -116,12 +114,17 @@ def params_of(runs: list[Run], keys: list[str] | None = None) -> dict[str, dict[
 
 def metric_keys_of_project(project: Project, limit: int = 200) -> list[str]:
     return list(
-        MetricSummary.objects.filter(run__project=project).values_list("key", flat=True).distinct().order_by("key")[:limit]
+        MetricSummary.objects.filter(run__project=project)
+        .values_list("key", flat=True)
+        .distinct()
+        .order_by("key")[:limit]
     )
 
 
 def param_keys_of_project(project: Project, limit: int = 200) -> list[str]:
-    return list(Param.objects.filter(run__project=project).values_list("key", flat=True).distinct().order_by("key")[:limit])
+    return list(
+        Param.objects.filter(run__project=project).values_list("key", flat=True).distinct().order_by("key")[:limit]
+    )
 
 
 def run_detail_context(run: Run) -> dict[str, Any]:

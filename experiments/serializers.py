@@ -86,7 +86,9 @@ class LogBatchIn(serializers.Serializer[Any]):
     )
     params = serializers.DictField(child=serializers.CharField(max_length=6000), required=False)
     tags = serializers.DictField(child=serializers.CharField(max_length=5000), required=False)
-    metrics = MetricPointIn(many=True, required=False, help_text=f"At most {metrics.MAX_POINTS_PER_BATCH} points in all.")
+    metrics = MetricPointIn(
+        many=True, required=False, help_text=f"At most {metrics.MAX_POINTS_PER_BATCH} points in all."
+    )
     series = MetricSeriesIn(many=True, required=False)
 
 
@@ -119,7 +121,9 @@ class SummaryOut(serializers.ModelSerializer[MetricSummary]):
         return _float_out(obj.max)
 
 
-def run_out(run: Run, *, params: dict[str, str], tags: dict[str, str], summaries: list[MetricSummary], url: str) -> dict[str, Any]:
+def run_out(
+    run: Run, *, params: dict[str, str], tags: dict[str, str], summaries: list[MetricSummary], url: str
+) -> dict[str, Any]:
     """The one JSON shape of a run (API answers and, later, live events)."""
     return {
         "id": run.id,
@@ -144,7 +148,9 @@ def run_out(run: Run, *, params: dict[str, str], tags: dict[str, str], summaries
 class FigureIn(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=Figure.Kind.choices, default=Figure.Kind.CONFUSION_MATRIX)
     name = serializers.CharField(max_length=128)
-    step = serializers.IntegerField(min_value=0, max_value=metrics.MAX_STEP, required=False, allow_null=True, default=None)
+    step = serializers.IntegerField(
+        min_value=0, max_value=metrics.MAX_STEP, required=False, allow_null=True, default=None
+    )
     labels = serializers.ListField(child=serializers.CharField(max_length=200), max_length=1000)
     matrix = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField(min_value=0)))
 

@@ -65,11 +65,11 @@ def _check_mapping(value: Any, *, field: str, max_bytes: int) -> dict[str, Any]:
         raise ApiError(f"{field} must be a JSON object.", field=field)
     if _json_size(value) > max_bytes:
         raise ApiError(f"{field} is larger than {max_bytes} bytes.", field=field)
-    return value
+    return dict(value)
 
 
-def check_info(info: Any) -> dict[str, Any]:
-    info = _check_mapping(info, field="info", max_bytes=MAX_INFO_BYTES)
+def check_info(raw: Any) -> dict[str, Any]:
+    info = _check_mapping(raw, field="info", max_bytes=MAX_INFO_BYTES)
     unknown = set(info) - INFO_SECTIONS
     if unknown:
         raise ApiError(
@@ -108,7 +108,9 @@ def _check_str_map(value: Any, *, field: str, max_value: int, max_items: int, st
 
 
 def check_params(value: Any) -> dict[str, str]:
-    return _check_str_map(value, field="params", max_value=MAX_PARAM_VALUE, max_items=MAX_PARAMS_PER_BATCH, stringify=True)
+    return _check_str_map(
+        value, field="params", max_value=MAX_PARAM_VALUE, max_items=MAX_PARAMS_PER_BATCH, stringify=True
+    )
 
 
 def check_tags(value: Any) -> dict[str, str]:
@@ -121,6 +123,7 @@ def _random_run_name() -> str:
 
 # --- projects and experiments -------------------------------------------------------------
 
+
 def project_get_or_create(*, user: User, path: str, for_action: str = "run.create") -> Project:
     """Find ``team/project`` for ``user`` and check ``for_action``; create the project when it
     does not exist and the user may create projects in the team (as ``wandb.init`` does)."""
@@ -132,7 +135,10 @@ def project_get_or_create(*, user: User, path: str, for_action: str = "run.creat
     if project is None:
         if not access.can_create_project(user, team):
             raise ApiError(
-                f"You may not create projects in team {team.name!r}.", code="permission_denied", field="project", status_code=403
+                f"You may not create projects in team {team.name!r}.",
+                code="permission_denied",
+                field="project",
+                status_code=403,
             )
         project = project_create(user=user, team=team, name=project_name)
     access.require(user, for_action, project)
@@ -165,6 +171,7 @@ def experiment_get_or_create(*, project: Project, name: str) -> Experiment:
 
 
 # --- runs -----------------------------------------------------------------------------------
+
 
 @transaction.atomic
 def run_create(
@@ -344,7 +351,14 @@ def _metrics_add(*, run: Run, series: dict[str, metrics.Series]) -> None:
     for key, s in series.items():
         old = current.get(key)
         old_summary = (
-            metrics.Summary(old.last if old.last is not None else float("nan"), old.min, old.max, old.last_step, old.last_timestamp, old.count)
+            metrics.Summary(
+                old.last if old.last is not None else float("nan"),
+                old.min,
+                old.max,
+                old.last_step,
+                old.last_timestamp,
+                old.count,
+            )
             if old is not None
             else None
         )

@@ -56,7 +56,7 @@ class S3Store:
 def artifact_store() -> ArtifactStore:
     target = settings.ASSAY_ARTIFACTS
     if target.startswith("s3://"):
-        bucket = target[len("s3://"):].strip("/")
+        bucket = target[len("s3://") :].strip("/")
         if not bucket or "/" in bucket:
             raise ImproperlyConfigured("ASSAY_ARTIFACTS=s3://<bucket> takes a bucket name only")
         return S3Store(bucket)
