@@ -1,12 +1,371 @@
+"""Dashboard pages: server-rendered, read-only, every lookup through the permission policy.
+
+Views stay thin: the policy (``experiments.access``) loads and checks each object, the
+selectors (``experiments.selectors``) read lists already narrowed to what the user may
+see, and this module only shapes what the templates show.
+"""
+
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+import itertools
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from experiments.selectors import projects_visible_to
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Max
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework import exceptions as drf_exceptions
+
+from experiments import selectors
+from experiments.access import access_project, access_run
+from experiments.models import Experiment, Figure, MetricSummary, Project, Run
+
+RUNS_PER_PAGE = 50
+DEFAULT_METRIC_COLUMNS = 5
+DEFAULT_PARAM_COLUMNS = 5
+MAX_COLUMNS = 40
+DEFAULT_SORT = "-start_time"
+# Points per chart: the API downsamples longer histories on the server (MinMaxLTTB).
+CHART_MAX_POINTS = 1000
+
+
+@contextmanager
+def policy_errors() -> Iterator[None]:
+    """Turn the policy's DRF exceptions into Django's.
+
+    # SECURITY: a missing object and one the user may not see are both 404, so a page never
+    # tells an outsider that a project exists; 403 only when the user can see it already.
+    """
+    try:
+        yield
+    except drf_exceptions.NotFound:
+        raise Http404("Not found.") from None
+    except drf_exceptions.PermissionDenied as exc:
+        raise PermissionDenied(str(exc.detail)) from None
+
+
+# --- home -----------------------------------------------------------------------------------
+
+
+@dataclass
+class TeamProjects:
+    team: str
+    projects: list[Project]
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "frontend/home.html", {"projects": projects_visible_to(request.user)})
+    # Count(distinct=True): the visibility filter may join memberships and grants.
+    projects = list(
+        selectors.projects_visible_to(request.user).annotate(
+            run_count=Count("runs", distinct=True), last_run=Max("runs__start_time")
+        )
+    )
+    teams = [
+        TeamProjects(team=team, projects=list(group))
+        for team, group in itertools.groupby(projects, key=lambda p: p.team.name)
+    ]
+    return render(request, "frontend/home.html", {"teams": teams, "project_count": len(projects)})
+
+
+# --- project page: experiments and the runs table ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """A chosen param or summary-metric column of the runs table."""
+
+    kind: Literal["metric", "param"]
+    key: str
+
+    @property
+    def name(self) -> str:
+        return f"{'metrics' if self.kind == 'metric' else 'params'}.{self.key}"
+
+
+@dataclass
+class Header:
+    label: str
+    sort: str
+    url: str
+    aria_sort: str | None
+    numeric: bool = False
+    group: str = ""
+
+
+@dataclass
+class Row:
+    run: Run
+    duration: float | None
+    running: bool
+    cells: list[tuple[Column, Any]] = field(default_factory=list)
+
+
+def _query(base: QueryDict, **changes: str | None) -> str:
+    """The current query string with some parameters changed (None removes one)."""
+    query = base.copy()
+    for name, value in changes.items():
+        if value is None:
+            query.pop(name, None)
+        else:
+            query[name] = value
+    encoded = query.urlencode()
+    return f"?{encoded}" if encoded else "?"
+
+
+def _header(
+    request: HttpRequest, label: str, sort: str, current: str, *, numeric: bool = False, group: str = ""
+) -> Header:
+    # First click sorts ascending, the next one descending, and so on.
+    if current == sort:
+        next_sort, aria = f"-{sort}", "ascending"
+    elif current == f"-{sort}":
+        next_sort, aria = sort, "descending"
+    else:
+        next_sort, aria = sort, None
+    return Header(
+        label=label,
+        sort=sort,
+        url=_query(request.GET, sort=next_sort, page=None),
+        aria_sort=aria,
+        numeric=numeric,
+        group=group,
+    )
+
+
+def _chosen_columns(
+    request: HttpRequest, metric_keys: list[str], param_keys: list[str], problems: list[str]
+) -> list[Column]:
+    """``?columns=metrics.loss,params.lr`` (or repeated ``columns=``); by default the first
+    few metric and param keys of the project. Unknown names are reported and skipped."""
+    if "columns" not in request.GET:
+        return [Column("metric", k) for k in metric_keys[:DEFAULT_METRIC_COLUMNS]] + [
+            Column("param", k) for k in param_keys[:DEFAULT_PARAM_COLUMNS]
+        ]
+    known_metrics, known_params = set(metric_keys), set(param_keys)
+    chosen: list[Column] = []
+    for raw in request.GET.getlist("columns"):
+        for name in (part.strip() for part in raw.split(",")):
+            if not name:
+                continue
+            column: Column | None = None
+            if name.startswith("metrics.") and name[len("metrics.") :] in known_metrics:
+                column = Column("metric", name[len("metrics.") :])
+            elif name.startswith("params.") and name[len("params.") :] in known_params:
+                column = Column("param", name[len("params.") :])
+            if column is None:
+                problems.append(f"Unknown column {name!r}: columns are metrics.<key> or params.<key> of this project.")
+            elif column not in chosen and len(chosen) < MAX_COLUMNS:
+                chosen.append(column)
+    return chosen
+
+
+def _experiment_with_counts(project: Project) -> list[Experiment]:
+    return list(selectors.experiments_of(project).annotate(run_count=Count("runs")))
+
+
+@login_required
+def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
+    with policy_errors():
+        proj = access_project(request.user, team, project)
+    problems: list[str] = []
+
+    experiments = _experiment_with_counts(proj)
+    experiment: Experiment | None = None
+    if request.GET.get("experiment"):
+        wanted = request.GET["experiment"].lower()
+        experiment = next((e for e in experiments if e.name.lower() == wanted), None)
+        if experiment is None:
+            raise Http404("No such experiment in this project.")
+
+    sort = request.GET.get("sort") or DEFAULT_SORT
+    problem = selectors.parse_sort(sort)
+    if problem:
+        problems.append(f"Cannot sort by {sort!r}: {problem} Showing the newest runs first.")
+        sort = DEFAULT_SORT
+
+    metric_keys = selectors.metric_keys_of_project(proj)
+    param_keys = selectors.param_keys_of_project(proj)
+    columns = _chosen_columns(request, metric_keys, param_keys, problems)
+
+    runs_qs = selectors.runs_sorted(selectors.runs_of(proj, experiment=experiment), sort)
+    page = Paginator(runs_qs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    runs: list[Run] = list(page.object_list)
+    # Only the runs of this page: two queries whatever the size of the project.
+    metric_columns = [c.key for c in columns if c.kind == "metric"]
+    param_columns = [c.key for c in columns if c.kind == "param"]
+    summaries = selectors.summaries_of(runs, metric_columns) if metric_columns and runs else {}
+    params = selectors.params_of(runs, param_columns) if param_columns and runs else {}
+
+    now = timezone.now()
+    rows: list[Row] = []
+    for run in runs:
+        running = run.end_time is None
+        row = Row(
+            run=run,
+            duration=(now - run.start_time).total_seconds() if running else run.duration_seconds,
+            running=running,
+        )
+        for column in columns:
+            if column.kind == "metric":
+                summary = summaries.get(run.id, {}).get(column.key)
+                row.cells.append((column, summary.last if summary is not None else None))
+            else:
+                row.cells.append((column, params.get(run.id, {}).get(column.key)))
+        rows.append(row)
+
+    headers = [
+        _header(request, "Status", "status", sort),
+        _header(request, "Name", "name", sort),
+        _header(request, "Author", "author", sort),
+        _header(request, "Started", "start_time", sort),
+        _header(request, "Duration", "duration", sort, numeric=True),
+    ]
+    column_headers = [
+        _header(
+            request,
+            c.key,
+            c.name,
+            sort,
+            numeric=c.kind == "metric",
+            group="metric" if c.kind == "metric" else "param",
+        )
+        for c in columns
+    ]
+    chosen_names = {c.name for c in columns}
+    context = {
+        "project": proj,
+        "experiments": experiments,
+        "experiment": experiment,
+        "total_runs": sum(getattr(e, "run_count", 0) for e in experiments),
+        "page": page,
+        "rows": rows,
+        "headers": headers,
+        "column_headers": column_headers,
+        "sort": sort,
+        "problems": problems,
+        "available_metrics": [(f"metrics.{k}", k, f"metrics.{k}" in chosen_names) for k in metric_keys],
+        "available_params": [(f"params.{k}", k, f"params.{k}" in chosen_names) for k in param_keys],
+        "all_runs_url": _query(request.GET, experiment=None, page=None),
+        "experiment_links": [
+            (e, _query(request.GET, experiment=e.name, page=None), experiment is not None and e.pk == experiment.pk)
+            for e in experiments
+        ],
+        "colspan": 1 + len(headers) + len(column_headers),
+    }
+    return render(request, "frontend/project.html", context)
+
+
+# --- run page -------------------------------------------------------------------------------
+
+
+@dataclass
+class InfoItem:
+    key: str
+    value: str
+    block: bool = False
+
+
+@dataclass
+class InfoSection:
+    key: str
+    title: str
+    items: list[InfoItem]
+
+
+INFO_SECTIONS = {"code": "Code", "environment": "Environment", "system": "System", "error": "Error"}
+# Shown first, in this order, when present; anything else follows alphabetically.
+INFO_FIRST = ["remote", "branch", "commit", "dirty", "command", "python", "os", "accelerator"]
+
+
+def _info_value(value: Any) -> InfoItem:
+    if isinstance(value, dict | list):
+        return InfoItem("", json.dumps(value, indent=2, ensure_ascii=False, default=str), block=True)
+    if isinstance(value, bool):
+        return InfoItem("", "yes" if value else "no")
+    if value is None:
+        return InfoItem("", "—")
+    text = str(value)
+    return InfoItem("", text, block="\n" in text or len(text) > 160)
+
+
+def _info_sections(info: dict[str, Any]) -> list[InfoSection]:
+    """The run's structured info (code, environment, system, error, anything else) as
+    key/value lists; nested values become collapsible JSON. All of it is user-written
+    and reaches the template as plain strings (escaped there)."""
+    sections: list[InfoSection] = []
+    names = [k for k in INFO_SECTIONS if k in info] + sorted(k for k in info if k not in INFO_SECTIONS)
+    for name in names:
+        value = info[name]
+        if value in (None, {}, [], ""):
+            continue
+        items: list[InfoItem] = []
+        if isinstance(value, dict):
+            keys = [k for k in INFO_FIRST if k in value] + sorted(str(k) for k in value if k not in INFO_FIRST)
+            for key in keys:
+                item = _info_value(value[key])
+                item.key = key
+                items.append(item)
+        else:
+            item = _info_value(value)
+            item.key = "value"
+            items.append(item)
+        sections.append(InfoSection(key=name, title=INFO_SECTIONS.get(name, str(name).capitalize()), items=items))
+    return sections
+
+
+@dataclass
+class FigureView:
+    figure: Figure
+    script_id: str
+    size: int
+
+
+@login_required
+def run_page(request: HttpRequest, team: str, project: str, run_id: str) -> HttpResponse:
+    with policy_errors():
+        run = access_run(request.user, run_id)
+    # The URL names the run's project; a run reached through another project's URL is not there.
+    if run.project.team.name.lower() != team.lower() or run.project.name.lower() != project.lower():
+        raise Http404("Not found.")
+    detail = selectors.run_detail_context(run)
+    summaries: list[MetricSummary] = sorted(detail["summaries"], key=lambda s: s.key)
+    charts = [
+        {
+            "key": s.key,
+            "url": reverse("api-run-metric", args=[run.id, s.key]) + f"?max_points={CHART_MAX_POINTS}",
+            "dom_id": f"chart-{index}",
+        }
+        for index, s in enumerate(summaries)
+    ]
+    figures = [
+        FigureView(figure=f, script_id=f"figure-data-{index}", size=len(f.data.get("labels", [])))
+        for index, f in enumerate(detail["figures"])
+        if f.kind == Figure.Kind.CONFUSION_MATRIX and isinstance(f.data, dict)
+    ]
+    duration = run.duration_seconds
+    if duration is None:
+        duration = (timezone.now() - run.start_time).total_seconds()
+    context = {
+        "project": run.project,
+        "run": run,
+        "duration": duration,
+        "params": detail["params"],
+        "tags": detail["tags"],
+        "summaries": summaries,
+        "charts": charts,
+        "figures": figures,
+        "info_sections": _info_sections(run.info if isinstance(run.info, dict) else {}),
+        "info_json": json.dumps(run.info, indent=2, ensure_ascii=False, default=str) if run.info else "",
+        "config_json": json.dumps(run.config, indent=2, ensure_ascii=False, default=str) if run.config else "",
+        "sdk_project": run.project.path,
+    }
+    return render(request, "frontend/run.html", context)

@@ -1,0 +1,18 @@
+// The dashboard's deferred bundle on every page: Bootstrap's CSS and the plugins the pages
+// use, then one small module per kind of interaction, each finding its elements by data-
+// attributes. ECharts is large, so it lives in charts-page.js, loaded by the run page only.
+import "bootstrap/dist/css/bootstrap.css";
+import "./app.css";
+
+// Importing a plugin registers its data-API (data-bs-toggle="dropdown" and so on).
+import "bootstrap/js/dist/collapse";
+import "bootstrap/js/dist/dropdown";
+
+import { initCopyButtons } from "./copy.js";
+import { initThemeToggle } from "./theme-toggle.js";
+import { ready } from "./ready.js";
+
+ready(() => {
+  initThemeToggle();
+  initCopyButtons();
+});

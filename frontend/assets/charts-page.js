@@ -1,0 +1,5 @@
+// Entry point for pages with charts (the run page): ECharts and the chart module.
+import { initCharts } from "./charts.js";
+import { ready } from "./ready.js";
+
+ready(initCharts);
