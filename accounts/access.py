@@ -102,11 +102,13 @@ def project_filter(user: AnyUser | None, *, prefix: str = "", minimum: ProjectRo
     )
     if minimum > TEAM_OWNER_ROLE:
         member_roles = []
-    by_team = Q(**{f"{p}team__memberships__user": user, f"{p}team__memberships__role__in": member_roles})
+    # Exists, not a join over memberships: a join yields one row per team member, so a
+    # project (or run) seen through a grant would be listed once per member.
+    by_team = Exists(Membership.objects.filter(team=OuterRef(f"{p}team"), user=user, role__in=member_roles))
     grants = ProjectGrant.objects.filter(project=OuterRef(f"{p}pk" if p else "pk"), role__gte=minimum).filter(
         Q(user=user) | Q(team__memberships__user=user)
     )
-    return by_team | Q(Exists(grants))
+    return Q(by_team) | Q(Exists(grants))
 
 
 def visible_projects(user: AnyUser | None, queryset: QuerySet[Project] | None = None) -> QuerySet[Project]:

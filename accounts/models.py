@@ -5,8 +5,11 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
+
+from accounts.names import canonical, name_problem
 
 
 def new_id() -> str:
@@ -14,7 +17,23 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def validate_handle(value: str) -> None:
+    """Usernames become personal team names, so they follow the team-name rule."""
+    problem = name_problem(canonical(value), team=True)
+    if problem:
+        raise ValidationError(problem)
+
+
 class User(AbstractUser):
+    username = models.CharField(
+        "username",
+        max_length=64,
+        unique=True,
+        validators=[validate_handle],
+        help_text="1-64 letters, digits, '-' and '_'; also the name of your personal team.",
+        error_messages={"unique": "A user with that username already exists."},
+    )
+
     class Meta:
         constraints = [
             # Usernames are team names too (every user has a personal team), so "Ana"

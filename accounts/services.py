@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ApiToken, Membership, Team, User
+from accounts.names import canonical, name_problem
 
 TOKEN_PREFIX = "asy_"  # noqa: S105 - a public marker, not a secret
 # last_used_at is advisory; writing it at most once a minute keeps hot paths read-only.
@@ -68,7 +69,10 @@ def personal_team_ensure(*, user: User) -> Team:
 
 @transaction.atomic
 def team_create(*, name: str, owner: User, display_name: str = "") -> Team:
-    team = Team.objects.create(name=name.lower(), display_name=display_name or name)
+    problem = name_problem(canonical(name), team=True)
+    if problem:
+        raise ValueError(problem)
+    team = Team.objects.create(name=canonical(name), display_name=display_name or name)
     Membership.objects.create(team=team, user=owner, role=Membership.Role.OWNER)
     return team
 

@@ -17,7 +17,6 @@ from rest_framework import exceptions, status
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
-from rest_framework.views import set_rollback
 
 
 class FastJSONRenderer(BaseRenderer):
@@ -118,5 +117,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = exc.detail
         code = getattr(detail, "code", None) or exc.default_code
         body = error_body(str(code), str(detail))
+    # Imported here: rest_framework.views reads DEFAULT_RENDERER_CLASSES at import time,
+    # which points back into this module, so a module-level import is a cycle.
+    from rest_framework.views import set_rollback
+
     set_rollback()
     return Response(body, status=exc.status_code, headers=headers)

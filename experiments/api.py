@@ -244,8 +244,10 @@ class RunLogView(APIView):
     def post(self, request: Request, run_id: str) -> Response:
         run = access_run(request.user, run_id, action="run.log")
         body = request.data
-        if not isinstance(body, dict):
-            raise ApiError("The body must be a JSON object.")
+        # DRF never calls the parser for an empty body and hands the view {} instead; an
+        # empty batch is a client bug, so it is refused like a non-object.
+        if not isinstance(body, dict) or not body:
+            raise ApiError("The body must be a JSON object with batch_id, params, tags, metrics and/or series.")
         unknown = set(body) - {"batch_id", "params", "tags", "metrics", "series"}
         if unknown:
             raise ApiError(
