@@ -1,0 +1,114 @@
+"""Fixtures for every access rule: a team ``acme`` owned by ``owner`` with ``member`` in it,
+a project ``acme/proj`` with one run, an ``outsider`` who belongs to nothing of it, and a
+``viewer`` who holds only a viewer grant on the project. Clients authenticate with real
+bearer tokens, issued by ``accounts.services.token_create``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from accounts.models import ProjectRole, Team, User
+from accounts.services import team_create, team_member_add, token_create
+from experiments.models import Experiment, Project, Run
+from tests.factories import ExperimentFactory, ProjectFactory, ProjectGrantFactory, RunFactory, UserFactory
+
+ClientFor = Callable[[User | None], APIClient]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _static_root() -> None:
+    # WhiteNoise warns on every request when STATIC_ROOT is missing (tests never collectstatic).
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture
+def client_for(db) -> ClientFor:
+    """An APIClient carrying a fresh bearer token of ``user`` (anonymous for None)."""
+
+    def make(user: User | None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.credentials(HTTP_AUTHORIZATION="Bearer " + token_create(user=user, name="tests").raw)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def owner(db) -> User:
+    return UserFactory.create(username="owner")
+
+
+@pytest.fixture
+def member(db) -> User:
+    return UserFactory.create(username="member")
+
+
+@pytest.fixture
+def outsider(db) -> User:
+    return UserFactory.create(username="outsider")
+
+
+@pytest.fixture
+def staff(db) -> User:
+    return UserFactory.create(username="staffer", is_staff=True)
+
+
+@pytest.fixture
+def team(owner: User, member: User) -> Team:
+    team = team_create(name="acme", owner=owner)
+    team_member_add(team=team, user=member)
+    return team
+
+
+@pytest.fixture
+def project(team: Team, owner: User) -> Project:
+    return ProjectFactory.create(team=team, name="proj", created_by=owner)
+
+
+@pytest.fixture
+def experiment(project: Project) -> Experiment:
+    return ExperimentFactory.create(project=project, name="default")
+
+
+@pytest.fixture
+def run(project: Project, experiment: Experiment, owner: User) -> Run:
+    return RunFactory.create(project=project, experiment=experiment, author=owner, name="first-run")
+
+
+@pytest.fixture
+def viewer(project: Project) -> User:
+    """A user outside the team who holds a viewer grant on ``acme/proj`` only."""
+    user = UserFactory.create(username="viewer")
+    ProjectGrantFactory.create(project=project, user=user, role=ProjectRole.VIEWER)
+    return user
+
+
+@pytest.fixture
+def owner_client(client_for: ClientFor, owner: User) -> APIClient:
+    return client_for(owner)
+
+
+@pytest.fixture
+def member_client(client_for: ClientFor, member: User) -> APIClient:
+    return client_for(member)
+
+
+@pytest.fixture
+def outsider_client(client_for: ClientFor, outsider: User) -> APIClient:
+    return client_for(outsider)
+
+
+@pytest.fixture
+def viewer_client(client_for: ClientFor, viewer: User) -> APIClient:
+    return client_for(viewer)
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()
