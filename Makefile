@@ -13,8 +13,9 @@ PORT ?= 8000
 	$(PIP) install -q --disable-pip-version-check -r requirements.lock
 	touch $@
 
-.venv/.dev: .venv/.runtime requirements-dev.lock
+.venv/.dev: .venv/.runtime requirements-dev.lock sdk/pyproject.toml
 	$(PIP) install -q --disable-pip-version-check -r requirements-dev.lock
+	$(PIP) install -q --disable-pip-version-check -e './sdk[system,fast,examples]'
 	$(PIP) install -q --disable-pip-version-check -e ./sdk
 	touch $@
 
@@ -47,6 +48,7 @@ lint: .venv/.dev
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy .
+	cd sdk && ../.venv/bin/mypy
 
 test: .venv/.dev frontend chromium services lint
 	.venv/bin/pytest -n 2 --dist loadgroup

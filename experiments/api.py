@@ -163,6 +163,7 @@ class RunListView(APIView):
             OpenApiParameter("page_size", int, description="1-1000, default 50"),
         ],
         responses=RUN_OUT_SCHEMA,
+        operation_id="v1_runs_list",
         summary="Runs of a project, paged and sorted",
     )
     def get(self, request: Request) -> Response:

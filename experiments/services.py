@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -36,6 +36,8 @@ MAX_PARAMS_PER_BATCH = 1_000
 MAX_TAGS_PER_BATCH = 1_000
 MAX_CONFIG_BYTES = 256 * 1024
 MAX_INFO_BYTES = 1024 * 1024
+# Clients' clocks drift; a start this far ahead of the server's clock is still accepted.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 INFO_SECTIONS = {"code", "environment", "system", "error", "datasets"}
 
 _ADJECTIVES = "amber brisk calm dapper eager fair gentle hardy icy jolly keen lively merry noble olive plucky quiet rapid sunny tidy upbeat vivid witty young zesty".split()
@@ -183,6 +185,10 @@ def run_create(
     info: dict[str, Any] | None = None,
     start_time: datetime | None = None,
 ) -> Run:
+    now = timezone.now()
+    if start_time is not None and start_time > now + MAX_CLOCK_SKEW:
+        # A start in the future could never be finished (end_time < start_time).
+        raise ApiError("start_time is in the future.", field="start_time")
     project = project_get_or_create(user=user, path=project_path)
     exp = experiment_get_or_create(project=project, name=experiment)
     run = Run.objects.create(
@@ -191,7 +197,7 @@ def run_create(
         name=name or _random_run_name(),
         author=user,
         status=RunStatus.RUNNING,
-        start_time=start_time or timezone.now(),
+        start_time=start_time or now,
         notes=notes,
         config=_check_mapping(config or {}, field="config", max_bytes=MAX_CONFIG_BYTES),
         info=check_info(info or {}),
