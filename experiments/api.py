@@ -196,13 +196,29 @@ class RunListView(APIView):
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(_runs_out(list(page or [])))
 
-    @extend_schema(request=RunCreateIn, responses={201: RUN_OUT_SCHEMA}, summary="Start a run")
+    @extend_schema(
+        request=RunCreateIn,
+        responses={201: RUN_OUT_SCHEMA, 200: RUN_OUT_SCHEMA},
+        summary="Start a run (200 with the existing run for a repeated client_id)",
+    )
     def post(self, request: Request) -> Response:
         data = RunCreateIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
+        user = _user(request)
+        if v["client_id"] is not None:
+            existing = selectors.run_of_client(user, v["client_id"])
+            if existing is not None:
+                if existing.project.path != "/".join(services.parse_project_path(v["project"])):
+                    raise ApiError(
+                        "This client_id already names a run in another project.",
+                        code="conflict",
+                        field="client_id",
+                        status_code=409,
+                    )
+                return Response(_runs_out([existing])[0], status=status.HTTP_200_OK)
         run = services.run_create(
-            user=_user(request),
+            user=user,
             project_path=v["project"],
             experiment=v["experiment"],
             name=v["name"],
@@ -211,6 +227,7 @@ class RunListView(APIView):
             notes=v["notes"],
             info=v["info"],
             start_time=v["start_time"],
+            client_id=v["client_id"],
         )
         return Response(_runs_out([run])[0], status=status.HTTP_201_CREATED)
 

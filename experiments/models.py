@@ -73,10 +73,20 @@ class Run(models.Model):
     config = models.JSONField(default=dict, blank=True)
     # Structured run info: {"code": {...}, "environment": {...}, "system": {...}, "error": {...}}
     info = models.JSONField(default=dict, blank=True)
+    # The client's own id for this run (the SDK sends a UUID), so that a retried create,
+    # or an offline run synced twice, answers with the run made the first time.
+    client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - NULL: "no id", outside the unique constraint
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["author", "client_id"],
+                condition=models.Q(client_id__isnull=False),
+                name="run_author_client_id_unique",
+            ),
+        ]
         indexes = [
             models.Index(fields=["project", "-start_time"], name="run_project_start"),
             models.Index(fields=["experiment", "-start_time"], name="run_experiment_start"),

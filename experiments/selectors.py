@@ -14,6 +14,7 @@ from experiments.models import Experiment, MetricChunk, MetricSummary, Param, Pr
 
 if TYPE_CHECKING:
     from accounts.access import AnyUser
+    from accounts.models import User
 
 
 def projects_visible_to(user: AnyUser | None) -> QuerySet[Project]:
@@ -22,6 +23,15 @@ def projects_visible_to(user: AnyUser | None) -> QuerySet[Project]:
 
 def runs_visible_to(user: AnyUser | None) -> QuerySet[Run]:
     return Run.objects.filter(access.project_filter(user, prefix="project__"))
+
+
+def run_of_client(user: User, client_id: str) -> Run | None:
+    """The run ``user`` created with this ``client_id``, if any (idempotent creation)."""
+    return (
+        Run.objects.select_related("project__team", "experiment", "author")
+        .filter(author=user, client_id=client_id)
+        .first()
+    )
 
 
 def experiments_of(project: Project) -> QuerySet[Experiment]:

@@ -47,6 +47,13 @@ class RunCreateIn(serializers.Serializer[Any]):
         required=False, default=dict, help_text="Sections code, environment, system, error, datasets; at most 1 MiB."
     )
     start_time = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    client_id = serializers.RegexField(
+        r"^[A-Za-z0-9_-]{1,64}$",
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Your id for this run (a UUID): creating again with the same client_id returns the same run (200).",
+    )
 
 
 class RunUpdateIn(serializers.Serializer[Any]):

@@ -184,24 +184,34 @@ def run_create(
     notes: str = "",
     info: dict[str, Any] | None = None,
     start_time: datetime | None = None,
+    client_id: str | None = None,
 ) -> Run:
+    """Start a run. With ``client_id``, creating again returns the run made the first time
+    (see :func:`experiments.selectors.run_of_client`), also when two creates race."""
     now = timezone.now()
     if start_time is not None and start_time > now + MAX_CLOCK_SKEW:
         # A start in the future could never be finished (end_time < start_time).
         raise ApiError("start_time is in the future.", field="start_time")
     project = project_get_or_create(user=user, path=project_path)
     exp = experiment_get_or_create(project=project, name=experiment)
-    run = Run.objects.create(
-        project=project,
-        experiment=exp,
-        name=name or _random_run_name(),
-        author=user,
-        status=RunStatus.RUNNING,
-        start_time=start_time or now,
-        notes=notes,
-        config=_check_mapping(config or {}, field="config", max_bytes=MAX_CONFIG_BYTES),
-        info=check_info(info or {}),
-    )
+    try:
+        with transaction.atomic():
+            run = Run.objects.create(
+                project=project,
+                experiment=exp,
+                name=name or _random_run_name(),
+                author=user,
+                status=RunStatus.RUNNING,
+                start_time=start_time or now,
+                notes=notes,
+                config=_check_mapping(config or {}, field="config", max_bytes=MAX_CONFIG_BYTES),
+                info=check_info(info or {}),
+                client_id=client_id,
+            )
+    except IntegrityError:
+        if client_id is None:
+            raise
+        return Run.objects.select_related("project__team", "experiment", "author").get(author=user, client_id=client_id)
     if tags:
         Tag.objects.bulk_create([Tag(run=run, key=k, value=v) for k, v in check_tags(tags).items()])
     return run

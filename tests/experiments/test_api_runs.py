@@ -499,3 +499,44 @@ def test_tags_are_listed_with_the_run(owner_client: APIClient, run: Run) -> None
     Tag.objects.create(run=run, key="stage", value="dev")
 
     assert owner_client.get(run_path(run)).json()["tags"] == {"stage": "dev"}
+
+
+@pytest.mark.django_db
+def test_repeated_client_id_returns_the_same_run(client_for, owner) -> None:
+    # given a run created with a client id
+    client = client_for(owner)
+    body = {"project": "owner/idem", "client_id": "3f0c2a9e6d0b4b5c8f1e2d3c4b5a6978"}
+    first = post_json(client, "/api/v1/runs/", body)
+    assert first.status_code == 201
+    # when the same create is sent again (a retry, or an offline run synced twice)
+    second = post_json(client, "/api/v1/runs/", body)
+    # then it answers with the first run and creates nothing
+    assert second.status_code == 200
+    assert second.json()["id"] == first.json()["id"]
+    assert Run.objects.filter(project__name="idem").count() == 1
+
+
+@pytest.mark.django_db
+def test_client_id_is_scoped_to_its_author(client_for, owner, member) -> None:
+    body = {"client_id": "same-id"}
+    a = post_json(client_for(owner), "/api/v1/runs/", {**body, "project": "owner/p"})
+    b = post_json(client_for(member), "/api/v1/runs/", {**body, "project": "member/p"})
+    assert (a.status_code, b.status_code) == (201, 201)
+    assert a.json()["id"] != b.json()["id"]
+
+
+@pytest.mark.django_db
+def test_client_id_reused_for_another_project_is_a_conflict(client_for, owner) -> None:
+    client = client_for(owner)
+    assert post_json(client, "/api/v1/runs/", {"project": "owner/a", "client_id": "x1"}).status_code == 201
+    response = post_json(client, "/api/v1/runs/", {"project": "owner/b", "client_id": "x1"})
+    assert_error(response, 409, field="client_id")
+    assert not Run.objects.filter(project__name="b").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("client_id", ["", "a/b", "x" * 65, "a b", ["x"]])
+def test_malformed_client_id_is_refused(client_for, owner, client_id) -> None:
+    response = post_json(client_for(owner), "/api/v1/runs/", {"project": "owner/p", "client_id": client_id})
+    assert_error(response, 400, field="client_id")
+    assert not Run.objects.exists()

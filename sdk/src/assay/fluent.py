@@ -209,6 +209,8 @@ def init(
         "notes": notes or "",
         "info": info,
         "start_time": utc_now_iso(),
+        # Makes creation idempotent: a retried or re-synced create returns the same run.
+        "client_id": uuid.uuid4().hex,
     }
 
     if mode == "offline":
