@@ -79,6 +79,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Innermost and sync-only: one thread hop per request (see config/middleware.py).
+    "config.middleware.SyncChainMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -106,6 +108,15 @@ DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'assay.sqlite3'}")
 DATABASES: dict[str, Any] = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("ASSAY_DB_CONN_MAX_AGE", 0))
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("ASSAY_DB_POOL", True):
+    # Under ASGI each request runs in its own thread context, so CONN_MAX_AGE never reuses a
+    # connection (and leaks one per request until GC); psycopg's pool does reuse them.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int("ASSAY_DB_POOL_MIN", 2),
+        "max_size": env_int("ASSAY_DB_POOL_MAX", 16),
+        "timeout": 10,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the dashboard read while a run is being logged.
     DATABASES["default"]["OPTIONS"] = {
