@@ -1,9 +1,11 @@
 """Gunicorn settings for Assay's production profile: N uvicorn workers behind one master.
 
-Why gunicorn + ``uvicorn_worker.UvicornWorker`` rather than ``uvicorn --workers N``: on
-this kind of machine uvicorn's own multi-process mode leaves ``TCP_NODELAY`` unset on
-accepted sockets, which adds ~40 ms (Nagle + delayed ACK) to every small response on a
-kept-alive connection. ``benchmarks/latency_probe.py`` measures both.
+Why gunicorn + ``uvicorn_worker.UvicornWorker`` rather than ``uvicorn --workers N``: the
+design warns that uvicorn's own multi-process mode has been seen leaving ``TCP_NODELAY``
+unset, adding ~40 ms (Nagle + delayed ACK) to small responses on kept-alive connections.
+With uvicorn 0.54 here ``benchmarks/latency_probe.py`` shows no such stall in either
+server (see benchmarks/README.md); gunicorn stays for worker supervision (restarts,
+timeouts, graceful reloads), and the probe stays to catch a regression on upgrade.
 
 Environment:
 
