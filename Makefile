@@ -5,7 +5,7 @@ PIP := .venv/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format services chromium frontend migrate bench clean
+.PHONY: run test lint format services chromium frontend migrate bench stack clean
 
 # --- set-up (each step re-runs only when its inputs change) -------------------------------
 .venv/.runtime: requirements.lock
@@ -56,6 +56,10 @@ test: .venv/.dev frontend chromium services lint
 format: .venv/.dev
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
+
+# --- the production topology on this machine (gunicorn, Celery workers, beat, an S3 server) --
+stack: .venv/.dev frontend services
+	$(PY) deploy/stack.py
 
 bench: .venv/.dev frontend services
 	$(PY) benchmarks/ingest.py
