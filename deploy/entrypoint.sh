@@ -5,7 +5,10 @@ set -eu
 role="${1:-web}"
 [ $# -gt 0 ] && shift
 case "$role" in
-  web)     exec gunicorn --config deploy/gunicorn.conf.py "$@" config.asgi:application ;;
+  web)     # A fresh folder for the workers' shared Prometheus series.
+           export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-/tmp/assay-prometheus}"
+           rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+           exec gunicorn --config deploy/gunicorn.conf.py "$@" config.asgi:application ;;
   worker)  exec celery -A config worker --loglevel "${ASSAY_LOG_LEVEL:-info}" -Q "${ASSAY_CELERY_QUEUE:-assay}" "$@" ;;
   beat)    exec celery -A config beat --loglevel "${ASSAY_LOG_LEVEL:-info}" --schedule /var/lib/assay/celerybeat-schedule "$@" ;;
   migrate) exec python manage.py migrate --noinput "$@" ;;

@@ -44,3 +44,11 @@ loglevel = os.environ.get("ASSAY_LOG_LEVEL", "info").lower()
 preload_app = False
 # Behind a TLS-terminating proxy, trust X-Forwarded-* from it only.
 forwarded_allow_ips = os.environ.get("ASSAY_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def child_exit(server: object, worker: object) -> None:
+    """Drop a dead worker's live gauges from the shared Prometheus folder."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

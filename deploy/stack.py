@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -112,6 +113,9 @@ class Stack:
                 "ASSAY_CELERY_QUEUE": self.queue,
                 "ASSAY_VAR_DIR": str(self.log_dir.parent),
                 "PYTHONUNBUFFERED": "1",
+                "ASSAY_LOG_FORMAT": "json",
+                # Gunicorn's workers share their Prometheus series through this folder.
+                "PROMETHEUS_MULTIPROC_DIR": str(self.log_dir.parent / "prometheus"),
             }
         )
         env.update(self.extra_env)
@@ -128,9 +132,12 @@ class Stack:
         return proc
 
     def manage(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(), check=True, capture_output=True, text=True
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(), capture_output=True, text=True
         )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+        return result
 
     def start_s3(self) -> None:
         if not self.s3_port:
@@ -187,6 +194,9 @@ class Stack:
         )
 
     def start(self, *, migrate: bool = True) -> Stack:
+        metrics_dir = self.log_dir.parent / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
         ensure_database(self.database_url)
         if migrate:
             self.manage("migrate", "--noinput", "-v", "0")

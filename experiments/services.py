@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts import access, names
 from accounts.models import Team, User
 from config.api import ApiError, Conflict
+from config.observability import POINTS_INGESTED
 from experiments import metrics
 from experiments.models import (
     Experiment,
@@ -322,6 +323,7 @@ def run_log(
             )
         if series:
             _metrics_add(run=run, series=series)
+            transaction.on_commit(lambda: POINTS_INGESTED.inc(points))
     return {"batch_id": batch_id, "duplicate": False, "points": points}
 
 
