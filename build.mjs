@@ -4,6 +4,7 @@
 //   app.js    deferred, every page: Bootstrap's CSS and plugins, the small page modules;
 //             its CSS imports become app.css
 //   charts.js deferred, run page only: ECharts (tree-shaken from echarts/core) and the charts
+//   lineage.js deferred, model version page only: ECharts' graph series for the lineage
 import * as esbuild from "esbuild";
 import { rmSync } from "node:fs";
 
@@ -14,6 +15,10 @@ await esbuild.build({
   entryPoints: {
     app: "frontend/assets/app.js",
     charts: "frontend/assets/charts-page.js",
+    project: "frontend/assets/project-page.js",
+    compare: "frontend/assets/compare-page.js",
+    lineage: "frontend/assets/lineage-page.js",
+    reviews: "frontend/assets/reviews-page.js",
     theme: "frontend/assets/theme.js",
   },
   outdir,

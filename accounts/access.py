@@ -6,7 +6,14 @@ perform it. A user's role on a project is the highest of:
 
 * site staff: admin everywhere;
 * the project's team: its owners are admins, its members writers;
-* grants on the project to the user or to a team the user belongs to.
+* grants on the project to the user or to a team the user belongs to;
+* an ``internal`` project: every signed-in active user is at least a viewer.
+
+Teams: their members see them (and so does anyone who can see one of their projects);
+owners (and staff) manage members and invitations. Site staff alone administer users
+and read the whole audit log; a project's admins read the project's audit events.
+An API token acts as its user, so it never grants more than the user has; a ``read``
+token may only use safe methods (``token_allows``).
 
 # SECURITY: "missing" and "not visible" must look the same to the caller (404), so the
 # access_* helpers raise NotFound for both and PermissionDenied only when the caller can
@@ -17,12 +24,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from rest_framework.exceptions import NotFound, PermissionDenied
 
 from accounts.models import Membership, ProjectGrant, ProjectRole, Team, User
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from django.contrib.auth.models import AnonymousUser
 
     from experiments.models import Project
@@ -36,12 +45,29 @@ ACTIONS: dict[str, ProjectRole] = {
     "run.create": ProjectRole.WRITER,
     "run.update": ProjectRole.WRITER,
     "run.log": ProjectRole.WRITER,
+    "artifact.view": ProjectRole.VIEWER,
+    "artifact.upload": ProjectRole.WRITER,
     "experiment.create": ProjectRole.WRITER,
+    "model.view": ProjectRole.VIEWER,
+    "model.create": ProjectRole.MAINTAINER,
     "model.register": ProjectRole.MAINTAINER,
+    "model.update": ProjectRole.MAINTAINER,
+    "model.protect": ProjectRole.ADMIN,  # which aliases only a merged review may move
+    "alias.move": ProjectRole.MAINTAINER,  # unprotected aliases only: protected ones never move directly
+    "review.view": ProjectRole.VIEWER,
+    "review.create": ProjectRole.WRITER,  # open a review request, comment, review
+    "review.comment": ProjectRole.WRITER,
+    "review.merge": ProjectRole.MAINTAINER,  # also: dismiss reviews, re-run checks (reviews.policy decides the rest)
+    "review.settings": ProjectRole.ADMIN,  # the review policy of a model repository (R10)
     "project.update": ProjectRole.ADMIN,
     "project.manage_access": ProjectRole.ADMIN,
+    "project.transfer": ProjectRole.ADMIN,
+    "project.view_audit": ProjectRole.ADMIN,
 }
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+INTERNAL = "internal"  # experiments.models.Project.Visibility.INTERNAL (no import: cycle)
 TEAM_OWNER_ROLE = ProjectRole.ADMIN
 TEAM_MEMBER_ROLE = ProjectRole.WRITER
 
@@ -50,25 +76,63 @@ def _is_active(user: AnyUser | None) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active)
 
 
-def role_on(user: AnyUser | None, project: Project) -> ProjectRole | None:
-    """The caller's effective role on ``project``, or None when they have none."""
+def _combine(project: Project, team_role: str | None, grant_roles: Iterable[int | None]) -> ProjectRole | None:
+    """The rule itself: the highest of the team role, the grants and internal visibility."""
+    roles: list[int] = [r for r in grant_roles if r is not None]
+    if team_role == Membership.Role.OWNER:
+        roles.append(TEAM_OWNER_ROLE)
+    elif team_role == Membership.Role.MEMBER:
+        roles.append(TEAM_MEMBER_ROLE)
+    if project.visibility == INTERNAL:
+        roles.append(ProjectRole.VIEWER)
+    return ProjectRole(max(roles)) if roles else None
+
+
+# Names of the annotations role_annotations() adds (see role_on(annotated=...)).
+TEAM_ROLE_ANNOTATION = "_access_team_role"
+GRANT_ROLE_ANNOTATION = "_access_grant_role"
+
+
+def role_annotations(user: AnyUser | None, *, prefix: str = "") -> dict[str, Subquery]:
+    """Subqueries that carry, on each row of a queryset over Project (or, with
+    ``prefix="project__"``, over anything with a project FK), what role_on needs: the
+    caller's team membership role and highest grant. Loading an object and the caller's
+    role in one query; role_on(user, project, annotated=row) then applies the rule. Empty
+    for anonymous, inactive and staff users (their role needs no query)."""
+    if not _is_active(user):
+        return {}
+    assert isinstance(user, User)
+    if user.is_staff:
+        return {}
+    team_role = Membership.objects.filter(team=OuterRef(f"{prefix}team"), user=user).values("role")[:1]
+    grant_role = (
+        ProjectGrant.objects.filter(project=OuterRef(f"{prefix}pk" if prefix else "pk"))
+        .filter(Q(user=user) | Q(team__memberships__user=user))
+        .order_by("-role")
+        .values("role")[:1]
+    )
+    return {TEAM_ROLE_ANNOTATION: Subquery(team_role), GRANT_ROLE_ANNOTATION: Subquery(grant_role)}
+
+
+def role_on(user: AnyUser | None, project: Project, *, annotated: object | None = None) -> ProjectRole | None:
+    """The caller's effective role on ``project``, or None when they have none.
+
+    ``annotated``: a row loaded with role_annotations(user) in the same request: its
+    annotations are used instead of two more queries (never cached across requests)."""
     if not _is_active(user):
         return None
     assert isinstance(user, User)
     if user.is_staff:
         return ProjectRole.ADMIN
-    roles: list[int] = []
+    if annotated is not None and hasattr(annotated, TEAM_ROLE_ANNOTATION):
+        return _combine(project, getattr(annotated, TEAM_ROLE_ANNOTATION), [getattr(annotated, GRANT_ROLE_ANNOTATION)])
     team_role = Membership.objects.filter(team_id=project.team_id, user=user).values_list("role", flat=True).first()
-    if team_role == Membership.Role.OWNER:
-        roles.append(TEAM_OWNER_ROLE)
-    elif team_role == Membership.Role.MEMBER:
-        roles.append(TEAM_MEMBER_ROLE)
-    roles.extend(
+    grants = (
         ProjectGrant.objects.filter(project=project)
         .filter(Q(user=user) | Q(team__memberships__user=user))
         .values_list("role", flat=True)
     )
-    return ProjectRole(max(roles)) if roles else None
+    return _combine(project, team_role, grants)
 
 
 def can(user: AnyUser | None, action: str, project: Project) -> bool:
@@ -77,9 +141,10 @@ def can(user: AnyUser | None, action: str, project: Project) -> bool:
     return role is not None and role >= minimum
 
 
-def require(user: AnyUser | None, action: str, project: Project) -> None:
-    """Raise NotFound if the project is invisible to the caller, PermissionDenied if the role is too low."""
-    role = role_on(user, project)
+def require(user: AnyUser | None, action: str, project: Project, *, annotated: object | None = None) -> None:
+    """Raise NotFound if the project is invisible to the caller, PermissionDenied if the role is too low.
+    ``annotated``: see role_on."""
+    role = role_on(user, project, annotated=annotated)
     if role is None:
         raise NotFound("Not found.")
     if role < ACTIONS[action]:
@@ -108,7 +173,10 @@ def project_filter(user: AnyUser | None, *, prefix: str = "", minimum: ProjectRo
     grants = ProjectGrant.objects.filter(project=OuterRef(f"{p}pk" if p else "pk"), role__gte=minimum).filter(
         Q(user=user) | Q(team__memberships__user=user)
     )
-    return Q(by_team) | Q(Exists(grants))
+    visible = Q(by_team) | Q(Exists(grants))
+    if minimum <= ProjectRole.VIEWER:
+        visible |= Q(**{f"{p}visibility": INTERNAL})
+    return visible
 
 
 def visible_projects(user: AnyUser | None, queryset: QuerySet[Project] | None = None) -> QuerySet[Project]:
@@ -133,3 +201,65 @@ def can_see_team(user: AnyUser | None, team: Team) -> bool:
     if user.is_staff or Membership.objects.filter(team=team, user=user).exists():
         return True
     return visible_projects(user).filter(team=team).exists()
+
+
+# --- teams ---------------------------------------------------------------------------------
+
+
+def team_role(user: AnyUser | None, team: Team) -> str | None:
+    """``owner``, ``member`` or None."""
+    if not _is_active(user):
+        return None
+    assert isinstance(user, User)
+    return Membership.objects.filter(team=team, user=user).values_list("role", flat=True).first()
+
+
+def can_manage_team(user: AnyUser | None, team: Team) -> bool:
+    """Owners (and site staff) invite, remove and change the roles of members."""
+    if not _is_active(user):
+        return False
+    assert isinstance(user, User)
+    return user.is_staff or team_role(user, team) == Membership.Role.OWNER
+
+
+def require_team(user: AnyUser | None, team: Team, *, manage: bool = False) -> None:
+    """NotFound when the caller may not see the team, PermissionDenied when they may not manage it."""
+    if not can_see_team(user, team):
+        raise NotFound("Not found.")
+    if manage and not can_manage_team(user, team):
+        raise PermissionDenied(f"Only the owners of team {team.name} may do this.")
+
+
+def can_create_team(user: AnyUser | None) -> bool:
+    return _is_active(user)
+
+
+def can_transfer_to(user: AnyUser | None, team: Team) -> bool:
+    """A project moves only into a team the caller owns (or anywhere, for site staff)."""
+    return can_manage_team(user, team)
+
+
+def visible_teams(user: AnyUser | None) -> QuerySet[Team]:
+    if not _is_active(user):
+        return Team.objects.none()
+    assert isinstance(user, User)
+    if user.is_staff:
+        return Team.objects.all()
+    return Team.objects.filter(Q(memberships__user=user) | Q(projects__in=visible_projects(user))).distinct()
+
+
+# --- site administration, audit, tokens --------------------------------------------------------
+
+
+def is_site_admin(user: AnyUser | None) -> bool:
+    return _is_active(user) and bool(getattr(user, "is_staff", False))
+
+
+def require_site_admin(user: AnyUser | None) -> None:
+    if not is_site_admin(user):
+        raise PermissionDenied("Only site administrators may do this.")
+
+
+def token_allows(scope: str, method: str) -> bool:
+    """A ``read`` token may only use safe methods; a ``write`` token whatever its user may."""
+    return scope == "write" or method.upper() in SAFE_METHODS

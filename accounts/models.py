@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from accounts.names import canonical, name_problem
 
@@ -106,16 +107,103 @@ class ProjectGrant(models.Model):
 
 
 class ApiToken(models.Model):
-    """A bearer token. Only its SHA-256 and a short clear prefix (to tell tokens apart) are kept."""
+    """A bearer token. Only its SHA-256 and a short clear prefix (to tell tokens apart) are kept.
+
+    A token acts as its user, so it never grants more than the user has; a ``read`` token
+    is further limited to safe methods (``accounts.permissions.TokenScopePermission``).
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read"
+        WRITE = "write"
 
     id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16)
     digest = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.WRITE)
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name})"
+
+
+class Invitation(models.Model):
+    """An invitation to join a team, sent to an e-mail address or to an existing user.
+
+    Only the SHA-256 of the link's token is kept; the link is shown to the inviter once
+    and e-mailed to the invitee.
+    """
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(blank=True)
+    invitee = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=16, choices=Membership.Role.choices, default=Membership.Role.MEMBER)
+    digest = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.team.name}: {self.invitee.username if self.invitee else self.email}"
+
+    @property
+    def addressee(self) -> str:
+        return self.invitee.username if self.invitee is not None else self.email
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    # SECURITY: the audit log is append-only; bulk updates and deletes are refused here
+    # (the model refuses them for single rows). Rows reach the log only through audit_record().
+    def update(self, **kwargs: object) -> int:
+        raise TypeError("The audit log is append-only.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise TypeError("The audit log is append-only.")
+
+
+class AuditEvent(models.Model):
+    """Who did what, when, from which address. Written by ``accounts.audit.audit_record`` only."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Labels keep the log readable after the user, target or project is gone.
+    actor_label = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_label = models.CharField(max_length=200, blank=True)
+    project = models.ForeignKey(
+        "experiments.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    project_label = models.CharField(max_length=140, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="audit_project_created")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label or '-'} {self.action} {self.target_label}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise TypeError("The audit log is append-only.")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise TypeError("The audit log is append-only.")

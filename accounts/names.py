@@ -13,7 +13,25 @@ NAME_RULE = "1-64 lower-case letters, digits, '-' and '_', starting with a lette
 # First URL segments the site itself uses; a team (or a user, whose personal team carries
 # their name) may not take them, or its pages would be shadowed.
 RESERVED_TEAM_NAMES = frozenset(
-    {"-", "api", "static", "login", "logout", "healthz", "readyz", "ws", "media", "accounts", "settings", "docs"}
+    {
+        "-",
+        "api",
+        "static",
+        "login",
+        "logout",
+        "signup",
+        "healthz",
+        "readyz",
+        "metrics",
+        "ws",
+        "media",
+        "accounts",
+        "settings",
+        "docs",
+        "teams",
+        "invitations",
+        "notifications",
+    }
 )
 
 

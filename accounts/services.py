@@ -1,26 +1,55 @@
-"""Every write on accounts: one function per use case."""
+"""Every write on accounts: one function per use case.
+
+Each one validates its input (raising ``config.api.ApiError`` naming the field, before
+anything is written), runs in one transaction, and records what it did in the audit log
+through ``accounts.audit.audit_record`` inside that transaction. Permission checks are
+the caller's job (``accounts.access``); these functions assume the caller may act.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from django.db import transaction
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import ApiToken, Membership, Team, User
+from accounts.audit import audit_record
+from accounts.models import ApiToken, Invitation, Membership, ProjectGrant, ProjectRole, Team, User
 from accounts.names import canonical, name_problem
+from config.api import ApiError, Conflict
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from rest_framework.request import Request
+
+    from experiments.models import Project
+
+    AnyRequest = HttpRequest | Request
 
 TOKEN_PREFIX = "asy_"  # noqa: S105 - a public marker, not a secret
+INVITATION_PREFIX = "inv_"
 # last_used_at is advisory; writing it at most once a minute keeps hot paths read-only.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
+MAX_TOKEN_LIFETIME = timedelta(days=366)
+INVITATION_LIFETIME = timedelta(days=7)
+MAX_TOKEN_NAME = 100
 
 
 def _digest(raw: str) -> str:
     # Tokens carry 256 bits of randomness, so a plain SHA-256 is enough (no slow KDF needed).
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+# --- API tokens -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -30,31 +59,65 @@ class IssuedToken:
 
 
 @transaction.atomic
-def token_create(*, user: User, name: str) -> IssuedToken:
+def token_create(
+    *,
+    user: User,
+    name: str,
+    scope: str = ApiToken.Scope.WRITE,
+    expires_at: datetime | None = None,
+    request: AnyRequest | None = None,
+) -> IssuedToken:
+    name = name.strip() if isinstance(name, str) else ""
+    if not name or len(name) > MAX_TOKEN_NAME:
+        raise ApiError(f"name must be 1-{MAX_TOKEN_NAME} characters.", field="name")
+    if scope not in ApiToken.Scope.values:
+        raise ApiError("scope must be 'read' or 'write'.", field="scope")
+    if expires_at is not None:
+        now = timezone.now()
+        if expires_at <= now:
+            raise ApiError("expires_at must be in the future.", field="expires_at")
+        if expires_at > now + MAX_TOKEN_LIFETIME:
+            raise ApiError("A token lives at most 366 days.", field="expires_at")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(user=user, name=name[:100], prefix=raw[:12], digest=_digest(raw))
+    token = ApiToken.objects.create(
+        user=user, name=name, scope=scope, expires_at=expires_at, prefix=raw[:12], digest=_digest(raw)
+    )
+    audit_record(
+        actor=user,
+        action="token.create",
+        target=token,
+        request=request,
+        data={"scope": scope, "expires_at": expires_at.isoformat() if expires_at else None},
+    )
     return IssuedToken(token=token, raw=raw)
 
 
-def token_revoke(*, token: ApiToken) -> None:
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+@transaction.atomic
+def token_revoke(*, token: ApiToken, actor: User | None = None, request: AnyRequest | None = None) -> None:
+    revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if revoked:
+        audit_record(actor=actor or token.user, action="token.revoke", target=token, request=request)
 
 
 def token_authenticate(*, raw: str) -> ApiToken | None:
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
+    now = timezone.now()
     token = (
         ApiToken.objects.select_related("user")
         .filter(digest=_digest(raw), revoked_at__isnull=True, user__is_active=True)
         .first()
     )
-    if token is None:
+    # SECURITY: expired answers exactly as unknown (the caller sees one message for all).
+    if token is None or (token.expires_at is not None and token.expires_at <= now):
         return None
-    now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
+
+
+# --- teams and memberships ----------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -67,17 +130,403 @@ def personal_team_ensure(*, user: User) -> Team:
     return team
 
 
+def _team_role(role: object) -> str:
+    if role not in Membership.Role.values:
+        raise ApiError("role must be 'owner' or 'member'.", field="role")
+    return str(role)
+
+
+def _not_personal(team: Team) -> None:
+    if team.personal_owner_id is not None:
+        raise ApiError(f"{team.name} is a personal team: it has exactly one member.", code="personal_team")
+
+
 @transaction.atomic
-def team_create(*, name: str, owner: User, display_name: str = "") -> Team:
-    problem = name_problem(canonical(name), team=True)
+def team_create(*, name: str, owner: User, display_name: str = "", request: AnyRequest | None = None) -> Team:
+    name = canonical(name) if isinstance(name, str) else ""
+    problem = name_problem(name, team=True)
     if problem:
-        raise ValueError(problem)
-    team = Team.objects.create(name=canonical(name), display_name=display_name or name)
+        raise ApiError(problem, field="name")
+    if len(display_name) > 128:
+        raise ApiError("display_name must be at most 128 characters.", field="display_name")
+    # A user's personal team carries their username, so a new username is checked too.
+    if Team.objects.filter(name__iexact=name).exists() or User.objects.filter(username__iexact=name).exists():
+        raise Conflict(f"The name {name!r} is taken.", field="name")
+    try:
+        with transaction.atomic():
+            team = Team.objects.create(name=name, display_name=display_name or name)
+    except IntegrityError:
+        raise Conflict(f"The name {name!r} is taken.", field="name") from None
     Membership.objects.create(team=team, user=owner, role=Membership.Role.OWNER)
+    audit_record(actor=owner, action="team.create", target=team, request=request)
     return team
 
 
 @transaction.atomic
-def team_member_add(*, team: Team, user: User, role: str = Membership.Role.MEMBER) -> Membership:
-    membership, _ = Membership.objects.update_or_create(team=team, user=user, defaults={"role": role})
+def team_member_add(
+    *,
+    team: Team,
+    user: User,
+    role: str = Membership.Role.MEMBER,
+    actor: User | None = None,
+    request: AnyRequest | None = None,
+) -> Membership:
+    role = _team_role(role)
+    _not_personal(team)
+    if not user.is_active:
+        raise ApiError(f"{user.username} is deactivated.", field="username")
+    if Membership.objects.filter(team=team, user=user).exists():
+        raise Conflict(f"{user.username} is already a member of {team.name}.", field="username")
+    membership = Membership.objects.create(team=team, user=user, role=role)
+    audit_record(
+        actor=actor, action="team.member_add", target=team, request=request, data={"user": user.username, "role": role}
+    )
     return membership
+
+
+def _lock_owners(team: Team) -> int:
+    """Lock the team's row (so two owners cannot both leave at once) and count its owners."""
+    Team.objects.select_for_update().filter(pk=team.pk).first()
+    return Membership.objects.filter(team=team, role=Membership.Role.OWNER).count()
+
+
+@transaction.atomic
+def team_member_role_set(
+    *, membership: Membership, role: str, actor: User | None, request: AnyRequest | None = None
+) -> Membership:
+    role = _team_role(role)
+    _not_personal(membership.team)
+    owners = _lock_owners(membership.team)
+    membership.refresh_from_db()
+    if membership.role == role:
+        return membership
+    if membership.role == Membership.Role.OWNER and owners <= 1:
+        raise Conflict("A team keeps at least one owner: make someone else owner first.", code="last_owner")
+    before = membership.role
+    membership.role = role
+    membership.save(update_fields=["role"])
+    audit_record(
+        actor=actor,
+        action="team.member_role",
+        target=membership.team,
+        request=request,
+        data={"user": membership.user.username, "from": before, "to": role},
+    )
+    return membership
+
+
+@transaction.atomic
+def team_member_remove(*, membership: Membership, actor: User | None, request: AnyRequest | None = None) -> None:
+    """Remove a member, or let one leave (``actor`` is the member). The last owner cannot go."""
+    _not_personal(membership.team)
+    owners = _lock_owners(membership.team)
+    membership.refresh_from_db()
+    if membership.role == Membership.Role.OWNER and owners <= 1:
+        raise Conflict("The last owner cannot leave the team: make someone else owner first.", code="last_owner")
+    username = membership.user.username
+    membership.delete()
+    audit_record(
+        actor=actor,
+        action="team.member_leave" if actor is not None and actor.username == username else "team.member_remove",
+        target=membership.team,
+        request=request,
+        data={"user": username},
+    )
+
+
+# --- invitations ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedInvitation:
+    invitation: Invitation
+    raw: str  # the link's secret, shown to the inviter once and e-mailed; never stored
+
+    @property
+    def path(self) -> str:
+        return reverse("invitation-accept", args=[self.raw])
+
+    @property
+    def url(self) -> str:
+        return settings.PUBLIC_URL + self.path
+
+
+@transaction.atomic
+def invitation_create(
+    *,
+    team: Team,
+    inviter: User,
+    role: str = Membership.Role.MEMBER,
+    email: str = "",
+    username: str = "",
+    request: AnyRequest | None = None,
+) -> IssuedInvitation:
+    role = _team_role(role)
+    _not_personal(team)
+    email = (email or "").strip()
+    username = (username or "").strip()
+    if bool(email) == bool(username):
+        raise ApiError("Give either a username or an e-mail address.", field="username" if username else "email")
+    invitee: User | None = None
+    if username:
+        invitee = User.objects.filter(username__iexact=username, is_active=True).first()
+        if invitee is None:
+            raise ApiError(f"No user named {username!r}.", code="not_found", field="username")
+        if Membership.objects.filter(team=team, user=invitee).exists():
+            raise Conflict(f"{invitee.username} is already a member of {team.name}.", field="username")
+    else:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise ApiError("Enter a valid e-mail address.", field="email") from None
+        if len(email) > 254:
+            raise ApiError("Enter a valid e-mail address.", field="email")
+    raw = INVITATION_PREFIX + secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        team=team,
+        email=email if invitee is None else invitee.email,
+        invitee=invitee,
+        role=role,
+        digest=_digest(raw),
+        created_by=inviter,
+        expires_at=timezone.now() + INVITATION_LIFETIME,
+    )
+    issued = IssuedInvitation(invitation=invitation, raw=raw)
+    audit_record(
+        actor=inviter,
+        action="team.invite",
+        target=team,
+        request=request,
+        data={"to": invitation.addressee, "role": role},
+    )
+    recipient = invitation.email
+    if recipient:
+        subject = f"You are invited to join {team.name} on Assay"
+        body = (
+            f"{inviter.username} invites you to join the team {team.name} on Assay as {role}.\n\n"
+            f"Accept the invitation: {issued.url}\n\nThe link expires in {INVITATION_LIFETIME.days} days."
+        )
+        # E-mail after commit: a rolled-back invitation sends nothing. The link is the
+        # secret, so it is not handed to a Celery task (task arguments are stored in Redis).
+        transaction.on_commit(lambda: send_mail(subject, body, None, [recipient], fail_silently=True))
+    return issued
+
+
+def invitation_find(raw: str) -> Invitation | None:
+    """The pending invitation behind a link, or None (unknown, used, revoked or expired alike)."""
+    if not isinstance(raw, str) or not raw.startswith(INVITATION_PREFIX) or len(raw) > 200:
+        return None
+    return (
+        Invitation.objects.select_related("team", "invitee", "created_by")
+        .filter(digest=_digest(raw), accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())
+        .first()
+    )
+
+
+@transaction.atomic
+def invitation_accept(*, raw: str, user: User, request: AnyRequest | None = None) -> Membership:
+    invitation = invitation_find(raw)
+    if invitation is not None:
+        invitation = Invitation.objects.select_for_update().filter(pk=invitation.pk, accepted_at__isnull=True).first()
+    if invitation is None:
+        raise ApiError("This invitation is unknown, used, revoked or expired.", code="not_found", status_code=404)
+    if invitation.invitee_id is not None and invitation.invitee_id != user.pk:
+        raise ApiError(
+            "This invitation is for another account: sign in as the invited user.",
+            code="permission_denied",
+            status_code=403,
+        )
+    membership = Membership.objects.filter(team=invitation.team, user=user).first()
+    if membership is None:
+        membership = Membership.objects.create(team=invitation.team, user=user, role=invitation.role)
+    elif invitation.role == Membership.Role.OWNER and membership.role != Membership.Role.OWNER:
+        membership.role = Membership.Role.OWNER
+        membership.save(update_fields=["role"])
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    audit_record(
+        actor=user,
+        action="team.invitation_accept",
+        target=invitation.team,
+        request=request,
+        data={"role": membership.role, "invited_by": invitation.created_by.username if invitation.created_by else None},
+    )
+    return membership
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation, actor: User, request: AnyRequest | None = None) -> None:
+    updated = Invitation.objects.filter(pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    if updated:
+        audit_record(
+            actor=actor,
+            action="team.invitation_revoke",
+            target=invitation.team,
+            request=request,
+            data={"to": invitation.addressee},
+        )
+
+
+# --- project access -----------------------------------------------------------------------------
+
+
+def project_role(value: object, *, field: str = "role") -> ProjectRole:
+    """``"viewer"`` … ``"admin"`` → ProjectRole; anything else is a 400 naming ``field``."""
+    for role in ProjectRole:
+        if value == role.label:
+            return role
+    raise ApiError("role must be one of viewer, writer, maintainer, admin.", field=field)
+
+
+def _grant_label(grant: ProjectGrant) -> str:
+    return f"user:{grant.user.username}" if grant.user is not None else f"team:{grant.team.name if grant.team else ''}"
+
+
+@transaction.atomic
+def grant_create(
+    *,
+    project: Project,
+    role: ProjectRole,
+    actor: User | None,
+    user: User | None = None,
+    team: Team | None = None,
+    request: AnyRequest | None = None,
+) -> ProjectGrant:
+    if (user is None) == (team is None):
+        raise ApiError("Grant a role to either a user or a team.", field="user")
+    if user is not None and not user.is_active:
+        raise ApiError(f"{user.username} is deactivated.", field="user")
+    existing = ProjectGrant.objects.filter(project=project, **({"user": user} if user else {"team": team}))
+    if existing.exists():
+        raise Conflict(
+            "This grant exists: change its role instead.", code="grant_exists", field="user" if user else "team"
+        )
+    grant = ProjectGrant.objects.create(project=project, user=user, team=team, role=role)
+    audit_record(
+        actor=actor,
+        action="grant.create",
+        target=grant,
+        target_label=_grant_label(grant),
+        project=project,
+        request=request,
+        data={"role": role.label},
+    )
+    return grant
+
+
+@transaction.atomic
+def grant_role_set(
+    *, grant: ProjectGrant, role: ProjectRole, actor: User | None, request: AnyRequest | None = None
+) -> ProjectGrant:
+    before = ProjectRole(grant.role).label
+    if grant.role != role:
+        grant.role = role
+        grant.save(update_fields=["role"])
+        audit_record(
+            actor=actor,
+            action="grant.change",
+            target=grant,
+            target_label=_grant_label(grant),
+            project=grant.project,
+            request=request,
+            data={"from": before, "to": role.label},
+        )
+    return grant
+
+
+@transaction.atomic
+def grant_revoke(*, grant: ProjectGrant, actor: User | None, request: AnyRequest | None = None) -> None:
+    label, role, project = _grant_label(grant), ProjectRole(grant.role).label, grant.project
+    grant_id = grant.pk
+    grant.delete()
+    grant.pk = grant_id
+    audit_record(
+        actor=actor,
+        action="grant.revoke",
+        target=grant,
+        target_label=label,
+        project=project,
+        request=request,
+        data={"role": role},
+    )
+
+
+@transaction.atomic
+def project_visibility_set(
+    *, project: Project, visibility: str, actor: User | None, request: AnyRequest | None = None
+) -> Project:
+    from experiments.models import Project as ProjectModel
+
+    if visibility not in ProjectModel.Visibility.values:
+        raise ApiError("visibility must be 'private' or 'internal'.", field="visibility")
+    if project.visibility != visibility:
+        before = project.visibility
+        project.visibility = visibility
+        project.save(update_fields=["visibility"])
+        audit_record(
+            actor=actor,
+            action="project.visibility",
+            target=project,
+            project=project,
+            request=request,
+            data={"from": before, "to": visibility},
+        )
+    return project
+
+
+@transaction.atomic
+def project_transfer(*, project: Project, team: Team, actor: User | None, request: AnyRequest | None = None) -> Project:
+    """Move a project (runs, experiments, grants) to another team. Its URL changes."""
+    from experiments.models import Project as ProjectModel
+
+    if team.pk == project.team_id:
+        raise ApiError(f"{project.path} already belongs to {team.name}.", field="team")
+    if ProjectModel.objects.filter(team=team, name__iexact=project.name).exists():
+        raise Conflict(f"{team.name} already has a project named {project.name}.", field="team")
+    before = project.path
+    project.team = team
+    project.save(update_fields=["team"])
+    audit_record(
+        actor=actor,
+        action="project.transfer",
+        target=project,
+        project=project,
+        request=request,
+        data={"from": before, "to": project.path},
+    )
+    return project
+
+
+# --- site administration ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def user_set_active(*, user: User, active: bool, actor: User, request: AnyRequest | None = None) -> User:
+    """Deactivate (or reactivate) an account: a deactivated user can neither sign in nor
+    use a token, and their sessions stop working at their next request."""
+    if user.pk == actor.pk and not active:
+        raise ApiError("You cannot deactivate your own account.", field="username")
+    if user.is_active != active:
+        user.is_active = active
+        user.save(update_fields=["is_active"])
+        audit_record(
+            actor=actor, action="user.reactivate" if active else "user.deactivate", target=user, request=request
+        )
+    return user
+
+
+@transaction.atomic
+def user_set_site_admin(*, user: User, admin: bool, actor: User, request: AnyRequest | None = None) -> User:
+    if user.pk == actor.pk and not admin:
+        raise ApiError("You cannot remove your own administrator rights.", field="username")
+    if user.is_staff != admin or user.is_superuser != admin:
+        user.is_staff = admin
+        user.is_superuser = admin
+        user.save(update_fields=["is_staff", "is_superuser"])
+        audit_record(
+            actor=actor, action="user.make_admin" if admin else "user.remove_admin", target=user, request=request
+        )
+    return user

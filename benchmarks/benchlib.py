@@ -77,7 +77,7 @@ def prepare(dbname: str, env: dict[str, str]) -> str:
         env,
         DJANGO_SUPERUSER_USERNAME=USERNAME,
         DJANGO_SUPERUSER_EMAIL="bench@example.com",
-        DJANGO_SUPERUSER_PASSWORD="bench-password-123",  # noqa: S106 - a throw-away local database
+        DJANGO_SUPERUSER_PASSWORD="bench-password-123",
     )
     manage(user_env, "createsuperuser", "--noinput")
     return manage(env, "create_token", USERNAME, "--name", "bench").strip().splitlines()[-1]

@@ -2,7 +2,8 @@
 
 Every error answer is ``{"error": {"code": …, "message": …, "field": …}}`` with the
 HTTP status that fits; ``field`` names the offending input (dotted for nested values,
-e.g. ``metrics.3.value``) or is null.
+e.g. ``metrics.3.value``) or is null. Some errors add keys, e.g. ``position`` (the
+0-based character offset) for an invalid run filter.
 """
 
 from __future__ import annotations
@@ -60,12 +61,20 @@ class ApiError(exceptions.APIException):
     default_code = "invalid"
 
     def __init__(
-        self, message: str, *, code: str = "invalid", field: str | None = None, status_code: int = 400
+        self,
+        message: str,
+        *,
+        code: str = "invalid",
+        field: str | None = None,
+        status_code: int = 400,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(detail=message, code=code)
         self.field = field
         self.status_code = status_code
         self.error_code = code
+        # More keys for the error object, e.g. {"position": 12} for a filter's syntax error.
+        self.extra = dict(extra or {})
 
 
 class Conflict(ApiError):
@@ -90,8 +99,13 @@ def _first_error(detail: Any, path: list[str]) -> tuple[str | None, str, str]:
     return (".".join(path) or None, str(detail), str(code))
 
 
-def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "field": field}}
+def error_body(
+    code: str, message: str, field: str | None = None, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message, "field": field}
+    # The three keys are always there; extra keys (``position``) only add to them.
+    error.update({k: v for k, v in (extra or {}).items() if k not in error})
+    return {"error": error}
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -109,7 +123,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
 
     if isinstance(exc, ApiError):
-        body = error_body(exc.error_code, str(exc.detail), exc.field)
+        body = error_body(exc.error_code, str(exc.detail), exc.field, exc.extra)
     elif isinstance(exc, exceptions.ValidationError):
         field, message, code = _first_error(exc.detail, [])
         body = error_body(code, message, field)

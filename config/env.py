@@ -7,7 +7,9 @@ The embedded default needs no variable at all.
 
 from __future__ import annotations
 
+import json
 import os
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -56,3 +58,51 @@ def env_secret(name: str, *, debug: bool) -> str:
     if debug:
         return "django-insecure-embedded-development-only"
     raise ImproperlyConfigured(f"{name} must be set when ASSAY_DEBUG is off")
+
+
+def env_choice(name: str, default: str, choices: list[str]) -> str:
+    value = os.environ.get(name, default).strip().lower() or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def env_json(name: str, default: Any) -> Any:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be JSON: {exc}") from None
+
+
+OIDC_KEYS = {"id", "name", "server_url", "client_id", "secret"}
+
+
+def oidc_apps(providers: Any) -> list[dict[str, Any]]:
+    """``ASSAY_OIDC_PROVIDERS``: a JSON list of {id, name, server_url, client_id, secret}
+    → django-allauth's ``openid_connect`` APPS (one login button per provider)."""
+    if not isinstance(providers, list):
+        raise ImproperlyConfigured("ASSAY_OIDC_PROVIDERS must be a JSON list of providers")
+    apps: list[dict[str, Any]] = []
+    for index, provider in enumerate(providers):
+        if not isinstance(provider, dict) or not {"id", "server_url", "client_id"} <= set(provider):
+            raise ImproperlyConfigured(
+                f"ASSAY_OIDC_PROVIDERS[{index}] needs id, server_url and client_id (and name, secret)"
+            )
+        unknown = set(provider) - OIDC_KEYS
+        if unknown:
+            raise ImproperlyConfigured(f"ASSAY_OIDC_PROVIDERS[{index}] has unknown keys: {', '.join(sorted(unknown))}")
+        if not str(provider["id"]).replace("-", "").isalnum():
+            raise ImproperlyConfigured(f"ASSAY_OIDC_PROVIDERS[{index}].id must be letters, digits and '-'")
+        apps.append(
+            {
+                "provider_id": str(provider["id"]),
+                "name": str(provider.get("name") or provider["id"]),
+                "client_id": str(provider["client_id"]),
+                "secret": str(provider.get("secret", "")),
+                "settings": {"server_url": str(provider["server_url"])},
+            }
+        )
+    return apps

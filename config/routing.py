@@ -1,7 +1,9 @@
-"""WebSocket routes. Live topics arrive with the live-updates issue; the list starts empty."""
+"""WebSocket routes: the one live endpoint, ``/ws/`` (live/consumers.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-websocket_urlpatterns: list[Any] = []
+from live.routing import websocket_urlpatterns as live_urlpatterns
+
+websocket_urlpatterns: list[Any] = [*live_urlpatterns]

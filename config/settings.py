@@ -16,7 +16,7 @@ import dj_database_url
 import django_stubs_ext
 from csp.constants import NONE, SELF
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_choice, env_int, env_json, env_list, env_str, oidc_apps
 
 # Lets admin.ModelAdmin[Model] and friends be subscripted at run time (for mypy).
 django_stubs_ext.monkeypatch()
@@ -66,7 +66,14 @@ INSTALLED_APPS = [
     "experiments",
     "registry",
     "reviews",
+    "live",
     "frontend",
+    # After the project's apps, so that accounts/templates/ overrides allauth's templates.
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.mfa",
 ]
 
 MIDDLEWARE = [
@@ -77,6 +84,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -99,6 +107,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "frontend.context_processors.navigation",
+                "reviews.context_processors.notifications",
             ],
         },
     },
@@ -142,14 +151,37 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py's async pool refuses (MaxConnectionsError) past 100 connections by
+                # default, and redis-py 8's 5 s socket timeout equals the layer's 5 s BZPOPMIN:
+                # a busy loop then reads a timeout and the socket being served dies with it.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "max_connections": env_int("ASSAY_CHANNELS_MAX_CONNECTIONS", 512),
+                        "socket_timeout": 30,
+                    }
+                ],
                 "prefix": env_str("ASSAY_CHANNELS_PREFIX", "assay:channels"),
+                # Messages waiting per socket before the layer drops them (a slow client); a
+                # dropped event is a gap its consumer fills from the live event log.
+                "capacity": env_int("ASSAY_CHANNELS_CAPACITY", 1000),
             },
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- live updates (live/): the per-topic event log and socket re-checks --------------------------
+# Events kept per topic for reconnecting clients, and for how long (Redis, or in-process embedded).
+ASSAY_LIVE_LOG_SIZE = env_int("ASSAY_LIVE_LOG_SIZE", 500)
+ASSAY_LIVE_LOG_TTL = env_int("ASSAY_LIVE_LOG_TTL", 24 * 3600)
+ASSAY_LIVE_PREFIX = env_str("ASSAY_LIVE_PREFIX", "assay:live")
+# Every open socket re-checks its subscriptions this often (access changes made through the
+# models are broadcast at once; this catches the rest, e.g. a revoked token).
+ASSAY_LIVE_RECHECK_SECONDS = env_int("ASSAY_LIVE_RECHECK_SECONDS", 30)
+# A socket without a session or Authorization header must send {"type": "auth"} this soon.
+ASSAY_LIVE_AUTH_TIMEOUT = env_int("ASSAY_LIVE_AUTH_TIMEOUT", 10)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
@@ -159,6 +191,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env_str("ASSAY_CELERY_QUEUE", "assay")
+# A message whose worker died unacknowledged goes back to the queue after this many
+# seconds (Redis transport); processing is idempotent, so a redelivery is harmless.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("ASSAY_CELERY_VISIBILITY_TIMEOUT", 3600)}
+# Periodic work (run `celery -A config beat` once per deployment).
+CELERY_BEAT_SCHEDULE = {
+    "artifacts-sweep": {"task": "experiments.tasks.artifacts_sweep_task", "schedule": 15 * 60.0},
+}
 
 # --- artifacts ---------------------------------------------------------------------------
 # "file" (a local directory) or "s3://bucket"; see experiments/storage.py (issue 5).
@@ -167,12 +206,68 @@ S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL", "")
 S3_ACCESS_KEY = env_str("S3_ACCESS_KEY", "")
 S3_SECRET_KEY = env_str("S3_SECRET_KEY", "")
 S3_REGION = env_str("S3_REGION", "us-east-1")
+# The endpoint clients use for presigned URLs when it differs from the server's (a proxy).
+S3_PUBLIC_ENDPOINT_URL = env_str("S3_PUBLIC_ENDPOINT_URL", "")
+ASSAY_MAX_ARTIFACT_BYTES = env_int("ASSAY_MAX_ARTIFACT_BYTES", 5 * 1024**3)
+# Above this size an upload is multipart, in parts of ASSAY_UPLOAD_PART_BYTES (S3: ≥ 5 MiB).
+ASSAY_MULTIPART_THRESHOLD = env_int("ASSAY_MULTIPART_THRESHOLD", 64 * 1024**2)
+ASSAY_UPLOAD_PART_BYTES = env_int("ASSAY_UPLOAD_PART_BYTES", 64 * 1024**2)
+ASSAY_UPLOAD_URL_EXPIRY_SECONDS = env_int("ASSAY_UPLOAD_URL_EXPIRY_SECONDS", 3600)
+ASSAY_DOWNLOAD_URL_EXPIRY_SECONDS = env_int("ASSAY_DOWNLOAD_URL_EXPIRY_SECONDS", 300)
+# Uploads declared but never completed are aborted and removed after this many hours.
+ASSAY_UPLOAD_EXPIRY_HOURS = env_int("ASSAY_UPLOAD_EXPIRY_HOURS", 24)
+# Artifacts left uploaded/processing this long (lost task, Redis restart) are queued again.
+ASSAY_ARTIFACT_STALE_MINUTES = env_int("ASSAY_ARTIFACT_STALE_MINUTES", 30)
+# Test-only: seconds each processing sleeps, to kill a worker in the middle of it.
+ASSAY_TEST_PROCESSING_DELAY = env_int("ASSAY_TEST_PROCESSING_DELAY", 0)
 
-# --- auth ---------------------------------------------------------------------------------
+# --- auth (django-allauth) -------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+# Sign-up: "open", "invite" (only with a team invitation; the default) or "closed".
+ASSAY_SIGNUP = env_choice("ASSAY_SIGNUP", "invite", ["open", "invite", "closed"])
+# New users through an OpenID Connect provider (the provider decides who may sign in).
+ASSAY_OIDC_SIGNUP = env_bool("ASSAY_OIDC_SIGNUP", True)
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_PRESERVE_USERNAME_CASING = False
+ACCOUNT_EMAIL_VERIFICATION = env_choice("ASSAY_EMAIL_VERIFICATION", "optional", ["none", "optional", "mandatory"])
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_LOGOUT_REDIRECT_URL = "login"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Assay] "
+# Counted in the cache: Redis in production (shared by all processes), local memory embedded.
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": "10/m/ip,5/300s/key",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "signup": "20/m/ip",
+    "change_password": "5/m/user",
+}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Assay"
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": oidc_apps(env_json("ASSAY_OIDC_PROVIDERS", []))}}
+SOCIALACCOUNT_STORE_TOKENS = False
+
+# --- e-mail (invitations, verification, password reset) -----------------------------------------
+EMAIL_BACKEND = env_str("ASSAY_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("ASSAY_EMAIL_FROM", "Assay <assay@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_HOST = env_str("ASSAY_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("ASSAY_EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("ASSAY_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = env_str("ASSAY_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("ASSAY_EMAIL_TLS", False)
+EMAIL_TIMEOUT = env_int("ASSAY_EMAIL_TIMEOUT", 10)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -186,7 +281,7 @@ REST_FRAMEWORK = {
         "accounts.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.TokenScopePermission"],
     "DEFAULT_RENDERER_CLASSES": ["config.api.FastJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["config.api.FastJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -204,6 +299,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "TeamRoleEnum": "accounts.models.Membership.Role",
+        "TokenScopeEnum": "accounts.models.ApiToken.Scope",
+        "ProjectRoleEnum": ["viewer", "writer", "maintainer", "admin"],
+        "VisibilityEnum": "experiments.models.Project.Visibility",
+    },
 }
 # Bounds on what one request may carry; documented in the OpenAPI schema and docs/api.md.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("ASSAY_MAX_BODY_BYTES", 32 * 1024 * 1024)
@@ -219,6 +320,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_SSL_REDIRECT = env_bool("ASSAY_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = env_int("ASSAY_HSTS_SECONDS", 0)
+# With HSTS on, subdomains and preload follow unless turned off (check --deploy asks for both).
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("ASSAY_HSTS_INCLUDE_SUBDOMAINS", SECURE_HSTS_SECONDS > 0)
+SECURE_HSTS_PRELOAD = env_bool("ASSAY_HSTS_PRELOAD", SECURE_HSTS_SECONDS > 0)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("ASSAY_BEHIND_TLS_PROXY", False) else None
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

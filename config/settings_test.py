@@ -15,3 +15,7 @@ from config.settings import *  # noqa: F403
 
 # Hashing with the fast MD5 hasher keeps user fixtures cheap; production keeps PBKDF2.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# The browser tests sign in often from 127.0.0.1; the production limits are tested with
+# override_settings (tests/accounts/test_allauth.py).
+ACCOUNT_RATE_LIMITS = {**ACCOUNT_RATE_LIMITS, "login": "600/m/ip", "login_failed": "100/m/ip,50/300s/key"}  # noqa: F405

@@ -4,8 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from accounts.api import MeView
 from config import health, observability
+from experiments import store_views
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -14,7 +14,14 @@ urlpatterns = [
     path("-/admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/v1/me/", MeView.as_view(), name="api-me"),
+    path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("experiments.urls")),
+    path("api/v1/", include("registry.urls")),
+    path("api/v1/", include("reviews.urls")),
+    path("-/store/", store_views.local_store, name="local-store"),
+    path("accounts/", include("allauth.urls")),
+    path("", include("accounts.page_urls")),
+    path("", include("registry.page_urls")),
+    path("", include("reviews.page_urls")),
     path("", include("frontend.urls")),
 ]

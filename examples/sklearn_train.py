@@ -5,7 +5,8 @@
     python examples/sklearn_train.py --project <team>/digits --epochs 20
 
 Logs the config, per-epoch train/validation loss and accuracy, a confusion matrix of the
-test set and the test accuracy as a summary. Add ``--offline`` to log without a server,
+test set, the test accuracy as a summary, and the fitted model (scaler + classifier, saved
+with joblib) as a model artifact, which the server's workers scan for unsafe pickle globals. Add ``--offline`` to log without a server,
 then ``assay sync``.
 """
 
@@ -13,8 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
+from pathlib import Path
 
 import assay
+import joblib
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.linear_model import SGDClassifier
@@ -79,6 +83,11 @@ def main() -> None:
         predicted = model.predict(x_test)
         run.summary["test/acc"] = accuracy_score(y_test, predicted)
         run.log_confusion_matrix(y_test, predicted, labels=[str(c) for c in classes], name="test")
+        with tempfile.TemporaryDirectory() as folder:
+            model_file = Path(folder) / "model.joblib"
+            joblib.dump({"scaler": scaler, "classifier": model}, model_file)
+            run.log_model(model_file)
+            run.wait_for_artifacts()  # the file is deleted when the folder closes
         print(f"test accuracy {run.summary['test/acc']:.3f} — {run.url or run.id}")
 
 

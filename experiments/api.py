@@ -19,6 +19,7 @@ from config.api import ApiError
 from experiments import metrics, selectors, services
 from experiments.access import access_project, access_run
 from experiments.models import Figure, MetricSummary, Run
+from experiments.query.parser import FilterError
 from experiments.serializers import (
     ExperimentIn,
     ExperimentOut,
@@ -147,24 +148,79 @@ RUN_OUT_SCHEMA = inline_serializer(
 )
 
 
+def filter_error(exc: FilterError, field: str) -> ApiError:
+    code = {"filter": "invalid_filter", "order_by": "invalid_order_by", "cursor": "invalid_cursor"}.get(
+        field, "invalid"
+    )
+    return ApiError(exc.message, code=code, field=field, extra={"position": exc.position})
+
+
+def _order_by_params(request: Request) -> list[str]:
+    """``order_by`` (repeatable), or the older single ``sort`` (``-metrics.acc``)."""
+    order_by = request.query_params.getlist("order_by")
+    sort = request.query_params.get("sort")
+    if sort is not None:
+        if order_by:
+            raise ApiError("Pass order_by or sort, not both.", field="sort")
+        problem = selectors.parse_sort(sort)
+        if problem:
+            raise ApiError(problem, field="sort")
+        order_by = [sort]
+    return order_by
+
+
+def _page_size(request: Request) -> int:
+    # As DRF's page_size: out-of-range or malformed values fall back (clamped to the maximum).
+    raw = request.query_params.get("page_size") or request.query_params.get("max_results")
+    try:
+        size = int(raw) if raw is not None else Pagination.page_size
+    except ValueError:
+        return Pagination.page_size
+    if size <= 0:
+        return Pagination.page_size
+    return min(size, Pagination.max_page_size)
+
+
+def _with_query(request: Request, **changes: Any) -> str:
+    query = request.query_params.copy()
+    for name, value in changes.items():
+        query.pop(name, None)
+        if value is not None:
+            query[name] = value
+    return request.build_absolute_uri(request.path + "?" + query.urlencode())
+
+
 class RunListView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("project", str, required=True, description='"team/project"'),
+            OpenApiParameter(
+                "filter",
+                str,
+                description="A filter in the run query language (MLflow's syntax plus OR, NOT, parentheses, "
+                "IN, IS NULL, time literals), e.g. `metrics.acc > 0.8 and params.optimizer = 'adam'`; "
+                "see docs/query-language.md",
+            ),
+            OpenApiParameter(
+                "order_by",
+                str,
+                many=True,
+                description="Repeatable: `metrics.acc DESC`, `params.lr`, `attributes.start_time ASC`; "
+                "nulls last; default `attributes.start_time DESC`",
+            ),
+            OpenApiParameter("cursor", str, description="The `next` cursor of the previous page"),
             OpenApiParameter("experiment", str, description="experiment name"),
             OpenApiParameter("status", str, description="running, finished, failed or killed"),
-            OpenApiParameter(
-                "sort",
-                str,
-                description="start_time (default -start_time), end_time, name, status, author, duration, "
-                "metrics.<key> (last value) or params.<key>; '-' prefix for descending",
-            ),
-            OpenApiParameter("page", int),
+            OpenApiParameter("sort", str, description="Older single ordering: `-metrics.acc` (use order_by)"),
+            OpenApiParameter("page", int, description="Older offset paging; the cursor is faster"),
             OpenApiParameter("page_size", int, description="1-1000, default 50"),
         ],
-        responses=RUN_OUT_SCHEMA,
+        responses=inline_serializer(
+            "RunSearchPage",
+            {"results": serializers.ListField(child=RUN_OUT_SCHEMA), "next": serializers.URLField(allow_null=True)},
+        ),
         operation_id="v1_runs_list",
-        summary="Runs of a project, paged and sorted",
+        summary="Search the runs of a project: filter, order, keyset-paged",
     )
     def get(self, request: Request) -> Response:
         path = request.query_params.get("project")
@@ -181,20 +237,34 @@ class RunListView(APIView):
                 raise ApiError(
                     "No such experiment in this project.", code="not_found", field="experiment", status_code=404
                 )
-        qs = selectors.runs_of(project, experiment=experiment)
+        filter_text = request.query_params.get("filter", "")
         run_status = request.query_params.get("status")
+        if run_status is not None and run_status not in {"running", "finished", "failed", "killed"}:
+            raise ApiError("status must be running, finished, failed or killed.", field="status")
+        order_by = _order_by_params(request)
+        try:
+            qs, keys, fingerprint = selectors.runs_search(
+                project, filter_text=filter_text, order_by=order_by, experiment=experiment, extra=run_status or ""
+            )
+        except FilterError as exc:
+            field = "sort" if exc.source == "order_by" and "sort" in request.query_params else exc.source
+            raise filter_error(exc, field) from None
         if run_status is not None:
-            if run_status not in {"running", "finished", "failed", "killed"}:
-                raise ApiError("status must be running, finished, failed or killed.", field="status")
             qs = qs.filter(status=run_status)
-        sort = request.query_params.get("sort", "-start_time")
-        problem = selectors.parse_sort(sort)
-        if problem:
-            raise ApiError(problem, field="sort")
-        qs = selectors.runs_sorted(qs, sort).select_related("project__team")
-        paginator = Pagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(_runs_out(list(page or [])))
+        qs = qs.select_related("project__team")
+        size = _page_size(request)
+        if "page" in request.query_params:
+            # Offset paging, kept for older clients.
+            number = _int_param(request, "page", 1, 1, 10**9) or 1
+            runs = list(qs[(number - 1) * size : number * size + 1])
+            next_url = _with_query(request, page=str(number + 1)) if len(runs) > size else None
+            return Response({"results": _runs_out(runs[:size]), "next": next_url})
+        try:
+            page = selectors.runs_page(qs, keys, fingerprint, cursor=request.query_params.get("cursor"), size=size)
+        except FilterError as exc:
+            raise filter_error(exc, exc.source) from None
+        next_url = _with_query(request, cursor=page.next_cursor) if page.next_cursor else None
+        return Response({"results": _runs_out(page.runs), "next": next_url})
 
     @extend_schema(
         request=RunCreateIn,

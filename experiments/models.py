@@ -12,16 +12,21 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Left, Lower
 
 from accounts.models import Team, new_id
 
 
 class Project(models.Model):
+    class Visibility(models.TextChoices):
+        PRIVATE = "private"  # only the team and the grants (accounts/access.py)
+        INTERNAL = "internal"  # every signed-in active user is at least a viewer
+
     id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="projects")
     name = models.SlugField(max_length=64)
     description = models.TextField(blank=True, max_length=10_000)
+    visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -102,13 +107,26 @@ class Run(models.Model):
         return (self.end_time - self.start_time).total_seconds()
 
 
+# Search indexes on params and tags lead with the key and hold the value's first
+# VALUE_PREFIX characters (a whole value may be 6,000 characters, beyond a btree entry's
+# ~2,700 bytes), then the run: ``params.optimizer = 'adam'`` is an index-only range scan.
+# The prefix is a stored generated column, not an expression index: PostgreSQL cannot
+# answer from an expression index without visiting the heap, and it keeps (extended)
+# statistics on a column (migration 0005). The query compiler filters on ``value_prefix``.
+VALUE_PREFIX = 100
+
+
 class Param(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="params")
     key = models.CharField(max_length=250)
     value = models.TextField()
+    value_prefix = models.GeneratedField(
+        expression=Left("value", VALUE_PREFIX), output_field=models.TextField(), db_persist=True
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="param_run_key_unique")]
+        indexes = [models.Index(fields=["key", "value_prefix", "run"], name="param_key_prefix_run")]
         ordering = ["key"]
 
 
@@ -116,9 +134,13 @@ class Tag(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tags")
     key = models.CharField(max_length=250)
     value = models.TextField()
+    value_prefix = models.GeneratedField(
+        expression=Left("value", VALUE_PREFIX), output_field=models.TextField(), db_persist=True
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="tag_run_key_unique")]
+        indexes = [models.Index(fields=["key", "value_prefix", "run"], name="tag_key_prefix_run")]
         ordering = ["key"]
 
 
@@ -136,7 +158,8 @@ class MetricSummary(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="summary_run_key_unique")]
-        indexes = [models.Index(fields=["key", "last"], name="summary_key_last")]
+        # (key, last, run): a metric condition is an index-only range scan that yields run ids.
+        indexes = [models.Index(fields=["key", "last", "run"], name="summary_key_last_run")]
         ordering = ["key"]
 
 
@@ -180,3 +203,122 @@ class Figure(models.Model):
 
     class Meta:
         ordering = ["name", "step"]
+
+
+# --- artifacts (issue 5) ------------------------------------------------------------------------
+
+
+class Blob(models.Model):
+    """Content stored once per project, keyed by its sha256 (uploading it again stores nothing).
+
+    The object store holds it at ``objects/<project>/<sha256>`` once verified; until then a
+    client uploads to ``staging/<blob id>`` (single PUT, or multipart with ``upload_id``).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # waiting for the client's bytes
+        UPLOADED = "uploaded"  # the client said it is complete; a worker verifies it
+        VERIFIED = "verified"  # size and sha256 match; promoted to its object key
+        FAILED = "failed"  # never completed, or the bytes did not match (declared again → pending)
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="blobs")
+    sha256 = models.CharField(max_length=64)
+    size = models.BigIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    upload_id = models.CharField(max_length=1024, blank=True)  # multipart upload id, "" for a single PUT
+    part_size = models.BigIntegerField(null=True, blank=True)
+    # Finalisation of the upload (multipart complete + promotion) is done: survives a worker kill.
+    promoted = models.BooleanField(default=False)
+    thumbnail = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "sha256"], name="blob_project_sha256_unique")]
+        indexes = [models.Index(fields=["status", "updated_at"], name="blob_status_updated")]
+
+
+class Artifact(models.Model):
+    class Kind(models.TextChoices):
+        FILE = "file"
+        MODEL = "model"
+        DATASET = "dataset"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        UPLOADED = "uploaded"
+        PROCESSING = "processing"
+        READY = "ready"
+        FAILED = "failed"
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="artifacts")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="artifacts")
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="artifacts")
+    path = models.CharField(max_length=1024)  # normalised by experiments/paths.py
+    sha256 = models.CharField(max_length=64)
+    size = models.BigIntegerField()
+    media_type = models.CharField(max_length=255, default="application/octet-stream")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.FILE)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    reason = models.TextField(blank=True)
+    findings = models.JSONField(default=dict, blank=True)
+    preview = models.JSONField(default=dict, blank=True)
+    # Processing bookkeeping: attempts started, and how many times results were written
+    # (at most once: a redelivered task after a worker kill finds the artifact done).
+    attempts = models.IntegerField(default=0)
+    processed = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "path"], name="artifact_run_path_unique")]
+        indexes = [models.Index(fields=["status", "updated_at"], name="artifact_status_updated")]
+        ordering = ["path"]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+# --- search (issue 6) -------------------------------------------------------------------------
+
+
+class ProjectKey(models.Model):
+    """Every metric, param and tag key logged in a project, kept by the log service, so that
+    the key completion and the column picker never scan a project's param rows."""
+
+    class Kind(models.TextChoices):
+        METRIC = "metric"
+        PARAM = "param"
+        TAG = "tag"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="keys")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    key = models.CharField(max_length=250)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "kind", "key"], name="projectkey_unique")]
+        ordering = ["kind", "key"]
+
+
+class SavedView(models.Model):
+    """A user's named runs-table view of a project: the filter, ordering, columns and
+    grouping, as the query string of the project page (shareable by URL)."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="saved_views")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=100)
+    query = models.CharField(max_length=8000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("project", "owner", Lower("name"), name="savedview_project_owner_name_unique")
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
-from django.db.models import F, OuterRef, QuerySet, Subquery
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 
 from accounts import access
 from experiments import metrics
-from experiments.models import Experiment, MetricChunk, MetricSummary, Param, Project, Run
+from experiments.models import Artifact, Experiment, MetricChunk, MetricSummary, Param, Project, Run
+from experiments.query import compiler
 
 if TYPE_CHECKING:
     from accounts.access import AnyUser
@@ -176,3 +178,56 @@ def run_detail_context(run: Run) -> dict[str, Any]:
         "summaries": list(run.summaries.all()),
         "figures": list(run.figures.all()),
     }
+
+
+# --- search: the run query language -----------------------------------------------------------
+
+
+@dataclass
+class RunPage:
+    runs: list[Run]
+    next_cursor: str | None
+
+
+def runs_search(
+    project: Project,
+    *,
+    filter_text: str = "",
+    order_by: list[str] | None = None,
+    experiment: Experiment | None = None,
+    extra: str = "",
+) -> tuple[QuerySet[Run], list[compiler.SortKey], str]:
+    """The project's runs matching ``filter_text``, ordered by ``order_by`` (default newest
+    first), as one queryset; with the sort keys and the fingerprint that binds cursors to
+    this query. Raises ``parser.FilterError`` for a bad filter or ordering."""
+    order_by = order_by or []
+    qs, keys, _, _ = compiler.search(
+        runs_of(project, experiment=experiment), filter_text=filter_text, order_by=order_by
+    )
+    fingerprint = compiler.query_fingerprint(
+        project.pk, filter_text, order_by, f"{experiment.pk if experiment else ''}|{extra}"
+    )
+    return qs, keys, fingerprint
+
+
+def runs_page(
+    qs: QuerySet[Run], keys: list[compiler.SortKey], fingerprint: str, *, cursor: str | None, size: int
+) -> RunPage:
+    """One keyset page of ``qs`` (from :func:`runs_search`): the rows after ``cursor``."""
+    if cursor:
+        qs = qs.filter(compiler.read_cursor(cursor, fingerprint, keys))
+    runs = list(qs[: size + 1])
+    next_cursor = None
+    if len(runs) > size:
+        runs = runs[:size]
+        last = runs[-1]
+        next_cursor = compiler.make_cursor(fingerprint, [getattr(last, k.alias) for k in keys], last.pk)
+    return RunPage(runs=runs, next_cursor=next_cursor)
+
+
+def artifacts_of(run: Run, *, path: str | None = None) -> QuerySet[Artifact]:
+    """A run's artifacts in path order; with ``path``, that file or the files under that folder."""
+    qs = Artifact.objects.filter(run=run).select_related("blob").order_by("path")
+    if path:
+        qs = qs.filter(Q(path=path) | Q(path__startswith=path + "/"))
+    return qs

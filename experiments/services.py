@@ -16,7 +16,7 @@ from accounts import access, names
 from accounts.models import Team, User
 from config.api import ApiError, Conflict
 from config.observability import POINTS_INGESTED
-from experiments import metrics
+from experiments import events, metrics
 from experiments.models import (
     Experiment,
     Figure,
@@ -25,8 +25,10 @@ from experiments.models import (
     MetricSummary,
     Param,
     Project,
+    ProjectKey,
     Run,
     RunStatus,
+    SavedView,
     Tag,
 )
 
@@ -215,6 +217,7 @@ def run_create(
         return Run.objects.select_related("project__team", "experiment", "author").get(author=user, client_id=client_id)
     if tags:
         Tag.objects.bulk_create([Tag(run=run, key=k, value=v) for k, v in check_tags(tags).items()])
+    events.run_created(run)
     return run
 
 
@@ -236,6 +239,7 @@ def run_update(
     key (info by section); a terminal status sets ``end_time`` if not given, and moving
     back to ``running`` (a resumed run) clears it."""
     run = Run.objects.select_for_update().get(pk=run.pk)
+    old_status = run.status
     if name is not None:
         run.name = name
     if notes is not None:
@@ -261,6 +265,7 @@ def run_update(
     if run.end_time is not None and run.end_time < run.start_time:
         raise ApiError("end_time is before the run's start_time.", field="end_time")
     run.save()
+    events.run_updated(run, status_changed=run.status != old_status)
     return run
 
 
@@ -321,9 +326,20 @@ def run_log(
                 unique_fields=["run", "key"],
                 update_fields=["value"],
             )
+        new_metric_keys: list[str] = []
         if series:
-            _metrics_add(run=run, series=series)
+            summaries: dict[str, metrics.Summary] = {}
+            new_metric_keys = _metrics_add(run=run, series=series, summaries_out=summaries)
             transaction.on_commit(lambda: POINTS_INGESTED.inc(points))
+            events.points_logged(run=run, series=series, summaries=summaries)
+        _project_keys_add(
+            run=run,
+            keys={
+                ProjectKey.Kind.PARAM: list(checked_params),
+                ProjectKey.Kind.TAG: list(checked_tags),
+                ProjectKey.Kind.METRIC: new_metric_keys,
+            },
+        )
     return {"batch_id": batch_id, "duplicate": False, "points": points}
 
 
@@ -383,20 +399,34 @@ class _LogSql:
         )
         self.chunk_row = "(" + ", ".join(["%s"] * len(chunk_fields)) + ")"
         summary_fields = ["key", "last", "min", "max", "last_step", "last_timestamp", "count"]
-        self.select_summaries = (
-            f"SELECT {', '.join(col(MetricSummary, f) for f in summary_fields)} FROM {table(MetricSummary)} "  # noqa: S608
-            f"WHERE {col(MetricSummary, 'run')} = %s AND {col(MetricSummary, 'key')} IN "
-        )
         summary_insert = ["run", *summary_fields]
-        self.upsert_summaries = (
-            f"INSERT INTO {table(MetricSummary)} ({', '.join(col(MetricSummary, f) for f in summary_insert)}) VALUES "  # noqa: S608
-        )
+        self.upsert_summaries = f"INSERT INTO {table(MetricSummary)} AS s ({', '.join(col(MetricSummary, f) for f in summary_insert)}) VALUES "  # noqa: S608
         self.summary_row = "(" + ", ".join(["%s"] * len(summary_insert)) + ")"
-        updated = ", ".join(
-            f"{col(MetricSummary, f)} = EXCLUDED.{col(MetricSummary, f)}" for f in summary_fields if f != "key"
-        )
+        # The merge of metrics.merge_summary, done by the upsert itself (no SELECT first):
+        # the batch's last point wins when its (step, timestamp) is not older; min and max
+        # skip NULL (a key whose points were all NaN); counts add up. RETURNING gives the
+        # merged rows: a count equal to the batch's means the row is new.
+        c = {f: col(MetricSummary, f) for f in summary_fields}
+        newer = f"(EXCLUDED.{c['last_step']}, EXCLUDED.{c['last_timestamp']}) >= (s.{c['last_step']}, s.{c['last_timestamp']})"
+        # PostgreSQL: LEAST/GREATEST ignore NULLs; SQLite's scalar MIN/MAX return NULL if
+        # any argument is, hence the COALESCEs (same result either way).
+        least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
+
+        def pick(fn: str, f: str) -> str:
+            return f"{fn}(COALESCE(s.{c[f]}, EXCLUDED.{c[f]}), COALESCE(EXCLUDED.{c[f]}, s.{c[f]}))"
+
+        updates = [
+            *(
+                f"{c[f]} = CASE WHEN {newer} THEN EXCLUDED.{c[f]} ELSE s.{c[f]} END"
+                for f in ("last", "last_step", "last_timestamp")
+            ),
+            f"{c['min']} = {pick(least, 'min')}",
+            f"{c['max']} = {pick(greatest, 'max')}",
+            f"{c['count']} = s.{c['count']} + EXCLUDED.{c['count']}",
+        ]
         self.upsert_conflict = (
-            f" ON CONFLICT ({col(MetricSummary, 'run')}, {col(MetricSummary, 'key')}) DO UPDATE SET {updated}"
+            f" ON CONFLICT ({col(MetricSummary, 'run')}, {c['key']}) DO UPDATE SET {', '.join(updates)}"
+            f" RETURNING {', '.join(c[f] for f in summary_fields)}"
         )
         self._created_at = LogBatch._meta.get_field("created_at")
         self._binary = MetricChunk._meta.get_field("steps")
@@ -418,8 +448,19 @@ def _log_sql() -> _LogSql:
     return sql
 
 
-def _metrics_add(*, run: Run, series: dict[str, metrics.Series]) -> None:
-    """Store each key's points as one chunk row and merge the batch into the key's summary."""
+def _project_keys_add(*, run: Run, keys: dict[str, list[str]]) -> None:
+    """Remember the keys in the project's key registry (for completion and the column
+    picker); one statement, and none when the batch holds no key new to the run."""
+    rows = [ProjectKey(project_id=run.project_id, kind=kind, key=key) for kind, names in keys.items() for key in names]
+    if rows:
+        ProjectKey.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def _metrics_add(
+    *, run: Run, series: dict[str, metrics.Series], summaries_out: dict[str, metrics.Summary] | None = None
+) -> list[str]:
+    """Store each key's points as one chunk row and merge the batch into the key's summary;
+    return the keys the run had no summary for (and the merged summaries in ``summaries_out``)."""
     sql = _log_sql()
     chunk_params: list[Any] = []
     for s in series.values():
@@ -436,30 +477,24 @@ def _metrics_add(*, run: Run, series: dict[str, metrics.Series]) -> None:
     keys = list(series)
     with connection.cursor() as cursor:
         cursor.execute(sql.insert_chunks + ", ".join([sql.chunk_row] * len(series)), chunk_params)
-        cursor.execute(sql.select_summaries + "(" + ", ".join(["%s"] * len(keys)) + ")", [run.pk, *keys])
-        current = {row[0]: row for row in cursor.fetchall()}
         summary_params: list[Any] = []
+        batch: dict[str, metrics.Summary] = {}
         for key, s in series.items():
-            old = current.get(key)
-            old_summary = (
-                metrics.Summary(old[1] if old[1] is not None else float("nan"), old[2], old[3], old[4], old[5], old[6])
-                if old is not None
-                else None
-            )
-            merged = metrics.merge_summary(old_summary, metrics.summarize(s))
-            summary_params += [
-                run.pk,
-                key,
-                merged.last,
-                merged.min,
-                merged.max,
-                merged.last_step,
-                merged.last_timestamp,
-                merged.count,
-            ]
+            new = batch[key] = metrics.summarize(s)
+            summary_params += [run.pk, key, new.last, new.min, new.max, new.last_step, new.last_timestamp, new.count]
         cursor.execute(
             sql.upsert_summaries + ", ".join([sql.summary_row] * len(series)) + sql.upsert_conflict, summary_params
         )
+        created: set[str] = set()
+        for key, last, lo, hi, last_step, last_timestamp, count in cursor.fetchall():
+            if summaries_out is not None:
+                # NaN is stored as NULL where the database has no NaN (SQLite).
+                summaries_out[key] = metrics.Summary(
+                    last if last is not None else float("nan"), lo, hi, last_step, last_timestamp, count
+                )
+            if count == batch[key].count:
+                created.add(key)
+    return [key for key in keys if key in created]
 
 
 # --- figures ---------------------------------------------------------------------------------
@@ -492,3 +527,48 @@ def figure_confusion_matrix_add(*, run: Run, name: str, labels: Any, matrix: Any
     return Figure.objects.create(
         run=run, kind=Figure.Kind.CONFUSION_MATRIX, name=name, step=step, data={"labels": labels, "matrix": matrix}
     )
+
+
+# --- saved views of the runs table (issue 6) ------------------------------------------------------
+
+# The query-string parameters a saved view keeps (anything else, e.g. page, is dropped).
+SAVED_VIEW_PARAMETERS = ("filter", "sort", "order_by", "columns", "group_by", "experiment")
+MAX_SAVED_VIEWS_PER_PROJECT = 100
+
+
+def saved_view_query(raw: str) -> str:
+    """The canonical query string of a view: only the known parameters, re-encoded."""
+    from django.http import QueryDict
+
+    parsed = QueryDict(raw)
+    kept = QueryDict(mutable=True)
+    for name in SAVED_VIEW_PARAMETERS:
+        for value in parsed.getlist(name):
+            kept.appendlist(name, value)
+    return kept.urlencode()
+
+
+@transaction.atomic
+def saved_view_save(*, user: User, project: Project, name: str, query: str) -> SavedView:
+    """Save (or overwrite, by name) one of ``user``'s views of ``project``."""
+    name = name.strip() if isinstance(name, str) else ""
+    if not 1 <= len(name) <= 100:
+        raise ApiError("A view's name is 1-100 characters.", field="name")
+    if not isinstance(query, str) or len(query) > 8000:
+        raise ApiError("A view's query is at most 8,000 characters.", field="query")
+    canonical = saved_view_query(query)
+    if len(canonical) > 8000:
+        raise ApiError("A view's query is at most 8,000 characters.", field="query")
+    existing = SavedView.objects.select_for_update().filter(project=project, owner=user, name__iexact=name).first()
+    if existing is not None:
+        existing.query = canonical
+        existing.save(update_fields=["query", "updated_at"])
+        return existing
+    if SavedView.objects.filter(project=project, owner=user).count() >= MAX_SAVED_VIEWS_PER_PROJECT:
+        raise ApiError(f"At most {MAX_SAVED_VIEWS_PER_PROJECT} saved views per project.", field="name")
+    return SavedView.objects.create(project=project, owner=user, name=name, query=canonical)
+
+
+@transaction.atomic
+def saved_view_delete(*, view: SavedView) -> None:
+    view.delete()

@@ -2,16 +2,31 @@ from __future__ import annotations
 
 from django.urls import path
 
-from experiments import api
+from experiments import api, artifact_api, search_api
 
 urlpatterns = [
     path("projects/", api.ProjectListView.as_view(), name="api-projects"),
     path("projects/<str:team>/<str:project>/", api.ProjectDetailView.as_view(), name="api-project"),
     path("projects/<str:team>/<str:project>/experiments/", api.ExperimentListView.as_view(), name="api-experiments"),
+    path("projects/<str:team>/<str:project>/keys/", search_api.ProjectKeysView.as_view(), name="api-project-keys"),
     path("runs/", api.RunListView.as_view(), name="api-runs"),
+    path("compare/", search_api.CompareView.as_view(), name="api-compare"),
+    path("export/histories/", search_api.HistoryExportView.as_view(), name="api-export-histories"),
+    path("search/", search_api.GlobalSearchView.as_view(), name="api-search"),
     path("runs/<str:run_id>/", api.RunDetailView.as_view(), name="api-run"),
     path("runs/<str:run_id>/log/", api.RunLogView.as_view(), name="api-run-log"),
     path("runs/<str:run_id>/metrics/", api.RunMetricListView.as_view(), name="api-run-metrics"),
     path("runs/<str:run_id>/metrics/<path:key>/", api.RunMetricHistoryView.as_view(), name="api-run-metric"),
     path("runs/<str:run_id>/figures/", api.RunFigureListView.as_view(), name="api-run-figures"),
+    path("runs/<str:run_id>/artifacts/", artifact_api.RunArtifactListView.as_view(), name="api-run-artifacts"),
+    path(
+        "runs/<str:run_id>/artifacts/<str:artifact_id>/complete/",
+        artifact_api.ArtifactCompleteView.as_view(),
+        name="api-artifact-complete",
+    ),
+    path(
+        "runs/<str:run_id>/artifacts/<str:artifact_id>/download/",
+        artifact_api.ArtifactDownloadView.as_view(),
+        name="api-artifact-download",
+    ),
 ]

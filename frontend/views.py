@@ -24,9 +24,11 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework import exceptions as drf_exceptions
 
-from experiments import selectors
+from accounts import access
+from experiments import search_selectors, selectors
 from experiments.access import access_project, access_run
 from experiments.models import Experiment, Figure, MetricSummary, Project, Run
+from experiments.query.parser import FilterError
 
 RUNS_PER_PAGE = 50
 DEFAULT_METRIC_COLUMNS = 5
@@ -35,6 +37,8 @@ MAX_COLUMNS = 40
 DEFAULT_SORT = "-start_time"
 # Points per chart: the API downsamples longer histories on the server (MinMaxLTTB).
 CHART_MAX_POINTS = 1000
+# Keys listed in the column picker and group-by menu; the query bar completes from the API.
+KEY_LIST_LIMIT = 200
 
 
 @contextmanager
@@ -81,14 +85,14 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @dataclass(frozen=True)
 class Column:
-    """A chosen param or summary-metric column of the runs table."""
+    """A chosen param, tag or summary-metric column of the runs table."""
 
-    kind: Literal["metric", "param"]
+    kind: Literal["metric", "param", "tag"]
     key: str
 
     @property
     def name(self) -> str:
-        return f"{'metrics' if self.kind == 'metric' else 'params'}.{self.key}"
+        return f"{self.kind}s.{self.key}"
 
 
 @dataclass
@@ -134,42 +138,84 @@ def _header(
     return Header(
         label=label,
         sort=sort,
-        url=_query(request.GET, sort=next_sort, page=None),
+        url=_query(request.GET, sort=next_sort, page=None, order_by=None),
         aria_sort=aria,
         numeric=numeric,
         group=group,
     )
 
 
+COLUMN_PREFIXES: dict[str, Literal["metric", "param", "tag"]] = {
+    "metrics.": "metric",
+    "params.": "param",
+    "tags.": "tag",
+}
+
+
 def _chosen_columns(
-    request: HttpRequest, metric_keys: list[str], param_keys: list[str], problems: list[str]
+    request: HttpRequest, project: Project, keys: dict[str, list[str]], problems: list[str]
 ) -> list[Column]:
-    """``?columns=metrics.loss,params.lr`` (or repeated ``columns=``); by default the first
-    few metric and param keys of the project. Unknown names are reported and skipped."""
+    """``?columns=metrics.loss,params.lr,tags.team`` (or repeated ``columns=``); by default
+    the first few metric and param keys of the project. Unknown names are reported and
+    skipped. ``keys`` holds the project's keys per kind (the key registry)."""
     if "columns" not in request.GET:
-        return [Column("metric", k) for k in metric_keys[:DEFAULT_METRIC_COLUMNS]] + [
-            Column("param", k) for k in param_keys[:DEFAULT_PARAM_COLUMNS]
+        return [Column("metric", k) for k in keys["metric"][:DEFAULT_METRIC_COLUMNS]] + [
+            Column("param", k) for k in keys["param"][:DEFAULT_PARAM_COLUMNS]
         ]
-    known_metrics, known_params = set(metric_keys), set(param_keys)
     chosen: list[Column] = []
+    wanted: list[tuple[str, Literal["metric", "param", "tag"], str]] = []
     for raw in request.GET.getlist("columns"):
         for name in (part.strip() for part in raw.split(",")):
             if not name:
                 continue
-            column: Column | None = None
-            if name.startswith("metrics.") and name[len("metrics.") :] in known_metrics:
-                column = Column("metric", name[len("metrics.") :])
-            elif name.startswith("params.") and name[len("params.") :] in known_params:
-                column = Column("param", name[len("params.") :])
-            if column is None:
-                problems.append(f"Unknown column {name!r}: columns are metrics.<key> or params.<key> of this project.")
-            elif column not in chosen and len(chosen) < MAX_COLUMNS:
-                chosen.append(column)
+            kind = next((k for prefix, k in COLUMN_PREFIXES.items() if name.startswith(prefix)), None)
+            if kind is None:
+                problems.append(f"Unknown column {name!r}: columns are metrics.<key>, params.<key> or tags.<key>.")
+                continue
+            wanted.append((name, kind, name.split(".", 1)[1]))
+    # One query for every wanted key, however long the project's key list is.
+    known = search_selectors.known_keys(project, [(kind, key) for _, kind, key in wanted])
+    for name, kind, key in wanted:
+        column = Column(kind, key)
+        if (kind, key) not in known:
+            problems.append(f"Unknown column {name!r}: no run of this project logged it.")
+        elif column not in chosen and len(chosen) < MAX_COLUMNS:
+            chosen.append(column)
     return chosen
 
 
 def _experiment_with_counts(project: Project) -> list[Experiment]:
     return list(selectors.experiments_of(project).annotate(run_count=Count("runs")))
+
+
+@dataclass
+class GroupRow:
+    value: str | None
+    count: int
+    cells: list[tuple[str, dict[str, float | None] | None]]
+    filter_url: str
+
+
+def _group_by(request: HttpRequest, problems: list[str]) -> Column | None:
+    raw = request.GET.get("group_by", "").strip()
+    if not raw:
+        return None
+    for prefix, kind in COLUMN_PREFIXES.items():
+        if raw.startswith(prefix) and kind != "metric" and len(raw) > len(prefix) and len(raw) <= 260:
+            return Column(kind, raw[len(prefix) :])
+    problems.append(f"Cannot group by {raw!r}: group by params.<key> or tags.<key>.")
+    return None
+
+
+def _quote_filter_value(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _field_text(column: Column) -> str:
+    key = column.key
+    if all(c.isalnum() or c in "_./:-" for c in key):
+        return f"{column.kind}s.{key}"
+    return f"{column.kind}s.`{key}`"
 
 
 @login_required
@@ -186,24 +232,38 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         if experiment is None:
             raise Http404("No such experiment in this project.")
 
-    sort = request.GET.get("sort") or DEFAULT_SORT
-    problem = selectors.parse_sort(sort)
-    if problem:
-        problems.append(f"Cannot sort by {sort!r}: {problem} Showing the newest runs first.")
-        sort = DEFAULT_SORT
+    # ``sort`` (what the column headers set: ``-metrics.acc``) or ``order_by`` (``metrics.acc DESC``).
+    sort = (request.GET.get("sort") or request.GET.get("order_by") or DEFAULT_SORT).strip()
 
-    metric_keys = selectors.metric_keys_of_project(proj)
-    param_keys = selectors.param_keys_of_project(proj)
-    columns = _chosen_columns(request, metric_keys, param_keys, problems)
+    filter_text = request.GET.get("filter", "").strip()
+    filter_error: FilterError | None = None
+    try:
+        runs_qs, _, _ = selectors.runs_search(proj, filter_text=filter_text, order_by=[sort], experiment=experiment)
+    except FilterError as exc:
+        if exc.source == "filter":
+            filter_error = exc
+        else:
+            problems.append(f"Cannot sort by {sort!r}: {exc.message} Showing the newest runs first.")
+            sort = DEFAULT_SORT
+        runs_qs, _, _ = selectors.runs_search(
+            proj, filter_text="" if exc.source == "filter" else filter_text, order_by=[sort], experiment=experiment
+        )
+        if filter_error is not None:
+            runs_qs = runs_qs.none()
 
-    runs_qs = selectors.runs_sorted(selectors.runs_of(proj, experiment=experiment), sort)
+    keys = search_selectors.project_keys(proj, limit=KEY_LIST_LIMIT)
+    key_lists = {"metric": keys["metrics"], "param": keys["params"], "tag": keys["tags"]}
+    columns = _chosen_columns(request, proj, key_lists, problems)
+
     page = Paginator(runs_qs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
     runs: list[Run] = list(page.object_list)
-    # Only the runs of this page: two queries whatever the size of the project.
+    # Only the runs of this page: three queries whatever the size of the project.
     metric_columns = [c.key for c in columns if c.kind == "metric"]
     param_columns = [c.key for c in columns if c.kind == "param"]
+    tag_columns = [c.key for c in columns if c.kind == "tag"]
     summaries = selectors.summaries_of(runs, metric_columns) if metric_columns and runs else {}
     params = selectors.params_of(runs, param_columns) if param_columns and runs else {}
+    tags = search_selectors.tags_of(runs, tag_columns) if tag_columns and runs else {}
 
     now = timezone.now()
     rows: list[Row] = []
@@ -218,9 +278,34 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
             if column.kind == "metric":
                 summary = summaries.get(run.id, {}).get(column.key)
                 row.cells.append((column, summary.last if summary is not None else None))
-            else:
+            elif column.kind == "param":
                 row.cells.append((column, params.get(run.id, {}).get(column.key)))
+            else:
+                row.cells.append((column, tags.get(run.id, {}).get(column.key)))
         rows.append(row)
+
+    group_column = _group_by(request, problems)
+    group_rows: list[GroupRow] = []
+    groups_truncated = False
+    if group_column is not None and filter_error is None:
+        groups, groups_truncated = search_selectors.grouped(
+            runs_qs, entity=group_column.kind, key=group_column.key, metric_keys=metric_columns
+        )
+        for g in groups:
+            clause = (
+                f"{_field_text(group_column)} IS NULL"
+                if g.value is None
+                else f"{_field_text(group_column)} = {_quote_filter_value(g.value)}"
+            )
+            narrowed = f"({filter_text}) and {clause}" if filter_text else clause
+            group_rows.append(
+                GroupRow(
+                    value=g.value,
+                    count=g.count,
+                    cells=[(k, g.metrics.get(k)) for k in metric_columns],
+                    filter_url=_query(request.GET, filter=narrowed, group_by=None, page=None),
+                )
+            )
 
     headers = [
         _header(request, "Status", "status", sort),
@@ -229,18 +314,10 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         _header(request, "Started", "start_time", sort),
         _header(request, "Duration", "duration", sort, numeric=True),
     ]
-    column_headers = [
-        _header(
-            request,
-            c.key,
-            c.name,
-            sort,
-            numeric=c.kind == "metric",
-            group="metric" if c.kind == "metric" else "param",
-        )
-        for c in columns
-    ]
+    column_headers = [_header(request, c.key, c.name, sort, numeric=c.kind == "metric", group=c.kind) for c in columns]
     chosen_names = {c.name for c in columns}
+    current_query = request.GET.copy()
+    current_query.pop("page", None)
     context = {
         "project": proj,
         "experiments": experiments,
@@ -252,14 +329,36 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         "column_headers": column_headers,
         "sort": sort,
         "problems": problems,
-        "available_metrics": [(f"metrics.{k}", k, f"metrics.{k}" in chosen_names) for k in metric_keys],
-        "available_params": [(f"params.{k}", k, f"params.{k}" in chosen_names) for k in param_keys],
+        "filter_text": filter_text,
+        "filter_error": filter_error,
+        "filter_caret_pad": " " * filter_error.position if filter_error else "",
+        "group_hidden": [
+            (name, value)
+            for name in ("experiment", "sort", "filter", "columns")
+            for value in request.GET.getlist(name)
+            if value
+        ],
+        "group_column": group_column,
+        "group_rows": group_rows,
+        "groups_truncated": groups_truncated,
+        "group_metric_columns": metric_columns,
+        "group_choices": [f"params.{k}" for k in keys["params"]] + [f"tags.{k}" for k in keys["tags"]],
+        "keys_truncated": keys["truncated"],
+        "available_metrics": [(f"metrics.{k}", k, f"metrics.{k}" in chosen_names) for k in keys["metrics"]],
+        "available_params": [(f"params.{k}", k, f"params.{k}" in chosen_names) for k in keys["params"]],
+        "available_tags": [(f"tags.{k}", k, f"tags.{k}" in chosen_names) for k in keys["tags"]],
+        "chosen_columns": ",".join(c.name for c in columns),
         "all_runs_url": _query(request.GET, experiment=None, page=None),
         "experiment_links": [
             (e, _query(request.GET, experiment=e.name, page=None), experiment is not None and e.pk == experiment.pk)
             for e in experiments
         ],
-        "colspan": 1 + len(headers) + len(column_headers),
+        "colspan": 2 + len(headers) + len(column_headers),
+        "current_query": current_query.urlencode(),
+        "export_url": reverse("project-export", args=[proj.team.name, proj.name]) + "?" + current_query.urlencode(),
+        "saved_views": list(search_selectors.saved_views_of(request.user, proj)),
+        "keys_url": reverse("api-project-keys", args=[proj.team.name, proj.name]),
+        "compare_url": reverse("project-compare", args=[proj.team.name, proj.name]),
     }
     return render(request, "frontend/project.html", context)
 
@@ -367,5 +466,10 @@ def run_page(request: HttpRequest, team: str, project: str, run_id: str) -> Http
         "info_json": json.dumps(run.info, indent=2, ensure_ascii=False, default=str) if run.info else "",
         "config_json": json.dumps(run.config, indent=2, ensure_ascii=False, default=str) if run.config else "",
         "sdk_project": run.project.path,
+        # The "Register model" button (registry.views.register_form checks again on submit).
+        "can_register_model": access.can(request.user, "model.register", run.project),
     }
+    from frontend.artifact_views import artifact_context  # imports this module: deferred
+
+    context.update(artifact_context(run))
     return render(request, "frontend/run.html", context)

@@ -9,10 +9,14 @@ import "bootstrap/js/dist/collapse";
 import "bootstrap/js/dist/dropdown";
 
 import { initCopyButtons } from "./copy.js";
+import { initLive } from "./live.js";
+import { initLiveWidgets } from "./live-widgets.js";
 import { initThemeToggle } from "./theme-toggle.js";
 import { ready } from "./ready.js";
 
 ready(() => {
   initThemeToggle();
   initCopyButtons();
+  initLiveWidgets();
+  initLive();
 });

@@ -1,5 +1,8 @@
 // Entry point for pages with charts (the run page): ECharts and the chart module.
-import { initCharts } from "./charts.js";
+import { initCharts, initLiveCharts } from "./charts.js";
 import { ready } from "./ready.js";
 
-ready(initCharts);
+ready(() => {
+  initLiveCharts();
+  initCharts();
+});

@@ -246,6 +246,7 @@ async function drawMetric(el) {
     return;
   }
   const points = body.points.map((p) => [p.step, toNumber(p.value)]);
+  const live = liveCharts.get(el.dataset.key);
   const gaps = points.filter((p) => p[1] === null).length;
   const notes = [];
   if (body.downsampled) notes.push(`${points.length.toLocaleString()} of ${body.total.toLocaleString()} points (${body.method})`);
@@ -253,7 +254,68 @@ async function drawMetric(el) {
   if (gaps) notes.push(`${gaps.toLocaleString()} NaN/∞ shown as gaps`);
   const note = el.querySelector("[data-chart-note]");
   if (note) note.textContent = notes.join(" · ");
-  mount(el, () => lineOption(el.dataset.key, points));
+  const entry = mount(el, () => lineOption(el.dataset.key, points));
+  if (live) {
+    live.points = points;
+    live.entry = entry;
+    for (const batch of live.pending.splice(0)) extend(live, batch);
+  }
+}
+
+// --- live: while the run is running, new points extend the lines (see live.js) ------------------
+// Points arrive per logged batch; they are appended (steps already drawn are skipped), the
+// line is thinned to MAX_LIVE_POINTS by dropping every other point but the last, and each
+// chart is redrawn at most once per REDRAW_MS.
+const MAX_LIVE_POINTS = 4000;
+const REDRAW_MS = 500;
+const liveCharts = new Map(); // key -> {points, entry, pending, timer, el}
+
+function extend(live, batch) {
+  if (!live.entry) {
+    live.pending.push(batch); // the history is still loading: apply after it
+    return;
+  }
+  const lastStep = live.points.length ? live.points[live.points.length - 1][0] : -Infinity;
+  batch.steps.forEach((step, i) => {
+    if (step > lastStep) live.points.push([step, toNumber(batch.values[i])]);
+  });
+  if (live.points.length > MAX_LIVE_POINTS) {
+    const last = live.points[live.points.length - 1];
+    live.points = live.points.filter((_, i) => i % 2 === 0);
+    if (live.points[live.points.length - 1] !== last) live.points.push(last);
+  }
+  if (live.timer) return;
+  live.timer = setTimeout(() => {
+    live.timer = null;
+    live.entry.chart.setOption({ series: [{ data: live.points, showSymbol: live.points.length < 2 }] });
+    live.el.dataset.livePoints = String(live.points.length);
+    const note = live.el.querySelector("[data-chart-note]");
+    if (note) note.textContent = `${live.points.length.toLocaleString()} points · live`;
+  }, REDRAW_MS);
+}
+
+export function initLiveCharts() {
+  const section = document.querySelector("[data-live-topic^='run:']");
+  if (!section) return;
+  const topic = section.dataset.liveTopic;
+  for (const el of document.querySelectorAll("[data-metric-chart]")) {
+    liveCharts.set(el.dataset.key, { points: [], entry: null, pending: [], timer: null, el });
+  }
+  document.addEventListener("assay:live", (e) => {
+    const { topic: from, event, data } = e.detail;
+    if (from !== topic || event !== "metrics") return;
+    let unknown = 0;
+    for (const [key, batch] of Object.entries(data.points)) {
+      const live = liveCharts.get(key);
+      if (live) extend(live, batch);
+      else unknown += 1;
+    }
+    const note = section.querySelector("[data-live-new-keys]");
+    if (unknown && note) {
+      note.hidden = false;
+      note.textContent = "New metrics were logged: reload to chart them.";
+    }
+  });
 }
 
 function drawHeatmap(el) {

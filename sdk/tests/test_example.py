@@ -33,3 +33,6 @@ def test_sklearn_example_logs_config_metrics_matrix_and_summary(assay_env, proje
     assert record.summary["test/acc"] > 0.5
     assert figures[0]["name"] == "test"
     assert len(figures[0]["data"]["labels"]) == 10
+    with assay.Api() as api:
+        (model,) = api.client.list_artifacts(record.id)
+    assert (model["path"], model["kind"]) == ("model.joblib", "model")

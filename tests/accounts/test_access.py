@@ -93,11 +93,17 @@ def test_a_lower_grant_does_not_lower_a_team_role(owner: User, project: Project)
 @pytest.mark.parametrize(
     ("role", "allowed"),
     [
-        (ProjectRole.VIEWER, {"project.view", "run.view"}),
-        (ProjectRole.WRITER, {"project.view", "run.view", "run.create", "run.update", "run.log", "experiment.create"}),
+        (ProjectRole.VIEWER, {"project.view", "run.view", "model.view", "artifact.view", "review.view"}),
+        (
+            ProjectRole.WRITER,
+            {"project.view", "run.view", "run.create", "run.update", "run.log", "experiment.create", "model.view"}
+            | {"artifact.view", "artifact.upload", "review.view", "review.create", "review.comment"},
+        ),
         (
             ProjectRole.MAINTAINER,
-            {"project.view", "run.view", "run.create", "run.update", "run.log", "experiment.create", "model.register"},
+            {"project.view", "run.view", "run.create", "run.update", "run.log", "experiment.create", "model.register"}
+            | {"model.view", "model.create", "model.update", "alias.move", "artifact.view", "artifact.upload"}
+            | {"review.view", "review.create", "review.comment", "review.merge"},
         ),
         (ProjectRole.ADMIN, set(access.ACTIONS)),
     ],

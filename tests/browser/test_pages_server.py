@@ -13,7 +13,7 @@ from pytest_django import DjangoAssertNumQueries
 
 from accounts.models import User
 from experiments import services
-from experiments.models import MetricSummary, Param, Project, Run
+from experiments.models import MetricSummary, Param, Project, ProjectKey, Run
 
 pytestmark = pytest.mark.django_db
 
@@ -56,6 +56,15 @@ def _big_project(user: User, runs: int) -> Project:
     )
     Param.objects.bulk_create(
         Param(run=r, key=f"p{k}", value=str(i % 7)) for i, r in enumerate(created) for k in range(6)
+    )
+    # The key registry the log service keeps (bulk writes bypass it).
+    ProjectKey.objects.bulk_create(
+        [
+            ProjectKey(project=project, kind=kind, key=f"{prefix}{k}")
+            for kind, prefix in (("metric", "m"), ("param", "p"))
+            for k in range(6)
+        ],
+        ignore_conflicts=True,
     )
     return project
 

@@ -458,7 +458,7 @@ def test_runs_list_holds_only_the_projects_runs(
 
     response = owner_client.get(RUNS, {"project": "acme/proj"}).json()
 
-    assert response["count"] == 3
+    assert response["next"] is None
     assert sorted(r["name"] for r in response["results"]) == ["a", "b", "c"]
     b = next(r for r in response["results"] if r["name"] == "b")
     assert b["params"] == {"lr": "0.2"}
@@ -470,7 +470,7 @@ def test_runs_list_pages_by_page_size(owner_client: APIClient, three_runs: dict[
     first = owner_client.get(RUNS, query).json()
 
     assert [r["name"] for r in first["results"]] == ["a", "b"]
-    assert first["count"] == 3
+    assert "cursor=" in first["next"]
     second = owner_client.get(first["next"]).json()
     assert [r["name"] for r in second["results"]] == ["c"]
     assert second["next"] is None

@@ -64,7 +64,7 @@ def test_session_call_with_the_csrf_token_is_accepted(owner: User, run: Run) -> 
     browser = Client(enforce_csrf_checks=True)
     browser.get("/login/")
     csrf = browser.cookies["csrftoken"].value
-    login = browser.post("/login/", {"username": "owner", "password": PASSWORD, "csrfmiddlewaretoken": csrf})
+    login = browser.post("/login/", {"login": "owner", "password": PASSWORD, "csrfmiddlewaretoken": csrf})
     assert login.status_code == 302
     csrf = browser.cookies["csrftoken"].value
 
@@ -79,7 +79,7 @@ def test_session_call_with_the_csrf_token_is_accepted(owner: User, run: Run) -> 
 def test_login_form_without_csrf_token_is_refused(owner: User) -> None:
     browser = Client(enforce_csrf_checks=True)
 
-    response = browser.post("/login/", {"username": "owner", "password": PASSWORD})
+    response = browser.post("/login/", {"login": "owner", "password": PASSWORD})
 
     assert response.status_code == 403
     assert "_auth_user_id" not in browser.session
@@ -93,7 +93,7 @@ def test_login_rotates_the_session(owner: User) -> None:
     session.save()
     planted = browser.cookies["sessionid"].value
 
-    browser.post("/login/", {"username": "owner", "password": PASSWORD})
+    browser.post("/login/", {"login": "owner", "password": PASSWORD})
 
     assert browser.cookies["sessionid"].value != planted
     assert browser.session["_auth_user_id"] == str(owner.pk)

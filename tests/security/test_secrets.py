@@ -58,7 +58,7 @@ def test_the_login_page_never_shows_a_token(owner: User) -> None:
     browser = Client()
 
     anonymous = browser.get("/login/")
-    browser.post("/login/", {"username": "owner", "password": PASSWORD})
+    browser.post("/login/", {"login": "owner", "password": PASSWORD})
     home = browser.get("/")
 
     assert anonymous.status_code == 200
@@ -68,7 +68,7 @@ def test_the_login_page_never_shows_a_token(owner: User) -> None:
 
 
 def test_a_failed_login_does_not_echo_the_password(owner: User) -> None:
-    response = Client().post("/login/", {"username": "owner", "password": "wrong-secret-pw-123"})
+    response = Client().post("/login/", {"login": "owner", "password": "wrong-secret-pw-123"})
 
     assert response.status_code == 200
     assert b"wrong-secret-pw-123" not in response.content

@@ -8,7 +8,8 @@ run.log({"loss": 0.3}); run.finish()
 from __future__ import annotations
 
 from assay._version import __version__
-from assay.api import Api, MetricPoint, RunRecord
+from assay.api import Api, MetricPoint, RunRecord, search_runs
+from assay.artifacts import ArtifactNameError, UploadStats
 from assay.client import Client
 from assay.errors import (
     ApiError,
@@ -23,19 +24,34 @@ from assay.errors import (
     UsageError,
     ValidationError,
 )
-from assay.fluent import active_run, finish, init, log, log_confusion_matrix, log_params, set_tags
+from assay.fluent import (
+    active_run,
+    finish,
+    init,
+    log,
+    log_artifact,
+    log_confusion_matrix,
+    log_dataset,
+    log_model,
+    log_params,
+    register_model,
+    set_tags,
+)
+from assay.registry import ModelVersion, diff, model_path, pull, reproduce, set_alias
 from assay.run import Run, Summary
 from assay.spool import SyncResult, sync
 
 __all__ = [
     "Api",
     "ApiError",
+    "ArtifactNameError",
     "AssayError",
     "AuthenticationError",
     "Client",
     "ConfigurationError",
     "ConflictError",
     "MetricPoint",
+    "ModelVersion",
     "NotFoundError",
     "PermissionDeniedError",
     "ProjectNotFoundError",
@@ -44,15 +60,26 @@ __all__ = [
     "ServerUnreachableError",
     "Summary",
     "SyncResult",
+    "UploadStats",
     "UsageError",
     "ValidationError",
     "__version__",
     "active_run",
+    "diff",
     "finish",
     "init",
     "log",
+    "log_artifact",
     "log_confusion_matrix",
+    "log_dataset",
+    "log_model",
     "log_params",
+    "model_path",
+    "pull",
+    "register_model",
+    "reproduce",
+    "search_runs",
+    "set_alias",
     "set_tags",
     "sync",
 ]

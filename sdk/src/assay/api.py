@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+from urllib.parse import parse_qs, urlsplit
 
 from assay import env
 from assay.client import Client
@@ -128,12 +129,24 @@ class Api:
         status: str | None = None,
         sort: str | None = None,
         limit: int | None = None,
+        filter: str | None = None,
+        order_by: str | list[str] | None = None,
     ) -> Iterator[RunRecord]:
-        page, seen = 1, 0
+        """Runs page after page, following the server's ``next`` cursor."""
+        seen = 0
         page_size = min(limit, 1000) if limit else 200
+        orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
+        cursor: str | None = None
         while True:
             answer = self.client.list_runs(
-                project, experiment=experiment, status=status, sort=sort, page=page, page_size=page_size
+                project,
+                experiment=experiment,
+                status=status,
+                sort=sort,
+                filter=filter or None,
+                order_by=orders or None,
+                cursor=cursor,
+                page_size=page_size,
             )
             results = answer.get("results")
             if not isinstance(results, list):
@@ -144,9 +157,23 @@ class Api:
                     seen += 1
                     if limit is not None and seen >= limit:
                         return
-            if not answer.get("next"):
+            cursor = _cursor_of(answer.get("next"))
+            if not cursor or not results:
                 return
-            page += 1
+
+    def search_runs(
+        self,
+        project: str,
+        filter: str | None = None,
+        order_by: str | list[str] | None = None,
+        *,
+        max_results: int | None = 1000,
+        experiment: str | None = None,
+    ) -> list[RunRecord]:
+        """Runs of ``"team/project"`` matching ``filter`` in the query language (MLflow's
+        syntax plus OR, NOT, parentheses, IN, IS NULL; see the server's
+        docs/query-language.md), ordered by ``order_by`` (``"metrics.acc DESC"``, or a list)."""
+        return list(self.iter_runs(project, experiment=experiment, filter=filter, order_by=order_by, limit=max_results))
 
     def metrics(self, run_id: str) -> dict[str, dict[str, Any]]:
         """Summary of every metric key of a run."""
@@ -172,6 +199,14 @@ class Api:
         return self.client.list_figures(run_id)
 
 
+def _cursor_of(next_url: Any) -> str | None:
+    """The cursor in the server's ``next`` URL (the SDK keeps its own base URL)."""
+    if not isinstance(next_url, str) or not next_url:
+        return None
+    values = parse_qs(urlsplit(next_url).query).get("cursor")
+    return values[0] if values else None
+
+
 def _points(answer: dict[str, Any]) -> list[MetricPoint]:
     points = answer.get("points")
     if not isinstance(points, list):
@@ -181,3 +216,57 @@ def _points(answer: dict[str, Any]) -> list[MetricPoint]:
         for p in points
         if isinstance(p, dict)
     ]
+
+
+def run_row(run: RunRecord) -> dict[str, Any]:
+    """A run as one flat record: attributes, then ``params.<k>``, ``metrics.<k>`` (last
+    value) and ``tags.<k>`` columns, as MLflow's search_runs frames."""
+    row: dict[str, Any] = {
+        "run_id": run.id,
+        "name": run.name,
+        "status": run.status,
+        "experiment": run.experiment,
+        "author": run.author,
+        "start_time": run.start_time,
+        "end_time": run.end_time,
+        "duration": run.duration,
+    }
+    row.update({f"params.{k}": v for k, v in run.params.items()})
+    row.update({f"metrics.{k}": _value(s.get("last")) for k, s in run.metrics.items()})
+    row.update({f"tags.{k}": v for k, v in run.tags.items()})
+    return row
+
+
+def search_runs(
+    project: str,
+    filter: str | None = None,
+    order_by: str | list[str] | None = None,
+    *,
+    max_results: int | None = 1000,
+    experiment: str | None = None,
+    as_pandas: bool | None = None,
+    url: str | None = None,
+    token: str | None = None,
+) -> Any:
+    """Search a project's runs with the query language::
+
+        assay.search_runs("team/project", "metrics.acc > 0.8 and (params.optimizer = 'adam' or params.optimizer = 'sgd')",
+                          order_by="metrics.acc DESC")
+
+    Returns a pandas DataFrame (one row per run, flat columns) when pandas is installed,
+    else a list of dicts with the same keys; ``as_pandas`` forces either. A bad filter
+    raises ``assay.ValidationError`` whose message names the position."""
+    with Api(url, token) as api:
+        rows = [
+            run_row(r)
+            for r in api.search_runs(project, filter, order_by, max_results=max_results, experiment=experiment)
+        ]
+    if as_pandas is False:
+        return rows
+    try:
+        import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+    except ImportError:
+        if as_pandas:
+            raise
+        return rows
+    return pd.DataFrame.from_records(rows)

@@ -1,4 +1,4 @@
-"""The ``assay`` command: login, status, sync, runs list."""
+"""The ``assay`` command: login, status, sync, runs list, artifacts list/download."""
 
 from __future__ import annotations
 
@@ -109,7 +109,17 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     if not project:
         return _err("which project? pass --project team/project or set ASSAY_PROJECT.")
     with Api(args.url) as api:
-        runs = api.runs(project, experiment=args.experiment, status=args.status, sort=args.sort, limit=args.limit)
+        runs = list(
+            api.iter_runs(
+                project,
+                experiment=args.experiment,
+                status=args.status,
+                sort=args.sort,
+                limit=args.limit,
+                filter=args.filter,
+                order_by=args.order_by,
+            )
+        )
     if args.json:
         print(json.dumps([r.raw for r in runs], indent=1))
         return 0
@@ -124,8 +134,132 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs_watch(args: argparse.Namespace) -> int:
+    """Print a run's metrics as they are logged, until it ends (or Ctrl-C)."""
+    from assay import watch
+
+    server = env.resolve_url(args.url)
+    if not server:
+        return _err("which server? set ASSAY_URL or run `assay login`.")
+    try:
+        for message in watch.follow(server, env.resolve_token(None), f"run:{args.run_id}"):
+            if args.json:
+                print(json.dumps(message), flush=True)
+            else:
+                for line in watch.format_event(message):
+                    print(line, flush=True)
+            if message.get("event") == "run.updated" and message["data"].get("status") in watch.TERMINAL:
+                return 0
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def cmd_artifacts_list(args: argparse.Namespace) -> int:
+    with Api(args.url) as api:
+        items = api.client.list_artifacts(args.run_id, path=args.path)
+    if args.json:
+        print(json.dumps(items, indent=1))
+        return 0
+    if not items:
+        print(f"No artifacts in run {args.run_id}.")
+        return 0
+    for item in items:
+        flag = "  UNSAFE PICKLE" if (item.get("findings") or {}).get("unsafe") else ""
+        print(f"{item.get('status', '?'):<10} {_size(item.get('size')):>10}  {item.get('path')}{flag}")
+    return 0
+
+
+def cmd_artifacts_download(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from assay.artifacts import download
+
+    with Api(args.url) as api:
+        written = download(api.client, args.run_id, Path(args.output), args.path)
+    for path in written:
+        print(path)
+    return 0
+
+
+def _size(value: object) -> str:
+    if not isinstance(value, int):
+        return "?"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(value)
+
+
 def _short(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def cmd_models_diff(args: argparse.Namespace) -> int:
+    from assay import registry
+
+    result = registry.diff(args.a, args.b, url=args.url)
+    print(json.dumps(result, indent=1) if args.json else registry.format_diff(result))
+    return 0
+
+
+def cmd_models_alias(args: argparse.Namespace) -> int:
+    from assay import registry
+
+    version = registry.set_alias(args.ref, args.alias, reason=args.reason or "", url=args.url)
+    print(f"{args.alias} → {version.model} v{version.number} ({version.content_hash[:12]})")
+    return 0
+
+
+def cmd_review_open(args: argparse.Namespace) -> int:
+    from assay import reviews
+
+    opened = reviews.open_request(
+        args.ref,
+        into=args.into,
+        title=args.title,
+        description=args.message or "",
+        reviewers=args.reviewer or [],
+        url=args.url,
+    )
+    print(f"#{opened.number} {opened.title}: {opened.model}@{opened.alias} → v{opened.version}\n{opened.url}")
+    if opened.unreachable_mentions:
+        names = ", ".join("@" + n for n in opened.unreachable_mentions)
+        print(f"Nobody was notified for {names}: no one by that name may see the project.", file=sys.stderr)
+    return 0
+
+
+def cmd_review_list(args: argparse.Namespace) -> int:
+    from assay import reviews
+
+    project = args.project or env.get(env.PROJECT) or ""
+    for item in reviews.list_requests(project, state=args.state, url=args.url):
+        print(f"#{item.number}\t{item.status}\t{item.model}@{item.alias} → v{item.version}\t{item.title}")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from assay import registry
+
+    manifest = registry.reproduce(args.ref, args.out, repo=args.repo, url=args.url)
+    print(
+        f"Wrote {args.out}/reproduce.sh for {manifest.get('model')} v{manifest.get('version')}: run it with `sh {args.out}/reproduce.sh`."
+    )
+    for problem in manifest.get("problems") or []:
+        print(f"cannot be reproduced: {problem}", file=sys.stderr)
+    for warning in manifest.get("warnings") or []:
+        print(f"note: {warning}", file=sys.stderr)
+    return 0 if manifest.get("reproducible") else 2
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from assay import registry
+
+    path = registry.pull(args.ref, args.out, url=args.url)
+    print(f"{path} (sha256 checked) and {args.out}/manifest.json")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,10 +288,84 @@ def build_parser() -> argparse.ArgumentParser:
     runs_list.add_argument("--experiment", "-e")
     runs_list.add_argument("--status", choices=["running", "finished", "failed", "killed"])
     runs_list.add_argument("--sort", help="e.g. -start_time, metrics.val_acc, -params.lr")
+    runs_list.add_argument(
+        "--filter", "-f", help="query language, e.g. \"metrics.acc > 0.8 and params.optimizer = 'adam'\""
+    )
+    runs_list.add_argument("--order-by", action="append", dest="order_by", help='e.g. "metrics.acc DESC" (repeatable)')
     runs_list.add_argument("--limit", "-n", type=int, default=20)
     runs_list.add_argument("--json", action="store_true", help="print the server's JSON")
     runs_list.add_argument("--url")
     runs_list.set_defaults(func=cmd_runs_list)
+    runs_watch = runs_commands.add_parser("watch", help="print a run's metrics as they arrive (needs assay-sdk[live])")
+    runs_watch.add_argument("run_id")
+    runs_watch.add_argument("--json", action="store_true", help="one JSON frame per line")
+    runs_watch.add_argument("--url")
+    runs_watch.set_defaults(func=cmd_runs_watch)
+
+    artifacts = commands.add_parser("artifacts", help="list and download a run's artifacts")
+    artifacts_commands = artifacts.add_subparsers(dest="artifacts_command", required=True)
+    artifacts_list = artifacts_commands.add_parser("list", help="a run's artifacts with status and size")
+    artifacts_list.add_argument("run_id")
+    artifacts_list.add_argument("path", nargs="?", help="a file or folder of the run")
+    artifacts_list.add_argument("--json", action="store_true", help="print the server's JSON")
+    artifacts_list.add_argument("--url")
+    artifacts_list.set_defaults(func=cmd_artifacts_list)
+    artifacts_download = artifacts_commands.add_parser(
+        "download", help="download a run's artifacts (checked against their sha256)"
+    )
+    artifacts_download.add_argument("run_id")
+    artifacts_download.add_argument("path", nargs="?", help="a file or folder of the run (default: everything)")
+    artifacts_download.add_argument("-o", "--output", default=".", help="target folder (default: .)")
+    artifacts_download.add_argument("--url")
+    artifacts_download.set_defaults(func=cmd_artifacts_download)
+
+    models = commands.add_parser("models", help="the model registry")
+    models_commands = models.add_subparsers(dest="models_command", required=True)
+    models_diff = models_commands.add_parser(
+        "diff", help="diff two versions: assay models diff fraud@production fraud@v7"
+    )
+    models_diff.add_argument("a", help="from: team/project/model@ref or model@ref (ASSAY_PROJECT)")
+    models_diff.add_argument("b", help="to: a reference to the same model")
+    models_diff.add_argument("--json", action="store_true", help="print the server's JSON")
+    models_diff.add_argument("--url")
+    models_diff.set_defaults(func=cmd_models_diff)
+    models_alias = models_commands.add_parser("alias", help="point an unprotected alias at a version")
+    models_alias.add_argument("ref", help="the version: team/project/model@ref or model@ref")
+    models_alias.add_argument("alias", help="e.g. staging (protected aliases move only through review requests)")
+    models_alias.add_argument("--reason", "-m")
+    models_alias.add_argument("--url")
+    models_alias.set_defaults(func=cmd_models_alias)
+
+    review = commands.add_parser("review", help="review requests: move an alias through a review")
+    review_commands = review.add_subparsers(dest="review_command", required=True)
+    review_open = review_commands.add_parser(
+        "open", help="assay review open fraud-detector@v7 --into production --reviewer @ana"
+    )
+    review_open.add_argument("ref", help="the candidate: team/project/model@vN or model@vN (ASSAY_PROJECT)")
+    review_open.add_argument("--into", required=True, help="the alias to move, e.g. production")
+    review_open.add_argument("--reviewer", action="append", help="@user or team:name (repeatable)")
+    review_open.add_argument("--title")
+    review_open.add_argument("--message", "-m", help="description (markdown; @mentions notify)")
+    review_open.add_argument("--url")
+    review_open.set_defaults(func=cmd_review_open)
+    review_list = review_commands.add_parser("list", help="review requests of a project")
+    review_list.add_argument("--project", help="team/project (default: ASSAY_PROJECT)")
+    review_list.add_argument("--state", default="open", choices=["open", "closed", "merged", "all"])
+    review_list.add_argument("--url")
+    review_list.set_defaults(func=cmd_review_list)
+
+    reproduce_cmd = commands.add_parser("reproduce", help="write a script that rebuilds a model version, and verify.py")
+    reproduce_cmd.add_argument("ref", help="team/project/model@ref or model@ref")
+    reproduce_cmd.add_argument("-o", "--out", required=True, help="directory to write into")
+    reproduce_cmd.add_argument("--repo", help="clone from here instead of the recorded git remote")
+    reproduce_cmd.add_argument("--url")
+    reproduce_cmd.set_defaults(func=cmd_reproduce)
+
+    pull_cmd = commands.add_parser("pull", help="download a version's binary and manifest.json")
+    pull_cmd.add_argument("ref", help="team/project/model@ref or model@ref")
+    pull_cmd.add_argument("-o", "--out", required=True, help="directory to write into")
+    pull_cmd.add_argument("--url")
+    pull_cmd.set_defaults(func=cmd_pull)
     return parser
 
 

@@ -140,6 +140,24 @@ class Client:
         answer = self.request("GET", f"/runs/{_seg(run_id)}/figures/")
         return [item for item in answer if isinstance(item, dict)] if isinstance(answer, list) else []
 
+    # --- artifacts (see assay.artifacts) ------------------------------------------------------
+
+    def declare_artifacts(self, run_id: str, files: list[dict[str, Any]], kind: str = "file") -> list[dict[str, Any]]:
+        answer = _obj(self.request("POST", f"/runs/{_seg(run_id)}/artifacts/", body={"kind": kind, "files": files}))
+        items = answer.get("artifacts")
+        return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+    def complete_artifact(self, run_id: str, artifact_id: str) -> dict[str, Any]:
+        return _obj(self.request("POST", f"/runs/{_seg(run_id)}/artifacts/{_seg(artifact_id)}/complete/"))
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[dict[str, Any]]:
+        params = {"path": path} if path else None
+        answer = self.request("GET", f"/runs/{_seg(run_id)}/artifacts/", params=params)
+        return [item for item in answer if isinstance(item, dict)] if isinstance(answer, list) else []
+
+    def artifact_download(self, run_id: str, artifact_id: str) -> dict[str, Any]:
+        return _obj(self.request("GET", f"/runs/{_seg(run_id)}/artifacts/{_seg(artifact_id)}/download/"))
+
     def health(self) -> bool:
         try:
             return self._http.get(self.url + "/healthz", timeout=5).status_code == 200

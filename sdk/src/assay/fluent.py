@@ -7,6 +7,7 @@ import atexit
 import dataclasses
 import enum
 import math
+import os
 import re
 import sys
 import threading
@@ -489,6 +490,28 @@ def log_confusion_matrix(
     y_true: Any, y_pred: Any, labels: list[Any] | None = None, name: str = "confusion_matrix", step: int | None = None
 ) -> list[list[int]]:
     return _require_run().log_confusion_matrix(y_true, y_pred, labels=labels, name=name, step=step)
+
+
+def log_artifact(path: str | os.PathLike[str], name: str | None = None, kind: str = "file") -> None:
+    """``run.log_artifact`` on the active run."""
+    _require_run().log_artifact(path, name, kind)
+
+
+def log_model(path: str | os.PathLike[str], name: str | None = None) -> None:
+    """``run.log_model`` on the active run."""
+    _require_run().log_model(path, name)
+
+
+def log_dataset(
+    name: str, path: Any = None, uri: str | None = None, digest: str | None = None, rows: int | None = None
+) -> dict[str, Any]:
+    """``run.log_dataset`` on the active run."""
+    return _require_run().log_dataset(name, path=path, uri=uri, digest=digest, rows=rows)
+
+
+def register_model(name: str, artifact: str, **kwargs: Any) -> Any:
+    """``run.register_model`` on the active run."""
+    return _require_run().register_model(name, artifact, **kwargs)
 
 
 def finish(status: str = "finished", *, timeout: float | None = None) -> None:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, Callable
 
+from assay import env
+from assay.artifacts import KINDS, Uploader, UploadStats, collect
 from assay.capture import SystemMonitor, peak_memory_mb
 from assay.client import Client
 from assay.errors import AssayError, UsageError
@@ -141,6 +145,7 @@ class Run:
             self._monitor = SystemMonitor(system_metrics, transport.put_metrics)
             self._monitor.start()
         self._on_finish: list[Callable[[Run], None]] = []
+        self._uploader: Uploader | None = None
 
     def __repr__(self) -> str:
         return f"<assay.Run {self.project}/{self.name} id={self.id} mode={self.mode}>"
@@ -221,6 +226,62 @@ class Run:
         if self._transport is not None:
             self._transport.put_call("update", {"config": values})
 
+    def log_dataset(
+        self,
+        name: str,
+        path: Any = None,
+        uri: str | None = None,
+        digest: str | None = None,
+        rows: int | None = None,
+    ) -> dict[str, Any]:
+        """Record a dataset fingerprint (``info.datasets[name]``): with ``path`` the sha256
+        digest and size of the file or directory are computed here; nothing is uploaded.
+        Returns the fingerprint."""
+        from assay.registry import dataset_fingerprint
+
+        if self._finished:
+            raise UsageError(f"run {self.id} is finished.")
+        fingerprint = dataset_fingerprint(name, path=path, uri=uri, digest=digest, rows=rows)
+        if self._transport is not None:
+            self._transport.put_call("update", {"info": {"datasets": {name: fingerprint}}})
+        return fingerprint
+
+    def register_model(
+        self,
+        name: str,
+        artifact: str,
+        datasets: list[Any] | None = None,
+        parents: list[Any] | None = None,
+        aliases: list[str] | None = None,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> Any:
+        """Register the next version of model ``name`` from this run; ``artifact`` is the
+        path (or id) of an artifact this run logged (``log_artifact``/``log_model``).
+        Everything logged so far (and every artifact upload) is sent first, so the version's snapshot includes it. Returns an ``assay.ModelVersion``
+        (``number``, ``content_hash``, ``url``); None when the run is not online."""
+        from assay.registry import register
+
+        if self.mode != "online" or self._client is None:
+            self._say(f"run {self.id} is {self.mode}: model {name!r} was not registered.")
+            return None
+        self.flush()
+        self.wait_for_artifacts()  # the binary must be uploaded before it can be registered
+        version = register(
+            self._client,
+            project=self.project,
+            name=name,
+            run_id=self.id,
+            artifact=artifact,
+            datasets=datasets,
+            parents=parents,
+            aliases=aliases,
+            description=description,
+            tags=tags,
+        )
+        self._say(f"registered {version.model} v{version.number}: {version.url}")
+        return version
+
     def log_confusion_matrix(
         self,
         y_true: Iterable[Any],
@@ -263,6 +324,44 @@ class Run:
             self._transport.put_call("figure", {"name": name, "labels": names, "matrix": matrix, "step": step})
         return matrix
 
+    # --- artifacts -----------------------------------------------------------------------------
+
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None, kind: str = "file") -> None:
+        """Upload a file, or a directory (every file under it, as one manifest), as an
+        artifact of this run, named ``name`` (default: the file or directory name).
+
+        Names are checked now (``ValueError`` for an absolute name, ``..``, control
+        characters, more than 1024 characters); hashing and uploading run in the
+        background, straight to the object store, parts in parallel, skipped when the
+        server already holds the content. ``finish()`` waits for them.
+        """
+        if self._finished:
+            raise UsageError(f"run {self.id} is finished.")
+        if kind not in KINDS:
+            raise UsageError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}.")
+        files = collect(path, name)
+        if self.mode == "disabled":
+            return
+        if self.mode == "offline" or self._client is None:
+            self._say(f"artifacts need an online run; {files[0].name} was not uploaded.")
+            return
+        if self._uploader is None:
+            self._uploader = Uploader(self._client, self.id, say=self._say, progress=not env.flag(env.SILENT, False))
+        label = name if name is not None else Path(path).name
+        self._uploader.submit(files, kind, label)
+
+    def log_model(self, path: str | os.PathLike[str], name: str | None = None) -> None:
+        """``log_artifact(path, name, kind="model")``."""
+        self.log_artifact(path, name, kind="model")
+
+    def wait_for_artifacts(self, timeout: float | None = None) -> bool:
+        """Wait until the artifacts logged so far are uploaded (or failed). True if done."""
+        return self._uploader.wait(timeout) if self._uploader is not None else True
+
+    @property
+    def artifact_stats(self) -> UploadStats:
+        return self._uploader.stats if self._uploader is not None else UploadStats()
+
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything logged so far was sent or spooled."""
         return self._transport.flush(timeout) if self._transport is not None else True
@@ -302,6 +401,8 @@ class Run:
         if error is not None:
             info["error"] = error_info(error)
         body = {"status": status, "end_time": info["system"]["end_time"], "info": info}
+        if self._uploader is not None and not self._uploader.close(timeout):
+            self._say("artifact uploads did not finish in time; log them again in a resumed run to complete them.")
         transport = self._transport
         if transport is not None:
             transport.close(timeout=timeout, progress=self._progress)

@@ -1,0 +1,127 @@
+"""Reads on accounts shared by the API and the pages, narrowed by the policy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from accounts import access
+from accounts.models import ApiToken, AuditEvent, Invitation, Membership, ProjectGrant, Team, User
+from config.api import ApiError
+
+if TYPE_CHECKING:
+    from accounts.access import AnyUser
+    from experiments.models import Project
+
+AUDIT_PAGE_MAX = 500
+
+
+def teams_visible_to(user: AnyUser | None) -> QuerySet[Team]:
+    return access.visible_teams(user).order_by("name")
+
+
+def team_by_name(name: str) -> Team | None:
+    return Team.objects.filter(name__iexact=name).first() if isinstance(name, str) and len(name) <= 64 else None
+
+
+def members_of(team: Team) -> QuerySet[Membership]:
+    return Membership.objects.filter(team=team).select_related("user").order_by("user__username")
+
+
+def pending_invitations_of(team: Team) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(
+        team=team, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).select_related("invitee", "created_by")
+
+
+def grants_of(project: Project) -> QuerySet[ProjectGrant]:
+    return (
+        ProjectGrant.objects.filter(project=project)
+        .select_related("user", "team")
+        .order_by("team__name", "user__username")
+    )
+
+
+def tokens_of(user: User) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user=user).order_by("-created_at")
+
+
+def user_by_name(username: str) -> User | None:
+    if not isinstance(username, str) or len(username) > 150:
+        return None
+    return User.objects.filter(username__iexact=username).first()
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """Validated filters of the audit log (the API and the pages parse the query string into this)."""
+
+    actor: str = ""
+    action: str = ""
+    target: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def audit_events(*, filters: AuditFilters, project: Project | None = None) -> QuerySet[AuditEvent]:
+    """The log, newest first. The caller has checked that it may read it (site staff for
+    all of it; the project's admins for ``project``)."""
+    qs = AuditEvent.objects.all()
+    if project is not None:
+        qs = qs.filter(project=project)
+    if filters.actor:
+        qs = qs.filter(actor_label__iexact=filters.actor)
+    if filters.action:
+        # "grant" matches grant.create, grant.change, grant.revoke.
+        qs = qs.filter(Q(action=filters.action) | Q(action__startswith=filters.action.rstrip(".") + "."))
+    if filters.target:
+        qs = qs.filter(Q(target_label__icontains=filters.target) | Q(project_label__iexact=filters.target))
+    if filters.since is not None:
+        qs = qs.filter(created_at__gte=filters.since)
+    if filters.until is not None:
+        qs = qs.filter(created_at__lt=filters.until)
+    return qs.order_by("-created_at", "-id")
+
+
+def users_for_admin(query: str = "") -> QuerySet[User]:
+    qs = User.objects.order_by("username")
+    if query:
+        qs = qs.filter(Q(username__icontains=query) | Q(email__icontains=query))
+    return qs
+
+
+def audit_filters_from(query: Mapping[str, str]) -> AuditFilters:
+    """Parse ``actor``, ``action``, ``target``, ``since``, ``until`` (ISO dates or datetimes)
+    from a query string. Raises ApiError naming the parameter.
+
+    # SECURITY: each value is used as a value of a fixed filter, never as a field name.
+    """
+    values: dict[str, Any] = {}
+    for name in ("actor", "action", "target"):
+        value = (query.get(name) or "").strip()
+        if len(value) > 200:
+            raise ApiError(f"{name} is at most 200 characters.", field=name)
+        values[name] = value
+    for name in ("since", "until"):
+        raw = (query.get(name) or "").strip()
+        if not raw:
+            continue
+        try:
+            moment = parse_datetime(raw)
+            day = parse_date(raw) if moment is None and len(raw) == 10 else None
+        except ValueError:
+            moment = day = None
+        if moment is None:
+            if day is None:
+                raise ApiError(f"{name} must be a date (2026-01-31) or an ISO date-time.", field=name)
+            moment = datetime.combine(day, time.min)
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment, UTC)
+        values[name] = moment
+    return AuditFilters(**values)

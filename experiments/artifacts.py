@@ -1,0 +1,456 @@
+"""Artifact services: every write of the upload protocol and of processing, one function per
+use case (declare, complete, process, fail, sweep).
+
+The protocol: the client declares files (path, size, sha256, media type) → the server
+answers with presigned upload URLs (one PUT, or multipart parts above
+``ASSAY_MULTIPART_THRESHOLD``) or with nothing to upload when the project already holds
+that content → the client PUTs straight to the store and completes → a worker verifies,
+promotes and inspects the bytes → ``ready`` or ``failed`` with a reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from config.api import ApiError, Conflict
+from experiments import events, inspection, paths, storage
+from experiments.models import Artifact, Blob, Run
+
+log = logging.getLogger(__name__)
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+MAX_FILES_PER_DECLARE = 1_000
+MAX_MEDIA_TYPE = 255
+MAX_PARTS = 10_000  # S3's limit
+MIN_PART_BYTES = 5 * 1024**2  # S3's limit for every part but the last
+UPLOAD_HEADERS = {"Content-Type": "application/octet-stream"}
+
+
+@dataclass(frozen=True)
+class DeclaredFile:
+    path: str
+    size: int
+    sha256: str
+    media_type: str
+
+
+def check_manifest(files: Any, kind: Any) -> tuple[list[DeclaredFile], str]:
+    """Validate a whole manifest before anything is written (all or nothing)."""
+    if kind not in Artifact.Kind.values:
+        raise ApiError(f"kind must be one of {', '.join(Artifact.Kind.values)}.", field="kind")
+    if not isinstance(files, list) or not files:
+        raise ApiError("files must be a non-empty list of {path, size, sha256, media_type}.", field="files")
+    if len(files) > MAX_FILES_PER_DECLARE:
+        raise ApiError(f"At most {MAX_FILES_PER_DECLARE} files in one declaration.", field="files")
+    out: list[DeclaredFile] = []
+    seen: set[str] = set()
+    for index, item in enumerate(files):
+        at = f"files.{index}"
+        if not isinstance(item, dict):
+            raise ApiError("Each file must be an object {path, size, sha256, media_type}.", field=at)
+        unknown = set(item) - {"path", "size", "sha256", "media_type"}
+        if unknown:
+            raise ApiError(
+                f"Unknown field(s): {', '.join(sorted(map(str, unknown)))}.", field=f"{at}.{sorted(unknown)[0]}"
+            )
+        try:
+            path = paths.normalize_path(item.get("path"))
+        except paths.PathError as exc:
+            raise ApiError(f"Refused artifact path: {exc}", code="invalid_path", field=f"{at}.path") from None
+        if path in seen:
+            raise ApiError(f"The path {path!r} appears twice.", field=f"{at}.path")
+        seen.add(path)
+        size = item.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ApiError("size must be an integer ≥ 0 (bytes).", field=f"{at}.size")
+        if size > settings.ASSAY_MAX_ARTIFACT_BYTES:
+            raise ApiError(
+                f"The file is {size} bytes; artifacts are at most {settings.ASSAY_MAX_ARTIFACT_BYTES} bytes.",
+                code="too_large",
+                field=f"{at}.size",
+                status_code=413,
+            )
+        sha = item.get("sha256")
+        if not isinstance(sha, str) or not SHA256.match(sha.lower()):
+            raise ApiError("sha256 must be 64 hexadecimal characters.", field=f"{at}.sha256")
+        media_type = item.get("media_type", "application/octet-stream") or "application/octet-stream"
+        if (
+            not isinstance(media_type, str)
+            or len(media_type) > MAX_MEDIA_TYPE
+            or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9!#$&^_.+-]+(;[ -~]*)?", media_type)
+        ):
+            raise ApiError("media_type must be a MIME type such as text/csv.", field=f"{at}.media_type")
+        out.append(DeclaredFile(path=path, size=size, sha256=sha.lower(), media_type=media_type))
+    return out, str(kind)
+
+
+def part_size_for(size: int) -> int:
+    wanted = max(settings.ASSAY_UPLOAD_PART_BYTES, MIN_PART_BYTES)
+    return max(wanted, math.ceil(size / MAX_PARTS))
+
+
+def expected_parts(size: int, part_size: int) -> list[tuple[int, int]]:
+    """(number, size) of every part of a multipart upload."""
+    count = max(1, math.ceil(size / part_size))
+    return [(n, min(part_size, size - (n - 1) * part_size)) for n in range(1, count + 1)]
+
+
+def upload_instructions(blob: Blob) -> dict[str, Any]:
+    """Fresh presigned URLs for what is still missing of a pending blob's upload."""
+    store = storage.artifact_store()
+    key = storage.staging_key(blob.id)
+    expires = settings.ASSAY_UPLOAD_URL_EXPIRY_SECONDS
+    if not blob.upload_id:
+        done = store.size_of(key) == blob.size
+        return {
+            "method": "PUT",
+            "url": None if done else store.put_url(key, size=blob.size, expires=expires),
+            "headers": UPLOAD_HEADERS,
+            "done": done,
+            "expires_in": expires,
+        }
+    assert blob.part_size is not None
+    stored = {p.number: p.size for p in store.multipart_parts(key, upload_id=blob.upload_id)}
+    parts: list[dict[str, Any]] = []
+    parts_done: list[int] = []
+    for number, size in expected_parts(blob.size, blob.part_size):
+        if stored.get(number) == size:
+            parts_done.append(number)
+            continue
+        url = store.part_url(key, upload_id=blob.upload_id, number=number, size=size, expires=expires)
+        parts.append({"number": number, "size": size, "url": url})
+    return {
+        "method": "PUT",
+        "multipart": True,
+        "part_size": blob.part_size,
+        "parts": parts,
+        "parts_done": parts_done,
+        "headers": UPLOAD_HEADERS,
+        "expires_in": expires,
+    }
+
+
+def _start_upload(blob: Blob) -> None:
+    store = storage.artifact_store()
+    blob.status = Blob.Status.PENDING
+    blob.promoted = False
+    if blob.size > settings.ASSAY_MULTIPART_THRESHOLD:
+        blob.part_size = part_size_for(blob.size)
+        blob.upload_id = store.multipart_create(storage.staging_key(blob.id))
+    else:
+        blob.part_size = None
+        blob.upload_id = ""
+
+
+def _queue_processing(artifact_ids: list[str]) -> None:
+    from experiments.tasks import artifact_process_task
+
+    for artifact_id in artifact_ids:
+        transaction.on_commit(partial(artifact_process_task.delay, artifact_id))
+
+
+@transaction.atomic
+def artifact_declare(*, run: Run, files: list[DeclaredFile], kind: str) -> list[tuple[Artifact, dict[str, Any] | None]]:
+    """Record a manifest of files for ``run``; answer, per file, what to upload (None when
+    the project already holds the content). Declaring the same path with the same content
+    again is a resume: the answer lists only the parts still missing."""
+    out: list[tuple[Artifact, dict[str, Any] | None]] = []
+    to_process: list[str] = []
+    for index, declared in enumerate(files):
+        blob = Blob.objects.select_for_update().filter(project=run.project, sha256=declared.sha256).first()
+        if blob is None:
+            blob = Blob(project=run.project, sha256=declared.sha256, size=declared.size)
+            _start_upload(blob)
+            blob.save()
+        elif blob.size != declared.size:
+            if (
+                blob.status in (Blob.Status.PENDING, Blob.Status.FAILED)
+                and not blob.artifacts.exclude(status=Artifact.Status.FAILED)
+                .exclude(run=run, path=declared.path)
+                .exists()
+            ):
+                _abort_upload(blob)
+                blob.size = declared.size
+                _start_upload(blob)
+                blob.save()
+            else:
+                raise Conflict(
+                    f"This project holds content with sha256 {declared.sha256} of {blob.size} bytes, "
+                    f"not {declared.size}.",
+                    code="size_mismatch",
+                    field=f"files.{index}.size",
+                )
+        elif blob.status == Blob.Status.FAILED:
+            _abort_upload(blob)
+            _start_upload(blob)
+            blob.save()
+
+        artifact = Artifact.objects.select_for_update().filter(run=run, path=declared.path).first()
+        if (
+            artifact is not None
+            and artifact.sha256 != declared.sha256
+            and artifact.status not in (Artifact.Status.PENDING, Artifact.Status.FAILED)
+        ):
+            raise Conflict(
+                f"The run already has an artifact {declared.path!r} with other content.",
+                code="artifact_exists",
+                field=f"files.{index}.path",
+            )
+        if artifact is None:
+            artifact = Artifact(project=run.project, run=run, path=declared.path)
+        if artifact.sha256 != declared.sha256 or artifact.status == Artifact.Status.FAILED:
+            artifact.blob = blob
+            artifact.sha256 = declared.sha256
+            artifact.size = declared.size
+            artifact.status = Artifact.Status.PENDING
+            artifact.reason = ""
+            artifact.findings = {}
+            artifact.preview = {}
+        artifact.kind = kind
+        if artifact.status == Artifact.Status.PENDING:
+            artifact.media_type = declared.media_type
+        if blob.status == Blob.Status.PENDING:
+            upload: dict[str, Any] | None = upload_instructions(blob)
+        else:
+            upload = None
+            if artifact.status == Artifact.Status.PENDING:
+                artifact.status = Artifact.Status.UPLOADED
+                to_process.append(artifact.id)
+        artifact.save()
+        out.append((artifact, upload))
+    _queue_processing(to_process)
+    return out
+
+
+@transaction.atomic
+def artifact_complete(*, artifact: Artifact) -> Artifact:
+    """The client says its upload is done: check that every byte (or part) arrived, then
+    queue processing. Completing again is harmless."""
+    blob = Blob.objects.select_for_update().get(pk=artifact.blob_id)
+    if blob.status == Blob.Status.PENDING:
+        store = storage.artifact_store()
+        key = storage.staging_key(blob.id)
+        if not blob.upload_id:
+            arrived = store.size_of(key)
+            if arrived != blob.size:
+                raise ApiError(
+                    f"The upload is not complete: {arrived or 0} of {blob.size} bytes arrived.",
+                    code="upload_incomplete",
+                )
+        else:
+            assert blob.part_size is not None
+            stored = {p.number: p.size for p in store.multipart_parts(key, upload_id=blob.upload_id)}
+            missing = [n for n, size in expected_parts(blob.size, blob.part_size) if stored.get(n) != size]
+            if missing:
+                shown = ", ".join(map(str, missing[:20])) + (" …" if len(missing) > 20 else "")
+                raise ApiError(
+                    f"The upload is not complete: {len(missing)} part(s) missing ({shown}).",
+                    code="upload_incomplete",
+                )
+        blob.status = Blob.Status.UPLOADED
+        blob.save(update_fields=["status", "updated_at"])
+    elif blob.status == Blob.Status.FAILED:
+        raise ApiError("This upload failed or expired; declare the file again.", code="upload_failed")
+    waiting = list(
+        Artifact.objects.select_for_update()
+        .filter(blob=blob, status=Artifact.Status.PENDING)
+        .values_list("id", flat=True)
+    )
+    Artifact.objects.filter(id__in=waiting).update(status=Artifact.Status.UPLOADED, updated_at=timezone.now())
+    _queue_processing(waiting)
+    artifact.refresh_from_db()
+    return artifact
+
+
+def _abort_upload(blob: Blob) -> None:
+    store = storage.artifact_store()
+    key = storage.staging_key(blob.id)
+    if blob.upload_id:
+        store.multipart_abort(key, upload_id=blob.upload_id)
+    store.delete(key)
+
+
+# --- processing (workers) ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def _processing_start(artifact_id: str) -> Artifact | None:
+    artifact = Artifact.objects.select_for_update().filter(pk=artifact_id).first()
+    if artifact is None or artifact.status not in (Artifact.Status.UPLOADED, Artifact.Status.PROCESSING):
+        return None  # done already (a redelivered task), or not uploaded yet
+    artifact.status = Artifact.Status.PROCESSING
+    artifact.attempts += 1
+    artifact.save(update_fields=["status", "attempts", "updated_at"])
+    return artifact
+
+
+@transaction.atomic
+def _blob_promote(blob_id: str) -> Blob:
+    """Finish the store's side of the upload once: complete the multipart upload and move
+    the bytes from staging to the object key no client URL can write."""
+    blob = Blob.objects.select_for_update().get(pk=blob_id)
+    if blob.status != Blob.Status.UPLOADED or blob.promoted:
+        return blob
+    store = storage.artifact_store()
+    staging = storage.staging_key(blob.id)
+    final = storage.object_key(blob.project_id, blob.sha256)
+    if blob.upload_id and store.size_of(staging) is None:
+        parts = store.multipart_parts(staging, upload_id=blob.upload_id)
+        store.multipart_complete(staging, upload_id=blob.upload_id, parts=parts)
+    if store.size_of(staging) is not None:
+        store.promote(staging, final)
+    elif store.size_of(final) is None:
+        raise FileNotFoundError("neither the staged upload nor the promoted object exists")
+    blob.promoted = True
+    blob.save(update_fields=["promoted", "updated_at"])
+    return blob
+
+
+@transaction.atomic
+def _blob_verified(blob_id: str, *, sha256: str, size: int) -> str | None:
+    """Record what hashing found; return the failure reason, or None when it matched."""
+    blob = Blob.objects.select_for_update().get(pk=blob_id)
+    if blob.status == Blob.Status.VERIFIED:
+        return None
+    if blob.status == Blob.Status.FAILED:
+        return "The upload failed verification."
+    reason = None
+    if size != blob.size:
+        reason = f"Size mismatch: {size} bytes arrived, {blob.size} were declared."
+    elif sha256 != blob.sha256:
+        reason = f"sha256 mismatch: the bytes that arrived hash to {sha256}, not the declared {blob.sha256}."
+    if reason is None:
+        blob.status = Blob.Status.VERIFIED
+        blob.save(update_fields=["status", "updated_at"])
+        return None
+    # SECURITY: corrupted or substituted bytes are never kept under the sha256 they lie about.
+    storage.artifact_store().delete(storage.object_key(blob.project_id, blob.sha256))
+    blob.status = Blob.Status.FAILED
+    blob.save(update_fields=["status", "updated_at"])
+    Artifact.objects.filter(blob=blob).exclude(status__in=[Artifact.Status.READY, Artifact.Status.FAILED]).update(
+        status=Artifact.Status.FAILED, reason=reason, updated_at=timezone.now()
+    )
+    return reason
+
+
+@transaction.atomic
+def _processing_finish(artifact_id: str, result: inspection.Inspection) -> bool:
+    artifact = Artifact.objects.select_for_update().get(pk=artifact_id)
+    if artifact.status != Artifact.Status.PROCESSING:
+        return False  # another delivery finished first: results are written once
+    artifact.media_type = result.media_type
+    artifact.findings = result.findings
+    artifact.preview = result.preview
+    artifact.status = Artifact.Status.READY
+    artifact.reason = ""
+    artifact.processed += 1
+    artifact.save()
+    events.artifact_processed(artifact_id)
+    return True
+
+
+def artifact_process(*, artifact_id: str) -> None:
+    """Verify, promote and inspect one artifact; idempotent (safe to run again after a
+    worker died in the middle, and a no-op once the artifact is ready or failed)."""
+    artifact = _processing_start(artifact_id)
+    if artifact is None:
+        return
+    blob = _blob_promote(artifact.blob_id)
+    store = storage.artifact_store()
+    key = storage.object_key(blob.project_id, blob.sha256)
+    with store.local_copy(key) as local:
+        if settings.ASSAY_TEST_PROCESSING_DELAY:
+            time.sleep(settings.ASSAY_TEST_PROCESSING_DELAY)
+        if blob.status != Blob.Status.VERIFIED:
+            sha256, size = storage.sha256_of(local)
+            if _blob_verified(blob.id, sha256=sha256, size=size) is not None:
+                return
+        result = inspection.inspect_file(local, artifact.path)
+    if result.thumbnail is not None:
+        store.put_bytes(
+            storage.derived_key(blob.project_id, blob.sha256, "thumbnail.png"),
+            result.thumbnail,
+            content_type="image/png",
+        )
+        Blob.objects.filter(pk=blob.pk).update(thumbnail=True)
+        result.preview["thumbnail"] = True
+    _processing_finish(artifact_id, result)
+
+
+@transaction.atomic
+def artifact_fail(*, artifact_id: str, reason: str) -> None:
+    """Give up on an artifact (processing kept failing): failed, with the reason shown."""
+    failed = (
+        Artifact.objects.filter(pk=artifact_id)
+        .exclude(status=Artifact.Status.READY)
+        .update(status=Artifact.Status.FAILED, reason=reason[:2000], updated_at=timezone.now())
+    )
+    if failed:
+        events.artifact_processed(artifact_id)
+
+
+def artifacts_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Periodic: abort and remove uploads never completed within ASSAY_UPLOAD_EXPIRY_HOURS,
+    and queue again artifacts whose processing was lost (a Redis restart, a dead worker)."""
+    now = now or timezone.now()
+    expired = 0
+    cutoff = now - timedelta(hours=settings.ASSAY_UPLOAD_EXPIRY_HOURS)
+    for blob_id in Blob.objects.filter(status=Blob.Status.PENDING, updated_at__lt=cutoff).values_list("id", flat=True):
+        with transaction.atomic():
+            blob = Blob.objects.select_for_update().filter(pk=blob_id, status=Blob.Status.PENDING).first()
+            if blob is None:
+                continue
+            _abort_upload(blob)
+            blob.status = Blob.Status.FAILED
+            blob.upload_id = ""
+            blob.save(update_fields=["status", "upload_id", "updated_at"])
+            Artifact.objects.filter(blob=blob, status=Artifact.Status.PENDING).update(
+                status=Artifact.Status.FAILED,
+                reason=f"The upload was never completed and expired after {settings.ASSAY_UPLOAD_EXPIRY_HOURS} h.",
+                updated_at=now,
+            )
+            expired += 1
+    stale_cutoff = now - timedelta(minutes=settings.ASSAY_ARTIFACT_STALE_MINUTES)
+    with transaction.atomic():
+        stale = list(
+            Artifact.objects.filter(
+                status__in=[Artifact.Status.UPLOADED, Artifact.Status.PROCESSING], updated_at__lt=stale_cutoff
+            ).values_list("id", flat=True)
+        )
+        _queue_processing(stale)
+    return {"expired": expired, "requeued": len(stale)}
+
+
+# --- reads that sign URLs --------------------------------------------------------------------------
+
+
+def download_url(artifact: Artifact, *, inline: bool = False) -> str | None:
+    """A short-lived URL for the artifact's bytes (the caller checked permission), or None
+    while the content is not verified."""
+    blob = artifact.blob
+    if blob.status != Blob.Status.VERIFIED:
+        return None
+    return storage.artifact_store().get_url(
+        storage.object_key(blob.project_id, blob.sha256),
+        filename=paths.file_name(artifact.path),
+        media_type=artifact.media_type,
+        inline=inline,
+        expires=settings.ASSAY_DOWNLOAD_URL_EXPIRY_SECONDS,
+    )
+
+
+def thumbnail_key(artifact: Artifact) -> str | None:
+    if not artifact.blob.thumbnail:
+        return None
+    return storage.derived_key(artifact.project_id, artifact.sha256, "thumbnail.png")

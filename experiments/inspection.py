@@ -1,0 +1,363 @@
+"""What a worker learns from an artifact's bytes, without executing any of them.
+
+Pure helpers over a local file (no Django): media-type sniffing, model introspection
+(safetensors header, ONNX graph signature), pickle scanning, image thumbnails and
+CSV/JSON/text previews.
+
+# SECURITY: nothing here unpickles, ``joblib.load``s, ``torch.load``s or runs a model.
+# Pickles (plain, joblib, inside PyTorch zips) are read opcode by opcode by picklescan,
+# which lists the globals they would import; archives are never extracted to disk (zip
+# members are read as streams); images are decoded with Pillow under a pixel cap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import mimetypes
+import struct
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SNIFF_BYTES = 64 * 1024
+MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
+MAX_LISTED_TENSORS = 200
+MAX_ONNX_BYTES = 2 * 1024**3
+MAX_IMAGE_PIXELS = 64_000_000
+THUMBNAIL_SIZE = (320, 320)
+PREVIEW_ROWS = 20
+PREVIEW_COLUMNS = 50
+PREVIEW_LINES = 40
+PREVIEW_CELL = 200
+PREVIEW_LINE = 300
+
+PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin", ".ckpt", ".sav", ".dill"}
+TEXT_TYPES = {
+    "application/json",
+    "application/x-yaml",
+    "application/yaml",
+    "application/xml",
+    "application/toml",
+    "image/svg+xml",
+}
+EXTRA_TYPES = {
+    ".safetensors": "application/vnd.safetensors",
+    ".onnx": "application/vnd.onnx",
+    ".pkl": "application/vnd.python.pickle",
+    ".pickle": "application/vnd.python.pickle",
+    ".joblib": "application/vnd.python.pickle",
+    ".pt": "application/vnd.pytorch",
+    ".pth": "application/vnd.pytorch",
+    ".ckpt": "application/vnd.pytorch",
+    ".npy": "application/vnd.numpy",
+    ".npz": "application/zip",
+    ".parquet": "application/vnd.apache.parquet",
+    ".yaml": "application/yaml",
+    ".yml": "application/yaml",
+    ".md": "text/markdown",
+    ".csv": "text/csv",
+    ".tsv": "text/tab-separated-values",
+    ".jsonl": "application/jsonl",
+    ".log": "text/plain",
+    ".toml": "application/toml",
+}
+
+
+@dataclass
+class Inspection:
+    media_type: str
+    findings: dict[str, Any] = field(default_factory=dict)
+    preview: dict[str, Any] = field(default_factory=dict)
+    thumbnail: bytes | None = None  # PNG, stored by the caller as a derived object
+
+
+def _head(path: Path, size: int = SNIFF_BYTES) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(size)
+
+
+def _suffix(name: str) -> str:
+    dot = name.rfind(".")
+    return name[dot:].lower() if dot > 0 else ""
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut at the end of the sniffed block is still text.
+        return exc.start >= len(head) - 3
+    return True
+
+
+def _safetensors_header_length(head: bytes) -> int | None:
+    if len(head) < 10:
+        return None
+    (length,) = struct.unpack("<Q", head[:8])
+    if 2 <= length <= MAX_SAFETENSORS_HEADER and head[8:9] == b"{":
+        return int(length)
+    return None
+
+
+def sniff(path: Path, name: str) -> tuple[str, str | None]:
+    """(media type, format) from the first bytes, then the file name. Formats name what
+    introspection applies: image, safetensors, onnx, pickle, pytorch, zip, numpy, csv,
+    json, text, or None."""
+    head = _head(path)
+    suffix = _suffix(name)
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png", "image"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg", "image"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif", "image"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp", "image"
+    if head.startswith(b"%PDF-"):
+        return "application/pdf", None
+    if head.startswith(b"\x93NUMPY"):
+        return "application/vnd.numpy", "numpy"
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        if suffix in {".pt", ".pth", ".ckpt", ".bin"}:
+            return "application/vnd.pytorch", "pytorch"
+        return EXTRA_TYPES.get(suffix, "application/zip"), "zip"
+    if head.startswith(b"\x1f\x8b"):
+        return "application/gzip", None
+    if _safetensors_header_length(head) is not None and suffix in {".safetensors", ""}:
+        return "application/vnd.safetensors", "safetensors"
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return EXTRA_TYPES.get(suffix, "application/vnd.python.pickle"), "pickle"
+    if suffix == ".onnx":
+        return "application/vnd.onnx", "onnx"
+    if suffix in PICKLE_SUFFIXES and not _looks_like_text(head):
+        # Protocol 0/1 pickles have no magic number; scanning a non-pickle is harmless.
+        return EXTRA_TYPES.get(suffix, "application/vnd.python.pickle"), "pickle"
+    if _looks_like_text(head):
+        guessed = EXTRA_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "text/plain"
+        if not (guessed.startswith("text/") or guessed in TEXT_TYPES or guessed == "application/jsonl"):
+            guessed = "text/plain"
+        if guessed in {"text/csv", "text/tab-separated-values"}:
+            return guessed, "csv"
+        if guessed in {"application/json"}:
+            return guessed, "json"
+        return guessed, "text"
+    return EXTRA_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream", None
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+def inspect_safetensors(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        if length > MAX_SAFETENSORS_HEADER:
+            raise ValueError(f"safetensors header of {length} bytes is over the limit")
+        header = json.loads(handle.read(length))
+    if not isinstance(header, dict):
+        raise ValueError("safetensors header is not a JSON object")
+    metadata = header.pop("__metadata__", None)
+    tensors: list[dict[str, Any]] = []
+    parameters = 0
+    for name in sorted(header):
+        info = header[name]
+        if not isinstance(info, dict):
+            raise ValueError(f"safetensors entry {name!r} is not an object")
+        shape = [int(d) for d in info.get("shape", [])]
+        count = 1
+        for dim in shape:
+            count *= dim
+        parameters += count
+        if len(tensors) < MAX_LISTED_TENSORS:
+            tensors.append({"name": str(name)[:200], "dtype": str(info.get("dtype", "?")), "shape": shape})
+    out: dict[str, Any] = {
+        "format": "safetensors",
+        "tensor_count": len(header),
+        "parameters": parameters,
+        "tensors": tensors,
+    }
+    if isinstance(metadata, dict):
+        out["metadata"] = {str(k)[:100]: str(v)[:500] for k, v in list(metadata.items())[:50]}
+    return out
+
+
+def _onnx_value_info(value: Any) -> dict[str, Any]:
+    import onnx
+
+    tensor = value.type.tensor_type
+    dims: list[int | str] = []
+    for dim in tensor.shape.dim:
+        dims.append(dim.dim_value if dim.HasField("dim_value") else (dim.dim_param or "?"))
+    return {
+        "name": value.name,
+        "dtype": onnx.TensorProto.DataType.Name(tensor.elem_type).lower() if tensor.elem_type else "?",
+        "shape": dims,
+    }
+
+
+def inspect_onnx(path: Path) -> dict[str, Any]:
+    """Read the protobuf (never run it): IR version, opsets, producer, graph inputs and outputs."""
+    import onnx
+
+    if path.stat().st_size > MAX_ONNX_BYTES:
+        raise ValueError("ONNX file over 2 GiB (protobuf limit)")
+    model = onnx.load(str(path), load_external_data=False)
+    initializers = {init.name for init in model.graph.initializer}
+    return {
+        "format": "onnx",
+        "ir_version": int(model.ir_version),
+        "opset": {(op.domain or "ai.onnx"): int(op.version) for op in model.opset_import},
+        "producer": f"{model.producer_name} {model.producer_version}".strip(),
+        "inputs": [_onnx_value_info(v) for v in model.graph.input if v.name not in initializers],
+        "outputs": [_onnx_value_info(v) for v in model.graph.output],
+        "nodes": len(model.graph.node),
+    }
+
+
+def scan_pickles(path: Path, fmt: str) -> dict[str, Any]:
+    """List the globals a pickle (or the pickles inside a zip) would import, and flag the
+    dangerous ones, with picklescan (https://github.com/mmaitre314/picklescan)."""
+    from picklescan.scanner import SafetyLevel, scan_pickle_bytes, scan_zip_bytes
+
+    with open(path, "rb") as handle:
+        if fmt in {"pytorch", "zip"}:
+            result = scan_zip_bytes(handle, path.name)
+        else:
+            result = scan_pickle_bytes(handle, path.name)
+    dangerous = sorted({f"{g.module}.{g.name}" for g in result.globals if g.safety == SafetyLevel.Dangerous})
+    suspicious = sorted({f"{g.module}.{g.name}" for g in result.globals if g.safety == SafetyLevel.Suspicious})
+    imported = sorted({f"{g.module}.{g.name}" for g in result.globals})
+    findings: dict[str, Any] = {
+        "scanner": "picklescan",
+        "unsafe": bool(dangerous),
+        "unsafe_globals": dangerous[:100],
+        "suspicious_globals": suspicious[:100],
+        "globals": imported[:200],
+        "pickles_scanned": result.scanned_files,
+    }
+    if result.scan_err:
+        findings["scan_error"] = True
+    return findings
+
+
+def inspect_zip(path: Path) -> dict[str, Any]:
+    """The member list from the central directory; nothing is extracted."""
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        return {
+            "format": "zip",
+            "entries": len(infos),
+            "uncompressed_bytes": sum(i.file_size for i in infos),
+            "names": [i.filename[:300] for i in infos[:50]],
+        }
+
+
+# --- previews ----------------------------------------------------------------------------------
+
+
+def image_preview(path: Path) -> tuple[dict[str, Any], bytes | None]:
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # larger images raise DecompressionBombError
+    with Image.open(path) as image:
+        width, height = image.size
+        fmt = image.format
+        image.thumbnail(THUMBNAIL_SIZE)
+        frame = image.convert("RGBA") if image.mode not in ("RGB", "RGBA", "L", "LA") else image
+        out = io.BytesIO()
+        frame.save(out, format="PNG", optimize=True)
+    return {"type": "image", "width": width, "height": height, "format": fmt}, out.getvalue()
+
+
+def _text_head(path: Path, limit: int = SNIFF_BYTES) -> tuple[str, bool]:
+    raw = _head(path, limit + 1)
+    cut = len(raw) > limit
+    return raw[:limit].decode("utf-8", errors="replace"), cut
+
+
+def table_preview(path: Path, media_type: str) -> dict[str, Any]:
+    text, cut = _text_head(path)
+    lines = text.splitlines()
+    if cut and lines:
+        lines = lines[:-1]  # the last line may be cut in the middle
+    delimiter = "\t" if media_type == "text/tab-separated-values" else ","
+    reader = csv.reader(lines, delimiter=delimiter)
+    rows = []
+    for row in reader:
+        rows.append([cell[:PREVIEW_CELL] for cell in row[:PREVIEW_COLUMNS]])
+        if len(rows) > PREVIEW_ROWS:
+            break
+    if not rows:
+        return {"type": "text", "lines": []}
+    return {
+        "type": "table",
+        "columns": rows[0],
+        "rows": rows[1 : PREVIEW_ROWS + 1],
+        "truncated": len(rows) > PREVIEW_ROWS or cut,
+    }
+
+
+def text_preview(path: Path, *, as_json: bool = False) -> dict[str, Any]:
+    text, cut = _text_head(path)
+    if as_json and not cut:
+        with contextlib.suppress(ValueError):
+            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    lines = text.splitlines()
+    return {
+        "type": "text",
+        "lines": [line[:PREVIEW_LINE] for line in lines[:PREVIEW_LINES]],
+        "truncated": cut or len(lines) > PREVIEW_LINES,
+    }
+
+
+# --- everything --------------------------------------------------------------------------------
+
+
+def inspect_file(path: Path, name: str) -> Inspection:
+    """Sniff, introspect, scan and preview one file. A failure of one step is recorded in
+    ``findings["errors"]`` and does not stop the others: a broken preview is no reason to
+    fail an artifact whose bytes were verified."""
+    media_type, fmt = sniff(path, name)
+    result = Inspection(media_type=media_type)
+    findings = result.findings
+    findings["format"] = fmt or "unknown"
+    errors: list[str] = []
+
+    def attempt(label: str, step: Any) -> None:
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - a malformed file is data, not a crash
+            errors.append(f"{label}: {type(exc).__name__}: {str(exc)[:200]}")
+
+    if fmt == "safetensors":
+        attempt("safetensors", lambda: findings.update(inspect_safetensors(path)))
+    elif fmt == "onnx":
+        attempt("onnx", lambda: findings.update(inspect_onnx(path)))
+    elif fmt in {"pickle", "pytorch"}:
+        if _suffix(name) == ".joblib":
+            findings["format"] = "joblib"
+        attempt("pickle scan", lambda: findings.update(scan_pickles(path, fmt)))
+    elif fmt == "zip":
+        attempt("zip", lambda: findings.update(inspect_zip(path)))
+        if any(_suffix(n) in PICKLE_SUFFIXES for n in findings.get("names", [])):
+            attempt("pickle scan", lambda: findings.update(scan_pickles(path, "zip")))
+    elif fmt == "image":
+
+        def image() -> None:
+            result.preview, result.thumbnail = image_preview(path)
+
+        attempt("image", image)
+    elif fmt == "csv":
+        attempt("preview", lambda: result.preview.update(table_preview(path, media_type)))
+    elif fmt == "json":
+        attempt("preview", lambda: result.preview.update(text_preview(path, as_json=True)))
+    elif fmt == "text":
+        attempt("preview", lambda: result.preview.update(text_preview(path)))
+    if errors:
+        findings["errors"] = errors
+    return result

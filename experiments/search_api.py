@@ -1,0 +1,179 @@
+"""Search and compare endpoints (issue 6): project keys for completion, compare data (many
+runs' downsampled histories in one request), bulk export of raw histories, global search.
+
+Thin like experiments/api.py: validate, ask the policy (experiments.access), read through
+the selectors, present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import ApiError
+from experiments import metrics, search_selectors, selectors
+from experiments.access import MAX_RUNS_AT_ONCE, access_project, access_runs
+from experiments.api import filter_error, run_url
+from experiments.csv_export import rows_to_csv
+from experiments.models import Run
+from experiments.query.parser import FilterError
+
+MAX_COMPARE_KEYS = 20
+DEFAULT_COMPARE_POINTS = 500
+MAX_COMPARE_POINTS = 2000
+MAX_EXPORT_RUNS = 1000
+
+
+def _list_param(request: Request, name: str, *, limit: int) -> list[str]:
+    """A comma-separated and/or repeated query parameter, de-duplicated, bounded."""
+    items: list[str] = []
+    for raw in request.query_params.getlist(name):
+        items += [part.strip() for part in raw.split(",") if part.strip()]
+    items = list(dict.fromkeys(items))
+    if len(items) > limit:
+        raise ApiError(f"{name} takes at most {limit} values.", field=name)
+    return items
+
+
+def _keys_param(request: Request, name: str = "keys") -> list[str]:
+    keys = _list_param(request, name, limit=MAX_COMPARE_KEYS)
+    for key in keys:
+        try:
+            metrics.check_key(key, name)
+        except metrics.PointError as exc:
+            raise ApiError(str(exc), field=name) from None
+    return keys
+
+
+def _int(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(f"{name} must be an integer.", field=name) from None
+    if not lo <= value <= hi:
+        raise ApiError(f"{name} must be between {lo} and {hi}.", field=name)
+    return value
+
+
+class ProjectKeysView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", str, description="Only keys containing this text (case-insensitive)"),
+            OpenApiParameter("limit", int, description="Per kind, 1-500 (default 50)"),
+        ],
+        responses=inline_serializer(
+            "ProjectKeys",
+            {
+                "metrics": serializers.ListField(child=serializers.CharField()),
+                "params": serializers.ListField(child=serializers.CharField()),
+                "tags": serializers.ListField(child=serializers.CharField()),
+                "attributes": serializers.ListField(child=serializers.CharField()),
+                "truncated": serializers.BooleanField(),
+            },
+        ),
+        summary="The metric, param and tag keys logged in a project (for completion and columns)",
+    )
+    def get(self, request: Request, team: str, project: str) -> Response:
+        proj = access_project(request.user, team, project)
+        text = request.query_params.get("q", "")
+        if len(text) > 250:
+            raise ApiError("q is at most 250 characters.", field="q")
+        limit = _int(request, "limit", 50, 1, 500)
+        return Response(search_selectors.project_keys(proj, contains=text, limit=limit))
+
+
+class CompareView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "runs", str, required=True, description=f"Run ids, comma-separated (at most {MAX_RUNS_AT_ONCE})"
+            ),
+            OpenApiParameter(
+                "keys", str, description=f"Metric keys (at most {MAX_COMPARE_KEYS}); default: the runs' keys"
+            ),
+            OpenApiParameter("max_points", int, description=f"Per series, 2-{MAX_COMPARE_POINTS} (MinMaxLTTB)"),
+        ],
+        responses=OpenApiTypes.OBJECT,
+        summary="Compare runs: summaries, params and downsampled histories of many runs in one request",
+    )
+    def get(self, request: Request) -> Response:
+        ids = _list_param(request, "runs", limit=MAX_RUNS_AT_ONCE)
+        if not ids:
+            raise ApiError("runs names the run ids to compare.", field="runs")
+        runs = access_runs(request.user, ids)
+        keys = _keys_param(request)
+        max_points = _int(request, "max_points", DEFAULT_COMPARE_POINTS, 2, MAX_COMPARE_POINTS)
+        return Response(search_selectors.compare_data(runs, keys=keys or None, max_points=max_points, url=run_url))
+
+
+class HistoryExportView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("runs", str, description=f"Run ids, comma-separated (at most {MAX_RUNS_AT_ONCE})"),
+            OpenApiParameter("project", str, description='Or: "team/project" with a filter'),
+            OpenApiParameter(
+                "filter", str, description=f"With project: the runs to export (at most {MAX_EXPORT_RUNS})"
+            ),
+            OpenApiParameter("keys", str, description="Metric keys, comma-separated; default all"),
+        ],
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+        summary="Raw metric histories of many runs, streamed as CSV (run_id, run_name, key, step, value, timestamp)",
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        keys = _keys_param(request)
+        if request.query_params.get("project"):
+            from experiments import services
+
+            team, name = services.parse_project_path(request.query_params["project"])
+            project = access_project(request.user, team, name)
+            try:
+                qs, _, _ = selectors.runs_search(project, filter_text=request.query_params.get("filter", ""))
+            except FilterError as exc:
+                raise filter_error(exc, exc.source) from None
+            runs: list[Run] = list(qs[: MAX_EXPORT_RUNS + 1])
+            if len(runs) > MAX_EXPORT_RUNS:
+                raise ApiError(f"The filter matches more than {MAX_EXPORT_RUNS} runs; narrow it.", field="filter")
+        else:
+            ids = _list_param(request, "runs", limit=MAX_RUNS_AT_ONCE)
+            if not ids:
+                raise ApiError("Pass runs (ids) or project with a filter.", field="runs")
+            runs = access_runs(request.user, ids)
+
+        def rows() -> Iterator[list[Any]]:
+            yield ["run_id", "run_name", "key", "step", "value", "timestamp"]
+            yield from search_selectors.history_rows(runs, keys or None)
+
+        response = StreamingHttpResponse(rows_to_csv(rows()), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="histories.csv"'
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+class GlobalSearchView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", str, required=True, description="Text to find in names (and run tag values)"),
+            OpenApiParameter("limit", int, description="Per kind, 1-50 (default 10)"),
+        ],
+        responses=OpenApiTypes.OBJECT,
+        summary="Find projects, experiments and runs by name or tag, across everything you may see",
+    )
+    def get(self, request: Request) -> Response:
+        text = request.query_params.get("q", "").strip()
+        if not text:
+            raise ApiError("q is the text to search for.", field="q")
+        if len(text) > 200:
+            raise ApiError("q is at most 200 characters.", field="q")
+        limit = _int(request, "limit", 10, 1, 50)
+        return Response(search_selectors.global_search(request.user, text, limit=limit, url=run_url))

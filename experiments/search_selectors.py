@@ -1,0 +1,266 @@
+"""Reads for search and compare (issue 6): project keys, compare data, history export rows,
+grouped aggregates and the global search, each narrowed by the caller or the policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from django.db import connection
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, QuerySet, Subquery
+
+from accounts import access
+from experiments import metrics
+from experiments.models import (
+    Experiment,
+    MetricChunk,
+    MetricSummary,
+    Param,
+    Project,
+    ProjectKey,
+    Run,
+    SavedView,
+    Tag,
+)
+from experiments.query import parser
+
+if TYPE_CHECKING:
+    from accounts.access import AnyUser
+
+
+def project_keys(project: Project, *, contains: str = "", limit: int = 50) -> dict[str, Any]:
+    """Keys of each kind (sorted, at most ``limit`` each), from the key registry: an index
+    range, never a scan of the project's params."""
+    out: dict[str, Any] = {"truncated": False}
+    for kind, name in (("metric", "metrics"), ("param", "params"), ("tag", "tags")):
+        qs = ProjectKey.objects.filter(project=project, kind=kind)
+        if contains:
+            qs = qs.filter(key__icontains=contains)
+        keys = list(qs.order_by("key").values_list("key", flat=True)[: limit + 1])
+        out["truncated"] = out["truncated"] or len(keys) > limit
+        out[name] = keys[:limit]
+    out["attributes"] = [a for a in parser.ATTRIBUTE_NAMES if contains.lower() in a]
+    return out
+
+
+def _chunk_rows(run_ids: list[str], keys: list[str] | None) -> list[tuple[str, str, bytes, bytes, bytes]]:
+    """Chunks of many runs and keys in one query (binary results on PostgreSQL, as
+    selectors.metric_history), in insertion order per (run, key)."""
+    qs = MetricChunk.objects.filter(run_id__in=run_ids)
+    if keys is not None:
+        qs = qs.filter(key__in=keys)
+    if connection.vendor != "postgresql":
+        return [
+            (r, k, bytes(s), bytes(v), bytes(t))
+            for r, k, s, v, t in qs.order_by("pk").values_list("run_id", "key", "steps", "values", "timestamps")
+        ]
+    import psycopg
+    from psycopg import pq
+
+    sql, params = (
+        qs.order_by("pk").values_list("run_id", "key", "steps", "values", "timestamps").query.sql_with_params()
+    )
+    connection.ensure_connection()
+    raw = psycopg.Cursor(connection.connection)
+    raw.format = pq.Format.BINARY
+    wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
+    with wrapper(raw, connection) as cursor:
+        cursor.execute(sql, params)
+        rows: list[tuple[str, str, bytes, bytes, bytes]] = cursor.fetchall()
+    return rows
+
+
+def histories_of(runs: list[Run], keys: list[str] | None) -> dict[str, dict[str, metrics.History]]:
+    grouped: dict[tuple[str, str], list[tuple[bytes, bytes, bytes]]] = {}
+    for run_id, key, steps, values, timestamps in _chunk_rows([r.pk for r in runs], keys):
+        grouped.setdefault((run_id, key), []).append((bytes(steps), bytes(values), bytes(timestamps)))
+    out: dict[str, dict[str, metrics.History]] = {}
+    for (run_id, key), chunks in grouped.items():
+        out.setdefault(run_id, {})[key] = metrics.assemble(chunks)
+    return out
+
+
+def _columns(history: metrics.History) -> dict[str, Any]:
+    points = metrics.points_json(history)
+    return {
+        "steps": [p["step"] for p in points],
+        "values": [p["value"] for p in points],
+        "timestamps": [p["timestamp"] for p in points],
+    }
+
+
+MAX_DEFAULT_KEYS = 20
+
+
+def compare_data(
+    runs: list[Run], *, keys: list[str] | None, max_points: int, url: Callable[[Run], str]
+) -> dict[str, Any]:
+    """Everything the compare page draws from, in one answer: each run's params and summary
+    metrics, and its histories of ``keys`` downsampled to ``max_points`` (MinMaxLTTB)."""
+    summaries: dict[str, dict[str, MetricSummary]] = {}
+    for s in MetricSummary.objects.filter(run__in=runs).order_by("key"):
+        summaries.setdefault(s.run_id, {})[s.key] = s
+    params: dict[str, dict[str, str]] = {}
+    for run_id, key, value in Param.objects.filter(run__in=runs).values_list("run_id", "key", "value"):
+        params.setdefault(run_id, {})[key] = value
+    all_keys = sorted({k for by_key in summaries.values() for k in by_key})
+    chosen = keys if keys is not None else all_keys[:MAX_DEFAULT_KEYS]
+    histories = histories_of(runs, chosen)
+    series: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        for key, history in histories.get(run.pk, {}).items():
+            shown = metrics.downsample(history, max_points)
+            series.setdefault(run.pk, {})[key] = {
+                "total": len(history),
+                "downsampled": len(shown) < len(history),
+                **_columns(shown),
+            }
+    return {
+        "keys": chosen,
+        "all_keys": all_keys,
+        "method": metrics.DOWNSAMPLE_METHOD,
+        "runs": [
+            {
+                "id": run.pk,
+                "name": run.name,
+                "status": run.status,
+                "experiment": run.experiment.name,
+                "start_time": run.start_time.isoformat(),
+                "url": url(run),
+                "params": params.get(run.pk, {}),
+                "metrics": {
+                    key: {
+                        "last": metrics.json_value(s.last) if s.last is not None else None,
+                        "min": metrics.json_value(s.min) if s.min is not None else None,
+                        "max": metrics.json_value(s.max) if s.max is not None else None,
+                    }
+                    for key, s in summaries.get(run.pk, {}).items()
+                },
+            }
+            for run in runs
+        ],
+        "series": series,
+    }
+
+
+def history_rows(runs: list[Run], keys: list[str] | None) -> Iterator[list[Any]]:
+    """Raw points, run by run (one query per run keeps memory bounded), in step order."""
+    for run in runs:
+        for key, history in sorted(histories_of([run], keys).get(run.pk, {}).items()):
+            for point in metrics.points_json(history):
+                yield [run.pk, run.name, key, point["step"], point["value"], point["timestamp"]]
+
+
+# --- grouping -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Group:
+    value: str | None
+    count: int
+    metrics: dict[str, dict[str, float | None]]
+
+
+MAX_GROUPS = 100
+
+
+def grouped(runs: QuerySet[Run], *, entity: str, key: str, metric_keys: list[str]) -> tuple[list[Group], bool]:
+    """The runs grouped by the value of a param or tag, with count and mean/min/max of each
+    metric's last value per group; ``(groups, truncated)``. A query per metric, each one
+    aggregate over the filtered runs."""
+    model = Param if entity == "param" else Tag
+    value_of = Subquery(model.objects.filter(run=OuterRef("pk"), key=key).values("value")[:1])
+    base = runs.order_by().annotate(_group=value_of)
+    counts = list(base.values("_group").annotate(n=Count("pk")).order_by("-n", "_group")[: MAX_GROUPS + 1])
+    truncated = len(counts) > MAX_GROUPS
+    counts = counts[:MAX_GROUPS]
+    groups = {row["_group"]: Group(value=row["_group"], count=row["n"], metrics={}) for row in counts}
+    run_ids = runs.order_by().values("pk")
+    for metric_key in metric_keys:
+        group_of = Subquery(model.objects.filter(run=OuterRef("run_id"), key=key).values("value")[:1])
+        rows = (
+            MetricSummary.objects.filter(run__in=run_ids, key=metric_key, last__isnull=False)
+            .annotate(_group=group_of)
+            .values("_group")
+            .annotate(mean=Avg("last"), lo=Min("last"), hi=Max("last"))
+            .order_by()
+        )
+        for row in rows:
+            if row["_group"] in groups:
+                groups[row["_group"]].metrics[metric_key] = {"mean": row["mean"], "min": row["lo"], "max": row["hi"]}
+    return list(groups.values()), truncated
+
+
+# --- saved views ----------------------------------------------------------------------------------
+
+
+def saved_views_of(user: AnyUser | None, project: Project) -> QuerySet[SavedView]:
+    if user is None or not user.is_authenticated:
+        return SavedView.objects.none()
+    return SavedView.objects.filter(project=project, owner_id=user.pk)
+
+
+# --- global search --------------------------------------------------------------------------------
+
+
+def global_search(user: AnyUser | None, text: str, *, limit: int, url: Callable[[Run], str]) -> dict[str, Any]:
+    """Projects, experiments and runs whose name contains ``text`` (runs also by a tag
+    value), among what ``user`` may see."""
+    visible = access.project_filter(user)
+    projects = (
+        Project.objects.select_related("team")
+        .filter(visible)
+        .filter(Q(name__icontains=text) | Q(team__name__icontains=text) | Q(description__icontains=text))
+        .order_by("team__name", "name")[:limit]
+    )
+    experiments = (
+        Experiment.objects.select_related("project__team")
+        .filter(access.project_filter(user, prefix="project__"))
+        .filter(name__icontains=text)
+        .order_by("-created_at")[:limit]
+    )
+    tagged = Exists(Tag.objects.filter(run=OuterRef("pk"), value__icontains=text))
+    runs = (
+        Run.objects.select_related("project__team", "experiment")
+        .filter(access.project_filter(user, prefix="project__"))
+        .filter(Q(name__icontains=text) | Q(tagged))
+        .order_by("-start_time")[:limit]
+    )
+    return {
+        "projects": [{"path": p.path, "name": p.name, "team": p.team.name, "url": f"/{p.path}/"} for p in projects],
+        "experiments": [
+            {
+                "name": e.name,
+                "project": e.project.path,
+                "url": f"/{e.project.path}/?{urlencode({'experiment': e.name})}",
+            }
+            for e in experiments
+        ],
+        "runs": [
+            {"id": r.pk, "name": r.name, "project": r.project.path, "experiment": r.experiment.name, "url": url(r)}
+            for r in runs
+        ],
+    }
+
+
+def known_keys(project: Project, wanted: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of the (kind, key) pairs the project's key registry holds (one query)."""
+    if not wanted:
+        return set()
+    q = Q(pk__in=[])
+    for kind, key in wanted:
+        q |= Q(kind=kind, key=key)
+    return set(ProjectKey.objects.filter(project=project).filter(q).values_list("kind", "key"))
+
+
+def tags_of(runs: list[Run], keys: list[str] | None = None) -> dict[str, dict[str, str]]:
+    qs = Tag.objects.filter(run__in=runs)
+    if keys is not None:
+        qs = qs.filter(key__in=keys)
+    out: dict[str, dict[str, str]] = {}
+    for run_id, key, value in qs.values_list("run_id", "key", "value"):
+        out.setdefault(run_id, {})[key] = value
+    return out

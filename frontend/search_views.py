@@ -1,0 +1,320 @@
+"""Dashboard pages for search and compare (issue 6): the compare page, the runs table as
+CSV, saved views, and the global search page. Thin, as frontend/views.py: the policy loads
+and checks, the selectors read, this module shapes."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict, StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from rest_framework import exceptions as drf_exceptions
+
+from accounts.models import User
+from config.api import ApiError
+from experiments import search_selectors, selectors, services
+from experiments.access import access_project, access_runs, access_saved_view
+from experiments.csv_export import rows_to_csv
+from experiments.models import Figure, MetricSummary, Project, Run
+from experiments.query.parser import FilterError
+from frontend.views import policy_errors
+
+MAX_COMPARE_RUNS = 50
+COMPARE_BY_FILTER = 20
+CHART_POINTS = 500
+EXPORT_MAX_ROWS = 100_000
+# Metric names whose best value is the smallest; any other metric's best is the largest.
+LOWER_IS_BETTER = re.compile(r"(loss|err|error|mse|mae|rmse|perplexity|latency|time|wer|cer)", re.IGNORECASE)
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _ids(query: QueryDict, name: str = "runs") -> list[str]:
+    ids: list[str] = []
+    for raw in query.getlist(name):
+        ids += [part.strip() for part in raw.split(",") if part.strip()]
+    return list(dict.fromkeys(ids))
+
+
+# --- compare ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ParamRow:
+    key: str
+    values: list[str | None]
+    differs: bool
+
+
+@dataclass
+class MetricRow:
+    key: str
+    cells: list[tuple[float | None, bool]]  # (last value, is the best)
+    direction: str
+
+
+@dataclass
+class FigureGroup:
+    name: str
+    cells: list[tuple[Run, dict[str, Any] | None, str]]  # run, figure data, json_script id
+
+
+def _best(values: list[float | None], lower: bool) -> float | None:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if len(finite) < 2:
+        return None
+    return min(finite) if lower else max(finite)
+
+
+@login_required
+@require_GET
+def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
+    with policy_errors():
+        proj = access_project(request.user, team, project)
+    problems: list[str] = []
+    ids = _ids(request.GET)
+    filter_text = request.GET.get("filter", "").strip()
+    if not ids and filter_text:
+        try:
+            qs, _, _ = selectors.runs_search(
+                proj, filter_text=filter_text, order_by=request.GET.getlist("order_by") or ["start_time DESC"]
+            )
+            ids = list(qs.values_list("pk", flat=True)[:COMPARE_BY_FILTER])
+        except FilterError as exc:
+            problems.append(f"Invalid filter at position {exc.position}: {exc.message}")
+    if len(ids) > MAX_COMPARE_RUNS:
+        problems.append(f"Comparing the first {MAX_COMPARE_RUNS} of {len(ids)} runs.")
+        ids = ids[:MAX_COMPARE_RUNS]
+    runs: list[Run] = []
+    if ids:
+        try:
+            runs = access_runs(request.user, ids)
+        except drf_exceptions.NotFound:
+            raise Http404("Not found.") from None
+        # SECURITY: the URL names the project; runs of another project are not in it.
+        if any(run.project_id != proj.pk for run in runs):
+            raise Http404("Not found.")
+
+    params = selectors.params_of(runs) if runs else {}
+    param_keys = sorted({k for by_key in params.values() for k in by_key})
+    show_all_params = request.GET.get("params") == "all"
+    param_rows = []
+    for key in param_keys:
+        texts = [params.get(r.pk, {}).get(key) for r in runs]
+        differs = len(set(texts)) > 1
+        if differs or show_all_params:
+            param_rows.append(ParamRow(key=key, values=texts, differs=differs))
+    same_params = sum(1 for key in param_keys if len({params.get(r.pk, {}).get(key) for r in runs}) <= 1)
+
+    summaries: dict[str, dict[str, MetricSummary]] = selectors.summaries_of(runs) if runs else {}
+    metric_keys = sorted({k for by_key in summaries.values() for k in by_key})
+    metric_rows = []
+    for key in metric_keys:
+        values = [(s.last if (s := summaries.get(r.pk, {}).get(key)) is not None else None) for r in runs]
+        lower = bool(LOWER_IS_BETTER.search(key))
+        best = _best(values, lower)
+        metric_rows.append(
+            MetricRow(
+                key=key,
+                cells=[(v, best is not None and v == best) for v in values],
+                direction="lower is better" if lower else "higher is better",
+            )
+        )
+
+    figures: dict[str, dict[str, Figure]] = {}
+    for figure in Figure.objects.filter(run__in=runs, kind=Figure.Kind.CONFUSION_MATRIX).order_by("name", "step"):
+        figures.setdefault(figure.name, {})[figure.run_id] = figure  # the latest step wins
+    figure_groups = []
+    for index, (name, by_run) in enumerate(sorted(figures.items())):
+        cells = []
+        for position, run in enumerate(runs):
+            fig = by_run.get(run.pk)
+            cells.append((run, fig.data if fig is not None else None, f"cm-{index}-{position}"))
+        figure_groups.append(FigureGroup(name=name, cells=cells))
+
+    chart_keys = metric_keys[: search_selectors.MAX_DEFAULT_KEYS]
+    config = {
+        "dataUrl": reverse("api-compare")
+        + "?"
+        + urlencode({"runs": ",".join(r.pk for r in runs), "max_points": CHART_POINTS, "keys": ",".join(chart_keys)}),
+        "keys": chart_keys,
+        "runs": [{"id": r.pk, "name": r.name} for r in runs],
+        "parallel": {
+            "params": [row.key for row in param_rows if row.differs][:12],
+            "metrics": metric_keys[:8],
+        },
+    }
+    context = {
+        "project": proj,
+        "runs": runs,
+        "problems": problems,
+        "filter_text": filter_text,
+        "param_rows": param_rows,
+        "same_params": same_params,
+        "show_all_params": show_all_params,
+        "metric_rows": metric_rows,
+        "figure_groups": figure_groups,
+        "compare_config": config,
+        "max_runs": MAX_COMPARE_RUNS,
+        "export_url": reverse("api-export-histories") + "?runs=" + ",".join(r.pk for r in runs) if runs else "",
+        "all_params_url": "?" + _with(request.GET, params="all"),
+        "diff_params_url": "?" + _with(request.GET, params=None),
+    }
+    return render(request, "frontend/compare.html", context)
+
+
+def _with(query: QueryDict, **changes: str | None) -> str:
+    copy = query.copy()
+    for name, value in changes.items():
+        copy.pop(name, None)
+        if value is not None:
+            copy[name] = value
+    return copy.urlencode()
+
+
+# --- CSV export of the current runs-table view ------------------------------------------------------
+
+
+@login_required
+@require_GET
+def project_export(request: HttpRequest, team: str, project: str) -> StreamingHttpResponse:
+    """The runs of the current view (filter, sort, columns), every page, as CSV."""
+    from frontend.views import DEFAULT_SORT, KEY_LIST_LIMIT, _chosen_columns
+
+    with policy_errors():
+        proj = access_project(request.user, team, project)
+    sort = (request.GET.get("sort") or request.GET.get("order_by") or DEFAULT_SORT).strip()
+    experiment = None
+    if request.GET.get("experiment"):
+        experiment = selectors.experiments_of(proj).filter(name__iexact=request.GET["experiment"]).first()
+        if experiment is None:
+            raise Http404("No such experiment in this project.")
+    try:
+        qs, _, _ = selectors.runs_search(
+            proj, filter_text=request.GET.get("filter", ""), order_by=[sort], experiment=experiment
+        )
+    except FilterError as exc:
+        return HttpResponse(
+            f"Invalid {exc.source} at position {exc.position}: {exc.message}", status=400, content_type="text/plain"
+        )  # type: ignore[return-value]
+    keys = search_selectors.project_keys(proj, limit=KEY_LIST_LIMIT)
+    columns = _chosen_columns(
+        request, proj, {"metric": keys["metrics"], "param": keys["params"], "tag": keys["tags"]}, []
+    )
+
+    def rows() -> Iterator[list[Any]]:
+        yield ["id", "name", "status", "experiment", "author", "start_time", "end_time", "duration_s"] + [
+            c.name for c in columns
+        ]
+        batch = 1000
+        runs_qs = qs.select_related("author", "experiment")
+        offset = 0
+        while offset < EXPORT_MAX_ROWS:
+            runs = list(runs_qs[offset : offset + batch])
+            if not runs:
+                return
+            summaries = selectors.summaries_of(runs, [c.key for c in columns if c.kind == "metric"])
+            params = selectors.params_of(runs, [c.key for c in columns if c.kind == "param"])
+            tags = search_selectors.tags_of(runs, [c.key for c in columns if c.kind == "tag"])
+            for run in runs:
+                cells: list[Any] = []
+                for c in columns:
+                    if c.kind == "metric":
+                        s = summaries.get(run.pk, {}).get(c.key)
+                        cells.append(s.last if s is not None else None)
+                    elif c.kind == "param":
+                        cells.append(params.get(run.pk, {}).get(c.key))
+                    else:
+                        cells.append(tags.get(run.pk, {}).get(c.key))
+                yield [
+                    run.pk,
+                    run.name,
+                    run.status,
+                    run.experiment.name,
+                    run.author.get_username() if run.author else None,
+                    run.start_time.isoformat(),
+                    run.end_time.isoformat() if run.end_time else None,
+                    run.duration_seconds,
+                    *cells,
+                ]
+            offset += batch
+
+    response = StreamingHttpResponse(rows_to_csv(rows()), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{proj.team.name}-{proj.name}-runs.csv"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# --- saved views -----------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def saved_view_create(request: HttpRequest, team: str, project: str) -> HttpResponse:
+    with policy_errors():
+        proj = access_project(request.user, team, project)
+    try:
+        view = services.saved_view_save(
+            user=_user(request), project=proj, name=request.POST.get("name", ""), query=request.POST.get("query", "")
+        )
+    except ApiError as exc:
+        messages.error(request, f"The view was not saved: {exc.detail}")
+        return HttpResponseRedirect(_project_url(proj) + "?" + services.saved_view_query(request.POST.get("query", "")))
+    messages.success(request, f"Saved the view “{view.name}”.")
+    return HttpResponseRedirect(_project_url(proj) + "?" + view.query)
+
+
+@login_required
+@require_GET
+def saved_view_open(request: HttpRequest, team: str, project: str, view_id: str) -> HttpResponse:
+    with policy_errors():
+        view = access_saved_view(request.user, view_id)
+    if view.project.team.name.lower() != team.lower() or view.project.name.lower() != project.lower():
+        raise Http404("Not found.")
+    return HttpResponseRedirect(_project_url(view.project) + "?" + view.query)
+
+
+@login_required
+@require_POST
+def saved_view_delete(request: HttpRequest, team: str, project: str, view_id: str) -> HttpResponse:
+    with policy_errors():
+        view = access_saved_view(request.user, view_id)
+    if view.project.team.name.lower() != team.lower() or view.project.name.lower() != project.lower():
+        raise Http404("Not found.")
+    proj = view.project
+    services.saved_view_delete(view=view)
+    messages.success(request, f"Deleted the view “{view.name}”.")
+    return HttpResponseRedirect(_project_url(proj))
+
+
+def _project_url(project: Project) -> str:
+    return reverse("project", args=[project.team.name, project.name])
+
+
+# --- global search -----------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def search_page(request: HttpRequest) -> HttpResponse:
+    text = request.GET.get("q", "").strip()[:200]
+    found = (
+        search_selectors.global_search(
+            request.user, text, limit=25, url=lambda r: reverse("run", args=[r.project.team.name, r.project.name, r.pk])
+        )
+        if text
+        else None
+    )
+    return render(request, "frontend/search.html", {"q": text, "found": found})

@@ -1,0 +1,511 @@
+"""Registry REST API (thin: load through the policy, validate in the services, present)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import User
+from config.api import ApiError
+from experiments import artifacts
+from experiments.access import access_project, access_run
+from experiments.query.parser import FilterError
+from registry import refs, reproduce, selectors, services
+from registry.access import access_model, access_version
+from registry.models import Alias, AliasMove, ModelRepository, ModelVersion
+
+MAX_LIST = 1000
+
+
+def _user(request: Request) -> User:
+    assert isinstance(request.user, User)  # IsAuthenticated ran before the view
+    return request.user
+
+
+def _body(request: Request, allowed: set[str]) -> dict[str, Any]:
+    body = request.data
+    if not isinstance(body, dict):
+        raise ApiError("The body must be a JSON object.")
+    unknown = set(body) - allowed
+    if unknown:
+        first = sorted(map(str, unknown))[0]
+        raise ApiError(f"Unknown field(s): {', '.join(sorted(map(str, unknown)))}.", field=first)
+    return dict(body)
+
+
+def model_url(repository: ModelRepository) -> str:
+    project = repository.project
+    return f"{settings.PUBLIC_URL}/{project.team.name}/{project.name}/models/{repository.name}/"
+
+
+def model_out(repository: ModelRepository) -> dict[str, Any]:
+    aliases = {a.name: a.version.number for a in selectors.aliases_of(repository)}
+    numbers = list(repository.versions.order_by("-number").values_list("number", flat=True)[:1])
+    return {
+        "name": repository.name,
+        "project": repository.project.path,
+        "description": repository.description,
+        "tags": repository.tags,
+        "protected_aliases": repository.protected_aliases,
+        "aliases": aliases,
+        "versions": repository.versions.count(),
+        "latest": numbers[0] if numbers else None,
+        "created_at": repository.created_at,
+        "updated_at": repository.updated_at,
+        "url": model_url(repository),
+    }
+
+
+def version_out(version: ModelVersion, *, full: bool = True) -> dict[str, Any]:
+    code = dict(version.code)
+    environment = dict(version.environment)
+    if not full:
+        code.pop("diff", None)
+        environment["packages"] = len(environment.get("packages") or {})
+    return {
+        "model": version.repository.name,
+        "project": version.repository.project.path,
+        "number": version.number,
+        "content_hash": version.content_hash,
+        "url": selectors.version_url(version),
+        "run": {
+            "id": version.source_run_ref,
+            "name": version.source_run_name,
+            "experiment": version.source_experiment,
+            "exists": version.source_run_id is not None,
+        },
+        "binary": {
+            "sha256": version.binary_sha256,
+            "size": version.binary_size,
+            "path": version.binary_path,
+            "artifact": version.artifact_id,
+        },
+        "code": code,
+        "config": version.config,
+        "params": version.params,
+        "datasets": version.datasets,
+        "environment": environment,
+        "metrics": version.metrics,
+        "parents": [
+            {"model": p.repository.name, "number": p.number, "content_hash": p.content_hash}
+            for p in version.parents.select_related("repository").order_by("repository__name", "number")
+        ],
+        "aliases": sorted(a.name for a in version.aliases.all()),
+        "author": version.author_label or None,
+        "created_at": version.created_at,
+        "description": version.description,
+        "tags": version.tags,
+    }
+
+
+def move_out(move: AliasMove) -> dict[str, Any]:
+    return {
+        "alias": move.alias,
+        "from": move.from_version.number if move.from_version is not None else None,
+        "to": move.to_version.number,
+        "by": move.actor_label or None,
+        "at": move.created_at,
+        "reason": move.reason,
+        "review_request": move.review_request_id,
+    }
+
+
+def alias_out(alias: Alias, repository: ModelRepository) -> dict[str, Any]:
+    return {
+        "alias": alias.name,
+        "protected": alias.name in repository.protected_aliases,
+        "version": version_out(alias.version, full=False),
+        "log": [move_out(m) for m in selectors.alias_log(repository, alias.name)],
+    }
+
+
+MODEL_OUT = inline_serializer(
+    "Model",
+    {
+        "name": serializers.CharField(),
+        "project": serializers.CharField(),
+        "description": serializers.CharField(),
+        "tags": serializers.DictField(child=serializers.CharField()),
+        "protected_aliases": serializers.ListField(child=serializers.CharField()),
+        "aliases": serializers.DictField(child=serializers.IntegerField()),
+        "versions": serializers.IntegerField(),
+        "latest": serializers.IntegerField(allow_null=True),
+        "created_at": serializers.DateTimeField(),
+        "updated_at": serializers.DateTimeField(),
+        "url": serializers.URLField(),
+    },
+)
+VERSION_OUT = inline_serializer(
+    "ModelVersion",
+    {
+        "model": serializers.CharField(),
+        "project": serializers.CharField(),
+        "number": serializers.IntegerField(),
+        "content_hash": serializers.CharField(),
+        "url": serializers.URLField(),
+        "run": serializers.JSONField(),
+        "binary": serializers.JSONField(),
+        "code": serializers.JSONField(),
+        "config": serializers.JSONField(),
+        "params": serializers.DictField(child=serializers.CharField()),
+        "datasets": serializers.JSONField(),
+        "environment": serializers.JSONField(),
+        "metrics": serializers.JSONField(),
+        "parents": serializers.JSONField(),
+        "aliases": serializers.ListField(child=serializers.CharField()),
+        "author": serializers.CharField(allow_null=True),
+        "created_at": serializers.DateTimeField(),
+        "description": serializers.CharField(),
+        "tags": serializers.DictField(child=serializers.CharField()),
+    },
+)
+MODEL_IN = inline_serializer(
+    "ModelIn",
+    {
+        "name": serializers.CharField(),
+        "description": serializers.CharField(required=False),
+        "tags": serializers.DictField(child=serializers.CharField(), required=False),
+        "protected_aliases": serializers.ListField(child=serializers.CharField(), required=False),
+    },
+)
+MODEL_PATCH = inline_serializer(
+    "ModelPatch",
+    {
+        "description": serializers.CharField(required=False),
+        "tags": serializers.DictField(child=serializers.CharField(), required=False),
+        "protected_aliases": serializers.ListField(
+            child=serializers.CharField(), required=False, help_text="Changing it needs the admin role."
+        ),
+    },
+)
+REGISTER_IN = inline_serializer(
+    "ModelVersionRegister",
+    {
+        "run": serializers.CharField(help_text="The source run's id (same project)."),
+        "artifact": serializers.CharField(help_text="Path or id of an uploaded artifact of that run: the binary."),
+        "datasets": serializers.ListField(
+            child=serializers.JSONField(),
+            required=False,
+            help_text="Names of datasets the run logged, or fingerprints {name, uri, path, digest, size, rows}. "
+            "Default: every dataset the run logged.",
+        ),
+        "parents": serializers.ListField(
+            child=serializers.CharField(),
+            required=False,
+            help_text="vN, alias, hash prefix or model@ref (same project).",
+        ),
+        "description": serializers.CharField(required=False),
+        "tags": serializers.DictField(child=serializers.CharField(), required=False),
+        "aliases": serializers.ListField(child=serializers.CharField(), required=False),
+        "reason": serializers.CharField(required=False, help_text="Why the aliases move (logged)."),
+    },
+)
+VERSION_PATCH = inline_serializer(
+    "ModelVersionPatch",
+    {
+        "description": serializers.CharField(required=False),
+        "tags": serializers.DictField(child=serializers.CharField(), required=False),
+    },
+)
+ALIAS_OUT = inline_serializer(
+    "ModelAlias",
+    {
+        "alias": serializers.CharField(),
+        "protected": serializers.BooleanField(),
+        "version": VERSION_OUT,
+        "log": serializers.JSONField(),
+    },
+)
+ALIAS_IN = inline_serializer(
+    "ModelAliasMove",
+    {
+        "version": serializers.JSONField(help_text="n, vN or a hash prefix"),
+        "reason": serializers.CharField(required=False),
+    },
+)
+
+
+def _filter_params(request: Request) -> tuple[str, str | None]:
+    filter_text = request.query_params.get("filter", "")
+    alias = request.query_params.get("alias") or None
+    if alias is not None:
+        alias = services.check_alias_name(alias, field="alias")
+    return filter_text, alias
+
+
+class ModelListView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "filter",
+                str,
+                description="Keep models having a version that matches, in the run query language: "
+                "metrics.<key>, params.<key>, tags.<key>, attributes.name (e.g. `metrics.acc > 0.9`)",
+            ),
+            OpenApiParameter("alias", str, description="Keep models having this alias"),
+        ],
+        responses=MODEL_OUT,
+        summary="Models of a project",
+    )
+    def get(self, request: Request, team: str, project: str) -> Response:
+        proj = access_project(request.user, team, project, action="model.view")
+        filter_text, alias = _filter_params(request)
+        models = list(selectors.models_of(proj)[:MAX_LIST])
+        if filter_text or alias:
+            try:
+                hits = {v.repository_id for v in selectors.versions_search(proj, filter_text=filter_text, alias=alias)}
+            except FilterError as exc:
+                raise ApiError(
+                    exc.message, code="invalid_filter", field="filter", extra={"position": exc.position}
+                ) from None
+            models = [m for m in models if m.id in hits]
+        return Response([model_out(m) for m in models])
+
+    @extend_schema(request=MODEL_IN, responses={201: MODEL_OUT}, summary="Create a model (maintainers)")
+    def post(self, request: Request, team: str, project: str) -> Response:
+        proj = access_project(request.user, team, project, action="model.create")
+        body = _body(request, {"name", "description", "tags", "protected_aliases"})
+        repository = services.model_create(
+            user=_user(request),
+            project=proj,
+            name=body.get("name"),
+            description=body.get("description", ""),
+            tags=body.get("tags"),
+            protected_aliases=body.get("protected_aliases"),
+            request=request,
+        )
+        return Response(model_out(repository), status=status.HTTP_201_CREATED)
+
+
+class ModelDetailView(APIView):
+    @extend_schema(responses=MODEL_OUT, summary="A model: aliases, protection, version count")
+    def get(self, request: Request, team: str, project: str, model: str) -> Response:
+        return Response(model_out(access_model(request.user, team, project, model)))
+
+    @extend_schema(
+        request=MODEL_PATCH, responses=MODEL_OUT, summary="Edit a model's description, tags, protected aliases"
+    )
+    def patch(self, request: Request, team: str, project: str, model: str) -> Response:
+        repository = access_model(request.user, team, project, model, action="model.update")
+        body = _body(request, {"description", "tags", "protected_aliases"})
+        repository = services.model_update(
+            user=_user(request),
+            repository=repository,
+            description=body.get("description"),
+            tags=body.get("tags"),
+            protected_aliases=body.get("protected_aliases"),
+            request=request,
+        )
+        return Response(model_out(repository))
+
+
+class VersionListView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "filter", str, description="Run query language over metrics, params, tags of the versions"
+            ),
+            OpenApiParameter("alias", str, description="Only the version carrying this alias"),
+        ],
+        responses=VERSION_OUT,
+        summary="Versions of a model, newest first (code diffs and package lists left out)",
+    )
+    def get(self, request: Request, team: str, project: str, model: str) -> Response:
+        repository = access_model(request.user, team, project, model)
+        filter_text, alias = _filter_params(request)
+        try:
+            versions = selectors.versions_search(
+                repository.project, filter_text=filter_text, model=repository, alias=alias
+            )
+        except FilterError as exc:
+            raise ApiError(
+                exc.message, code="invalid_filter", field="filter", extra={"position": exc.position}
+            ) from None
+        return Response([version_out(v, full=False) for v in versions[:MAX_LIST]])
+
+    @extend_schema(
+        request=REGISTER_IN,
+        responses={201: VERSION_OUT},
+        summary="Register a version from a run (maintainers)",
+        description="409 `version_exists` when the same ingredients are already a version; 409 "
+        "`protected_alias` when `aliases` names a protected alias; 409 `artifact_not_ready` for an artifact "
+        "whose bytes were not uploaded. Nothing is written on an error.",
+    )
+    def post(self, request: Request, team: str, project: str, model: str) -> Response:
+        repository = access_model(request.user, team, project, model, action="model.register")
+        body = _body(request, {"run", "artifact", "datasets", "parents", "description", "tags", "aliases", "reason"})
+        run_id = body.get("run")
+        if not isinstance(run_id, str) or not run_id:
+            raise ApiError("run must be the id of a run of this project.", field="run")
+        try:
+            run = access_run(request.user, run_id, action="run.view")
+        except (NotFound, PermissionDenied) as exc:  # alike, and naming the field
+            raise ApiError("No such run in this project.", code="not_found", field="run", status_code=404) from exc
+        version = services.version_register(
+            user=_user(request),
+            repository=repository,
+            run=run,
+            artifact=body.get("artifact"),
+            datasets=body.get("datasets"),
+            parents=body.get("parents"),
+            description=body.get("description", ""),
+            tags=body.get("tags"),
+            aliases=body.get("aliases"),
+            reason=body.get("reason"),
+            request=request,
+        )
+        return Response(version_out(version), status=status.HTTP_201_CREATED)
+
+
+class VersionDetailView(APIView):
+    @extend_schema(
+        responses=VERSION_OUT, summary="A version: every ingredient (version is n, vN, alias or hash prefix)"
+    )
+    def get(self, request: Request, team: str, project: str, model: str, version: str) -> Response:
+        return Response(version_out(access_version(request.user, team, project, model, version)))
+
+    @extend_schema(
+        request=VERSION_PATCH, responses=VERSION_OUT, summary="Edit a version's description or tags (logged)"
+    )
+    def patch(self, request: Request, team: str, project: str, model: str, version: str) -> Response:
+        found = access_version(request.user, team, project, model, version, action="model.update")
+        body = _body(request, {"description", "tags"})
+        updated = services.version_update(
+            user=_user(request),
+            version=found,
+            description=body.get("description"),
+            tags=body.get("tags"),
+            request=request,
+        )
+        return Response(version_out(updated))
+
+
+class VersionReproduceView(APIView):
+    @extend_schema(
+        responses=inline_serializer("ReproduceManifest", {"manifest": serializers.JSONField()}),
+        summary="What is needed to rebuild a version (the SDK's `assay reproduce` reads it)",
+    )
+    def get(self, request: Request, team: str, project: str, model: str, version: str) -> Response:
+        found = access_version(request.user, team, project, model, version)
+        return Response(reproduce.manifest(found))
+
+
+class VersionDownloadView(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "ModelVersionDownload",
+            {
+                "url": serializers.URLField(),
+                "expires_in": serializers.IntegerField(),
+                "sha256": serializers.CharField(),
+            },
+        ),
+        summary="A short-lived download URL for a version's binary",
+        description="409 `not_ready` while the artifact's bytes are not verified; 410 `gone` when the run and its "
+        "artifact were deleted.",
+    )
+    def get(self, request: Request, team: str, project: str, model: str, version: str) -> Response:
+        found = access_version(request.user, team, project, model, version)
+        if found.artifact is None:
+            raise ApiError("The binary's artifact was deleted with its run.", code="gone", status_code=410)
+        url = artifacts.download_url(found.artifact)
+        if url is None:
+            raise ApiError(
+                f"The binary is {found.artifact.status}; it can be downloaded once verified.",
+                code="not_ready",
+                status_code=409,
+            )
+        return Response(
+            {
+                "url": url,
+                "expires_in": settings.ASSAY_DOWNLOAD_URL_EXPIRY_SECONDS,
+                "sha256": found.binary_sha256,
+                "path": found.binary_path,
+                "size": found.binary_size,
+            }
+        )
+
+
+class AliasView(APIView):
+    @extend_schema(responses=ALIAS_OUT, summary="The version an alias points to, and the alias's log")
+    def get(self, request: Request, team: str, project: str, model: str, alias: str) -> Response:
+        repository = access_model(request.user, team, project, model)
+        found = next((a for a in selectors.aliases_of(repository) if a.name == alias.lower()), None)
+        if found is None:
+            raise ApiError(
+                f"Model {repository.name} has no alias {alias!r}.", code="not_found", field="alias", status_code=404
+            )
+        return Response(alias_out(found, repository))
+
+    @extend_schema(
+        request=ALIAS_IN,
+        responses=ALIAS_OUT,
+        summary="Move (or create) an unprotected alias",
+        description="A protected alias answers 409 `protected_alias`: it moves only by merging a review request.",
+    )
+    def put(self, request: Request, team: str, project: str, model: str, alias: str) -> Response:
+        repository = access_model(request.user, team, project, model, action="alias.move")
+        body = _body(request, {"version", "reason"})
+        alias_name = services.check_alias_name(alias, field="alias")
+        raw = body.get("version")
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            raw = f"v{raw}"
+        if not isinstance(raw, str) or not raw:
+            raise ApiError("version must be a version number, vN or a content-hash prefix.", field="version")
+        try:
+            ref = refs.parse_version_ref(f"v{raw}" if raw.isdigit() else raw)
+        except refs.RefError as exc:
+            raise ApiError(str(exc), field="version") from None
+        if ref.kind == "alias":
+            raise ApiError("version must name a version (n, vN or a hash prefix), not another alias.", field="version")
+        target = selectors.resolve_version(repository, ref, field="version")
+        services.alias_move(
+            alias=alias_name, version=target, user=_user(request), reason=body.get("reason") or "", request=request
+        )
+        moved = next(a for a in selectors.aliases_of(repository) if a.name == alias_name)
+        return Response(alias_out(moved, repository))
+
+
+class DiffView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "a", str, description="From: vN, alias, hash prefix (default: b's first parent, else b-1)"
+            ),
+            OpenApiParameter("b", str, description="To: vN, alias, hash prefix (default: latest)"),
+        ],
+        responses=inline_serializer(
+            "ModelDiff", {"params": serializers.JSONField(), "metrics": serializers.JSONField()}
+        ),
+        summary="Diff two versions ingredient by ingredient",
+    )
+    def get(self, request: Request, team: str, project: str, model: str) -> Response:
+        repository = access_model(request.user, team, project, model)
+        b = _version_param(repository, request.query_params.get("b"), "b")
+        raw_a = request.query_params.get("a")
+        if raw_a:
+            a = _version_param(repository, raw_a, "a")
+        else:
+            a = b.parents.order_by("number").first() or (
+                ModelVersion.objects.filter(repository=repository, number__lt=b.number).order_by("-number").first() or b
+            )
+        return Response(selectors.version_diff(a, b))
+
+
+def _version_param(repository: ModelRepository, raw: str | None, field: str) -> ModelVersion:
+    try:
+        ref = (
+            refs.parse_version_ref(f"v{raw}" if raw and raw.isdigit() else raw)
+            if raw
+            else refs.VersionRef("latest", "latest")
+        )
+    except refs.RefError as exc:
+        raise ApiError(str(exc), field=field) from None
+    return selectors.resolve_version(repository, ref, field=field)

@@ -1,0 +1,308 @@
+"""Reads of the registry shared by the API and the pages, narrowed by the policy."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db.models import Count, Max, Prefetch, QuerySet
+
+from accounts import access
+from config.api import ApiError
+from experiments.models import Project
+from experiments.query import parser as query_parser
+from registry import diff, refs
+from registry.models import Alias, AliasMove, ModelRepository, ModelVersion
+
+if TYPE_CHECKING:
+    from accounts.access import AnyUser
+
+MAX_LINEAGE_DEPTH = 25
+MAX_SEARCHED_VERSIONS = 10_000
+
+
+def models_visible_to(user: AnyUser | None) -> QuerySet[ModelRepository]:
+    return ModelRepository.objects.filter(access.project_filter(user, prefix="project__"))
+
+
+def models_of(project: Project) -> QuerySet[ModelRepository]:
+    return (
+        ModelRepository.objects.filter(project=project)
+        .annotate(version_count=Count("versions", distinct=True), last_version=Max("versions__number"))
+        .prefetch_related(Prefetch("aliases", queryset=Alias.objects.select_related("version")))
+        .order_by("name")
+    )
+
+
+def model_of(project: Project, name: str) -> ModelRepository | None:
+    if not isinstance(name, str) or len(name) > 64:
+        return None
+    return ModelRepository.objects.select_related("project__team").filter(project=project, name=name.lower()).first()
+
+
+def versions_of(repository: ModelRepository) -> QuerySet[ModelVersion]:
+    return (
+        ModelVersion.objects.filter(repository=repository)
+        .select_related("author", "source_run", "artifact")
+        .prefetch_related("aliases", "parents")
+        .order_by("-number")
+    )
+
+
+def not_found(message: str, field: str = "ref") -> ApiError:
+    return ApiError(message, code="not_found", field=field, status_code=404)
+
+
+def resolve_version(repository: ModelRepository, ref: refs.VersionRef, *, field: str = "ref") -> ModelVersion:
+    """The version ``ref`` names in ``repository``; 404 naming the ref when there is none,
+    400 ``ambiguous_ref`` for a hash prefix that matches several versions."""
+    qs = ModelVersion.objects.filter(repository=repository).select_related("repository__project__team")
+    if ref.kind == "number":
+        version = qs.filter(number=ref.number).first()
+    elif ref.kind == "latest":
+        version = qs.order_by("-number").first()
+    elif ref.kind == "alias":
+        alias = Alias.objects.filter(repository=repository, name=ref.value).select_related("version").first()
+        version = qs.filter(pk=alias.version_id).first() if alias is not None else None
+    else:
+        matches = list(qs.filter(content_hash__startswith=ref.value)[:2])
+        if len(matches) > 1:
+            raise ApiError(
+                f"The hash prefix {ref.value!r} matches several versions of {repository.name}; give more characters.",
+                code="ambiguous_ref",
+                field=field,
+            )
+        version = matches[0] if matches else None
+    if version is None:
+        what = {
+            "number": "no version",
+            "latest": "no versions yet",
+            "alias": "no alias",
+            "hash": "no version with hash",
+        }
+        raise not_found(
+            f"Model {repository.name} has {what[ref.kind]} {ref if ref.kind != 'latest' else ''}".strip() + ".", field
+        )
+    return version
+
+
+def aliases_of(repository: ModelRepository) -> list[Alias]:
+    return list(Alias.objects.filter(repository=repository).select_related("version").order_by("name"))
+
+
+def alias_log(repository: ModelRepository, alias: str | None = None, *, limit: int = 200) -> list[AliasMove]:
+    qs = AliasMove.objects.filter(repository=repository).select_related("from_version", "to_version", "actor")
+    if alias is not None:
+        qs = qs.filter(alias=alias)
+    return list(qs.order_by("-created_at", "-id")[:limit])
+
+
+def version_url(version: ModelVersion) -> str:
+    project = version.repository.project
+    return (
+        f"{settings.PUBLIC_URL}/{project.team.name}/{project.name}/models/{version.repository.name}/v{version.number}/"
+    )
+
+
+def version_document(version: ModelVersion) -> dict[str, Any]:
+    """What the diff, the reproduce manifest and the API show of a version's ingredients."""
+    return {
+        "number": version.number,
+        "content_hash": version.content_hash,
+        "binary": {"sha256": version.binary_sha256, "size": version.binary_size, "path": version.binary_path},
+        "code": version.code,
+        "config": version.config,
+        "params": version.params,
+        "datasets": version.datasets,
+        "environment": version.environment,
+        "metrics": version.metrics,
+        "parents": version.parent_hashes,
+    }
+
+
+def version_diff(a: ModelVersion, b: ModelVersion) -> dict[str, Any]:
+    result = diff.diff_versions(version_document(a), version_document(b))
+    result["a"] = {"number": a.number, "content_hash": a.content_hash}
+    result["b"] = {"number": b.number, "content_hash": b.content_hash}
+    return result
+
+
+# --- lineage -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Lineage:
+    nodes: list[dict[str, Any]]
+    edges: list[dict[str, str]]
+
+
+def lineage(version: ModelVersion) -> Lineage:
+    """datasets → run → version → parents (ancestors up to MAX_LINEAGE_DEPTH), and children.
+
+    Node ids: ``version:<id>``, ``run:<id>``, ``dataset:<version id>:<name>``. Edges point
+    the way data flows (dataset → run → version, parent → child)."""
+    nodes: dict[str, dict[str, Any]] = {}
+    edges: list[dict[str, str]] = []
+
+    def add_version(v: ModelVersion, role: str) -> str:
+        key = f"version:{v.id}"
+        if key not in nodes:
+            nodes[key] = {
+                "id": key,
+                "kind": "version",
+                "label": f"{v.repository.name} v{v.number}",
+                "role": role,
+                "hash": v.content_hash[:12],
+                "url": version_url(v),
+            }
+        return key
+
+    def add_inputs(v: ModelVersion, target: str) -> None:
+        run_key = f"run:{v.source_run_ref}"
+        if run_key not in nodes:
+            project = v.repository.project
+            url = (
+                f"{settings.PUBLIC_URL}/{project.team.name}/{project.name}/runs/{v.source_run_ref}/"
+                if v.source_run_id
+                else None
+            )
+            nodes[run_key] = {
+                "id": run_key,
+                "kind": "run",
+                "label": v.source_run_name or v.source_run_ref[:10],
+                "role": "run" if v.source_run_id else "deleted run",
+                "url": url,
+            }
+            for item in v.datasets:
+                data_key = f"dataset:{v.id}:{item.get('name')}"
+                nodes[data_key] = {
+                    "id": data_key,
+                    "kind": "dataset",
+                    "label": str(item.get("name")),
+                    "role": "dataset",
+                    "digest": item.get("digest"),
+                    "url": None,
+                }
+                edges.append({"source": data_key, "target": run_key})
+        edges.append({"source": run_key, "target": target})
+
+    root = add_version(version, "this version")
+    add_inputs(version, root)
+    frontier = [version]
+    seen = {version.id}
+    for _ in range(MAX_LINEAGE_DEPTH):
+        parents_of = list(
+            ModelVersion.parents.through.objects.filter(from_modelversion__in=frontier).select_related(
+                "to_modelversion__repository__project__team", "from_modelversion"
+            )
+        )
+        frontier = []
+        for link in parents_of:
+            parent = link.to_modelversion
+            parent_key = add_version(parent, "parent")
+            edges.append({"source": parent_key, "target": f"version:{link.from_modelversion_id}"})
+            if parent.id not in seen:
+                seen.add(parent.id)
+                add_inputs(parent, parent_key)
+                frontier.append(parent)
+        if not frontier:
+            break
+    for child in version.children.select_related("repository__project__team"):
+        edges.append({"source": root, "target": add_version(child, "child")})
+    unique_edges = list({(e["source"], e["target"]): e for e in edges}.values())
+    return Lineage(nodes=list(nodes.values()), edges=unique_edges)
+
+
+# --- search ------------------------------------------------------------------------------------
+
+
+def _version_record(version: ModelVersion) -> dict[str, Any]:
+    return {
+        "name": version.repository.name,
+        "metrics": version.metrics,
+        "params": diff.effective_params(version_document(version)),
+        "tags": {**version.repository.tags, **version.tags},
+    }
+
+
+def _matches(node: query_parser.Node, record: dict[str, Any]) -> bool:
+    """Evaluate a parsed filter on one version, with the run-search semantics: a condition on
+    a key the version lacks is false; params and tags compared with a number compare
+    numerically when their value is a number."""
+    if isinstance(node, query_parser.And):
+        return all(_matches(item, record) for item in node.items)
+    if isinstance(node, query_parser.Or):
+        return any(_matches(item, record) for item in node.items)
+    if isinstance(node, query_parser.Not):
+        return not _matches(node.item, record)
+    fld = node.field
+    if fld.entity == "attribute":
+        if fld.key != "name":
+            raise query_parser.FilterError(
+                "Model search knows attributes.name, metrics.<key>, params.<key> and tags.<key>.", fld.position
+            )
+        value: Any = record["name"]
+    else:
+        source = {"metric": record["metrics"], "param": record["params"], "tag": record["tags"]}[fld.entity]
+        value = source.get(fld.key)
+    if isinstance(node, query_parser.IsNull):
+        return (value is None) != node.negated
+    if value is None:
+        return False
+    if fld.entity == "metric":
+        number = value if isinstance(value, (int, float)) else diff._number(value)
+        if number is None or math.isnan(number):
+            return False
+        value = float(number)
+    if isinstance(node, query_parser.In):
+        inside = any(_equal(value, v) for v in node.values)
+        return inside != node.negated
+    return _compare(value, node.op, node.value)
+
+
+def _equal(value: Any, other: query_parser.Value) -> bool:
+    return _compare(value, "=", other)
+
+
+def _compare(value: Any, op: str, other: query_parser.Value) -> bool:
+    if op in query_parser.TEXT_OPS:
+        regex = query_parser.like_regex(str(other), case_insensitive="ilike" in op)
+        hit = regex.fullmatch(str(value)) is not None
+        return not hit if op.startswith("not") else hit
+    left: Any = value
+    if isinstance(other, float) and isinstance(value, str):
+        left = query_parser.numeric_text(value)
+        if left is None:
+            return False
+    elif isinstance(other, str) and not isinstance(value, str):
+        left = str(value)
+    ops = {
+        "=": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+        "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b,
+        ">": lambda a, b: a > b,
+        ">=": lambda a, b: a >= b,
+    }
+    return bool(ops[op](left, other))
+
+
+def versions_search(
+    project: Project, *, filter_text: str = "", model: ModelRepository | None = None, alias: str | None = None
+) -> list[ModelVersion]:
+    """Versions of a project (or of one model) matching a filter in the run query language
+    (``metrics.acc > 0.9 and tags.stage = 'prod' and attributes.name like 'fraud%'``) and,
+    with ``alias``, carrying that alias. Evaluated in Python over at most
+    MAX_SEARCHED_VERSIONS versions (a project holds far fewer versions than runs)."""
+    node = query_parser.parse(filter_text)
+    qs = ModelVersion.objects.filter(project=project).select_related("repository__project__team", "author")
+    if model is not None:
+        qs = qs.filter(repository=model)
+    if alias:
+        qs = qs.filter(aliases__name=alias.lower())
+    versions = list(qs.order_by("repository__name", "-number")[:MAX_SEARCHED_VERSIONS])
+    if node is None:
+        return versions
+    return [v for v in versions if _matches(node, _version_record(v))]

@@ -1,0 +1,657 @@
+"""Every write of the registry: one function per use case, validated before anything is written.
+
+There is deliberately no function that changes a version's ingredients: a version is
+created whole by :func:`version_register` and afterwards only its description and tags
+change (:func:`version_update`). Aliases move only through :func:`alias_move`, the one
+place that records the move and enforces protection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from accounts import access, names
+from accounts.audit import audit_record
+from config.api import ApiError, Conflict
+from experiments import metrics as metric_rules
+from experiments import paths
+from experiments.models import Artifact, MetricSummary, Param, Project, Run
+from registry import hashing, refs, selectors
+from registry.models import Alias, AliasMove, ModelRepository, ModelVersion
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from rest_framework.request import Request
+
+    from accounts.models import User
+
+DEFAULT_PROTECTED = ("production",)
+MAX_DESCRIPTION = 20_000
+MAX_TAGS = 100
+MAX_TAG_VALUE = 5_000
+MAX_ALIASES_PER_REGISTER = 20
+MAX_PROTECTED = 50
+MAX_PARENTS = 16
+MAX_DATASETS = 100
+MAX_REASON = 2_000
+MAX_URI = 2_048
+DIGEST = re.compile(r"^(?:[a-z0-9]{2,16}:)?[0-9a-f]{16,128}$")
+ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+# Artifacts whose bytes the server has (or is checking): a version may be registered on
+# them. Pending (bytes not sent) and failed artifacts are refused.
+REGISTRABLE = {Artifact.Status.UPLOADED, Artifact.Status.PROCESSING, Artifact.Status.READY}
+
+
+# --- validation helpers -----------------------------------------------------------------------
+
+
+def check_model_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise ApiError(f"name must be a string: {names.NAME_RULE}.", field="name")
+    canonical = names.canonical(name)
+    problem = names.name_problem(canonical, team=False)
+    if problem:
+        raise ApiError(problem, field="name")
+    return canonical
+
+
+def check_description(value: Any, field: str = "description") -> str:
+    if not isinstance(value, str):
+        raise ApiError(f"{field} must be a string (markdown).", field=field)
+    if len(value) > MAX_DESCRIPTION:
+        raise ApiError(f"{field} is longer than {MAX_DESCRIPTION} characters.", field=field)
+    if "\x00" in value:
+        raise ApiError(f"{field} contains a NUL character.", field=field)
+    return value
+
+
+def check_tags(value: Any, field: str = "tags") -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ApiError(f"{field} must be an object of key: value strings.", field=field)
+    if len(value) > MAX_TAGS:
+        raise ApiError(f"At most {MAX_TAGS} tags.", field=field)
+    out: dict[str, str] = {}
+    for key, raw in value.items():
+        try:
+            metric_rules.check_key(key, f"{field}.{key}")
+        except metric_rules.PointError as exc:
+            raise ApiError(str(exc).replace("metric key", "tag key"), field=exc.field) from None
+        if not isinstance(raw, str) or len(raw) > MAX_TAG_VALUE or "\x00" in raw:
+            raise ApiError(
+                f"{field}.{key} must be a string of at most {MAX_TAG_VALUE} characters.", field=f"{field}.{key}"
+            )
+        out[key] = raw
+    return out
+
+
+def check_alias_name(name: Any, field: str = "alias") -> str:
+    if not isinstance(name, str):
+        raise ApiError("An alias name must be a string.", field=field)
+    canonical = name.strip().lower()
+    problem = refs.alias_name_problem(canonical)
+    if problem:
+        raise ApiError(problem, code="invalid_alias", field=field)
+    return canonical
+
+
+def check_protected(value: Any) -> list[str]:
+    if not isinstance(value, list) or len(value) > MAX_PROTECTED:
+        raise ApiError(
+            f"protected_aliases must be a list of at most {MAX_PROTECTED} alias names.", field="protected_aliases"
+        )
+    out: list[str] = []
+    for index, name in enumerate(value):
+        alias = check_alias_name(name, field=f"protected_aliases.{index}")
+        if alias not in out:
+            out.append(alias)
+    return sorted(out)
+
+
+def check_reason(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > MAX_REASON or "\x00" in value:
+        raise ApiError(f"reason must be a string of at most {MAX_REASON} characters.", field="reason")
+    return value.strip()
+
+
+def _opt_int(item: dict[str, Any], key: str, field: str) -> int | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 2**63 - 1:
+        raise ApiError(f"{key} must be an integer ≥ 0.", field=f"{field}.{key}")
+    return value
+
+
+def _opt_str(item: dict[str, Any], key: str, field: str, limit: int) -> str | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > limit or any(ord(c) < 32 for c in value):
+        raise ApiError(f"{key} must be a string of 1-{limit} printable characters.", field=f"{field}.{key}")
+    return value
+
+
+def check_dataset(item: Any, field: str) -> dict[str, Any]:
+    """A dataset fingerprint: ``{name, uri, path, digest, size, rows}``; only ``name`` is
+    required. ``digest`` is ``sha256:<hex>`` (a bare 64-hex digest is read as sha256)."""
+    if not isinstance(item, dict):
+        raise ApiError("A dataset is an object {name, uri, path, digest, size, rows}.", field=field)
+    unknown = set(item) - {"name", "uri", "path", "digest", "size", "rows"}
+    if unknown:
+        raise ApiError(
+            f"Unknown field(s): {', '.join(sorted(map(str, unknown)))}.", field=f"{field}.{sorted(unknown)[0]}"
+        )
+    name = _opt_str(item, "name", field, 128)
+    if name is None:
+        raise ApiError("A dataset needs a name.", field=f"{field}.name")
+    digest = _opt_str(item, "digest", field, 150)
+    if digest is not None:
+        digest = digest.lower()
+        if re.fullmatch(r"[0-9a-f]{64}", digest):
+            digest = f"sha256:{digest}"
+        if not DIGEST.match(digest):
+            raise ApiError(
+                "digest must be <algorithm>:<hex>, e.g. sha256:<64 hex characters>.", field=f"{field}.digest"
+            )
+    return {
+        "name": name,
+        "uri": _opt_str(item, "uri", field, MAX_URI),
+        "path": _opt_str(item, "path", field, 1024),
+        "digest": digest,
+        "size": _opt_int(item, "size", field),
+        "rows": _opt_int(item, "rows", field),
+    }
+
+
+def run_datasets(run: Run) -> dict[str, dict[str, Any]]:
+    """The fingerprints a run logged (``info.datasets``, keyed by name), validated; entries
+    that are not valid fingerprints are skipped (the run's info is free-form)."""
+    raw = (run.info or {}).get("datasets") if isinstance(run.info, dict) else None
+    out: dict[str, dict[str, Any]] = {}
+    if isinstance(raw, dict):
+        for name, item in raw.items():
+            if isinstance(item, dict):
+                try:
+                    out[str(name)] = check_dataset(
+                        {"name": name, **{k: v for k, v in item.items() if k != "name"}}, "info.datasets"
+                    )
+                except ApiError:
+                    continue
+    return out
+
+
+# --- snapshots of a run ---------------------------------------------------------------------------
+
+
+def _relative(path: Any, root: Any) -> Any:
+    if isinstance(path, str) and isinstance(root, str) and root and os.path.isabs(path):
+        try:
+            rel = os.path.relpath(path, root)
+        except ValueError:
+            return path
+        return path if rel.startswith("..") else rel
+    return path
+
+
+def code_snapshot(info: dict[str, Any]) -> dict[str, Any]:
+    """The run's ``info.code`` (the SDK's shape: command, entry_point, cwd, git{…}) as the
+    version records it; paths under the repository root become relative to it."""
+    git = info.get("git") if isinstance(info.get("git"), dict) else {}
+    assert isinstance(git, dict)
+
+    def pick(key: str) -> Any:
+        return git.get(key, info.get(key))
+
+    diff = pick("diff")
+    diff = diff if isinstance(diff, str) else ""
+    root = pick("root")
+    command = info.get("command")
+    return {
+        "remote": pick("remote"),
+        "commit": pick("commit"),
+        "branch": pick("branch"),
+        "dirty": bool(pick("dirty")),
+        "diff": diff,
+        "diff_sha256": hashlib.sha256(diff.encode("utf-8")).hexdigest() if diff else None,
+        "diff_truncated": bool(pick("diff_truncated")),
+        "entry_point": _relative(info.get("entry_point"), root),
+        "cwd": _relative(info.get("cwd"), root),
+        "command": [str(part) for part in command] if isinstance(command, list) else command,
+    }
+
+
+def environment_snapshot(info: dict[str, Any]) -> dict[str, Any]:
+    gpus = info.get("gpus")
+    accelerator = info.get("accelerator")
+    if accelerator is None and isinstance(gpus, list) and gpus:
+        accelerator = ", ".join(str(g.get("name", "gpu")) if isinstance(g, dict) else str(g) for g in gpus)
+    packages = info.get("packages")
+    return {
+        "python": info.get("python"),
+        "os": info.get("os"),
+        "accelerator": accelerator,
+        "packages": {str(k): str(v) for k, v in packages.items()} if isinstance(packages, dict) else {},
+    }
+
+
+def metrics_snapshot(run: Run) -> dict[str, Any]:
+    """Last value of every summary metric, system/* samples left out."""
+    return {
+        key: hashing.finite(last) if last is not None else None
+        for key, last in MetricSummary.objects.filter(run=run).order_by("key").values_list("key", "last")
+        if not key.startswith("system/")
+    }
+
+
+# --- repositories -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def model_create(
+    *,
+    user: User,
+    project: Project,
+    name: Any,
+    description: Any = "",
+    tags: Any = None,
+    protected_aliases: Any = None,
+    request: HttpRequest | Request | None = None,
+) -> ModelRepository:
+    """Create a model repository. ``production`` is protected unless ``protected_aliases``
+    says otherwise (which needs the ``model.protect`` right)."""
+    canonical = check_model_name(name)
+    text = check_description(description if description is not None else "")
+    tag_values = check_tags(tags if tags is not None else {})
+    if protected_aliases is None:
+        protected = list(DEFAULT_PROTECTED)
+    else:
+        protected = check_protected(protected_aliases)
+        if protected != list(DEFAULT_PROTECTED):
+            access.require(user, "model.protect", project)
+    if ModelRepository.objects.filter(project=project, name=canonical).exists():
+        raise Conflict(f"Model {canonical} exists in {project.path}.", code="model_exists", field="name")
+    try:
+        with transaction.atomic():
+            repository = ModelRepository.objects.create(
+                project=project,
+                name=canonical,
+                description=text,
+                tags=tag_values,
+                protected_aliases=protected,
+                created_by=user,
+            )
+    except IntegrityError:
+        raise Conflict(f"Model {canonical} exists in {project.path}.", code="model_exists", field="name") from None
+    audit_record(actor=user, action="model.create", target=repository, project=project, request=request)
+    return repository
+
+
+@transaction.atomic
+def model_update(
+    *,
+    user: User,
+    repository: ModelRepository,
+    description: Any = None,
+    tags: Any = None,
+    protected_aliases: Any = None,
+    request: HttpRequest | Request | None = None,
+) -> ModelRepository:
+    """Edit a repository's description, tags or protected aliases (the latter needs
+    ``model.protect``: by default the project's admins)."""
+    repository = ModelRepository.objects.select_for_update().select_related("project__team").get(pk=repository.pk)
+    changes: dict[str, Any] = {}
+    if description is not None:
+        changes["description"] = check_description(description)
+    if tags is not None:
+        changes["tags"] = check_tags(tags)
+    if protected_aliases is not None:
+        protected = check_protected(protected_aliases)
+        if protected != sorted(repository.protected_aliases):
+            access.require(user, "model.protect", repository.project)
+        changes["protected_aliases"] = protected
+    before = {key: getattr(repository, key) for key in changes}
+    for key, value in changes.items():
+        setattr(repository, key, value)
+    if changes:
+        repository.save(update_fields=[*changes, "updated_at"])
+        audit_record(
+            actor=user,
+            action="model.update",
+            target=repository,
+            project=repository.project,
+            request=request,
+            data={"before": before, "after": changes},
+        )
+    return repository
+
+
+# --- versions ----------------------------------------------------------------------------------------
+
+
+def find_artifact(run: Run, ref: Any) -> Artifact:
+    """An artifact of ``run`` by id or path. # SECURITY: only the run's own artifacts; an
+    id of another run's artifact is "not found"."""
+    if not isinstance(ref, str) or not ref:
+        raise ApiError("artifact must be the path or the id of an artifact of the run.", field="artifact")
+    qs = Artifact.objects.filter(run=run).select_related("blob")
+    artifact = qs.filter(pk=ref).first() if ID_PATTERN.match(ref) else None
+    if artifact is None:
+        try:
+            path = paths.normalize_path(ref)
+        except paths.PathError as exc:
+            raise ApiError(f"Refused artifact path: {exc}", code="invalid_path", field="artifact") from None
+        artifact = qs.filter(path=path).first()
+    if artifact is None:
+        raise ApiError(f"Run {run.id} has no artifact {ref!r}.", code="not_found", field="artifact", status_code=404)
+    if artifact.status not in REGISTRABLE:
+        state = (
+            "has not been uploaded yet" if artifact.status == Artifact.Status.PENDING else f"failed ({artifact.reason})"
+        )
+        raise Conflict(
+            f"Artifact {artifact.path!r} {state}; register a model on an uploaded artifact.",
+            code="artifact_not_ready",
+            field="artifact",
+        )
+    return artifact
+
+
+def _pick_datasets(run: Run, value: Any) -> list[dict[str, Any]]:
+    logged = run_datasets(run)
+    if value is None:
+        return [logged[name] for name in sorted(logged)]
+    if not isinstance(value, list) or len(value) > MAX_DATASETS:
+        raise ApiError(
+            f"datasets must be a list (at most {MAX_DATASETS}) of dataset names the run logged or fingerprints.",
+            field="datasets",
+        )
+    chosen: dict[str, dict[str, Any]] = {}
+    for index, item in enumerate(value):
+        field = f"datasets.{index}"
+        if isinstance(item, str):
+            if item not in logged:
+                raise ApiError(
+                    f"The run logged no dataset named {item!r}.", code="not_found", field=field, status_code=404
+                )
+            record = logged[item]
+        else:
+            record = check_dataset(item, field)
+        if record["name"] in chosen:
+            raise ApiError(f"The dataset {record['name']!r} appears twice.", field=field)
+        chosen[record["name"]] = record
+    return [chosen[name] for name in sorted(chosen)]
+
+
+def _resolve_parents(repository: ModelRepository, value: Any) -> list[ModelVersion]:
+    """Parents by ``vN``/number/alias/hash (this model) or ``model@ref`` / ``team/project/model@ref``
+    (another model of the same project). # SECURITY: a version of another project is refused
+    with the same 404 as a missing one, so it reveals nothing."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_PARENTS:
+        raise ApiError(f"parents must be a list of at most {MAX_PARENTS} version references.", field="parents")
+    project = repository.project
+    found: list[ModelVersion] = []
+    for index, item in enumerate(value):
+        field = f"parents.{index}"
+        if isinstance(item, int) and not isinstance(item, bool):
+            item = f"v{item}"
+        if not isinstance(item, str) or not item or len(item) > 300:
+            raise ApiError("A parent is vN, an alias, a content hash or model@ref.", field=field)
+        try:
+            if "@" in item or "/" in item:
+                ref = refs.parse_model_ref(item, default_project=project.path)
+                target_repo = None
+                if ref.project_path == project.path.lower():
+                    target_repo = selectors.model_of(project, ref.model)
+                if target_repo is None:
+                    raise ApiError(
+                        f"No model version {item!r} in {project.path}.", code="not_found", field=field, status_code=404
+                    )
+                version = selectors.resolve_version(target_repo, ref.ref, field=field)
+            else:
+                version = selectors.resolve_version(repository, refs.parse_version_ref(item), field=field)
+        except refs.RefError as exc:
+            raise ApiError(str(exc), field=field) from None
+        if version.project_id != project.id:  # defence in depth: resolve_version stays in project
+            raise ApiError(
+                f"No model version {item!r} in {project.path}.", code="not_found", field=field, status_code=404
+            )
+        if version not in found:
+            found.append(version)
+    return found
+
+
+def _check_alias_targets(repository: ModelRepository, aliases: Any, *, via_review: str | None = None) -> list[str]:
+    if aliases is None:
+        return []
+    if not isinstance(aliases, list) or len(aliases) > MAX_ALIASES_PER_REGISTER:
+        raise ApiError(f"aliases must be a list of at most {MAX_ALIASES_PER_REGISTER} alias names.", field="aliases")
+    out: list[str] = []
+    for index, name in enumerate(aliases):
+        alias = check_alias_name(name, field=f"aliases.{index}")
+        _refuse_protected(repository, alias, via_review=via_review, field=f"aliases.{index}")
+        if alias not in out:
+            out.append(alias)
+    return out
+
+
+def _refuse_protected(repository: ModelRepository, alias: str, *, via_review: str | None, field: str = "alias") -> None:
+    if alias in repository.protected_aliases and via_review is None:
+        raise Conflict(
+            f"The alias {alias!r} of model {repository.name} is protected: a protected alias is never moved "
+            "directly, by anyone, through any interface; it moves only when a review request to move it is "
+            "merged. Open a review request instead.",
+            code="protected_alias",
+            field=field,
+        )
+
+
+@transaction.atomic
+def version_register(
+    *,
+    user: User,
+    repository: ModelRepository,
+    run: Run,
+    artifact: Any,
+    datasets: Any = None,
+    parents: Any = None,
+    description: Any = "",
+    tags: Any = None,
+    aliases: Any = None,
+    reason: Any = None,
+    request: HttpRequest | Request | None = None,
+) -> ModelVersion:
+    """Register the next version of ``repository`` from ``run``: snapshot the run's code,
+    config, params, datasets, environment and summary metrics, the artifact's sha256 and
+    the parents; compute the content hash; optionally point ``aliases`` at it. Everything is
+    validated before the first write; registering the same ingredients again is 409
+    ``version_exists``."""
+    if run.project_id != repository.project_id:
+        # SECURITY: a run of another project is "not found", whatever the caller may see.
+        raise ApiError("No such run in this project.", code="not_found", field="run", status_code=404)
+    # Lock the repository: numbers are assigned one at a time.
+    repository = ModelRepository.objects.select_for_update().select_related("project__team").get(pk=repository.pk)
+    found_artifact = find_artifact(run, artifact)
+    chosen_datasets = _pick_datasets(run, datasets)
+    parent_versions = _resolve_parents(repository, parents)
+    text = check_description(description if description is not None else "")
+    tag_values = check_tags(tags if tags is not None else {})
+    alias_names = _check_alias_targets(repository, aliases)
+    move_reason = check_reason(reason)
+
+    info: dict[str, Any] = run.info if isinstance(run.info, dict) else {}
+    code_info = info.get("code")
+    environment_info = info.get("environment")
+    code = code_snapshot(code_info if isinstance(code_info, dict) else {})
+    environment = environment_snapshot(environment_info if isinstance(environment_info, dict) else {})
+    params = dict(Param.objects.filter(run=run).values_list("key", "value"))
+    metrics = metrics_snapshot(run)
+    parent_hashes = sorted(p.content_hash for p in parent_versions)
+    document = hashing.ingredients(
+        binary_sha256=found_artifact.sha256,
+        binary_size=found_artifact.size,
+        code=code,
+        config=run.config if isinstance(run.config, dict) else {},
+        params=params,
+        datasets=chosen_datasets,
+        environment=environment,
+        run_id=run.id,
+        metrics=metrics,
+        parent_hashes=parent_hashes,
+    )
+    digest = hashing.content_hash(document)
+    existing = ModelVersion.objects.filter(repository=repository, content_hash=digest).first()
+    if existing is not None:
+        raise Conflict(
+            f"These ingredients are already version v{existing.number} of {repository.name} "
+            f"(content hash {digest[:12]}).",
+            code="version_exists",
+            field="artifact",
+        )
+    number = (ModelVersion.objects.filter(repository=repository).aggregate(top=Max("number"))["top"] or 0) + 1
+    version = ModelVersion.objects.create(
+        repository=repository,
+        project_id=repository.project_id,
+        number=number,
+        content_hash=digest,
+        artifact=found_artifact,
+        blob_id=found_artifact.blob_id,
+        binary_sha256=found_artifact.sha256,
+        binary_size=found_artifact.size,
+        binary_path=found_artifact.path,
+        source_run=run,
+        source_run_ref=run.id,
+        source_run_name=run.name,
+        source_experiment=run.experiment.name,
+        code=code,
+        config=document["config"],
+        params=params,
+        datasets=chosen_datasets,
+        environment=environment,
+        metrics=metrics,
+        parent_hashes=parent_hashes,
+        author=user,
+        author_label=user.username,
+        created_at=timezone.now(),
+        description=text,
+        tags=tag_values,
+    )
+    if parent_versions:
+        version.parents.set(parent_versions)
+    audit_record(
+        actor=user,
+        action="model.version.register",
+        target=version,
+        target_label=f"{repository.name} v{number}",
+        project=repository.project,
+        request=request,
+        data={"content_hash": digest, "run": run.id},
+    )
+    for alias in alias_names:
+        alias_move(
+            alias=alias, version=version, user=user, reason=move_reason or f"registered v{number}", request=request
+        )
+    return version
+
+
+@transaction.atomic
+def version_update(
+    *,
+    user: User,
+    version: ModelVersion,
+    description: Any = None,
+    tags: Any = None,
+    request: HttpRequest | Request | None = None,
+) -> ModelVersion:
+    """Edit the metadata of a version (description, tags); every edit is audited. No other
+    field of a version can change."""
+    version = ModelVersion.objects.select_for_update().select_related("repository__project__team").get(pk=version.pk)
+    changes: dict[str, Any] = {}
+    if description is not None:
+        changes["description"] = check_description(description)
+    if tags is not None:
+        changes["tags"] = check_tags(tags)
+    before = {key: getattr(version, key) for key in changes}
+    for key, value in changes.items():
+        setattr(version, key, value)
+    if changes:
+        version.save(update_fields=list(changes))
+        audit_record(
+            actor=user,
+            action="model.version.update",
+            target=version,
+            target_label=f"{version.repository.name} v{version.number}",
+            project=version.repository.project,
+            request=request,
+            data={"before": before, "after": changes},
+        )
+    return version
+
+
+# --- aliases -----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def alias_move(
+    *,
+    alias: str,
+    version: ModelVersion,
+    user: User,
+    reason: str = "",
+    via_review: str | None = None,
+    request: HttpRequest | Request | None = None,
+) -> AliasMove | None:
+    """Point ``alias`` of the version's repository at ``version`` (creating the alias when
+    new) and log the move. A protected alias moves only with ``via_review`` (the id of the
+    review request being merged: reviews.services calls this); a direct move of one is 409
+    ``protected_alias``. The caller has checked ``alias.move`` (or the merge right). Moving
+    an alias to where it already points records nothing and returns None."""
+    name = check_alias_name(alias)
+    text = check_reason(reason)
+    repository = (
+        ModelRepository.objects.select_for_update().select_related("project__team").get(pk=version.repository_id)
+    )
+    _refuse_protected(repository, name, via_review=via_review)
+    current = Alias.objects.select_for_update().filter(repository=repository, name=name).first()
+    if current is not None and current.version_id == version.id:
+        return None
+    previous = current.version if current is not None else None
+    if current is None:
+        Alias.objects.create(repository=repository, name=name, version=version)
+    else:
+        current.version = version
+        current.save(update_fields=["version", "updated_at"])
+    move = AliasMove.objects.create(
+        repository=repository,
+        alias=name,
+        from_version=previous,
+        to_version=version,
+        actor=user,
+        actor_label=user.username,
+        reason=text,
+        review_request_id=via_review,
+    )
+    audit_record(
+        actor=user,
+        action="model.alias.move",
+        target=repository,
+        project=repository.project,
+        request=request,
+        data={
+            "alias": name,
+            "from": previous.number if previous is not None else None,
+            "to": version.number,
+            "reason": text,
+            "review_request": via_review,
+        },
+    )
+    return move

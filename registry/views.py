@@ -1,0 +1,268 @@
+"""Registry pages: models list, model page, version page, and the two forms (move an alias,
+register a version from a run). Thin: the policy loads, the services write, the selectors
+read; templates receive ready booleans (``can_move``, ``protected``), never rules."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import markdown
+import nh3
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.http import require_POST
+from rest_framework import exceptions as drf_exceptions
+
+from accounts import access
+from accounts.models import User
+from config.api import ApiError
+from experiments import artifacts
+from experiments.access import access_project, access_run
+from experiments.models import Artifact
+from registry import refs, reproduce, selectors, services
+from registry.access import access_model, access_version
+from registry.models import ModelRepository, ModelVersion
+
+ALLOWED_TAGS = {
+    "p", "br", "hr", "strong", "em", "code", "pre", "blockquote", "ul", "ol", "li",
+    "h1", "h2", "h3", "h4", "h5", "h6", "a", "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+
+
+@contextmanager
+def policy_errors() -> Iterator[None]:
+    # SECURITY: missing and invisible are both 404 on pages too.
+    try:
+        yield
+    except drf_exceptions.NotFound:
+        raise Http404("Not found.") from None
+    except drf_exceptions.PermissionDenied as exc:
+        raise PermissionDenied(str(exc.detail)) from None
+    except ApiError as exc:
+        if exc.status_code == 404:
+            raise Http404(str(exc.detail)) from None
+        raise
+
+
+def render_markdown(text: str) -> SafeString:
+    """Markdown rendered on the server and sanitised with nh3 (no raw HTML, only http(s)
+    and mailto links; rel=noopener noreferrer). # SECURITY: user text never reaches the
+    page unsanitised."""
+    html = markdown.markdown(text, extensions=["fenced_code", "tables"], output_format="html")
+    clean = nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes={"a": {"href", "title"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer",
+    )
+    return mark_safe(clean)  # noqa: S308 - sanitised by nh3 just above
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _model_url(repository: ModelRepository) -> str:
+    project = repository.project
+    return reverse("model", args=[project.team.name, project.name, repository.name])
+
+
+def _version_url(version: ModelVersion) -> str:
+    project = version.repository.project
+    return reverse("model-version", args=[project.team.name, project.name, version.repository.name, version.number])
+
+
+@login_required
+def models_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
+    with policy_errors():
+        proj = access_project(request.user, team, project, action="model.view")
+    models = list(selectors.models_of(proj))
+    return render(
+        request,
+        "registry/models.html",
+        {"project": proj, "models": models, "can_create": access.can(request.user, "model.create", proj)},
+    )
+
+
+@login_required
+def model_page(request: HttpRequest, team: str, project: str, model: str) -> HttpResponse:
+    with policy_errors():
+        repository = access_model(request.user, team, project, model)
+    versions = list(selectors.versions_of(repository))
+    protected = set(repository.protected_aliases)
+    aliases = [
+        {"alias": a, "protected": a.name in protected, "url": _version_url(a.version)}
+        for a in selectors.aliases_of(repository)
+    ]
+    unset_protected = sorted(protected - {a.name for a in selectors.aliases_of(repository)})
+    return render(
+        request,
+        "registry/model.html",
+        {
+            "project": repository.project,
+            "repository": repository,
+            "description_html": render_markdown(repository.description),
+            "versions": versions,
+            "aliases": aliases,
+            "unset_protected": unset_protected,
+            "log": selectors.alias_log(repository),
+            "can_move": access.can(request.user, "alias.move", repository.project),
+        },
+    )
+
+
+def _diff_context(version: ModelVersion, against: ModelVersion | None) -> dict[str, Any] | None:
+    if against is None:
+        return None
+    result = selectors.version_diff(against, version)
+    return {"against": against, "result": result, "url": _version_url(against)}
+
+
+@login_required
+def version_page(request: HttpRequest, team: str, project: str, model: str, number: int) -> HttpResponse:
+    with policy_errors():
+        version = access_version(request.user, team, project, model, f"v{number}")
+    repository = version.repository
+    others = list(ModelVersion.objects.filter(repository=repository).exclude(pk=version.pk).order_by("-number"))
+    against: ModelVersion | None = None
+    problem = ""
+    raw = request.GET.get("compare")
+    if raw:
+        try:
+            with policy_errors():
+                against = selectors.resolve_version(repository, refs.parse_version_ref(raw), field="compare")
+        except (refs.RefError, Http404) as exc:
+            problem = f"Cannot compare with {raw!r}: {exc}"
+    else:
+        against = version.parents.order_by("number").first() or next(
+            (v for v in others if v.number < version.number), None
+        )
+    lineage = selectors.lineage(version)
+    blocking, warnings = reproduce.problems_of(version)
+    full = f"{repository.project.path}/{repository.name}@v{version.number}"
+    download_ready = (
+        version.artifact is not None
+        and version.artifact.status == Artifact.Status.READY
+        and version.artifact.blob.status == "verified"
+    )
+    return render(
+        request,
+        "registry/version.html",
+        {
+            "project": repository.project,
+            "repository": repository,
+            "version": version,
+            "description_html": render_markdown(version.description),
+            "aliases": sorted(a.name for a in version.aliases.all()),
+            "parents": list(version.parents.select_related("repository").order_by("repository__name", "number")),
+            "others": others,
+            "diff": _diff_context(version, against),
+            "compare_problem": problem,
+            "lineage": {"nodes": lineage.nodes, "edges": lineage.edges},
+            "packages": sorted((version.environment.get("packages") or {}).items()),
+            "config_json": json.dumps(version.config, indent=2, sort_keys=True),
+            "problems": blocking,
+            "warnings": warnings,
+            "reproduce_ref": full,
+            "download_ready": download_ready,
+            "download_url": reverse("model-version-download", args=[team, project, model, number]),
+            "run_url": reverse(
+                "run", args=[repository.project.team.name, repository.project.name, version.source_run_ref]
+            )
+            if version.source_run_id
+            else None,
+        },
+    )
+
+
+@login_required
+def version_download(request: HttpRequest, team: str, project: str, model: str, number: int) -> HttpResponse:
+    with policy_errors():
+        version = access_version(request.user, team, project, model, f"v{number}")
+    url = artifacts.download_url(version.artifact) if version.artifact is not None else None
+    if url is None:
+        raise Http404("The binary cannot be downloaded (not verified yet, or deleted with its run).")
+    return HttpResponseRedirect(url)
+
+
+@require_POST
+@login_required
+def alias_move_form(request: HttpRequest, team: str, project: str, model: str) -> HttpResponse:
+    with policy_errors():
+        repository = access_model(request.user, team, project, model, action="alias.move")
+    alias = request.POST.get("alias", "")
+    raw = request.POST.get("version", "")
+    try:
+        with policy_errors():
+            version = selectors.resolve_version(
+                repository, refs.parse_version_ref(f"v{raw}" if raw.isdigit() else raw), field="version"
+            )
+        services.alias_move(
+            alias=alias, version=version, user=_user(request), reason=request.POST.get("reason", ""), request=request
+        )
+    except (ApiError, refs.RefError, Http404) as exc:
+        detail = exc.detail if isinstance(exc, ApiError) else str(exc)
+        messages.error(request, f"The alias was not moved: {detail}")
+    else:
+        messages.success(request, f"{alias} now points to v{version.number}.")
+    return redirect(_model_url(repository))
+
+
+@login_required
+def register_form(request: HttpRequest, team: str, project: str, run_id: str) -> HttpResponse:
+    """GET: the form (the run's uploaded artifacts, the project's models); POST: register."""
+    with policy_errors():
+        run = access_run(request.user, run_id, action="model.register")
+    if run.project.team.name.lower() != team.lower() or run.project.name.lower() != project.lower():
+        raise Http404("Not found.")
+    candidates = list(Artifact.objects.filter(run=run, status__in=services.REGISTRABLE).order_by("path"))
+    form = {"name": "", "artifact": "", "aliases": "", "description": ""}
+    error = ""
+    if request.method == "POST":
+        form = {key: request.POST.get(key, "").strip() for key in form}
+        try:
+            # One transaction: a refused registration does not leave a new, empty model behind.
+            with transaction.atomic():
+                name = services.check_model_name(form["name"])
+                repository = selectors.model_of(run.project, name) or services.model_create(
+                    user=_user(request), project=run.project, name=name, request=request
+                )
+                aliases = [a.strip() for a in form["aliases"].split(",") if a.strip()]
+                version = services.version_register(
+                    user=_user(request),
+                    repository=repository,
+                    run=run,
+                    artifact=form["artifact"],
+                    aliases=aliases or None,
+                    description=form["description"],
+                    request=request,
+                )
+        except ApiError as exc:
+            error = str(exc.detail)
+        else:
+            messages.success(request, f"Registered {repository.name} v{version.number}.")
+            return redirect(_version_url(version))
+    return render(
+        request,
+        "registry/register.html",
+        {
+            "project": run.project,
+            "run": run,
+            "artifacts": candidates,
+            "models": list(selectors.models_of(run.project).values_list("name", flat=True)),
+            "form": form,
+            "error": error,
+        },
+        status=400 if error else 200,
+    )

@@ -1,0 +1,184 @@
+"""Reads of the reviews app shared by the API, the pages, the tasks and the events."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Q, QuerySet
+
+from accounts import access
+from accounts.models import Membership, ProjectRole, Team, User
+from experiments.models import Project
+from registry.models import Alias, ModelRepository
+from reviews import policy
+from reviews.models import (
+    Check,
+    Comment,
+    Notification,
+    NotificationPreference,
+    Review,
+    ReviewerRequest,
+    ReviewRequest,
+    ReviewSettings,
+    TimelineEvent,
+)
+
+if TYPE_CHECKING:
+    from accounts.access import AnyUser
+
+ARTIFACT_CHECK = "artifact-integrity"
+LINEAGE_CHECK = "lineage"
+GATE_PREFIX = "gate:"
+DEFAULT_REQUIRED = (ARTIFACT_CHECK,)
+
+
+def settings_for(repository: ModelRepository) -> ReviewSettings:
+    """The repository's review settings (the defaults, unsaved, when none were set)."""
+    found = ReviewSettings.objects.filter(repository=repository).first()
+    if found is not None:
+        return found
+    return ReviewSettings(
+        repository=repository,
+        required_approvals=1,
+        approver_role=ProjectRole.MAINTAINER,
+        gates=[],
+        required_checks=list(DEFAULT_REQUIRED),
+    )
+
+
+def configured_checks(settings: ReviewSettings) -> list[dict[str, str]]:
+    """The checks every candidate gets: artifact integrity, lineage, one per gate."""
+    out = [
+        {"kind": Check.Kind.ARTIFACT_INTEGRITY, "name": ARTIFACT_CHECK, "expression": ""},
+        {"kind": Check.Kind.LINEAGE, "name": LINEAGE_CHECK, "expression": ""},
+    ]
+    for gate in settings.gates:
+        out.append(
+            {"kind": Check.Kind.METRIC_GATE, "name": GATE_PREFIX + gate["name"], "expression": gate["expression"]}
+        )
+    return out
+
+
+def alias_version_id(repository: ModelRepository, alias: str) -> str | None:
+    return Alias.objects.filter(repository=repository, name=alias).values_list("version_id", flat=True).first()
+
+
+def requests_visible_to(user: AnyUser | None) -> QuerySet[ReviewRequest]:
+    return ReviewRequest.objects.filter(access.project_filter(user, prefix="project__"))
+
+
+def requests_of(
+    project: Project, *, state: str | None = None, author: User | None = None, reviewer: User | None = None
+) -> QuerySet[ReviewRequest]:
+    qs = ReviewRequest.objects.filter(project=project).select_related(
+        "repository", "candidate", "base", "author", "project__team"
+    )
+    if state is not None:
+        qs = qs.filter(state=state)
+    if author is not None:
+        qs = qs.filter(author=author)
+    if reviewer is not None:
+        teams = Membership.objects.filter(user=reviewer).values("team_id")
+        qs = qs.filter(Q(reviewer_requests__user=reviewer) | Q(reviewer_requests__team__in=teams)).distinct()
+    return qs.order_by("-number")
+
+
+def request_facts(request: ReviewRequest) -> policy.RequestFacts:
+    """The snapshot that reviews.policy decides on."""
+    settings = settings_for(request.repository)
+    required = set(settings.required_checks)
+    reviews = list(Review.objects.filter(request=request).order_by("created_at", "id"))
+    checks = list(Check.objects.filter(request=request, version_id=request.candidate_id))
+    roles: dict[str, int] = {}
+    for user in User.objects.filter(pk__in={r.author_id for r in reviews}):
+        role = access.role_on(user, request.project)
+        roles[str(user.pk)] = int(role) if role is not None else 0
+    return policy.RequestFacts(
+        state=request.state,
+        author_id=str(request.author_id) if request.author_id is not None else None,
+        registrar_id=str(request.candidate.author_id) if request.candidate.author_id is not None else None,
+        candidate_hash=request.candidate.content_hash,
+        required_approvals=settings.required_approvals,
+        approver_role=settings.approver_role,
+        alias_version_id=alias_version_id(request.repository, request.alias),
+        reviews=tuple(
+            policy.ReviewFact(
+                author_id=str(r.author_id),
+                verdict=r.verdict,
+                version_hash=r.version_hash,
+                dismissed=r.dismissed_at is not None,
+                order=index,
+            )
+            for index, r in enumerate(reviews)
+        ),
+        checks=tuple(
+            policy.CheckFact(
+                name=c.name,
+                required=c.name in required,
+                status=c.status,
+                version_hash=c.version_hash,
+                against_id=c.against_id,
+                finished=c.finished_at is not None,
+            )
+            for c in checks
+        ),
+        roles=roles,
+    )
+
+
+def checks_of(request: ReviewRequest) -> list[Check]:
+    return list(Check.objects.filter(request=request, version_id=request.candidate_id).order_by("name"))
+
+
+def reviews_of(request: ReviewRequest) -> list[Review]:
+    return list(Review.objects.filter(request=request).select_related("author", "version", "dismissed_by"))
+
+
+def comments_of(request: ReviewRequest) -> list[Comment]:
+    return list(Comment.objects.filter(request=request).select_related("author", "version", "resolved_by"))
+
+
+def reviewers_of(request: ReviewRequest) -> list[ReviewerRequest]:
+    return list(ReviewerRequest.objects.filter(request=request).select_related("user", "team"))
+
+
+def timeline_of(request: ReviewRequest) -> list[TimelineEvent]:
+    return list(TimelineEvent.objects.filter(request=request).select_related("actor"))
+
+
+def notifications_of(user: User, *, unread: bool = False) -> QuerySet[Notification]:
+    # SECURITY: a notification of a request the user no longer may see is not shown.
+    qs = Notification.objects.filter(user=user).filter(access.project_filter(user, prefix="request__project__"))
+    if unread:
+        qs = qs.filter(read_at__isnull=True)
+    return qs.select_related("request__project__team", "actor").order_by("-created_at", "-id")
+
+
+def unread_count(user: AnyUser | None) -> int:
+    if not isinstance(user, User) or not user.is_authenticated:
+        return 0
+    return notifications_of(user, unread=True).count()
+
+
+def email_kinds(user: User) -> list[str]:
+    found = NotificationPreference.objects.filter(user=user).values_list("email_kinds", flat=True).first()
+    return list(found) if found is not None else [kind.value for kind in Notification.Kind]
+
+
+def mentionable(project: Project, prefix: str, *, limit: int = 10) -> list[dict[str, Any]]:
+    """Users and teams whose name starts with ``prefix`` and who may see ``project``
+    (what the editor offers when someone types ``@``)."""
+    prefix = prefix.lower()[:64]
+    users = [
+        u
+        for u in User.objects.filter(is_active=True, username__startswith=prefix).order_by("username")[: limit * 3]
+        if access.can(u, "project.view", project)
+    ][:limit]
+    teams = [
+        t
+        for t in Team.objects.filter(name__startswith=prefix).order_by("name")[: limit * 3]
+        if t.pk == project.team_id or project.grants.filter(team=t).exists()
+    ][:limit]
+    out: list[dict[str, Any]] = [{"name": u.username, "kind": "user"} for u in users]
+    out += [{"name": t.name, "kind": "team"} for t in teams if t.name not in {u.username for u in users}]
+    return out[:limit]

@@ -1,0 +1,363 @@
+"""Review pages: the list (open, closed, awaiting my review, mine), a request page with
+Conversation / Checks / Changes tabs, the open form, and the notification centre.
+
+Thin: the policy loads, the services write, reviews.policy answers every "may I" as a
+ready boolean for the template (``can_approve``, ``can_merge`` …).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from accounts import access
+from accounts.models import User
+from config.api import ApiError
+from experiments.access import access_project
+from registry import selectors as registry_selectors
+from registry.models import ModelVersion
+from registry.views import policy_errors
+from reviews import policy, selectors, serializers, services
+from reviews.access import access_review_request
+from reviews.models import Comment, ReviewRequest
+
+TABS = ("open", "closed", "awaiting", "mine")
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _page_url(rr: ReviewRequest, tab: str = "") -> str:
+    url = reverse("review-request", args=[rr.project.team.name, rr.project.name, rr.number])
+    return f"{url}?tab={tab}" if tab else url
+
+
+def _error(request: HttpRequest, exc: ApiError, what: str) -> None:
+    """A rule about who the caller is answers 403 (404: not found), as the API does; a rule
+    about the state of the request (409) or bad input (400) is shown as a message."""
+    if exc.status_code == 403:
+        raise PermissionDenied(str(exc.detail))
+    if exc.status_code == 404 and exc.field is None:
+        raise Http404(str(exc.detail))
+    messages.error(request, f"{what}: {exc.detail} ({exc.error_code})")
+
+
+def _mention_note(request: HttpRequest, unreachable: list[str]) -> None:
+    if unreachable:
+        names = ", ".join("@" + n for n in unreachable)
+        messages.warning(request, f"Nobody was notified for {names}: no one by that name may see this project.")
+
+
+@login_required
+def review_list(request: HttpRequest, team: str, project: str) -> HttpResponse:
+    with policy_errors():
+        proj = access_project(request.user, team, project, action="review.view")
+    tab = request.GET.get("tab", "open")
+    if tab not in TABS:
+        tab = "open"
+    user = _user(request)
+    if tab == "awaiting":
+        qs = selectors.requests_of(proj, state="open", reviewer=user)
+    elif tab == "mine":
+        qs = selectors.requests_of(proj, author=user)
+    elif tab == "closed":
+        qs = selectors.requests_of(proj).exclude(state="open")
+    else:
+        qs = selectors.requests_of(proj, state="open")
+    rows = []
+    for rr in qs[:200]:
+        facts = selectors.request_facts(rr)
+        rows.append({"rr": rr, "status": policy.derived_status(facts), "url": _page_url(rr)})
+    return render(
+        request,
+        "reviews/list.html",
+        {"project": proj, "rows": rows, "tab": tab, "tabs": TABS, "can_open": access.can(user, "review.create", proj)},
+    )
+
+
+@login_required
+def review_new(request: HttpRequest, team: str, project: str) -> HttpResponse:
+    with policy_errors():
+        proj = access_project(request.user, team, project, action="review.create")
+    form = {
+        k: request.POST.get(k, request.GET.get(k, "")).strip()
+        for k in ("model", "version", "alias", "title", "description", "reviewers")
+    }
+    form["alias"] = form["alias"] or "production"
+    if request.method == "POST":
+        reviewers = [r for r in form["reviewers"].replace(",", " ").split() if r]
+        try:
+            with policy_errors():
+                rr, unreachable = services.review_request_open(
+                    user=_user(request),
+                    project=proj,
+                    model=form["model"],
+                    version=form["version"],
+                    alias=form["alias"],
+                    title=form["title"],
+                    description=form["description"],
+                    reviewers=reviewers,
+                    request=request,
+                )
+        except ApiError as exc:
+            _error(request, exc, "The request was not opened")
+        else:
+            _mention_note(request, unreachable)
+            return redirect(_page_url(rr))
+    models = list(registry_selectors.models_of(proj))
+    return render(request, "reviews/new.html", {"project": proj, "form": form, "models": models})
+
+
+def _thread_rows(comments: list[Comment]) -> list[dict[str, Any]]:
+    roots = [c for c in comments if c.parent_id is None]
+    replies: dict[str, list[Comment]] = {}
+    for c in comments:
+        if c.parent_id is not None:
+            replies.setdefault(c.parent_id, []).append(c)
+    return [{"root": c, "comments": [c, *replies.get(c.id, [])]} for c in roots]
+
+
+def _anchor_key(kind: str, key: str) -> str:
+    return f"{kind}:{key}"
+
+
+@login_required
+def review_page(request: HttpRequest, team: str, project: str, number: int) -> HttpResponse:
+    with policy_errors():
+        rr = access_review_request(request.user, team, project, number)
+    user = _user(request)
+    tab = request.GET.get("tab", "conversation")
+    if tab not in ("conversation", "checks", "changes"):
+        tab = "conversation"
+    facts = selectors.request_facts(rr)
+    role = access.role_on(user, rr.project)
+    role_value = int(role) if role is not None else None
+    uid = str(user.pk)
+    candidate_hash = rr.candidate.content_hash
+    threads = _thread_rows(selectors.comments_of(rr))
+    anchored: dict[str, list[dict[str, Any]]] = {}
+    for thread in threads:
+        anchor = thread["root"].anchor
+        if anchor:
+            anchored.setdefault(_anchor_key(anchor["kind"], anchor["key"]), []).append(thread)
+    diff_rows: list[dict[str, Any]] = []
+    if rr.base is not None:
+        result = registry_selectors.version_diff(rr.base, rr.candidate)
+        for key, value in result["params"]["added"].items():
+            diff_rows.append({"kind": "param", "key": key, "change": "added", "a": "—", "b": value})
+        for key, value in result["params"]["removed"].items():
+            diff_rows.append({"kind": "param", "key": key, "change": "removed", "a": value, "b": "—"})
+        for key, change in result["params"]["changed"].items():
+            diff_rows.append({"kind": "param", "key": key, "change": "changed", "a": change["from"], "b": change["to"]})
+        for row in result["metrics"]:
+            delta = f" (Δ {row['delta']:+.6g})" if row["delta"] is not None else ""
+            diff_rows.append(
+                {
+                    "kind": "metric",
+                    "key": row["key"],
+                    "change": row["status"] + delta,
+                    "a": row["a"] if row["a"] is not None else "—",
+                    "b": row["b"] if row["b"] is not None else "—",
+                }
+            )
+        for kind, items in result["environment"]["packages"].items():
+            for name, value in items.items():
+                a, b = (
+                    (value["from"], value["to"])
+                    if isinstance(value, dict)
+                    else (("—", value) if kind == "added" else (value, "—"))
+                )
+                diff_rows.append({"kind": "package", "key": name, "change": kind, "a": a, "b": b})
+        for item in result["datasets"]["added"]:
+            diff_rows.append(
+                {"kind": "dataset", "key": item["name"], "change": "added", "a": "—", "b": item.get("digest") or ""}
+            )
+        for item in result["datasets"]["removed"]:
+            diff_rows.append(
+                {"kind": "dataset", "key": item["name"], "change": "removed", "a": item.get("digest") or "", "b": "—"}
+            )
+        for item in result["datasets"]["changed"]:
+            diff_rows.append({"kind": "dataset", "key": item["name"], "change": "changed", "a": "", "b": ""})
+        if result["binary"]["changed"]:
+            diff_rows.append(
+                {
+                    "kind": "file",
+                    "key": rr.candidate.binary_path,
+                    "change": "binary changed",
+                    "a": (result["binary"]["from"] or "")[:12],
+                    "b": (result["binary"]["to"] or "")[:12],
+                }
+            )
+    else:
+        for key, value in sorted((rr.candidate.metrics or {}).items()):
+            diff_rows.append({"kind": "metric", "key": key, "change": "added", "a": "—", "b": value})
+    for row in diff_rows:
+        row["threads"] = anchored.get(_anchor_key(row["kind"], str(row["key"])), [])
+    reviews = selectors.reviews_of(rr)
+    context = {
+        "project": rr.project,
+        "rr": rr,
+        "tab": tab,
+        "out": serializers.request_out(rr, facts=facts),
+        "description_html": mark_safe(rr.description_html),  # noqa: S308 - sanitised by reviews.markdown
+        "timeline": selectors.timeline_of(rr),
+        "reviews": reviews,
+        "threads": threads,
+        "checks": serializers.checks_out(rr),
+        "diff_rows": diff_rows,
+        "newer_versions": list(
+            ModelVersion.objects.filter(repository=rr.repository).exclude(pk=rr.candidate_id).order_by("-number")[:20]
+        ),
+        "can_comment": access.can(user, "review.comment", rr.project) and rr.state == "open",
+        "can_approve": bool(
+            policy.may_review(facts, user_id=uid, role=role_value, verdict="approve", version_hash=candidate_hash)
+        ),
+        "can_request_changes": bool(
+            policy.may_review(
+                facts, user_id=uid, role=role_value, verdict="request_changes", version_hash=candidate_hash
+            )
+        ),
+        "can_merge": bool(policy.may_merge(facts, role=role_value)),
+        "is_maintainer": bool(policy.may_rerun_checks(facts, role=role_value)),
+        "can_edit": bool(policy.may_edit(facts, user_id=uid, role=role_value)) and rr.state != "merged",
+        "can_dismiss": bool(policy.may_dismiss(facts, role=role_value, reason="x")),
+        "blockers": policy.merge_blockers(facts),
+    }
+    return render(request, "reviews/request.html", context)
+
+
+def _load_for_post(request: HttpRequest, team: str, project: str, number: int) -> ReviewRequest:
+    with policy_errors():
+        return access_review_request(request.user, team, project, number)
+
+
+@login_required
+@require_POST
+def review_submit_form(request: HttpRequest, team: str, project: str, number: int) -> HttpResponse:
+    rr = _load_for_post(request, team, project, number)
+    try:
+        with policy_errors():
+            _, unreachable = services.review_submit(
+                user=_user(request),
+                review_request=rr,
+                verdict=request.POST.get("verdict", ""),
+                body=request.POST.get("body", ""),
+                version_hash=request.POST.get("version_hash") or None,
+                request=request,
+            )
+    except ApiError as exc:
+        _error(request, exc, "The review was not submitted")
+    else:
+        _mention_note(request, unreachable)
+    return redirect(_page_url(rr))
+
+
+@login_required
+@require_POST
+def comment_form(request: HttpRequest, team: str, project: str, number: int) -> HttpResponse:
+    rr = _load_for_post(request, team, project, number)
+    kind, key = request.POST.get("anchor_kind", ""), request.POST.get("anchor_key", "")
+    anchor = {"kind": kind, "key": key} if kind else None
+    try:
+        with policy_errors():
+            _, unreachable = services.comment_create(
+                user=_user(request),
+                review_request=rr,
+                body=request.POST.get("body", ""),
+                parent=request.POST.get("parent") or None,
+                anchor=anchor,
+            )
+    except ApiError as exc:
+        _error(request, exc, "The comment was not posted")
+    else:
+        _mention_note(request, unreachable)
+    return redirect(_page_url(rr, request.POST.get("tab", "")))
+
+
+@login_required
+@require_POST
+def request_update_form(request: HttpRequest, team: str, project: str, number: int) -> HttpResponse:
+    """Push a new candidate, close or reopen."""
+    rr = _load_for_post(request, team, project, number)
+    try:
+        with policy_errors():
+            services.review_request_update(
+                user=_user(request),
+                review_request=rr,
+                version=request.POST.get("version") or None,
+                state=request.POST.get("state") or None,
+                request=request,
+            )
+    except ApiError as exc:
+        _error(request, exc, "The request was not changed")
+    return redirect(_page_url(rr))
+
+
+@login_required
+@require_POST
+def merge_form(request: HttpRequest, team: str, project: str, number: int) -> HttpResponse:
+    rr = _load_for_post(request, team, project, number)
+    try:
+        with policy_errors():
+            rr = services.review_request_merge(user=_user(request), review_request=rr, request=request)
+    except ApiError as exc:
+        _error(request, exc, "Not merged")
+    else:
+        messages.success(request, f"Merged: {rr.alias} now points to v{rr.candidate.number}.")
+    return redirect(_page_url(rr))
+
+
+@login_required
+@require_POST
+def checks_rerun_form(request: HttpRequest, team: str, project: str, number: int) -> HttpResponse:
+    rr = _load_for_post(request, team, project, number)
+    try:
+        with policy_errors():
+            services.checks_rerun(user=_user(request), review_request=rr)
+    except ApiError as exc:
+        _error(request, exc, "Checks not re-run")
+    return redirect(_page_url(rr, "checks"))
+
+
+@login_required
+@require_POST
+def dismiss_form(request: HttpRequest, team: str, project: str, number: int, review_id: str) -> HttpResponse:
+    rr = _load_for_post(request, team, project, number)
+    review = next((r for r in selectors.reviews_of(rr) if r.id == review_id), None)
+    if review is None:
+        messages.error(request, "No such review.")
+        return redirect(_page_url(rr))
+    try:
+        with policy_errors():
+            services.review_dismiss(
+                user=_user(request), review=review, reason=request.POST.get("reason", ""), request=request
+            )
+    except ApiError as exc:
+        _error(request, exc, "Not dismissed")
+    return redirect(_page_url(rr))
+
+
+@login_required
+def notifications_page(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if request.method == "POST":
+        ids = request.POST.getlist("id")
+        try:
+            with policy_errors():
+                services.notifications_mark_read(user=user, ids=ids or None, all_unread=not ids)
+        except ApiError as exc:
+            _error(request, exc, "Not marked")
+        return redirect("notifications")
+    items = list(selectors.notifications_of(user)[:100])
+    rows = [{"n": n, "url": _page_url(n.request)} for n in items]
+    return render(request, "reviews/notifications.html", {"rows": rows, "unread": selectors.unread_count(user)})

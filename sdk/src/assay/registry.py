@@ -1,0 +1,525 @@
+"""The model registry from the SDK: dataset fingerprints, registering versions, diff,
+reproduce, pull and ``model_path``.
+
+A model reference is ``team/project/model@ref`` or, inside ``ASSAY_PROJECT``, ``model@ref``;
+``ref`` is ``vN``, ``latest`` (the default), an alias (``production``) or a content-hash
+prefix (at least 7 hex characters).
+
+Dataset digests (computed locally, nothing is uploaded):
+
+* a file: ``sha256:<hex>`` of its bytes;
+* a directory: ``sha256:<hex>`` over the lines ``<relative path>\\t<file sha256 hex>\\n``
+  of every regular file below it, sorted by relative path (``/``-separated, UTF-8);
+  symbolic links are not followed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+from urllib.parse import quote
+
+import httpx
+
+from assay import env
+from assay.client import Client
+from assay.errors import AssayError, ConfigurationError, NotFoundError, UsageError
+
+CHUNK = 1024 * 1024
+REF_PATTERN = re.compile(
+    r"^(?:(?P<team>[a-z0-9][a-z0-9_-]{0,63})/(?P<project>[a-z0-9][a-z0-9_-]{0,63})/)?(?P<model>[a-z0-9][a-z0-9_-]{0,63})(?:@(?P<ref>[A-Za-z0-9_-]{1,64}))?$"
+)
+PYTHON_NAMES = re.compile(r"(^|/)python[0-9.]*$")
+
+
+# --- dataset fingerprints ----------------------------------------------------------------------
+
+
+def file_sha256(path: Union[str, Path]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def path_digest(path: Union[str, Path]) -> tuple[str, int]:
+    """``(digest, size in bytes)`` of a file or a directory (see the module docstring)."""
+    root = Path(path)
+    info = root.lstat()
+    if stat.S_ISREG(info.st_mode):
+        return "sha256:" + file_sha256(root), info.st_size
+    if not stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"{path} is neither a file nor a directory.")
+    lines: list[tuple[str, str]] = []
+    total = 0
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs.sort()
+        for name in files:
+            full = Path(folder) / name
+            entry = full.lstat()
+            if not stat.S_ISREG(entry.st_mode):
+                continue
+            lines.append((full.relative_to(root).as_posix(), file_sha256(full)))
+            total += entry.st_size
+    digest = hashlib.sha256()
+    for rel, sha in sorted(lines):
+        digest.update(f"{rel}\t{sha}\n".encode())
+    return "sha256:" + digest.hexdigest(), total
+
+
+def dataset_fingerprint(
+    name: str,
+    path: Union[str, Path, None] = None,
+    uri: Optional[str] = None,
+    digest: Optional[str] = None,
+    rows: Optional[int] = None,
+) -> dict[str, Any]:
+    """``{name, path, uri, digest, size, rows}``: with ``path`` the digest and size are
+    computed here (files and directories); otherwise ``digest`` is taken as given."""
+    if not isinstance(name, str) or not name or len(name) > 128:
+        raise UsageError("A dataset needs a name of 1-128 characters.")
+    if rows is not None and (not isinstance(rows, int) or isinstance(rows, bool) or rows < 0):
+        raise UsageError("rows must be an integer ≥ 0.")
+    size: Optional[int] = None
+    if path is not None:
+        computed, size = path_digest(path)
+        if digest is not None and digest.lower().removeprefix("sha256:") != computed.removeprefix("sha256:"):
+            raise UsageError(f"The digest given for {name!r} does not match the file(s) at {path}.")
+        digest = computed
+    return {
+        "name": name,
+        "path": str(path) if path is not None else None,
+        "uri": uri,
+        "digest": digest,
+        "size": size,
+        "rows": rows,
+    }
+
+
+# --- references --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    team: str
+    project: str
+    model: str
+    ref: str
+
+    @property
+    def api_base(self) -> str:
+        return f"/projects/{quote(self.team)}/{quote(self.project)}/models/{quote(self.model)}/"
+
+    def __str__(self) -> str:
+        return f"{self.team}/{self.project}/{self.model}@{self.ref}"
+
+
+def parse_ref(text: str, project: Optional[str] = None) -> ModelRef:
+    """``team/project/model@ref`` or ``model@ref`` (with ``project`` or ``ASSAY_PROJECT``)."""
+    match = REF_PATTERN.match(text.strip().lower()) if isinstance(text, str) else None
+    if not match:
+        raise UsageError(
+            f"{text!r} is not a model reference: team/project/model@ref or model@ref (ref: vN, latest, an alias or a hash)."
+        )
+    team, proj = match.group("team"), match.group("project")
+    if team is None:
+        default = (project or env.get(env.PROJECT) or "").strip().lower()
+        if default.count("/") != 1:
+            raise ConfigurationError(f"{text!r} names no project: write team/project/{text} or set ASSAY_PROJECT.")
+        team, proj = default.split("/")
+    return ModelRef(team, proj, match.group("model"), match.group("ref") or "latest")
+
+
+# --- results -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A registered version as the server reports it."""
+
+    model: str
+    project: str
+    number: int
+    content_hash: str
+    url: str
+    aliases: list[str] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ModelVersion:
+        return cls(
+            model=str(data.get("model", "")),
+            project=str(data.get("project", "")),
+            number=int(data.get("number", 0)),
+            content_hash=str(data.get("content_hash", "")),
+            url=str(data.get("url", "")),
+            aliases=[str(a) for a in data.get("aliases") or []],
+            raw=data,
+        )
+
+    @property
+    def ref(self) -> str:
+        return f"{self.project}/{self.model}@v{self.number}"
+
+
+def _client(url: Optional[str] = None, token: Optional[str] = None) -> Client:
+    server = env.resolve_url(url)
+    if not server:
+        raise ConfigurationError("No Assay server: set ASSAY_URL or run `assay login`.")
+    return Client(server, env.resolve_token(token))
+
+
+def _obj(answer: Any) -> dict[str, Any]:
+    if not isinstance(answer, dict):
+        raise AssayError("The server answered with an unexpected JSON shape.")
+    return answer
+
+
+# --- registering -------------------------------------------------------------------------------
+
+
+def register(
+    client: Client,
+    *,
+    project: str,
+    name: str,
+    run_id: str,
+    artifact: str,
+    datasets: Optional[list[Any]] = None,
+    parents: Optional[list[Any]] = None,
+    aliases: Optional[list[str]] = None,
+    description: Optional[str] = None,
+    tags: Optional[dict[str, str]] = None,
+    create: bool = True,
+) -> ModelVersion:
+    """POST a version; with ``create``, make the model first when it does not exist."""
+    team, proj = project.split("/")
+    base = f"/projects/{quote(team)}/{quote(proj)}/models/"
+    body: dict[str, Any] = {"run": run_id, "artifact": artifact}
+    if datasets is not None:
+        body["datasets"] = [d if isinstance(d, (str, dict)) else str(d) for d in datasets]
+    if parents is not None:
+        body["parents"] = list(parents)
+    if aliases is not None:
+        body["aliases"] = list(aliases)
+    if description is not None:
+        body["description"] = description
+    if tags is not None:
+        body["tags"] = dict(tags)
+    path = f"{base}{quote(name.lower())}/versions/"
+    try:
+        return ModelVersion.from_json(_obj(client.request("POST", path, body=body)))
+    except NotFoundError as exc:
+        if not create or exc.field is not None:
+            raise
+    client.request("POST", base, body={"name": name})
+    return ModelVersion.from_json(_obj(client.request("POST", path, body=body)))
+
+
+def set_alias(
+    ref: str, alias: str, *, reason: str = "", url: Optional[str] = None, token: Optional[str] = None
+) -> ModelVersion:
+    """Point ``alias`` at the version ``ref`` names. A protected alias (``production`` by
+    default) raises ``ConflictError`` (code ``protected_alias``): it moves only by merging a
+    review request."""
+    target = parse_ref(ref)
+    with _client(url, token) as client:
+        version = _obj(client.request("GET", f"{target.api_base}versions/{quote(target.ref)}/"))
+        answer = _obj(
+            client.request(
+                "PUT",
+                f"{target.api_base}aliases/{quote(alias)}/",
+                body={"version": int(version["number"]), "reason": reason},
+            )
+        )
+    return ModelVersion.from_json(_obj(answer.get("version")))
+
+
+def get_version(ref: str, *, url: Optional[str] = None, token: Optional[str] = None) -> ModelVersion:
+    target = parse_ref(ref)
+    with _client(url, token) as client:
+        return ModelVersion.from_json(_obj(client.request("GET", f"{target.api_base}versions/{quote(target.ref)}/")))
+
+
+def diff(ref_a: str, ref_b: str, *, url: Optional[str] = None, token: Optional[str] = None) -> dict[str, Any]:
+    """The server's ingredient-by-ingredient diff of two versions of one model."""
+    a, b = parse_ref(ref_a), parse_ref(ref_b)
+    if (a.team, a.project, a.model) != (b.team, b.project, b.model):
+        raise UsageError("Both references must name the same model (diff compares versions of one model).")
+    with _client(url, token) as client:
+        return _obj(client.request("GET", f"{a.api_base}diff/", params={"a": a.ref, "b": b.ref}))
+
+
+def format_diff(result: dict[str, Any]) -> str:
+    """A diff as readable lines (what `assay models diff` prints)."""
+    a, b = result.get("a", {}), result.get("b", {})
+    out = [
+        f"v{a.get('number')} ({str(a.get('content_hash'))[:12]}) → v{b.get('number')} ({str(b.get('content_hash'))[:12]})"
+    ]
+    params = result.get("params", {})
+    for key, value in params.get("added", {}).items():
+        out.append(f"  param + {key} = {value}")
+    for key, value in params.get("removed", {}).items():
+        out.append(f"  param - {key} = {value}")
+    for key, change in params.get("changed", {}).items():
+        out.append(f"  param ~ {key}: {change['from']} → {change['to']}")
+    for row in result.get("metrics", []):
+        if row.get("status") == "same":
+            continue
+        delta = row.get("delta")
+        shown = f" (Δ {delta:+.6g})" if isinstance(delta, (int, float)) else ""
+        out.append(f"  metric {row['key']}: {row.get('a')} → {row.get('b')}{shown}")
+    packages = result.get("environment", {}).get("packages", {})
+    for kind, sign in (("added", "+"), ("removed", "-")):
+        for name, version in packages.get(kind, {}).items():
+            out.append(f"  package {sign} {name} {version}")
+    for kind in ("upgraded", "downgraded", "changed"):
+        for name, change in packages.get(kind, {}).items():
+            out.append(f"  package {kind} {name}: {change['from']} → {change['to']}")
+    for key, change in result.get("code", {}).items():
+        if change:
+            out.append(f"  code {key}: {change['from']} → {change['to']}")
+    datasets = result.get("datasets", {})
+    for item in datasets.get("added", []):
+        out.append(f"  dataset + {item.get('name')} {item.get('digest') or ''}".rstrip())
+    for item in datasets.get("removed", []):
+        out.append(f"  dataset - {item.get('name')}")
+    for item in datasets.get("changed", []):
+        fields = ", ".join(f"{k}: {v['from']} → {v['to']}" for k, v in item.get("fields", {}).items())
+        out.append(f"  dataset ~ {item.get('name')}: {fields}")
+    binary = result.get("binary", {})
+    if binary.get("changed"):
+        out.append(f"  binary: {str(binary.get('from'))[:12]} → {str(binary.get('to'))[:12]}")
+    if len(out) == 1:
+        out.append("  identical ingredients")
+    return "\n".join(out)
+
+
+# --- pull and model_path -------------------------------------------------------------------------
+
+
+def _download(client: Client, target: ModelRef, destination: Path) -> tuple[dict[str, Any], Path]:
+    manifest = _obj(client.request("GET", f"{target.api_base}versions/{quote(target.ref)}/reproduce/"))
+    number = manifest.get("version")
+    link = _obj(client.request("GET", f"{target.api_base}versions/v{number}/download/"))
+    expected = str(manifest["binary"]["sha256"])
+    name = Path(str(manifest["binary"]["path"])).name or "model.bin"
+    destination.mkdir(parents=True, exist_ok=True)
+    binary = destination / name
+    if not (binary.exists() and file_sha256(binary) == expected):
+        partial = destination / f".{name}.part"
+        digest = hashlib.sha256()
+        with httpx.stream("GET", str(link["url"]), timeout=120, follow_redirects=False) as answer:
+            if answer.status_code != 200:
+                raise AssayError(f"Downloading the binary failed: HTTP {answer.status_code}.")
+            with open(partial, "wb") as handle:
+                for block in answer.iter_bytes(CHUNK):
+                    digest.update(block)
+                    handle.write(block)
+        if digest.hexdigest() != expected:
+            partial.unlink()
+            raise AssayError(f"The downloaded binary's sha256 {digest.hexdigest()} is not the recorded {expected}.")
+        os.replace(partial, binary)
+    (destination / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    return manifest, binary
+
+
+def pull(ref: str, out_dir: Union[str, Path], *, url: Optional[str] = None, token: Optional[str] = None) -> Path:
+    """Download the version's binary (checked against its sha256) and ``manifest.json``
+    into ``out_dir``; returns the binary's path."""
+    target = parse_ref(ref)
+    with _client(url, token) as client:
+        return _download(client, target, Path(out_dir))[1]
+
+
+def model_path(ref: str, *, url: Optional[str] = None, token: Optional[str] = None) -> Path:
+    """The local path of a version's binary, downloaded once into
+    ``$ASSAY_DIR/models/<team>/<project>/<model>/<content hash>/`` (an alias is resolved on
+    every call; the bytes are fetched only when that version is not cached)."""
+    target = parse_ref(ref)
+    with _client(url, token) as client:
+        version = _obj(client.request("GET", f"{target.api_base}versions/{quote(target.ref)}/"))
+        pinned = ModelRef(target.team, target.project, target.model, f"v{version['number']}")
+        where = env.assay_dir() / "models" / target.team / target.project / target.model / str(version["content_hash"])
+        return _download(client, pinned, where)[1]
+
+
+# --- reproduce -----------------------------------------------------------------------------------
+
+VERIFY_PY = r'''"""Compare what the rebuild produced with what the version recorded (generated by
+`assay reproduce`; standard library only). Exit status 0 when every digest that can be
+checked matches, 1 otherwise."""
+import hashlib, json, os, stat, sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def path_digest(path):
+    if path.is_file():
+        return "sha256:" + file_sha256(path)
+    lines = []
+    for folder, dirs, files in os.walk(path, followlinks=False):
+        for name in files:
+            full = Path(folder) / name
+            if stat.S_ISREG(full.lstat().st_mode):
+                lines.append((full.relative_to(path).as_posix(), file_sha256(full)))
+    digest = hashlib.sha256()
+    for rel, sha in sorted(lines):
+        digest.update(f"{rel}\t{sha}\n".encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def main():
+    manifest = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))
+    workdir = Path(os.environ.get("ASSAY_REPRODUCE_WORKDIR") or HERE / "src" / (manifest["code"].get("cwd") or "."))
+    failures = 0
+    binary = Path(sys.argv[1]) if len(sys.argv) > 1 else workdir / manifest["binary"]["path"]
+    if not binary.is_file():
+        print(f"MISSING   binary {binary}: the rebuild did not produce it")
+        failures += 1
+    else:
+        got = file_sha256(binary)
+        ok = got == manifest["binary"]["sha256"]
+        failures += not ok
+        print(f"{'OK' if ok else 'MISMATCH':<9} binary {manifest['binary']['path']} sha256 {got}" + ("" if ok else f" (recorded {manifest['binary']['sha256']})"))
+    for item in manifest.get("datasets", []):
+        name = item.get("name")
+        if not item.get("digest"):
+            print(f"UNVERIFIED dataset {name}: no digest was recorded")
+            continue
+        if not item.get("path"):
+            print(f"UNVERIFIED dataset {name}: no local path was recorded (uri {item.get('uri')})")
+            continue
+        where = Path(item["path"]) if os.path.isabs(item["path"]) else workdir / item["path"]
+        if not where.exists():
+            print(f"MISSING   dataset {name} at {where}")
+            failures += 1
+            continue
+        got = path_digest(where)
+        ok = got == item["digest"]
+        failures += not ok
+        print(f"{'OK' if ok else 'MISMATCH':<9} dataset {name} {got}" + ("" if ok else f" (recorded {item['digest']})"))
+    print("verify: passed" if not failures else f"verify: FAILED ({failures} problem(s))")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+
+def _command_line(command: Any) -> Optional[str]:
+    """The recorded argv as a shell line; a Python interpreter becomes ``"$PYTHON"``."""
+    if isinstance(command, str):
+        return command
+    if not isinstance(command, list) or not command:
+        return None
+    parts = [str(p) for p in command]
+    if PYTHON_NAMES.search(parts[0]):
+        return '"$PYTHON" ' + " ".join(shlex.quote(p) for p in parts[1:])
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def reproduce_script(manifest: dict[str, Any], *, repo: Optional[str] = None) -> str:
+    code = manifest.get("code") or {}
+    remote = repo or code.get("remote") or ""
+    lines = [
+        "#!/bin/sh",
+        f"# Rebuild {manifest.get('model')} v{manifest.get('version')} (content hash {manifest.get('content_hash')}).",
+        "# Generated by `assay reproduce`. PYTHON picks the interpreter; ASSAY_SKIP_INSTALL=1 skips pip;",
+        "# the training run is not logged again unless ASSAY_MODE says so.",
+        "set -eu",
+        'HERE="$(cd "$(dirname "$0")" && pwd)"',
+        'PYTHON="${PYTHON:-python3}"',
+        f'REPO="${{ASSAY_REPRODUCE_REPO:-{remote}}}"',
+        'SRC="$HERE/src"',
+        'export ASSAY_MODE="${ASSAY_MODE:-disabled}"',
+        'export ASSAY_REPRODUCE_CONFIG="$HERE/config.json"',
+    ]
+    for problem in manifest.get("problems", []):
+        lines.append(f"# CANNOT BE REPRODUCED: {problem}")
+    if not code.get("commit"):
+        lines += ['echo "assay: no git commit was recorded; nothing to check out" >&2', "exit 2"]
+        return "\n".join(lines) + "\n"
+    lines += [
+        'if [ -z "$REPO" ]; then echo "assay: no git remote recorded: set ASSAY_REPRODUCE_REPO" >&2; exit 2; fi',
+        'if [ ! -d "$SRC/.git" ]; then git clone --quiet "$REPO" "$SRC"; fi',
+        'cd "$SRC"',
+        f"git checkout --quiet --force --detach {shlex.quote(str(code['commit']))}",
+    ]
+    if code.get("diff"):
+        lines.append('git apply --whitespace=nowarn "$HERE/code.diff"')
+    if (manifest.get("environment") or {}).get("packages"):
+        lines.append(
+            'if [ "${ASSAY_SKIP_INSTALL:-0}" != "1" ]; then "$PYTHON" -m pip install --quiet -r "$HERE/requirements.txt"; fi'
+        )
+    cwd = code.get("cwd") or "."
+    if os.path.isabs(str(cwd)):
+        cwd = "."
+    lines.append(f'cd "$SRC"/{shlex.quote(str(cwd))}')
+    command = _command_line(code.get("command"))
+    if command is None:
+        lines += ['echo "assay: no command line was recorded" >&2', "exit 2"]
+        return "\n".join(lines) + "\n"
+    lines += [command, 'export ASSAY_REPRODUCE_WORKDIR="$(pwd)"', '"$PYTHON" "$HERE/verify.py"']
+    return "\n".join(lines) + "\n"
+
+
+def reproduce(
+    ref: str,
+    out_dir: Union[str, Path],
+    *,
+    repo: Optional[str] = None,
+    url: Optional[str] = None,
+    token: Optional[str] = None,
+) -> dict[str, Any]:
+    """Write into ``out_dir``: ``reproduce.sh`` (clone, checkout, apply the recorded diff,
+    install the recorded packages, run the recorded command, then verify), ``verify.py``,
+    ``manifest.json``, ``config.json``, ``code.diff``, ``requirements.txt`` and
+    ``CANNOT_REPRODUCE.txt`` when something cannot be reproduced. Returns the manifest."""
+    target = parse_ref(ref)
+    with _client(url, token) as client:
+        manifest = _obj(client.request("GET", f"{target.api_base}versions/{quote(target.ref)}/reproduce/"))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    (out / "config.json").write_text(
+        json.dumps(manifest.get("config") or {}, indent=2, sort_keys=True), encoding="utf-8"
+    )
+    code = manifest.get("code") or {}
+    if code.get("diff"):
+        (out / "code.diff").write_text(str(code["diff"]), encoding="utf-8")
+    packages = (manifest.get("environment") or {}).get("packages") or {}
+    (out / "requirements.txt").write_text(
+        "".join(
+            f"{name}=={version}\n"
+            for name, version in sorted(packages.items())
+            if name.lower() not in {"assay-sdk", "assay-server"}
+        ),
+        encoding="utf-8",
+    )
+    (out / "verify.py").write_text(VERIFY_PY, encoding="utf-8")
+    script = out / "reproduce.sh"
+    script.write_text(reproduce_script(manifest, repo=repo), encoding="utf-8")
+    script.chmod(0o755)
+    notes = list(manifest.get("problems") or []) + list(manifest.get("warnings") or [])
+    if notes:
+        (out / "CANNOT_REPRODUCE.txt").write_text("\n".join(f"- {n}" for n in notes) + "\n", encoding="utf-8")
+    return manifest

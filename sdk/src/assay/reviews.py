@@ -1,0 +1,96 @@
+"""Review requests from the SDK and the CLI: ``assay review open fraud-detector@v7 --into
+production --reviewer @ana`` asks to move the ``production`` alias of ``fraud-detector`` to v7.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+from urllib.parse import quote
+
+from assay.errors import AssayError, UsageError
+from assay.registry import _client, parse_ref
+
+
+@dataclass(frozen=True)
+class ReviewRequest:
+    """A review request as the server reports it."""
+
+    number: int
+    project: str
+    title: str
+    state: str
+    status: str
+    model: str
+    alias: str
+    version: int
+    version_hash: str
+    url: str
+    unreachable_mentions: list[str] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReviewRequest:
+        if not isinstance(data, dict):
+            raise AssayError("The server answered with an unexpected JSON shape.")
+        return cls(
+            number=int(data.get("number", 0)),
+            project=str(data.get("project", "")),
+            title=str(data.get("title", "")),
+            state=str(data.get("state", "")),
+            status=str(data.get("status", "")),
+            model=str(data.get("model", "")),
+            alias=str(data.get("alias", "")),
+            version=int(data.get("version", 0)),
+            version_hash=str(data.get("version_hash", "")),
+            url=str(data.get("url", "")),
+            unreachable_mentions=[str(m) for m in data.get("unreachable_mentions") or []],
+            raw=data,
+        )
+
+
+def open_request(
+    ref: str,
+    *,
+    into: str,
+    title: Optional[str] = None,
+    description: str = "",
+    reviewers: Optional[list[str]] = None,
+    labels: Optional[list[str]] = None,
+    project: Optional[str] = None,
+    url: Optional[str] = None,
+    token: Optional[str] = None,
+) -> ReviewRequest:
+    """Open a review request to move alias ``into`` of the model in ``ref`` to its version."""
+    model_ref = parse_ref(ref, project)
+    if model_ref.ref == "latest" and "@" not in ref:
+        raise UsageError(f"Name the candidate version: {ref}@vN.")
+    if not into:
+        raise UsageError("--into names the alias to move, e.g. production.")
+    body: dict[str, Any] = {
+        "model": model_ref.model,
+        "version": model_ref.ref,
+        "alias": into,
+        "title": title or f"Move {model_ref.model}@{into} to {model_ref.ref}",
+        "description": description,
+        "reviewers": [r.lstrip("@") for r in reviewers or []],
+    }
+    if labels:
+        body["labels"] = list(labels)
+    path = f"/projects/{quote(model_ref.team)}/{quote(model_ref.project)}/review-requests/"
+    with _client(url, token) as client:
+        return ReviewRequest.from_json(client.request("POST", path, body=body))
+
+
+def list_requests(
+    project: str, *, state: str = "open", url: Optional[str] = None, token: Optional[str] = None
+) -> list[ReviewRequest]:
+    if project.count("/") != 1:
+        raise UsageError("project is team/project.")
+    team, proj = project.split("/")
+    path = f"/projects/{quote(team)}/{quote(proj)}/review-requests/"
+    with _client(url, token) as client:
+        answer = client.request("GET", path, params={"state": state, "limit": 100})
+    if not isinstance(answer, dict) or not isinstance(answer.get("results"), list):
+        raise AssayError("The server answered with an unexpected JSON shape.")
+    return [ReviewRequest.from_json(item) for item in answer["results"]]

@@ -1,0 +1,151 @@
+"""Two ASGI server processes on the Redis channel layer: an event caused through one reaches
+a client connected to the other (with the ``websockets`` client library, as the CLI uses)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from django.conf import settings
+from django.db import connection
+
+from accounts.models import User
+from accounts.services import token_create
+from experiments.models import Run
+from tests.e2e.test_embedded_smoke import UVICORN, free_port
+from tests.live.conftest import in_own_loop
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def two_servers(live_isolated: str, tmp_path: Path) -> Iterator[list[str]]:
+    env = {
+        **os.environ,
+        # the test database, where this test's committed users, tokens and run are
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "ASSAY_CHANNELS_PREFIX": f"test-ch:{live_isolated}",
+        "ASSAY_LIVE_PREFIX": f"test-live:{live_isolated}",
+        "ASSAY_SECRET_KEY": "two-servers-test-secret-key-0123456789-abcdefghijklmnop",
+        "ASSAY_VAR_DIR": str(tmp_path),
+        "ASSAY_DB_POOL_MIN": "1",
+        "ASSAY_DB_POOL_MAX": "4",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    processes, urls = [], []
+    try:
+        for n in range(2):
+            port = free_port()
+            log = (tmp_path / f"server{n}.log").open("w")
+            processes.append(
+                subprocess.Popen(
+                    [UVICORN, "config.asgi:application", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+                    cwd=REPO,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        for n, url in enumerate(urls):
+            deadline = time.monotonic() + 60
+            while True:
+                assert processes[n].poll() is None, (tmp_path / f"server{n}.log").read_text()
+                with contextlib.suppress(httpx.TransportError):
+                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                        break
+                assert time.monotonic() < deadline, "a server did not start within 60 s"
+                time.sleep(0.2)
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def test_an_event_caused_through_one_server_reaches_a_client_of_the_other(
+    two_servers: list[str], owner: User, viewer: User, run: Run
+) -> None:
+    writer_token = token_create(user=owner, name="writer").raw
+    watcher_token = token_create(user=viewer, name="watcher").raw
+    server_a, server_b = two_servers
+
+    async def scenario() -> list[dict[str, object]]:
+        url = server_a.replace("http://", "ws://") + "/ws/"
+        async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {watcher_token}"}) as sock:
+            await sock.send(json.dumps({"type": "subscribe", "topic": f"run:{run.id}"}))
+            assert json.loads(await sock.recv())["type"] == "subscribed"
+            # the write goes through server B
+            async with httpx.AsyncClient(headers={"Authorization": f"Bearer {writer_token}"}) as http:
+                for step in range(3):
+                    response = await http.post(
+                        f"{server_b}/api/v1/runs/{run.id}/log/",
+                        json={"batch_id": uuid.uuid4().hex, "metrics": [{"key": "loss", "step": step, "value": 0.5}]},
+                    )
+                    assert response.status_code == 200, response.text
+                response = await http.patch(f"{server_b}/api/v1/runs/{run.id}/", json={"status": "finished"})
+                assert response.status_code == 200, response.text
+            return [json.loads(await asyncio.wait_for(sock.recv(), timeout=5)) for _ in range(4)]
+
+    received: list[dict[str, object]] = []
+
+    @in_own_loop
+    async def follow() -> None:
+        received.extend(await scenario())
+
+    follow()
+    assert [(e["type"], e["seq"], e["event"]) for e in received] == [
+        ("event", 1, "metrics"),
+        ("event", 2, "metrics"),
+        ("event", 3, "metrics"),
+        ("event", 4, "run.updated"),
+    ]
+    assert [e["data"]["points"]["loss"]["steps"] for e in received[:3]] == [[0], [1], [2]]  # type: ignore[index]
+    assert received[3]["data"]["status"] == "finished"  # type: ignore[index]
+
+
+def test_cli_watch_prints_metrics_as_they_arrive_until_the_run_ends(
+    two_servers: list[str], owner: User, run: Run
+) -> None:
+    token = token_create(user=owner, name="cli").raw
+    server_a, server_b = two_servers
+    watcher = subprocess.Popen(
+        [str(REPO / ".venv" / "bin" / "assay"), "runs", "watch", run.id, "--url", server_a],
+        env={**os.environ, "ASSAY_TOKEN": token, "HOME": "/nonexistent"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(2)  # let it subscribe (events before that are not its business)
+        with httpx.Client(base_url=server_b, headers={"Authorization": f"Bearer {token}"}) as http:
+            for step in range(3):
+                http.post(f"/api/v1/runs/{run.id}/log/", json={"metrics": [{"key": "acc", "step": step, "value": 0.5}]})
+            http.patch(f"/api/v1/runs/{run.id}/", json={"status": "finished"})
+        out, err = watcher.communicate(timeout=20)
+    finally:
+        watcher.kill()
+    assert watcher.returncode == 0, err
+    assert out.splitlines() == [
+        "step        0  acc = 0.5",
+        "step        1  acc = 0.5",
+        "step        2  acc = 0.5",
+        "status: finished",
+    ]

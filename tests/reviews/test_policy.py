@@ -1,0 +1,163 @@
+"""R1–R10 as pure functions over a request's facts (reviews/policy.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from accounts.models import ProjectRole
+from reviews import policy
+from reviews.policy import CheckFact, RequestFacts, ReviewFact
+
+H1, H2 = "1" * 64, "2" * 64
+AUTHOR, REGISTRAR, ANA, BOB = "author", "registrar", "ana", "bob"
+MAINT, WRITER, ADMIN = int(ProjectRole.MAINTAINER), int(ProjectRole.WRITER), int(ProjectRole.ADMIN)
+
+
+def facts(**kwargs: object) -> RequestFacts:
+    base = RequestFacts(
+        state="open",
+        author_id=AUTHOR,
+        registrar_id=REGISTRAR,
+        candidate_hash=H2,
+        required_approvals=1,
+        approver_role=MAINT,
+        alias_version_id="v1",
+        reviews=(),
+        checks=(CheckFact("artifact-integrity", True, "passed", H2, "v1", True),),
+        roles={ANA: MAINT, BOB: MAINT, AUTHOR: MAINT, REGISTRAR: MAINT},
+    )
+    return replace(base, **kwargs)  # type: ignore[arg-type]
+
+
+def approve(user: str, h: str = H2, order: int = 0, dismissed: bool = False) -> ReviewFact:
+    return ReviewFact(user, "approve", h, dismissed, order)
+
+
+def changes(user: str, h: str = H2, order: int = 0) -> ReviewFact:
+    return ReviewFact(user, "request_changes", h, False, order)
+
+
+def test_r1_the_author_cannot_approve() -> None:
+    d = policy.may_review(facts(), user_id=AUTHOR, role=ADMIN, verdict="approve", version_hash=H2)
+    assert (d.allowed, d.code, d.status) == (False, "author_cannot_approve", 403)
+
+
+def test_r1_the_author_may_comment() -> None:
+    assert policy.may_review(facts(), user_id=AUTHOR, role=ADMIN, verdict="comment", version_hash=None)
+
+
+def test_r2_the_registrar_cannot_approve() -> None:
+    d = policy.may_review(facts(), user_id=REGISTRAR, role=ADMIN, verdict="approve", version_hash=H2)
+    assert d.code == "registrar_cannot_approve"
+
+
+def test_r3_a_writer_cannot_approve_but_may_comment_and_the_role_is_configurable() -> None:
+    d = policy.may_review(facts(), user_id=ANA, role=WRITER, verdict="approve", version_hash=H2)
+    assert d.code == "approver_role_too_low"
+    assert policy.may_review(facts(), user_id=ANA, role=WRITER, verdict="comment", version_hash=None)
+    assert policy.may_review(facts(approver_role=WRITER), user_id=ANA, role=WRITER, verdict="approve", version_hash=H2)
+
+
+def test_r3_an_approval_stops_counting_when_its_author_is_demoted() -> None:
+    f = facts(reviews=(approve(ANA),))
+    assert policy.counted_approvers(f) == [ANA]
+    assert policy.counted_approvers(replace(f, roles={ANA: WRITER})) == []
+
+
+def test_r4_k_approvals_from_distinct_users() -> None:
+    f = facts(required_approvals=2, reviews=(approve(ANA, order=0), approve(ANA, order=1)))
+    assert [b.code for b in policy.merge_blockers(f)] == ["approvals_missing"]
+    f = replace(f, reviews=(approve(ANA, order=0), approve(BOB, order=1)))
+    assert policy.merge_blockers(f) == []
+
+
+def test_r5_r7_approvals_of_another_hash_or_dismissed_do_not_count() -> None:
+    assert policy.counted_approvers(facts(reviews=(approve(ANA, h=H1),))) == []
+    assert policy.counted_approvers(facts(reviews=(approve(ANA, dismissed=True),))) == []
+
+
+def test_r6_request_changes_blocks_until_the_same_reviewer_approves() -> None:
+    f = facts(reviews=(approve(BOB, order=0), changes(ANA, h=H1, order=1)))
+    assert "changes_requested" in [b.code for b in policy.merge_blockers(f)]
+    f = replace(f, reviews=(*f.reviews, approve(ANA, order=2)))
+    assert policy.merge_blockers(f) == []
+
+
+def test_r6_a_later_comment_does_not_clear_a_request_for_changes() -> None:
+    f = facts(reviews=(approve(BOB, order=0), changes(ANA, order=1), ReviewFact(ANA, "comment", H2, False, 2)))
+    assert policy.changes_requested_by(f) == [ANA]
+
+
+def test_r6_dismissal_needs_a_maintainer_and_a_reason() -> None:
+    assert policy.may_dismiss(facts(), role=WRITER, reason="x").status == 403
+    assert policy.may_dismiss(facts(), role=MAINT, reason=" ").code == "dismiss_needs_reason"
+    assert policy.may_dismiss(facts(), role=MAINT, reason="obsolete")
+
+
+def test_r7_reviewing_a_changed_candidate_is_409_stale_version() -> None:
+    d = policy.may_review(facts(), user_id=ANA, role=MAINT, verdict="approve", version_hash=H1)
+    assert (d.code, d.status) == ("stale_version", 409)
+    d = policy.may_review(facts(), user_id=ANA, role=MAINT, verdict="request_changes", version_hash=H1)
+    assert d.code == "stale_version"
+
+
+def test_r8_required_checks_must_pass_on_the_current_candidate() -> None:
+    approved = (approve(ANA),)
+    failing = facts(reviews=approved, checks=(CheckFact("artifact-integrity", True, "failed", H2, "v1", True),))
+    assert [b.code for b in policy.merge_blockers(failing)] == ["checks_failing"]
+    pending = facts(reviews=approved, checks=(CheckFact("artifact-integrity", True, "running", H2, None, False),))
+    assert [b.code for b in policy.merge_blockers(pending)] == ["checks_pending"]
+    optional = facts(reviews=approved, checks=(CheckFact("lineage", False, "failed", H2, "v1", True),))
+    assert policy.merge_blockers(optional) == []
+
+
+def test_r8_the_request_is_out_of_date_when_the_alias_moved_since_the_checks() -> None:
+    f = facts(reviews=(approve(ANA),), alias_version_id="v3")
+    assert [b.code for b in policy.merge_blockers(f)] == ["out_of_date"]
+    assert policy.derived_status(f) == "out_of_date"
+
+
+def test_r9_admins_are_bound_and_a_bypass_needs_an_admin_and_a_reason() -> None:
+    f = facts()
+    assert policy.may_merge(f, role=ADMIN).code == "approvals_missing"
+    assert policy.may_merge(f, role=MAINT, bypass=True, reason="hotfix").code == "bypass_not_allowed"
+    assert policy.may_merge(f, role=ADMIN, bypass=True, reason="").code == "bypass_needs_reason"
+    assert policy.may_merge(f, role=ADMIN, bypass=True, reason="hotfix")
+
+
+def test_merging_needs_a_maintainer_and_an_open_request() -> None:
+    f = facts(reviews=(approve(ANA),))
+    assert policy.may_merge(f, role=WRITER).status == 403
+    assert policy.may_merge(f, role=MAINT)
+    assert policy.may_merge(replace(f, state="merged"), role=MAINT).code == "request_not_open"
+
+
+def test_derived_status() -> None:
+    assert policy.derived_status(facts()) == "review_required"
+    assert policy.derived_status(facts(reviews=(approve(ANA),))) == "approved"
+    assert policy.derived_status(facts(reviews=(changes(ANA),))) == "changes_requested"
+    assert policy.derived_status(facts(state="closed")) == "closed"
+
+
+def test_only_the_author_or_a_maintainer_edits() -> None:
+    assert policy.may_edit(facts(), user_id=AUTHOR, role=WRITER)
+    assert policy.may_edit(facts(), user_id=ANA, role=WRITER).status == 403
+    assert policy.may_edit(facts(), user_id=ANA, role=MAINT)
+    assert policy.may_edit(facts(), user_id=AUTHOR, role=ProjectRole.VIEWER).status == 403
+
+
+def test_r10_no_fact_of_the_policy_comes_from_the_request() -> None:
+    # The facts carry the policy (approvals, approver role) as read from the repository's
+    # settings; the services take no such field from request, review or merge bodies.
+    import inspect
+
+    from reviews import services
+
+    for function in (
+        services.review_request_open,
+        services.review_request_update,
+        services.review_submit,
+        services.review_request_merge,
+    ):
+        params = set(inspect.signature(function).parameters)
+        assert not params & {"required_approvals", "approver_role", "required_checks", "gates_config"}
