@@ -58,7 +58,7 @@ ACTIONS: dict[str, ProjectRole] = {
     "review.create": ProjectRole.WRITER,  # open a review request, comment, review
     "review.comment": ProjectRole.WRITER,
     "review.merge": ProjectRole.MAINTAINER,  # also: dismiss reviews, re-run checks (reviews.policy decides the rest)
-    "review.settings": ProjectRole.ADMIN,  # the review policy of a model repository (R10)
+    "review.settings": ProjectRole.ADMIN,  # the review policy of a project or a model repository (R10)
     "project.update": ProjectRole.ADMIN,
     "project.manage_access": ProjectRole.ADMIN,
     "project.transfer": ProjectRole.ADMIN,
@@ -93,17 +93,21 @@ TEAM_ROLE_ANNOTATION = "_access_team_role"
 GRANT_ROLE_ANNOTATION = "_access_grant_role"
 
 
+def role_needs_query(user: AnyUser | None) -> bool:
+    """Whether the caller's role on a project depends on their memberships and grants (it
+    does not for anonymous, inactive and staff users: role_on answers those at once)."""
+    return _is_active(user) and not getattr(user, "is_staff", False)
+
+
 def role_annotations(user: AnyUser | None, *, prefix: str = "") -> dict[str, Subquery]:
     """Subqueries that carry, on each row of a queryset over Project (or, with
     ``prefix="project__"``, over anything with a project FK), what role_on needs: the
     caller's team membership role and highest grant. Loading an object and the caller's
     role in one query; role_on(user, project, annotated=row) then applies the rule. Empty
     for anonymous, inactive and staff users (their role needs no query)."""
-    if not _is_active(user):
+    if not role_needs_query(user):
         return {}
     assert isinstance(user, User)
-    if user.is_staff:
-        return {}
     team_role = Membership.objects.filter(team=OuterRef(f"{prefix}team"), user=user).values("role")[:1]
     grant_role = (
         ProjectGrant.objects.filter(project=OuterRef(f"{prefix}pk" if prefix else "pk"))

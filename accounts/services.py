@@ -26,6 +26,7 @@ from accounts.audit import audit_record
 from accounts.models import ApiToken, Invitation, Membership, ProjectGrant, ProjectRole, Team, User
 from accounts.names import canonical, name_problem
 from config.api import ApiError, Conflict
+from config.querycache import CompiledQuery
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -94,20 +95,34 @@ def token_create(
 
 @transaction.atomic
 def token_revoke(*, token: ApiToken, actor: User | None = None, request: AnyRequest | None = None) -> None:
-    revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    if revoked:
-        audit_record(actor=actor or token.user, action="token.revoke", target=token, request=request)
+    """Revoke at once: the API refuses the token from the commit on, and ``save()`` (not a
+    queryset update) lets live/signals.py close the WebSockets opened with it right away."""
+    locked = ApiToken.objects.select_for_update().filter(pk=token.pk, revoked_at__isnull=True).first()
+    if locked is None:
+        return
+    locked.revoked_at = timezone.now()
+    locked.save(update_fields=["revoked_at"])
+    token.revoked_at = locked.revoked_at
+    audit_record(actor=actor or token.user, action="token.revoke", target=token, request=request)
+
+
+# Every API request runs this query: compiled once (config/querycache.py), same SQL.
+_TOKEN_BY_DIGEST = CompiledQuery(
+    ApiToken,
+    lambda digest: (
+        ApiToken.objects.select_related("user")
+        .filter(digest=digest, revoked_at__isnull=True, user__is_active=True)
+        .order_by("pk")[:1]
+    ),
+    placeholders=["(placeholder: never a hex digest)"],
+)
 
 
 def token_authenticate(*, raw: str) -> ApiToken | None:
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
     now = timezone.now()
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(digest=_digest(raw), revoked_at__isnull=True, user__is_active=True)
-        .first()
-    )
+    token = _TOKEN_BY_DIGEST.first(_digest(raw))
     # SECURITY: expired answers exactly as unknown (the caller sees one message for all).
     if token is None or (token.expires_at is not None and token.expires_at <= now):
         return None

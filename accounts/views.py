@@ -266,18 +266,38 @@ def member_remove(request: HttpRequest, team: str, username: str) -> HttpRespons
 # --- invitations ------------------------------------------------------------------------------------
 
 
-def invitation_page(request: HttpRequest, token: str) -> HttpResponse:
-    """Open to anyone holding the link. Signed out: remember the invitation in the session
-    (it opens sign-up in invite-only mode) and offer sign-in or sign-up."""
-    invitation = services.invitation_find(token)
+def invitation_link(request: HttpRequest, token: str) -> HttpResponse:
+    """The e-mailed link. Its secret is moved into the session at once and the browser is
+    sent to ``/invitations/``, so the secret is in the URL of this one request only: never
+    in a page's address (history, bookmarks, screenshots), never in a Referer header, and
+    never in a 4xx log line (unknown links are redirected like valid ones)."""
+    # SECURITY: the bounded, well-formed raw value is kept for invitation_find; nothing is logged.
+    well_formed = isinstance(token, str) and token.startswith(services.INVITATION_PREFIX) and len(token) <= 200
+    request.session[INVITATION_SESSION_KEY] = token if well_formed else ""  # "": a link, but no invitation
+    response = redirect("invitation")
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def invitation_page(request: HttpRequest) -> HttpResponse:
+    """The invitation opened in this browser (see invitation_link). Signed out: it stays in
+    the session (it opens sign-up in invite-only mode) and the page offers sign-in or
+    sign-up, which come back here. Accepting (POST) needs a signed-in user."""
+    raw = request.session.get(INVITATION_SESSION_KEY)
+    invitation = services.invitation_find(raw) if isinstance(raw, str) else None
+    if request.method == "POST" and not request.user.is_authenticated:
+        return redirect(f"{reverse('login')}?next={reverse('invitation')}")
     if invitation is None:
-        return render(request, "accounts/invitation.html", {"invitation": None}, status=404)
+        if request.method == "POST":
+            messages.error(request, "There is no valid invitation open in this browser.")
+            return redirect("invitation")
+        opened = raw is not None
+        return _invitation_response(request, {"invitation": None, "opened": opened}, status=404 if opened else 200)
     if not request.user.is_authenticated:
-        request.session[INVITATION_SESSION_KEY] = token
-        here = reverse("invitation-accept", args=[token])
-        return render(
+        here = reverse("invitation")
+        return _invitation_response(
             request,
-            "accounts/invitation.html",
             {
                 "invitation": invitation,
                 "login_url": f"{reverse('login')}?next={here}",
@@ -289,11 +309,19 @@ def invitation_page(request: HttpRequest, token: str) -> HttpResponse:
     wrong_account = invitation.invitee_id is not None and invitation.invitee_id != user.pk
     if request.method == "POST" and not wrong_account:
         with service_errors(request):
-            services.invitation_accept(raw=token, user=user, request=request)
+            services.invitation_accept(raw=raw, user=user, request=request)  # type: ignore[arg-type]
             request.session.pop(INVITATION_SESSION_KEY, None)
             messages.success(request, f"You joined {invitation.team.name}.")
             return redirect("team", invitation.team.name)
-    return render(request, "accounts/invitation.html", {"invitation": invitation, "wrong_account": wrong_account})
+    return _invitation_response(request, {"invitation": invitation, "wrong_account": wrong_account})
+
+
+def _invitation_response(request: HttpRequest, context: dict[str, object], status: int = 200) -> HttpResponse:
+    # The site's Referrer-Policy (same-origin) stays: this address holds no secret, and with
+    # no-referrer browsers send "Origin: null" on the form's POST, which CSRF refuses.
+    response = render(request, "accounts/invitation.html", context, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 # --- project access ------------------------------------------------------------------------------------

@@ -32,8 +32,15 @@ USERNAME = "bench"
 # --- database, user, token ------------------------------------------------------------------
 
 
+def dbname(default: str) -> str:
+    """The benchmark's database: ``default``, or ``BENCH_DB`` when set (so that two people
+    measuring on one PostgreSQL do not drop each other's database)."""
+    return os.environ.get("BENCH_DB", default)
+
+
 def server_env(dbname: str, *, redis_db: int = 14, extra: dict[str, str] | None = None) -> dict[str, str]:
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    redis_db = int(os.environ.get("BENCH_REDIS_DB", redis_db))
     env = dict(os.environ)
     env.update(
         {

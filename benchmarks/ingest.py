@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import benchlib
 
-DBNAME = "assay_bench"
+DBNAME = benchlib.dbname("assay_bench")
 KEYS = [
     "train/loss",
     "train/acc",

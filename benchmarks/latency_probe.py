@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import benchlib
 
-DBNAME = "assay_bench_probe"
+DBNAME = benchlib.dbname("assay_bench_probe")
 STALL_MS = 35.0
 
 

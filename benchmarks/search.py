@@ -10,11 +10,13 @@ gunicorn + uvicorn workers (deploy/gunicorn.conf.py), on a kept-alive connection
 * a compare of 20 runs × 4 metrics: the one request the compare page draws its charts
   from (downsampled histories) — target < 200 ms.
 
-The same search runs against an MLflow server on the same PostgreSQL when ``mlflow`` is
-importable (``--mlflow``); otherwise the ratio is reported as not measured. The database
-is dropped at the end unless ``--keep``.
+The same searches (this three-clause filter, and the issue's two-clause reference) run
+against an MLflow tracking server on the same PostgreSQL over the same runs when an
+``mlflow`` executable is found (``--mlflow PATH``, ``ASSAY_BENCH_MLFLOW``, or ``PATH``; see
+``benchmarks/mlflow_search.py``), and the ratio of the p95s is printed; otherwise it is
+reported as not measured. The database is dropped at the end unless ``--keep``.
 
-    .venv/bin/python benchmarks/search.py [--runs 100000] [--reps 30] [--keep]
+    .venv/bin/python benchmarks/search.py [--runs 100000] [--reps 30] [--keep] [--mlflow PATH]
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import benchlib
+from benchmarks import benchlib, mlflow_search
 
-DBNAME = "assay_bench_search"
+DBNAME = benchlib.dbname("assay_bench_search")
 PROJECT = "bench/search"
 PARAMS = 10
 METRICS = 10
@@ -46,6 +48,8 @@ OPTIMIZERS = ["adam", "sgd", "rmsprop", "adagrad"]
 TEAMS = ["nlp", "vision", "speech"]
 SEARCH_FILTER = "metrics.acc > 0.8 and params.optimizer = 'adam' and tags.team = 'nlp'"
 SEARCH_ORDER = "metrics.acc DESC"
+# The issue's MLflow reference: a two-clause filter ordered by a metric.
+TWO_CLAUSE_FILTER = "metrics.acc > 0.8 and params.optimizer = 'adam'"
 TARGETS_MS = {"search": 150.0, "table": 500.0, "compare": 200.0}
 
 
@@ -244,7 +248,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--reuse", action="store_true", help="reuse a database kept by --keep")
+    parser.add_argument("--mlflow", help="the mlflow executable to compare with (see benchmarks/mlflow_search.py)")
+    parser.add_argument("--no-mlflow", action="store_true", help="skip the MLflow comparison")
     args = parser.parse_args()
+    mlflow_bin = None if args.no_mlflow else mlflow_search.find_mlflow(args.mlflow)
 
     env = benchlib.server_env(DBNAME, redis_db=14)
     dsn = env["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
@@ -275,6 +282,20 @@ def main() -> None:
                 args.reps,
                 has_page,
             )
+            search_ids = [
+                r["id"]
+                for r in api.get(
+                    "/api/v1/runs/",
+                    params={"project": PROJECT, "filter": SEARCH_FILTER, "order_by": SEARCH_ORDER, "page_size": 50},
+                ).json()["results"]
+            ]
+            two_clause = time_requests(
+                api,
+                "/api/v1/runs/",
+                {"project": PROJECT, "filter": TWO_CLAUSE_FILTER, "order_by": SEARCH_ORDER, "page_size": 50},
+                args.reps,
+                has_page,
+            )
             browser = session_client(server.url)
             page_query = {"filter": SEARCH_FILTER, "order_by": SEARCH_ORDER}
             table = time_requests(browser, "/" + PROJECT + "/", page_query, args.reps)
@@ -292,6 +313,7 @@ def main() -> None:
             compare_page = time_requests(browser, "/" + PROJECT + "/compare/", {"runs": ids}, args.reps)
         rows: list[tuple[str, dict[str, float], float | None]] = [
             ("search: 3 clauses, order by metric, 50 rows (API)", search, TARGETS_MS["search"]),
+            ("search: 2 clauses (MLflow reference), order by metric, 50 rows (API)", two_clause, None),
             ("runs table page with that filter and sort (HTML)", table, TARGETS_MS["table"]),
             ("runs table page, default view (HTML)", table_plain, TARGETS_MS["table"]),
             ("compare data: 20 runs x 4 metrics, downsampled (API)", compare, TARGETS_MS["compare"]),
@@ -316,15 +338,46 @@ def main() -> None:
             ],
         )
         print(f"\nfilter: {SEARCH_FILTER}\norder_by: {SEARCH_ORDER}")
-        print(
-            "MLflow comparison: not measured (no MLflow server here); the issue's reference is "
-            "MLflow 3.17 p95 318 ms for a two-clause filter over 5,000 runs."
-        )
+        if mlflow_bin is None:
+            print(
+                "MLflow comparison: not measured (no mlflow executable: --mlflow PATH); the issue's reference is "
+                "MLflow 3.17 p95 318 ms for a two-clause filter over 5,000 runs."
+            )
+        else:
+            compare_with_mlflow(
+                mlflow_bin,
+                dsn,
+                args,
+                [("3 clauses", SEARCH_FILTER, search, search_ids), ("2 clauses", TWO_CLAUSE_FILTER, two_clause, None)],
+            )
     finally:
         if not args.keep:
             benchlib.recreate_database(DBNAME)
             with psycopg.connect(benchlib.PG_ADMIN_URL, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{DBNAME}" WITH (FORCE)')
+
+
+def compare_with_mlflow(
+    executable: str, assay_dsn: str, args: argparse.Namespace, searches: list[tuple[str, str, dict[str, float], Any]]
+) -> None:
+    """The same searches against MLflow over a copy of the same runs; prints the p95 ratio."""
+    with mlflow_search.MlflowServer(executable, workers=args.workers) as ml:
+        experiment_id, seconds = mlflow_search.load(ml, assay_dsn, PROJECT)
+        print(f"\n{ml.version} server ({args.workers} workers) on the same PostgreSQL; runs copied in {seconds:.0f} s")
+        rows = []
+        for name, filter_text, assay, assay_ids in searches:
+            theirs, ids = mlflow_search.time_search(ml, experiment_id, filter_text, SEARCH_ORDER, args.reps)
+            if assay_ids is not None and ids != assay_ids:
+                raise RuntimeError(f"MLflow and Assay answer different first pages for {filter_text!r}")
+            rows.append(
+                [
+                    f"{name}, order by metric, 50 rows",
+                    f"{assay['p50']:.1f} / {assay['p95']:.1f}",
+                    f"{theirs['p50']:.1f} / {theirs['p95']:.1f}",
+                    f"{theirs['p95'] / assay['p95']:.1f}x",
+                ]
+            )
+        benchlib.print_table(["search", "Assay p50 / p95 ms", "MLflow p50 / p95 ms", "MLflow p95 / Assay p95"], rows)
 
 
 if __name__ == "__main__":

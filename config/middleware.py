@@ -1,24 +1,25 @@
-"""Middleware of our own."""
+"""How requests reach the middleware chain under ASGI."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIHandler
 
-from django.http import HttpRequest, HttpResponseBase
 
+class SyncChainASGIHandler(ASGIHandler):
+    """Django's ASGI handler, with the middleware chain and the view run in one thread hop.
 
-class SyncChainMiddleware:
-    """Does nothing, on purpose. Being sync-only and innermost, it makes Django build the
-    whole middleware chain in sync mode and adapt it to ASGI once, so a request costs one
-    thread hop instead of one ``sync_to_async`` hop per middleware hook (measured: /healthz
-    CPU 2.0 → 1.3 ms; see benchmarks/README.md). Our views are sync; WebSockets do not pass
-    through here."""
+    Django's own handler builds the chain in async mode: every sync middleware hook becomes
+    its own ``sync_to_async`` hop, and even a sync-only chain ends in the async
+    ``_get_response_async``, which hops back to the event loop and then out again for the
+    (sync) view: three hops per request at best. Here the chain is built exactly as under
+    WSGI (same middleware, same order, same exception handling) and the whole of it runs in
+    one thread-sensitive ``sync_to_async`` call. Our views are sync; an async view still
+    works (Django runs it with ``async_to_sync``). WebSockets do not pass through here.
+    Measured: see benchmarks/README.md.
+    """
 
-    sync_capable = True
-    async_capable = False
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        return self.get_response(request)
+    def load_middleware(self, is_async: bool = False) -> None:
+        super().load_middleware(is_async=False)
+        chain = self._middleware_chain  # type: ignore[has-type]  # set by load_middleware
+        self._middleware_chain = sync_to_async(chain, thread_sensitive=True)

@@ -88,8 +88,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
-    # Innermost and sync-only: one thread hop per request (see config/middleware.py).
-    "config.middleware.SyncChainMiddleware",
+    # Under ASGI the chain and the view run in one thread hop (config/middleware.py).
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -197,6 +196,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("ASSAY_CELERY_V
 # Periodic work (run `celery -A config beat` once per deployment).
 CELERY_BEAT_SCHEDULE = {
     "artifacts-sweep": {"task": "experiments.tasks.artifacts_sweep_task", "schedule": 15 * 60.0},
+    # Projects' retention policies (experiments/retention.py); projects without one are skipped.
+    "retention-enforce": {"task": "experiments.tasks.retention_enforce_task", "schedule": 24 * 3600.0},
 }
 
 # --- artifacts ---------------------------------------------------------------------------

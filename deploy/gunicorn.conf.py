@@ -42,6 +42,10 @@ loglevel = os.environ.get("ASSAY_LOG_LEVEL", "info").lower()
 # Application code is imported in each worker (not preloaded in the master), so that
 # database connections and thread pools are never shared across a fork.
 preload_app = False
+# Gunicorn 24+'s control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl):
+# two servers on one host (make stack beside a benchmark, the e2e test) would take it from
+# each other. Nothing here uses it; signals (HUP, TERM, TTIN/TTOU) still work.
+control_socket_disable = True
 # Behind a TLS-terminating proxy, trust X-Forwarded-* from it only.
 forwarded_allow_ips = os.environ.get("ASSAY_FORWARDED_ALLOW_IPS", "127.0.0.1")
 

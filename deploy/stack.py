@@ -121,15 +121,34 @@ class Stack:
         env.update(self.extra_env)
         return env
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = (self.log_dir / f"{name}.log").open("ab")
         # Own process group: stopping the stack stops gunicorn's and celery's children too.
         proc = subprocess.Popen(
-            argv, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            cwd=ROOT,
+            env={**self.env(), **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
+        log.close()
         self.processes[name] = proc
         return proc
+
+    def log_text(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def wait_log(self, name: str, text: str, timeout: float = 60, *, since: int = 0) -> None:
+        """Wait until process ``name``'s log holds ``text`` after character ``since``."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log_text(name)[since:]:
+            proc = self.processes.get(name)
+            if proc is None or proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name}: no {text!r} in its log:\n{self.log_text(name)[-3000:]}")
+            time.sleep(0.2)
 
     def manage(self, *args: str) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -162,8 +181,15 @@ class Stack:
         _wait_http(f"{self.url}/readyz", 60)
 
     def start_workers(self) -> None:
+        self.start_worker()
+        self.start_beat()
+
+    def start_worker(self, name: str = "worker", *, wait: bool = False, **env: str) -> None:
+        """M Celery worker processes (prefork) on the stack's queue; ``env`` overrides the
+        environment of this one (the tests slow processing down with it)."""
+        since = len(self.log_text(name))
         self._spawn(
-            "worker",
+            name,
             [
                 str(BIN / "celery"),
                 "-A",
@@ -176,9 +202,14 @@ class Stack:
                 "--concurrency",
                 str(self.workers),
                 "--hostname",
-                f"stack-{self.web_port}@%h",
+                f"{name}-{self.web_port}@%h",
             ],
+            env,
         )
+        if wait:
+            self.wait_log(name, " ready.", since=since)
+
+    def start_beat(self) -> None:
         self._spawn(
             "beat",
             [
@@ -197,6 +228,8 @@ class Stack:
         metrics_dir = self.log_dir.parent / "prometheus"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
+        # Static files are served through the finders; an absent STATIC_ROOT only warns.
+        (self.log_dir.parent / "static").mkdir(parents=True, exist_ok=True)
         ensure_database(self.database_url)
         if migrate:
             self.manage("migrate", "--noinput", "-v", "0")

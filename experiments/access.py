@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.db.models import QuerySet
 from rest_framework.exceptions import NotFound
 
 from accounts import access
+from accounts.models import User
+from config.querycache import CompiledQuery
 from experiments.models import Artifact, Project, Run, SavedView
 
 if TYPE_CHECKING:
@@ -24,17 +27,31 @@ def access_project(user: AnyUser | None, team: str, name: str, *, action: str = 
     return project
 
 
+def _runs(run_id: str) -> QuerySet[Run]:
+    return Run.objects.select_related("project__team", "experiment", "author").filter(pk=run_id)[:1]
+
+
+# Every run endpoint (the log call above all) runs one of these: compiled once
+# (config/querycache.py). The caller's role is loaded with the run (one query instead of
+# three); the rule stays in accounts/access.py.
+_RUN = CompiledQuery(Run, _runs, placeholders=["(placeholder run id)"])
+_RUN_WITH_ROLE = CompiledQuery(
+    Run,
+    lambda run_id, user_pk: _runs(run_id).annotate(
+        **access.role_annotations(User(pk=user_pk, is_active=True, is_staff=False), prefix="project__")
+    ),
+    placeholders=["(placeholder run id)", -(2**62) + 1],
+)
+
+
 def access_run(user: AnyUser | None, run_id: str, *, action: str = "run.view") -> Run:
-    # The caller's role is loaded with the run (one query instead of three); the rule
-    # stays in accounts/access.py.
-    run = (
-        Run.objects.select_related("project__team", "experiment", "author")
-        .annotate(**access.role_annotations(user, prefix="project__"))
-        .filter(pk=run_id)
-        .first()
-        if isinstance(run_id, str) and len(run_id) <= 32
-        else None
-    )
+    run: Run | None = None
+    if isinstance(run_id, str) and len(run_id) <= 32:
+        run = (
+            _RUN_WITH_ROLE.first(run_id, getattr(user, "pk", None))
+            if access.role_needs_query(user)
+            else _RUN.first(run_id)
+        )
     if run is None:
         raise NotFound("Not found.")
     access.require(user, action, run.project, annotated=run)

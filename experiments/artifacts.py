@@ -400,9 +400,43 @@ def artifact_fail(*, artifact_id: str, reason: str) -> None:
         events.artifact_processed(artifact_id)
 
 
+def _orphans_sweep(cutoff: datetime) -> int:
+    """Abort multipart uploads and delete staged objects that no live upload owns: their
+    declaration was rolled back after the store had started the upload (a later file of
+    the manifest was refused, the server died mid-request), or bytes were PUT after the
+    blob expired. Only what is older than ``cutoff`` is touched, so an upload whose
+    transaction is still open is never taken for an orphan."""
+    store = storage.artifact_store()
+    live = Blob.objects.filter(status__in=[Blob.Status.PENDING, Blob.Status.UPLOADED], promoted=False)
+    removed = 0
+    open_uploads = store.open_uploads(started_before=cutoff)
+    owned = set(live.filter(upload_id__in=[u.upload_id for u in open_uploads]).values_list("upload_id", flat=True))
+    for upload in open_uploads:
+        if upload.upload_id in owned:
+            continue
+        try:
+            store.multipart_abort(upload.key, upload_id=upload.upload_id)
+        except ValueError:  # a key this server never makes: not ours to remove
+            log.warning("store sweep: left the foreign upload %s alone", upload.upload_id)
+            continue
+        removed += 1
+    staged = {key.split("/", 1)[1]: key for key in store.staged_keys(modified_before=cutoff)}
+    kept = set(live.filter(id__in=list(staged)).values_list("id", flat=True))
+    for blob_id, key in staged.items():
+        if blob_id in kept:
+            continue
+        try:
+            store.delete(key)
+        except ValueError:
+            continue
+        removed += 1
+    return removed
+
+
 def artifacts_sweep(*, now: datetime | None = None) -> dict[str, int]:
-    """Periodic: abort and remove uploads never completed within ASSAY_UPLOAD_EXPIRY_HOURS,
-    and queue again artifacts whose processing was lost (a Redis restart, a dead worker)."""
+    """Periodic: abort and remove uploads never completed within ASSAY_UPLOAD_EXPIRY_HOURS
+    (and store-side uploads no blob owns any more, after the same age), and queue again
+    artifacts whose processing was lost (a Redis restart, a dead worker)."""
     now = now or timezone.now()
     expired = 0
     cutoff = now - timedelta(hours=settings.ASSAY_UPLOAD_EXPIRY_HOURS)
@@ -421,6 +455,7 @@ def artifacts_sweep(*, now: datetime | None = None) -> dict[str, int]:
                 updated_at=now,
             )
             expired += 1
+    orphans = _orphans_sweep(cutoff)
     stale_cutoff = now - timedelta(minutes=settings.ASSAY_ARTIFACT_STALE_MINUTES)
     with transaction.atomic():
         stale = list(
@@ -429,7 +464,7 @@ def artifacts_sweep(*, now: datetime | None = None) -> dict[str, int]:
             ).values_list("id", flat=True)
         )
         _queue_processing(stale)
-    return {"expired": expired, "requeued": len(stale)}
+    return {"expired": expired, "orphans": orphans, "requeued": len(stale)}
 
 
 # --- reads that sign URLs --------------------------------------------------------------------------

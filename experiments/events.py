@@ -54,7 +54,12 @@ def _thin(series: metrics.Series) -> tuple[list[int], list[float | str], bool]:
         # Evenly spaced, first and last kept: enough to extend a chart until the next reload.
         index = np.unique(np.linspace(0, n - 1, LIVE_POINTS_PER_KEY).round().astype(np.int64))
     steps = series.steps[index].tolist()
-    values = [metrics.json_value(v) for v in series.values[index].tolist()]
+    picked = series.values[index]
+    floats: list[float] = picked.tolist()
+    # NaN and ±Inf as the API writes them (the per-value conversion only when there are any).
+    values: list[float | str] = (
+        list(floats) if bool(np.isfinite(picked).all()) else [metrics.json_value(v) for v in floats]
+    )
     return steps, values, len(index) < n
 
 

@@ -8,6 +8,11 @@ CSV/JSON/text previews.
 # Pickles (plain, joblib, inside PyTorch zips) are read opcode by opcode by picklescan,
 # which lists the globals they would import; archives are never extracted to disk (zip
 # members are read as streams); images are decoded with Pillow under a pixel cap.
+# SECURITY: the scanner holds a whole pickle's opcodes in memory, so what it may read is
+# capped before it starts (security.md 2): the archive's member count, each pickle's
+# uncompressed size (the central directory's size bounds what zipfile will inflate), the
+# total, and the compression ratio of large members (a zip bomb). A file over a cap is not
+# scanned and is flagged unsafe: what could not be checked must not look safe.
 """
 
 from __future__ import annotations
@@ -34,6 +39,15 @@ PREVIEW_COLUMNS = 50
 PREVIEW_LINES = 40
 PREVIEW_CELL = 200
 PREVIEW_LINE = 300
+
+MAX_ZIP_MEMBERS = 100_000
+MAX_SCAN_BYTES = 2 * 1024**3  # one pickle, uncompressed
+MAX_SCAN_TOTAL_BYTES = 4 * 1024**3  # every pickle of one archive, uncompressed
+MAX_RATIO = 200  # uncompressed / compressed, for members above RATIO_FLOOR bytes
+RATIO_FLOOR = 1024**2
+# What picklescan reads whole inside an archive: these suffixes, or these first bytes.
+SCANNED_MEMBER_SUFFIXES = {".pkl", ".pickle", ".joblib", ".dat", ".data", ".npy"}
+SCANNED_MEMBER_MAGIC = (b"\x80\x00", b"\x80\x01", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05", b"\x93NUMPY")
 
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin", ".ckpt", ".sav", ".dill"}
 TEXT_TYPES = {
@@ -219,11 +233,52 @@ def inspect_onnx(path: Path) -> dict[str, Any]:
     }
 
 
+class ScanRefused(Exception):
+    """The file is over a scanning cap; the message says which."""
+
+
+def check_scan_limits(path: Path, fmt: str) -> None:
+    """Raise ScanRefused when scanning ``path`` would read more than the caps allow."""
+    if fmt not in {"pytorch", "zip"}:
+        size = path.stat().st_size
+        if size > MAX_SCAN_BYTES:
+            raise ScanRefused(f"the pickle is {size} bytes; pickles over {MAX_SCAN_BYTES} bytes are not scanned")
+        return
+    total = 0
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_ZIP_MEMBERS:
+            raise ScanRefused(f"the archive has {len(infos)} members; at most {MAX_ZIP_MEMBERS} are scanned")
+        for info in infos:
+            if info.is_dir():
+                continue
+            if _suffix(info.filename) not in SCANNED_MEMBER_SUFFIXES:
+                with archive.open(info) as member:  # 8 bytes: what picklescan looks at first
+                    if not member.read(8).startswith(SCANNED_MEMBER_MAGIC):
+                        continue
+            name = info.filename[:200]
+            if info.file_size > MAX_SCAN_BYTES:
+                raise ScanRefused(f"member {name!r} expands to {info.file_size} bytes (limit {MAX_SCAN_BYTES})")
+            if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+                raise ScanRefused(
+                    f"member {name!r} expands {info.file_size // max(info.compress_size, 1)}-fold "
+                    f"(limit {MAX_RATIO}): a zip bomb"
+                )
+            total += info.file_size
+            if total > MAX_SCAN_TOTAL_BYTES:
+                raise ScanRefused(f"the archive's pickles expand to more than {MAX_SCAN_TOTAL_BYTES} bytes")
+
+
 def scan_pickles(path: Path, fmt: str) -> dict[str, Any]:
     """List the globals a pickle (or the pickles inside a zip) would import, and flag the
-    dangerous ones, with picklescan (https://github.com/mmaitre314/picklescan)."""
+    dangerous ones, with picklescan (https://github.com/mmaitre314/picklescan). A file over
+    the caps is not scanned and is flagged unsafe, with the reason in ``not_scanned``."""
     from picklescan.scanner import SafetyLevel, scan_pickle_bytes, scan_zip_bytes
 
+    try:
+        check_scan_limits(path, fmt)
+    except ScanRefused as exc:
+        return {"scanner": "picklescan", "unsafe": True, "unsafe_globals": [], "not_scanned": str(exc)}
     with open(path, "rb") as handle:
         if fmt in {"pytorch", "zip"}:
             result = scan_zip_bytes(handle, path.name)
@@ -254,7 +309,21 @@ def inspect_zip(path: Path) -> dict[str, Any]:
             "entries": len(infos),
             "uncompressed_bytes": sum(i.file_size for i in infos),
             "names": [i.filename[:300] for i in infos[:50]],
+            "has_pickles": _has_pickles(archive, infos),
         }
+
+
+def _has_pickles(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> bool:
+    """Whether any member (not only the 50 listed: a pickle can hide at the end) is one the
+    scanner reads: by name, or by its first bytes (for the first MAX_ZIP_MEMBERS members)."""
+    if any(_suffix(i.filename) in PICKLE_SUFFIXES | SCANNED_MEMBER_SUFFIXES for i in infos):
+        return True
+    for info in infos[:MAX_ZIP_MEMBERS]:
+        if not info.is_dir():
+            with archive.open(info) as member:
+                if member.read(8).startswith(SCANNED_MEMBER_MAGIC):
+                    return True
+    return False
 
 
 # --- previews ----------------------------------------------------------------------------------
@@ -344,7 +413,7 @@ def inspect_file(path: Path, name: str) -> Inspection:
         attempt("pickle scan", lambda: findings.update(scan_pickles(path, fmt)))
     elif fmt == "zip":
         attempt("zip", lambda: findings.update(inspect_zip(path)))
-        if any(_suffix(n) in PICKLE_SUFFIXES for n in findings.get("names", [])):
+        if findings.get("has_pickles"):
             attempt("pickle scan", lambda: findings.update(scan_pickles(path, "zip")))
     elif fmt == "image":
 

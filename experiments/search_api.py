@@ -7,19 +7,21 @@ the selectors, present.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import ApiError
-from experiments import metrics, search_selectors, selectors
+from experiments import metrics, parquet_export, search_selectors, selectors
 from experiments.access import MAX_RUNS_AT_ONCE, access_project, access_runs
 from experiments.api import filter_error, run_url
 from experiments.csv_export import rows_to_csv
@@ -30,6 +32,7 @@ MAX_COMPARE_KEYS = 20
 DEFAULT_COMPARE_POINTS = 500
 MAX_COMPARE_POINTS = 2000
 MAX_EXPORT_RUNS = 1000
+EXPORT_FORMATS = ("csv", "parquet")
 
 
 def _list_param(request: Request, name: str, *, limit: int) -> list[str]:
@@ -117,7 +120,20 @@ class CompareView(APIView):
         return Response(search_selectors.compare_data(runs, keys=keys or None, max_points=max_points, url=run_url))
 
 
+class _FormatIsOurs(DefaultContentNegotiation):
+    """``format`` names the export's file format here, not DRF's renderer override (which
+    would answer 404 for ``format=parquet``); the answers that are not files are JSON."""
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
+
+
 class HistoryExportView(APIView):
+    content_negotiation_class = _FormatIsOurs
+
     @extend_schema(
         parameters=[
             OpenApiParameter("runs", str, description=f"Run ids, comma-separated (at most {MAX_RUNS_AT_ONCE})"),
@@ -126,12 +142,19 @@ class HistoryExportView(APIView):
                 "filter", str, description=f"With project: the runs to export (at most {MAX_EXPORT_RUNS})"
             ),
             OpenApiParameter("keys", str, description="Metric keys, comma-separated; default all"),
+            OpenApiParameter(
+                "format", str, enum=list(EXPORT_FORMATS), description="csv (default) or parquet (zstd, typed columns)"
+            ),
         ],
-        responses={(200, "text/csv"): OpenApiTypes.STR},
-        summary="Raw metric histories of many runs, streamed as CSV (run_id, run_name, key, step, value, timestamp)",
+        responses={(200, "text/csv"): OpenApiTypes.STR, (200, parquet_export.CONTENT_TYPE): OpenApiTypes.BINARY},
+        summary="Raw metric histories of many runs, streamed as CSV or Parquet "
+        "(run_id, run_name, key, step, value, timestamp)",
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         keys = _keys_param(request)
+        fmt = request.query_params.get("format", "csv")
+        if fmt not in EXPORT_FORMATS:
+            raise ApiError(f"format is one of: {', '.join(EXPORT_FORMATS)}.", field="format")
         if request.query_params.get("project"):
             from experiments import services
 
@@ -150,6 +173,13 @@ class HistoryExportView(APIView):
                 raise ApiError("Pass runs (ids) or project with a filter.", field="runs")
             runs = access_runs(request.user, ids)
 
+        if fmt == "parquet":
+            body = parquet_export.histories_to_parquet(search_selectors.history_series(runs, keys or None))
+            response = StreamingHttpResponse(body, content_type=parquet_export.CONTENT_TYPE)
+            response["Content-Disposition"] = 'attachment; filename="histories.parquet"'
+            response["X-Content-Type-Options"] = "nosniff"
+            return response
+
         def rows() -> Iterator[list[Any]]:
             yield ["run_id", "run_name", "key", "step", "value", "timestamp"]
             yield from search_selectors.history_rows(runs, keys or None)
@@ -167,7 +197,7 @@ class GlobalSearchView(APIView):
             OpenApiParameter("limit", int, description="Per kind, 1-50 (default 10)"),
         ],
         responses=OpenApiTypes.OBJECT,
-        summary="Find projects, experiments and runs by name or tag, across everything you may see",
+        summary="Find projects, experiments, runs and models by name or tag, across everything you may see",
     )
     def get(self, request: Request) -> Response:
         text = request.query_params.get("q", "").strip()

@@ -146,12 +146,19 @@ def compare_data(
     }
 
 
-def history_rows(runs: list[Run], keys: list[str] | None) -> Iterator[list[Any]]:
-    """Raw points, run by run (one query per run keeps memory bounded), in step order."""
+def history_series(runs: list[Run], keys: list[str] | None) -> Iterator[tuple[str, str, str, metrics.History]]:
+    """``(run id, run name, key, raw history)``, run by run (one query per run keeps memory
+    bounded to one run's histories), keys sorted, points in step order."""
     for run in runs:
         for key, history in sorted(histories_of([run], keys).get(run.pk, {}).items()):
-            for point in metrics.points_json(history):
-                yield [run.pk, run.name, key, point["step"], point["value"], point["timestamp"]]
+            yield run.pk, run.name, key, history
+
+
+def history_rows(runs: list[Run], keys: list[str] | None) -> Iterator[list[Any]]:
+    """Raw points as rows (the CSV export), in the order of :func:`history_series`."""
+    for run_id, run_name, key, history in history_series(runs, keys):
+        for point in metrics.points_json(history):
+            yield [run_id, run_name, key, point["step"], point["value"], point["timestamp"]]
 
 
 # --- grouping -----------------------------------------------------------------------------------
@@ -207,8 +214,10 @@ def saved_views_of(user: AnyUser | None, project: Project) -> QuerySet[SavedView
 
 
 def global_search(user: AnyUser | None, text: str, *, limit: int, url: Callable[[Run], str]) -> dict[str, Any]:
-    """Projects, experiments and runs whose name contains ``text`` (runs also by a tag
-    value), among what ``user`` may see."""
+    """Projects, experiments, runs and models whose name contains ``text`` (runs also by a
+    tag value, models by a tag of theirs or of a version), among what ``user`` may see."""
+    from registry.selectors import models_matching  # the registry builds on this app, not the reverse
+
     visible = access.project_filter(user)
     projects = (
         Project.objects.select_related("team")
@@ -243,6 +252,7 @@ def global_search(user: AnyUser | None, text: str, *, limit: int, url: Callable[
             {"id": r.pk, "name": r.name, "project": r.project.path, "experiment": r.experiment.name, "url": url(r)}
             for r in runs
         ],
+        "models": models_matching(user, text, limit=limit),
     }
 
 

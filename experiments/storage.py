@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -51,6 +52,15 @@ class Part:
     number: int
     size: int
     etag: str
+
+
+@dataclass(frozen=True)
+class OpenUpload:
+    """A multipart upload the store holds open (started, neither completed nor aborted)."""
+
+    key: str
+    upload_id: str
+    started: datetime
 
 
 def staging_key(blob_id: str) -> str:
@@ -96,6 +106,12 @@ class ArtifactStore(Protocol):
     def multipart_parts(self, key: str, *, upload_id: str) -> list[Part]: ...
     def multipart_complete(self, key: str, *, upload_id: str, parts: list[Part]) -> None: ...
     def multipart_abort(self, key: str, *, upload_id: str) -> None: ...
+    def open_uploads(self, *, started_before: datetime) -> list[OpenUpload]:
+        """Multipart uploads under ``staging/`` started before the time and still open."""
+
+    def staged_keys(self, *, modified_before: datetime) -> list[str]:
+        """``staging/…`` objects last written before the time."""
+
     def size_of(self, key: str) -> int | None: ...
     def promote(self, source: str, target: str) -> None: ...
     def delete(self, key: str) -> None: ...
@@ -103,6 +119,13 @@ class ArtifactStore(Protocol):
     def read_bytes(self, key: str, *, limit: int) -> bytes | None: ...
     def local_copy(self, key: str) -> Any: ...
     def get_url(self, key: str, *, filename: str, media_type: str, inline: bool, expires: int) -> str: ...
+    def keys(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """(key, size) of every object under ``prefix`` (``objects/``, ``derived/``, ``staging/``)."""
+        ...
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Store the file at ``path`` under ``key`` (streamed; the backup restore uses it)."""
+        ...
 
 
 def _sign(payload: dict[str, Any]) -> str:
@@ -184,6 +207,29 @@ class LocalStore:
     def multipart_abort(self, key: str, *, upload_id: str) -> None:
         shutil.rmtree(self._parts_dir(upload_id), ignore_errors=True)
 
+    def open_uploads(self, *, started_before: datetime) -> list[OpenUpload]:
+        # A local upload's folder is named by its id alone; the staging key is not needed to abort it.
+        folder = self.root / "multipart"
+        if not folder.is_dir():
+            return []
+        out = []
+        for entry in folder.iterdir():
+            started = datetime.fromtimestamp(entry.stat().st_mtime, tz=UTC)
+            if re.fullmatch(r"[0-9a-f]{32}", entry.name) and started < started_before:
+                out.append(OpenUpload(key="", upload_id=entry.name, started=started))
+        return out
+
+    def staged_keys(self, *, modified_before: datetime) -> list[str]:
+        folder = self.root / "staging"
+        if not folder.is_dir():
+            return []
+        cutoff = modified_before.timestamp()
+        return [
+            f"staging/{entry.name}"
+            for entry in folder.iterdir()
+            if entry.is_file() and not entry.name.startswith(".") and entry.stat().st_mtime < cutoff
+        ]
+
     def write_upload(self, payload: dict[str, Any], stream: Any) -> int:
         """Write a PUT body (a file-like object) for a verified token; refuse more than the
         signed size. Returns the number of bytes written."""
@@ -251,6 +297,21 @@ class LocalStore:
 
     def get_url(self, key: str, *, filename: str, media_type: str, inline: bool, expires: int) -> str:
         return self._url({"op": "get", "k": check_key(key), "f": filename, "t": media_type, "i": inline}, expires)
+
+    def put_file(self, key: str, path: Path) -> None:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as out, open(path, "rb") as source:
+            shutil.copyfileobj(source, out, 1024 * 1024)
+        os.replace(out.name, target)
+
+    def keys(self, prefix: str) -> Iterator[tuple[str, int]]:
+        folder = self.root / prefix.strip("/")
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                yield path.relative_to(self.root).as_posix(), path.stat().st_size
 
 
 class S3Store:
@@ -356,6 +417,26 @@ class S3Store:
             if exc.response.get("Error", {}).get("Code") not in {"NoSuchUpload", "404"}:
                 raise
 
+    def open_uploads(self, *, started_before: datetime) -> list[OpenUpload]:
+        prefix = self._k("staging/x")[: -len("x")]
+        out: list[OpenUpload] = []
+        for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Uploads", []):
+                started = item["Initiated"]
+                if started < started_before:
+                    key = str(item["Key"])[len(self.prefix) :]
+                    out.append(OpenUpload(key=key, upload_id=str(item["UploadId"]), started=started))
+        return out
+
+    def staged_keys(self, *, modified_before: datetime) -> list[str]:
+        prefix = self._k("staging/x")[: -len("x")]
+        out: list[str] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                if item["LastModified"] < modified_before:
+                    out.append(str(item["Key"])[len(self.prefix) :])
+        return out
+
     def size_of(self, key: str) -> int | None:
         from botocore.exceptions import ClientError
 
@@ -409,6 +490,15 @@ class S3Store:
             "ResponseContentDisposition": content_disposition(filename, inline=inline),
         }
         return str(self.signer.generate_presigned_url("get_object", Params=params, ExpiresIn=expires))
+
+    def put_file(self, key: str, path: Path) -> None:
+        self.client.upload_file(str(path), self.bucket, self._k(key))
+
+    def keys(self, prefix: str) -> Iterator[tuple[str, int]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix.strip("/") + "/"):
+            for item in page.get("Contents", []):
+                yield str(item["Key"])[len(self.prefix) :], int(item["Size"])
 
 
 def sha256_of(path: Path) -> tuple[str, int]:

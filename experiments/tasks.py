@@ -11,7 +11,7 @@ import logging
 
 from celery import shared_task
 
-from experiments import artifacts
+from experiments import artifacts, retention
 
 log = logging.getLogger(__name__)
 
@@ -36,3 +36,14 @@ def artifact_process_task(self, artifact_id: str) -> None:  # type: ignore[no-un
 def artifacts_sweep_task() -> dict[str, int]:
     """Periodic (CELERY_BEAT_SCHEDULE): expire abandoned uploads, re-queue lost processing."""
     return artifacts.artifacts_sweep()
+
+
+@shared_task(acks_late=True)
+def retention_enforce_task() -> dict[str, int]:
+    """Periodic (CELERY_BEAT_SCHEDULE, daily): apply every project's retention policy."""
+    reports = retention.retention_enforce(dry_run=False)
+    return {
+        "projects": len(reports),
+        "runs": sum(len(r.runs) for r in reports),
+        "artifacts": sum(len(r.artifacts) for r in reports),
+    }

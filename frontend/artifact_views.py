@@ -72,7 +72,10 @@ def _facts(findings: dict[str, Any]) -> list[str]:
                 facts.append(f"{label[:-1]} {value.get('name')}: {value.get('dtype')} {list(value.get('shape', []))}")
     elif fmt in {"pickle", "joblib", "pytorch"} or "scanner" in findings:
         count = len(findings.get("globals", []))
-        facts.append(f"scanned by {findings.get('scanner', 'picklescan')}: {count} imported name(s)")
+        if findings.get("not_scanned"):
+            facts.append(f"not scanned, treat as unsafe: {findings['not_scanned']}")
+        else:
+            facts.append(f"scanned by {findings.get('scanner', 'picklescan')}: {count} imported name(s)")
         if findings.get("suspicious_globals"):
             facts.append("suspicious: " + ", ".join(findings["suspicious_globals"][:10]))
     elif fmt == "zip":

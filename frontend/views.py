@@ -29,6 +29,8 @@ from experiments import search_selectors, selectors
 from experiments.access import access_project, access_run
 from experiments.models import Experiment, Figure, MetricSummary, Project, Run
 from experiments.query.parser import FilterError
+from live.eventlog import current_seq
+from live.topics import project_topic, run_topic
 
 RUNS_PER_PAGE = 50
 DEFAULT_METRIC_COLUMNS = 5
@@ -222,6 +224,8 @@ def _field_text(column: Column) -> str:
 def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
     with policy_errors():
         proj = access_project(request.user, team, project)
+    # Before the queries: the page's live updates start after what it shows (live/eventlog.py).
+    live_seq = current_seq(project_topic(proj.team.name, proj.name))
     problems: list[str] = []
 
     experiments = _experiment_with_counts(proj)
@@ -359,6 +363,7 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         "saved_views": list(search_selectors.saved_views_of(request.user, proj)),
         "keys_url": reverse("api-project-keys", args=[proj.team.name, proj.name]),
         "compare_url": reverse("project-compare", args=[proj.team.name, proj.name]),
+        "live_seq": live_seq,
     }
     return render(request, "frontend/project.html", context)
 
@@ -435,6 +440,8 @@ def run_page(request: HttpRequest, team: str, project: str, run_id: str) -> Http
     # The URL names the run's project; a run reached through another project's URL is not there.
     if run.project.team.name.lower() != team.lower() or run.project.name.lower() != project.lower():
         raise Http404("Not found.")
+    live_seq = current_seq(run_topic(run.id))  # before the queries (live/eventlog.py) …
+    run.refresh_from_db()  # … so the run read by the access check is read again after it
     detail = selectors.run_detail_context(run)
     summaries: list[MetricSummary] = sorted(detail["summaries"], key=lambda s: s.key)
     charts = [
@@ -468,6 +475,7 @@ def run_page(request: HttpRequest, team: str, project: str, run_id: str) -> Http
         "sdk_project": run.project.path,
         # The "Register model" button (registry.views.register_form checks again on submit).
         "can_register_model": access.can(request.user, "model.register", run.project),
+        "live_seq": live_seq,
     }
     from frontend.artifact_views import artifact_context  # imports this module: deferred
 

@@ -18,6 +18,7 @@ in Redis key names).
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -142,3 +143,17 @@ def _event_log(url: str, prefix: str) -> EventLog:
 def event_log() -> EventLog:
     """The log of this profile (Redis when ``REDIS_URL`` is set); one per URL and prefix."""
     return _event_log(settings.REDIS_URL, getattr(settings, "ASSAY_LIVE_PREFIX", "assay:live"))
+
+
+def current_seq(topic: str) -> int | None:
+    """The topic's last sequence number, read before a page queries what it shows: the page
+    subscribes with ``after`` = this number, so an event committed while it was being rendered
+    or loaded still reaches it. At worst one committed between this read and the page's queries
+    arrives although the page shows it: comments are matched by id, re-rendered parts are
+    idempotent, a timeline line may show twice until the next load. None when the log cannot
+    be read (the page then starts where it subscribes)."""
+    try:
+        return event_log().backlog(topic, None).current
+    except Exception:  # a page must render without Redis
+        logging.getLogger(__name__).warning("live: the sequence number of a topic could not be read", exc_info=True)
+        return None

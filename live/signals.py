@@ -1,9 +1,10 @@
 """ "Access may have changed" broadcasts, after commit, so that open sockets re-check their
 subscriptions within a second instead of at the next periodic re-check.
 
-Connected to the models that decide access (memberships, grants, projects, users) and to
-sign-out. Writes that bypass ``save()``/``delete()`` (queryset ``update()``, e.g. revoking a
-token) are caught by the periodic re-check (``ASSAY_LIVE_RECHECK_SECONDS``).
+Connected to the models that decide access (memberships, grants, projects, users, API
+tokens: ``token_revoke`` saves the token, so a socket opened with it closes at once) and to
+sign-out. Writes that bypass ``save()``/``delete()`` (queryset ``update()``) and token expiry
+are caught by the periodic re-check (``ASSAY_LIVE_RECHECK_SECONDS``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
-from accounts.models import Membership, ProjectGrant, User
+from accounts.models import ApiToken, Membership, ProjectGrant, User
 from experiments.models import Project
 from live.publish import access_changed
 
@@ -45,6 +46,13 @@ def _user_changed(sender: Any, instance: User, created: bool = False, update_fie
     _later(user_ids=[instance.pk])
 
 
+def _token_changed(sender: Any, instance: ApiToken, created: bool = False, **kwargs: Any) -> None:
+    # A new token changes nothing; a revoked (or edited, or deleted) one re-checks its user's
+    # sockets, and those authenticated with it find it invalid and close.
+    if not created:
+        _later(user_ids=[instance.user_id])
+
+
 def _logged_out(sender: Any, request: Any, user: User | None, **kwargs: Any) -> None:
     if user is not None:
         _later(user_ids=[user.pk])
@@ -58,4 +66,6 @@ def connect() -> None:
     post_delete.connect(_project_changed, sender=Project, dispatch_uid="live-project-delete")
     post_save.connect(_user_changed, sender=User, dispatch_uid="live-user-save")
     post_delete.connect(_user_changed, sender=User, dispatch_uid="live-user-delete")
+    post_save.connect(_token_changed, sender=ApiToken, dispatch_uid="live-token-save")
+    post_delete.connect(_token_changed, sender=ApiToken, dispatch_uid="live-token-delete")
     user_logged_out.connect(_logged_out, dispatch_uid="live-logged-out")

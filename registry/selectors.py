@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db.models import Count, Max, Prefetch, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
 
 from accounts import access
 from config.api import ApiError
@@ -25,6 +25,29 @@ MAX_SEARCHED_VERSIONS = 10_000
 
 def models_visible_to(user: AnyUser | None) -> QuerySet[ModelRepository]:
     return ModelRepository.objects.filter(access.project_filter(user, prefix="project__"))
+
+
+def models_matching(user: AnyUser | None, text: str, *, limit: int) -> list[dict[str, Any]]:
+    """Models whose name contains ``text``, or whose tags or any version's tags (keys or
+    values) do, among what ``user`` may see: the global search's models."""
+    version_tagged = Exists(ModelVersion.objects.filter(repository=OuterRef("pk"), tags__icontains=text))
+    found = (
+        models_visible_to(user)
+        .select_related("project__team")
+        .filter(Q(name__icontains=text) | Q(tags__icontains=text) | version_tagged)
+        .annotate(last_version=Max("versions__number"))
+        .order_by("project__team__name", "project__name", "name")[:limit]
+    )
+    return [
+        {
+            "name": m.name,
+            "project": m.project.path,
+            "tags": m.tags,
+            "versions": m.last_version or 0,
+            "url": f"/{m.project.team.name}/{m.project.name}/models/{m.name}/",
+        }
+        for m in found
+    ]
 
 
 def models_of(project: Project) -> QuerySet[ModelRepository]:

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlencode
 
 import markdown
 import nh3
@@ -118,6 +119,7 @@ def model_page(request: HttpRequest, team: str, project: str, model: str) -> Htt
             "unset_protected": unset_protected,
             "log": selectors.alias_log(repository),
             "can_move": access.can(request.user, "alias.move", repository.project),
+            "can_edit": access.can(request.user, "model.update", repository.project),
         },
     )
 
@@ -151,6 +153,12 @@ def version_page(request: HttpRequest, team: str, project: str, model: str, numb
     lineage = selectors.lineage(version)
     blocking, warnings = reproduce.problems_of(version)
     full = f"{repository.project.path}/{repository.name}@v{version.number}"
+    review_url = None
+    if access.can(request.user, "review.create", repository.project):
+        # Into the first protected alias (the ones only a merged review moves), else production.
+        into = next(iter(repository.protected_aliases or []), "production")
+        query = urlencode({"model": repository.name, "version": f"v{version.number}", "alias": into})
+        review_url = f"{reverse('review-new', args=[team, project])}?{query}"
     download_ready = (
         version.artifact is not None
         and version.artifact.status == Artifact.Status.READY
@@ -176,6 +184,8 @@ def version_page(request: HttpRequest, team: str, project: str, model: str, numb
             "warnings": warnings,
             "reproduce_ref": full,
             "download_ready": download_ready,
+            "can_edit": access.can(request.user, "model.update", repository.project),
+            "review_url": review_url,
             "download_url": reverse("model-version-download", args=[team, project, model, number]),
             "run_url": reverse(
                 "run", args=[repository.project.team.name, repository.project.name, version.source_run_ref]
@@ -217,6 +227,86 @@ def alias_move_form(request: HttpRequest, team: str, project: str, model: str) -
     else:
         messages.success(request, f"{alias} now points to v{version.number}.")
     return redirect(_model_url(repository))
+
+
+MAX_TAG_LINES = 200
+
+
+def parse_tag_lines(text: str) -> dict[str, str]:
+    """The edit form's tags, one ``key=value`` a line (blank lines skipped); the service
+    checks keys and values. Raises ApiError naming the line."""
+    tags: dict[str, str] = {}
+    lines = text.splitlines()
+    if len(lines) > MAX_TAG_LINES:
+        raise ApiError(f"tags: at most {MAX_TAG_LINES} lines.", field="tags")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ApiError(f"tags line {number}: write key=value.", field="tags")
+        if key.strip() in tags:
+            raise ApiError(f"tags line {number}: {key.strip()} is given twice.", field="tags")
+        tags[key.strip()] = value.strip()
+    return tags
+
+
+@login_required
+def metadata_form(request: HttpRequest, team: str, project: str, model: str, number: int | None = None) -> HttpResponse:
+    """Edit the metadata of a model, or of a version (``number``): description (markdown)
+    and tags. The ingredients of a version never change; these edits are audited by the
+    services. GET: the form; POST: save, then back to the model or version page."""
+    version: ModelVersion | None = None
+    with policy_errors():
+        if number is None:
+            repository = access_model(request.user, team, project, model, action="model.update")
+        else:
+            version = access_version(request.user, team, project, model, f"v{number}", action="model.update")
+            repository = version.repository
+    target: ModelRepository | ModelVersion = version if version is not None else repository
+    form = {
+        "description": target.description,
+        "tags": "\n".join(f"{key}={value}" for key, value in target.tags.items()),
+    }
+    error = ""
+    if request.method == "POST":
+        form = {key: request.POST.get(key, "") for key in form}
+        form["description"] = form["description"].replace("\r\n", "\n")
+        try:
+            tags = parse_tag_lines(form["tags"])
+            if version is not None:
+                services.version_update(
+                    user=_user(request), version=version, description=form["description"], tags=tags, request=request
+                )
+            else:
+                services.model_update(
+                    user=_user(request),
+                    repository=repository,
+                    description=form["description"],
+                    tags=tags,
+                    request=request,
+                )
+        except ApiError as exc:
+            detail = str(exc.detail)
+            error = f"{exc.field}: {detail}" if exc.field and not detail.startswith(exc.field) else detail
+        else:
+            label = f"{repository.name} v{version.number}" if version is not None else repository.name
+            messages.success(request, f"Saved the description and tags of {label}.")
+            return redirect(_version_url(version) if version is not None else _model_url(repository))
+    return render(
+        request,
+        "registry/edit.html",
+        {
+            "project": repository.project,
+            "repository": repository,
+            "version": version,
+            "form": form,
+            "error": error,
+            "back_url": _version_url(version) if version is not None else _model_url(repository),
+            "preview_html": render_markdown(form["description"]),
+        },
+        status=400 if error else 200,
+    )
 
 
 @login_required

@@ -342,27 +342,58 @@ def settings_out(settings: Any) -> dict[str, Any]:
         "gates": settings.gates,
         "required_checks": settings.required_checks,
         "checks": [c["name"] for c in selectors.configured_checks(settings)],
+        # "repository" (its own), "project" (inherited) or "default" (none saved)
+        "source": selectors.settings_source(settings),
+    }
+
+
+SETTINGS_FIELDS = {"required_approvals", "approver_role", "gates", "required_checks"}
+
+
+def _settings_changes(request: Request) -> dict[str, Any]:
+    body = _body(request, SETTINGS_FIELDS)
+    return {
+        "required_approvals": body.get("required_approvals"),
+        "approver_role": body.get("approver_role"),
+        "gates_config": body.get("gates"),
+        "required_checks": body.get("required_checks"),
     }
 
 
 class ReviewSettingsView(APIView):
-    @extend_schema(responses=OBJECT, summary="The review policy of a model (R3, R4, R8, gates)")
+    @extend_schema(responses=OBJECT, summary="The review policy that applies to a model (R3, R4, R8, gates)")
     def get(self, request: Request, team: str, project: str, model: str) -> Response:
         repository = access_model(request.user, team, project, model)
         return Response(settings_out(selectors.settings_for(repository)))
 
-    @extend_schema(request=SETTINGS_IN, responses=OBJECT, summary="Change the review policy (project admins, R10)")
+    @extend_schema(
+        request=SETTINGS_IN, responses=OBJECT, summary="Change a model's review policy (project admins, R10)"
+    )
     def patch(self, request: Request, team: str, project: str, model: str) -> Response:
         repository = access_model(request.user, team, project, model, action="review.settings")
-        body = _body(request, {"required_approvals", "approver_role", "gates", "required_checks"})
         settings = services.review_settings_update(
-            user=_user(request),
-            repository=repository,
-            required_approvals=body.get("required_approvals"),
-            approver_role=body.get("approver_role"),
-            gates_config=body.get("gates"),
-            required_checks=body.get("required_checks"),
-            request=request,
+            user=_user(request), repository=repository, request=request, **_settings_changes(request)
+        )
+        return Response(settings_out(settings))
+
+    @extend_schema(responses=OBJECT, summary="Drop a model's own review policy: its project's applies again")
+    def delete(self, request: Request, team: str, project: str, model: str) -> Response:
+        repository = access_model(request.user, team, project, model, action="review.settings")
+        settings = services.review_settings_delete(user=_user(request), repository=repository, request=request)
+        return Response(settings_out(settings))
+
+
+class ProjectReviewSettingsView(APIView):
+    @extend_schema(responses=OBJECT, summary="The review policy of a project, the default of its models")
+    def get(self, request: Request, team: str, project: str) -> Response:
+        proj = access_project(request.user, team, project)
+        return Response(settings_out(selectors.project_settings_for(proj)))
+
+    @extend_schema(request=SETTINGS_IN, responses=OBJECT, summary="Change a project's review policy (admins, R10)")
+    def patch(self, request: Request, team: str, project: str) -> Response:
+        proj = access_project(request.user, team, project, action="review.settings")
+        settings = services.project_review_settings_update(
+            user=_user(request), project=proj, request=request, **_settings_changes(request)
         )
         return Response(settings_out(settings))
 

@@ -29,13 +29,15 @@ class ReviewCounter(models.Model):
     last_number = models.PositiveIntegerField(default=0)
 
 
-class ReviewSettings(models.Model):
-    """The review policy of one model repository (R3, R4, R8 and the metric gates).
+class ReviewPolicy(models.Model):
+    """The fields of a review policy (R3, R4, R8 and the metric gates), set per project
+    (:class:`ProjectReviewSettings`, the default of every model of the project) or per
+    model repository (:class:`ReviewSettings`, which overrides the project's);
+    ``reviews.selectors.settings_for`` resolves which one applies.
 
-    # SECURITY: R10 — only the repository's settings endpoint (project admins) changes it;
+    # SECURITY: R10 — only the settings endpoints (project admins) change them;
     nothing inside a review request can."""
 
-    repository = models.OneToOneField(ModelRepository, primary_key=True, on_delete=models.CASCADE, related_name="+")
     required_approvals = models.PositiveSmallIntegerField(default=1)  # R4: 1-6
     approver_role = models.PositiveSmallIntegerField(default=ProjectRole.MAINTAINER)  # R3: writer or maintainer
     # [{"name": "acc-not-worse", "expression": "candidate.metrics.acc >= current.metrics.acc - 0.005"}]
@@ -45,9 +47,32 @@ class ReviewSettings(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        abstract = True
+
+
+class ReviewSettings(ReviewPolicy):
+    """The review policy of one model repository; overrides its project's."""
+
+    repository = models.OneToOneField(ModelRepository, primary_key=True, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
         constraints = [
             models.CheckConstraint(
                 condition=Q(required_approvals__gte=1, required_approvals__lte=6), name="reviewsettings_approvals_1_6"
+            )
+        ]
+
+
+class ProjectReviewSettings(ReviewPolicy):
+    """The review policy of a project: the default of every model repository without its own."""
+
+    project = models.OneToOneField(Project, primary_key=True, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(required_approvals__gte=1, required_approvals__lte=6),
+                name="projectreviewsettings_approvals_1_6",
             )
         ]
 

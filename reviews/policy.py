@@ -23,8 +23,9 @@ R8    required checks must have passed on the current candidate (``checks_failin
       (``out_of_date``)
 R9    admins are bound too; an explicit bypass (admins only) needs a reason and is
       audit-logged (``bypass_needs_reason``, ``bypass_not_allowed``)
-R10   the policy is read from the repository's settings, never from the request: no
-      field of a request, review or merge body changes it (the services accept none)
+R10   the policy is read from the settings of the repository (or its project), never
+      from the request: no field of a request, review or merge body changes it (the
+      services accept none)
 ====  ==================================================================================
 """
 

@@ -16,8 +16,10 @@ from reviews.models import (
     Comment,
     Notification,
     NotificationPreference,
+    ProjectReviewSettings,
     Review,
     ReviewerRequest,
+    ReviewPolicy,
     ReviewRequest,
     ReviewSettings,
     TimelineEvent,
@@ -32,13 +34,20 @@ GATE_PREFIX = "gate:"
 DEFAULT_REQUIRED = (ARTIFACT_CHECK,)
 
 
-def settings_for(repository: ModelRepository) -> ReviewSettings:
-    """The repository's review settings (the defaults, unsaved, when none were set)."""
-    found = ReviewSettings.objects.filter(repository=repository).first()
+POLICY_FIELDS = ("required_approvals", "approver_role", "gates", "required_checks")
+
+
+def project_settings_for(project: Project) -> ProjectReviewSettings:
+    """The project's review policy (the defaults, unsaved, when none was set)."""
+    return _project_settings(project.pk)
+
+
+def _project_settings(project_id: str) -> ProjectReviewSettings:
+    found = ProjectReviewSettings.objects.filter(project_id=project_id).first()
     if found is not None:
         return found
-    return ReviewSettings(
-        repository=repository,
+    return ProjectReviewSettings(
+        project_id=project_id,
         required_approvals=1,
         approver_role=ProjectRole.MAINTAINER,
         gates=[],
@@ -46,7 +55,24 @@ def settings_for(repository: ModelRepository) -> ReviewSettings:
     )
 
 
-def configured_checks(settings: ReviewSettings) -> list[dict[str, str]]:
+def settings_for(repository: ModelRepository) -> ReviewPolicy:
+    """The policy that applies to a model repository: its own settings when it has them,
+    else its project's, else the defaults (unsaved). Every reader of the policy (the merge
+    rules, the checks, the API) goes through here."""
+    found = ReviewSettings.objects.filter(repository=repository).first()
+    if found is not None:
+        return found
+    return _project_settings(repository.project_id)
+
+
+def settings_source(settings: ReviewPolicy) -> str:
+    """Where a policy comes from: "repository", "project" or "default" (none saved)."""
+    if settings._state.adding:
+        return "default"
+    return "repository" if isinstance(settings, ReviewSettings) else "project"
+
+
+def configured_checks(settings: ReviewPolicy) -> list[dict[str, str]]:
     """The checks every candidate gets: artifact integrity, lineage, one per gate."""
     out = [
         {"kind": Check.Kind.ARTIFACT_INTEGRITY, "name": ARTIFACT_CHECK, "expression": ""},

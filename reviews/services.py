@@ -35,9 +35,11 @@ from reviews.models import (
     Comment,
     Notification,
     NotificationPreference,
+    ProjectReviewSettings,
     Review,
     ReviewCounter,
     ReviewerRequest,
+    ReviewPolicy,
     ReviewRequest,
     ReviewSettings,
     TimelineEvent,
@@ -977,27 +979,20 @@ def review_request_merge(
 # --- settings and notifications ---------------------------------------------------------------------
 
 
-@transaction.atomic
-def review_settings_update(
-    *,
-    user: User,
-    repository: ModelRepository,
-    required_approvals: Any = None,
-    approver_role: Any = None,
-    gates_config: Any = None,
-    required_checks: Any = None,
-    request: HttpRequest | Request | None = None,
-) -> ReviewSettings:
-    """R10: the policy changes here only (project admins), audit-logged."""
-    access.require(user, "review.settings", repository.project)
-    current = selectors.settings_for(repository)
-    settings = ReviewSettings.objects.select_for_update().filter(repository=repository).first() or current
-    before = {
+def _policy_view(settings: ReviewPolicy) -> dict[str, Any]:
+    return {
         "required_approvals": settings.required_approvals,
         "approver_role": ProjectRole(settings.approver_role).label.lower(),
         "gates": settings.gates,
         "required_checks": settings.required_checks,
     }
+
+
+def _apply_policy(
+    settings: ReviewPolicy, *, required_approvals: Any, approver_role: Any, gates_config: Any, required_checks: Any
+) -> None:
+    """Validate the changed fields of a review policy (project or repository: one rule for
+    both) and set them on ``settings``; a ``None`` field is left as it is."""
     if required_approvals is not None:
         if (
             not isinstance(required_approvals, int)
@@ -1045,19 +1040,106 @@ def review_settings_update(
     settings.required_checks = [
         n for n in settings.required_checks if n in {c["name"] for c in selectors.configured_checks(settings)}
     ]
+
+
+@transaction.atomic
+def review_settings_update(
+    *,
+    user: User,
+    repository: ModelRepository,
+    required_approvals: Any = None,
+    approver_role: Any = None,
+    gates_config: Any = None,
+    required_checks: Any = None,
+    request: HttpRequest | Request | None = None,
+) -> ReviewSettings:
+    """R10: a repository's policy changes here only (project admins), audit-logged. A
+    repository without its own settings starts from the policy that applies to it now
+    (its project's, or the defaults), so a change of one field keeps the others."""
+    access.require(user, "review.settings", repository.project)
+    settings = ReviewSettings.objects.select_for_update().filter(repository=repository).first()
+    if settings is None:
+        current = selectors.settings_for(repository)
+        settings = ReviewSettings(repository=repository, **{f: getattr(current, f) for f in selectors.POLICY_FIELDS})
+    before = _policy_view(settings)
+    created = settings._state.adding
+    _apply_policy(
+        settings,
+        required_approvals=required_approvals,
+        approver_role=approver_role,
+        gates_config=gates_config,
+        required_checks=required_checks,
+    )
     settings.save()
-    after = {
-        "required_approvals": settings.required_approvals,
-        "approver_role": ProjectRole(settings.approver_role).label.lower(),
-        "gates": settings.gates,
-        "required_checks": settings.required_checks,
-    }
-    if after != before:
+    after = _policy_view(settings)
+    if after != before or created:
         audit_record(
             actor=user,
             action="review.settings",
             target=repository,
             project=repository.project,
+            request=request,
+            data={"before": before, "after": after},
+        )
+    return settings
+
+
+@transaction.atomic
+def review_settings_delete(
+    *, user: User, repository: ModelRepository, request: HttpRequest | Request | None = None
+) -> ReviewPolicy:
+    """Drop a repository's own policy so its project's applies again (project admins,
+    audit-logged). Returns the policy that applies now."""
+    access.require(user, "review.settings", repository.project)
+    own = ReviewSettings.objects.select_for_update().filter(repository=repository).first()
+    if own is not None:
+        before = _policy_view(own)
+        own.delete()
+        audit_record(
+            actor=user,
+            action="review.settings.delete",
+            target=repository,
+            project=repository.project,
+            request=request,
+            data={"before": before, "after": _policy_view(selectors.settings_for(repository))},
+        )
+    return selectors.settings_for(repository)
+
+
+@transaction.atomic
+def project_review_settings_update(
+    *,
+    user: User,
+    project: Project,
+    required_approvals: Any = None,
+    approver_role: Any = None,
+    gates_config: Any = None,
+    required_checks: Any = None,
+    request: HttpRequest | Request | None = None,
+) -> ProjectReviewSettings:
+    """R10: the project's policy, the default of every model repository of the project
+    without its own, changes here only (project admins), audit-logged."""
+    access.require(user, "review.settings", project)
+    settings = ProjectReviewSettings.objects.select_for_update().filter(project=project).first()
+    if settings is None:
+        settings = selectors.project_settings_for(project)
+    before = _policy_view(settings)
+    created = settings._state.adding
+    _apply_policy(
+        settings,
+        required_approvals=required_approvals,
+        approver_role=approver_role,
+        gates_config=gates_config,
+        required_checks=required_checks,
+    )
+    settings.save()
+    after = _policy_view(settings)
+    if after != before or created:
+        audit_record(
+            actor=user,
+            action="review.project_settings",
+            target=project,
+            project=project,
             request=request,
             data={"before": before, "after": after},
         )

@@ -23,6 +23,11 @@ urlpatterns = [
         api.ReviewSettingsView.as_view(),
         name="api-review-settings",
     ),
+    path(
+        "projects/<str:team>/<str:project>/review-settings/",
+        api.ProjectReviewSettingsView.as_view(),
+        name="api-project-review-settings",
+    ),
     path("notifications/", api.NotificationListView.as_view(), name="api-notifications"),
     path("notifications/preferences/", api.NotificationPreferencesView.as_view(), name="api-notification-preferences"),
 ]

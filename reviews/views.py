@@ -22,10 +22,11 @@ from accounts import access
 from accounts.models import User
 from config.api import ApiError
 from experiments.access import access_project
+from live.eventlog import current_seq
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion
 from registry.views import policy_errors
-from reviews import policy, selectors, serializers, services
+from reviews import events, policy, selectors, serializers, services
 from reviews.access import access_review_request
 from reviews.models import Comment, ReviewRequest
 
@@ -135,6 +136,9 @@ def _anchor_key(kind: str, key: str) -> str:
 def review_page(request: HttpRequest, team: str, project: str, number: int) -> HttpResponse:
     with policy_errors():
         rr = access_review_request(request.user, team, project, number)
+    # Before the queries: the page's live updates start after what it shows (live/eventlog.py).
+    live_seq = current_seq(events.request_topic(rr))
+    rr.refresh_from_db()  # the access check read it before the number: read it again after
     user = _user(request)
     tab = request.GET.get("tab", "conversation")
     if tab not in ("conversation", "checks", "changes"):
@@ -208,6 +212,7 @@ def review_page(request: HttpRequest, team: str, project: str, number: int) -> H
         "project": rr.project,
         "rr": rr,
         "tab": tab,
+        "live_seq": live_seq,
         "out": serializers.request_out(rr, facts=facts),
         "description_html": mark_safe(rr.description_html),  # noqa: S308 - sanitised by reviews.markdown
         "timeline": selectors.timeline_of(rr),

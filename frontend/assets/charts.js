@@ -15,6 +15,7 @@ import { HeatmapChart, LineChart } from "echarts/charts";
 import { GridComponent, TooltipComponent, VisualMapComponent } from "echarts/components";
 import * as echarts from "echarts/core";
 import { CanvasRenderer } from "echarts/renderers";
+import { fetchPage, inertCopy } from "./live-parts.js";
 
 echarts.use([LineChart, HeatmapChart, GridComponent, TooltipComponent, VisualMapComponent, CanvasRenderer]);
 
@@ -254,12 +255,14 @@ async function drawMetric(el) {
   if (gaps) notes.push(`${gaps.toLocaleString()} NaN/∞ shown as gaps`);
   const note = el.querySelector("[data-chart-note]");
   if (note) note.textContent = notes.join(" · ");
-  const entry = mount(el, () => lineOption(el.dataset.key, points));
-  if (live) {
-    live.points = points;
-    live.entry = entry;
-    for (const batch of live.pending.splice(0)) extend(live, batch);
+  if (!live) {
+    mount(el, () => lineOption(el.dataset.key, points));
+    return;
   }
+  live.points = points;
+  if (live.entry) live.entry.chart.setOption(live.entry.option(), { notMerge: true }); // caught up after a reset
+  else live.entry = mount(el, () => lineOption(el.dataset.key, live.points));
+  for (const batch of live.pending.splice(0)) extend(live, batch);
 }
 
 // --- live: while the run is running, new points extend the lines (see live.js) ------------------
@@ -294,27 +297,69 @@ function extend(live, batch) {
   }, REDRAW_MS);
 }
 
+// A key logged for the first time gets its chart: the server renders the page again, the new
+// figures are taken from it (live-parts.js filters them) and drawn from their histories.
+let adding = null;
+let newKeys = 0;
+
+async function addCharts(section) {
+  const doc = await fetchPage();
+  const fresh = doc && doc.querySelector("[data-live-charts] [data-testid=metric-charts]");
+  if (!fresh) return;
+  let grid = section.querySelector("[data-testid=metric-charts]");
+  if (!grid) {
+    grid = inertCopy(fresh);
+    grid.replaceChildren();
+    const empty = section.querySelector("[data-no-metrics]");
+    if (empty) empty.replaceWith(grid);
+    else section.appendChild(grid);
+  }
+  for (const figure of fresh.querySelectorAll("[data-metric-chart]")) {
+    if (liveCharts.has(figure.dataset.key)) continue;
+    const column = inertCopy(figure.closest(".col") || figure);
+    const el = column.matches("[data-metric-chart]") ? column : column.querySelector("[data-metric-chart]");
+    // The server numbers chart ids by key order; a new key shifts them: give it ids of its own.
+    newKeys += 1;
+    const id = `chart-live-${newKeys}`;
+    el.id = id;
+    el.setAttribute("aria-labelledby", `${id}-title`);
+    const caption = el.querySelector("figcaption");
+    if (caption) caption.id = `${id}-title`;
+    liveCharts.set(el.dataset.key, { points: [], entry: null, pending: [], timer: null, el });
+    grid.appendChild(column);
+    drawMetric(el);
+  }
+}
+
 export function initLiveCharts() {
-  const section = document.querySelector("[data-live-topic^='run:']");
-  if (!section) return;
-  const topic = section.dataset.liveTopic;
+  const header = document.querySelector("[data-live-topic^='run:']");
+  const section = document.querySelector("[data-live-charts]");
+  if (!header || !section) return;
+  const topic = header.dataset.liveTopic;
   for (const el of document.querySelectorAll("[data-metric-chart]")) {
     liveCharts.set(el.dataset.key, { points: [], entry: null, pending: [], timer: null, el });
   }
   document.addEventListener("assay:live", (e) => {
     const { topic: from, event, data } = e.detail;
     if (from !== topic || event !== "metrics") return;
-    let unknown = 0;
+    let unknown = false;
     for (const [key, batch] of Object.entries(data.points)) {
       const live = liveCharts.get(key);
       if (live) extend(live, batch);
-      else unknown += 1;
+      else unknown = true;
     }
-    const note = section.querySelector("[data-live-new-keys]");
-    if (unknown && note) {
-      note.hidden = false;
-      note.textContent = "New metrics were logged: reload to chart them.";
+    if (unknown && !adding) {
+      adding = addCharts(section)
+        .catch(() => {})
+        .finally(() => {
+          adding = null;
+        });
     }
+  });
+  // Fell behind (more missed than the server keeps): each drawn chart reads its history again.
+  document.addEventListener("assay:live-reset", (e) => {
+    if (e.detail.topic !== topic) return;
+    for (const live of liveCharts.values()) if (live.entry) drawMetric(live.el);
   });
 }
 

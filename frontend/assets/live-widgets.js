@@ -1,10 +1,20 @@
-// What every page does with live events: the notification count and a toast for mentions,
-// run statuses (project page, run header), a "reload" notice when the page fell behind, and
-// the review page's new comments and check results.
+// What every page does with live events, without a reload:
+//   navbar        the notification count, and a toast for mentions (the notifications page's list)
+//   project page  run statuses at once; new runs, counts and finished runs' cells (parts)
+//   run page      the status and the summary table's values at once; the meta line, new
+//                 keys' summary rows and processed artifacts (parts); the charts are charts.js's
+//   review page   new comments and replies, edits and deletions, timeline entries, check
+//                 statuses at once; reviews, status, merge box, candidate, checks (parts)
+// What changes little and often is built here from the event's data; larger regions are
+// "parts" (live-parts.js): re-rendered by the server and swapped in. A page that fell behind
+// (more missed than the server keeps) refreshes all its parts.
 //
 // # SECURITY: event data is user-written. It goes into the page as text (textContent); the
 // one exception, a comment's body_html, is markdown the server already sanitised (nh3), and
 // it is parsed inertly (DOMParser) and filtered again against an allow-list before insertion.
+// Parts: see live-parts.js. Forms come from a server-rendered <template> (with its CSRF token).
+import { allParts, refreshParts } from "./live-parts.js";
+
 const STATUS_CLASSES = {
   running: "text-bg-primary",
   finished: "text-bg-success",
@@ -82,6 +92,7 @@ function bumpNotifications(notification) {
   }
   const counter = badge.querySelector("[data-count]") || badge.firstChild;
   counter.textContent = String((parseInt(counter.textContent, 10) || 0) + 1);
+  refreshParts(["notifications"]);
   if (notification.kind === "mention") {
     const who = notification.actor || "Someone";
     toast(`${who} mentioned you`, notification.summary || "", link.href);
@@ -102,6 +113,52 @@ function runUpdated(run) {
   }
   const header = document.querySelector(`[data-run-header="${CSS.escape(run.id)}"] .status-badge`);
   if (header) setStatus(header, run.status);
+  // Durations, end times and the last values of a finished run: the server's rendering.
+  refreshParts(["runs", "run-meta", "project-meta"]);
+}
+
+function runCreated() {
+  if (document.querySelector("[data-testid=empty-project]")) refreshParts(["project-meta", "project-main"]);
+  else refreshParts(["runs", "runs-count", "experiments", "project-meta"]);
+}
+
+// --- the run page's summary table (the charts are charts.js's) -----------------------------------
+
+/** A metric value as the server's ``metric`` filter writes it (frontend/templatetags/assay.py). */
+function metricText(value) {
+  if (value === null || value === undefined) return "—";
+  if (typeof value === "string") return value; // "NaN", "Infinity", "-Infinity"
+  if (Number.isInteger(value) && Math.abs(value) < 1e6) return String(value);
+  const magnitude = Math.abs(value);
+  const padExponent = (text) => text.replace(/e([+-])(\d)$/, (_, sign, digit) => `e${sign}0${digit}`);
+  if (magnitude < 1e-3 || magnitude >= 1e6) return padExponent(value.toExponential(3));
+  const text = value.toPrecision(5);
+  if (text.includes("e")) {
+    const [mantissa, exponent] = text.split("e");
+    return padExponent(`${mantissa.includes(".") ? mantissa.replace(/\.?0+$/, "") : mantissa}e${exponent}`);
+  }
+  return text.includes(".") ? text.replace(/\.?0+$/, "") : text;
+}
+
+function summariesUpdated(summaries) {
+  if (!document.querySelector("[data-live-part=run-summaries]")) return;
+  let unknown = false;
+  for (const [key, summary] of Object.entries(summaries || {})) {
+    const row = document.querySelector(`tr[data-summary-key="${CSS.escape(key)}"]`);
+    if (!row) {
+      unknown = true;
+      continue;
+    }
+    for (const cell of row.querySelectorAll("[data-stat]")) {
+      const value = summary[cell.dataset.stat];
+      if (cell.dataset.stat === "last_step" || cell.dataset.stat === "count") cell.textContent = String(value ?? "");
+      else {
+        cell.textContent = metricText(value);
+        cell.title = value === null || value === undefined ? "" : String(value);
+      }
+    }
+  }
+  if (unknown) refreshParts(["run-summaries"]); // a new key: the server's table, with its row
 }
 
 // --- the review page --------------------------------------------------------------------------
@@ -132,6 +189,19 @@ function sanitised(html) {
   return [...root.childNodes].map((n) => document.importNode(n, true));
 }
 
+function commentBody(comment) {
+  if (comment.deleted) {
+    const p = document.createElement("p");
+    p.className = "text-body-secondary fst-italic mb-0";
+    p.textContent = "This comment was deleted.";
+    return p;
+  }
+  const body = document.createElement("div");
+  body.className = "markdown";
+  body.append(...sanitised(comment.body_html || ""));
+  return body;
+}
+
 function commentNode(comment, first) {
   const box = document.createElement("div");
   box.className = `card-body py-2${first ? "" : " border-top ps-4"}`;
@@ -142,36 +212,81 @@ function commentNode(comment, first) {
   const author = document.createElement("strong");
   author.className = "text-body";
   author.textContent = comment.author || "ghost";
-  head.append(author, document.createTextNode(" · just now"));
-  const body = document.createElement("div");
-  body.className = "markdown";
-  body.append(...sanitised(comment.body_html || ""));
-  box.append(head, body);
+  head.append(author, document.createTextNode(" "));
+  if (first && comment.anchor) {
+    const anchor = document.createElement("span");
+    anchor.className = "badge text-bg-light border";
+    anchor.textContent = `${comment.anchor.kind} ${comment.anchor.key}`;
+    head.append("on ", anchor, " ");
+  }
+  head.append("· just now");
+  box.append(head, commentBody(comment));
   return box;
 }
 
+function replyForm(rootId) {
+  // The server rendered one reply form (action, CSRF token) into a <template>: a copy per thread.
+  const template = document.querySelector("template[data-reply-form]");
+  if (!template) return null;
+  const form = template.content.firstElementChild.cloneNode(true);
+  form.querySelector("input[name=parent]").value = rootId;
+  const label = form.querySelector("label");
+  const input = form.querySelector("input[name=body]");
+  input.id = `reply-${rootId}`;
+  if (label) label.htmlFor = input.id;
+  return form;
+}
+
+function bumpTabCount(tab) {
+  const badge = document.querySelector(`[data-testid=tab-${tab}] .badge`);
+  if (badge) badge.textContent = String((parseInt(badge.textContent, 10) || 0) + 1);
+}
+
 function commentCreated(comment) {
+  // On the changes tab, threads sit in the diff table, under their line: the server's rendering.
+  refreshParts(["changes"]);
   const list = document.querySelector("[data-live-comments]");
   if (!list || document.getElementById(`c-${comment.id}`)) return;
   if (comment.parent) {
     const parent = document.getElementById(`c-${comment.parent}`);
     const thread = parent && parent.closest("[data-testid=thread]");
-    if (thread) {
-      const form = thread.querySelector("form");
-      thread.insertBefore(commentNode(comment, false), form);
-      return;
-    }
-  }
-  if (comment.anchor) {
-    notice("New comments on the changes.");
+    if (thread) thread.insertBefore(commentNode(comment, false), thread.querySelector(":scope > form"));
+    else refreshParts(["comments"]);
     return;
   }
   const thread = document.createElement("div");
   thread.className = "review-thread card mb-2";
   thread.dataset.testid = "thread";
   thread.appendChild(commentNode(comment, true));
+  const form = replyForm(comment.id);
+  if (form) thread.appendChild(form);
   list.appendChild(thread);
+  bumpTabCount("conversation");
+  thread.dispatchEvent(new CustomEvent("assay:live-part", { bubbles: true, detail: { name: "thread" } }));
 }
+
+function commentChanged(comment) {
+  refreshParts(["changes"]);
+  const box = document.getElementById(`c-${comment.id}`);
+  if (!box) return;
+  const old = box.querySelector(":scope > .markdown, :scope > p.fst-italic");
+  const fresh = commentBody(comment);
+  if (old) old.replaceWith(fresh);
+  else box.appendChild(fresh);
+  const head = box.firstElementChild;
+  if (comment.edited && !comment.deleted && head && !head.querySelector("[data-edited]")) {
+    const edited = document.createElement("span");
+    edited.dataset.edited = "";
+    edited.textContent = "edited";
+    head.append(" · ", edited);
+  }
+}
+
+const CHECK_BADGES = {
+  passed: ["✓", "text-bg-success"],
+  failed: ["✗", "text-bg-danger"],
+  error: ["!", "text-bg-danger"],
+};
 
 function checkUpdated(check) {
   for (const row of document.querySelectorAll("tr[data-testid=check-row]")) {
@@ -188,33 +303,73 @@ function checkUpdated(check) {
   }
 }
 
-const CHECK_BADGES = {
-  passed: ["✓", "text-bg-success"],
-  failed: ["✗", "text-bg-danger"],
-  error: ["!", "text-bg-danger"],
-};
+// The timeline's wording, as reviews/templates/reviews/request.html writes it.
+function timelineText(kind, data) {
+  const d = data || {};
+  switch (kind) {
+    case "opened":
+      return `opened the request for v${d.version}`;
+    case "review": {
+      const verb = { approve: "approved", request_changes: "requested changes on" }[d.verdict] || "reviewed";
+      return `${verb} v${d.version}`;
+    }
+    case "comment":
+      return `${d.reply ? "replied" : "commented"}${d.anchor ? ` on ${d.anchor.kind} ${d.anchor.key}` : ""}`;
+    case "candidate_pushed":
+      return `pushed v${d.to} (was v${d.from})${d.dismissed ? `; ${d.dismissed} approval${d.dismissed === 1 ? "" : "s"} dismissed` : ""}`;
+    case "review_dismissed":
+      return `dismissed the review of ${d.reviewer}: ${d.reason}`;
+    case "check":
+      return `check ${d.name} ${d.status} on v${d.version}`;
+    case "merged":
+      return `merged: ${d.alias} → v${d.version}${d.bypass ? ` (policy bypassed: ${d.reason})` : ""}`;
+    case "edited":
+      return `edited ${(Array.isArray(d) ? d : Object.keys(d)).join(", ")}`;
+    default:
+      return kind;
+  }
+}
 
-const REVIEW_RELOAD = {
-  "review.created": "A new review was submitted.",
-  "review.dismissed": "A review was dismissed.",
-  "request.updated": "This request changed.",
-  "request.merged": "This request was merged.",
-  "comment.updated": "A comment was edited.",
-  "comment.deleted": "A comment was deleted.",
-};
+function timelineAdded(entry) {
+  const list = document.querySelector("[data-testid=timeline]");
+  if (!list) return;
+  const item = document.createElement("li");
+  item.className = "py-1 border-bottom";
+  item.dataset.kind = entry.kind;
+  const actor = document.createElement("strong");
+  actor.textContent = entry.actor || "Assay";
+  const when = document.createElement("span");
+  when.className = "text-body-secondary";
+  when.textContent = "· just now";
+  item.append(actor, ` ${timelineText(entry.kind, entry.data)} `, when);
+  list.appendChild(item);
+}
+
+// Everything on the review page that a review, a push, a check or a merge can change.
+const REQUEST_PARTS = ["request-header", "request-tabs", "reviews", "merge-box", "candidate", "checks", "review-form"];
+
+function reviewEvent(event, data) {
+  if (event === "comment.created") commentCreated(data);
+  else if (event === "comment.updated" || event === "comment.deleted") commentChanged(data);
+  else if (event.startsWith("timeline.")) timelineAdded(data);
+  else {
+    if (event === "check.updated") checkUpdated(data);
+    refreshParts(REQUEST_PARTS);
+  }
+}
 
 export function initLiveWidgets() {
   document.addEventListener("assay:live", (e) => {
     const { topic, event, data } = e.detail;
     if (topic === "user" && event === "notification.created") bumpNotifications(data);
     else if (topic.startsWith("project:") && event === "run.updated") runUpdated(data);
-    else if (topic.startsWith("project:") && event === "run.created") notice("New runs were started.");
+    else if (topic.startsWith("project:") && event === "run.created") runCreated();
     else if (topic.startsWith("run:") && event === "run.updated") runUpdated(data);
-    else if (topic.startsWith("review:")) {
-      if (event === "comment.created") commentCreated(data);
-      else if (event === "check.updated") checkUpdated(data);
-      else if (REVIEW_RELOAD[event]) notice(REVIEW_RELOAD[event]);
-    }
+    else if (topic.startsWith("run:") && event === "artifact.processed") refreshParts(["artifacts"]);
+    else if (topic.startsWith("run:") && event === "metrics") summariesUpdated(data.summaries);
+    else if (topic.startsWith("review:")) reviewEvent(event, data);
   });
-  document.addEventListener("assay:live-reset", () => notice("This page fell behind while offline."));
+  // Fell behind: everything the server renders is rendered again (the charts redraw themselves).
+  document.addEventListener("assay:live-reset", () => refreshParts(allParts(), { now: true }));
+  document.addEventListener("assay:live-stale", () => notice("This page could not be brought up to date."));
 }

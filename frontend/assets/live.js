@@ -113,7 +113,10 @@ export function unfollow(topic) {
 export function initLive() {
   if (!("WebSocket" in window)) return;
   for (const el of document.querySelectorAll("[data-live-topic]")) {
-    if (el.dataset.liveTopic) topics.set(el.dataset.liveTopic, null);
+    // data-live-seq: the topic's number when the server rendered the page, so that what
+    // happened between the render and the subscription is sent too.
+    const seq = /^\d+$/.test(el.dataset.liveSeq || "") ? Number(el.dataset.liveSeq) : null;
+    if (el.dataset.liveTopic) topics.set(el.dataset.liveTopic, seq);
   }
   if (document.querySelector("[data-live-notifications]")) topics.set("user", null);
   window.addEventListener("pagehide", () => {

@@ -131,23 +131,26 @@ function initQueryBar(form) {
   input.addEventListener("blur", () => setTimeout(close, 150));
 }
 
-function initCompareSelection() {
+function updateCompareButton() {
+  // Looked up each time: live updates (live-parts.js) replace the table's rows.
   const button = document.querySelector("[data-compare-button]");
   if (!button) return;
-  const boxes = document.querySelectorAll("[data-compare-checkbox]");
-  const update = () => {
-    const count = [...boxes].filter((b) => b.checked).length;
-    button.disabled = count < 2;
-    button.textContent = count >= 2 ? `Compare ${count} runs` : "Compare selected";
-  };
-  boxes.forEach((b) => b.addEventListener("change", update));
-  update();
+  const count = [...document.querySelectorAll("[data-compare-checkbox]")].filter((b) => b.checked).length;
+  button.disabled = count < 2;
+  button.textContent = count >= 2 ? `Compare ${count} runs` : "Compare selected";
+}
+
+function initCompareSelection() {
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("[data-compare-checkbox]")) updateCompareButton();
+  });
+  updateCompareButton();
 }
 
 function initAutosubmit() {
-  for (const select of document.querySelectorAll("select[data-autosubmit]")) {
-    select.addEventListener("change", () => select.form.requestSubmit());
-  }
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("select[data-autosubmit]")) event.target.form.requestSubmit();
+  });
 }
 
 ready(() => {
@@ -155,4 +158,10 @@ ready(() => {
   if (form) initQueryBar(form);
   initCompareSelection();
   initAutosubmit();
+  // A live update re-rendered a part of the page (live-parts.js): bind what it brought.
+  document.addEventListener("assay:live-part", (event) => {
+    const bar = event.target.querySelector("[data-testid=query-bar]");
+    if (bar) initQueryBar(bar);
+    updateCompareButton();
+  });
 });

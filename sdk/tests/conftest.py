@@ -123,7 +123,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         {
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "DATABASE_URL": f"{base}/{dbname}",
-            "REDIS_URL": "redis://127.0.0.1:6379/13",
+            "REDIS_URL": os.environ.get("ASSAY_TEST_SDK_REDIS", "redis://127.0.0.1:6379/13"),
             "ASSAY_SECRET_KEY": "sdk-test-key-" + "x" * 40,
             "ASSAY_VAR_DIR": str(var),
             "ASSAY_ARTIFACTS": str(var / "artifacts"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import threading
 import time
@@ -145,3 +147,65 @@ def test_sync_skips_a_spool_that_a_live_run_still_writes(assay_env, project):
     assert [r.skipped for r in results] == ["in use by a running process"]
     run.finish()
     assert [r.ok for r in assay.sync()] == [True]
+
+
+def test_artifacts_of_an_offline_run_are_uploaded_by_sync_once(assay_env, project, tmp_path, capsys):
+    import hashlib
+
+    # given an offline run that logs a file and a directory, then overwrites the file
+    weights = tmp_path / "model.bin"
+    weights.write_bytes(b"epoch-1" * 1000)
+    folder = tmp_path / "eval"
+    (folder / "plots").mkdir(parents=True)
+    (folder / "report.txt").write_text("accuracy 0.9\n")
+    (folder / "plots" / "roc.csv").write_text("fpr,tpr\n0,0\n1,1\n")
+    run = assay.init(project=project, mode="offline")
+    _log_steps(run, range(100))
+    run.log_model(weights)
+    run.log_artifact(folder, name="evaluation", kind="dataset")
+    weights.write_bytes(b"epoch-2")  # what was logged is the file as it was at the call
+    run.finish()
+    spool_dir = Path(assay_env["ASSAY_DIR"]) / "spool" / run.id
+    assert len(list((spool_dir / "artifacts").rglob("*.*"))) == 3
+
+    # when it is synced by the command
+    assert cli.main(["sync"]) == 0
+    shown = capsys.readouterr()
+    assert "3 artifact file(s)" in shown.out
+    assert re.search(r"assay: syncing offline-\S+: (\d+)/\1 files, 300 points", shown.err), shown.err
+
+    # then the server lists the artifacts with the logged bytes, and the spool is gone
+    [record] = assay.Api().runs(project)
+    with assay.Api() as api:
+        items = {item["path"]: item for item in api.client.list_artifacts(record.id)}
+    assert sorted(items) == ["evaluation/plots/roc.csv", "evaluation/report.txt", "model.bin"]
+    assert items["model.bin"]["sha256"] == hashlib.sha256(b"epoch-1" * 1000).hexdigest()
+    assert items["model.bin"]["kind"] == "model"
+    assert items["evaluation/report.txt"]["kind"] == "dataset"
+    assert all(item["status"] != "pending" for item in items.values())  # every upload completed
+    assert_exactly(record.id, KEYS, range(100))
+    assert not spool_dir.exists()
+    assert assay.sync() == []
+
+
+def test_an_interrupted_sync_of_artifacts_resumes_without_duplicates(assay_env, project, tmp_path, running_server):
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"d" * 5000)
+    run = assay.init(project=project, mode="offline")
+    run.log_artifact(data)
+    run.log({"loss": 1.0}, step=0)
+    run.finish()
+    spool_dir = Path(assay_env["ASSAY_DIR"]) / "spool" / run.id
+    copy = tmp_path / "copy"
+    shutil.copytree(spool_dir, copy)
+    [first] = assay.sync()
+    assert (first.ok, first.artifacts) == (True, 1)
+    # the same spool sent again (as if the first sync died before deleting it)
+    shutil.copytree(copy, spool_dir)
+    meta = json.loads((spool_dir / "run.json").read_text())
+    (spool_dir / "run.json").write_text(json.dumps({**meta, "run_id": first.run_id}))
+    [again] = assay.sync()
+    assert (again.ok, again.artifacts, again.points) == (True, 1, 0)
+    with assay.Api() as api:
+        assert [i["path"] for i in api.client.list_artifacts(first.run_id)] == ["data.bin"]
+    assert len(assay.Api().runs(project)) == 1

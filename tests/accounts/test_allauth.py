@@ -27,6 +27,7 @@ from tests.factories import PASSWORD
 pytestmark = pytest.mark.django_db
 
 SIGNUP = "/accounts/signup/"
+INVITATION = "/invitations/"
 
 
 def signup_body(username: str = "newbie", email: str = "newbie@example.com") -> dict[str, str]:
@@ -82,16 +83,71 @@ def test_an_invitation_opens_sign_up_and_then_joins_the_team(owner: User, team: 
     issued = invitation_create(team=team, inviter=owner, email="friend@example.com", role="member")
     client = Client()
 
-    landing = client.get(issued.path)
-    signed_up = client.post(f"{SIGNUP}?next={issued.path}", signup_body("friend", "friend@example.com"))
-    accepted = client.post(issued.path)
+    landing = client.get(issued.path, follow=True)
+    signed_up = client.post(f"{SIGNUP}?next={INVITATION}", signup_body("friend", "friend@example.com"))
+    accepted = client.post(INVITATION)
 
+    assert landing.redirect_chain == [(INVITATION, 302)]
     assert b"Create an account" in landing.content
     assert signed_up.status_code == 302
-    assert signed_up["Location"] == issued.path
+    assert signed_up["Location"] == INVITATION
     assert accepted.status_code == 302
+    assert accepted["Location"] == "/teams/acme/"
     assert Membership.objects.get(team=team, user__username="friend").role == "member"
     assert AuditEvent.objects.filter(action="team.invitation_accept", actor__username="friend").exists()
+    assert client.post(INVITATION).status_code == 302  # used: nothing pending any more
+    assert Membership.objects.filter(team=team, user__username="friend").count() == 1
+
+
+def test_the_invitation_secret_leaves_the_address_bar_at_once(owner: User, team: Team) -> None:
+    issued = invitation_create(team=team, inviter=owner, email="friend@example.com")
+    client = Client()
+
+    link = client.get(issued.path)
+    page = client.get(INVITATION)
+
+    # the link only moves its secret into the session: the page the browser shows (and every
+    # Referer it sends from there) has a plain address, and no response carries the secret
+    assert (link.status_code, link["Location"]) == (302, INVITATION)
+    assert link["Referrer-Policy"] == "no-referrer"
+    assert link["Cache-Control"] == page["Cache-Control"] == "no-store"
+    assert page.status_code == 200
+    assert issued.raw.encode() not in page.content
+    assert issued.raw[4:].encode() not in link.content
+
+
+def test_an_unknown_or_used_link_is_redirected_like_a_valid_one_and_then_refused(
+    owner: User, team: Team, outsider: User
+) -> None:
+    issued = invitation_create(team=team, inviter=owner, username="outsider")
+    client = Client()
+    client.force_login(outsider)
+    client.get(issued.path)
+    client.post(INVITATION)
+
+    for link in (issued.path, "/invitations/inv_not-a-real-one/", "/invitations/garbage/"):
+        response = client.get(link)
+        assert (response.status_code, response["Location"]) == (302, INVITATION)
+        assert client.get(INVITATION).status_code == 404
+    # nothing opened in this browser at all: an explanation, not an error
+    assert Client().get(INVITATION).status_code == 200
+
+
+def test_accepting_needs_a_signed_in_user_and_the_invited_account(owner: User, team: Team, outsider: User) -> None:
+    issued = invitation_create(team=team, inviter=owner, username="outsider")
+    anonymous, intruder_client = Client(), Client()
+    intruder = User.objects.create_user(username="intruder", password=PASSWORD)
+    intruder_client.force_login(intruder)
+
+    anonymous.get(issued.path)
+    signed_out = anonymous.post(INVITATION)
+    intruder_client.get(issued.path)
+    wrong = intruder_client.post(INVITATION)
+
+    assert (signed_out.status_code, signed_out["Location"]) == (302, f"/login/?next={INVITATION}")
+    assert wrong.status_code == 200
+    assert b"for another account" in wrong.content
+    assert not Membership.objects.filter(team=team, user__in=[outsider, intruder]).exists()
 
 
 def test_login_by_username_or_email_and_both_are_audited(owner: User) -> None:

@@ -582,3 +582,36 @@ def test_an_upload_url_takes_no_bytes_once_the_upload_is_complete(
 
     assert_error(response, 409, code="upload_closed")
     assert storage.artifact_store().size_of(storage.staging_key(Blob.objects.get().id)) is None
+
+
+def test_store_uploads_no_blob_owns_are_removed_once_old(
+    owner_client: APIClient, run: Run, settings: Any, store_root: Path
+) -> None:
+    # given a multipart upload whose declaration was rolled back (a later file was refused)
+    settings.ASSAY_MULTIPART_THRESHOLD = 10
+    small = b"12345"
+    log_file(owner_client, run, "small.bin", small)
+    lying = {"path": "lie.bin", "size": 6, "sha256": sha(small)}
+    assert_error(declare(owner_client, run, [file_entry("big.bin", b"b" * 100), lying]), 409, code="size_mismatch")
+    [orphan] = list((store_root / "multipart").iterdir())
+    # and bytes PUT to staging after their blob had expired, and a live upload
+    stray = store_root / "staging" / ("f" * 32)
+    stray.write_bytes(b"late bytes")
+    live = orjson.loads(declare(owner_client, run, [file_entry("live.bin", b"l" * 100)]).content)["artifacts"][0]
+    live_dir = storage.artifact_store()._parts_dir(Blob.objects.get(size=100).upload_id)  # type: ignore[attr-defined]
+    assert live["upload"]["multipart"]
+    assert live_dir.is_dir()
+
+    # when the sweep runs within the expiry, then after it (the live upload's row kept fresh)
+    young = artifacts.artifacts_sweep(now=timezone.now() + timedelta(hours=1))
+    Blob.objects.filter(size=100).update(updated_at=timezone.now() + timedelta(days=2))
+    old = artifacts.artifacts_sweep(now=timezone.now() + timedelta(hours=25))
+
+    # then nothing young was touched, and afterwards only the orphans are gone
+    assert (young["orphans"], old["orphans"]) == (0, 2)
+    assert not orphan.exists()
+    assert not stray.exists()
+    assert live_dir.is_dir()
+    # an upload completed but not processed yet keeps its staged bytes
+    assert Artifact.objects.get(path="small.bin").status == "uploaded"
+    assert (store_root / storage.staging_key(Blob.objects.get(size=5).id)).is_file()

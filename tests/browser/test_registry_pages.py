@@ -132,3 +132,34 @@ def test_registering_a_version_from_the_run_page(
     expect(page.get_by_test_id("version-title")).to_have_text("fraud-detector v3")
     page.screenshot(path=str(SHOTS / "registered.png"), full_page=True)
     assert events.errors == []
+
+
+def test_editing_a_versions_description_and_finding_the_model_in_the_global_search(
+    page: Page, live_server: LiveServer, log_in: LogIn, events: PageEvents, registry_demo: tuple[User, Project, Run]
+) -> None:
+    log_in("ana")
+    page.goto(f"{live_server}/acme/fraud/models/fraud-detector/v2/")
+    content_hash = page.locator(".meta-line .mono").first.inner_text()
+
+    page.get_by_test_id("edit-metadata").click()
+    page.get_by_label("Description (markdown)").fill("Retrained on **November** data.\n\n<img src=x onerror=alert(1)>")
+    page.get_by_label("Tags, one key=value a line").fill("stage=shadow-eval")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "version-edit.png"), full_page=True)
+    page.get_by_role("button", name="Save").click()
+
+    expect(page.get_by_test_id("version-title")).to_have_text("fraud-detector v2")
+    expect(page.locator(".markdown strong")).to_have_text("November")
+    expect(page.locator(".markdown img")).to_have_count(0)  # sanitised
+    expect(page.locator(".meta-line")).to_contain_text("shadow-eval")
+    assert page.locator(".meta-line .mono").first.inner_text() == content_hash
+    page.screenshot(path=str(SHOTS / "version-edited.png"), full_page=True)
+
+    page.goto(f"{live_server}/-/search/?q=shadow")
+    results = page.get_by_test_id("search-results")
+    expect(results).to_contain_text("fraud-detector")
+    results.get_by_role("link", name="fraud-detector").click()
+    expect(page.get_by_test_id("model-name")).to_have_text("fraud-detector")
+    page.goto(f"{live_server}/-/search/?q=fraud")
+    page.screenshot(path=str(SHOTS / "search-models.png"), full_page=True)
+    assert events.errors == []

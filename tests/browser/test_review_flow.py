@@ -70,9 +70,13 @@ def test_two_users_take_a_model_to_production_through_a_review(
     SHOTS.mkdir(parents=True, exist_ok=True)
     base = f"{live_server}/acme/fraud/reviews"
 
-    # the author opens a request and mentions the reviewer (with completion)
+    # the author opens a request from the version page and mentions the reviewer (with completion)
     log_in("ben")
-    page.goto(f"{base}/new/?model=fraud-detector&version=v2")
+    page.goto(f"{live_server}/acme/fraud/models/fraud-detector/v2/")
+    page.get_by_role("link", name="Open review request").click()
+    expect(page.get_by_label("Candidate version")).to_have_value("v2")
+    expect(page.get_by_label("Into alias")).to_have_value("production")
+    expect(page.get_by_label("Model")).to_have_value("fraud-detector")
     page.get_by_label("Title").fill("Ship the v2 fraud detector")
     description = page.get_by_label("Description (markdown; @mention people and teams)")
     description.fill("Retrained on October data. ")

@@ -258,3 +258,58 @@ def test_a_negated_or_nested_metric_condition_is_not_moved() -> None:
         rest, moved = compiler.split_for_order(node, [parser.parse_order_by("metrics.acc DESC")])
         assert moved == {}, text
         assert rest == node, text
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(obj).items() if k != "_state" and not k.startswith("_prefetched")}
+
+
+@pytest.mark.parametrize("who", ["owner", "member", "outsider", "staff", "viewer", "anonymous"])
+def test_the_compiled_run_query_builds_what_the_orm_builds(
+    who: str, request: pytest.FixtureRequest, run: Run, project: Project
+) -> None:
+    """access_run's query is compiled once (config/querycache.py); the instances it builds
+    (run, project, team, experiment, author, the role annotations, JSON and datetimes) must
+    equal the ORM's, and the policy must give the same answer."""
+    from django.contrib.auth.models import AnonymousUser
+
+    user: Any = AnonymousUser() if who == "anonymous" else request.getfixturevalue(who)
+    run.config = {"lr": 0.01, "layers": [64, 32], "name": "o'brien <b>"}
+    run.save(update_fields=["config"])
+    expected = (
+        Run.objects.select_related("project__team", "experiment", "author")
+        .annotate(**access.role_annotations(user, prefix="project__"))
+        .get(pk=run.pk)
+    )
+    try:
+        loaded: Run | None = access_run(user, run.id)
+    except NotFound:
+        loaded = None
+
+    if access.role_on(user, project) is None:
+        assert loaded is None
+        return
+    assert loaded is not None
+    assert _fields(loaded) == _fields(expected)
+    assert loaded.config == {"lr": 0.01, "layers": [64, 32], "name": "o'brien <b>"}
+    pairs = [
+        (loaded.project, expected.project),
+        (loaded.project.team, expected.project.team),
+        (loaded.experiment, expected.experiment),
+        (loaded.author, expected.author),
+    ]
+    for got, want in pairs:
+        assert _fields(got) == _fields(want)
+    assert access.role_on(user, loaded.project, annotated=loaded) == access.role_on(user, project)
+
+
+def test_a_compiled_query_answers_none_for_no_row_and_refuses_non_exact_lookups(run: Run) -> None:
+    from config.querycache import CompiledQuery
+
+    by_name = CompiledQuery(Run, lambda name: Run.objects.filter(name=name)[:1], placeholders=["(no such name)"])
+    assert by_name.first(run.name) == run
+    assert by_name.first("no-such-run") is None
+    # iexact turns the value into a pattern: the placeholder is no longer found as-is.
+    fuzzy = CompiledQuery(Run, lambda name: Run.objects.filter(name__contains=name)[:1], placeholders=["(x)"])
+    with pytest.raises(ValueError, match="placeholder"):
+        fuzzy.first(run.name)

@@ -7,6 +7,8 @@ import csv
 import io
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
@@ -14,6 +16,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from experiments import services
 from experiments.models import Figure, ProjectKey, Run, SavedView
+from registry import services as registry_services
 from tests.factories import UserFactory
 from tests.helpers import assert_error
 
@@ -226,6 +229,10 @@ def test_global_search_finds_what_the_user_may_see(web: Client, sweep: list[Run]
     stranger = Client()
     stranger.force_login(outsider)
     assert "/acme/sweep/" not in _html(stranger.get("/-/search/", {"q": "run"}))
+    registry_services.model_create(user=sweep[0].author, project=sweep[0].project, name="sweep-ranker")  # type: ignore[arg-type]
+    models = _html(web.get("/-/search/", {"q": "ranker"}))
+    assert 'href="/acme/sweep/models/sweep-ranker/"' in models
+    assert "sweep-ranker" not in _html(stranger.get("/-/search/", {"q": "ranker"}))
 
 
 # --- the JSON endpoints ---------------------------------------------------------------------------
@@ -282,6 +289,22 @@ def test_history_export_streams_raw_points_as_csv(owner_client: APIClient, sweep
     assert rows[0] == ["run_id", "run_name", "key", "step", "value", "timestamp"]
     assert len(rows) == 1 + 2 * 3
     assert {row[2] for row in rows[1:]} == {"acc"}
+
+
+def test_history_export_streams_parquet_equal_to_the_csv(owner_client: APIClient, sweep: list[Run]) -> None:
+    query = {"project": "acme/sweep", "filter": "params.optimizer = 'adam'"}
+    response = owner_client.get("/api/v1/export/histories/", {**query, "format": "parquet"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/vnd.apache.parquet"
+    assert response["Content-Disposition"] == 'attachment; filename="histories.parquet"'
+    table = pq.read_table(pa.BufferReader(response.getvalue()))
+    assert table.column_names == ["run_id", "run_name", "key", "step", "value", "timestamp"]
+    as_csv = list(csv.reader(io.StringIO(owner_client.get("/api/v1/export/histories/", query).getvalue().decode())))
+    assert len(as_csv) - 1 == table.num_rows == 2 * (3 + 1)
+    for row, record in zip(as_csv[1:], table.to_pylist(), strict=True):
+        assert row[:3] == [record["run_id"], record["run_name"], record["key"]]
+        assert (int(row[3]), float(row[4]), int(row[5])) == (record["step"], record["value"], record["timestamp"])
+    assert_error(owner_client.get("/api/v1/export/histories/", {**query, "format": "xlsx"}), 400, field="format")
 
 
 def test_history_export_refuses_a_bad_filter_with_its_position(owner_client: APIClient, sweep: list[Run]) -> None:

@@ -222,7 +222,9 @@ async def test_frame_flood_closes_the_socket(ws: Ws, owner: User, token_of: Call
         codes.append(json.loads(output["text"]).get("code"))
     assert output["code"] == 1008
     assert codes[-1] == "rate_limited"
-    assert codes.count(None) == 40  # the burst was answered (pong), the rest refused
+    # The burst (40) was answered (pong), the rest refused; on a loaded machine the bucket
+    # refills (20/s) while the 60 frames are being read, so a few more may pass.
+    assert 40 <= codes.count(None) <= 50
 
 
 # --- events reach exactly those who may see them ---------------------------------------------------------
@@ -329,15 +331,47 @@ async def test_deactivated_user_is_disconnected(
 
 
 @in_own_loop
-async def test_revoked_token_is_caught_by_the_periodic_recheck(ws: Ws, member: User, run: Run, settings: Any) -> None:
+async def test_revoking_a_token_closes_its_sockets_at_once(ws: Ws, member: User, run: Run, settings: Any) -> None:
+    from accounts.services import token_create
+
+    settings.ASSAY_LIVE_RECHECK_SECONDS = 600  # the periodic re-check cannot be what closes it
+    revoked = await db(token_create)(user=member, name="laptop")
+    kept = await db(token_create)(user=member, name="ci")
+    comm, _, _ = await ws(token=revoked.raw)
+    other, _, _ = await ws(token=kept.raw)
+    await subscribe(comm, f"run:{run.id}")
+    await subscribe(other, f"run:{run.id}")
+
+    await db(token_revoke)(token=revoked.token, actor=member)
+
+    assert (await comm.receive_json_from(timeout=3))["code"] == "unauthenticated"
+    assert await closed_with(comm) == 4401
+    # the same user's socket on another token is re-checked, finds its token valid, lives on
+    await db(log_points)(run, 0)
+    event = await other.receive_json_from(timeout=3)
+    assert (event["type"], event["topic"]) == ("event", f"run:{run.id}")
+    await other.disconnect()
+
+
+@in_own_loop
+async def test_an_expired_token_is_caught_by_the_periodic_recheck(
+    ws: Ws, member: User, run: Run, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import ApiToken
     from accounts.services import token_create
 
     settings.ASSAY_LIVE_RECHECK_SECONDS = 1
-    issued = await db(token_create)(user=member, name="live")
+    issued = await db(token_create)(user=member, name="live", expires_at=timezone.now() + timedelta(days=1))
     comm, _, _ = await ws(token=issued.raw)
     await subscribe(comm, f"run:{run.id}")
 
-    await db(token_revoke)(token=issued.token)  # a queryset update: no signal, no broadcast
+    # expiry is the passing of time, not a write: no broadcast, only the periodic re-check
+    past = timezone.now() - timedelta(seconds=1)
+    await db(lambda: ApiToken.objects.filter(pk=issued.token.pk).update(expires_at=past))()
 
     assert (await comm.receive_json_from(timeout=4))["code"] == "unauthenticated"
     assert await closed_with(comm) == 4401

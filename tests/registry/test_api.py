@@ -169,6 +169,28 @@ def test_search_finds_versions_by_metric_and_models_by_alias(
     assert none == []
 
 
+def test_the_global_search_finds_models_by_name_and_by_tags_of_models_and_versions(
+    owner_client: APIClient, outsider_client: APIClient, two_versions: list[dict[str, Any]]
+) -> None:
+    patch_json(owner_client, BASE + "fraud/", {"tags": {"domain": "payments"}})
+    patch_json(owner_client, BASE + "fraud/versions/2/", {"tags": {"stage": "shadow-eval"}})
+    post_json(owner_client, BASE, {"name": "churn"})
+
+    def found(client: APIClient, text: str) -> list[str]:
+        response = client.get("/api/v1/search/", {"q": text})
+        assert response.status_code == 200
+        return [f"{m['project']}/{m['name']}" for m in response.json()["models"]]
+
+    assert found(owner_client, "FRAU") == ["acme/proj/fraud"]
+    assert found(owner_client, "payments") == ["acme/proj/fraud"]
+    assert found(owner_client, "shadow") == ["acme/proj/fraud"]
+    assert found(owner_client, "churn") == ["acme/proj/churn"]
+    assert found(owner_client, "nothing-like-it") == []
+    assert found(outsider_client, "fraud") == []
+    first = owner_client.get("/api/v1/search/", {"q": "fraud"}).json()["models"][0]
+    assert (first["url"], first["versions"]) == ("/acme/proj/models/fraud/", 2)
+
+
 def test_a_bad_filter_is_400_with_its_position(owner_client: APIClient, model: ModelRepository) -> None:
     response = owner_client.get(BASE + "fraud/versions/", {"filter": "metrics.acc >"})
 

@@ -103,6 +103,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "api-review-comment": {"body": "Edited"},
     "api-review-merge": {"bypass": True, "reason": "sample"},
     "api-review-settings": {"required_approvals": 2},
+    "api-project-review-settings": {"required_approvals": 2},
     "api-notifications": {"all": True},
     "api-notification-preferences": {"email": ["mention"]},
 }
@@ -160,8 +161,11 @@ def _registry_samples(run: Run) -> None:
 
 def _review_samples(run: Run, fraud: Any) -> None:
     """Review request #1 (fraud@production → v1) by the owner, with a request for changes
-    by ``member`` (id "b"*32), a comment by the owner (id "d"*32) and a notification."""
-    from reviews.models import Comment, Notification, Review, ReviewCounter, ReviewRequest
+    by ``member`` (id "b"*32), a comment by the owner (id "d"*32), a notification and
+    fraud's own review settings (so a refused DELETE of them shows in the snapshot)."""
+    from reviews.models import Comment, Notification, Review, ReviewCounter, ReviewRequest, ReviewSettings
+
+    ReviewSettings.objects.create(repository=fraud, required_checks=["artifact-integrity"])
 
     version = fraud.versions.get(number=1)
     owner = User.objects.get(username="owner")
@@ -249,9 +253,19 @@ def snapshot() -> dict[str, int]:
 
     counts.update({m.__name__: m.objects.count() for m in (ModelRepository, ModelVersion, Alias, AliasMove)})
     counts["ModelVersion.edited"] = ModelVersion.objects.exclude(tags={}).count()
-    from reviews.models import Check, Comment, Notification, Review, ReviewRequest, ReviewSettings, TimelineEvent
+    from reviews.models import (
+        Check,
+        Comment,
+        Notification,
+        ProjectReviewSettings,
+        Review,
+        ReviewRequest,
+        ReviewSettings,
+        TimelineEvent,
+    )
 
     counts.update({m.__name__: m.objects.count() for m in (ReviewRequest, Review, Comment, Check, ReviewSettings)})
+    counts["ProjectReviewSettings"] = ProjectReviewSettings.objects.count()
     counts.update({m.__name__: m.objects.count() for m in (Notification, TimelineEvent)})
     counts["ReviewRequest.changed"] = ReviewRequest.objects.exclude(state="open").exclude(title="Ship v1").count()
     counts["ReviewRequest.renamed"] = ReviewRequest.objects.exclude(title="Ship v1").count()
@@ -371,7 +385,7 @@ def _outsider_exports(client: APIClient, run: Run) -> None:
 
 def _outsider_searches(client: APIClient, run: Run) -> None:
     found = client.get("/api/v1/search/", {"q": "first"}).json()
-    assert found == {"projects": [], "experiments": [], "runs": []}
+    assert found == {"projects": [], "experiments": [], "runs": [], "models": []}
     found = client.get("/api/v1/search/", {"q": run.project.name}).json()
     assert found["projects"] == []
     assert found["runs"] == []

@@ -148,7 +148,12 @@ ROWS: dict[str, dict[str, Rule]] = {
     # the sample merge is an explicit bypass (R9): project admins only
     "api/v1/projects/<str:team>/<str:project>/review-requests/<int:number>/merge/": {"post": ADMIN},
     "api/v1/projects/<str:team>/<str:project>/mentionables/": {"get": VIEW},
-    "api/v1/projects/<str:team>/<str:project>/models/<str:model>/review-settings/": {"get": VIEW, "patch": ADMIN},
+    "api/v1/projects/<str:team>/<str:project>/models/<str:model>/review-settings/": {
+        "get": VIEW,
+        "patch": ADMIN,
+        "delete": ADMIN,
+    },
+    "api/v1/projects/<str:team>/<str:project>/review-settings/": {"get": VIEW, "patch": ADMIN},
     "api/v1/notifications/": {"get": USER, "post": USER},
     "api/v1/notifications/preferences/": {"get": USER, "put": USER},
     # --- probes and capability URLs
@@ -159,6 +164,7 @@ ROWS: dict[str, dict[str, Rule]] = {
     # --- pages: sign-in
     "login/": {"get": PUBLIC},
     "logout/": {"get": PUBLIC},
+    "invitations/": {"get": PUBLIC, "post": USER},
     "invitations/<str:token>/": {"get": PUBLIC},
     # --- pages: dashboard
     "": {"get": USER},
@@ -175,6 +181,8 @@ ROWS: dict[str, dict[str, Rule]] = {
     "<str:team>/<str:project>/models/<str:model>/aliases/": {"post": MAINTAIN},
     "<str:team>/<str:project>/models/<str:model>/v<int:number>/": {"get": VIEW},
     "<str:team>/<str:project>/models/<str:model>/v<int:number>/download/": {"get": VIEW},
+    "<str:team>/<str:project>/models/<str:model>/edit/": {"get": MAINTAIN, "post": MAINTAIN},
+    "<str:team>/<str:project>/models/<str:model>/v<int:number>/edit/": {"get": MAINTAIN, "post": MAINTAIN},
     "<str:team>/<str:project>/runs/<str:run_id>/register-model/": {"get": MAINTAIN, "post": MAINTAIN},
     "<str:team>/<str:project>/compare/": {"get": VIEW},
     # --- pages: review requests
@@ -241,6 +249,8 @@ PAGE_BODIES: dict[str, dict[str, Any] | Callable[[str], dict[str, Any]]] = {
     "project-transfer": lambda username: {"team": username},
     "saved-view-create": {"name": "mine", "query": "sort=-start_time"},
     "run-register-model": {"name": "matrix-model", "artifact": "model.bin"},
+    "model-edit": {"description": "# Edited", "tags": "stage=edited"},
+    "model-version-edit": {"description": "# Edited", "tags": "stage=edited"},
     "review-new": {"model": "fraud", "version": "1", "alias": "canary", "title": "Canary"},
     "review-submit": {"verdict": "comment", "body": "fine"},
     "review-comment": {"body": "a comment"},

@@ -84,7 +84,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if not dirs:
         print("Nothing to sync.")
         return 0
-    results = sync(url=args.url, only=args.run or None)
+    results = sync(url=args.url, only=args.run or None, progress=not env.flag(env.SILENT, False))
     failed = 0
     for result in results:
         name = result.directory.rsplit("/", 1)[-1]
@@ -95,9 +95,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
             print(f"{name}: not synced: {result.error}", file=sys.stderr)
         else:
             created = "created, " if result.created else ""
+            artifacts = f", {result.artifacts} artifact file(s)" if result.artifacts else ""
             print(
                 f"{name}: {created}{result.batches} batch(es), {result.points} new point(s), "
-                f"{result.duplicates} already there → run {result.run_id}"
+                f"{result.duplicates} already there{artifacts} → run {result.run_id}"
             )
         for line in result.rejected:
             print(f"  refused by the server: {line}", file=sys.stderr)

@@ -9,9 +9,11 @@ import enum
 import math
 import os
 import re
+import signal
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Mapping
 from pathlib import PurePath
@@ -32,12 +34,15 @@ from assay.errors import (
     UsageError,
     ValidationError,
 )
-from assay.run import Run, utc_now_iso
+from assay.run import Run, Terminated, utc_now_iso
 from assay.spool import SpoolDir
 from assay.transport import Transport
 
 PROJECT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}/[a-z0-9][a-z0-9_-]{0,63}$")
 DEFAULT_SYSTEM_METRICS_INTERVAL = 10.0
+# Seconds a SIGTERM'd job spends sending what is queued before spooling the rest (Slurm's
+# KillWait and Kubernetes' grace period are 30 s by default: this leaves room for the job's own clean-up).
+TERM_GRACE_SECONDS = 10.0
 
 _active: Run | None = None
 _unfinished: list[Run] = []
@@ -443,6 +448,36 @@ def _install_hooks() -> None:
 
     sys.excepthook = excepthook
     atexit.register(_finish_at_exit)
+    _install_sigterm_handler()
+
+
+def _install_sigterm_handler() -> None:
+    """SIGTERM (what schedulers and ``kill`` send) skips atexit: without a handler the queue
+    would be lost and the run left ``running``. Only the default disposition is replaced
+    (a handler the script installed is kept), and only from the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # pragma: no cover - embedded interpreters without signals
+        return
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """Finish every open run as ``killed`` (what could not be sent in a few seconds is
+    spooled for ``assay sync``), then die of SIGTERM as the process would have."""
+    stack = "".join(traceback.format_stack(frame)) if frame is not None else ""
+    for run in list(_unfinished):
+        if run.finished:
+            continue
+        try:
+            run.finish("killed", error=Terminated("SIGTERM", stack), timeout=TERM_GRACE_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - dying anyway: report and carry on
+            print(f"assay: could not finish run {run.id}: {exc}", file=sys.stderr)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _finish_at_exit() -> None:

@@ -334,6 +334,9 @@ class Run:
         characters, more than 1024 characters); hashing and uploading run in the
         background, straight to the object store, parts in parallel, skipped when the
         server already holds the content. ``finish()`` waits for them.
+
+        Offline, the files are copied into the run's spool at the call and ``assay sync``
+        uploads them with the rest of the run.
         """
         if self._finished:
             raise UsageError(f"run {self.id} is finished.")
@@ -342,12 +345,17 @@ class Run:
         files = collect(path, name)
         if self.mode == "disabled":
             return
+        label = name if name is not None else Path(path).name
         if self.mode == "offline" or self._client is None:
-            self._say(f"artifacts need an online run; {files[0].name} was not uploaded.")
+            # Copied into the spool now (a later save to the same path must not change what
+            # was logged), uploaded by `assay sync` in order with the run's other requests.
+            if self._transport is None:
+                return
+            entries = self._spool().add_artifact(files)
+            self._transport.put_call("artifact", {"kind": kind, "label": label, "files": entries})
             return
         if self._uploader is None:
             self._uploader = Uploader(self._client, self.id, say=self._say, progress=not env.flag(env.SILENT, False))
-        label = name if name is not None else Path(path).name
         self._uploader.submit(files, kind, label)
 
     def log_model(self, path: str | os.PathLike[str], name: str | None = None) -> None:
@@ -471,7 +479,19 @@ class Run:
             self.finish("failed", error=exc)
 
 
+class Terminated(BaseException):
+    """The process was stopped by a signal (SIGTERM from a scheduler, for example);
+    ``stack`` is where the main thread was when it arrived."""
+
+    def __init__(self, signal_name: str, stack: str = "") -> None:
+        super().__init__(f"the process received {signal_name} and stopped")
+        self.signal_name = signal_name
+        self.stack = stack
+
+
 def error_info(error: BaseException) -> dict[str, Any]:
+    if isinstance(error, Terminated):
+        return {"type": error.signal_name, "message": str(error), "traceback": error.stack[-MAX_TRACEBACK:]}
     kind = type(error)
     name = (
         kind.__qualname__ if kind.__module__ in ("builtins", "__main__") else f"{kind.__module__}.{kind.__qualname__}"

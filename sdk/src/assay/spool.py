@@ -4,7 +4,8 @@ Layout, one directory per run under ``$ASSAY_DIR/spool/`` (default ``~/.assay/sp
 
     <run-id or offline-…>/
         run.json          {"version", "local_id", "run_id", "url", "create", "finish", "name", ...}
-        0000000001.jsonl  one request per line: {"op": "log"|"update"|"figure", "body": {...}}
+        0000000001.jsonl  one request per line: {"op": "log"|"update"|"figure"|"artifact", "body": {...}}
+        artifacts/<id>/…  copies of the files an offline run logged as artifacts
         .lock             held (flock) by the process that is still writing the run
 
 Every file is written to a temporary name, fsynced and renamed, so a crash leaves either
@@ -23,7 +24,10 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable
@@ -47,6 +51,7 @@ except ImportError:  # pragma: no cover
 
 META = "run.json"
 LOCK = ".lock"
+ARTIFACTS = "artifacts"
 SPOOL_VERSION = 1
 
 
@@ -135,6 +140,20 @@ class SpoolDir:
     def pending_batches(self) -> int:
         return sum(len(self.read_lines(p)) for p in self.files())
 
+    def add_artifact(self, files: Sequence[Any]) -> list[dict[str, Any]]:
+        """Copy logged files (``assay.artifacts.LocalFile``: ``source``, checked ``name``)
+        into the spool; the entries of the spool's ``artifact`` line."""
+        folder = self.path / ARTIFACTS / uuid.uuid4().hex
+        entries = []
+        for item in files:
+            target = folder / item.name  # a checked relative name: no "..", not absolute
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(item.source, target)
+            entries.append(
+                {"path": item.name, "file": target.relative_to(self.path).as_posix(), "size": target.stat().st_size}
+            )
+        return entries
+
     # --- the writer's lock ----------------------------------------------------------------
 
     def lock(self) -> bool:
@@ -186,6 +205,7 @@ class SyncResult:
     batches: int = 0
     duplicates: int = 0
     points: int = 0
+    artifacts: int = 0  # files of offline artifacts uploaded (or already on the server)
     rejected: list[str] = field(default_factory=list)
     error: str | None = None
     skipped: str | None = None
@@ -209,12 +229,14 @@ def sync(
     root: Path | None = None,
     only: list[str] | None = None,
     on_progress: Callable[[SyncResult], None] | None = None,
+    progress: bool = False,
 ) -> list[SyncResult]:
     """Upload every spooled run (or those named in ``only``) exactly once.
 
     A directory whose writer is still alive (its lock is held) is skipped. Errors of one
     directory are reported in its result and do not stop the others; files not yet
-    acknowledged stay on disk for the next ``sync``.
+    acknowledged stay on disk for the next ``sync``. ``progress``: print a progress line
+    to stderr while a run's spool files and artifacts are sent.
     """
     results = []
     for spool in spooled_dirs(root):
@@ -226,7 +248,7 @@ def sync(
             results.append(result)
             continue
         try:
-            _sync_one(spool, result, url=url, token=token)
+            _sync_one(spool, result, url=url, token=token, progress=progress)
         except AssayError as exc:
             result.error = str(exc)
         finally:
@@ -237,7 +259,48 @@ def sync(
     return results
 
 
-def _sync_one(spool: SpoolDir, result: SyncResult, *, url: str | None, token: str | None) -> None:
+def _stderr(message: str) -> None:
+    print(f"assay: {message}", file=sys.stderr, flush=True)
+
+
+class _SyncProgress:
+    """``assay: syncing <run>: 3/40 files, 120000 points`` on stderr: refreshed in place on a
+    terminal, at most every 2 s otherwise; nothing for a spool of one file."""
+
+    def __init__(self, name: str, total: int, enabled: bool) -> None:
+        self.name, self.total = name, total
+        self.enabled = enabled and total > 1
+        self._tty = sys.stderr.isatty()
+        self._last = 0.0
+
+    def update(self, done: int, result: SyncResult) -> None:
+        now = time.monotonic()
+        final = done == self.total
+        if not self.enabled or (not final and now - self._last < (0.2 if self._tty else 2.0)):
+            return
+        self._last = now
+        end = "\n" if final or not self._tty else "\r"
+        line = f"assay: syncing {self.name}: {done}/{self.total} files, {result.points} points"
+        print(line, end=end, file=sys.stderr, flush=True)
+
+
+def _upload_artifact(uploader: Any, spool: SpoolDir, body: dict[str, Any], result: SyncResult) -> None:
+    from assay.artifacts import LocalFile
+
+    files = []
+    for entry in body.get("files") or []:
+        source = spool.path / str(entry.get("file", ""))
+        if spool.path.resolve() not in source.resolve().parents or not source.is_file():
+            raise ValidationError(f"the spooled copy of artifact {entry.get('path')!r} is missing")
+        files.append(LocalFile(source, str(entry["path"]), source.stat().st_size))
+    kind, label = str(body.get("kind") or "file"), str(body.get("label") or "artifact")
+    uploader.upload(files, kind, label)  # raises when it fails: the spool file is kept
+    result.artifacts += len(files)
+
+
+def _sync_one(
+    spool: SpoolDir, result: SyncResult, *, url: str | None, token: str | None, progress: bool = False
+) -> None:
     meta = spool.read_meta()
     server = url or meta.get("url") or env.resolve_url()
     if not server:
@@ -255,23 +318,38 @@ def _sync_one(spool: SpoolDir, result: SyncResult, *, url: str | None, token: st
             meta = spool.update_meta(run_id=run_id, url=client.url, web_url=answer.get("url"))
             result.created = True
         result.run_id = run_id
-        for path in spool.files():
-            for item in spool.read_lines(path):
-                try:
-                    answer = send_line(client, run_id, item)
-                except (ValidationError, ConflictError) as exc:
-                    # Final refusals: resending cannot help, so do not block the spool on them.
-                    result.rejected.append(f"{path.name}: {exc}")
-                    continue
-                except (AuthenticationError, PermissionDeniedError, NotFoundError):
-                    raise
-                if item["op"] == "log":
-                    result.batches += 1
-                    if answer.get("duplicate"):
-                        result.duplicates += 1
-                    points = answer.get("points")
-                    result.points += points if isinstance(points, int) else 0
-            path.unlink()
+        files = spool.files()
+        shown = _SyncProgress(spool.path.name, len(files), progress)
+        uploader: Any = None
+        try:
+            for done, path in enumerate(files, start=1):
+                for item in spool.read_lines(path):
+                    try:
+                        if item["op"] == "artifact":
+                            if uploader is None:
+                                from assay.artifacts import Uploader
+
+                                uploader = Uploader(client, run_id, say=_stderr, progress=progress)
+                            _upload_artifact(uploader, spool, item["body"], result)
+                            continue
+                        answer = send_line(client, run_id, item)
+                    except (ValidationError, ConflictError) as exc:
+                        # Final refusals: resending cannot help, so do not block the spool on them.
+                        result.rejected.append(f"{path.name}: {exc}")
+                        continue
+                    except (AuthenticationError, PermissionDeniedError, NotFoundError):
+                        raise
+                    if item["op"] == "log":
+                        result.batches += 1
+                        if answer.get("duplicate"):
+                            result.duplicates += 1
+                        points = answer.get("points")
+                        result.points += points if isinstance(points, int) else 0
+                path.unlink()
+                shown.update(done, result)
+        finally:
+            if uploader is not None:
+                uploader.close()
         finish = meta.get("finish")
         if isinstance(finish, dict) and finish:
             client.update_run(run_id, finish)

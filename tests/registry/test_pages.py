@@ -1,0 +1,111 @@
+"""The registry's edit form (server side): a model's or a version's description and tags
+change, audited; the version's ingredients and hash do not; bad input names the line."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from accounts.models import AuditEvent, User
+from config.api import ApiError
+from registry import services
+from registry.models import ModelRepository, ModelVersion
+from registry.views import parse_tag_lines
+from tests.registry.conftest import MakeArtifact, MakeRun
+
+pytestmark = pytest.mark.django_db
+
+PAGE = "/acme/proj/models/fraud/"
+
+
+@pytest.fixture
+def version(owner: User, model: ModelRepository, make_run: MakeRun, make_artifact: MakeArtifact) -> ModelVersion:
+    run = make_run()
+    make_artifact(run)
+    return services.version_register(user=owner, repository=model, run=run, artifact="model.pkl")
+
+
+def _web(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_a_maintainer_edits_a_versions_description_and_tags(maintainer: User, version: ModelVersion) -> None:
+    web = _web(maintainer)
+    page = web.get(PAGE + "v1/")
+    assert 'href="/acme/proj/models/fraud/v1/edit/"' in page.content.decode()
+    assert web.get(PAGE + "v1/edit/").status_code == 200
+
+    response = web.post(
+        PAGE + "v1/edit/",
+        {"description": "**Better** recall.\r\n<script>alert(1)</script>", "tags": "stage = candidate\n\nowner=ana"},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == PAGE + "v1/"
+    fresh = ModelVersion.objects.get(pk=version.pk)
+    assert fresh.description == "**Better** recall.\n<script>alert(1)</script>"
+    assert fresh.tags == {"stage": "candidate", "owner": "ana"}
+    assert (fresh.content_hash, fresh.params, fresh.metrics) == (version.content_hash, version.params, version.metrics)
+    event = AuditEvent.objects.get(action="model.version.update")
+    assert event.data["after"]["tags"] == {"stage": "candidate", "owner": "ana"}
+    html = web.get(PAGE + "v1/").content.decode()
+    assert "<strong>Better</strong> recall." in html
+    assert "<script>alert(1)</script>" not in html
+
+
+def test_a_maintainer_edits_the_models_description(maintainer: User, model: ModelRepository) -> None:
+    web = _web(maintainer)
+    assert 'href="/acme/proj/models/fraud/edit/"' in web.get(PAGE).content.decode()
+
+    response = web.post(PAGE + "edit/", {"description": "# Fraud\nscores payments", "tags": "domain=payments"})
+
+    assert response.status_code == 302
+    fresh = ModelRepository.objects.get(pk=model.pk)
+    assert (fresh.description, fresh.tags) == ("# Fraud\nscores payments", {"domain": "payments"})
+    assert AuditEvent.objects.filter(action="model.update").exists()
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [
+        ("stage", "tags line 1: write key=value."),
+        ("a=1\n=2", "tags line 2: write key=value."),
+        ("a=1\na=2", "tags line 2: a is given twice."),
+        ("../x=1", "tags.../x: A tag key may not start with '/' or contain a '..' segment."),
+        ("k=" + "v" * 5001, "tags.k must be a string of at most 5000 characters."),
+    ],
+)
+def test_bad_tags_are_refused_naming_the_line_and_nothing_changes(
+    maintainer: User, version: ModelVersion, tags: str, message: str
+) -> None:
+    response = _web(maintainer).post(PAGE + "v1/edit/", {"description": "kept in the form", "tags": tags})
+
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert message.replace("'", "&#x27;") in body
+    assert "kept in the form" in body  # what was typed is not lost
+    fresh = ModelVersion.objects.get(pk=version.pk)
+    assert (fresh.description, fresh.tags) == ("", {})
+
+
+def test_a_member_may_read_but_not_edit(member: User, version: ModelVersion) -> None:
+    web = _web(member)
+    assert "/v1/edit/" not in web.get(PAGE + "v1/").content.decode()
+    assert web.get(PAGE + "v1/edit/").status_code == 403
+    assert web.post(PAGE + "v1/edit/", {"description": "x", "tags": ""}).status_code == 403
+    assert web.post(PAGE + "edit/", {"description": "x", "tags": ""}).status_code == 403
+    assert ModelVersion.objects.get(pk=version.pk).description == ""
+
+
+def test_an_outsider_gets_not_found(outsider: User, version: ModelVersion) -> None:
+    assert _web(outsider).get(PAGE + "v1/edit/").status_code == 404
+    assert _web(outsider).post(PAGE + "edit/", {"description": "x"}).status_code == 404
+
+
+def test_tag_lines_parse_to_a_dict() -> None:
+    assert parse_tag_lines("a=1\n b = two words \n\nc=") == {"a": "1", "b": "two words", "c": ""}
+    assert parse_tag_lines("") == {}
+    with pytest.raises(ApiError):
+        parse_tag_lines("x=1\n" * 201)
