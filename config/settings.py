@@ -192,7 +192,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env_str("ASSAY_CELERY_QUEUE", "assay")
 # A message whose worker died unacknowledged goes back to the queue after this many
 # seconds (Redis transport); processing is idempotent, so a redelivery is harmless.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("ASSAY_CELERY_VISIBILITY_TIMEOUT", 3600)}
+# Workers sweep for such messages every fifth of that timeout (at least 1 s, at most 60 s;
+# kombu's own default sweeps only every 100 s, longer than a short timeout).
+_VISIBILITY_TIMEOUT = env_int("ASSAY_CELERY_VISIBILITY_TIMEOUT", 3600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": _VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": max(1, min(60, _VISIBILITY_TIMEOUT // 5)),
+    "unacked_restore_throttle": 1,
+}
 # Periodic work (run `celery -A config beat` once per deployment).
 CELERY_BEAT_SCHEDULE = {
     "artifacts-sweep": {"task": "experiments.tasks.artifacts_sweep_task", "schedule": 15 * 60.0},
