@@ -242,11 +242,10 @@ class Server:
 
 
 def api_client(base_url: str, token: str, timeout: float = 120) -> httpx.Client:
-    return httpx.Client(
-        base_url=base_url,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        timeout=timeout,
-    )
+    headers = {"Content-Type": "application/json"}
+    if token:  # MLflow's server takes no token
+        headers["Authorization"] = f"Bearer {token}"
+    return httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
 
 
 def create_run(client: httpx.Client, project: str, name: str) -> str:
