@@ -1042,6 +1042,34 @@ def _apply_policy(
     ]
 
 
+def _save_policy(
+    settings: ReviewPolicy,
+    *,
+    user: User,
+    action: str,
+    target: Any,
+    project: Project,
+    request: HttpRequest | Request | None,
+    **fields: Any,
+) -> None:
+    """Validate and apply ``fields`` to a repository's or a project's policy, save it and
+    audit-log the change (a new policy is logged even when it equals what applied before)."""
+    before = _policy_view(settings)
+    created = settings._state.adding
+    _apply_policy(settings, **fields)
+    settings.save()
+    after = _policy_view(settings)
+    if after != before or created:
+        audit_record(
+            actor=user,
+            action=action,
+            target=target,
+            project=project,
+            request=request,
+            data={"before": before, "after": after},
+        )
+
+
 @transaction.atomic
 def review_settings_update(
     *,
@@ -1061,26 +1089,18 @@ def review_settings_update(
     if settings is None:
         current = selectors.settings_for(repository)
         settings = ReviewSettings(repository=repository, **{f: getattr(current, f) for f in selectors.POLICY_FIELDS})
-    before = _policy_view(settings)
-    created = settings._state.adding
-    _apply_policy(
+    _save_policy(
         settings,
+        user=user,
+        action="review.settings",
+        target=repository,
+        project=repository.project,
+        request=request,
         required_approvals=required_approvals,
         approver_role=approver_role,
         gates_config=gates_config,
         required_checks=required_checks,
     )
-    settings.save()
-    after = _policy_view(settings)
-    if after != before or created:
-        audit_record(
-            actor=user,
-            action="review.settings",
-            target=repository,
-            project=repository.project,
-            request=request,
-            data={"before": before, "after": after},
-        )
     return settings
 
 
@@ -1123,26 +1143,18 @@ def project_review_settings_update(
     settings = ProjectReviewSettings.objects.select_for_update().filter(project=project).first()
     if settings is None:
         settings = selectors.project_settings_for(project)
-    before = _policy_view(settings)
-    created = settings._state.adding
-    _apply_policy(
+    _save_policy(
         settings,
+        user=user,
+        action="review.project_settings",
+        target=project,
+        project=project,
+        request=request,
         required_approvals=required_approvals,
         approver_role=approver_role,
         gates_config=gates_config,
         required_checks=required_checks,
     )
-    settings.save()
-    after = _policy_view(settings)
-    if after != before or created:
-        audit_record(
-            actor=user,
-            action="review.project_settings",
-            target=project,
-            project=project,
-            request=request,
-            data={"before": before, "after": after},
-        )
     return settings
 
 

@@ -5,8 +5,6 @@ also run against an S3-protocol server."""
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -21,23 +19,11 @@ from experiments import storage
 from experiments.models import Artifact, Blob, Experiment, MetricChunk, Project, Run
 from registry import services as registry_services
 from tests.artifacts.conftest import log_file, sha
-from tests.artifacts.test_s3 import minio_client, moto_url, s3  # noqa: F401 - fixtures
+from tests.artifacts.test_s3 import fresh_s3, minio_client, moto_url, s3  # noqa: F401 - fixtures
 from tests.factories import RunFactory
 from tests.helpers import post_json
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager")]
-
-
-@pytest.fixture
-def fresh_s3(s3: storage.S3Store, settings: Any) -> Iterator[storage.S3Store]:  # noqa: F811
-    """The S3 store under a prefix of its own: moto keeps one bucket state per process, and
-    other tests leave objects in it."""
-    settings.ASSAY_ARTIFACTS = f"s3://{s3.bucket}/{uuid.uuid4().hex}"
-    storage.artifact_store.cache_clear()
-    store = storage.artifact_store()
-    assert isinstance(store, storage.S3Store)
-    yield store
-    storage.artifact_store.cache_clear()
 
 
 def command(*args: str) -> tuple[int, str]:
@@ -119,7 +105,7 @@ def test_orphans_are_deleted_only_when_asked(owner_client: APIClient, run: Run) 
 
 
 def test_the_check_lists_and_reads_an_s3_bucket(
-    fresh_s3: storage.S3Store,
+    fresh_s3: storage.S3Store,  # noqa: F811
     owner_client: APIClient,
     run: Run,
     django_capture_on_commit_callbacks: Any,

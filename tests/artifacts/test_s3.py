@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import socket
+import uuid
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -65,6 +66,18 @@ def s3(moto_url: str, minio_client: Any, settings: Any) -> Iterator[storage.S3St
     settings.S3_SECRET_KEY = "testing"
     settings.ASSAY_MULTIPART_THRESHOLD = 6 * 1024 * 1024
     settings.ASSAY_UPLOAD_PART_BYTES = PART
+    storage.artifact_store.cache_clear()
+    store = storage.artifact_store()
+    assert isinstance(store, storage.S3Store)
+    yield store
+    storage.artifact_store.cache_clear()
+
+
+@pytest.fixture
+def fresh_s3(s3: storage.S3Store, settings: Any) -> Iterator[storage.S3Store]:
+    """The S3 store under a prefix of its own: moto keeps one bucket state per process, and
+    other tests leave objects in it."""
+    settings.ASSAY_ARTIFACTS = f"s3://{s3.bucket}/{uuid.uuid4().hex}"
     storage.artifact_store.cache_clear()
     store = storage.artifact_store()
     assert isinstance(store, storage.S3Store)

@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,7 +21,7 @@ from rest_framework.test import APIClient
 from experiments import storage
 from experiments.models import Run
 from tests.artifacts.conftest import declare, file_entry
-from tests.artifacts.test_s3 import BUCKET, minio_client, moto_url, s3  # noqa: F401 - fixtures
+from tests.artifacts.test_s3 import BUCKET, fresh_s3, minio_client, moto_url, s3  # noqa: F401 - fixtures
 from tests.helpers import post_json
 
 pytestmark = [
@@ -33,18 +31,6 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def fresh_s3(s3: storage.S3Store, settings: Any) -> Iterator[storage.S3Store]:  # noqa: F811
-    """The S3 store under a prefix of its own: moto keeps one bucket state per process, and
-    other tests leave objects in it."""
-    settings.ASSAY_ARTIFACTS = f"s3://{s3.bucket}/{uuid.uuid4().hex}"
-    storage.artifact_store.cache_clear()
-    store = storage.artifact_store()
-    assert isinstance(store, storage.S3Store)
-    yield store
-    storage.artifact_store.cache_clear()
 
 
 @pytest.fixture
@@ -103,7 +89,7 @@ def snapshot(client: APIClient, run_ids: list[str]) -> dict[str, Any]:
 
 
 def test_backup_wipe_restore_gives_back_the_same_runs_metrics_and_artifacts(
-    fresh_s3: storage.S3Store,
+    fresh_s3: storage.S3Store,  # noqa: F811
     moto_url: str,  # noqa: F811
     owner_client: APIClient,
     run: Run,
