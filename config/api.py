@@ -45,13 +45,17 @@ class FastJSONParser(BaseParser):
         media_type: str | None = None,
         parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
-        raw = stream.read() if stream is not None else b""
-        if not raw:
-            raise exceptions.ParseError("The request body is empty; send a JSON object.")
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise exceptions.ParseError(f"The request body is not valid JSON: {exc}") from None
+        return parse_json(stream.read() if stream is not None else b"")
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body as JSON, or ParseError saying what is wrong with it."""
+    if not raw:
+        raise exceptions.ParseError("The request body is empty; send a JSON object.")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise exceptions.ParseError(f"The request body is not valid JSON: {exc}") from None
 
 
 class ApiError(exceptions.APIException):
@@ -108,7 +112,10 @@ def error_body(
     return {"error": error}
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+def error_parts(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+    """Status, body and headers of the answer to an exception, or None for one that is not
+    an API error (a bug: Django's 500 handling applies). Used by DRF's exception handler
+    below and by the log call's fast path (config/hotpath.py)."""
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, PermissionDenied):
@@ -131,9 +138,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = exc.detail
         code = getattr(detail, "code", None) or exc.default_code
         body = error_body(str(code), str(detail))
+    return exc.status_code, body, headers
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    parts = error_parts(exc)
+    if parts is None:
+        return None
+    status_code, body, headers = parts
     # Imported here: rest_framework.views reads DEFAULT_RENDERER_CLASSES at import time,
     # which points back into this module, so a module-level import is a cycle.
     from rest_framework.views import set_rollback
 
     set_rollback()
-    return Response(body, status=exc.status_code, headers=headers)
+    return Response(body, status=status_code, headers=headers)

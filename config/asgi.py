@@ -9,10 +9,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Django must be set up before anything imports models (the consumers do).
 django.setup(set_prefix=False)
 
+from config.hotpath import LogFastPath  # noqa: E402
 from config.middleware import SyncChainASGIHandler  # noqa: E402
 
 # Django's ASGIHandler, with the middleware chain and view in one thread hop.
 django_asgi_app = SyncChainASGIHandler()
+# In front of it, the log call's fast path (config/hotpath.py); everything else passes through.
+http_app = LogFastPath(django_asgi_app)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
@@ -22,7 +25,7 @@ from live.security import OriginCheck  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         # SECURITY: the Origin header must match ALLOWED_HOSTS, so another site cannot
         # open a socket with a visitor's session cookie; a client sending no Origin (not a
         # browser) gets its cookies removed and must bring a token (live/security.py).

@@ -23,10 +23,33 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from django.db import connections, router
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators
 
 M = TypeVar("M", bound=Model)
+
+
+def prepared_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
+    """A cursor whose statements PostgreSQL may keep prepared, for the few statements every
+    log call runs: Django's cursors bind values on the client (the SQL text differs at each
+    call, so the server parses and plans each one again). This one binds on the server, and
+    psycopg prepares a statement on its connection after ``prepare_threshold`` runs (settings:
+    ``ASSAY_DB_PREPARE``); pooled connections keep them. Same wrapper as
+    ``connection.cursor()`` (errors, query logging); on other databases it is that cursor.
+
+    Only for SQL that server-side binding accepts: plain ``%s`` values whose types the
+    server can infer (the ORM's SQL for exact lookups, and the log statements)."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        raw = ServerBindingCursor(connection.connection)  # type: ignore[call-arg]  # psycopg's Cursor(connection)
+    cursor: CursorWrapper = connection._prepare_cursor(raw)  # type: ignore[attr-defined]  # as connection.cursor() does
+    return cursor
 
 
 @dataclass(frozen=True)
@@ -107,7 +130,7 @@ class CompiledQuery(Generic[M]):
         plan = self._plan()
         params = [values[s] if s >= 0 else c for s, c in zip(plan.slots, plan.constants, strict=True)]
         connection = connections[plan.db]
-        with connection.cursor() as cursor:
+        with prepared_cursor(connection) as cursor:
             cursor.execute(plan.sql, params)
             raw = cursor.fetchone()
         if raw is None:

@@ -126,6 +126,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
         "max_size": env_int("ASSAY_DB_POOL_MAX", 16),
         "timeout": 10,
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Server-side prepared statements for the hot path's queries (config/querycache.py's
+    # prepared_cursor): psycopg prepares a statement on a connection after this many runs.
+    # Off (ASSAY_DB_PREPARE=false) behind a pooler in transaction mode, such as PgBouncer's.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        5 if env_bool("ASSAY_DB_PREPARE", True) else None
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the dashboard read while a run is being logged.
     DATABASES["default"]["OPTIONS"] = {

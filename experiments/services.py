@@ -16,6 +16,7 @@ from accounts import access, names
 from accounts.models import Team, User
 from config.api import ApiError, Conflict
 from config.observability import POINTS_INGESTED
+from config.querycache import prepared_cursor
 from experiments import events, metrics
 from experiments.models import (
     Experiment,
@@ -302,12 +303,15 @@ def run_log(
     except metrics.PointError as exc:
         raise ApiError(str(exc), field=exc.field) from None
     points = sum(len(s) for s in series.values())
+    if series and not checked_params and not checked_tags and connection.vendor == "postgresql":
+        # The common batch (points only): one statement, no BEGIN/COMMIT round trips.
+        return _metrics_log_one_statement(run=run, batch_id=batch_id, series=series, points=points)
 
     with transaction.atomic():
         # Hand-written SQL on this path (see _LogSql): the ORM's query compilation cost more
         # CPU than the database did. Same statements, same order, same effect.
         sql = _log_sql()
-        with connection.cursor() as cursor:
+        with prepared_cursor(connection) as cursor:
             # One writer per run at a time: makes the batch-id check and the summary merge exact.
             cursor.execute(sql.lock_run, [run.pk])
             if cursor.fetchone() is None:
@@ -428,8 +432,76 @@ class _LogSql:
             f" ON CONFLICT ({col(MetricSummary, 'run')}, {c['key']}) DO UPDATE SET {', '.join(updates)}"
             f" RETURNING {', '.join(c[f] for f in summary_fields)}"
         )
+        self._one_statement: dict[tuple[int, bool], str] = {}
+        if connection.vendor == "postgresql":
+            self._one_statement_parts = self._one_statement_sql(table, col, updates, summary_fields)
         self._created_at = LogBatch._meta.get_field("created_at")
         self._binary = MetricChunk._meta.get_field("steps")
+
+    @staticmethod
+    def _one_statement_sql(table: Any, col: Any, updates: list[str], summary_fields: list[str]) -> dict[str, str]:
+        """PostgreSQL: the parts of one statement that does what the transaction of
+        ``run_log`` does for a batch of points only (lock the run, record the batch id, store
+        the chunks, merge the summaries, register new keys), gated on the batch being new.
+        Values in a VALUES list get no type from a target column, so each is cast to its
+        column's type."""
+
+        def cast(model: Any, name: str) -> str:
+            return f"CAST(%s AS {model._meta.get_field(name).db_type(connection)})"
+
+        run_pk = col(Run, "id")
+        chunk_fields = ["key", "count", "min_step", "max_step", "steps", "values", "timestamps"]
+        chunk_cols = ", ".join(col(MetricChunk, f) for f in chunk_fields)
+        summary_cols = ", ".join(col(MetricSummary, f) for f in summary_fields)
+        return {
+            "run": f"WITH run_row AS (SELECT {run_pk} AS id FROM {table(Run)} WHERE {run_pk} = %s FOR UPDATE), ",  # noqa: S608
+            "batch": (
+                f"new_batch AS (INSERT INTO {table(LogBatch)} ({col(LogBatch, 'run')}, {col(LogBatch, 'batch_id')}, "  # noqa: S608
+                f"{col(LogBatch, 'points')}, {col(LogBatch, 'created_at')}) "
+                f"SELECT id, {cast(LogBatch, 'batch_id')}, {cast(LogBatch, 'points')}, {cast(LogBatch, 'created_at')} "
+                f"FROM run_row ON CONFLICT ({col(LogBatch, 'run')}, {col(LogBatch, 'batch_id')}) DO NOTHING "
+                f"RETURNING {col(LogBatch, 'run')} AS id), "
+            ),
+            "no_batch": "new_batch AS (SELECT id FROM run_row), ",
+            "chunks": (
+                f"new_chunks AS (INSERT INTO {table(MetricChunk)} ({col(MetricChunk, 'run')}, {chunk_cols}) "  # noqa: S608
+                "SELECT new_batch.id, v.* FROM new_batch, (VALUES {rows}) AS v), "
+            ),
+            "chunk_row": "(" + ", ".join(cast(MetricChunk, f) for f in chunk_fields) + ")",
+            "vals": f"vals ({summary_cols}) AS (VALUES {{rows}}), ",
+            "summary_row": "(" + ", ".join(cast(MetricSummary, f) for f in summary_fields) + ")",
+            "merged": (
+                f"merged AS (INSERT INTO {table(MetricSummary)} AS s ({col(MetricSummary, 'run')}, {summary_cols}) "  # noqa: S608
+                f"SELECT new_batch.id, vals.* FROM new_batch, vals ON CONFLICT ({col(MetricSummary, 'run')}, "
+                f"{col(MetricSummary, 'key')}) DO UPDATE SET {', '.join(updates)} RETURNING {summary_cols}), "
+            ),
+            "keys": (
+                f"new_keys AS (INSERT INTO {table(ProjectKey)} ({col(ProjectKey, 'project')}, {col(ProjectKey, 'kind')}, "  # noqa: S608
+                f"{col(ProjectKey, 'key')}) SELECT {cast(ProjectKey, 'project')}, {cast(ProjectKey, 'kind')}, merged.key "
+                f"FROM merged JOIN vals ON vals.key = merged.key WHERE merged.count = vals.count ON CONFLICT DO NOTHING) "
+            ),
+            "result": (
+                "SELECT (SELECT count(*) FROM run_row), (SELECT count(*) FROM new_batch), merged.* "
+                "FROM (SELECT 1) AS one LEFT JOIN merged ON true"
+            ),
+        }
+
+    def one_statement(self, keys: int, with_batch_id: bool) -> str:
+        """The statement for ``keys`` series, with or without a batch id (PostgreSQL)."""
+        sql = self._one_statement.get((keys, with_batch_id))
+        if sql is None:
+            p = self._one_statement_parts
+            sql = (
+                p["run"]
+                + (p["batch"] if with_batch_id else p["no_batch"])
+                + p["chunks"].replace("{rows}", ", ".join([p["chunk_row"]] * keys))
+                + p["vals"].replace("{rows}", ", ".join([p["summary_row"]] * keys))
+                + p["merged"]
+                + p["keys"]
+                + p["result"]
+            )
+            self._one_statement[(keys, with_batch_id)] = sql
+        return sql
 
     def now(self) -> Any:
         return self._created_at.get_db_prep_value(timezone.now(), connection)
@@ -446,6 +518,48 @@ def _log_sql() -> _LogSql:
     if sql is None:
         sql = _LOG_SQL[connection.vendor] = _LogSql()
     return sql
+
+
+def _metrics_log_one_statement(
+    *, run: Run, batch_id: str | None, series: dict[str, metrics.Series], points: int
+) -> dict[str, Any]:
+    """``run_log`` for a batch of points only, on PostgreSQL: the same effects as its
+    transaction, in one statement (``_LogSql.one_statement``). Within an outer transaction
+    it joins it; otherwise the statement is its own transaction."""
+    sql = _log_sql()
+    params: list[Any] = [run.pk]
+    if batch_id is not None:
+        params += [batch_id, points, sql.now()]
+    summaries_in: dict[str, metrics.Summary] = {}
+    for s in series.values():
+        params += [
+            s.key,
+            len(s),
+            int(s.steps.min()),
+            int(s.steps.max()),
+            sql.binary(metrics.encode(s.steps)),
+            sql.binary(metrics.encode(s.values)),
+            sql.binary(metrics.encode(s.timestamps)),
+        ]
+    for key, s in series.items():
+        new = summaries_in[key] = metrics.summarize(s)
+        params += [key, new.last, new.min, new.max, new.last_step, new.last_timestamp, new.count]
+    params += [run.project_id, ProjectKey.Kind.METRIC.value]
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(sql.one_statement(len(series), batch_id is not None), params)
+        rows = cursor.fetchall()
+    found, logged = rows[0][0], rows[0][1]
+    if not found:
+        raise Run.DoesNotExist("Run matching query does not exist.")
+    if not logged:
+        return {"batch_id": batch_id, "duplicate": True, "points": 0}
+    summaries = {
+        key: metrics.Summary(last if last is not None else float("nan"), lo, hi, last_step, last_timestamp, count)
+        for _, _, key, last, lo, hi, last_step, last_timestamp, count in rows
+    }
+    transaction.on_commit(lambda: POINTS_INGESTED.inc(points))
+    events.points_logged(run=run, series=series, summaries=summaries)
+    return {"batch_id": batch_id, "duplicate": False, "points": points}
 
 
 def _project_keys_add(*, run: Run, keys: dict[str, list[str]]) -> None:
@@ -475,7 +589,7 @@ def _metrics_add(
             sql.binary(metrics.encode(s.timestamps)),
         ]
     keys = list(series)
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(sql.insert_chunks + ", ".join([sql.chunk_row] * len(series)), chunk_params)
         summary_params: list[Any] = []
         batch: dict[str, metrics.Summary] = {}

@@ -19,7 +19,8 @@ import asyncio
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -71,25 +72,61 @@ def _layer_call(method: Callable[..., Any], *args: Any) -> None:
 
 def publish(*, topic: str, event: str, data: dict[str, Any]) -> int | None:
     """Number, log and send one event now (call it after commit; prefer :func:`publish_on_commit`).
-    Returns its sequence number, or None when it could not be logged."""
+    Returns its sequence number, or None when it could not be logged. Inside
+    :func:`sends_deferred`, the send is left to the caller of that block."""
     data_json = encode(data)
     try:
         seq = event_log().append(topic, event, data_json)
     except Exception:  # a push that fails must not fail the write that caused it
         logger.exception("live event %s on %s was not logged", event, topic)
         return None
+    message = {"type": "live.event", "topic": topic, "seq": seq, "event": event, "data": data_json}
+    pending: list[tuple[str, dict[str, Any]]] | None = getattr(_deferred, "pending", None)
+    if pending is not None:
+        pending.append((group_name(topic), message))
+        return seq
     layer = get_channel_layer()
     if layer is None:
         return seq
     try:
-        _layer_call(
-            layer.group_send,
-            group_name(topic),
-            {"type": "live.event", "topic": topic, "seq": seq, "event": event, "data": data_json},
-        )
+        _layer_call(layer.group_send, group_name(topic), message)
     except Exception:  # consumers fill gaps from the log when the next event arrives
         logger.exception("live event %s on %s was not pushed", event, topic)
     return seq
+
+
+_deferred = threading.local()
+
+
+@contextmanager
+def sends_deferred() -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Within this block (in this thread), events are numbered and logged as always, but their
+    channel-layer sends are collected in the yielded list instead of made: the caller, an
+    ASGI application, makes them from its own event loop with :func:`send_collected` once it
+    has answered. From a worker thread a send needs ``async_to_sync`` (a new event loop and
+    connection per call); from the server's loop it does not, and it is out of the request's
+    latency. Subscribers see the same thing: the number and the log entry exist before the
+    answer, so events stay in the order of the answers, and a socket that receives a later
+    event first fills the gap from the log (``live/consumers.py``) and drops the late copy."""
+    previous = getattr(_deferred, "pending", None)
+    pending: list[tuple[str, dict[str, Any]]] = []
+    _deferred.pending = pending
+    try:
+        yield pending
+    finally:
+        _deferred.pending = previous
+
+
+async def send_collected(pending: list[tuple[str, dict[str, Any]]]) -> None:
+    """Send what :func:`sends_deferred` collected, from the running event loop."""
+    layer = get_channel_layer() if pending else None
+    if layer is None:
+        return
+    for group, message in pending:
+        try:
+            await layer.group_send(group, message)
+        except Exception:  # as in publish(): the log has it, consumers fill the gap
+            logger.exception("live event %s on %s was not pushed", message["event"], message["topic"])
 
 
 def publish_on_commit(*, topic: str, event: str, data: dict[str, Any]) -> None:
