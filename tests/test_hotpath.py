@@ -9,7 +9,7 @@ reach the application behind it with their body unread.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -64,7 +64,11 @@ def _serve(
 
 
 def _headers(
-    token: str | None, body: bytes, *, content_type: str = "application/json", extra: list[tuple[bytes, bytes]] = ()
+    token: str | None,
+    body: bytes,
+    *,
+    content_type: str = "application/json",
+    extra: Sequence[tuple[bytes, bytes]] = (),
 ) -> list[tuple[bytes, bytes]]:
     headers = [(b"host", b"testserver"), (b"content-type", content_type.encode())]
     headers.append((b"content-length", str(len(body)).encode()))
