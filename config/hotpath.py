@@ -105,8 +105,8 @@ class LogFastPath:
             return None
         if meta.get("CONTENT_TYPE", "").split(";")[0].strip().lower() != "application/json":
             return None
-        length = meta.get("CONTENT_LENGTH", "")
-        if not length.isdigit() or int(length) > (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0):
+        length, limit = meta.get("CONTENT_LENGTH", ""), settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if not length.isdigit() or (limit is not None and int(length) > limit):
             return None
         if settings.SECURE_SSL_REDIRECT and not request.is_secure():
             return None
@@ -192,7 +192,7 @@ class LogFastPath:
             if getattr(exc, "status_code", None) == 401:
                 exc.auth_header = AUTHENTICATE_HEADER  # type: ignore[attr-defined]  # as DRF sets it
             parts = error_parts(exc)
-            if parts is None:
+            if parts is None:  # a bug: logged with its traceback, answered without it (in JSON)
                 logger.exception("log call failed")
                 return 500, orjson.dumps(error_body("server_error", "A server error occurred.")), {}
             status, body, headers = parts

@@ -38,9 +38,11 @@ def _request(method: str, path: str, body: bytes = b"", token: str | None = None
         headers.append((b"authorization", f"Bearer {token}".encode()))
 
     async def go() -> dict[str, Any]:
-        answer: dict[str, Any] = await HttpCommunicator(
-            application, method, path, body=body, headers=headers
-        ).get_response(timeout=20)
+        communicator = HttpCommunicator(application, method, path, body=body, headers=headers)
+        answer: dict[str, Any] = await communicator.get_response(timeout=20)
+        # Let the application finish after answering, as a server does (Django returns the
+        # request's database connection to the pool then); asyncio.run would cancel it.
+        await communicator.wait(timeout=20)
         return answer
 
     response = _in_a_fresh_thread(go)

@@ -48,9 +48,11 @@ def _serve(
     app: Any, path: str, body: bytes, headers: list[tuple[bytes, bytes]], method: str = "POST"
 ) -> dict[str, Any]:
     async def go() -> dict[str, Any]:
-        answer: dict[str, Any] = await HttpCommunicator(app, method, path, body=body, headers=headers).get_response(
-            timeout=20
-        )
+        communicator = HttpCommunicator(app, method, path, body=body, headers=headers)
+        answer: dict[str, Any] = await communicator.get_response(timeout=20)
+        # Let the application finish after answering, as a server does (Django returns the
+        # request's database connection to the pool then); asyncio.run would cancel it.
+        await communicator.wait(timeout=20)
         return answer
 
     def in_new_loop() -> dict[str, Any]:
@@ -281,3 +283,23 @@ def test_other_requests_go_to_django_with_their_body_unread(run: Run, owner_toke
     assert answer["status"] == 299
     assert answer["body"] == body
     assert not MetricSummary.objects.filter(run=run).exists()
+
+
+def test_a_bug_is_a_json_500_without_the_traceback(
+    run: Run, owner_token: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from experiments import services
+
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(services, "run_log", broken)
+    body = _body(metrics=POINT)
+
+    answer = _serve(LogFastPath(_django_must_not_answer), _path(run.id), body, _headers(owner_token, body))
+
+    assert answer["status"] == 500
+    assert orjson.loads(answer["body"]) == {
+        "error": {"code": "server_error", "message": "A server error occurred.", "field": None}
+    }
+    assert "secret internals" in caplog.text  # logged for the operator, not sent to the client
