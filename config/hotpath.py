@@ -69,6 +69,8 @@ def _never_called(request: HttpRequest) -> HttpResponse:
 class LogFastPath:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # The middleware's headers, by whether the request is HTTPS (_middleware_headers).
+        self._added_headers: dict[bool, dict[str, str]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = self._eligible(scope)
@@ -140,10 +142,6 @@ class LogFastPath:
                 response = middleware.process_response(request, response)
             headers = self._added_headers[secure] = {k: v for k, v in response.items() if k not in before}
         return headers
-
-    @cached_property
-    def _added_headers(self) -> dict[bool, dict[str, str]]:
-        return {}
 
     def _serve(self, request: ASGIRequest, raw: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes, list[Any]]:
         from config.observability import HTTP_LATENCY, request_id_var

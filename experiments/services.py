@@ -530,19 +530,10 @@ def _metrics_log_one_statement(
     params: list[Any] = [run.pk]
     if batch_id is not None:
         params += [batch_id, points, sql.now()]
-    summaries_in: dict[str, metrics.Summary] = {}
     for s in series.values():
-        params += [
-            s.key,
-            len(s),
-            int(s.steps.min()),
-            int(s.steps.max()),
-            sql.binary(metrics.encode(s.steps)),
-            sql.binary(metrics.encode(s.values)),
-            sql.binary(metrics.encode(s.timestamps)),
-        ]
+        params += _chunk_values(sql, s)
     for key, s in series.items():
-        new = summaries_in[key] = metrics.summarize(s)
+        new = metrics.summarize(s)
         params += [key, new.last, new.min, new.max, new.last_step, new.last_timestamp, new.count]
     params += [run.project_id, ProjectKey.Kind.METRIC.value]
     with prepared_cursor(connection) as cursor:
@@ -553,13 +544,31 @@ def _metrics_log_one_statement(
         raise Run.DoesNotExist("Run matching query does not exist.")
     if not logged:
         return {"batch_id": batch_id, "duplicate": True, "points": 0}
-    summaries = {
-        key: metrics.Summary(last if last is not None else float("nan"), lo, hi, last_step, last_timestamp, count)
-        for _, _, key, last, lo, hi, last_step, last_timestamp, count in rows
-    }
+    summaries = {row[2]: _summary_of_row(*row[3:]) for row in rows}
     transaction.on_commit(lambda: POINTS_INGESTED.inc(points))
     events.points_logged(run=run, series=series, summaries=summaries)
     return {"batch_id": batch_id, "duplicate": False, "points": points}
+
+
+def _chunk_values(sql: _LogSql, s: metrics.Series) -> list[Any]:
+    """One key's points as the values of a chunk row (after the run): key, count, step
+    range, packed steps, values and timestamps."""
+    return [
+        s.key,
+        len(s),
+        int(s.steps.min()),
+        int(s.steps.max()),
+        sql.binary(metrics.encode(s.steps)),
+        sql.binary(metrics.encode(s.values)),
+        sql.binary(metrics.encode(s.timestamps)),
+    ]
+
+
+def _summary_of_row(
+    last: float | None, lo: float | None, hi: float | None, last_step: int, last_timestamp: int, count: int
+) -> metrics.Summary:
+    # NaN is stored as NULL where the database has no NaN (SQLite).
+    return metrics.Summary(last if last is not None else float("nan"), lo, hi, last_step, last_timestamp, count)
 
 
 def _project_keys_add(*, run: Run, keys: dict[str, list[str]]) -> None:
@@ -578,16 +587,7 @@ def _metrics_add(
     sql = _log_sql()
     chunk_params: list[Any] = []
     for s in series.values():
-        chunk_params += [
-            run.pk,
-            s.key,
-            len(s),
-            int(s.steps.min()),
-            int(s.steps.max()),
-            sql.binary(metrics.encode(s.steps)),
-            sql.binary(metrics.encode(s.values)),
-            sql.binary(metrics.encode(s.timestamps)),
-        ]
+        chunk_params += [run.pk, *_chunk_values(sql, s)]
     keys = list(series)
     with prepared_cursor(connection) as cursor:
         cursor.execute(sql.insert_chunks + ", ".join([sql.chunk_row] * len(series)), chunk_params)
@@ -602,10 +602,7 @@ def _metrics_add(
         created: set[str] = set()
         for key, last, lo, hi, last_step, last_timestamp, count in cursor.fetchall():
             if summaries_out is not None:
-                # NaN is stored as NULL where the database has no NaN (SQLite).
-                summaries_out[key] = metrics.Summary(
-                    last if last is not None else float("nan"), lo, hi, last_step, last_timestamp, count
-                )
+                summaries_out[key] = _summary_of_row(last, lo, hi, last_step, last_timestamp, count)
             if count == batch[key].count:
                 created.add(key)
     return [key for key in keys if key in created]
