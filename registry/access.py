@@ -37,7 +37,7 @@ def access_version(
     """A version by ``vN``, number, ``latest``, alias or content-hash prefix."""
     repository = access_model(user, team, project, name, action=action)
     try:
-        parsed = refs.parse_version_ref(f"v{ref}" if ref.isdigit() else ref)
+        parsed = refs.parse_version_arg(ref)
     except refs.RefError:
         raise NotFound("Not found.") from None
     return selectors.resolve_version(repository, parsed)

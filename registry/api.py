@@ -460,7 +460,7 @@ class AliasView(APIView):
         if not isinstance(raw, str) or not raw:
             raise ApiError("version must be a version number, vN or a content-hash prefix.", field="version")
         try:
-            ref = refs.parse_version_ref(f"v{raw}" if raw.isdigit() else raw)
+            ref = refs.parse_version_arg(raw)
         except refs.RefError as exc:
             raise ApiError(str(exc), field="version") from None
         if ref.kind == "alias":
@@ -501,11 +501,7 @@ class DiffView(APIView):
 
 def _version_param(repository: ModelRepository, raw: str | None, field: str) -> ModelVersion:
     try:
-        ref = (
-            refs.parse_version_ref(f"v{raw}" if raw and raw.isdigit() else raw)
-            if raw
-            else refs.VersionRef("latest", "latest")
-        )
+        ref = refs.parse_version_arg(raw) if raw else refs.VersionRef("latest", "latest")
     except refs.RefError as exc:
         raise ApiError(str(exc), field=field) from None
     return selectors.resolve_version(repository, ref, field=field)

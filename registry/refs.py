@@ -86,6 +86,16 @@ def parse_version_ref(text: str) -> VersionRef:
     )
 
 
+def parse_version_arg(text: str) -> VersionRef:
+    """A version as a user types it in a URL, a form or an API field: everything
+    :func:`parse_version_ref` reads, and also a bare number (``2`` means ``v2``). A bare
+    number of fewer than 7 digits is a version number; 7 or more digits are hex, so they are
+    read as a content-hash prefix (write ``vN`` for version numbers that long)."""
+    if isinstance(text, str) and text.strip().isdigit() and len(text.strip()) < MIN_HASH_PREFIX:
+        return parse_version_ref(f"v{text.strip()}")
+    return parse_version_ref(text)
+
+
 def parse_model_ref(text: str, *, default_project: str | None = None) -> ModelRef:
     """``team/project/model@ref`` or ``model@ref`` (then ``default_project``, "team/project",
     supplies the project); without ``@ref`` the reference means ``latest``."""

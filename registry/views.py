@@ -215,9 +215,7 @@ def alias_move_form(request: HttpRequest, team: str, project: str, model: str) -
     raw = request.POST.get("version", "")
     try:
         with policy_errors():
-            version = selectors.resolve_version(
-                repository, refs.parse_version_ref(f"v{raw}" if raw.isdigit() else raw), field="version"
-            )
+            version = selectors.resolve_version(repository, refs.parse_version_arg(raw), field="version")
         services.alias_move(
             alias=alias, version=version, user=_user(request), reason=request.POST.get("reason", ""), request=request
         )

@@ -134,12 +134,10 @@ def check_anchor(value: Any, candidate: ModelVersion) -> dict[str, str] | None:
 def _resolve_version(repository: ModelRepository, value: Any, field: str = "version") -> ModelVersion:
     if isinstance(value, int) and not isinstance(value, bool):
         value = f"v{value}"
-    if isinstance(value, str) and value.isdigit():
-        value = f"v{value}"
     if not isinstance(value, str) or not value or len(value) > 100:
         raise ApiError("version is vN, a number, latest, an alias or a content-hash prefix.", field=field)
     try:
-        ref = refs.parse_version_ref(value)
+        ref = refs.parse_version_arg(value)
     except refs.RefError as exc:
         raise ApiError(str(exc), field=field) from None
     return registry_selectors.resolve_version(repository, ref, field=field)

@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from registry.refs import ModelRef, RefError, VersionRef, alias_name_problem, parse_model_ref, parse_version_ref
+from registry.refs import (
+    ModelRef,
+    RefError,
+    VersionRef,
+    alias_name_problem,
+    parse_model_ref,
+    parse_version_arg,
+    parse_version_ref,
+)
 
 
 @pytest.mark.parametrize(
@@ -63,3 +71,19 @@ def test_reserved_and_ambiguous_alias_names_are_refused(name: str) -> None:
 @pytest.mark.parametrize("name", ["production", "staging", "champion", "v2-candidate", "cafe"])
 def test_ordinary_alias_names_are_accepted(name: str) -> None:
     assert alias_name_problem(name) is None
+
+
+@pytest.mark.parametrize(("text", "number"), [("2", 2), ("v2", 2), ("123456", 123456), (" 7 ", 7)])
+def test_a_bare_number_of_fewer_than_seven_digits_is_a_version_number(text: str, number: int) -> None:
+    ref = parse_version_arg(text)
+
+    assert (ref.kind, ref.number) == ("number", number)
+
+
+@pytest.mark.parametrize("text", ["2375525", "0123456", "1234567890"])
+def test_seven_or_more_digits_are_a_hash_prefix_not_a_version_number(text: str) -> None:
+    # A content hash is hex, so its first 7 characters are all digits about 1 time in 27;
+    # reading those as a version number made a hash-prefix lookup fail now and then.
+    ref = parse_version_arg(text)
+
+    assert (ref.kind, ref.value) == ("hash", text)
