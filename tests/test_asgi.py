@@ -5,12 +5,17 @@ own handler (headers of every middleware, the API's error shape, writes committe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import hashlib
+import os
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
+from asgiref.testing import ApplicationCommunicator
 from channels.testing import HttpCommunicator
 from django.core.handlers.asgi import ASGIHandler
 
@@ -112,3 +117,95 @@ def test_the_chain_and_the_view_run_in_one_hop(monkeypatch: pytest.MonkeyPatch) 
     # for the view; this one runs chain and view in one sync_to_async call.
     assert _hops_back_to_the_loop(ASGIHandler(), monkeypatch) >= 1
     assert _hops_back_to_the_loop(SyncChainASGIHandler(), monkeypatch) == 0
+
+
+# --- streamed bodies stay streamed ---------------------------------------------------------------
+
+
+def test_a_streamed_body_is_sent_while_its_iterator_is_still_being_read() -> None:
+    # Django's own handler reads a sync iterator to the end (into a list) before sending
+    # its first byte; ours sends each ~64 KiB piece as soon as it has been read.
+    from django.http import StreamingHttpResponse
+
+    read = 0
+
+    def parts() -> Iterator[bytes]:
+        nonlocal read
+        for _ in range(40):  # 40 × 16 KiB = 640 KiB
+            read += 1
+            yield b"x" * 16384
+
+    read_when_sent: list[int] = []
+    body: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            read_when_sent.append(read)
+            body.append(message["body"])
+
+    async def serve() -> dict[str, Any]:
+        await SyncChainASGIHandler().send_response(StreamingHttpResponse(parts()), send)
+        return {}
+
+    _in_a_fresh_thread(serve)
+
+    assert b"".join(body) == b"x" * 16384 * 40
+    assert read_when_sent[0] == 4  # the first 64 KiB went out after 4 of the 40 parts
+    assert read_when_sent == sorted(read_when_sent)
+    assert read_when_sent[-1] == 40
+
+
+@pytest.mark.filterwarnings("error:StreamingHttpResponse must consume")
+def test_a_local_store_download_through_asgi_is_streamed_whole(tmp_path: Path, settings: Any) -> None:
+    from config.asgi import application
+    from experiments import storage
+
+    settings.ASSAY_ARTIFACTS = str(tmp_path / "artifacts")
+    storage.artifact_store.cache_clear()
+    try:
+        data = os.urandom(1_000_003)
+        store = storage.artifact_store()
+        key = storage.object_key("p" * 32, hashlib.sha256(data).hexdigest())
+        store.put_bytes(key, data, content_type="application/octet-stream")
+        url = urlsplit(
+            store.get_url(key, filename="model.bin", media_type="application/octet-stream", inline=False, expires=60)
+        )
+    finally:
+        storage.artifact_store.cache_clear()
+
+    async def go() -> dict[str, Any]:
+        communicator = ApplicationCommunicator(
+            application,
+            {
+                "type": "http",
+                "http_version": "1.1",
+                "method": "GET",
+                "path": url.path,
+                "raw_path": url.path.encode(),
+                "query_string": url.query.encode(),
+                "root_path": "",
+                "headers": [(b"host", b"testserver")],
+                "scheme": "http",
+                "server": ("testserver", 80),
+                "client": ("127.0.0.1", 5000),
+            },
+        )
+        await communicator.send_input({"type": "http.request", "body": b""})
+        start = await communicator.receive_output(20)
+        messages = []
+        while True:
+            message = await communicator.receive_output(20)
+            messages.append(message)
+            if not message.get("more_body"):
+                break
+        await communicator.wait(20)
+        return {"start": start, "messages": messages}
+
+    served = _in_a_fresh_thread(go)
+
+    assert served["start"]["status"] == 200
+    headers = {k.decode().lower(): v.decode() for k, v in served["start"]["headers"]}
+    assert headers["content-length"] == str(len(data))
+    assert "attachment" in headers["content-disposition"]
+    assert b"".join(m.get("body", b"") for m in served["messages"]) == data
+    assert len([m for m in served["messages"] if m.get("body")]) >= 15  # 64 KiB pieces, not one buffer
