@@ -7,11 +7,13 @@ import asyncio
 import contextlib
 import json
 import os
+import select
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -30,8 +32,60 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
+class Servers:
+    """Two uvicorn processes of the production profile on one database and one Redis;
+    either can be stopped and started again on its port."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env, self.logs = env, logs
+        self.ports = [free_port(), free_port()]
+        self.processes: list[subprocess.Popen[bytes] | None] = [None, None]
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}" for port in self.ports]
+
+    def start(self, n: int) -> None:
+        log = self.logs / f"server{n}.log"
+        process = subprocess.Popen(
+            [
+                UVICORN,
+                "config.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.ports[n]),
+                "--no-access-log",
+            ],
+            cwd=REPO,
+            env=self.env,
+            stdout=log.open("a"),
+            stderr=subprocess.STDOUT,
+        )
+        self.processes[n] = process
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(self.urls[n] + "/healthz", timeout=1).status_code == 200:
+                    return
+            assert time.monotonic() < deadline, "a server did not start within 60 s"
+            time.sleep(0.2)
+
+    def stop(self, n: int) -> None:
+        process, self.processes[n] = self.processes[n], None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @pytest.fixture
-def two_servers(live_isolated: str, tmp_path: Path) -> Iterator[list[str]]:
+def servers(live_isolated: str, tmp_path: Path) -> Iterator[Servers]:
     env = {
         **os.environ,
         # the test database, where this test's committed users, tokens and run are
@@ -45,39 +99,19 @@ def two_servers(live_isolated: str, tmp_path: Path) -> Iterator[list[str]]:
         "ASSAY_DB_POOL_MAX": "4",
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    processes, urls = [], []
+    pair = Servers(env, tmp_path)
     try:
-        for n in range(2):
-            port = free_port()
-            log = (tmp_path / f"server{n}.log").open("w")
-            processes.append(
-                subprocess.Popen(
-                    [UVICORN, "config.asgi:application", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-                    cwd=REPO,
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        for n, url in enumerate(urls):
-            deadline = time.monotonic() + 60
-            while True:
-                assert processes[n].poll() is None, (tmp_path / f"server{n}.log").read_text()
-                with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                        break
-                assert time.monotonic() < deadline, "a server did not start within 60 s"
-                time.sleep(0.2)
-        yield urls
+        pair.start(0)
+        pair.start(1)
+        yield pair
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        pair.stop(0)
+        pair.stop(1)
+
+
+@pytest.fixture
+def two_servers(servers: Servers) -> list[str]:
+    return servers.urls
 
 
 def test_an_event_caused_through_one_server_reaches_a_client_of_the_other(
@@ -121,23 +155,46 @@ def test_an_event_caused_through_one_server_reaches_a_client_of_the_other(
     assert received[3]["data"]["status"] == "finished"  # type: ignore[index]
 
 
-def test_cli_watch_prints_metrics_as_they_arrive_until_the_run_ends(
-    two_servers: list[str], owner: User, run: Run
-) -> None:
-    token = token_create(user=owner, name="cli").raw
-    server_a, server_b = two_servers
-    watcher = subprocess.Popen(
-        [str(REPO / ".venv" / "bin" / "assay"), "runs", "watch", run.id, "--url", server_a],
+def _watch(run: Run, token: str, url: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(REPO / ".venv" / "bin" / "assay"), "runs", "watch", run.id, "--url", url],
         env={**os.environ, "ASSAY_TOKEN": token, "HOME": "/nonexistent"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _next_line(watcher: subprocess.Popen[str], stream: IO[str] | None, timeout: float = 30) -> str:
+    """The watcher's next line on ``stream`` (it flushes whole lines), or a failure with
+    what it printed if none comes within ``timeout`` s."""
+    assert stream is not None
+    ready, _, _ = select.select([stream], [], [], timeout)
+    if not ready:
+        watcher.kill()
+        out, err = watcher.communicate()
+        raise AssertionError(f"no line from the watcher within {timeout} s: {out}{err}")
+    return stream.readline().rstrip("\n")
+
+
+def _log(http: httpx.Client, run: Run, step: int) -> None:
+    response = http.post(f"/api/v1/runs/{run.id}/log/", json={"metrics": [{"key": "acc", "step": step, "value": 0.5}]})
+    assert response.status_code == 200, response.text
+
+
+def test_cli_watch_prints_metrics_as_they_arrive_until_the_run_ends(
+    two_servers: list[str], owner: User, run: Run
+) -> None:
+    token = token_create(user=owner, name="cli").raw
+    server_a, server_b = two_servers
+    watcher = _watch(run, token, server_a)
     try:
-        time.sleep(2)  # let it subscribe (events before that are not its business)
+        # Events before it subscribed are not its business: wait until it says it has (a bare
+        # sleep raced the CLI's start-up, which takes over a second on a busy machine).
+        assert _next_line(watcher, watcher.stderr) == f"watching run:{run.id} (Ctrl-C to stop)"
         with httpx.Client(base_url=server_b, headers={"Authorization": f"Bearer {token}"}) as http:
             for step in range(3):
-                http.post(f"/api/v1/runs/{run.id}/log/", json={"metrics": [{"key": "acc", "step": step, "value": 0.5}]})
+                _log(http, run, step)
             http.patch(f"/api/v1/runs/{run.id}/", json={"status": "finished"})
         out, err = watcher.communicate(timeout=20)
     finally:
@@ -145,6 +202,34 @@ def test_cli_watch_prints_metrics_as_they_arrive_until_the_run_ends(
     assert watcher.returncode == 0, err
     assert out.splitlines() == [
         "step        0  acc = 0.5",
+        "step        1  acc = 0.5",
+        "step        2  acc = 0.5",
+        "status: finished",
+    ]
+
+
+def test_cli_watch_survives_its_server_restarting_and_prints_what_it_missed_once(
+    servers: Servers, owner: User, run: Run
+) -> None:
+    token = token_create(user=owner, name="cli").raw
+    server_a, server_b = servers.urls
+    watcher = _watch(run, token, server_a)
+    try:
+        assert _next_line(watcher, watcher.stderr) == f"watching run:{run.id} (Ctrl-C to stop)"
+        with httpx.Client(base_url=server_b, headers={"Authorization": f"Bearer {token}"}) as http:
+            _log(http, run, 0)
+            assert _next_line(watcher, watcher.stdout) == "step        0  acc = 0.5"
+            servers.stop(0)  # the watcher's server goes away; it retries with backoff
+            _log(http, run, 1)  # logged while it cannot hear
+            _log(http, run, 2)
+            servers.start(0)  # same port: it reconnects and asks for what came after event 1
+            assert _next_line(watcher, watcher.stderr, timeout=60) == "reconnected; resuming after event 1"
+            http.patch(f"/api/v1/runs/{run.id}/", json={"status": "finished"})
+        out, err = watcher.communicate(timeout=30)
+    finally:
+        watcher.kill()
+    assert watcher.returncode == 0, err
+    assert out.splitlines() == [
         "step        1  acc = 0.5",
         "step        2  acc = 0.5",
         "status: finished",

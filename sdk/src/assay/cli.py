@@ -142,8 +142,16 @@ def cmd_runs_watch(args: argparse.Namespace) -> int:
     server = env.resolve_url(args.url)
     if not server:
         return _err("which server? set ASSAY_URL or run `assay login`.")
+    topic = f"run:{args.run_id}"
+
+    def subscribed(seq: int, resumed: bool) -> None:
+        if resumed:
+            print(f"reconnected; resuming after event {seq}", file=sys.stderr, flush=True)
+        else:
+            print(f"watching {topic} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+
     try:
-        for message in watch.follow(server, env.resolve_token(None), f"run:{args.run_id}"):
+        for message in watch.follow(server, env.resolve_token(None), topic, on_subscribed=subscribed):
             if args.json:
                 print(json.dumps(message), flush=True)
             else:

@@ -28,10 +28,18 @@ def ws_url(server: str) -> str:
 
 
 def follow(
-    server: str, token: str | None, topic: str, *, max_retries: int = 8, sleep: Callable[[float], None] = time.sleep
+    server: str,
+    token: str | None,
+    topic: str,
+    *,
+    max_retries: int = 8,
+    sleep: Callable[[float], None] = time.sleep,
+    on_subscribed: Callable[[int, bool], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield the topic's frames (``event`` and ``reset``), reconnecting as needed. Raises
-    NotFoundError / PermissionDeniedError for a refused topic, AuthenticationError for a bad token."""
+    NotFoundError / PermissionDeniedError for a refused topic, AuthenticationError for a bad token.
+    ``on_subscribed(seq, resumed)`` is called each time the server confirms the subscription:
+    every event after ``seq`` will be yielded; ``resumed`` is true after a reconnection."""
     try:
         from websockets.exceptions import ConnectionClosed, InvalidStatus
         from websockets.sync.client import connect
@@ -57,8 +65,11 @@ def follow(
                     kind = message.get("type")
                     if kind == "subscribed":
                         failures = 0
+                        resumed = last_seq is not None
                         if last_seq is None:
                             last_seq = int(message["seq"])
+                        if on_subscribed is not None:
+                            on_subscribed(last_seq, resumed)
                     elif kind == "error":
                         code = message.get("code")
                         if code == "not_found":
