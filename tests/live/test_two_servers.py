@@ -234,3 +234,21 @@ def test_cli_watch_survives_its_server_restarting_and_prints_what_it_missed_once
         "step        2  acc = 0.5",
         "status: finished",
     ]
+
+
+def test_cli_watch_of_a_run_that_has_already_ended_says_so_and_exits(
+    two_servers: list[str], owner: User, run: Run
+) -> None:
+    token = token_create(user=owner, name="cli").raw
+    with httpx.Client(base_url=two_servers[1], headers={"Authorization": f"Bearer {token}"}) as http:
+        _log(http, run, 0)
+        assert http.patch(f"/api/v1/runs/{run.id}/", json={"status": "failed"}).status_code == 200
+    watcher = _watch(run, token, two_servers[0])
+    try:
+        out, err = watcher.communicate(timeout=30)
+    finally:
+        watcher.kill()
+
+    assert watcher.returncode == 0, err
+    assert out.splitlines() == ["status: failed"]
+    assert err.splitlines() == [f"run:{run.id} has already ended"]

@@ -144,11 +144,19 @@ def cmd_runs_watch(args: argparse.Namespace) -> int:
         return _err("which server? set ASSAY_URL or run `assay login`.")
     topic = f"run:{args.run_id}"
 
+    class Ended(Exception):
+        pass
+
     def subscribed(seq: int, resumed: bool) -> None:
         if resumed:
             print(f"reconnected; resuming after event {seq}", file=sys.stderr, flush=True)
-        else:
-            print(f"watching {topic} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+            return
+        # Asked once subscribed, so an end that comes after this answer still arrives as an event.
+        with Api(args.url) as api:
+            status = api.run(args.run_id).status
+        if status in watch.TERMINAL:
+            raise Ended(status)
+        print(f"watching {topic} (Ctrl-C to stop)", file=sys.stderr, flush=True)
 
     try:
         for message in watch.follow(server, env.resolve_token(None), topic, on_subscribed=subscribed):
@@ -159,6 +167,11 @@ def cmd_runs_watch(args: argparse.Namespace) -> int:
                     print(line, flush=True)
             if message.get("event") == "run.updated" and message["data"].get("status") in watch.TERMINAL:
                 return 0
+    except Ended as ended:
+        print(f"{topic} has already ended", file=sys.stderr, flush=True)
+        if not args.json:
+            print(f"status: {ended}", flush=True)
+        return 0
     except KeyboardInterrupt:
         return 130
     return 0
