@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from accounts import access
 from accounts.models import Team, User
-from config.api import ApiError
+from config.api import ApiError, refuse_unknown_fields
 from experiments import metrics, selectors, services
 from experiments.access import access_project, access_run
 from experiments.models import Figure, MetricSummary, Run
@@ -344,9 +344,7 @@ def log_call(user: AnyUser | None, run_id: str, body: Any) -> dict[str, Any]:
     # empty batch is a client bug, so it is refused like a non-object.
     if not isinstance(body, dict) or not body:
         raise ApiError("The body must be a JSON object with batch_id, params, tags, metrics and/or series.")
-    unknown = set(body) - {"batch_id", "params", "tags", "metrics", "series"}
-    if unknown:
-        raise ApiError(f"Unknown field(s): {', '.join(sorted(map(str, unknown)))}.", field=sorted(map(str, unknown))[0])
+    refuse_unknown_fields(body, {"batch_id", "params", "tags", "metrics", "series"})
     return services.run_log(
         run=run,
         batch_id=body.get("batch_id"),

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ApiError
+from config.api import ApiError, refuse_unknown_fields
 from experiments import artifacts, paths, selectors
 from experiments.access import access_artifact, access_run
 from experiments.models import Artifact
@@ -111,11 +111,7 @@ class RunArtifactListView(APIView):
         body = request.data
         if not isinstance(body, dict):
             raise ApiError("The body must be a JSON object {kind, files}.")
-        unknown = set(body) - {"kind", "files"}
-        if unknown:
-            raise ApiError(
-                f"Unknown field(s): {', '.join(sorted(map(str, unknown)))}.", field=sorted(map(str, unknown))[0]
-            )
+        refuse_unknown_fields(body, {"kind", "files"})
         files, kind = artifacts.check_manifest(body.get("files"), body.get("kind", "file"))
         declared = artifacts.artifact_declare(run=run, files=files, kind=kind)
         return Response(

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from config.api import ApiError, Conflict
+from config.api import ApiError, Conflict, refuse_unknown_fields
 from experiments import events, inspection, paths, storage
 from experiments.models import Artifact, Blob, Run
 
@@ -59,11 +59,7 @@ def check_manifest(files: Any, kind: Any) -> tuple[list[DeclaredFile], str]:
         at = f"files.{index}"
         if not isinstance(item, dict):
             raise ApiError("Each file must be an object {path, size, sha256, media_type}.", field=at)
-        unknown = set(item) - {"path", "size", "sha256", "media_type"}
-        if unknown:
-            raise ApiError(
-                f"Unknown field(s): {', '.join(sorted(map(str, unknown)))}.", field=f"{at}.{sorted(unknown)[0]}"
-            )
+        refuse_unknown_fields(item, {"path", "size", "sha256", "media_type"}, at=at)
         try:
             path = paths.normalize_path(item.get("path"))
         except paths.PathError as exc:

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from config.api import ApiError
+from config.api import ApiError, body_object
 from experiments import artifacts
 from experiments.access import access_project, access_run
 from experiments.query.parser import FilterError
@@ -27,17 +27,6 @@ MAX_LIST = 1000
 def _user(request: Request) -> User:
     assert isinstance(request.user, User)  # IsAuthenticated ran before the view
     return request.user
-
-
-def _body(request: Request, allowed: set[str]) -> dict[str, Any]:
-    body = request.data
-    if not isinstance(body, dict):
-        raise ApiError("The body must be a JSON object.")
-    unknown = set(body) - allowed
-    if unknown:
-        first = sorted(map(str, unknown))[0]
-        raise ApiError(f"Unknown field(s): {', '.join(sorted(map(str, unknown)))}.", field=first)
-    return dict(body)
 
 
 def model_url(repository: ModelRepository) -> str:
@@ -271,7 +260,7 @@ class ModelListView(APIView):
     @extend_schema(request=MODEL_IN, responses={201: MODEL_OUT}, summary="Create a model (maintainers)")
     def post(self, request: Request, team: str, project: str) -> Response:
         proj = access_project(request.user, team, project, action="model.create")
-        body = _body(request, {"name", "description", "tags", "protected_aliases"})
+        body = body_object(request.data, {"name", "description", "tags", "protected_aliases"})
         repository = services.model_create(
             user=_user(request),
             project=proj,
@@ -294,7 +283,7 @@ class ModelDetailView(APIView):
     )
     def patch(self, request: Request, team: str, project: str, model: str) -> Response:
         repository = access_model(request.user, team, project, model, action="model.update")
-        body = _body(request, {"description", "tags", "protected_aliases"})
+        body = body_object(request.data, {"description", "tags", "protected_aliases"})
         repository = services.model_update(
             user=_user(request),
             repository=repository,
@@ -340,7 +329,9 @@ class VersionListView(APIView):
     )
     def post(self, request: Request, team: str, project: str, model: str) -> Response:
         repository = access_model(request.user, team, project, model, action="model.register")
-        body = _body(request, {"run", "artifact", "datasets", "parents", "description", "tags", "aliases", "reason"})
+        body = body_object(
+            request.data, {"run", "artifact", "datasets", "parents", "description", "tags", "aliases", "reason"}
+        )
         run_id = body.get("run")
         if not isinstance(run_id, str) or not run_id:
             raise ApiError("run must be the id of a run of this project.", field="run")
@@ -376,7 +367,7 @@ class VersionDetailView(APIView):
     )
     def patch(self, request: Request, team: str, project: str, model: str, version: str) -> Response:
         found = access_version(request.user, team, project, model, version, action="model.update")
-        body = _body(request, {"description", "tags"})
+        body = body_object(request.data, {"description", "tags"})
         updated = services.version_update(
             user=_user(request),
             version=found,
@@ -452,7 +443,7 @@ class AliasView(APIView):
     )
     def put(self, request: Request, team: str, project: str, model: str, alias: str) -> Response:
         repository = access_model(request.user, team, project, model, action="alias.move")
-        body = _body(request, {"version", "reason"})
+        body = body_object(request.data, {"version", "reason"})
         alias_name = services.check_alias_name(alias, field="alias")
         raw = body.get("version")
         if isinstance(raw, int) and not isinstance(raw, bool):

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts import access, names
 from accounts.audit import audit_record
-from config.api import ApiError, Conflict
+from config.api import ApiError, Conflict, refuse_unknown_fields
 from experiments import metrics as metric_rules
 from experiments import paths
 from experiments.models import Artifact, MetricSummary, Param, Project, Run
@@ -145,11 +145,7 @@ def check_dataset(item: Any, field: str) -> dict[str, Any]:
     required. ``digest`` is ``sha256:<hex>`` (a bare 64-hex digest is read as sha256)."""
     if not isinstance(item, dict):
         raise ApiError("A dataset is an object {name, uri, path, digest, size, rows}.", field=field)
-    unknown = set(item) - {"name", "uri", "path", "digest", "size", "rows"}
-    if unknown:
-        raise ApiError(
-            f"Unknown field(s): {', '.join(sorted(map(str, unknown)))}.", field=f"{field}.{sorted(unknown)[0]}"
-        )
+    refuse_unknown_fields(item, {"name", "uri", "path", "digest", "size", "rows"}, at=field)
     name = _opt_str(item, "name", field, 128)
     if name is None:
         raise ApiError("A dataset needs a name.", field=f"{field}.name")

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ProjectRole, User
-from config.api import ApiError
+from config.api import ApiError, body_object
 from experiments.access import access_project
 from registry.access import access_model
 from reviews import selectors, services
@@ -29,17 +29,6 @@ MAX_PAGE = 100
 def _user(request: Request) -> User:
     assert isinstance(request.user, User)  # IsAuthenticated ran before the view
     return request.user
-
-
-def _body(request: Request, allowed: set[str]) -> dict[str, Any]:
-    body = request.data
-    if not isinstance(body, dict):
-        raise ApiError("The body must be a JSON object.")
-    unknown = set(body) - allowed
-    if unknown:
-        first = sorted(map(str, unknown))[0]
-        raise ApiError(f"Unknown field(s): {', '.join(sorted(map(str, unknown)))}.", field=first)
-    return dict(body)
 
 
 def _page(request: Request) -> tuple[int, int]:
@@ -176,7 +165,7 @@ class ReviewRequestListView(APIView):
     @extend_schema(request=REQUEST_IN, responses={201: OBJECT}, summary="Open a review request (writers)")
     def post(self, request: Request, team: str, project: str) -> Response:
         proj = access_project(request.user, team, project, action="review.create")
-        body = _body(request, {"model", "version", "alias", "title", "description", "reviewers", "labels"})
+        body = body_object(request.data, {"model", "version", "alias", "title", "description", "reviewers", "labels"})
         review_request, unreachable = services.review_request_open(
             user=_user(request),
             project=proj,
@@ -204,7 +193,7 @@ class ReviewRequestDetailView(APIView):
     )
     def patch(self, request: Request, team: str, project: str, number: int) -> Response:
         review_request = access_review_request(request.user, team, project, number)
-        body = _body(request, {"title", "description", "labels", "reviewers", "version", "state"})
+        body = body_object(request.data, {"title", "description", "labels", "reviewers", "version", "state"})
         review_request, unreachable = services.review_request_update(
             user=_user(request),
             review_request=review_request,
@@ -228,7 +217,7 @@ class ReviewListView(APIView):
     @extend_schema(request=REVIEW_IN, responses={201: OBJECT}, summary="Approve, request changes or comment")
     def post(self, request: Request, team: str, project: str, number: int) -> Response:
         review_request = access_review_request(request.user, team, project, number)
-        body = _body(request, {"verdict", "body", "version_hash"})
+        body = body_object(request.data, {"verdict", "body", "version_hash"})
         review, unreachable = services.review_submit(
             user=_user(request),
             review_request=review_request,
@@ -244,7 +233,7 @@ class ReviewDismissView(APIView):
     @extend_schema(request=REASON_IN, responses=OBJECT, summary="Dismiss a review with a reason (maintainers, R6)")
     def post(self, request: Request, team: str, project: str, number: int, review_id: str) -> Response:
         review = access_review(request.user, team, project, number, review_id)
-        body = _body(request, {"reason"})
+        body = body_object(request.data, {"reason"})
         review = services.review_dismiss(user=_user(request), review=review, reason=body.get("reason"), request=request)
         return Response(out.review_out(review))
 
@@ -258,7 +247,7 @@ class CommentListView(APIView):
     @extend_schema(request=COMMENT_IN, responses={201: OBJECT}, summary="Comment (markdown; replies, anchors)")
     def post(self, request: Request, team: str, project: str, number: int) -> Response:
         review_request = access_review_request(request.user, team, project, number)
-        body = _body(request, {"body", "parent", "anchor"})
+        body = body_object(request.data, {"body", "parent", "anchor"})
         comment, unreachable = services.comment_create(
             user=_user(request),
             review_request=review_request,
@@ -273,7 +262,7 @@ class CommentDetailView(APIView):
     @extend_schema(request=COMMENT_PATCH, responses=OBJECT, summary="Edit your comment, or resolve its thread")
     def patch(self, request: Request, team: str, project: str, number: int, comment_id: str) -> Response:
         comment = access_comment(request.user, team, project, number, comment_id)
-        body = _body(request, {"body", "resolved"})
+        body = body_object(request.data, {"body", "resolved"})
         comment, unreachable = services.comment_update(
             user=_user(request), comment=comment, body=body.get("body"), resolved=body.get("resolved")
         )
@@ -294,7 +283,7 @@ class CheckListView(APIView):
     def post(self, request: Request, team: str, project: str, number: int) -> Response:
         review_request = access_review_request(request.user, team, project, number)
         if request.data:
-            _body(request, set())  # nothing to send: refuse unknown fields rather than ignore them
+            body_object(request.data, set())  # nothing to send: refuse unknown fields rather than ignore them
         services.checks_rerun(user=_user(request), review_request=review_request)
         return Response(out.checks_out(review_request), status=status.HTTP_202_ACCEPTED)
 
@@ -310,7 +299,7 @@ class MergeView(APIView):
     @extend_schema(request=MERGE_IN, responses=OBJECT, summary="Merge: move the alias (maintainers)")
     def post(self, request: Request, team: str, project: str, number: int) -> Response:
         review_request = access_review_request(request.user, team, project, number)
-        body = _body(request, {"bypass", "reason"})
+        body = body_object(request.data, {"bypass", "reason"})
         review_request = services.review_request_merge(
             user=_user(request),
             review_request=review_request,
@@ -351,7 +340,7 @@ SETTINGS_FIELDS = {"required_approvals", "approver_role", "gates", "required_che
 
 
 def _settings_changes(request: Request) -> dict[str, Any]:
-    body = _body(request, SETTINGS_FIELDS)
+    body = body_object(request.data, SETTINGS_FIELDS)
     return {
         "required_approvals": body.get("required_approvals"),
         "approver_role": body.get("approver_role"),
@@ -420,7 +409,7 @@ class NotificationListView(APIView):
     @extend_schema(request=READ_IN, responses=OBJECT, summary='Mark read: {"ids": […]} or {"all": true}')
     def post(self, request: Request) -> Response:
         user = _user(request)
-        body = _body(request, {"ids", "all"})
+        body = body_object(request.data, {"ids", "all"})
         marked = services.notifications_mark_read(user=user, ids=body.get("ids"), all_unread=body.get("all", False))
         return Response({"marked": marked, "unread": selectors.unread_count(user)})
 
@@ -432,7 +421,7 @@ class NotificationPreferencesView(APIView):
 
     @extend_schema(request=PREFS_IN, responses=OBJECT, summary="Choose which kinds are e-mailed")
     def put(self, request: Request) -> Response:
-        body = _body(request, {"email"})
+        body = body_object(request.data, {"email"})
         if "email" not in body:
             raise ApiError("email is required: a list of notification kinds.", field="email")
         return Response(

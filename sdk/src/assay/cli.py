@@ -135,6 +135,10 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     return 0
 
 
+class _RunEnded(Exception):
+    """Raised from ``runs watch``'s subscription callback: the run had ended already (its status)."""
+
+
 def cmd_runs_watch(args: argparse.Namespace) -> int:
     """Print a run's metrics as they are logged, until it ends (or Ctrl-C)."""
     from assay import watch
@@ -144,9 +148,6 @@ def cmd_runs_watch(args: argparse.Namespace) -> int:
         return _err("which server? set ASSAY_URL or run `assay login`.")
     topic = f"run:{args.run_id}"
 
-    class Ended(Exception):
-        pass
-
     def subscribed(seq: int, resumed: bool) -> None:
         if resumed:
             print(f"reconnected; resuming after event {seq}", file=sys.stderr, flush=True)
@@ -155,7 +156,7 @@ def cmd_runs_watch(args: argparse.Namespace) -> int:
         with Api(args.url) as api:
             status = api.run(args.run_id).status
         if status in watch.TERMINAL:
-            raise Ended(status)
+            raise _RunEnded(status)
         print(f"watching {topic} (Ctrl-C to stop)", file=sys.stderr, flush=True)
 
     try:
@@ -167,7 +168,7 @@ def cmd_runs_watch(args: argparse.Namespace) -> int:
                     print(line, flush=True)
             if message.get("event") == "run.updated" and message["data"].get("status") in watch.TERMINAL:
                 return 0
-    except Ended as ended:
+    except _RunEnded as ended:
         print(f"{topic} has already ended", file=sys.stderr, flush=True)
         if not args.json:
             print(f"status: {ended}", flush=True)
