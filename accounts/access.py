@@ -16,7 +16,7 @@ An API token acts as its user, so it never grants more than the user has; a ``re
 token may only use safe methods (``token_allows``).
 
 # SECURITY: "missing" and "not visible" must look the same to the caller (404), so the
-# access_* helpers raise NotFound for both and PermissionDenied only when the caller can
+# access_* helpers raise NotFound for both and Forbidden only when the caller can
 # already see the object but their role is too low.
 """
 
@@ -25,9 +25,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
-from rest_framework.exceptions import NotFound, PermissionDenied
 
 from accounts.models import Membership, ProjectGrant, ProjectRole, Team, User
+from core.errors import Forbidden, NotFound
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -146,15 +146,13 @@ def can(user: AnyUser | None, action: str, project: Project) -> bool:
 
 
 def require(user: AnyUser | None, action: str, project: Project, *, annotated: object | None = None) -> None:
-    """Raise NotFound if the project is invisible to the caller, PermissionDenied if the role is too low.
+    """Raise NotFound if the project is invisible to the caller, Forbidden if the role is too low.
     ``annotated``: see role_on."""
     role = role_on(user, project, annotated=annotated)
     if role is None:
         raise NotFound("Not found.")
     if role < ACTIONS[action]:
-        raise PermissionDenied(
-            f"This needs the {ACTIONS[action].label} role on {project}; you are {ProjectRole(role).label}."
-        )
+        raise Forbidden(f"This needs the {ACTIONS[action].label} role on {project}; you are {ProjectRole(role).label}.")
 
 
 def project_filter(user: AnyUser | None, *, prefix: str = "", minimum: ProjectRole = ProjectRole.VIEWER) -> Q:
@@ -227,11 +225,11 @@ def can_manage_team(user: AnyUser | None, team: Team) -> bool:
 
 
 def require_team(user: AnyUser | None, team: Team, *, manage: bool = False) -> None:
-    """NotFound when the caller may not see the team, PermissionDenied when they may not manage it."""
+    """NotFound when the caller may not see the team, Forbidden when they may not manage it."""
     if not can_see_team(user, team):
         raise NotFound("Not found.")
     if manage and not can_manage_team(user, team):
-        raise PermissionDenied(f"Only the owners of team {team.name} may do this.")
+        raise Forbidden(f"Only the owners of team {team.name} may do this.")
 
 
 def can_create_team(user: AnyUser | None) -> bool:
@@ -261,7 +259,7 @@ def is_site_admin(user: AnyUser | None) -> bool:
 
 def require_site_admin(user: AnyUser | None) -> None:
     if not is_site_admin(user):
-        raise PermissionDenied("Only site administrators may do this.")
+        raise Forbidden("Only site administrators may do this.")
 
 
 def token_allows(scope: str, method: str) -> bool:

@@ -60,7 +60,6 @@ class AuditedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             action=action,
             target=obj,
             project=_project_of(obj),
-            request=request,
             data=data,
         )
 

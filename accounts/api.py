@@ -11,7 +11,6 @@ from datetime import timedelta
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -35,7 +34,7 @@ from accounts.serializers import (
     TransferIn,
     VisibilityIn,
 )
-from config.api import ApiError
+from core.errors import Forbidden, Invalid, NotFound
 from experiments.access import access_project
 from experiments.models import Project
 from experiments.serializers import ProjectOut
@@ -100,7 +99,6 @@ class TeamListView(APIView):
             name=data.validated_data["name"],
             display_name=data.validated_data["display_name"],
             owner=user,
-            request=request,
         )
         return Response(TeamOut(team, context={"roles": {team.pk: "owner"}}).data, status=status.HTTP_201_CREATED)
 
@@ -119,10 +117,8 @@ class TeamMemberListView(APIView):
         data.is_valid(raise_exception=True)
         member = selectors.user_by_name(data.validated_data["username"])
         if member is None:
-            raise ApiError("No such user.", code="not_found", field="username", status_code=404)
-        membership = services.team_member_add(
-            team=found, user=member, role=data.validated_data["role"], actor=user, request=request
-        )
+            raise NotFound("No such user.", code="not_found", field="username")
+        membership = services.team_member_add(team=found, user=member, role=data.validated_data["role"], actor=user)
         return Response(MemberOut(membership).data, status=status.HTTP_201_CREATED)
 
 
@@ -141,7 +137,7 @@ class TeamMemberDetailView(APIView):
         data = MemberRoleIn(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.team_member_role_set(
-            membership=_membership(found, username), role=data.validated_data["role"], actor=user, request=request
+            membership=_membership(found, username), role=data.validated_data["role"], actor=user
         )
         return Response(MemberOut(membership).data)
 
@@ -150,7 +146,7 @@ class TeamMemberDetailView(APIView):
         user = _user(request)
         leaving = username.lower() == user.username.lower()
         found = _access_team(user, team, manage=not leaving)
-        services.team_member_remove(membership=_membership(found, username), actor=user, request=request)
+        services.team_member_remove(membership=_membership(found, username), actor=user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -174,14 +170,12 @@ class ProjectAccessView(APIView):
         if "user" in data.validated_data:
             grantee_user = selectors.user_by_name(data.validated_data["user"])
             if grantee_user is None:
-                raise ApiError("No such user.", code="not_found", field="user", status_code=404)
+                raise NotFound("No such user.", code="not_found", field="user")
         else:
             grantee_team = selectors.team_by_name(data.validated_data["team"])
             if grantee_team is None:
-                raise ApiError("No such team.", code="not_found", field="team", status_code=404)
-        grant = services.grant_create(
-            project=proj, role=role, user=grantee_user, team=grantee_team, actor=user, request=request
-        )
+                raise NotFound("No such team.", code="not_found", field="team")
+        grant = services.grant_create(project=proj, role=role, user=grantee_user, team=grantee_team, actor=user)
         return Response(GrantOut(grant).data, status=status.HTTP_201_CREATED)
 
 
@@ -209,7 +203,6 @@ class ProjectAccessDetailView(APIView):
             grant=_grant(proj, kind, name),
             role=services.project_role(data.validated_data["role"]),
             actor=user,
-            request=request,
         )
         return Response(GrantOut(grant).data)
 
@@ -217,7 +210,7 @@ class ProjectAccessDetailView(APIView):
     def delete(self, request: Request, team: str, project: str, kind: str, name: str) -> Response:
         user = _user(request)
         proj = access_project(user, team, project, action="project.manage_access")
-        services.grant_revoke(grant=_grant(proj, kind, name), actor=user, request=request)
+        services.grant_revoke(grant=_grant(proj, kind, name), actor=user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -228,9 +221,7 @@ class ProjectVisibilityView(APIView):
         proj = access_project(user, team, project, action="project.manage_access")
         data = VisibilityIn(data=request.data)
         data.is_valid(raise_exception=True)
-        services.project_visibility_set(
-            project=proj, visibility=data.validated_data["visibility"], actor=user, request=request
-        )
+        services.project_visibility_set(project=proj, visibility=data.validated_data["visibility"], actor=user)
         return Response(ProjectOut(proj).data)
 
 
@@ -243,15 +234,14 @@ class ProjectTransferView(APIView):
         data.is_valid(raise_exception=True)
         target = selectors.team_by_name(data.validated_data["team"])
         if target is None or not access.can_see_team(user, target):
-            raise ApiError("No such team.", code="not_found", field="team", status_code=404)
+            raise NotFound("No such team.", code="not_found", field="team")
         if not access.can_transfer_to(user, target):
-            raise ApiError(
+            raise Forbidden(
                 "You may only move a project into a team you own.",
                 code="permission_denied",
                 field="team",
-                status_code=403,
             )
-        services.project_transfer(project=proj, team=target, actor=user, request=request)
+        services.project_transfer(project=proj, team=target, actor=user)
         return Response(ProjectOut(proj).data)
 
 
@@ -273,7 +263,6 @@ class TokenListView(APIView):
             name=data.validated_data["name"],
             scope=data.validated_data["scope"],
             expires_at=timezone.now() + timedelta(days=days) if days else None,
-            request=request,
         )
         return Response(TokenCreatedOut(issued.token, context={"raw": issued.raw}).data, status=status.HTTP_201_CREATED)
 
@@ -285,7 +274,7 @@ class TokenDetailView(APIView):
         token = ApiToken.objects.filter(pk=token_id, user=user).first() if len(token_id) <= 32 else None
         if token is None:
             raise NotFound("Not found.")
-        services.token_revoke(token=token, actor=user, request=request)
+        services.token_revoke(token=token, actor=user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -318,7 +307,7 @@ class AuditListView(APIView):
         wanted = request.query_params.get("project", "")
         if wanted:
             if wanted.count("/") != 1:
-                raise ApiError('project must be "team/project".', field="project")
+                raise Invalid('project must be "team/project".', field="project")
             team, name = wanted.split("/")
             project = access_project(user, team, name, action="project.view_audit")
         else:

@@ -7,35 +7,20 @@ event and the change commit or roll back together.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
 from accounts.models import AuditEvent, User
+from core.context import client_address
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
-    from django.http import HttpRequest
-    from rest_framework.request import Request
 
     from experiments.models import Project
 
 # SECURITY: keys whose values must never reach the log, whatever a caller passes in ``data``.
 _SECRET_KEYS = frozenset({"password", "token", "raw", "secret", "digest", "key"})
-
-
-def client_ip(request: HttpRequest | Request | None) -> str | None:
-    """The caller's address as the server saw it (REMOTE_ADDR). A proxy in front sets it
-    through its own means (e.g. uvicorn's --forwarded-allow-ips); X-Forwarded-For is not
-    trusted here because any client can send it."""
-    if request is None:
-        return None
-    raw = request.META.get("REMOTE_ADDR") or ""
-    try:
-        return str(ipaddress.ip_address(raw))
-    except ValueError:
-        return None
 
 
 def _clean(data: dict[str, Any] | None) -> dict[str, Any]:
@@ -49,11 +34,11 @@ def audit_record(
     target: models.Model | None = None,
     target_label: str = "",
     project: Project | None = None,
-    request: HttpRequest | Request | None = None,
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event: ``actor`` did ``action`` (``"grant.create"``, ``"token.revoke"`` …)
-    on ``target`` (any model instance), optionally inside ``project``."""
+    on ``target`` (any model instance), optionally inside ``project``. The client's address
+    comes from the request context (``core.context``), None outside a request."""
     real_actor = actor if isinstance(actor, User) else None
     return AuditEvent.objects.create(
         actor=real_actor,
@@ -64,6 +49,6 @@ def audit_record(
         target_label=(target_label or (str(target) if target is not None else ""))[:200],
         project=project,
         project_label=project.path if project is not None else "",
-        ip=client_ip(request),
+        ip=client_address(),
         data=_clean(data),
     )

@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts import access
 from accounts.models import ApiToken, AuditEvent, Invitation, Membership, ProjectGrant, Team, User
-from config.api import ApiError
+from core.errors import Invalid
 
 if TYPE_CHECKING:
     from accounts.access import AnyUser
@@ -98,7 +98,7 @@ def users_for_admin(query: str = "") -> QuerySet[User]:
 
 def audit_filters_from(query: Mapping[str, str]) -> AuditFilters:
     """Parse ``actor``, ``action``, ``target``, ``since``, ``until`` (ISO dates or datetimes)
-    from a query string. Raises ApiError naming the parameter.
+    from a query string. Raises Invalid naming the parameter.
 
     # SECURITY: each value is used as a value of a fixed filter, never as a field name.
     """
@@ -106,7 +106,7 @@ def audit_filters_from(query: Mapping[str, str]) -> AuditFilters:
     for name in ("actor", "action", "target"):
         value = (query.get(name) or "").strip()
         if len(value) > 200:
-            raise ApiError(f"{name} is at most 200 characters.", field=name)
+            raise Invalid(f"{name} is at most 200 characters.", field=name)
         values[name] = value
     for name in ("since", "until"):
         raw = (query.get(name) or "").strip()
@@ -119,7 +119,7 @@ def audit_filters_from(query: Mapping[str, str]) -> AuditFilters:
             moment = day = None
         if moment is None:
             if day is None:
-                raise ApiError(f"{name} must be a date (2026-01-31) or an ISO date-time.", field=name)
+                raise Invalid(f"{name} must be a date (2026-01-31) or an ISO date-time.", field=name)
             moment = datetime.combine(day, time.min)
         if timezone.is_naive(moment):
             moment = timezone.make_aware(moment, UTC)

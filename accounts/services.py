@@ -1,6 +1,6 @@
 """Every write on accounts: one function per use case.
 
-Each one validates its input (raising ``config.api.ApiError`` naming the field, before
+Each one validates its input (raising a domain error (``core.errors``) naming the field, before
 anything is written), runs in one transaction, and records what it did in the audit log
 through ``accounts.audit.audit_record`` inside that transaction. Permission checks are
 the caller's job (``accounts.access``); these functions assume the caller may act.
@@ -25,16 +25,11 @@ from django.utils import timezone
 from accounts.audit import audit_record
 from accounts.models import ApiToken, Invitation, Membership, ProjectGrant, ProjectRole, Team, User
 from accounts.names import canonical, name_problem
-from config.api import ApiError, Conflict
-from config.querycache import CompiledQuery
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.querycache import CompiledQuery
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest
-    from rest_framework.request import Request
-
     from experiments.models import Project
-
-    AnyRequest = HttpRequest | Request
 
 TOKEN_PREFIX = "asy_"  # noqa: S105 - a public marker, not a secret
 INVITATION_PREFIX = "inv_"
@@ -66,19 +61,18 @@ def token_create(
     name: str,
     scope: str = ApiToken.Scope.WRITE,
     expires_at: datetime | None = None,
-    request: AnyRequest | None = None,
 ) -> IssuedToken:
     name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > MAX_TOKEN_NAME:
-        raise ApiError(f"name must be 1-{MAX_TOKEN_NAME} characters.", field="name")
+        raise Invalid(f"name must be 1-{MAX_TOKEN_NAME} characters.", field="name")
     if scope not in ApiToken.Scope.values:
-        raise ApiError("scope must be 'read' or 'write'.", field="scope")
+        raise Invalid("scope must be 'read' or 'write'.", field="scope")
     if expires_at is not None:
         now = timezone.now()
         if expires_at <= now:
-            raise ApiError("expires_at must be in the future.", field="expires_at")
+            raise Invalid("expires_at must be in the future.", field="expires_at")
         if expires_at > now + MAX_TOKEN_LIFETIME:
-            raise ApiError("A token lives at most 366 days.", field="expires_at")
+            raise Invalid("A token lives at most 366 days.", field="expires_at")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user=user, name=name, scope=scope, expires_at=expires_at, prefix=raw[:12], digest=_digest(raw)
@@ -87,14 +81,13 @@ def token_create(
         actor=user,
         action="token.create",
         target=token,
-        request=request,
         data={"scope": scope, "expires_at": expires_at.isoformat() if expires_at else None},
     )
     return IssuedToken(token=token, raw=raw)
 
 
 @transaction.atomic
-def token_revoke(*, token: ApiToken, actor: User | None = None, request: AnyRequest | None = None) -> None:
+def token_revoke(*, token: ApiToken, actor: User | None = None) -> None:
     """Revoke at once: the API refuses the token from the commit on, and ``save()`` (not a
     queryset update) lets live/signals.py close the WebSockets opened with it right away."""
     locked = ApiToken.objects.select_for_update().filter(pk=token.pk, revoked_at__isnull=True).first()
@@ -103,10 +96,10 @@ def token_revoke(*, token: ApiToken, actor: User | None = None, request: AnyRequ
     locked.revoked_at = timezone.now()
     locked.save(update_fields=["revoked_at"])
     token.revoked_at = locked.revoked_at
-    audit_record(actor=actor or token.user, action="token.revoke", target=token, request=request)
+    audit_record(actor=actor or token.user, action="token.revoke", target=token)
 
 
-# Every API request runs this query: compiled once (config/querycache.py), same SQL.
+# Every API request runs this query: compiled once (core/querycache.py), same SQL.
 _TOKEN_BY_DIGEST = CompiledQuery(
     ApiToken,
     lambda digest: (
@@ -147,23 +140,23 @@ def personal_team_ensure(*, user: User) -> Team:
 
 def _team_role(role: object) -> str:
     if role not in Membership.Role.values:
-        raise ApiError("role must be 'owner' or 'member'.", field="role")
+        raise Invalid("role must be 'owner' or 'member'.", field="role")
     return str(role)
 
 
 def _not_personal(team: Team) -> None:
     if team.personal_owner_id is not None:
-        raise ApiError(f"{team.name} is a personal team: it has exactly one member.", code="personal_team")
+        raise Invalid(f"{team.name} is a personal team: it has exactly one member.", code="personal_team")
 
 
 @transaction.atomic
-def team_create(*, name: str, owner: User, display_name: str = "", request: AnyRequest | None = None) -> Team:
+def team_create(*, name: str, owner: User, display_name: str = "") -> Team:
     name = canonical(name) if isinstance(name, str) else ""
     problem = name_problem(name, team=True)
     if problem:
-        raise ApiError(problem, field="name")
+        raise Invalid(problem, field="name")
     if len(display_name) > 128:
-        raise ApiError("display_name must be at most 128 characters.", field="display_name")
+        raise Invalid("display_name must be at most 128 characters.", field="display_name")
     # A user's personal team carries their username, so a new username is checked too.
     if Team.objects.filter(name__iexact=name).exists() or User.objects.filter(username__iexact=name).exists():
         raise Conflict(f"The name {name!r} is taken.", field="name")
@@ -173,7 +166,7 @@ def team_create(*, name: str, owner: User, display_name: str = "", request: AnyR
     except IntegrityError:
         raise Conflict(f"The name {name!r} is taken.", field="name") from None
     Membership.objects.create(team=team, user=owner, role=Membership.Role.OWNER)
-    audit_record(actor=owner, action="team.create", target=team, request=request)
+    audit_record(actor=owner, action="team.create", target=team)
     return team
 
 
@@ -184,18 +177,15 @@ def team_member_add(
     user: User,
     role: str = Membership.Role.MEMBER,
     actor: User | None = None,
-    request: AnyRequest | None = None,
 ) -> Membership:
     role = _team_role(role)
     _not_personal(team)
     if not user.is_active:
-        raise ApiError(f"{user.username} is deactivated.", field="username")
+        raise Invalid(f"{user.username} is deactivated.", field="username")
     if Membership.objects.filter(team=team, user=user).exists():
         raise Conflict(f"{user.username} is already a member of {team.name}.", field="username")
     membership = Membership.objects.create(team=team, user=user, role=role)
-    audit_record(
-        actor=actor, action="team.member_add", target=team, request=request, data={"user": user.username, "role": role}
-    )
+    audit_record(actor=actor, action="team.member_add", target=team, data={"user": user.username, "role": role})
     return membership
 
 
@@ -206,9 +196,7 @@ def _lock_owners(team: Team) -> int:
 
 
 @transaction.atomic
-def team_member_role_set(
-    *, membership: Membership, role: str, actor: User | None, request: AnyRequest | None = None
-) -> Membership:
+def team_member_role_set(*, membership: Membership, role: str, actor: User | None) -> Membership:
     role = _team_role(role)
     _not_personal(membership.team)
     owners = _lock_owners(membership.team)
@@ -224,14 +212,13 @@ def team_member_role_set(
         actor=actor,
         action="team.member_role",
         target=membership.team,
-        request=request,
         data={"user": membership.user.username, "from": before, "to": role},
     )
     return membership
 
 
 @transaction.atomic
-def team_member_remove(*, membership: Membership, actor: User | None, request: AnyRequest | None = None) -> None:
+def team_member_remove(*, membership: Membership, actor: User | None) -> None:
     """Remove a member, or let one leave (``actor`` is the member). The last owner cannot go."""
     _not_personal(membership.team)
     owners = _lock_owners(membership.team)
@@ -244,7 +231,6 @@ def team_member_remove(*, membership: Membership, actor: User | None, request: A
         actor=actor,
         action="team.member_leave" if actor is not None and actor.username == username else "team.member_remove",
         target=membership.team,
-        request=request,
         data={"user": username},
     )
 
@@ -274,28 +260,27 @@ def invitation_create(
     role: str = Membership.Role.MEMBER,
     email: str = "",
     username: str = "",
-    request: AnyRequest | None = None,
 ) -> IssuedInvitation:
     role = _team_role(role)
     _not_personal(team)
     email = (email or "").strip()
     username = (username or "").strip()
     if bool(email) == bool(username):
-        raise ApiError("Give either a username or an e-mail address.", field="username" if username else "email")
+        raise Invalid("Give either a username or an e-mail address.", field="username" if username else "email")
     invitee: User | None = None
     if username:
         invitee = User.objects.filter(username__iexact=username, is_active=True).first()
         if invitee is None:
-            raise ApiError(f"No user named {username!r}.", code="not_found", field="username")
+            raise Invalid(f"No user named {username!r}.", code="not_found", field="username")
         if Membership.objects.filter(team=team, user=invitee).exists():
             raise Conflict(f"{invitee.username} is already a member of {team.name}.", field="username")
     else:
         try:
             validate_email(email)
         except ValidationError:
-            raise ApiError("Enter a valid e-mail address.", field="email") from None
+            raise Invalid("Enter a valid e-mail address.", field="email") from None
         if len(email) > 254:
-            raise ApiError("Enter a valid e-mail address.", field="email")
+            raise Invalid("Enter a valid e-mail address.", field="email")
     raw = INVITATION_PREFIX + secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
         team=team,
@@ -311,7 +296,6 @@ def invitation_create(
         actor=inviter,
         action="team.invite",
         target=team,
-        request=request,
         data={"to": invitation.addressee, "role": role},
     )
     recipient = invitation.email
@@ -339,17 +323,16 @@ def invitation_find(raw: str) -> Invitation | None:
 
 
 @transaction.atomic
-def invitation_accept(*, raw: str, user: User, request: AnyRequest | None = None) -> Membership:
+def invitation_accept(*, raw: str, user: User) -> Membership:
     invitation = invitation_find(raw)
     if invitation is not None:
         invitation = Invitation.objects.select_for_update().filter(pk=invitation.pk, accepted_at__isnull=True).first()
     if invitation is None:
-        raise ApiError("This invitation is unknown, used, revoked or expired.", code="not_found", status_code=404)
+        raise NotFound("This invitation is unknown, used, revoked or expired.", code="not_found")
     if invitation.invitee_id is not None and invitation.invitee_id != user.pk:
-        raise ApiError(
+        raise Forbidden(
             "This invitation is for another account: sign in as the invited user.",
             code="permission_denied",
-            status_code=403,
         )
     membership = Membership.objects.filter(team=invitation.team, user=user).first()
     if membership is None:
@@ -364,14 +347,13 @@ def invitation_accept(*, raw: str, user: User, request: AnyRequest | None = None
         actor=user,
         action="team.invitation_accept",
         target=invitation.team,
-        request=request,
         data={"role": membership.role, "invited_by": invitation.created_by.username if invitation.created_by else None},
     )
     return membership
 
 
 @transaction.atomic
-def invitation_revoke(*, invitation: Invitation, actor: User, request: AnyRequest | None = None) -> None:
+def invitation_revoke(*, invitation: Invitation, actor: User) -> None:
     updated = Invitation.objects.filter(pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
@@ -380,7 +362,6 @@ def invitation_revoke(*, invitation: Invitation, actor: User, request: AnyReques
             actor=actor,
             action="team.invitation_revoke",
             target=invitation.team,
-            request=request,
             data={"to": invitation.addressee},
         )
 
@@ -393,7 +374,7 @@ def project_role(value: object, *, field: str = "role") -> ProjectRole:
     for role in ProjectRole:
         if value == role.label:
             return role
-    raise ApiError("role must be one of viewer, writer, maintainer, admin.", field=field)
+    raise Invalid("role must be one of viewer, writer, maintainer, admin.", field=field)
 
 
 def _grant_label(grant: ProjectGrant) -> str:
@@ -408,12 +389,11 @@ def grant_create(
     actor: User | None,
     user: User | None = None,
     team: Team | None = None,
-    request: AnyRequest | None = None,
 ) -> ProjectGrant:
     if (user is None) == (team is None):
-        raise ApiError("Grant a role to either a user or a team.", field="user")
+        raise Invalid("Grant a role to either a user or a team.", field="user")
     if user is not None and not user.is_active:
-        raise ApiError(f"{user.username} is deactivated.", field="user")
+        raise Invalid(f"{user.username} is deactivated.", field="user")
     existing = ProjectGrant.objects.filter(project=project, **({"user": user} if user else {"team": team}))
     if existing.exists():
         raise Conflict(
@@ -426,16 +406,13 @@ def grant_create(
         target=grant,
         target_label=_grant_label(grant),
         project=project,
-        request=request,
         data={"role": role.label},
     )
     return grant
 
 
 @transaction.atomic
-def grant_role_set(
-    *, grant: ProjectGrant, role: ProjectRole, actor: User | None, request: AnyRequest | None = None
-) -> ProjectGrant:
+def grant_role_set(*, grant: ProjectGrant, role: ProjectRole, actor: User | None) -> ProjectGrant:
     before = ProjectRole(grant.role).label
     if grant.role != role:
         grant.role = role
@@ -446,14 +423,13 @@ def grant_role_set(
             target=grant,
             target_label=_grant_label(grant),
             project=grant.project,
-            request=request,
             data={"from": before, "to": role.label},
         )
     return grant
 
 
 @transaction.atomic
-def grant_revoke(*, grant: ProjectGrant, actor: User | None, request: AnyRequest | None = None) -> None:
+def grant_revoke(*, grant: ProjectGrant, actor: User | None) -> None:
     label, role, project = _grant_label(grant), ProjectRole(grant.role).label, grant.project
     grant_id = grant.pk
     grant.delete()
@@ -464,19 +440,16 @@ def grant_revoke(*, grant: ProjectGrant, actor: User | None, request: AnyRequest
         target=grant,
         target_label=label,
         project=project,
-        request=request,
         data={"role": role},
     )
 
 
 @transaction.atomic
-def project_visibility_set(
-    *, project: Project, visibility: str, actor: User | None, request: AnyRequest | None = None
-) -> Project:
+def project_visibility_set(*, project: Project, visibility: str, actor: User | None) -> Project:
     from experiments.models import Project as ProjectModel
 
     if visibility not in ProjectModel.Visibility.values:
-        raise ApiError("visibility must be 'private' or 'internal'.", field="visibility")
+        raise Invalid("visibility must be 'private' or 'internal'.", field="visibility")
     if project.visibility != visibility:
         before = project.visibility
         project.visibility = visibility
@@ -486,19 +459,18 @@ def project_visibility_set(
             action="project.visibility",
             target=project,
             project=project,
-            request=request,
             data={"from": before, "to": visibility},
         )
     return project
 
 
 @transaction.atomic
-def project_transfer(*, project: Project, team: Team, actor: User | None, request: AnyRequest | None = None) -> Project:
+def project_transfer(*, project: Project, team: Team, actor: User | None) -> Project:
     """Move a project (runs, experiments, grants) to another team. Its URL changes."""
     from experiments.models import Project as ProjectModel
 
     if team.pk == project.team_id:
-        raise ApiError(f"{project.path} already belongs to {team.name}.", field="team")
+        raise Invalid(f"{project.path} already belongs to {team.name}.", field="team")
     if ProjectModel.objects.filter(team=team, name__iexact=project.name).exists():
         raise Conflict(f"{team.name} already has a project named {project.name}.", field="team")
     before = project.path
@@ -509,7 +481,6 @@ def project_transfer(*, project: Project, team: Team, actor: User | None, reques
         action="project.transfer",
         target=project,
         project=project,
-        request=request,
         data={"from": before, "to": project.path},
     )
     return project
@@ -519,29 +490,25 @@ def project_transfer(*, project: Project, team: Team, actor: User | None, reques
 
 
 @transaction.atomic
-def user_set_active(*, user: User, active: bool, actor: User, request: AnyRequest | None = None) -> User:
+def user_set_active(*, user: User, active: bool, actor: User) -> User:
     """Deactivate (or reactivate) an account: a deactivated user can neither sign in nor
     use a token, and their sessions stop working at their next request."""
     if user.pk == actor.pk and not active:
-        raise ApiError("You cannot deactivate your own account.", field="username")
+        raise Invalid("You cannot deactivate your own account.", field="username")
     if user.is_active != active:
         user.is_active = active
         user.save(update_fields=["is_active"])
-        audit_record(
-            actor=actor, action="user.reactivate" if active else "user.deactivate", target=user, request=request
-        )
+        audit_record(actor=actor, action="user.reactivate" if active else "user.deactivate", target=user)
     return user
 
 
 @transaction.atomic
-def user_set_site_admin(*, user: User, admin: bool, actor: User, request: AnyRequest | None = None) -> User:
+def user_set_site_admin(*, user: User, admin: bool, actor: User) -> User:
     if user.pk == actor.pk and not admin:
-        raise ApiError("You cannot remove your own administrator rights.", field="username")
+        raise Invalid("You cannot remove your own administrator rights.", field="username")
     if user.is_staff != admin or user.is_superuser != admin:
         user.is_staff = admin
         user.is_superuser = admin
         user.save(update_fields=["is_staff", "is_superuser"])
-        audit_record(
-            actor=actor, action="user.make_admin" if admin else "user.remove_admin", target=user, request=request
-        )
+        audit_record(actor=actor, action="user.make_admin" if admin else "user.remove_admin", target=user)
     return user

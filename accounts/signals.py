@@ -21,7 +21,7 @@ def _personal_team_on_create(sender: type[User], instance: User, created: bool, 
 
 @receiver(user_logged_in)
 def _audit_sign_in(sender: Any, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
-    audit_record(actor=user, action="auth.sign_in", target=user, request=request)
+    audit_record(actor=user, action="auth.sign_in", target=user)
 
 
 @receiver(user_login_failed)
@@ -31,4 +31,4 @@ def _audit_failed_sign_in(
     # SECURITY: Django has already masked the password in ``credentials``; only the login
     # name that was tried is kept, truncated.
     tried = credentials.get("username") or credentials.get("email") or credentials.get("login") or ""
-    audit_record(actor=None, action="auth.sign_in_failed", request=request, data={"login": str(tried)[:150]})
+    audit_record(actor=None, action="auth.sign_in_failed", data={"login": str(tried)[:150]})

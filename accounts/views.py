@@ -15,7 +15,6 @@ from datetime import timedelta
 from allauth.account.models import EmailAddress
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -26,7 +25,8 @@ from django.views.decorators.http import require_POST
 from accounts import access, selectors, services
 from accounts.adapters import INVITATION_SESSION_KEY, AccountAdapter
 from accounts.models import ApiToken, Invitation, Membership, ProjectRole, Team, User
-from config.api import ApiError
+from core.errors import DomainError, Invalid
+from core.pages import raise_for_page
 from experiments.access import access_project
 from experiments.models import Project
 from frontend.views import policy_errors
@@ -46,12 +46,9 @@ def service_errors(request: HttpRequest) -> Iterator[None]:
     """A refused change (bad input, conflict) becomes a message on the page it came from."""
     try:
         yield
-    except ApiError as exc:
-        if exc.status_code == 404:
-            raise Http404(str(exc.detail)) from None
-        if exc.status_code == 403:
-            raise PermissionDenied(str(exc.detail)) from None
-        messages.error(request, str(exc.detail))
+    except DomainError as exc:
+        raise_for_page(exc)
+        messages.error(request, exc.message)
 
 
 # --- account settings ------------------------------------------------------------------------------
@@ -85,10 +82,9 @@ def tokens_page(request: HttpRequest) -> HttpResponse:
                     name=request.POST.get("name", ""),
                     scope=request.POST.get("scope", ""),
                     expires_at=timezone.now() + timedelta(days=int(days)) if days else None,
-                    request=request,
                 )
-            except ApiError as exc:
-                messages.error(request, str(exc.detail))
+            except DomainError as exc:
+                messages.error(request, exc.message)
                 status = 400
     now = timezone.now()
     tokens = [
@@ -115,7 +111,7 @@ def token_revoke(request: HttpRequest, token_id: str) -> HttpResponse:
     token = selectors.tokens_of(user).filter(pk=token_id[:32]).first()
     if token is None:
         raise Http404("Not found.")
-    services.token_revoke(token=token, actor=user, request=request)
+    services.token_revoke(token=token, actor=user)
     messages.success(request, f"Token {token.prefix}… revoked.")
     return redirect("tokens")
 
@@ -141,7 +137,6 @@ def teams_page(request: HttpRequest) -> HttpResponse:
                 name=request.POST.get("name", ""),
                 display_name=request.POST.get("display_name", "").strip(),
                 owner=user,
-                request=request,
             )
             messages.success(request, f"Team {team.name} created.")
             return redirect("team", team.name)
@@ -208,7 +203,6 @@ def team_invite(request: HttpRequest, team: str) -> HttpResponse:
             role=request.POST.get("role", Membership.Role.MEMBER),
             email=target if "@" in target else "",
             username="" if "@" in target else target,
-            request=request,
         )
     # SECURITY: the link is shown in this response only.
     return _render_team(request, found, issued=issued, status=200 if issued else 400)
@@ -221,7 +215,7 @@ def invitation_revoke(request: HttpRequest, team: str, invitation_id: str) -> Ht
     invitation = Invitation.objects.filter(team=found, pk=invitation_id[:32]).first()
     if invitation is None:
         raise Http404("Not found.")
-    services.invitation_revoke(invitation=invitation, actor=_user(request), request=request)
+    services.invitation_revoke(invitation=invitation, actor=_user(request))
     messages.success(request, f"Invitation to {invitation.addressee} revoked.")
     return redirect("team", found.name)
 
@@ -242,7 +236,6 @@ def member_role(request: HttpRequest, team: str, username: str) -> HttpResponse:
             membership=_member(found, username),
             role=request.POST.get("role", ""),
             actor=_user(request),
-            request=request,
         )
         messages.success(request, f"{username} is now {request.POST.get('role')} of {found.name}.")
     return redirect("team", found.name)
@@ -255,7 +248,7 @@ def member_remove(request: HttpRequest, team: str, username: str) -> HttpRespons
     leaving = username.lower() == user.username.lower()
     found = _team(request, team, manage=not leaving)
     with service_errors(request):
-        services.team_member_remove(membership=_member(found, username), actor=user, request=request)
+        services.team_member_remove(membership=_member(found, username), actor=user)
         if leaving:
             messages.success(request, f"You left {found.name}.")
             return redirect("teams")
@@ -309,7 +302,7 @@ def invitation_page(request: HttpRequest) -> HttpResponse:
     wrong_account = invitation.invitee_id is not None and invitation.invitee_id != user.pk
     if request.method == "POST" and not wrong_account:
         with service_errors(request):
-            services.invitation_accept(raw=raw, user=user, request=request)  # type: ignore[arg-type]
+            services.invitation_accept(raw=raw, user=user)  # type: ignore[arg-type]
             request.session.pop(INVITATION_SESSION_KEY, None)
             messages.success(request, f"You joined {invitation.team.name}.")
             return redirect("team", invitation.team.name)
@@ -363,10 +356,8 @@ def project_grant_add(request: HttpRequest, team: str, project: str) -> HttpResp
         grantee_user = selectors.user_by_name(name) if kind == "user" else None
         grantee_team = selectors.team_by_name(name) if kind == "team" else None
         if grantee_user is None and grantee_team is None:
-            raise ApiError(f"No {kind if kind in ('user', 'team') else 'user or team'} named {name!r}.", field="name")
-        services.grant_create(
-            project=proj, role=role, user=grantee_user, team=grantee_team, actor=_user(request), request=request
-        )
+            raise Invalid(f"No {kind if kind in ('user', 'team') else 'user or team'} named {name!r}.", field="name")
+        services.grant_create(project=proj, role=role, user=grantee_user, team=grantee_team, actor=_user(request))
         messages.success(request, f"{kind} {name} is now {role.label} of {proj.path}.")
     return redirect("project-access", proj.team.name, proj.name)
 
@@ -392,7 +383,7 @@ def project_grant_change(request: HttpRequest, team: str, project: str, kind: st
     grant = _grant_of(proj, kind, name)
     with service_errors(request):
         role = services.project_role(request.POST.get("role", ""))
-        services.grant_role_set(grant=grant, role=role, actor=_user(request), request=request)  # type: ignore[arg-type]
+        services.grant_role_set(grant=grant, role=role, actor=_user(request))  # type: ignore[arg-type]
         messages.success(request, f"{kind} {name} is now {role.label} of {proj.path}.")
     return redirect("project-access", proj.team.name, proj.name)
 
@@ -402,7 +393,7 @@ def project_grant_change(request: HttpRequest, team: str, project: str, kind: st
 def project_grant_revoke(request: HttpRequest, team: str, project: str, kind: str, name: str) -> HttpResponse:
     proj = _project(request, team, project, "project.manage_access")
     grant = _grant_of(proj, kind, name)
-    services.grant_revoke(grant=grant, actor=_user(request), request=request)  # type: ignore[arg-type]
+    services.grant_revoke(grant=grant, actor=_user(request))  # type: ignore[arg-type]
     messages.success(request, f"Revoked the role of {kind} {name} on {proj.path}.")
     return redirect("project-access", proj.team.name, proj.name)
 
@@ -413,7 +404,7 @@ def project_visibility(request: HttpRequest, team: str, project: str) -> HttpRes
     proj = _project(request, team, project, "project.manage_access")
     with service_errors(request):
         services.project_visibility_set(
-            project=proj, visibility=request.POST.get("visibility", ""), actor=_user(request), request=request
+            project=proj, visibility=request.POST.get("visibility", ""), actor=_user(request)
         )
         messages.success(request, f"{proj.path} is now {proj.visibility}.")
     return redirect("project-access", proj.team.name, proj.name)
@@ -429,7 +420,7 @@ def project_transfer(request: HttpRequest, team: str, project: str) -> HttpRespo
         messages.error(request, "Choose a team you own.")
         return redirect("project-access", proj.team.name, proj.name)
     with service_errors(request):
-        services.project_transfer(project=proj, team=target, actor=user, request=request)
+        services.project_transfer(project=proj, team=target, actor=user)
         messages.success(request, f"Moved to {proj.path}.")
     return redirect("project-access", proj.team.name, proj.name)
 
@@ -441,8 +432,8 @@ def _audit_context(request: HttpRequest, project: Project | None) -> tuple[dict[
     problems: list[str] = []
     try:
         filters = selectors.audit_filters_from(request.GET)
-    except ApiError as exc:
-        problems.append(str(exc.detail))
+    except DomainError as exc:
+        problems.append(exc.message)
         filters = selectors.AuditFilters()
     events = selectors.audit_events(filters=filters, project=project)
     page = Paginator(events, AUDIT_PER_PAGE).get_page(request.GET.get("page"))
@@ -499,8 +490,8 @@ def staff_user_action(request: HttpRequest, username: str, action: str) -> HttpR
         raise Http404("Not found.")
     with service_errors(request):
         if action in {"deactivate", "reactivate"}:
-            services.user_set_active(user=target, active=action == "reactivate", actor=me, request=request)
+            services.user_set_active(user=target, active=action == "reactivate", actor=me)
         else:
-            services.user_set_site_admin(user=target, admin=action == "make-admin", actor=me, request=request)
+            services.user_set_site_admin(user=target, admin=action == "make-admin", actor=me)
         messages.success(request, f"{target.username}: {action.replace('-', ' ')} done.")
     return redirect("staff-users")

@@ -11,6 +11,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Request ids into task headers (web side) and out of them (worker side); task metrics.
-from config.observability import connect_celery_signals  # noqa: E402
+from core.observability import connect_celery_signals  # noqa: E402
 
 connect_celery_signals()

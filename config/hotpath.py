@@ -15,8 +15,8 @@ The rules are the same functions, not copies: the token
 (:func:`accounts.authentication.bearer_token`), its scope (:func:`accounts.access.token_allows`),
 the run and the caller's role (:func:`experiments.access.access_run`, inside
 :func:`experiments.api.log_call`, which the DRF view calls too), the write
-(:func:`experiments.services.run_log`), the error shape (:func:`config.api.error_parts`),
-the request id and latency metric (``config.observability``), and the response headers of
+(:func:`experiments.services.run_log`), the error shape (:func:`core.api.error_parts`),
+the request id and latency metric (``core.observability``), and the response headers of
 the security, frame-options and CSP middleware, which are asked for them on each answer.
 ``tests/test_hotpath.py`` sends the same requests both ways and compares the answers.
 
@@ -144,7 +144,7 @@ class LogFastPath:
         return headers
 
     def _serve(self, request: ASGIRequest, raw: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes, list[Any]]:
-        from config.observability import HTTP_LATENCY, request_id_var
+        from core.observability import HTTP_LATENCY, request_id_var
         from live.publish import sends_deferred
 
         started = time.perf_counter()
@@ -173,7 +173,7 @@ class LogFastPath:
         from accounts.access import token_allows
         from accounts.authentication import AUTHENTICATE_HEADER, bearer_token
         from accounts.permissions import TokenScopePermission
-        from config.api import error_body, error_parts, parse_json
+        from core.api import error_body, error_parts, parse_json
         from experiments.api import log_call
 
         run_id = request.path.split("/")[-3]

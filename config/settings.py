@@ -77,7 +77,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "config.observability.RequestIdMiddleware",
+    "core.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -88,6 +88,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "core.pages.DomainErrorMiddleware",
     # Under ASGI the chain and the view run in one thread hop (config/middleware.py).
 ]
 
@@ -127,7 +128,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
         "timeout": 10,
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Server-side prepared statements for the hot path's queries (config/querycache.py's
+    # Server-side prepared statements for the hot path's queries (core/querycache.py's
     # prepared_cursor): psycopg prepares a statement on a connection after this many runs.
     # Off (ASSAY_DB_PREPARE=false) behind a pooler in transaction mode, such as PgBouncer's.
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
@@ -297,10 +298,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.TokenScopePermission"],
-    "DEFAULT_RENDERER_CLASSES": ["config.api.FastJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["config.api.FastJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["core.api.FastJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["core.api.FastJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -365,14 +366,14 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
-# --- logs and metrics (config/observability.py) ---------------------------------------------
+# --- logs and metrics (core/observability.py) ---------------------------------------------
 # ASSAY_LOG_FORMAT=json for one JSON object per line (deploy/ sets it); every record carries
 # the request id of the request or task that made it.
 ASSAY_LOG_FORMAT = env_str("ASSAY_LOG_FORMAT", "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "config.observability.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "core.observability.RequestIdFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {

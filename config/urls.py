@@ -4,7 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from config import health, observability
+from config import health
+from core import observability
 from experiments import store_views
 
 urlpatterns = [

@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
-from rest_framework.exceptions import NotFound
 
 from accounts import access
 from accounts.models import User
-from config.querycache import CompiledQuery
+from core.errors import NotFound
+from core.querycache import CompiledQuery
 from experiments.models import Artifact, Project, Run, SavedView
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ def _runs(run_id: str) -> QuerySet[Run]:
 
 
 # Every run endpoint (the log call above all) runs one of these: compiled once
-# (config/querycache.py). The caller's role is loaded with the run (one query instead of
+# (core/querycache.py). The caller's role is loaded with the run (one query instead of
 # three); the rule stays in accounts/access.py.
 _RUN = CompiledQuery(Run, _runs, placeholders=["(placeholder run id)"])
 _RUN_WITH_ROLE = CompiledQuery(

@@ -15,7 +15,8 @@ from rest_framework.views import APIView
 
 from accounts import access
 from accounts.models import Team, User
-from config.api import ApiError, refuse_unknown_fields
+from core.api import refuse_unknown_fields
+from core.errors import Conflict, Forbidden, Invalid, NotFound
 from experiments import metrics, selectors, services
 from experiments.access import access_project, access_run
 from experiments.models import Figure, MetricSummary, Run
@@ -93,14 +94,12 @@ class ProjectListView(APIView):
         user = _user(request)
         team = Team.objects.filter(name__iexact=data.validated_data["team"]).first()
         if team is None or not access.can_see_team(user, team):
-            raise ApiError("No such team.", code="not_found", field="team", status_code=404)
+            raise NotFound("No such team.", code="not_found", field="team")
         if not access.can_create_project(user, team):
-            raise ApiError(
-                "You may not create projects in this team.", code="permission_denied", field="team", status_code=403
-            )
+            raise Forbidden("You may not create projects in this team.", code="permission_denied", field="team")
         name = data.validated_data["name"].lower()
         if selectors.projects_visible_to(user).filter(team=team, name__iexact=name).exists():
-            raise ApiError(f"Project {team.name}/{name} exists.", code="conflict", field="name", status_code=409)
+            raise Conflict(f"Project {team.name}/{name} exists.", code="conflict", field="name")
         project = services.project_create(
             user=user, team=team, name=name, description=data.validated_data["description"]
         )
@@ -151,11 +150,11 @@ RUN_OUT_SCHEMA = inline_serializer(
 )
 
 
-def filter_error(exc: FilterError, field: str) -> ApiError:
+def filter_error(exc: FilterError, field: str) -> Invalid:
     code = {"filter": "invalid_filter", "order_by": "invalid_order_by", "cursor": "invalid_cursor"}.get(
         field, "invalid"
     )
-    return ApiError(exc.message, code=code, field=field, extra={"position": exc.position})
+    return Invalid(exc.message, code=code, field=field, extra={"position": exc.position})
 
 
 def _order_by_params(request: Request) -> list[str]:
@@ -164,10 +163,10 @@ def _order_by_params(request: Request) -> list[str]:
     sort = request.query_params.get("sort")
     if sort is not None:
         if order_by:
-            raise ApiError("Pass order_by or sort, not both.", field="sort")
+            raise Invalid("Pass order_by or sort, not both.", field="sort")
         problem = selectors.parse_sort(sort)
         if problem:
-            raise ApiError(problem, field="sort")
+            raise Invalid(problem, field="sort")
         order_by = [sort]
     return order_by
 
@@ -228,7 +227,7 @@ class RunListView(APIView):
     def get(self, request: Request) -> Response:
         path = request.query_params.get("project")
         if not path:
-            raise ApiError('The project query parameter is required ("team/project").', field="project")
+            raise Invalid('The project query parameter is required ("team/project").', field="project")
         team, name = services.parse_project_path(path)
         project = access_project(request.user, team, name)
         experiment = None
@@ -237,13 +236,11 @@ class RunListView(APIView):
                 selectors.experiments_of(project).filter(name__iexact=request.query_params["experiment"]).first()
             )
             if experiment is None:
-                raise ApiError(
-                    "No such experiment in this project.", code="not_found", field="experiment", status_code=404
-                )
+                raise NotFound("No such experiment in this project.", code="not_found", field="experiment")
         filter_text = request.query_params.get("filter", "")
         run_status = request.query_params.get("status")
         if run_status is not None and run_status not in {"running", "finished", "failed", "killed"}:
-            raise ApiError("status must be running, finished, failed or killed.", field="status")
+            raise Invalid("status must be running, finished, failed or killed.", field="status")
         order_by = _order_by_params(request)
         try:
             qs, keys, fingerprint = selectors.runs_search(
@@ -283,11 +280,10 @@ class RunListView(APIView):
             existing = selectors.run_of_client(user, v["client_id"])
             if existing is not None:
                 if existing.project.path != "/".join(services.parse_project_path(v["project"])):
-                    raise ApiError(
+                    raise Conflict(
                         "This client_id already names a run in another project.",
                         code="conflict",
                         field="client_id",
-                        status_code=409,
                     )
                 return Response(_runs_out([existing])[0], status=status.HTTP_200_OK)
         run = services.run_create(
@@ -343,7 +339,7 @@ def log_call(user: AnyUser | None, run_id: str, body: Any) -> dict[str, Any]:
     # DRF never calls the parser for an empty body and hands the view {} instead; an
     # empty batch is a client bug, so it is refused like a non-object.
     if not isinstance(body, dict) or not body:
-        raise ApiError("The body must be a JSON object with batch_id, params, tags, metrics and/or series.")
+        raise Invalid("The body must be a JSON object with batch_id, params, tags, metrics and/or series.")
     refuse_unknown_fields(body, {"batch_id", "params", "tags", "metrics", "series"})
     return services.run_log(
         run=run,
@@ -369,9 +365,9 @@ def _int_param(request: Request, name: str, default: int | None, lo: int, hi: in
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(f"{name} must be an integer.", field=name) from None
+        raise Invalid(f"{name} must be an integer.", field=name) from None
     if not lo <= value <= hi:
-        raise ApiError(f"{name} must be between {lo} and {hi}.", field=name)
+        raise Invalid(f"{name} must be between {lo} and {hi}.", field=name)
     return value
 
 
@@ -396,16 +392,16 @@ class RunMetricHistoryView(APIView):
         try:
             metrics.check_key(key, "key")
         except metrics.PointError as exc:
-            raise ApiError(str(exc), field="key") from None
+            raise Invalid(str(exc), field="key") from None
         max_points = _int_param(request, "max_points", None, 2, MAX_DOWNSAMPLED_POINTS)
         offset = _int_param(request, "offset", 0, 0, 2**53) or 0
         limit = _int_param(request, "limit", DEFAULT_HISTORY_PAGE, 1, MAX_HISTORY_PAGE) or DEFAULT_HISTORY_PAGE
         if max_points is not None and "offset" in request.query_params:
-            raise ApiError("offset pages raw points; it cannot be combined with max_points.", field="offset")
+            raise Invalid("offset pages raw points; it cannot be combined with max_points.", field="offset")
         history = selectors.metric_history(run, key)
         total = len(history)
         if total == 0 and not MetricSummary.objects.filter(run=run, key=key).exists():
-            raise ApiError(f"This run has no metric {key!r}.", code="not_found", field="key", status_code=404)
+            raise NotFound(f"This run has no metric {key!r}.", code="not_found", field="key")
         next_url = None
         if max_points is not None:
             shown = metrics.downsample(history, max_points)

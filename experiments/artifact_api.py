@@ -11,7 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ApiError, refuse_unknown_fields
+from core.api import refuse_unknown_fields
+from core.errors import Conflict, Invalid
 from experiments import artifacts, paths, selectors
 from experiments.access import access_artifact, access_run
 from experiments.models import Artifact
@@ -84,7 +85,7 @@ class RunArtifactListView(APIView):
             try:
                 prefix = paths.normalize_path(prefix.rstrip("/"))
             except paths.PathError as exc:
-                raise ApiError(f"Refused path: {exc}", code="invalid_path", field="path") from None
+                raise Invalid(f"Refused path: {exc}", code="invalid_path", field="path") from None
         return Response([artifact_out(a) for a in selectors.artifacts_of(run, path=prefix)])
 
     @extend_schema(
@@ -110,7 +111,7 @@ class RunArtifactListView(APIView):
         run = access_run(request.user, run_id, action="artifact.upload")
         body = request.data
         if not isinstance(body, dict):
-            raise ApiError("The body must be a JSON object {kind, files}.")
+            raise Invalid("The body must be a JSON object {kind, files}.")
         refuse_unknown_fields(body, {"kind", "files"})
         files, kind = artifacts.check_manifest(body.get("files"), body.get("kind", "file"))
         declared = artifacts.artifact_declare(run=run, files=files, kind=kind)
@@ -145,10 +146,9 @@ class ArtifactDownloadView(APIView):
         artifact = access_artifact(request.user, run_id, artifact_id, action="artifact.view")
         url = artifacts.download_url(artifact)
         if url is None:
-            raise ApiError(
+            raise Conflict(
                 f"The artifact is {artifact.status}; it can be downloaded once verified.",
                 code="not_ready",
-                status_code=409,
             )
         return Response(
             {"url": url, "expires_in": settings.ASSAY_DOWNLOAD_URL_EXPIRY_SECONDS, "artifact": artifact_out(artifact)}

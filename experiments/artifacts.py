@@ -23,7 +23,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from config.api import ApiError, Conflict, refuse_unknown_fields
+from core.api import refuse_unknown_fields
+from core.errors import Conflict, Invalid, TooLarge
 from experiments import events, inspection, paths, storage
 from experiments.models import Artifact, Blob, Run
 
@@ -48,45 +49,44 @@ class DeclaredFile:
 def check_manifest(files: Any, kind: Any) -> tuple[list[DeclaredFile], str]:
     """Validate a whole manifest before anything is written (all or nothing)."""
     if kind not in Artifact.Kind.values:
-        raise ApiError(f"kind must be one of {', '.join(Artifact.Kind.values)}.", field="kind")
+        raise Invalid(f"kind must be one of {', '.join(Artifact.Kind.values)}.", field="kind")
     if not isinstance(files, list) or not files:
-        raise ApiError("files must be a non-empty list of {path, size, sha256, media_type}.", field="files")
+        raise Invalid("files must be a non-empty list of {path, size, sha256, media_type}.", field="files")
     if len(files) > MAX_FILES_PER_DECLARE:
-        raise ApiError(f"At most {MAX_FILES_PER_DECLARE} files in one declaration.", field="files")
+        raise Invalid(f"At most {MAX_FILES_PER_DECLARE} files in one declaration.", field="files")
     out: list[DeclaredFile] = []
     seen: set[str] = set()
     for index, item in enumerate(files):
         at = f"files.{index}"
         if not isinstance(item, dict):
-            raise ApiError("Each file must be an object {path, size, sha256, media_type}.", field=at)
+            raise Invalid("Each file must be an object {path, size, sha256, media_type}.", field=at)
         refuse_unknown_fields(item, {"path", "size", "sha256", "media_type"}, at=at)
         try:
             path = paths.normalize_path(item.get("path"))
         except paths.PathError as exc:
-            raise ApiError(f"Refused artifact path: {exc}", code="invalid_path", field=f"{at}.path") from None
+            raise Invalid(f"Refused artifact path: {exc}", code="invalid_path", field=f"{at}.path") from None
         if path in seen:
-            raise ApiError(f"The path {path!r} appears twice.", field=f"{at}.path")
+            raise Invalid(f"The path {path!r} appears twice.", field=f"{at}.path")
         seen.add(path)
         size = item.get("size")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise ApiError("size must be an integer ≥ 0 (bytes).", field=f"{at}.size")
+            raise Invalid("size must be an integer ≥ 0 (bytes).", field=f"{at}.size")
         if size > settings.ASSAY_MAX_ARTIFACT_BYTES:
-            raise ApiError(
+            raise TooLarge(
                 f"The file is {size} bytes; artifacts are at most {settings.ASSAY_MAX_ARTIFACT_BYTES} bytes.",
                 code="too_large",
                 field=f"{at}.size",
-                status_code=413,
             )
         sha = item.get("sha256")
         if not isinstance(sha, str) or not SHA256.match(sha.lower()):
-            raise ApiError("sha256 must be 64 hexadecimal characters.", field=f"{at}.sha256")
+            raise Invalid("sha256 must be 64 hexadecimal characters.", field=f"{at}.sha256")
         media_type = item.get("media_type", "application/octet-stream") or "application/octet-stream"
         if (
             not isinstance(media_type, str)
             or len(media_type) > MAX_MEDIA_TYPE
             or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9!#$&^_.+-]+(;[ -~]*)?", media_type)
         ):
-            raise ApiError("media_type must be a MIME type such as text/csv.", field=f"{at}.media_type")
+            raise Invalid("media_type must be a MIME type such as text/csv.", field=f"{at}.media_type")
         out.append(DeclaredFile(path=path, size=size, sha256=sha.lower(), media_type=media_type))
     return out, str(kind)
 
@@ -240,7 +240,7 @@ def artifact_complete(*, artifact: Artifact) -> Artifact:
         if not blob.upload_id:
             arrived = store.size_of(key)
             if arrived != blob.size:
-                raise ApiError(
+                raise Invalid(
                     f"The upload is not complete: {arrived or 0} of {blob.size} bytes arrived.",
                     code="upload_incomplete",
                 )
@@ -250,14 +250,14 @@ def artifact_complete(*, artifact: Artifact) -> Artifact:
             missing = [n for n, size in expected_parts(blob.size, blob.part_size) if stored.get(n) != size]
             if missing:
                 shown = ", ".join(map(str, missing[:20])) + (" …" if len(missing) > 20 else "")
-                raise ApiError(
+                raise Invalid(
                     f"The upload is not complete: {len(missing)} part(s) missing ({shown}).",
                     code="upload_incomplete",
                 )
         blob.status = Blob.Status.UPLOADED
         blob.save(update_fields=["status", "updated_at"])
     elif blob.status == Blob.Status.FAILED:
-        raise ApiError("This upload failed or expired; declare the file again.", code="upload_failed")
+        raise Invalid("This upload failed or expired; declare the file again.", code="upload_failed")
     waiting = list(
         Artifact.objects.select_for_update()
         .filter(blob=blob, status=Artifact.Status.PENDING)

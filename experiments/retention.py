@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import User
-from config.api import ApiError
+from core.errors import Invalid
 from experiments import storage
 from experiments.models import Artifact, Blob, Project, Run, RunStatus
 
@@ -49,7 +49,7 @@ def _days(value: object, *, field_name: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RETENTION_DAYS:
-        raise ApiError(
+        raise Invalid(
             f"{field_name} must be a whole number of days from 1 to {MAX_RETENTION_DAYS}, or null.", field=field_name
         )
     return value

@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ApiError
+from core.errors import Invalid
 from experiments import metrics, parquet_export, search_selectors, selectors
 from experiments.access import MAX_RUNS_AT_ONCE, access_project, access_runs
 from experiments.api import filter_error, run_url
@@ -42,7 +42,7 @@ def _list_param(request: Request, name: str, *, limit: int) -> list[str]:
         items += [part.strip() for part in raw.split(",") if part.strip()]
     items = list(dict.fromkeys(items))
     if len(items) > limit:
-        raise ApiError(f"{name} takes at most {limit} values.", field=name)
+        raise Invalid(f"{name} takes at most {limit} values.", field=name)
     return items
 
 
@@ -52,7 +52,7 @@ def _keys_param(request: Request, name: str = "keys") -> list[str]:
         try:
             metrics.check_key(key, name)
         except metrics.PointError as exc:
-            raise ApiError(str(exc), field=name) from None
+            raise Invalid(str(exc), field=name) from None
     return keys
 
 
@@ -63,9 +63,9 @@ def _int(request: Request, name: str, default: int, lo: int, hi: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(f"{name} must be an integer.", field=name) from None
+        raise Invalid(f"{name} must be an integer.", field=name) from None
     if not lo <= value <= hi:
-        raise ApiError(f"{name} must be between {lo} and {hi}.", field=name)
+        raise Invalid(f"{name} must be between {lo} and {hi}.", field=name)
     return value
 
 
@@ -91,7 +91,7 @@ class ProjectKeysView(APIView):
         proj = access_project(request.user, team, project)
         text = request.query_params.get("q", "")
         if len(text) > 250:
-            raise ApiError("q is at most 250 characters.", field="q")
+            raise Invalid("q is at most 250 characters.", field="q")
         limit = _int(request, "limit", 50, 1, 500)
         return Response(search_selectors.project_keys(proj, contains=text, limit=limit))
 
@@ -113,7 +113,7 @@ class CompareView(APIView):
     def get(self, request: Request) -> Response:
         ids = _list_param(request, "runs", limit=MAX_RUNS_AT_ONCE)
         if not ids:
-            raise ApiError("runs names the run ids to compare.", field="runs")
+            raise Invalid("runs names the run ids to compare.", field="runs")
         runs = access_runs(request.user, ids)
         keys = _keys_param(request)
         max_points = _int(request, "max_points", DEFAULT_COMPARE_POINTS, 2, MAX_COMPARE_POINTS)
@@ -154,7 +154,7 @@ class HistoryExportView(APIView):
         keys = _keys_param(request)
         fmt = request.query_params.get("format", "csv")
         if fmt not in EXPORT_FORMATS:
-            raise ApiError(f"format is one of: {', '.join(EXPORT_FORMATS)}.", field="format")
+            raise Invalid(f"format is one of: {', '.join(EXPORT_FORMATS)}.", field="format")
         if request.query_params.get("project"):
             from experiments import services
 
@@ -166,11 +166,11 @@ class HistoryExportView(APIView):
                 raise filter_error(exc, exc.source) from None
             runs: list[Run] = list(qs[: MAX_EXPORT_RUNS + 1])
             if len(runs) > MAX_EXPORT_RUNS:
-                raise ApiError(f"The filter matches more than {MAX_EXPORT_RUNS} runs; narrow it.", field="filter")
+                raise Invalid(f"The filter matches more than {MAX_EXPORT_RUNS} runs; narrow it.", field="filter")
         else:
             ids = _list_param(request, "runs", limit=MAX_RUNS_AT_ONCE)
             if not ids:
-                raise ApiError("Pass runs (ids) or project with a filter.", field="runs")
+                raise Invalid("Pass runs (ids) or project with a filter.", field="runs")
             runs = access_runs(request.user, ids)
 
         if fmt == "parquet":
@@ -202,8 +202,8 @@ class GlobalSearchView(APIView):
     def get(self, request: Request) -> Response:
         text = request.query_params.get("q", "").strip()
         if not text:
-            raise ApiError("q is the text to search for.", field="q")
+            raise Invalid("q is the text to search for.", field="q")
         if len(text) > 200:
-            raise ApiError("q is at most 200 characters.", field="q")
+            raise Invalid("q is at most 200 characters.", field="q")
         limit = _int(request, "limit", 10, 1, 50)
         return Response(search_selectors.global_search(request.user, text, limit=limit, url=run_url))

@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from accounts import access, names
 from accounts.models import Team, User
-from config.api import ApiError, Conflict
-from config.observability import POINTS_INGESTED
-from config.querycache import prepared_cursor
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.observability import POINTS_INGESTED
+from core.querycache import prepared_cursor
 from experiments import events, metrics
 from experiments.models import (
     Experiment,
@@ -51,10 +51,10 @@ _NOUNS = "river forest meadow comet harbor canyon glacier island lagoon mesa neb
 def parse_project_path(path: Any, *, field: str = "project") -> tuple[str, str]:
     """``"team/project"`` → (team, project), lower-cased; both parts are URL slugs."""
     if not isinstance(path, str) or path.count("/") != 1:
-        raise ApiError('project must be "team/project".', field=field)
+        raise Invalid('project must be "team/project".', field=field)
     team, name = (names.canonical(part) for part in path.split("/"))
     if not names.NAME_PATTERN.match(team) or not names.NAME_PATTERN.match(name):
-        raise ApiError(f"Team and project names are {names.NAME_RULE}.", field=field)
+        raise Invalid(f"Team and project names are {names.NAME_RULE}.", field=field)
     return team, name
 
 
@@ -64,9 +64,9 @@ def _json_size(value: Any) -> int:
 
 def _check_mapping(value: Any, *, field: str, max_bytes: int) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ApiError(f"{field} must be a JSON object.", field=field)
+        raise Invalid(f"{field} must be a JSON object.", field=field)
     if _json_size(value) > max_bytes:
-        raise ApiError(f"{field} is larger than {max_bytes} bytes.", field=field)
+        raise Invalid(f"{field} is larger than {max_bytes} bytes.", field=field)
     return dict(value)
 
 
@@ -74,37 +74,37 @@ def check_info(raw: Any) -> dict[str, Any]:
     info = _check_mapping(raw, field="info", max_bytes=MAX_INFO_BYTES)
     unknown = set(info) - INFO_SECTIONS
     if unknown:
-        raise ApiError(
+        raise Invalid(
             f"Unknown run info section(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(INFO_SECTIONS))}.",
             field="info",
         )
     for section, content in info.items():
         if not isinstance(content, dict):
-            raise ApiError(f"info.{section} must be a JSON object.", field=f"info.{section}")
+            raise Invalid(f"info.{section} must be a JSON object.", field=f"info.{section}")
     return info
 
 
 def _check_str_map(value: Any, *, field: str, max_value: int, max_items: int, stringify: bool) -> dict[str, str]:
     if not isinstance(value, dict):
-        raise ApiError(f"{field} must be an object of key: value.", field=field)
+        raise Invalid(f"{field} must be an object of key: value.", field=field)
     if len(value) > max_items:
-        raise ApiError(f"At most {max_items} {field} in one request.", field=field)
+        raise Invalid(f"At most {max_items} {field} in one request.", field=field)
     out: dict[str, str] = {}
     for key, raw in value.items():
         try:
             metrics.check_key(key, f"{field}.{key}")
         except metrics.PointError as exc:
-            raise ApiError(str(exc).replace("metric key", "key"), field=exc.field) from None
+            raise Invalid(str(exc).replace("metric key", "key"), field=exc.field) from None
         if isinstance(raw, str):
             text = raw
         elif stringify and isinstance(raw, (bool, int, float)) and not (isinstance(raw, float) and raw != raw):
             text = str(raw).lower() if isinstance(raw, bool) else str(raw)
         else:
-            raise ApiError(f"{field}.{key} must be a string.", field=f"{field}.{key}")
+            raise Invalid(f"{field}.{key} must be a string.", field=f"{field}.{key}")
         if len(text) > max_value:
-            raise ApiError(f"{field}.{key} is longer than {max_value} characters.", field=f"{field}.{key}")
+            raise Invalid(f"{field}.{key} is longer than {max_value} characters.", field=f"{field}.{key}")
         if "\x00" in text:
-            raise ApiError(f"{field}.{key} contains a NUL character.", field=f"{field}.{key}")
+            raise Invalid(f"{field}.{key} contains a NUL character.", field=f"{field}.{key}")
         out[key] = text
     return out
 
@@ -132,15 +132,14 @@ def project_get_or_create(*, user: User, path: str, for_action: str = "run.creat
     team_name, project_name = parse_project_path(path)
     team = Team.objects.filter(name__iexact=team_name).first()
     if team is None or not access.can_see_team(user, team):
-        raise ApiError(f"No team named {team_name!r}.", code="not_found", field="project", status_code=404)
+        raise NotFound(f"No team named {team_name!r}.", code="not_found", field="project")
     project = Project.objects.select_related("team").filter(team=team, name__iexact=project_name).first()
     if project is None:
         if not access.can_create_project(user, team):
-            raise ApiError(
+            raise Forbidden(
                 f"You may not create projects in team {team.name!r}.",
                 code="permission_denied",
                 field="project",
-                status_code=403,
             )
         project = project_create(user=user, team=team, name=project_name)
     access.require(user, for_action, project)
@@ -150,7 +149,7 @@ def project_get_or_create(*, user: User, path: str, for_action: str = "run.creat
 def project_create(*, user: User, team: Team, name: str, description: str = "") -> Project:
     problem = names.name_problem(names.canonical(name), team=False)
     if problem:
-        raise ApiError(problem, field="name")
+        raise Invalid(problem, field="name")
     try:
         with transaction.atomic():
             return Project.objects.create(team=team, name=name.lower(), description=description, created_by=user)
@@ -161,7 +160,7 @@ def project_create(*, user: User, team: Team, name: str, description: str = "") 
 
 def experiment_get_or_create(*, project: Project, name: str) -> Experiment:
     if not isinstance(name, str) or not name.strip() or len(name) > 128:
-        raise ApiError("experiment must be a name of 1-128 characters.", field="experiment")
+        raise Invalid("experiment must be a name of 1-128 characters.", field="experiment")
     name = name.strip()
     experiment = Experiment.objects.filter(project=project, name__iexact=name).first()
     if experiment is not None:
@@ -195,7 +194,7 @@ def run_create(
     now = timezone.now()
     if start_time is not None and start_time > now + MAX_CLOCK_SKEW:
         # A start in the future could never be finished (end_time < start_time).
-        raise ApiError("start_time is in the future.", field="start_time")
+        raise Invalid("start_time is in the future.", field="start_time")
     project = project_get_or_create(user=user, path=project_path)
     exp = experiment_get_or_create(project=project, name=experiment)
     try:
@@ -255,7 +254,7 @@ def run_update(
         run.info = check_info(merged_info)
     if status is not None:
         if status not in RunStatus.values:
-            raise ApiError(f"status must be one of {', '.join(RunStatus.values)}.", field="status")
+            raise Invalid(f"status must be one of {', '.join(RunStatus.values)}.", field="status")
         run.status = status
         if status in TERMINAL:
             run.end_time = end_time or run.end_time or timezone.now()
@@ -264,7 +263,7 @@ def run_update(
     elif end_time is not None:
         run.end_time = end_time
     if run.end_time is not None and run.end_time < run.start_time:
-        raise ApiError("end_time is before the run's start_time.", field="end_time")
+        raise Invalid("end_time is before the run's start_time.", field="end_time")
     run.save()
     events.run_updated(run, status_changed=run.status != old_status)
     return run
@@ -289,7 +288,7 @@ def run_log(
     first time did, so a client may retry any batch it is unsure about.
     """
     if batch_id is not None and (not isinstance(batch_id, str) or not BATCH_ID_PATTERN.match(batch_id)):
-        raise ApiError("batch_id is 1-64 letters, digits, '-' and '_' (a UUID fits).", field="batch_id")
+        raise Invalid("batch_id is 1-64 letters, digits, '-' and '_' (a UUID fits).", field="batch_id")
     # Validate everything before the transaction so that no lock is held while parsing.
     checked_params = check_params(params) if params is not None else {}
     checked_tags = check_tags(tags) if tags is not None else {}
@@ -301,7 +300,7 @@ def run_log(
             for key, extra in metrics.parse_columns(metric_columns, now_ms=now_ms, budget=budget).items():
                 series[key] = _concat(series[key], extra) if key in series else extra
     except metrics.PointError as exc:
-        raise ApiError(str(exc), field=exc.field) from None
+        raise Invalid(str(exc), field=exc.field) from None
     points = sum(len(s) for s in series.values())
     if series and not checked_params and not checked_tags and connection.vendor == "postgresql":
         # The common batch (points only): one statement, no BEGIN/COMMIT round trips.
@@ -618,22 +617,22 @@ def figure_confusion_matrix_add(*, run: Run, name: str, labels: Any, matrix: Any
     """Store a confusion matrix (rows: true label, columns: predicted label); a second one
     with the same name and step replaces the first."""
     if not isinstance(name, str) or not name.strip() or len(name) > 128:
-        raise ApiError("name must be 1-128 characters.", field="name")
+        raise Invalid("name must be 1-128 characters.", field="name")
     if not isinstance(labels, list) or not labels or len(labels) > MAX_CONFUSION_LABELS:
-        raise ApiError(f"labels must be a list of 1-{MAX_CONFUSION_LABELS} strings.", field="labels")
+        raise Invalid(f"labels must be a list of 1-{MAX_CONFUSION_LABELS} strings.", field="labels")
     if not all(isinstance(label, str) and 0 < len(label) <= 200 for label in labels):
-        raise ApiError("Each label is a string of 1-200 characters.", field="labels")
+        raise Invalid("Each label is a string of 1-200 characters.", field="labels")
     size = len(labels)
     if not isinstance(matrix, list) or len(matrix) != size:
-        raise ApiError(f"matrix must have one row per label ({size}).", field="matrix")
+        raise Invalid(f"matrix must have one row per label ({size}).", field="matrix")
     for i, row in enumerate(matrix):
         if not isinstance(row, list) or len(row) != size:
-            raise ApiError(f"Row {i} of matrix must have {size} entries.", field=f"matrix.{i}")
+            raise Invalid(f"Row {i} of matrix must have {size} entries.", field=f"matrix.{i}")
         for j, cell in enumerate(row):
             if type(cell) is not int or cell < 0 or cell > 2**53 - 1:
-                raise ApiError("Each cell is a count: an integer ≥ 0.", field=f"matrix.{i}.{j}")
+                raise Invalid("Each cell is a count: an integer ≥ 0.", field=f"matrix.{i}.{j}")
     if step is not None and (type(step) is not int or step < 0 or step > metrics.MAX_STEP):
-        raise ApiError(f"step must be an integer between 0 and {metrics.MAX_STEP}.", field="step")
+        raise Invalid(f"step must be an integer between 0 and {metrics.MAX_STEP}.", field="step")
     Figure.objects.filter(run=run, kind=Figure.Kind.CONFUSION_MATRIX, name=name, step=step).delete()
     return Figure.objects.create(
         run=run, kind=Figure.Kind.CONFUSION_MATRIX, name=name, step=step, data={"labels": labels, "matrix": matrix}
@@ -664,19 +663,19 @@ def saved_view_save(*, user: User, project: Project, name: str, query: str) -> S
     """Save (or overwrite, by name) one of ``user``'s views of ``project``."""
     name = name.strip() if isinstance(name, str) else ""
     if not 1 <= len(name) <= 100:
-        raise ApiError("A view's name is 1-100 characters.", field="name")
+        raise Invalid("A view's name is 1-100 characters.", field="name")
     if not isinstance(query, str) or len(query) > 8000:
-        raise ApiError("A view's query is at most 8,000 characters.", field="query")
+        raise Invalid("A view's query is at most 8,000 characters.", field="query")
     canonical = saved_view_query(query)
     if len(canonical) > 8000:
-        raise ApiError("A view's query is at most 8,000 characters.", field="query")
+        raise Invalid("A view's query is at most 8,000 characters.", field="query")
     existing = SavedView.objects.select_for_update().filter(project=project, owner=user, name__iexact=name).first()
     if existing is not None:
         existing.query = canonical
         existing.save(update_fields=["query", "updated_at"])
         return existing
     if SavedView.objects.filter(project=project, owner=user).count() >= MAX_SAVED_VIEWS_PER_PROJECT:
-        raise ApiError(f"At most {MAX_SAVED_VIEWS_PER_PROJECT} saved views per project.", field="name")
+        raise Invalid(f"At most {MAX_SAVED_VIEWS_PER_PROJECT} saved views per project.", field="name")
     return SavedView.objects.create(project=project, owner=user, name=name, query=canonical)
 
 

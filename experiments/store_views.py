@@ -15,7 +15,7 @@ from django.core import signing
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from config.api import error_body
+from core.api import error_body
 from experiments import storage
 from experiments.models import Blob
 

@@ -17,10 +17,9 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
-from rest_framework import exceptions as drf_exceptions
 
 from accounts.models import User
-from config.api import ApiError
+from core.errors import DomainError, NotFound
 from experiments import search_selectors, selectors, services
 from experiments.access import access_project, access_runs, access_saved_view
 from experiments.csv_export import rows_to_csv
@@ -101,7 +100,7 @@ def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
     if ids:
         try:
             runs = access_runs(request.user, ids)
-        except drf_exceptions.NotFound:
+        except NotFound:
             raise Http404("Not found.") from None
         # SECURITY: the URL names the project; runs of another project are not in it.
         if any(run.project_id != proj.pk for run in runs):
@@ -269,8 +268,8 @@ def saved_view_create(request: HttpRequest, team: str, project: str) -> HttpResp
         view = services.saved_view_save(
             user=_user(request), project=proj, name=request.POST.get("name", ""), query=request.POST.get("query", "")
         )
-    except ApiError as exc:
-        messages.error(request, f"The view was not saved: {exc.detail}")
+    except DomainError as exc:
+        messages.error(request, f"The view was not saved: {exc.message}")
         return HttpResponseRedirect(_project_url(proj) + "?" + services.saved_view_query(request.POST.get("query", "")))
     messages.success(request, f"Saved the view “{view.name}”.")
     return HttpResponseRedirect(_project_url(proj) + "?" + view.query)

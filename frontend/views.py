@@ -22,9 +22,9 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework import exceptions as drf_exceptions
 
 from accounts import access
+from core.errors import Forbidden, NotFound
 from experiments import search_selectors, selectors
 from experiments.access import access_project, access_run
 from experiments.models import Experiment, Figure, MetricSummary, Project, Run
@@ -52,10 +52,10 @@ def policy_errors() -> Iterator[None]:
     """
     try:
         yield
-    except drf_exceptions.NotFound:
+    except NotFound:
         raise Http404("Not found.") from None
-    except drf_exceptions.PermissionDenied as exc:
-        raise PermissionDenied(str(exc.detail)) from None
+    except Forbidden as exc:
+        raise PermissionDenied(exc.message) from None
 
 
 # --- home -----------------------------------------------------------------------------------

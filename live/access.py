@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
-from rest_framework.exceptions import NotFound
 
 from accounts.models import ApiToken, User
+from core.errors import NotFound
 from experiments.access import access_project, access_run
 from live import topics
 

@@ -36,10 +36,10 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from rest_framework.exceptions import NotFound, PermissionDenied
 
 from accounts.models import User
-from config.observability import WEBSOCKETS_OPEN
+from core.errors import Forbidden, NotFound
+from core.observability import WEBSOCKETS_OPEN
 from live.access import InvalidTopic, Target, access_topic, session_user, token_user
 from live.eventlog import Backlog, event_log
 from live.hub import hub
@@ -211,8 +211,8 @@ class LiveConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         except NotFound:
             await self._error("not_found", "Not found.", topic=client_topic)
             return
-        except PermissionDenied as exc:
-            await self._error("forbidden", str(exc.detail), topic=client_topic)
+        except Forbidden as exc:
+            await self._error("forbidden", exc.message, topic=client_topic)
             return
         if target.topic in self.subscriptions:
             await self._error("invalid", "Already subscribed to this topic under another name.", topic=client_topic)
@@ -359,7 +359,7 @@ class LiveConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 access_topic(user, subscription.client_topic)
             except (NotFound, InvalidTopic):
                 lost[canonical] = "not_found"
-            except PermissionDenied:
+            except Forbidden:
                 lost[canonical] = "forbidden"
         return user, lost
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rest_framework.exceptions import NotFound
-
 from accounts import access
+from core.errors import NotFound
 from experiments.access import access_project
 from registry import refs, selectors
 from registry.models import ModelRepository, ModelVersion

@@ -7,13 +7,13 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from config.api import ApiError, body_object
+from core.api import body_object
+from core.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from experiments import artifacts
 from experiments.access import access_project, access_run
 from experiments.query.parser import FilterError
@@ -251,7 +251,7 @@ class ModelListView(APIView):
             try:
                 hits = {v.repository_id for v in selectors.versions_search(proj, filter_text=filter_text, alias=alias)}
             except FilterError as exc:
-                raise ApiError(
+                raise Invalid(
                     exc.message, code="invalid_filter", field="filter", extra={"position": exc.position}
                 ) from None
             models = [m for m in models if m.id in hits]
@@ -268,7 +268,6 @@ class ModelListView(APIView):
             description=body.get("description", ""),
             tags=body.get("tags"),
             protected_aliases=body.get("protected_aliases"),
-            request=request,
         )
         return Response(model_out(repository), status=status.HTTP_201_CREATED)
 
@@ -290,7 +289,6 @@ class ModelDetailView(APIView):
             description=body.get("description"),
             tags=body.get("tags"),
             protected_aliases=body.get("protected_aliases"),
-            request=request,
         )
         return Response(model_out(repository))
 
@@ -314,7 +312,7 @@ class VersionListView(APIView):
                 repository.project, filter_text=filter_text, model=repository, alias=alias
             )
         except FilterError as exc:
-            raise ApiError(
+            raise Invalid(
                 exc.message, code="invalid_filter", field="filter", extra={"position": exc.position}
             ) from None
         return Response([version_out(v, full=False) for v in versions[:MAX_LIST]])
@@ -334,11 +332,11 @@ class VersionListView(APIView):
         )
         run_id = body.get("run")
         if not isinstance(run_id, str) or not run_id:
-            raise ApiError("run must be the id of a run of this project.", field="run")
+            raise Invalid("run must be the id of a run of this project.", field="run")
         try:
             run = access_run(request.user, run_id, action="run.view")
-        except (NotFound, PermissionDenied) as exc:  # alike, and naming the field
-            raise ApiError("No such run in this project.", code="not_found", field="run", status_code=404) from exc
+        except (NotFound, Forbidden) as exc:  # alike, and naming the field
+            raise NotFound("No such run in this project.", code="not_found", field="run") from exc
         version = services.version_register(
             user=_user(request),
             repository=repository,
@@ -350,7 +348,6 @@ class VersionListView(APIView):
             tags=body.get("tags"),
             aliases=body.get("aliases"),
             reason=body.get("reason"),
-            request=request,
         )
         return Response(version_out(version), status=status.HTTP_201_CREATED)
 
@@ -373,7 +370,6 @@ class VersionDetailView(APIView):
             version=found,
             description=body.get("description"),
             tags=body.get("tags"),
-            request=request,
         )
         return Response(version_out(updated))
 
@@ -405,13 +401,12 @@ class VersionDownloadView(APIView):
     def get(self, request: Request, team: str, project: str, model: str, version: str) -> Response:
         found = access_version(request.user, team, project, model, version)
         if found.artifact is None:
-            raise ApiError("The binary's artifact was deleted with its run.", code="gone", status_code=410)
+            raise Gone("The binary's artifact was deleted with its run.", code="gone")
         url = artifacts.download_url(found.artifact)
         if url is None:
-            raise ApiError(
+            raise Conflict(
                 f"The binary is {found.artifact.status}; it can be downloaded once verified.",
                 code="not_ready",
-                status_code=409,
             )
         return Response(
             {
@@ -430,9 +425,7 @@ class AliasView(APIView):
         repository = access_model(request.user, team, project, model)
         found = next((a for a in selectors.aliases_of(repository) if a.name == alias.lower()), None)
         if found is None:
-            raise ApiError(
-                f"Model {repository.name} has no alias {alias!r}.", code="not_found", field="alias", status_code=404
-            )
+            raise NotFound(f"Model {repository.name} has no alias {alias!r}.", code="not_found", field="alias")
         return Response(alias_out(found, repository))
 
     @extend_schema(
@@ -449,17 +442,15 @@ class AliasView(APIView):
         if isinstance(raw, int) and not isinstance(raw, bool):
             raw = f"v{raw}"
         if not isinstance(raw, str) or not raw:
-            raise ApiError("version must be a version number, vN or a content-hash prefix.", field="version")
+            raise Invalid("version must be a version number, vN or a content-hash prefix.", field="version")
         try:
             ref = refs.parse_version_arg(raw)
         except refs.RefError as exc:
-            raise ApiError(str(exc), field="version") from None
+            raise Invalid(str(exc), field="version") from None
         if ref.kind == "alias":
-            raise ApiError("version must name a version (n, vN or a hash prefix), not another alias.", field="version")
+            raise Invalid("version must name a version (n, vN or a hash prefix), not another alias.", field="version")
         target = selectors.resolve_version(repository, ref, field="version")
-        services.alias_move(
-            alias=alias_name, version=target, user=_user(request), reason=body.get("reason") or "", request=request
-        )
+        services.alias_move(alias=alias_name, version=target, user=_user(request), reason=body.get("reason") or "")
         moved = next(a for a in selectors.aliases_of(repository) if a.name == alias_name)
         return Response(alias_out(moved, repository))
 
@@ -494,5 +485,5 @@ def _version_param(repository: ModelRepository, raw: str | None, field: str) -> 
     try:
         ref = refs.parse_version_arg(raw) if raw else refs.VersionRef("latest", "latest")
     except refs.RefError as exc:
-        raise ApiError(str(exc), field=field) from None
+        raise Invalid(str(exc), field=field) from None
     return selectors.resolve_version(repository, ref, field=field)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
 
 from accounts import access
-from config.api import ApiError
+from core.errors import Invalid, NotFound
 from experiments.models import Project
 from experiments.query import parser as query_parser
 from registry import diff, refs
@@ -74,8 +74,8 @@ def versions_of(repository: ModelRepository) -> QuerySet[ModelVersion]:
     )
 
 
-def not_found(message: str, field: str = "ref") -> ApiError:
-    return ApiError(message, code="not_found", field=field, status_code=404)
+def not_found(message: str, field: str = "ref") -> NotFound:
+    return NotFound(message, code="not_found", field=field)
 
 
 def resolve_version(repository: ModelRepository, ref: refs.VersionRef, *, field: str = "ref") -> ModelVersion:
@@ -92,7 +92,7 @@ def resolve_version(repository: ModelRepository, ref: refs.VersionRef, *, field:
     else:
         matches = list(qs.filter(content_hash__startswith=ref.value)[:2])
         if len(matches) > 1:
-            raise ApiError(
+            raise Invalid(
                 f"The hash prefix {ref.value!r} matches several versions of {repository.name}; give more characters.",
                 code="ambiguous_ref",
                 field=field,

@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from accounts import access, names
 from accounts.audit import audit_record
-from config.api import ApiError, Conflict, refuse_unknown_fields
+from core.api import refuse_unknown_fields
+from core.errors import Conflict, DomainError, Invalid, NotFound
 from experiments import metrics as metric_rules
 from experiments import paths
 from experiments.models import Artifact, MetricSummary, Param, Project, Run
@@ -27,9 +28,6 @@ from registry import hashing, refs, selectors
 from registry.models import Alias, AliasMove, ModelRepository, ModelVersion
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest
-    from rest_framework.request import Request
-
     from accounts.models import User
 
 DEFAULT_PROTECTED = ("production",)
@@ -54,37 +52,37 @@ REGISTRABLE = {Artifact.Status.UPLOADED, Artifact.Status.PROCESSING, Artifact.St
 
 def check_model_name(name: Any) -> str:
     if not isinstance(name, str):
-        raise ApiError(f"name must be a string: {names.NAME_RULE}.", field="name")
+        raise Invalid(f"name must be a string: {names.NAME_RULE}.", field="name")
     canonical = names.canonical(name)
     problem = names.name_problem(canonical, team=False)
     if problem:
-        raise ApiError(problem, field="name")
+        raise Invalid(problem, field="name")
     return canonical
 
 
 def check_description(value: Any, field: str = "description") -> str:
     if not isinstance(value, str):
-        raise ApiError(f"{field} must be a string (markdown).", field=field)
+        raise Invalid(f"{field} must be a string (markdown).", field=field)
     if len(value) > MAX_DESCRIPTION:
-        raise ApiError(f"{field} is longer than {MAX_DESCRIPTION} characters.", field=field)
+        raise Invalid(f"{field} is longer than {MAX_DESCRIPTION} characters.", field=field)
     if "\x00" in value:
-        raise ApiError(f"{field} contains a NUL character.", field=field)
+        raise Invalid(f"{field} contains a NUL character.", field=field)
     return value
 
 
 def check_tags(value: Any, field: str = "tags") -> dict[str, str]:
     if not isinstance(value, dict):
-        raise ApiError(f"{field} must be an object of key: value strings.", field=field)
+        raise Invalid(f"{field} must be an object of key: value strings.", field=field)
     if len(value) > MAX_TAGS:
-        raise ApiError(f"At most {MAX_TAGS} tags.", field=field)
+        raise Invalid(f"At most {MAX_TAGS} tags.", field=field)
     out: dict[str, str] = {}
     for key, raw in value.items():
         try:
             metric_rules.check_key(key, f"{field}.{key}")
         except metric_rules.PointError as exc:
-            raise ApiError(str(exc).replace("metric key", "tag key"), field=exc.field) from None
+            raise Invalid(str(exc).replace("metric key", "tag key"), field=exc.field) from None
         if not isinstance(raw, str) or len(raw) > MAX_TAG_VALUE or "\x00" in raw:
-            raise ApiError(
+            raise Invalid(
                 f"{field}.{key} must be a string of at most {MAX_TAG_VALUE} characters.", field=f"{field}.{key}"
             )
         out[key] = raw
@@ -93,17 +91,17 @@ def check_tags(value: Any, field: str = "tags") -> dict[str, str]:
 
 def check_alias_name(name: Any, field: str = "alias") -> str:
     if not isinstance(name, str):
-        raise ApiError("An alias name must be a string.", field=field)
+        raise Invalid("An alias name must be a string.", field=field)
     canonical = name.strip().lower()
     problem = refs.alias_name_problem(canonical)
     if problem:
-        raise ApiError(problem, code="invalid_alias", field=field)
+        raise Invalid(problem, code="invalid_alias", field=field)
     return canonical
 
 
 def check_protected(value: Any) -> list[str]:
     if not isinstance(value, list) or len(value) > MAX_PROTECTED:
-        raise ApiError(
+        raise Invalid(
             f"protected_aliases must be a list of at most {MAX_PROTECTED} alias names.", field="protected_aliases"
         )
     out: list[str] = []
@@ -118,7 +116,7 @@ def check_reason(value: Any) -> str:
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > MAX_REASON or "\x00" in value:
-        raise ApiError(f"reason must be a string of at most {MAX_REASON} characters.", field="reason")
+        raise Invalid(f"reason must be a string of at most {MAX_REASON} characters.", field="reason")
     return value.strip()
 
 
@@ -127,7 +125,7 @@ def _opt_int(item: dict[str, Any], key: str, field: str) -> int | None:
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 2**63 - 1:
-        raise ApiError(f"{key} must be an integer ≥ 0.", field=f"{field}.{key}")
+        raise Invalid(f"{key} must be an integer ≥ 0.", field=f"{field}.{key}")
     return value
 
 
@@ -136,7 +134,7 @@ def _opt_str(item: dict[str, Any], key: str, field: str, limit: int) -> str | No
     if value is None:
         return None
     if not isinstance(value, str) or not value or len(value) > limit or any(ord(c) < 32 for c in value):
-        raise ApiError(f"{key} must be a string of 1-{limit} printable characters.", field=f"{field}.{key}")
+        raise Invalid(f"{key} must be a string of 1-{limit} printable characters.", field=f"{field}.{key}")
     return value
 
 
@@ -144,20 +142,18 @@ def check_dataset(item: Any, field: str) -> dict[str, Any]:
     """A dataset fingerprint: ``{name, uri, path, digest, size, rows}``; only ``name`` is
     required. ``digest`` is ``sha256:<hex>`` (a bare 64-hex digest is read as sha256)."""
     if not isinstance(item, dict):
-        raise ApiError("A dataset is an object {name, uri, path, digest, size, rows}.", field=field)
+        raise Invalid("A dataset is an object {name, uri, path, digest, size, rows}.", field=field)
     refuse_unknown_fields(item, {"name", "uri", "path", "digest", "size", "rows"}, at=field)
     name = _opt_str(item, "name", field, 128)
     if name is None:
-        raise ApiError("A dataset needs a name.", field=f"{field}.name")
+        raise Invalid("A dataset needs a name.", field=f"{field}.name")
     digest = _opt_str(item, "digest", field, 150)
     if digest is not None:
         digest = digest.lower()
         if re.fullmatch(r"[0-9a-f]{64}", digest):
             digest = f"sha256:{digest}"
         if not DIGEST.match(digest):
-            raise ApiError(
-                "digest must be <algorithm>:<hex>, e.g. sha256:<64 hex characters>.", field=f"{field}.digest"
-            )
+            raise Invalid("digest must be <algorithm>:<hex>, e.g. sha256:<64 hex characters>.", field=f"{field}.digest")
     return {
         "name": name,
         "uri": _opt_str(item, "uri", field, MAX_URI),
@@ -180,7 +176,7 @@ def run_datasets(run: Run) -> dict[str, dict[str, Any]]:
                     out[str(name)] = check_dataset(
                         {"name": name, **{k: v for k, v in item.items() if k != "name"}}, "info.datasets"
                     )
-                except ApiError:
+                except DomainError:
                     continue
     return out
 
@@ -260,7 +256,6 @@ def model_create(
     description: Any = "",
     tags: Any = None,
     protected_aliases: Any = None,
-    request: HttpRequest | Request | None = None,
 ) -> ModelRepository:
     """Create a model repository. ``production`` is protected unless ``protected_aliases``
     says otherwise (which needs the ``model.protect`` right)."""
@@ -287,7 +282,7 @@ def model_create(
             )
     except IntegrityError:
         raise Conflict(f"Model {canonical} exists in {project.path}.", code="model_exists", field="name") from None
-    audit_record(actor=user, action="model.create", target=repository, project=project, request=request)
+    audit_record(actor=user, action="model.create", target=repository, project=project)
     return repository
 
 
@@ -299,7 +294,6 @@ def model_update(
     description: Any = None,
     tags: Any = None,
     protected_aliases: Any = None,
-    request: HttpRequest | Request | None = None,
 ) -> ModelRepository:
     """Edit a repository's description, tags or protected aliases (the latter needs
     ``model.protect``: by default the project's admins)."""
@@ -324,7 +318,6 @@ def model_update(
             action="model.update",
             target=repository,
             project=repository.project,
-            request=request,
             data={"before": before, "after": changes},
         )
     return repository
@@ -337,17 +330,17 @@ def find_artifact(run: Run, ref: Any) -> Artifact:
     """An artifact of ``run`` by id or path. # SECURITY: only the run's own artifacts; an
     id of another run's artifact is "not found"."""
     if not isinstance(ref, str) or not ref:
-        raise ApiError("artifact must be the path or the id of an artifact of the run.", field="artifact")
+        raise Invalid("artifact must be the path or the id of an artifact of the run.", field="artifact")
     qs = Artifact.objects.filter(run=run).select_related("blob")
     artifact = qs.filter(pk=ref).first() if ID_PATTERN.match(ref) else None
     if artifact is None:
         try:
             path = paths.normalize_path(ref)
         except paths.PathError as exc:
-            raise ApiError(f"Refused artifact path: {exc}", code="invalid_path", field="artifact") from None
+            raise Invalid(f"Refused artifact path: {exc}", code="invalid_path", field="artifact") from None
         artifact = qs.filter(path=path).first()
     if artifact is None:
-        raise ApiError(f"Run {run.id} has no artifact {ref!r}.", code="not_found", field="artifact", status_code=404)
+        raise NotFound(f"Run {run.id} has no artifact {ref!r}.", code="not_found", field="artifact")
     if artifact.status not in REGISTRABLE:
         state = (
             "has not been uploaded yet" if artifact.status == Artifact.Status.PENDING else f"failed ({artifact.reason})"
@@ -365,7 +358,7 @@ def _pick_datasets(run: Run, value: Any) -> list[dict[str, Any]]:
     if value is None:
         return [logged[name] for name in sorted(logged)]
     if not isinstance(value, list) or len(value) > MAX_DATASETS:
-        raise ApiError(
+        raise Invalid(
             f"datasets must be a list (at most {MAX_DATASETS}) of dataset names the run logged or fingerprints.",
             field="datasets",
         )
@@ -374,14 +367,12 @@ def _pick_datasets(run: Run, value: Any) -> list[dict[str, Any]]:
         field = f"datasets.{index}"
         if isinstance(item, str):
             if item not in logged:
-                raise ApiError(
-                    f"The run logged no dataset named {item!r}.", code="not_found", field=field, status_code=404
-                )
+                raise NotFound(f"The run logged no dataset named {item!r}.", code="not_found", field=field)
             record = logged[item]
         else:
             record = check_dataset(item, field)
         if record["name"] in chosen:
-            raise ApiError(f"The dataset {record['name']!r} appears twice.", field=field)
+            raise Invalid(f"The dataset {record['name']!r} appears twice.", field=field)
         chosen[record["name"]] = record
     return [chosen[name] for name in sorted(chosen)]
 
@@ -393,7 +384,7 @@ def _resolve_parents(repository: ModelRepository, value: Any) -> list[ModelVersi
     if value is None:
         return []
     if not isinstance(value, list) or len(value) > MAX_PARENTS:
-        raise ApiError(f"parents must be a list of at most {MAX_PARENTS} version references.", field="parents")
+        raise Invalid(f"parents must be a list of at most {MAX_PARENTS} version references.", field="parents")
     project = repository.project
     found: list[ModelVersion] = []
     for index, item in enumerate(value):
@@ -401,7 +392,7 @@ def _resolve_parents(repository: ModelRepository, value: Any) -> list[ModelVersi
         if isinstance(item, int) and not isinstance(item, bool):
             item = f"v{item}"
         if not isinstance(item, str) or not item or len(item) > 300:
-            raise ApiError("A parent is vN, an alias, a content hash or model@ref.", field=field)
+            raise Invalid("A parent is vN, an alias, a content hash or model@ref.", field=field)
         try:
             if "@" in item or "/" in item:
                 ref = refs.parse_model_ref(item, default_project=project.path)
@@ -409,18 +400,14 @@ def _resolve_parents(repository: ModelRepository, value: Any) -> list[ModelVersi
                 if ref.project_path == project.path.lower():
                     target_repo = selectors.model_of(project, ref.model)
                 if target_repo is None:
-                    raise ApiError(
-                        f"No model version {item!r} in {project.path}.", code="not_found", field=field, status_code=404
-                    )
+                    raise NotFound(f"No model version {item!r} in {project.path}.", code="not_found", field=field)
                 version = selectors.resolve_version(target_repo, ref.ref, field=field)
             else:
                 version = selectors.resolve_version(repository, refs.parse_version_ref(item), field=field)
         except refs.RefError as exc:
-            raise ApiError(str(exc), field=field) from None
+            raise Invalid(str(exc), field=field) from None
         if version.project_id != project.id:  # defence in depth: resolve_version stays in project
-            raise ApiError(
-                f"No model version {item!r} in {project.path}.", code="not_found", field=field, status_code=404
-            )
+            raise NotFound(f"No model version {item!r} in {project.path}.", code="not_found", field=field)
         if version not in found:
             found.append(version)
     return found
@@ -430,7 +417,7 @@ def _check_alias_targets(repository: ModelRepository, aliases: Any, *, via_revie
     if aliases is None:
         return []
     if not isinstance(aliases, list) or len(aliases) > MAX_ALIASES_PER_REGISTER:
-        raise ApiError(f"aliases must be a list of at most {MAX_ALIASES_PER_REGISTER} alias names.", field="aliases")
+        raise Invalid(f"aliases must be a list of at most {MAX_ALIASES_PER_REGISTER} alias names.", field="aliases")
     out: list[str] = []
     for index, name in enumerate(aliases):
         alias = check_alias_name(name, field=f"aliases.{index}")
@@ -464,7 +451,6 @@ def version_register(
     tags: Any = None,
     aliases: Any = None,
     reason: Any = None,
-    request: HttpRequest | Request | None = None,
 ) -> ModelVersion:
     """Register the next version of ``repository`` from ``run``: snapshot the run's code,
     config, params, datasets, environment and summary metrics, the artifact's sha256 and
@@ -473,7 +459,7 @@ def version_register(
     ``version_exists``."""
     if run.project_id != repository.project_id:
         # SECURITY: a run of another project is "not found", whatever the caller may see.
-        raise ApiError("No such run in this project.", code="not_found", field="run", status_code=404)
+        raise NotFound("No such run in this project.", code="not_found", field="run")
     # Lock the repository: numbers are assigned one at a time.
     repository = ModelRepository.objects.select_for_update().select_related("project__team").get(pk=repository.pk)
     found_artifact = find_artifact(run, artifact)
@@ -549,13 +535,10 @@ def version_register(
         target=version,
         target_label=f"{repository.name} v{number}",
         project=repository.project,
-        request=request,
         data={"content_hash": digest, "run": run.id},
     )
     for alias in alias_names:
-        alias_move(
-            alias=alias, version=version, user=user, reason=move_reason or f"registered v{number}", request=request
-        )
+        alias_move(alias=alias, version=version, user=user, reason=move_reason or f"registered v{number}")
     return version
 
 
@@ -566,7 +549,6 @@ def version_update(
     version: ModelVersion,
     description: Any = None,
     tags: Any = None,
-    request: HttpRequest | Request | None = None,
 ) -> ModelVersion:
     """Edit the metadata of a version (description, tags); every edit is audited. No other
     field of a version can change."""
@@ -587,7 +569,6 @@ def version_update(
             target=version,
             target_label=f"{version.repository.name} v{version.number}",
             project=version.repository.project,
-            request=request,
             data={"before": before, "after": changes},
         )
     return version
@@ -604,7 +585,6 @@ def alias_move(
     user: User,
     reason: str = "",
     via_review: str | None = None,
-    request: HttpRequest | Request | None = None,
 ) -> AliasMove | None:
     """Point ``alias`` of the version's repository at ``version`` (creating the alias when
     new) and log the move. A protected alias moves only with ``via_review`` (the id of the
@@ -641,7 +621,6 @@ def alias_move(
         action="model.alias.move",
         target=repository,
         project=repository.project,
-        request=request,
         data={
             "alias": name,
             "from": previous.number if previous is not None else None,

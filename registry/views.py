@@ -14,18 +14,17 @@ import markdown
 import nh3
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
-from rest_framework import exceptions as drf_exceptions
 
 from accounts import access
 from accounts.models import User
-from config.api import ApiError
+from core.errors import DomainError, Invalid, NotFound
+from core.pages import raise_for_page
 from experiments import artifacts
 from experiments.access import access_project, access_run
 from experiments.models import Artifact
@@ -44,13 +43,10 @@ def policy_errors() -> Iterator[None]:
     # SECURITY: missing and invisible are both 404 on pages too.
     try:
         yield
-    except drf_exceptions.NotFound:
+    except NotFound:
         raise Http404("Not found.") from None
-    except drf_exceptions.PermissionDenied as exc:
-        raise PermissionDenied(str(exc.detail)) from None
-    except ApiError as exc:
-        if exc.status_code == 404:
-            raise Http404(str(exc.detail)) from None
+    except DomainError as exc:
+        raise_for_page(exc)
         raise
 
 
@@ -216,11 +212,9 @@ def alias_move_form(request: HttpRequest, team: str, project: str, model: str) -
     try:
         with policy_errors():
             version = selectors.resolve_version(repository, refs.parse_version_arg(raw), field="version")
-        services.alias_move(
-            alias=alias, version=version, user=_user(request), reason=request.POST.get("reason", ""), request=request
-        )
-    except (ApiError, refs.RefError, Http404) as exc:
-        detail = exc.detail if isinstance(exc, ApiError) else str(exc)
+        services.alias_move(alias=alias, version=version, user=_user(request), reason=request.POST.get("reason", ""))
+    except (DomainError, refs.RefError, Http404) as exc:
+        detail = exc.message if isinstance(exc, DomainError) else str(exc)
         messages.error(request, f"The alias was not moved: {detail}")
     else:
         messages.success(request, f"{alias} now points to v{version.number}.")
@@ -232,19 +226,19 @@ MAX_TAG_LINES = 200
 
 def parse_tag_lines(text: str) -> dict[str, str]:
     """The edit form's tags, one ``key=value`` a line (blank lines skipped); the service
-    checks keys and values. Raises ApiError naming the line."""
+    checks keys and values. Raises DomainError naming the line."""
     tags: dict[str, str] = {}
     lines = text.splitlines()
     if len(lines) > MAX_TAG_LINES:
-        raise ApiError(f"tags: at most {MAX_TAG_LINES} lines.", field="tags")
+        raise Invalid(f"tags: at most {MAX_TAG_LINES} lines.", field="tags")
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         key, sep, value = line.partition("=")
         if not sep or not key.strip():
-            raise ApiError(f"tags line {number}: write key=value.", field="tags")
+            raise Invalid(f"tags line {number}: write key=value.", field="tags")
         if key.strip() in tags:
-            raise ApiError(f"tags line {number}: {key.strip()} is given twice.", field="tags")
+            raise Invalid(f"tags line {number}: {key.strip()} is given twice.", field="tags")
         tags[key.strip()] = value.strip()
     return tags
 
@@ -274,7 +268,7 @@ def metadata_form(request: HttpRequest, team: str, project: str, model: str, num
             tags = parse_tag_lines(form["tags"])
             if version is not None:
                 services.version_update(
-                    user=_user(request), version=version, description=form["description"], tags=tags, request=request
+                    user=_user(request), version=version, description=form["description"], tags=tags
                 )
             else:
                 services.model_update(
@@ -282,10 +276,9 @@ def metadata_form(request: HttpRequest, team: str, project: str, model: str, num
                     repository=repository,
                     description=form["description"],
                     tags=tags,
-                    request=request,
                 )
-        except ApiError as exc:
-            detail = str(exc.detail)
+        except DomainError as exc:
+            detail = exc.message
             error = f"{exc.field}: {detail}" if exc.field and not detail.startswith(exc.field) else detail
         else:
             label = f"{repository.name} v{version.number}" if version is not None else repository.name
@@ -324,7 +317,7 @@ def register_form(request: HttpRequest, team: str, project: str, run_id: str) ->
             with transaction.atomic():
                 name = services.check_model_name(form["name"])
                 repository = selectors.model_of(run.project, name) or services.model_create(
-                    user=_user(request), project=run.project, name=name, request=request
+                    user=_user(request), project=run.project, name=name
                 )
                 aliases = [a.strip() for a in form["aliases"].split(",") if a.strip()]
                 version = services.version_register(
@@ -334,10 +327,9 @@ def register_form(request: HttpRequest, team: str, project: str, run_id: str) ->
                     artifact=form["artifact"],
                     aliases=aliases or None,
                     description=form["description"],
-                    request=request,
                 )
-        except ApiError as exc:
-            error = str(exc.detail)
+        except DomainError as exc:
+            error = exc.message
         else:
             messages.success(request, f"Registered {repository.name} v{version.number}.")
             return redirect(_version_url(version))

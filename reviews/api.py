@@ -16,7 +16,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ProjectRole, User
-from config.api import ApiError, body_object
+from core.api import body_object
+from core.errors import Invalid
 from experiments.access import access_project
 from registry.access import access_model
 from reviews import selectors, services
@@ -36,11 +37,11 @@ def _page(request: Request) -> tuple[int, int]:
         limit = int(request.query_params.get("limit", "50"))
         offset = int(request.query_params.get("offset", "0"))
     except ValueError:
-        raise ApiError("limit and offset must be integers.", field="limit") from None
+        raise Invalid("limit and offset must be integers.", field="limit") from None
     if not 1 <= limit <= MAX_PAGE:
-        raise ApiError(f"limit must be from 1 to {MAX_PAGE}.", field="limit")
+        raise Invalid(f"limit must be from 1 to {MAX_PAGE}.", field="limit")
     if offset < 0:
-        raise ApiError("offset must be ≥ 0.", field="offset")
+        raise Invalid("offset must be ≥ 0.", field="offset")
     return offset, limit
 
 
@@ -140,7 +141,7 @@ class ReviewRequestListView(APIView):
         proj = access_project(request.user, team, project, action="review.view")
         state = request.query_params.get("state", "open")
         if state not in ("open", "closed", "merged", "all"):
-            raise ApiError('state must be "open", "closed", "merged" or "all".', field="state")
+            raise Invalid('state must be "open", "closed", "merged" or "all".', field="state")
         author = None
         author_name = request.query_params.get("author")
         if author_name:
@@ -152,7 +153,7 @@ class ReviewRequestListView(APIView):
         reviewer = None
         if request.query_params.get("reviewer"):
             if request.query_params["reviewer"] != "me":
-                raise ApiError('reviewer takes "me".', field="reviewer")
+                raise Invalid('reviewer takes "me".', field="reviewer")
             reviewer = _user(request)
         qs = selectors.requests_of(proj, state=None if state == "all" else state, author=author, reviewer=reviewer)
         model = request.query_params.get("model")
@@ -176,7 +177,6 @@ class ReviewRequestListView(APIView):
             description=body.get("description", ""),
             reviewers=body.get("reviewers"),
             labels=body.get("labels"),
-            request=request,
         )
         return Response(_with_mentions(out.request_out(review_request), unreachable), status=status.HTTP_201_CREATED)
 
@@ -203,7 +203,6 @@ class ReviewRequestDetailView(APIView):
             reviewers=body.get("reviewers"),
             version=body.get("version"),
             state=body.get("state"),
-            request=request,
         )
         return Response(_with_mentions(out.request_out(review_request), unreachable))
 
@@ -224,7 +223,6 @@ class ReviewListView(APIView):
             verdict=body.get("verdict"),
             body=body.get("body", ""),
             version_hash=body.get("version_hash"),
-            request=request,
         )
         return Response(_with_mentions(out.review_out(review), unreachable), status=status.HTTP_201_CREATED)
 
@@ -234,7 +232,7 @@ class ReviewDismissView(APIView):
     def post(self, request: Request, team: str, project: str, number: int, review_id: str) -> Response:
         review = access_review(request.user, team, project, number, review_id)
         body = body_object(request.data, {"reason"})
-        review = services.review_dismiss(user=_user(request), review=review, reason=body.get("reason"), request=request)
+        review = services.review_dismiss(user=_user(request), review=review, reason=body.get("reason"))
         return Response(out.review_out(review))
 
 
@@ -305,7 +303,6 @@ class MergeView(APIView):
             review_request=review_request,
             bypass=body.get("bypass", False),
             reason=body.get("reason"),
-            request=request,
         )
         return Response(out.request_out(review_request))
 
@@ -320,7 +317,7 @@ class MentionableView(APIView):
         proj = access_project(request.user, team, project, action="review.view")
         prefix = request.query_params.get("q", "")
         if len(prefix) > 64:
-            raise ApiError("q is at most 64 characters.", field="q")
+            raise Invalid("q is at most 64 characters.", field="q")
         return Response(selectors.mentionable(proj, prefix))
 
 
@@ -361,14 +358,14 @@ class ReviewSettingsView(APIView):
     def patch(self, request: Request, team: str, project: str, model: str) -> Response:
         repository = access_model(request.user, team, project, model, action="review.settings")
         settings = services.review_settings_update(
-            user=_user(request), repository=repository, request=request, **_settings_changes(request)
+            user=_user(request), repository=repository, **_settings_changes(request)
         )
         return Response(settings_out(settings))
 
     @extend_schema(responses=OBJECT, summary="Drop a model's own review policy: its project's applies again")
     def delete(self, request: Request, team: str, project: str, model: str) -> Response:
         repository = access_model(request.user, team, project, model, action="review.settings")
-        settings = services.review_settings_delete(user=_user(request), repository=repository, request=request)
+        settings = services.review_settings_delete(user=_user(request), repository=repository)
         return Response(settings_out(settings))
 
 
@@ -382,7 +379,7 @@ class ProjectReviewSettingsView(APIView):
     def patch(self, request: Request, team: str, project: str) -> Response:
         proj = access_project(request.user, team, project, action="review.settings")
         settings = services.project_review_settings_update(
-            user=_user(request), project=proj, request=request, **_settings_changes(request)
+            user=_user(request), project=proj, **_settings_changes(request)
         )
         return Response(settings_out(settings))
 
@@ -423,7 +420,7 @@ class NotificationPreferencesView(APIView):
     def put(self, request: Request) -> Response:
         body = body_object(request.data, {"email"})
         if "email" not in body:
-            raise ApiError("email is required: a list of notification kinds.", field="email")
+            raise Invalid("email is required: a list of notification kinds.", field="email")
         return Response(
             {"email": services.notification_preferences_update(user=_user(request), email_kinds=body["email"])}
         )

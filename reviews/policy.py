@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from accounts.models import ProjectRole
+from core.errors import Conflict, DomainError, Forbidden, Invalid
 
 MIN_APPROVALS, MAX_APPROVALS = 1, 6
 
@@ -43,17 +44,24 @@ class Decision:
     allowed: bool
     code: str = ""
     message: str = ""
-    status: int = 200  # 403 (who you are) or 409 (the state of the request)
+    # What a refusal raises: Forbidden (who you are), Conflict (the state of the request)
+    # or Invalid (what you sent).
+    error: type[DomainError] = Conflict
 
     def __bool__(self) -> bool:
         return self.allowed
+
+    def refuse(self, field: str | None = None) -> None:
+        """Raise a refusal as its domain error (naming ``field``); nothing when allowed."""
+        if not self.allowed:
+            raise self.error(self.message, code=self.code, field=field)
 
 
 ALLOW = Decision(True)
 
 
-def deny(code: str, message: str, status: int = 409) -> Decision:
-    return Decision(False, code, message, status)
+def deny(code: str, message: str, error: type[DomainError] = Conflict) -> Decision:
+    return Decision(False, code, message, error)
 
 
 @dataclass(frozen=True)
@@ -98,22 +106,22 @@ def may_review(
 ) -> Decision:
     """May ``user_id`` (with ``role`` on the project) submit a review with ``verdict``?"""
     if role is None or role < ProjectRole.WRITER:
-        return deny("permission_denied", "Reviewing needs the writer role on the project.", 403)
+        return deny("permission_denied", "Reviewing needs the writer role on the project.", Forbidden)
     if facts.state != "open":
         return deny("request_not_open", f"The request is {facts.state}: it takes no more reviews.")
     if verdict == "approve":
         if user_id == facts.author_id:
-            return deny("author_cannot_approve", "R1: the author of a review request cannot approve it.", 403)
+            return deny("author_cannot_approve", "R1: the author of a review request cannot approve it.", Forbidden)
         if user_id == facts.registrar_id:
             return deny(
-                "registrar_cannot_approve", "R2: whoever registered the candidate version cannot approve it.", 403
+                "registrar_cannot_approve", "R2: whoever registered the candidate version cannot approve it.", Forbidden
             )
         if role < facts.approver_role:
             return deny(
                 "approver_role_too_low",
                 f"R3: only members with the {ProjectRole(facts.approver_role).label} role or higher may approve; "
                 "you may comment.",
-                403,
+                Forbidden,
             )
     if verdict in ("approve", "request_changes") and version_hash != facts.candidate_hash:
         return deny(
@@ -129,11 +137,11 @@ def may_review(
 def may_dismiss(facts: RequestFacts, *, role: int | None, reason: str) -> Decision:
     """R6: a maintainer dismisses a review (a request for changes, usually) with a reason."""
     if role is None or role < ProjectRole.MAINTAINER:
-        return deny("permission_denied", "Dismissing a review needs the maintainer role.", 403)
+        return deny("permission_denied", "Dismissing a review needs the maintainer role.", Forbidden)
     if facts.state != "open":
         return deny("request_not_open", f"The request is {facts.state}.")
     if not reason.strip():
-        return deny("dismiss_needs_reason", "R6: dismissing a review needs a reason.", 400)
+        return deny("dismiss_needs_reason", "R6: dismissing a review needs a reason.", Invalid)
     return ALLOW
 
 
@@ -224,14 +232,14 @@ def may_merge(facts: RequestFacts, *, role: int | None, bypass: bool = False, re
     """Merging needs the maintainer role and no blocker (R9: admins too), unless an admin
     bypasses explicitly with a reason."""
     if role is None or role < ProjectRole.MAINTAINER:
-        return deny("permission_denied", "Merging needs the maintainer role.", 403)
+        return deny("permission_denied", "Merging needs the maintainer role.", Forbidden)
     if facts.state != "open":
         return deny("request_not_open", f"The request is {facts.state}.")
     if bypass:
         if role < ProjectRole.ADMIN:
-            return deny("bypass_not_allowed", "R9: only project admins may bypass the review policy.", 403)
+            return deny("bypass_not_allowed", "R9: only project admins may bypass the review policy.", Forbidden)
         if not reason.strip():
-            return deny("bypass_needs_reason", "R9: a bypass needs a reason (it is written to the audit log).", 400)
+            return deny("bypass_needs_reason", "R9: a bypass needs a reason (it is written to the audit log).", Invalid)
         return ALLOW
     blockers = merge_blockers(facts)
     return blockers[0] if blockers else ALLOW
@@ -261,15 +269,15 @@ def may_edit(facts: RequestFacts, *, user_id: str, role: int | None) -> Decision
     """Title, description, labels, reviewers, candidate, close and reopen: the author
     (writer or above) or a maintainer."""
     if role is None or role < ProjectRole.WRITER:
-        return deny("permission_denied", "Editing a review request needs the writer role.", 403)
+        return deny("permission_denied", "Editing a review request needs the writer role.", Forbidden)
     if user_id != facts.author_id and role < ProjectRole.MAINTAINER:
-        return deny("permission_denied", "Only the author or a maintainer may change this review request.", 403)
+        return deny("permission_denied", "Only the author or a maintainer may change this review request.", Forbidden)
     return ALLOW
 
 
 def may_rerun_checks(facts: RequestFacts, *, role: int | None) -> Decision:
     if role is None or role < ProjectRole.MAINTAINER:
-        return deny("permission_denied", "Re-running checks needs the maintainer role.", 403)
+        return deny("permission_denied", "Re-running checks needs the maintainer role.", Forbidden)
     if facts.state != "open":
         return deny("request_not_open", f"The request is {facts.state}.")
     return ALLOW

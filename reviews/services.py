@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts import access
 from accounts.audit import audit_record
 from accounts.models import ProjectRole, Team, User
-from config.api import ApiError, Conflict
+from core.errors import Conflict, Forbidden, Invalid, NotFound
 from experiments.models import Artifact, Blob, Project
 from registry import refs
 from registry import selectors as registry_selectors
@@ -46,8 +46,7 @@ from reviews.models import (
 )
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest
-    from rest_framework.request import Request
+    pass
 
 MAX_REVIEWERS = 20
 MAX_REASON = 2_000
@@ -58,11 +57,7 @@ ANCHOR_KINDS = {k.value for k in Comment.AnchorKind}
 
 
 def _refuse(decision: policy.Decision, field: str | None = None) -> None:
-    if decision.allowed:
-        return
-    if decision.status == 403:
-        raise ApiError(decision.message, code=decision.code, field=field, status_code=403)
-    raise ApiError(decision.message, code=decision.code, field=field, status_code=decision.status)
+    decision.refuse(field)
 
 
 def _role(user: User, project: Project) -> int | None:
@@ -77,20 +72,20 @@ def check_text(value: Any, field: str, *, limit: int = MAX_BODY, required: bool 
     if value is None and not required:
         return ""
     if not isinstance(value, str):
-        raise ApiError(f"{field} must be a string (markdown).", field=field)
+        raise Invalid(f"{field} must be a string (markdown).", field=field)
     if len(value) > limit:
-        raise ApiError(f"{field} is longer than {limit} characters.", field=field)
+        raise Invalid(f"{field} is longer than {limit} characters.", field=field)
     if "\x00" in value:
-        raise ApiError(f"{field} contains a NUL character.", field=field)
+        raise Invalid(f"{field} contains a NUL character.", field=field)
     if required and not value.strip():
-        raise ApiError(f"{field} may not be empty.", field=field)
+        raise Invalid(f"{field} may not be empty.", field=field)
     return value
 
 
 def check_title(value: Any) -> str:
     title = check_text(value, "title", limit=MAX_TITLE, required=True).strip()
     if any(ord(c) < 32 for c in title):
-        raise ApiError("title must be one line of printable characters.", field="title")
+        raise Invalid("title must be one line of printable characters.", field="title")
     return title
 
 
@@ -98,11 +93,11 @@ def check_labels(value: Any) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or len(value) > MAX_LABELS:
-        raise ApiError(f"labels must be a list of at most {MAX_LABELS} strings.", field="labels")
+        raise Invalid(f"labels must be a list of at most {MAX_LABELS} strings.", field="labels")
     out: list[str] = []
     for index, label in enumerate(value):
         if not isinstance(label, str) or not LABEL.match(label.strip()):
-            raise ApiError(f"A label is 1-{MAX_LABEL} letters, digits, spaces or . : / + - _.", field=f"labels.{index}")
+            raise Invalid(f"A label is 1-{MAX_LABEL} letters, digits, spaces or . : / + - _.", field=f"labels.{index}")
         if label.strip() not in out:
             out.append(label.strip())
     return out
@@ -112,7 +107,7 @@ def check_reason(value: Any, field: str = "reason") -> str:
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > MAX_REASON or "\x00" in value:
-        raise ApiError(f"{field} must be a string of at most {MAX_REASON} characters.", field=field)
+        raise Invalid(f"{field} must be a string of at most {MAX_REASON} characters.", field=field)
     return value.strip()
 
 
@@ -122,12 +117,12 @@ def check_anchor(value: Any, candidate: ModelVersion) -> dict[str, str] | None:
     if value is None:
         return None
     if not isinstance(value, dict) or set(value) != {"kind", "key"}:
-        raise ApiError('anchor must be {"kind": "param|metric|package|dataset|file", "key": "…"}.', field="anchor")
+        raise Invalid('anchor must be {"kind": "param|metric|package|dataset|file", "key": "…"}.', field="anchor")
     kind, key = value["kind"], value["key"]
     if kind not in ANCHOR_KINDS:
-        raise ApiError(f"anchor.kind must be one of {', '.join(sorted(ANCHOR_KINDS))}.", field="anchor.kind")
+        raise Invalid(f"anchor.kind must be one of {', '.join(sorted(ANCHOR_KINDS))}.", field="anchor.kind")
     if not isinstance(key, str) or not key or len(key) > 500 or any(ord(c) < 32 for c in key):
-        raise ApiError("anchor.key must be a name of at most 500 printable characters.", field="anchor.key")
+        raise Invalid("anchor.key must be a name of at most 500 printable characters.", field="anchor.key")
     return {"kind": kind, "key": key}
 
 
@@ -135,11 +130,11 @@ def _resolve_version(repository: ModelRepository, value: Any, field: str = "vers
     if isinstance(value, int) and not isinstance(value, bool):
         value = f"v{value}"
     if not isinstance(value, str) or not value or len(value) > 100:
-        raise ApiError("version is vN, a number, latest, an alias or a content-hash prefix.", field=field)
+        raise Invalid("version is vN, a number, latest, an alias or a content-hash prefix.", field=field)
     try:
         ref = refs.parse_version_arg(value)
     except refs.RefError as exc:
-        raise ApiError(str(exc), field=field) from None
+        raise Invalid(str(exc), field=field) from None
     return registry_selectors.resolve_version(repository, ref, field=field)
 
 
@@ -149,13 +144,13 @@ def _resolve_reviewers(project: Project, value: Any, author: User) -> tuple[list
     if value is None:
         return [], []
     if not isinstance(value, list) or len(value) > MAX_REVIEWERS:
-        raise ApiError(f"reviewers must be a list of at most {MAX_REVIEWERS} user or team names.", field="reviewers")
+        raise Invalid(f"reviewers must be a list of at most {MAX_REVIEWERS} user or team names.", field="reviewers")
     users: list[User] = []
     teams: list[Team] = []
     for index, raw in enumerate(value):
         field = f"reviewers.{index}"
         if not isinstance(raw, str) or not raw.strip() or len(raw) > 80:
-            raise ApiError("A reviewer is a user name or team:<name>.", field=field)
+            raise Invalid("A reviewer is a user name or team:<name>.", field=field)
         name = raw.strip().lstrip("@").lower()
         force_team = name.startswith("team:")
         name = name.removeprefix("team:")
@@ -163,7 +158,7 @@ def _resolve_reviewers(project: Project, value: Any, author: User) -> tuple[list
         # SECURITY: a user who may not see the project is refused exactly like a missing one.
         if user is not None and access.can(user, "project.view", project):
             if user.pk == author.pk:
-                raise ApiError("The author cannot review their own request.", field=field)
+                raise Invalid("The author cannot review their own request.", field=field)
             if user not in users:
                 users.append(user)
             continue
@@ -172,9 +167,7 @@ def _resolve_reviewers(project: Project, value: Any, author: User) -> tuple[list
             if team not in teams:
                 teams.append(team)
             continue
-        raise ApiError(
-            f"No user or team {name!r} who may see {project.path}.", code="reviewer_unreachable", field=field
-        )
+        raise Invalid(f"No user or team {name!r} who may see {project.path}.", code="reviewer_unreachable", field=field)
     return users, teams
 
 
@@ -284,16 +277,15 @@ def review_request_open(
     description: Any = "",
     reviewers: Any = None,
     labels: Any = None,
-    request: HttpRequest | Request | None = None,
 ) -> tuple[ReviewRequest, list[str]]:
     """Open "move ``alias`` of ``model`` to ``version``" (needs ``review.create``). Returns
     the request and the mentions in the description that reached no one."""
     access.require(user, "review.create", project)
     if not isinstance(model, str) or not model:
-        raise ApiError("model must be the name of a model of this project.", field="model")
+        raise Invalid("model must be the name of a model of this project.", field="model")
     repository = registry_selectors.model_of(project, model)
     if repository is None:
-        raise ApiError(f"No model {model!r} in {project.path}.", code="not_found", field="model", status_code=404)
+        raise NotFound(f"No model {model!r} in {project.path}.", code="not_found", field="model")
     candidate = _resolve_version(repository, version)
     alias_name = registry_services.check_alias_name(alias)
     title_text = check_title(title)
@@ -342,7 +334,6 @@ def review_request_open(
         target=review_request,
         target_label=f"{_label(review_request)} {repository.name}@{alias_name} → v{candidate.number}",
         project=project,
-        request=request,
     )
     requested = list(reviewer_users)
     for team in reviewer_teams:
@@ -377,7 +368,6 @@ def review_request_update(
     reviewers: Any = None,
     version: Any = None,
     state: Any = None,
-    request: HttpRequest | Request | None = None,
 ) -> tuple[ReviewRequest, list[str]]:
     """Edit title, description, labels, reviewers; push a new candidate (``version``); close
     or reopen (``state``). The author or a maintainer. Returns unreachable mentions."""
@@ -392,7 +382,7 @@ def review_request_update(
     new_reviewers = _resolve_reviewers(rr.project, reviewers, rr.author or user) if reviewers is not None else None
     new_version = _resolve_version(rr.repository, version) if version is not None else None
     if state is not None and state not in ("open", "closed"):
-        raise ApiError('state must be "open" or "closed" (merge with POST …/merge/).', field="state")
+        raise Invalid('state must be "open" or "closed" (merge with POST …/merge/).', field="state")
     if rr.state == ReviewRequest.State.MERGED and (new_version is not None or state is not None):
         raise Conflict("The request is merged.", code="request_not_open", field="state" if state else "version")
     if new_version is not None and rr.state != ReviewRequest.State.OPEN:
@@ -436,7 +426,7 @@ def review_request_update(
             summary=f"{user.username} requested your review on {_label(rr)}: {rr.title}",
         )
     if new_version is not None and new_version.id != rr.candidate_id:
-        _push_candidate(rr, new_version, user=user, request=request)
+        _push_candidate(rr, new_version, user=user)
         changes["version"] = new_version.number
     if state is not None and state != rr.state:
         now = timezone.now()
@@ -462,7 +452,6 @@ def review_request_update(
             target=rr,
             target_label=_label(rr),
             project=rr.project,
-            request=request,
         )
     if changes:
         rr.save()
@@ -473,12 +462,12 @@ def review_request_update(
     return rr, unreachable
 
 
-def _push_candidate(rr: ReviewRequest, version: ModelVersion, *, user: User, request: Any) -> None:
+def _push_candidate(rr: ReviewRequest, version: ModelVersion, *, user: User) -> None:
     """R5: a new candidate dismisses every earlier approval and re-runs the checks.
     Requests for changes stay (R6) until their reviewer approves or a maintainer dismisses
     them; the page marks them as made on an earlier candidate."""
     if version.repository_id != rr.repository_id:  # pragma: no cover - _resolve_version stays in the repository
-        raise ApiError("The candidate must be a version of the same model.", field="version")
+        raise Invalid("The candidate must be a version of the same model.", field="version")
     previous = rr.candidate
     now = timezone.now()
     dismissed = Review.objects.filter(request=rr, verdict=Review.Verdict.APPROVE, dismissed_at__isnull=True).update(
@@ -498,7 +487,6 @@ def _push_candidate(rr: ReviewRequest, version: ModelVersion, *, user: User, req
         target=rr,
         target_label=_label(rr),
         project=rr.project,
-        request=request,
         data={"from": previous.number, "to": version.number, "approvals_dismissed": dismissed},
     )
     _notify(
@@ -522,19 +510,16 @@ def review_submit(
     verdict: Any,
     body: Any = "",
     version_hash: Any = None,
-    request: HttpRequest | Request | None = None,
 ) -> tuple[Review, list[str]]:
     if verdict not in {v.value for v in Review.Verdict}:
-        raise ApiError('verdict must be "approve", "request_changes" or "comment".', field="verdict")
+        raise Invalid('verdict must be "approve", "request_changes" or "comment".', field="verdict")
     text = check_text(body, "body")
     if verdict in ("request_changes", "comment") and not text.strip():
-        raise ApiError("A request for changes or a comment needs a body.", field="body")
+        raise Invalid("A request for changes or a comment needs a body.", field="body")
     if version_hash is not None and (not isinstance(version_hash, str) or len(version_hash) > 64):
-        raise ApiError("version_hash must be the candidate's content hash.", field="version_hash")
+        raise Invalid("version_hash must be the candidate's content hash.", field="version_hash")
     if verdict in ("approve", "request_changes") and version_hash is None:
-        raise ApiError(
-            "version_hash is required: the candidate's content hash you reviewed (R7).", field="version_hash"
-        )
+        raise Invalid("version_hash is required: the candidate's content hash you reviewed (R7).", field="version_hash")
     rr = _lock(review_request)
     facts = selectors.request_facts(rr)
     decision = policy.may_review(
@@ -575,7 +560,7 @@ def review_submit(
 
 
 @transaction.atomic
-def review_dismiss(*, user: User, review: Review, reason: Any, request: HttpRequest | Request | None = None) -> Review:
+def review_dismiss(*, user: User, review: Review, reason: Any) -> Review:
     """R6: a maintainer dismisses a review with a reason; audit-logged."""
     text = check_reason(reason)
     rr = _lock(review.request)
@@ -602,7 +587,6 @@ def review_dismiss(*, user: User, review: Review, reason: Any, request: HttpRequ
         target=rr,
         target_label=_label(rr),
         project=rr.project,
-        request=request,
         data={"review": review.id, "reviewer": review.author.username, "verdict": review.verdict, "reason": text},
     )
     events.request_event(rr, "review.dismissed", serializers.review_out(review))
@@ -627,18 +611,16 @@ def comment_create(
     parent_comment = None
     if parent is not None:
         if not isinstance(parent, str) or len(parent) > 32:
-            raise ApiError("parent must be the id of a comment of this request.", field="parent")
+            raise Invalid("parent must be the id of a comment of this request.", field="parent")
         # SECURITY: the parent must be a comment of this very request.
         parent_comment = Comment.objects.filter(pk=parent, request=rr).first()
         if parent_comment is None:
-            raise ApiError(
-                "parent must be the id of a comment of this request.", code="not_found", field="parent", status_code=404
-            )
+            raise NotFound("parent must be the id of a comment of this request.", code="not_found", field="parent")
         while parent_comment.parent_id is not None:  # threads are one level deep
             parent_comment = Comment.objects.get(pk=parent_comment.parent_id)
     anchor_value = check_anchor(anchor, rr.candidate)
     if parent_comment is not None and anchor_value is not None:
-        raise ApiError("A reply takes the anchor of its thread; send no anchor.", field="anchor")
+        raise Invalid("A reply takes the anchor of its thread; send no anchor.", field="anchor")
     comment = Comment.objects.create(
         request=rr,
         author=user,
@@ -686,10 +668,9 @@ def comment_update(
         text = check_text(body, "body", required=True)
         # Moderation, as on GitHub: maintainers may edit anyone's comment (marked edited).
         if comment.author_id != user.pk and not access.can(user, "review.merge", rr.project):
-            raise ApiError(
+            raise Forbidden(
                 "Only its author (or a maintainer) may edit a comment.",
                 code="permission_denied",
-                status_code=403,
                 field="body",
             )
         if text != comment.body:
@@ -708,15 +689,14 @@ def comment_update(
             )
     if resolved is not None:
         if not isinstance(resolved, bool):
-            raise ApiError("resolved must be true or false.", field="resolved")
+            raise Invalid("resolved must be true or false.", field="resolved")
         if comment.parent_id is not None:
-            raise ApiError("Resolve a thread on its first comment.", field="resolved")
+            raise Invalid("Resolve a thread on its first comment.", field="resolved")
         may = user.pk in (comment.author_id, rr.author_id) or access.can(user, "review.merge", rr.project)
         if not may:
-            raise ApiError(
+            raise Forbidden(
                 "Only the thread's author, the request's author or a maintainer may resolve it.",
                 code="permission_denied",
-                status_code=403,
                 field="resolved",
             )
         comment.resolved_at = timezone.now() if resolved else None
@@ -735,9 +715,7 @@ def comment_delete(*, user: User, comment: Comment) -> Comment:
     )
     access.require(user, "review.comment", comment.request.project)
     if comment.author_id != user.pk and not access.can(user, "review.merge", comment.request.project):
-        raise ApiError(
-            "Only its author (or a maintainer) may delete a comment.", code="permission_denied", status_code=403
-        )
+        raise Forbidden("Only its author (or a maintainer) may delete a comment.", code="permission_denied")
     if comment.deleted_at is None:
         comment.deleted_at = timezone.now()
         comment.body = ""
@@ -915,11 +893,10 @@ def review_request_merge(
     review_request: ReviewRequest,
     bypass: Any = False,
     reason: Any = None,
-    request: HttpRequest | Request | None = None,
 ) -> ReviewRequest:
     """Move the alias to the candidate, in one transaction, if the policy allows it now."""
     if not isinstance(bypass, bool):
-        raise ApiError("bypass must be true or false.", field="bypass")
+        raise Invalid("bypass must be true or false.", field="bypass")
     text = check_reason(reason)
     rr = _lock(review_request)
     # Lock the repository and the alias before reading them: two merges into one alias
@@ -936,7 +913,6 @@ def review_request_merge(
         user=user,
         reason=text or f"merged review request #{rr.number}: {rr.title}"[:2000],
         via_review=rr.id,
-        request=request,
     )
     rr.state = ReviewRequest.State.MERGED
     rr.merged_by = user
@@ -954,7 +930,6 @@ def review_request_merge(
         target=rr,
         target_label=f"{_label(rr)} {rr.repository.name}@{rr.alias} → v{rr.candidate.number}",
         project=rr.project,
-        request=request,
         data={
             "alias": rr.alias,
             "version": rr.candidate.number,
@@ -997,30 +972,30 @@ def _apply_policy(
             or isinstance(required_approvals, bool)
             or not policy.MIN_APPROVALS <= required_approvals <= policy.MAX_APPROVALS
         ):
-            raise ApiError("required_approvals must be an integer from 1 to 6.", field="required_approvals")
+            raise Invalid("required_approvals must be an integer from 1 to 6.", field="required_approvals")
         settings.required_approvals = required_approvals
     if approver_role is not None:
         roles = {"writer": ProjectRole.WRITER, "maintainer": ProjectRole.MAINTAINER}
         if approver_role not in roles:
-            raise ApiError('approver_role must be "writer" or "maintainer".', field="approver_role")
+            raise Invalid('approver_role must be "writer" or "maintainer".', field="approver_role")
         settings.approver_role = roles[approver_role]
     if gates_config is not None:
         if not isinstance(gates_config, list) or len(gates_config) > MAX_GATES:
-            raise ApiError(f"gates must be a list of at most {MAX_GATES} {{name, expression}}.", field="gates")
+            raise Invalid(f"gates must be a list of at most {MAX_GATES} {{name, expression}}.", field="gates")
         parsed: list[dict[str, str]] = []
         for index, item in enumerate(gates_config):
             field = f"gates.{index}"
             if not isinstance(item, dict) or set(item) != {"name", "expression"}:
-                raise ApiError("A gate is {name, expression}.", field=field)
+                raise Invalid("A gate is {name, expression}.", field=field)
             name = item["name"]
             if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", name):
-                raise ApiError("A gate name is 1-64 lower-case letters, digits, - and _.", field=f"{field}.name")
+                raise Invalid("A gate name is 1-64 lower-case letters, digits, - and _.", field=f"{field}.name")
             if any(g["name"] == name for g in parsed):
-                raise ApiError(f"Two gates are named {name!r}.", field=f"{field}.name")
+                raise Invalid(f"Two gates are named {name!r}.", field=f"{field}.name")
             try:
                 gates.parse(item["expression"])
             except gates.GateError as exc:
-                raise ApiError(
+                raise Invalid(
                     str(exc), code="invalid_gate", field=f"{field}.expression", extra={"position": exc.position}
                 ) from None
             parsed.append({"name": name, "expression": item["expression"]})
@@ -1028,10 +1003,10 @@ def _apply_policy(
     if required_checks is not None:
         known = {c["name"] for c in selectors.configured_checks(settings)}
         if not isinstance(required_checks, list) or len(required_checks) > MAX_GATES + 2:
-            raise ApiError("required_checks must be a list of check names.", field="required_checks")
+            raise Invalid("required_checks must be a list of check names.", field="required_checks")
         for index, name in enumerate(required_checks):
             if name not in known:
-                raise ApiError(
+                raise Invalid(
                     f"No check named {name!r}; known: {', '.join(sorted(known))}.", field=f"required_checks.{index}"
                 )
         settings.required_checks = sorted(set(required_checks))
@@ -1047,7 +1022,6 @@ def _save_policy(
     action: str,
     target: Any,
     project: Project,
-    request: HttpRequest | Request | None,
     **fields: Any,
 ) -> None:
     """Validate and apply ``fields`` to a repository's or a project's policy, save it and
@@ -1063,7 +1037,6 @@ def _save_policy(
             action=action,
             target=target,
             project=project,
-            request=request,
             data={"before": before, "after": after},
         )
 
@@ -1077,7 +1050,6 @@ def review_settings_update(
     approver_role: Any = None,
     gates_config: Any = None,
     required_checks: Any = None,
-    request: HttpRequest | Request | None = None,
 ) -> ReviewSettings:
     """R10: a repository's policy changes here only (project admins), audit-logged. A
     repository without its own settings starts from the policy that applies to it now
@@ -1093,7 +1065,6 @@ def review_settings_update(
         action="review.settings",
         target=repository,
         project=repository.project,
-        request=request,
         required_approvals=required_approvals,
         approver_role=approver_role,
         gates_config=gates_config,
@@ -1103,9 +1074,7 @@ def review_settings_update(
 
 
 @transaction.atomic
-def review_settings_delete(
-    *, user: User, repository: ModelRepository, request: HttpRequest | Request | None = None
-) -> ReviewPolicy:
+def review_settings_delete(*, user: User, repository: ModelRepository) -> ReviewPolicy:
     """Drop a repository's own policy so its project's applies again (project admins,
     audit-logged). Returns the policy that applies now."""
     access.require(user, "review.settings", repository.project)
@@ -1118,7 +1087,6 @@ def review_settings_delete(
             action="review.settings.delete",
             target=repository,
             project=repository.project,
-            request=request,
             data={"before": before, "after": _policy_view(selectors.settings_for(repository))},
         )
     return selectors.settings_for(repository)
@@ -1133,7 +1101,6 @@ def project_review_settings_update(
     approver_role: Any = None,
     gates_config: Any = None,
     required_checks: Any = None,
-    request: HttpRequest | Request | None = None,
 ) -> ProjectReviewSettings:
     """R10: the project's policy, the default of every model repository of the project
     without its own, changes here only (project admins), audit-logged."""
@@ -1147,7 +1114,6 @@ def project_review_settings_update(
         action="review.project_settings",
         target=project,
         project=project,
-        request=request,
         required_approvals=required_approvals,
         approver_role=approver_role,
         gates_config=gates_config,
@@ -1159,11 +1125,11 @@ def project_review_settings_update(
 @transaction.atomic
 def notifications_mark_read(*, user: User, ids: Any = None, all_unread: Any = False) -> int:
     if not isinstance(all_unread, bool):
-        raise ApiError("all must be true or false.", field="all")
+        raise Invalid("all must be true or false.", field="all")
     qs = Notification.objects.filter(user=user, read_at__isnull=True)
     if not all_unread:
         if not isinstance(ids, list) or not ids or len(ids) > 500 or not all(isinstance(i, str) for i in ids):
-            raise ApiError('Send {"ids": [notification ids]} or {"all": true}.', field="ids")
+            raise Invalid('Send {"ids": [notification ids]} or {"all": true}.', field="ids")
         # SECURITY: only the caller's own notifications; another user's id changes nothing.
         qs = qs.filter(pk__in=ids)
     return qs.update(read_at=timezone.now())
@@ -1173,7 +1139,7 @@ def notifications_mark_read(*, user: User, ids: Any = None, all_unread: Any = Fa
 def notification_preferences_update(*, user: User, email_kinds: Any) -> list[str]:
     kinds = {k.value for k in Notification.Kind}
     if not isinstance(email_kinds, list) or not all(isinstance(k, str) and k in kinds for k in email_kinds):
-        raise ApiError(f"email must be a list of notification kinds: {', '.join(sorted(kinds))}.", field="email")
+        raise Invalid(f"email must be a list of notification kinds: {', '.join(sorted(kinds))}.", field="email")
     chosen = sorted(set(email_kinds))
     NotificationPreference.objects.update_or_create(user=user, defaults={"email_kinds": chosen})
     return chosen

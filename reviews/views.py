@@ -11,8 +11,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
@@ -20,7 +19,8 @@ from django.views.decorators.http import require_POST
 
 from accounts import access
 from accounts.models import User
-from config.api import ApiError
+from core.errors import DomainError, Forbidden, NotFound
+from core.pages import raise_for_page
 from experiments.access import access_project
 from live.eventlog import current_seq
 from registry import selectors as registry_selectors
@@ -43,14 +43,12 @@ def _page_url(rr: ReviewRequest, tab: str = "") -> str:
     return f"{url}?tab={tab}" if tab else url
 
 
-def _error(request: HttpRequest, exc: ApiError, what: str) -> None:
+def _error(request: HttpRequest, exc: DomainError, what: str) -> None:
     """A rule about who the caller is answers 403 (404: not found), as the API does; a rule
     about the state of the request (409) or bad input (400) is shown as a message."""
-    if exc.status_code == 403:
-        raise PermissionDenied(str(exc.detail))
-    if exc.status_code == 404 and exc.field is None:
-        raise Http404(str(exc.detail))
-    messages.error(request, f"{what}: {exc.detail} ({exc.error_code})")
+    if isinstance(exc, Forbidden) or (isinstance(exc, NotFound) and exc.field is None):
+        raise_for_page(exc)
+    messages.error(request, f"{what}: {exc.message} ({exc.code})")
 
 
 def _mention_note(request: HttpRequest, unreachable: list[str]) -> None:
@@ -108,9 +106,8 @@ def review_new(request: HttpRequest, team: str, project: str) -> HttpResponse:
                     title=form["title"],
                     description=form["description"],
                     reviewers=reviewers,
-                    request=request,
                 )
-        except ApiError as exc:
+        except DomainError as exc:
             _error(request, exc, "The request was not opened")
         else:
             _mention_note(request, unreachable)
@@ -258,9 +255,8 @@ def review_submit_form(request: HttpRequest, team: str, project: str, number: in
                 verdict=request.POST.get("verdict", ""),
                 body=request.POST.get("body", ""),
                 version_hash=request.POST.get("version_hash") or None,
-                request=request,
             )
-    except ApiError as exc:
+    except DomainError as exc:
         _error(request, exc, "The review was not submitted")
     else:
         _mention_note(request, unreachable)
@@ -282,7 +278,7 @@ def comment_form(request: HttpRequest, team: str, project: str, number: int) -> 
                 parent=request.POST.get("parent") or None,
                 anchor=anchor,
             )
-    except ApiError as exc:
+    except DomainError as exc:
         _error(request, exc, "The comment was not posted")
     else:
         _mention_note(request, unreachable)
@@ -301,9 +297,8 @@ def request_update_form(request: HttpRequest, team: str, project: str, number: i
                 review_request=rr,
                 version=request.POST.get("version") or None,
                 state=request.POST.get("state") or None,
-                request=request,
             )
-    except ApiError as exc:
+    except DomainError as exc:
         _error(request, exc, "The request was not changed")
     return redirect(_page_url(rr))
 
@@ -314,8 +309,8 @@ def merge_form(request: HttpRequest, team: str, project: str, number: int) -> Ht
     rr = _load_for_post(request, team, project, number)
     try:
         with policy_errors():
-            rr = services.review_request_merge(user=_user(request), review_request=rr, request=request)
-    except ApiError as exc:
+            rr = services.review_request_merge(user=_user(request), review_request=rr)
+    except DomainError as exc:
         _error(request, exc, "Not merged")
     else:
         messages.success(request, f"Merged: {rr.alias} now points to v{rr.candidate.number}.")
@@ -329,7 +324,7 @@ def checks_rerun_form(request: HttpRequest, team: str, project: str, number: int
     try:
         with policy_errors():
             services.checks_rerun(user=_user(request), review_request=rr)
-    except ApiError as exc:
+    except DomainError as exc:
         _error(request, exc, "Checks not re-run")
     return redirect(_page_url(rr, "checks"))
 
@@ -344,10 +339,8 @@ def dismiss_form(request: HttpRequest, team: str, project: str, number: int, rev
         return redirect(_page_url(rr))
     try:
         with policy_errors():
-            services.review_dismiss(
-                user=_user(request), review=review, reason=request.POST.get("reason", ""), request=request
-            )
-    except ApiError as exc:
+            services.review_dismiss(user=_user(request), review=review, reason=request.POST.get("reason", ""))
+    except DomainError as exc:
         _error(request, exc, "Not dismissed")
     return redirect(_page_url(rr))
 
@@ -360,7 +353,7 @@ def notifications_page(request: HttpRequest) -> HttpResponse:
         try:
             with policy_errors():
                 services.notifications_mark_read(user=user, ids=ids or None, all_unread=not ids)
-        except ApiError as exc:
+        except DomainError as exc:
             _error(request, exc, "Not marked")
         return redirect("notifications")
     items = list(selectors.notifications_of(user)[:100])

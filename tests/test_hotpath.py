@@ -221,7 +221,7 @@ def test_the_request_id_is_taken_or_made(run: Run, owner_token: str) -> None:
 
 
 def test_the_latency_metric_counts_the_call_under_the_route_django_uses(run: Run, owner_token: str) -> None:
-    from config.observability import HTTP_LATENCY
+    from core.observability import HTTP_LATENCY
 
     route = "api/v1/runs/<str:run_id>/log/"
 

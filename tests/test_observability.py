@@ -8,7 +8,7 @@ import logging
 import pytest
 from django.test import Client, override_settings
 
-from config.observability import POINTS_INGESTED, RequestIdFilter
+from core.observability import POINTS_INGESTED, RequestIdFilter
 from tests.helpers import log_path, post_json
 
 
@@ -28,7 +28,7 @@ def test_json_log_lines_carry_the_request_id() -> None:
     from pythonjsonlogger.json import JsonFormatter
 
     # given a log record made while a request with a known id is served
-    from config.observability import request_id_var
+    from core.observability import request_id_var
 
     token = request_id_var.set("req-42")
     try:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
-from rest_framework.exceptions import NotFound, PermissionDenied
 
 from accounts import access
 from accounts.models import Membership, ProjectRole, Team, User
 from accounts.services import team_create, team_member_add
+from core.errors import Forbidden, NotFound
 from experiments import selectors
 from experiments.models import Project, Run
 from tests.factories import ProjectFactory, ProjectGrantFactory, RunFactory, UserFactory
@@ -132,7 +132,7 @@ def test_require_raises_not_found_for_an_invisible_project(outsider: User, proje
 
 
 def test_require_raises_forbidden_when_the_role_is_too_low(viewer: User, project: Project) -> None:
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(Forbidden):
         access.require(viewer, "run.log", project)
     access.require(viewer, "run.view", project)  # and allows what the role covers
 

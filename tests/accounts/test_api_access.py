@@ -18,7 +18,7 @@ from accounts.services import (
     token_authenticate,
     token_create,
 )
-from config.api import ApiError
+from core.errors import DomainError
 from experiments.models import Project
 from tests.conftest import ClientFor
 from tests.factories import ProjectFactory, UserFactory
@@ -132,7 +132,7 @@ def test_an_invitation_by_email_is_mailed_after_commit_and_accepted_once(
     membership = invitation_accept(raw=issued.raw, user=outsider)
     assert membership.team == team
     assert membership.role == "member"
-    with pytest.raises(ApiError):
+    with pytest.raises(DomainError):
         invitation_accept(raw=issued.raw, user=outsider)
 
 
@@ -141,7 +141,7 @@ def test_an_expired_invitation_is_refused(owner: User, team: Team, outsider: Use
     issued.invitation.expires_at = timezone.now() - timedelta(seconds=1)
     issued.invitation.save()
 
-    with pytest.raises(ApiError, match="expired"):
+    with pytest.raises(DomainError, match="expired"):
         invitation_accept(raw=issued.raw, user=outsider)
     assert not Membership.objects.filter(team=team, user=outsider).exists()
 
@@ -150,7 +150,7 @@ def test_an_invitation_for_a_username_is_only_for_that_user(owner: User, team: T
     issued = invitation_create(team=team, inviter=owner, username="outsider")
     intruder = UserFactory.create(username="intruder")
 
-    with pytest.raises(ApiError, match="another account"):
+    with pytest.raises(DomainError, match="another account"):
         invitation_accept(raw=issued.raw, user=intruder)
     assert not Membership.objects.filter(team=team, user=intruder).exists()
 
@@ -392,7 +392,7 @@ def test_deactivating_a_user_cuts_off_their_tokens_and_is_audited(staff: User, o
 
     assert_error(bearer(raw).get("/api/v1/me/"), 401)
     assert AuditEvent.objects.filter(action="user.deactivate", target_label="owner", actor=staff).exists()
-    with pytest.raises(ApiError):
+    with pytest.raises(DomainError):
         user_set_active(user=staff, active=False, actor=staff)
 
 

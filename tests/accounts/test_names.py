@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import Team, User
 from accounts.names import name_problem
 from accounts.services import team_create
-from config.api import ApiError
+from core.errors import DomainError
 from tests.helpers import post_json
 
 
@@ -43,7 +43,7 @@ def test_username_must_be_a_usable_team_name() -> None:
 
 @pytest.mark.django_db
 def test_team_create_refuses_reserved_name(owner: User) -> None:
-    with pytest.raises(ApiError, match="reserved"):
+    with pytest.raises(DomainError, match="reserved"):
         team_create(name="login", owner=owner)
     assert not Team.objects.filter(name="login").exists()
 

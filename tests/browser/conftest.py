@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import rest_framework.views  # noqa: F401  (before experiments.services: config.api has an import cycle)
+import rest_framework.views  # noqa: F401  (before experiments.services: core.api has an import cycle)
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Playwright, sync_playwright
 
 # Playwright's sync API runs an event loop in this thread; Django refuses ORM calls from a

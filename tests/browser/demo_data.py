@@ -7,7 +7,7 @@ import random
 from datetime import timedelta
 from typing import Any
 
-import rest_framework.views  # noqa: F401  (first: importing config.api before it is an import cycle)
+import rest_framework.views  # noqa: F401  (first: importing core.api before it is an import cycle)
 from django.utils import timezone
 
 from accounts.models import User

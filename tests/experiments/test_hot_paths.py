@@ -15,12 +15,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.test import APIClient
 
 from accounts import access
 from accounts.models import ProjectGrant, ProjectRole, Team, User
 from accounts.services import team_create
+from core.errors import Forbidden, NotFound
 from experiments import metrics
 from experiments.access import access_run
 from experiments.models import MetricSummary, Param, Project, ProjectKey, Run, Tag
@@ -79,7 +79,7 @@ def test_access_run_loads_run_and_role_in_one_query(run: Run, member: User) -> N
 
 def test_access_run_refuses_a_role_too_low_and_hides_from_outsiders(run: Run, viewer: User, outsider: User) -> None:
     assert access_run(viewer, run.id).pk == run.pk
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(Forbidden):
         access_run(viewer, run.id, action="run.log")
     with pytest.raises(NotFound):
         access_run(outsider, run.id)
@@ -269,7 +269,7 @@ def _fields(obj: Any) -> dict[str, Any]:
 def test_the_compiled_run_query_builds_what_the_orm_builds(
     who: str, request: pytest.FixtureRequest, run: Run, project: Project
 ) -> None:
-    """access_run's query is compiled once (config/querycache.py); the instances it builds
+    """access_run's query is compiled once (core/querycache.py); the instances it builds
     (run, project, team, experiment, author, the role annotations, JSON and datetimes) must
     equal the ORM's, and the policy must give the same answer."""
     from django.contrib.auth.models import AnonymousUser
@@ -305,7 +305,7 @@ def test_the_compiled_run_query_builds_what_the_orm_builds(
 
 
 def test_a_compiled_query_answers_none_for_no_row_and_refuses_non_exact_lookups(run: Run) -> None:
-    from config.querycache import CompiledQuery
+    from core.querycache import CompiledQuery
 
     by_name = CompiledQuery(Run, lambda name: Run.objects.filter(name=name)[:1], placeholders=["(no such name)"])
     assert by_name.first(run.name) == run

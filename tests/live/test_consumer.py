@@ -461,7 +461,7 @@ async def test_an_event_lost_on_the_way_is_filled_from_the_log(
 
 @in_own_loop
 async def test_open_sockets_are_counted(ws: Ws, owner: User, token_of: Callable[[User], str]) -> None:
-    from config.observability import WEBSOCKETS_OPEN
+    from core.observability import WEBSOCKETS_OPEN
 
     before = WEBSOCKETS_OPEN._value.get()
     comm, _, _ = await ws(token=await db(token_of)(owner))

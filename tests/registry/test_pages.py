@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import AuditEvent, User
-from config.api import ApiError
+from core.errors import DomainError
 from registry import services
 from registry.models import ModelRepository, ModelVersion
 from registry.views import parse_tag_lines
@@ -107,5 +107,5 @@ def test_an_outsider_gets_not_found(outsider: User, version: ModelVersion) -> No
 def test_tag_lines_parse_to_a_dict() -> None:
     assert parse_tag_lines("a=1\n b = two words \n\nc=") == {"a": "1", "b": "two words", "c": ""}
     assert parse_tag_lines("") == {}
-    with pytest.raises(ApiError):
+    with pytest.raises(DomainError):
         parse_tag_lines("x=1\n" * 201)

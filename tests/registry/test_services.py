@@ -6,7 +6,7 @@ import pytest
 from django.db import DatabaseError, IntegrityError, InternalError, transaction
 
 from accounts.models import AuditEvent, User
-from config.api import ApiError, Conflict
+from core.errors import Conflict, DomainError, Invalid, NotFound
 from experiments.models import Project
 from registry import hashing, services
 from registry.models import Alias, AliasMove, ImmutableVersionError, ModelRepository, ModelVersion
@@ -93,8 +93,8 @@ def test_the_same_ingredients_twice_are_refused_as_the_existing_version(
     with pytest.raises(Conflict) as caught:
         services.version_register(user=owner, repository=model, run=run, artifact="model.pkl")
 
-    assert caught.value.error_code == "version_exists"
-    assert "v1" in str(caught.value.detail)
+    assert caught.value.code == "version_exists"
+    assert "v1" in str(caught.value.message)
     assert ModelVersion.objects.count() == 1
 
 
@@ -208,10 +208,10 @@ def test_a_parent_in_another_project_is_refused_as_not_found(
     other_model = services.model_create(user=owner, project=other_project, name="fraud")
     register(owner, other_model, make_run, make_artifact, run=make_run(in_project=other_project), content=b"x")
 
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         register(owner, model, make_run, make_artifact, content=b"y", parents=["acme/other/fraud@v1"])
 
-    assert caught.value.status_code == 404
+    assert isinstance(caught.value, NotFound)
     assert caught.value.field == "parents.0"
     assert not ModelVersion.objects.filter(repository=model).exists()
 
@@ -223,10 +223,10 @@ def test_a_run_of_another_project_is_refused(
     run = make_run(in_project=other_project)
     make_artifact(run)
 
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         services.version_register(user=owner, repository=model, run=run, artifact="model.pkl")
 
-    assert caught.value.status_code == 404
+    assert isinstance(caught.value, NotFound)
     assert caught.value.field == "run"
 
 
@@ -239,7 +239,7 @@ def test_an_artifact_not_uploaded_yet_is_refused(
     with pytest.raises(Conflict) as caught:
         services.version_register(user=owner, repository=model, run=run, artifact="model.pkl")
 
-    assert caught.value.error_code == "artifact_not_ready"
+    assert caught.value.code == "artifact_not_ready"
 
 
 # --- aliases -------------------------------------------------------------------------------------
@@ -286,8 +286,8 @@ def test_a_protected_alias_is_never_moved_directly_even_by_an_admin(
     for user in (owner, staff):
         with pytest.raises(Conflict) as caught:
             services.alias_move(alias="production", version=version, user=user)
-        assert caught.value.error_code == "protected_alias"
-        assert "review request" in str(caught.value.detail)
+        assert caught.value.code == "protected_alias"
+        assert "review request" in str(caught.value.message)
     assert not Alias.objects.exists()
 
 
@@ -297,7 +297,7 @@ def test_registering_onto_a_protected_alias_writes_nothing(
     with pytest.raises(Conflict) as caught:
         register(owner, model, make_run, make_artifact, aliases=["staging", "production"])
 
-    assert caught.value.error_code == "protected_alias"
+    assert caught.value.code == "protected_alias"
     assert caught.value.field == "aliases.1"
     assert not ModelVersion.objects.exists()
     assert not Alias.objects.exists()
@@ -321,16 +321,16 @@ def test_reserved_alias_names_are_refused(
 ) -> None:
     version = register(owner, model, make_run, make_artifact)
 
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         services.alias_move(alias=name, version=version, user=owner)
 
-    assert caught.value.status_code == 400
+    assert isinstance(caught.value, Invalid)
 
 
 def test_unprotecting_production_needs_the_admin_role(maintainer: User, model: ModelRepository) -> None:
-    from rest_framework.exceptions import PermissionDenied
+    from core.errors import Forbidden
 
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(Forbidden):
         services.model_update(user=maintainer, repository=model, protected_aliases=[])
 
     services.model_update(user=maintainer, repository=model, description="ok", protected_aliases=["production"])
@@ -340,7 +340,7 @@ def test_unprotecting_production_needs_the_admin_role(maintainer: User, model: M
 def test_model_names_are_canonical_and_unique(owner: User, project: Project, model: ModelRepository) -> None:
     with pytest.raises(Conflict):
         services.model_create(user=owner, project=project, name="FRAUD")
-    with pytest.raises(ApiError):
+    with pytest.raises(DomainError):
         services.model_create(user=owner, project=project, name="no spaces")
 
 
@@ -379,7 +379,7 @@ def test_bad_datasets_are_refused_naming_the_field(
     run = make_run()
     make_artifact(run)
 
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         services.version_register(user=owner, repository=model, run=run, artifact="model.pkl", datasets=datasets)
 
     assert caught.value.field == field

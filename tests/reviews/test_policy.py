@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from accounts.models import ProjectRole
+from core.errors import Conflict, Forbidden
 from reviews import policy
 from reviews.policy import CheckFact, RequestFacts, ReviewFact
 
@@ -39,7 +40,7 @@ def changes(user: str, h: str = H2, order: int = 0) -> ReviewFact:
 
 def test_r1_the_author_cannot_approve() -> None:
     d = policy.may_review(facts(), user_id=AUTHOR, role=ADMIN, verdict="approve", version_hash=H2)
-    assert (d.allowed, d.code, d.status) == (False, "author_cannot_approve", 403)
+    assert (d.allowed, d.code, d.error) == (False, "author_cannot_approve", Forbidden)
 
 
 def test_r1_the_author_may_comment() -> None:
@@ -89,14 +90,14 @@ def test_r6_a_later_comment_does_not_clear_a_request_for_changes() -> None:
 
 
 def test_r6_dismissal_needs_a_maintainer_and_a_reason() -> None:
-    assert policy.may_dismiss(facts(), role=WRITER, reason="x").status == 403
+    assert policy.may_dismiss(facts(), role=WRITER, reason="x").error is Forbidden
     assert policy.may_dismiss(facts(), role=MAINT, reason=" ").code == "dismiss_needs_reason"
     assert policy.may_dismiss(facts(), role=MAINT, reason="obsolete")
 
 
 def test_r7_reviewing_a_changed_candidate_is_409_stale_version() -> None:
     d = policy.may_review(facts(), user_id=ANA, role=MAINT, verdict="approve", version_hash=H1)
-    assert (d.code, d.status) == ("stale_version", 409)
+    assert (d.code, d.error) == ("stale_version", Conflict)
     d = policy.may_review(facts(), user_id=ANA, role=MAINT, verdict="request_changes", version_hash=H1)
     assert d.code == "stale_version"
 
@@ -127,7 +128,7 @@ def test_r9_admins_are_bound_and_a_bypass_needs_an_admin_and_a_reason() -> None:
 
 def test_merging_needs_a_maintainer_and_an_open_request() -> None:
     f = facts(reviews=(approve(ANA),))
-    assert policy.may_merge(f, role=WRITER).status == 403
+    assert policy.may_merge(f, role=WRITER).error is Forbidden
     assert policy.may_merge(f, role=MAINT)
     assert policy.may_merge(replace(f, state="merged"), role=MAINT).code == "request_not_open"
 
@@ -141,9 +142,9 @@ def test_derived_status() -> None:
 
 def test_only_the_author_or_a_maintainer_edits() -> None:
     assert policy.may_edit(facts(), user_id=AUTHOR, role=WRITER)
-    assert policy.may_edit(facts(), user_id=ANA, role=WRITER).status == 403
+    assert policy.may_edit(facts(), user_id=ANA, role=WRITER).error is Forbidden
     assert policy.may_edit(facts(), user_id=ANA, role=MAINT)
-    assert policy.may_edit(facts(), user_id=AUTHOR, role=ProjectRole.VIEWER).status == 403
+    assert policy.may_edit(facts(), user_id=AUTHOR, role=ProjectRole.VIEWER).error is Forbidden
 
 
 def test_r10_no_fact_of_the_policy_comes_from_the_request() -> None:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from accounts.models import ProjectGrant, ProjectRole, User
-from config.api import ApiError
+from core.errors import DomainError
 from registry.models import Alias, ModelVersion
 from reviews import selectors, services
 from reviews.models import Check, Review, ReviewRequest
@@ -99,8 +99,8 @@ def test_the_alias_moves_only_to_fully_approved_checked_candidates(world: dict[s
                     alias="production",
                     title="t",
                 )
-            except ApiError as exc:
-                assert exc.error_code in ("nothing_to_merge", "duplicate_request")  # noqa: PT017 - the refusal is allowed, not expected
+            except DomainError as exc:
+                assert exc.code in ("nothing_to_merge", "duplicate_request")  # noqa: PT017 - the refusal is allowed, not expected
 
         @precondition(lambda self: self.rr is not None and self.rr.state == "open")
         @rule(index=st.integers(0, 3))
@@ -110,8 +110,8 @@ def test_the_alias_moves_only_to_fully_approved_checked_candidates(world: dict[s
                 self.rr, _ = services.review_request_update(
                     user=self.user("member"), review_request=self.fresh(), version=world["versions"][index].number
                 )
-            except ApiError as exc:
-                raise AssertionError(exc.detail) from None
+            except DomainError as exc:
+                raise AssertionError(exc.message) from None
 
         @precondition(lambda self: self.rr is not None)
         @rule(
@@ -126,14 +126,14 @@ def test_the_alias_moves_only_to_fully_approved_checked_candidates(world: dict[s
                 services.review_submit(
                     user=self.user(name), review_request=rr, verdict=verdict, body="b", version_hash=version_hash
                 )
-            except ApiError as exc:
-                assert exc.error_code in (  # noqa: PT017 - the refusal is allowed, not expected
+            except DomainError as exc:
+                assert exc.code in (  # noqa: PT017 - the refusal is allowed, not expected
                     "author_cannot_approve",
                     "registrar_cannot_approve",
                     "approver_role_too_low",
                     "stale_version",
                     "request_not_open",
-                ), exc.error_code
+                ), exc.code
 
         @precondition(lambda self: self.rr is not None)
         @rule(name=st.sampled_from(REVIEWERS))
@@ -156,8 +156,8 @@ def test_the_alias_moves_only_to_fully_approved_checked_candidates(world: dict[s
                 return
             try:
                 services.review_dismiss(user=self.user("ana"), review=reviews[pick % len(reviews)], reason="r")
-            except ApiError as exc:
-                assert exc.error_code in ("permission_denied", "request_not_open"), exc.error_code  # noqa: PT017 - the refusal is allowed, not expected
+            except DomainError as exc:
+                assert exc.code in ("permission_denied", "request_not_open"), exc.code  # noqa: PT017 - the refusal is allowed, not expected
 
         @rule(name=st.sampled_from(REVIEWERS), maintainer=st.booleans())
         def change_role(self, name: str, maintainer: bool) -> None:
@@ -186,10 +186,10 @@ def test_the_alias_moves_only_to_fully_approved_checked_candidates(world: dict[s
             try:
                 services.review_request_merge(user=self.user(name), review_request=rr)
                 merged = True
-            except ApiError as exc:
+            except DomainError as exc:
                 merged = False
                 assert alias_before == selectors.alias_version_id(rr.repository, "production")
-                assert exc.error_code != "bypass_needs_reason"  # noqa: PT017 - the refusal is allowed, not expected
+                assert exc.code != "bypass_needs_reason"  # noqa: PT017 - the refusal is allowed, not expected
             assert merged == should, (merged, should)
             if merged:
                 self.merges += 1

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models.functions import Lower
 
-from config.api import ApiError
+from core.errors import DomainError
 from experiments.models import Project
 from experiments.retention import project_retention_set, retention_enforce
 
@@ -66,8 +66,8 @@ class Command(BaseCommand):
                     artifact_days=project.artifact_retention_days if artifacts is UNCHANGED else artifacts,
                     actor=None,
                 )
-            except ApiError as exc:
-                raise CommandError(str(exc.detail)) from None
+            except DomainError as exc:
+                raise CommandError(exc.message) from None
             self.stdout.write(
                 f"{project.path}: runs kept {project.run_retention_days or 'forever'} days, "
                 f"artifacts {project.artifact_retention_days or 'forever'} days"

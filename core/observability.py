@@ -27,6 +27,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from core.context import client_address_var, parse_address
+
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -115,10 +117,12 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        address_token = client_address_var.set(parse_address(request.META.get("REMOTE_ADDR")))
         started = time.perf_counter()
         try:
             response = self.get_response(request)
         finally:
+            client_address_var.reset(address_token)
             request_id_var.reset(token)
         match = getattr(request, "resolver_match", None)
         route = match.route if match is not None and match.route else "unmatched"

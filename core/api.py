@@ -19,6 +19,19 @@ from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
+from core.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound, TooLarge
+
+# The one place a domain error becomes an HTTP status on /api/v1 (core/errors.py).
+STATUS: dict[type[DomainError], int] = {
+    DomainError: status.HTTP_400_BAD_REQUEST,
+    Invalid: status.HTTP_400_BAD_REQUEST,
+    NotFound: status.HTTP_404_NOT_FOUND,
+    Forbidden: status.HTTP_403_FORBIDDEN,
+    Conflict: status.HTTP_409_CONFLICT,
+    Gone: status.HTTP_410_GONE,
+    TooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+}
+
 
 class FastJSONRenderer(BaseRenderer):
     media_type = "application/json"
@@ -58,48 +71,20 @@ def parse_json(raw: bytes) -> Any:
         raise exceptions.ParseError(f"The request body is not valid JSON: {exc}") from None
 
 
-class ApiError(exceptions.APIException):
-    """A domain error raised by services, carrying a stable code and the field at fault."""
-
-    status_code: int = status.HTTP_400_BAD_REQUEST
-    default_code = "invalid"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str = "invalid",
-        field: str | None = None,
-        status_code: int = 400,
-        extra: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(detail=message, code=code)
-        self.field = field
-        self.status_code = status_code
-        self.error_code = code
-        # More keys for the error object, e.g. {"position": 12} for a filter's syntax error.
-        self.extra = dict(extra or {})
-
-
 def refuse_unknown_fields(value: Mapping[Any, Any], allowed: set[str], *, at: str = "") -> None:
     """A 400 naming the keys of a body object (at path ``at``, "" for the body itself) that
     are not in ``allowed``; ``field`` points at the first of them."""
     unknown = sorted(map(str, set(value) - allowed))
     if unknown:
-        raise ApiError(f"Unknown field(s): {', '.join(unknown)}.", field=f"{at}.{unknown[0]}" if at else unknown[0])
+        raise Invalid(f"Unknown field(s): {', '.join(unknown)}.", field=f"{at}.{unknown[0]}" if at else unknown[0])
 
 
 def body_object(data: Any, allowed: set[str]) -> dict[str, Any]:
     """A request body that must be a JSON object with only ``allowed`` keys."""
     if not isinstance(data, dict):
-        raise ApiError("The body must be a JSON object.")
+        raise Invalid("The body must be a JSON object.")
     refuse_unknown_fields(data, allowed)
     return dict(data)
-
-
-class Conflict(ApiError):
-    def __init__(self, message: str, *, code: str = "conflict", field: str | None = None) -> None:
-        super().__init__(message, code=code, field=field, status_code=status.HTTP_409_CONFLICT)
 
 
 def _first_error(detail: Any, path: list[str]) -> tuple[str | None, str, str]:
@@ -132,6 +117,9 @@ def error_parts(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]] | 
     """Status, body and headers of the answer to an exception, or None for one that is not
     an API error (a bug: Django's 500 handling applies). Used by DRF's exception handler
     below and by the log call's fast path (config/hotpath.py)."""
+    if isinstance(exc, DomainError):
+        body = error_body(exc.code, exc.message, exc.field, exc.extra)
+        return STATUS[type(exc)], body, {}
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, PermissionDenied):
@@ -145,9 +133,7 @@ def error_parts(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]] | 
     if getattr(exc, "wait", None):
         headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
 
-    if isinstance(exc, ApiError):
-        body = error_body(exc.error_code, str(exc.detail), exc.field, exc.extra)
-    elif isinstance(exc, exceptions.ValidationError):
+    if isinstance(exc, exceptions.ValidationError):
         field, message, code = _first_error(exc.detail, [])
         body = error_body(code, message, field)
     else:
