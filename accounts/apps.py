@@ -8,4 +8,8 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from accounts import schema, signals  # noqa: F401  (registers the receivers and the schema extension)
+        # Imported when the app registry is ready (models can be imported): registers the
+        # signal receivers, the schema extension and the live topics.
+        from accounts import live, schema, signals  # noqa: F401
+
+        live.register()

@@ -36,11 +36,11 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser as User
 
-from accounts.models import User
 from core.errors import Forbidden, NotFound
 from core.observability import WEBSOCKETS_OPEN
-from live.access import InvalidTopic, Target, access_topic, session_user, token_user
+from live.access import InvalidTopic, Target, access_topic, identity
 from live.eventlog import Backlog, event_log
 from live.hub import hub
 
@@ -187,7 +187,7 @@ class LiveConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self._error("unauthenticated", 'Sign in, or send {"type": "auth", "token": …} first.')
             await self._close(CLOSE_UNAUTHENTICATED)
             return
-        await self._send({"type": "authenticated", "user": self.user.username})
+        await self._send({"type": "authenticated", "user": self.user.get_username()})
 
     async def _subscribe(self, frame: dict[str, Any]) -> None:
         client_topic = frame.get("topic")
@@ -347,10 +347,10 @@ class LiveConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         """(the user, still valid, or None; {canonical topic: error code} for lost subscriptions)."""
         assert self.user is not None
         if self.token_id is not None:
-            user = token_user(self.token_id)
+            user = identity().token_user(self.token_id)
         else:
             session = self.scope.get("session")
-            user = session_user(getattr(session, "session_key", None), self.user.pk)
+            user = identity().session_user(getattr(session, "session_key", None), self.user.pk)
         if user is None:
             return None, {}
         lost: dict[str, str] = {}
@@ -375,12 +375,8 @@ class LiveConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         return None
 
     async def _authenticate_token(self, raw: str) -> tuple[str | None, User | None]:
-        from accounts.services import token_authenticate
-
-        token = await _db(token_authenticate)(raw=raw)
-        if token is None:
-            return None, None
-        return str(token.pk), token.user
+        found = await _db(identity().authenticate_token)(raw)
+        return found if found is not None else (None, None)
 
     async def _auth_deadline(self) -> None:
         await asyncio.sleep(_setting("ASSAY_LIVE_AUTH_TIMEOUT", 10.0))
