@@ -263,7 +263,7 @@ def search_runs(
         ]
     if as_pandas is False:
         return rows
-    try:
+    try:  # optional and heavy: imported only when a frame is asked for
         import pandas as pd  # type: ignore[import-untyped, unused-ignore]
     except ImportError:
         if as_pandas:
