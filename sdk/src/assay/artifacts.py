@@ -29,6 +29,7 @@ from urllib.parse import unquote
 import httpx
 
 from assay.client import Client
+from assay.digests import file_sha256
 from assay.errors import AssayError, UsageError
 
 MAX_PATH_LENGTH = 1024
@@ -113,14 +114,6 @@ def collect(path: str | os.PathLike[str], name: Optional[str] = None) -> list[Lo
     if not files:
         raise UsageError(f"log_artifact: the directory {str(source)!r} holds no files.")
     return files
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1024 * 1024):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_range(path: Path, start: int, size: int) -> bytes:
@@ -229,7 +222,7 @@ class Uploader:
         for item in files:
             if not item.sha256:
                 item.size = item.source.stat().st_size
-                item.sha256 = sha256_file(item.source)
+                item.sha256 = file_sha256(item.source)
         progress = Progress(label, sum(f.size for f in files), self._progress)
         for start in range(0, len(files), MAX_FILES_PER_DECLARE):
             chunk = files[start : start + MAX_FILES_PER_DECLARE]
