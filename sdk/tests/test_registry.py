@@ -211,8 +211,9 @@ def test_register_diff_protect_reproduce_and_verify(
 
 
 def _version_artifact(project: str, ref: str) -> str:
-    from assay.registry import _client, parse_ref
+    from assay.client import Client
+    from assay.registry import parse_ref
 
     target = parse_ref(f"{project}/fraud@{ref}")
-    with _client() as client:
-        return str(client.request("GET", f"{target.api_base}versions/{ref}/")["binary"]["artifact"])
+    with Client.from_env() as client:
+        return str(client.get_model_version(target.team_project, target.model, ref)["binary"]["artifact"])

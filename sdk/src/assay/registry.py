@@ -6,12 +6,11 @@ A model reference is ``team/project/model@ref`` or, inside ``ASSAY_PROJECT``, ``
 prefix (at least 7 hex characters).
 
 Dataset digests are computed locally (nothing is uploaded) by ``assay.digests``, which
-says how.
+says how; every request goes through ``assay.client.Client``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -19,11 +18,9 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
-from urllib.parse import quote
-
-import httpx
 
 from assay import digests, env
+from assay.artifacts import download_checked, store_client
 from assay.client import Client
 from assay.digests import file_sha256, path_digest
 from assay.errors import AssayError, ConfigurationError, NotFoundError, UsageError
@@ -80,8 +77,8 @@ class ModelRef:
     ref: str
 
     @property
-    def api_base(self) -> str:
-        return f"/projects/{quote(self.team)}/{quote(self.project)}/models/{quote(self.model)}/"
+    def team_project(self) -> str:
+        return f"{self.team}/{self.project}"
 
     def __str__(self) -> str:
         return f"{self.team}/{self.project}/{self.model}@{self.ref}"
@@ -135,13 +132,6 @@ class ModelVersion:
         return f"{self.project}/{self.model}@v{self.number}"
 
 
-def _client(url: Optional[str] = None, token: Optional[str] = None) -> Client:
-    server = env.resolve_url(url)
-    if not server:
-        raise ConfigurationError("No Assay server: set ASSAY_URL or run `assay login`.")
-    return Client(server, env.resolve_token(token))
-
-
 def _obj(answer: Any) -> dict[str, Any]:
     if not isinstance(answer, dict):
         raise AssayError("The server answered with an unexpected JSON shape.")
@@ -166,8 +156,6 @@ def register(
     create: bool = True,
 ) -> ModelVersion:
     """POST a version; with ``create``, make the model first when it does not exist."""
-    team, proj = project.split("/")
-    base = f"/projects/{quote(team)}/{quote(proj)}/models/"
     body: dict[str, Any] = {"run": run_id, "artifact": artifact}
     if datasets is not None:
         body["datasets"] = [d if isinstance(d, (str, dict)) else str(d) for d in datasets]
@@ -179,14 +167,13 @@ def register(
         body["description"] = description
     if tags is not None:
         body["tags"] = dict(tags)
-    path = f"{base}{quote(name.lower())}/versions/"
     try:
-        return ModelVersion.from_json(_obj(client.request("POST", path, body=body)))
+        return ModelVersion.from_json(client.create_model_version(project, name.lower(), body))
     except NotFoundError as exc:
         if not create or exc.field is not None:
             raise
-    client.request("POST", base, body={"name": name})
-    return ModelVersion.from_json(_obj(client.request("POST", path, body=body)))
+    client.create_model(project, name)
+    return ModelVersion.from_json(client.create_model_version(project, name.lower(), body))
 
 
 def set_alias(
@@ -196,22 +183,18 @@ def set_alias(
     default) raises ``ConflictError`` (code ``protected_alias``): it moves only by merging a
     review request."""
     target = parse_ref(ref)
-    with _client(url, token) as client:
-        version = _obj(client.request("GET", f"{target.api_base}versions/{quote(target.ref)}/"))
-        answer = _obj(
-            client.request(
-                "PUT",
-                f"{target.api_base}aliases/{quote(alias)}/",
-                body={"version": int(version["number"]), "reason": reason},
-            )
+    with Client.from_env(url, token) as client:
+        version = client.get_model_version(target.team_project, target.model, target.ref)
+        answer = client.set_model_alias(
+            target.team_project, target.model, alias, version=int(version["number"]), reason=reason
         )
     return ModelVersion.from_json(_obj(answer.get("version")))
 
 
 def get_version(ref: str, *, url: Optional[str] = None, token: Optional[str] = None) -> ModelVersion:
     target = parse_ref(ref)
-    with _client(url, token) as client:
-        return ModelVersion.from_json(_obj(client.request("GET", f"{target.api_base}versions/{quote(target.ref)}/")))
+    with Client.from_env(url, token) as client:
+        return ModelVersion.from_json(client.get_model_version(target.team_project, target.model, target.ref))
 
 
 def diff(ref_a: str, ref_b: str, *, url: Optional[str] = None, token: Optional[str] = None) -> dict[str, Any]:
@@ -219,8 +202,8 @@ def diff(ref_a: str, ref_b: str, *, url: Optional[str] = None, token: Optional[s
     a, b = parse_ref(ref_a), parse_ref(ref_b)
     if (a.team, a.project, a.model) != (b.team, b.project, b.model):
         raise UsageError("Both references must name the same model (diff compares versions of one model).")
-    with _client(url, token) as client:
-        return _obj(client.request("GET", f"{a.api_base}diff/", params={"a": a.ref, "b": b.ref}))
+    with Client.from_env(url, token) as client:
+        return client.diff_model_versions(a.team_project, a.model, a.ref, b.ref)
 
 
 def format_diff(result: dict[str, Any]) -> str:
@@ -272,27 +255,15 @@ def format_diff(result: dict[str, Any]) -> str:
 
 
 def _download(client: Client, target: ModelRef, destination: Path) -> tuple[dict[str, Any], Path]:
-    manifest = _obj(client.request("GET", f"{target.api_base}versions/{quote(target.ref)}/reproduce/"))
-    number = manifest.get("version")
-    link = _obj(client.request("GET", f"{target.api_base}versions/v{number}/download/"))
+    manifest = client.reproduce_manifest(target.team_project, target.model, target.ref)
+    link = client.model_version_download(target.team_project, target.model, f"v{manifest.get('version')}")
     expected = str(manifest["binary"]["sha256"])
     name = Path(str(manifest["binary"]["path"])).name or "model.bin"
     destination.mkdir(parents=True, exist_ok=True)
     binary = destination / name
     if not (binary.exists() and file_sha256(binary) == expected):
-        partial = destination / f".{name}.part"
-        digest = hashlib.sha256()
-        with httpx.stream("GET", str(link["url"]), timeout=120, follow_redirects=False) as answer:
-            if answer.status_code != 200:
-                raise AssayError(f"Downloading the binary failed: HTTP {answer.status_code}.")
-            with open(partial, "wb") as handle:
-                for block in answer.iter_bytes(digests.CHUNK):
-                    digest.update(block)
-                    handle.write(block)
-        if digest.hexdigest() != expected:
-            partial.unlink()
-            raise AssayError(f"The downloaded binary's sha256 {digest.hexdigest()} is not the recorded {expected}.")
-        os.replace(partial, binary)
+        with store_client() as store:
+            download_checked(store, str(link["url"]), binary, expected, f"the binary of {target}")
     (destination / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
     return manifest, binary
 
@@ -301,7 +272,7 @@ def pull(ref: str, out_dir: Union[str, Path], *, url: Optional[str] = None, toke
     """Download the version's binary (checked against its sha256) and ``manifest.json``
     into ``out_dir``; returns the binary's path."""
     target = parse_ref(ref)
-    with _client(url, token) as client:
+    with Client.from_env(url, token) as client:
         return _download(client, target, Path(out_dir))[1]
 
 
@@ -310,8 +281,8 @@ def model_path(ref: str, *, url: Optional[str] = None, token: Optional[str] = No
     ``$ASSAY_DIR/models/<team>/<project>/<model>/<content hash>/`` (an alias is resolved on
     every call; the bytes are fetched only when that version is not cached)."""
     target = parse_ref(ref)
-    with _client(url, token) as client:
-        version = _obj(client.request("GET", f"{target.api_base}versions/{quote(target.ref)}/"))
+    with Client.from_env(url, token) as client:
+        version = client.get_model_version(target.team_project, target.model, target.ref)
         pinned = ModelRef(target.team, target.project, target.model, f"v{version['number']}")
         where = env.assay_dir() / "models" / target.team / target.project / target.model / str(version["content_hash"])
         return _download(client, pinned, where)[1]
@@ -396,8 +367,8 @@ def reproduce(
     ``manifest.json``, ``config.json``, ``code.diff``, ``requirements.txt`` and
     ``CANNOT_REPRODUCE.txt`` when something cannot be reproduced. Returns the manifest."""
     target = parse_ref(ref)
-    with _client(url, token) as client:
-        manifest = _obj(client.request("GET", f"{target.api_base}versions/{quote(target.ref)}/reproduce/"))
+    with Client.from_env(url, token) as client:
+        manifest = client.reproduce_manifest(target.team_project, target.model, target.ref)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
