@@ -15,9 +15,9 @@ import pytest
 from conftest import Server, _manage, subprocess_env
 
 import assay
-from assay import cli
+from assay import cli, digests
 from assay.errors import ConflictError
-from assay.registry import dataset_fingerprint, path_digest
+from assay.registry import dataset_fingerprint, path_digest, verify_script
 
 TRAIN_PY_COMMITTED = """\
 import argparse, hashlib, json, os
@@ -103,6 +103,33 @@ def test_directory_digest_is_sha256_over_sorted_path_and_file_digest_lines(tmp_p
     assert dataset_fingerprint("d", path=tmp_path / "a.txt")["digest"] == "sha256:" + hashlib.sha256(b"A").hexdigest()
 
 
+def test_verify_py_is_the_digests_module_and_runs_without_the_sdk(tmp_path: Path) -> None:
+    # given a rebuild whose binary and dataset match the manifest, and the verify.py reproduce writes
+    rebuild = tmp_path / "src"
+    (rebuild / "data").mkdir(parents=True)
+    (rebuild / "model.bin").write_bytes(b"weights")
+    (rebuild / "data" / "a.csv").write_text("x\n1\n")
+    digest = path_digest(rebuild / "data")[0]
+    manifest = {
+        "code": {"cwd": "."},
+        "binary": {"path": "model.bin", "sha256": hashlib.sha256(b"weights").hexdigest()},
+        "datasets": [{"name": "train", "path": "data", "digest": digest}],
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "verify.py").write_text(verify_script())
+
+    # when it runs where assay cannot be imported (-I: no PYTHONPATH, -S: no site-packages)
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", str(tmp_path / "verify.py")], capture_output=True, text=True, cwd=tmp_path
+    )
+
+    # then it is the SDK's digest module, and it passes with the digests the SDK computed
+    assert verify_script() == Path(digests.__file__).read_text(encoding="utf-8")
+    assert done.returncode == 0, done.stderr
+    assert f"OK        dataset train {digest}" in done.stdout
+    assert "verify: passed" in done.stdout
+
+
 def test_register_diff_protect_reproduce_and_verify(
     assay_env: dict[str, str],
     running_server: Server,
@@ -184,8 +211,9 @@ def test_register_diff_protect_reproduce_and_verify(
 
 
 def _version_artifact(project: str, ref: str) -> str:
-    from assay.registry import _client, parse_ref
+    from assay.client import Client
+    from assay.registry import parse_ref
 
     target = parse_ref(f"{project}/fraud@{ref}")
-    with _client() as client:
-        return str(client.request("GET", f"{target.api_base}versions/{ref}/")["binary"]["artifact"])
+    with Client.from_env() as client:
+        return str(client.get_model_version(target.team_project, target.model, ref)["binary"]["artifact"])

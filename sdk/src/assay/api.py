@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
-from assay import env
 from assay.client import Client
-from assay.errors import ConfigurationError
 
 
 class MetricPoint(NamedTuple):
@@ -87,10 +85,7 @@ class Api:
     ASSAY_TOKEN, then to what `assay login` stored."""
 
     def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = 60.0) -> None:
-        server = env.resolve_url(url)
-        if not server:
-            raise ConfigurationError("No Assay server: set ASSAY_URL or run `assay login`.")
-        self.client = Client(server, env.resolve_token(token), timeout=timeout)
+        self.client = Client.from_env(url, token, timeout=timeout)
 
     def close(self) -> None:
         self.client.close()
@@ -263,7 +258,7 @@ def search_runs(
         ]
     if as_pandas is False:
         return rows
-    try:
+    try:  # optional and heavy: imported only when a frame is asked for
         import pandas as pd  # type: ignore[import-untyped, unused-ignore]
     except ImportError:
         if as_pandas:

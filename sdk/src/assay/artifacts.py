@@ -28,7 +28,8 @@ from urllib.parse import unquote
 
 import httpx
 
-from assay.client import Client
+from assay.client import USER_AGENT, Client
+from assay.digests import CHUNK, file_sha256
 from assay.errors import AssayError, UsageError
 
 MAX_PATH_LENGTH = 1024
@@ -115,14 +116,6 @@ def collect(path: str | os.PathLike[str], name: Optional[str] = None) -> list[Lo
     return files
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1024 * 1024):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _read_range(path: Path, start: int, size: int) -> bytes:
     with open(path, "rb") as handle:
         handle.seek(start)
@@ -183,7 +176,7 @@ class Uploader:
         self._progress = progress
         self._parallel = parallel
         self._jobs: queue.Queue[Optional[tuple[list[LocalFile], str, str]]] = queue.Queue()
-        self._store = httpx.Client(timeout=httpx.Timeout(300.0, connect=10.0), follow_redirects=False)
+        self._store = store_client()
         self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="assay-part")
         self.stats = UploadStats()
         self._thread = threading.Thread(target=self._loop, name="assay-artifacts", daemon=True)
@@ -229,7 +222,7 @@ class Uploader:
         for item in files:
             if not item.sha256:
                 item.size = item.source.stat().st_size
-                item.sha256 = sha256_file(item.source)
+                item.sha256 = file_sha256(item.source)
         progress = Progress(label, sum(f.size for f in files), self._progress)
         for start in range(0, len(files), MAX_FILES_PER_DECLARE):
             chunk = files[start : start + MAX_FILES_PER_DECLARE]
@@ -308,6 +301,37 @@ class Uploader:
             time.sleep(0.5 * 2**attempt)
 
 
+# --- the object store ---------------------------------------------------------------------------
+
+
+# SECURITY: presigned URLs go through this client, never through ``Client``: they are their
+# own credential, and the Assay token must not travel to the store's host.
+def store_client() -> httpx.Client:
+    """HTTP to the object store's presigned URLs (uploads and downloads): the SDK's user
+    agent, long timeouts, no redirects."""
+    return httpx.Client(
+        headers={"User-Agent": USER_AGENT}, timeout=httpx.Timeout(300.0, connect=10.0), follow_redirects=False
+    )
+
+
+def download_checked(store: httpx.Client, url: str, destination: Path, sha256: str, label: str) -> None:
+    """GET a presigned URL into ``destination`` through a ``.part`` file that replaces it
+    only when its bytes have the expected ``sha256`` (hex)."""
+    partial = destination.with_name(destination.name + ".part")
+    digest = hashlib.sha256()
+    with store.stream("GET", url) as response:
+        if response.status_code != 200:
+            raise AssayError(f"download of {label} failed (HTTP {response.status_code})")
+        with open(partial, "wb") as out:
+            for block in response.iter_bytes(CHUNK):
+                digest.update(block)
+                out.write(block)
+    if digest.hexdigest() != sha256:
+        partial.unlink()
+        raise AssayError(f"{label}: the downloaded bytes do not match its sha256")
+    os.replace(partial, destination)
+
+
 # --- downloads ----------------------------------------------------------------------------------
 
 
@@ -321,7 +345,7 @@ def download(client: Client, run_id: str, target: Path, path: Optional[str] = No
         raise UsageError(f"run {run_id} has no artifact {path!r}." if path else f"run {run_id} has no artifacts.")
     root = target.resolve()
     written: list[Path] = []
-    with httpx.Client(timeout=httpx.Timeout(300.0, connect=10.0), follow_redirects=False) as store:
+    with store_client() as store:
         for item in items:
             name = str(item.get("path", ""))
             if item.get("status") != "ready":
@@ -332,18 +356,6 @@ def download(client: Client, run_id: str, target: Path, path: Optional[str] = No
                 raise AssayError(f"refusing to write {name!r} outside {root}")
             link = client.artifact_download(run_id, str(item["id"]))
             destination.parent.mkdir(parents=True, exist_ok=True)
-            partial = destination.with_name(destination.name + ".part")
-            digest = hashlib.sha256()
-            with store.stream("GET", str(link["url"])) as response:
-                if response.status_code != 200:
-                    raise AssayError(f"download of {name} failed (HTTP {response.status_code})")
-                with open(partial, "wb") as out:
-                    for block in response.iter_bytes(1024 * 1024):
-                        digest.update(block)
-                        out.write(block)
-            if digest.hexdigest() != item.get("sha256"):
-                partial.unlink()
-                raise AssayError(f"{name}: the downloaded bytes do not match its sha256")
-            os.replace(partial, destination)
+            download_checked(store, str(link["url"]), destination, str(item.get("sha256")), name)
             written.append(destination)
     return written

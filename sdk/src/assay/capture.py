@@ -85,10 +85,10 @@ def code_info() -> dict[str, Any]:
 
 
 def installed_packages() -> dict[str, str]:
-    try:
-        from importlib import metadata
-    except ImportError:  # pragma: no cover
-        return {}
+    # Imported on use: importlib.metadata costs several milliseconds that `import assay`
+    # should not pay when the environment is not captured.
+    from importlib import metadata
+
     out: dict[str, str] = {}
     for dist in metadata.distributions():
         name = dist.metadata["Name"] if dist.metadata else None
@@ -134,7 +134,7 @@ def _num(text: str) -> float | None:
 
 def peak_memory_mb() -> float | None:
     """Peak resident memory of this process (``ru_maxrss``), in MiB."""
-    try:
+    try:  # POSIX only, hence imported here
         import resource
     except ImportError:  # pragma: no cover - Windows
         return None
@@ -144,7 +144,7 @@ def peak_memory_mb() -> float | None:
 
 
 def _rss_mb() -> float | None:
-    try:
+    try:  # optional (`pip install assay-sdk[system]`), hence imported here
         import psutil  # type: ignore[import-untyped,unused-ignore]
 
         return float(psutil.Process().memory_info().rss) / (1024 * 1024)

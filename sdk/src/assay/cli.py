@@ -7,10 +7,12 @@ import getpass
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from assay import env
+from assay import env, registry, reviews, watch
 from assay._version import __version__
 from assay.api import Api
+from assay.artifacts import download
 from assay.client import Client, normalize_url
 from assay.errors import AssayError, ConfigurationError
 from assay.spool import SpoolDir, spooled_dirs, sync
@@ -141,8 +143,6 @@ class _RunEnded(Exception):
 
 def cmd_runs_watch(args: argparse.Namespace) -> int:
     """Print a run's metrics as they are logged, until it ends (or Ctrl-C)."""
-    from assay import watch
-
     server = env.resolve_url(args.url)
     if not server:
         return _err("which server? set ASSAY_URL or run `assay login`.")
@@ -194,10 +194,6 @@ def cmd_artifacts_list(args: argparse.Namespace) -> int:
 
 
 def cmd_artifacts_download(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from assay.artifacts import download
-
     with Api(args.url) as api:
         written = download(api.client, args.run_id, Path(args.output), args.path)
     for path in written:
@@ -221,24 +217,18 @@ def _short(value: object) -> str:
 
 
 def cmd_models_diff(args: argparse.Namespace) -> int:
-    from assay import registry
-
     result = registry.diff(args.a, args.b, url=args.url)
     print(json.dumps(result, indent=1) if args.json else registry.format_diff(result))
     return 0
 
 
 def cmd_models_alias(args: argparse.Namespace) -> int:
-    from assay import registry
-
     version = registry.set_alias(args.ref, args.alias, reason=args.reason or "", url=args.url)
     print(f"{args.alias} → {version.model} v{version.number} ({version.content_hash[:12]})")
     return 0
 
 
 def cmd_review_open(args: argparse.Namespace) -> int:
-    from assay import reviews
-
     opened = reviews.open_request(
         args.ref,
         into=args.into,
@@ -255,8 +245,6 @@ def cmd_review_open(args: argparse.Namespace) -> int:
 
 
 def cmd_review_list(args: argparse.Namespace) -> int:
-    from assay import reviews
-
     project = args.project or env.get(env.PROJECT) or ""
     for item in reviews.list_requests(project, state=args.state, url=args.url):
         print(f"#{item.number}\t{item.status}\t{item.model}@{item.alias} → v{item.version}\t{item.title}")
@@ -264,8 +252,6 @@ def cmd_review_list(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from assay import registry
-
     manifest = registry.reproduce(args.ref, args.out, repo=args.repo, url=args.url)
     print(
         f"Wrote {args.out}/reproduce.sh for {manifest.get('model')} v{manifest.get('version')}: run it with `sh {args.out}/reproduce.sh`."
@@ -278,8 +264,6 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from assay import registry
-
     path = registry.pull(args.ref, args.out, url=args.url)
     print(f"{path} (sha256 checked) and {args.out}/manifest.json")
     return 0

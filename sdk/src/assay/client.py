@@ -12,10 +12,12 @@ from urllib.parse import quote
 
 import httpx
 
+from assay import env
 from assay._version import __version__
-from assay.errors import ApiError, AssayError, ServerUnreachableError, error_from_response
+from assay.errors import ApiError, AssayError, ConfigurationError, ServerUnreachableError, error_from_response
 
 DEFAULT_TIMEOUT = 30.0
+USER_AGENT = f"assay-sdk/{__version__}"
 
 
 def normalize_url(url: str) -> str:
@@ -34,7 +36,7 @@ class Client:
 
     def __init__(self, url: str, token: str | None, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.url = normalize_url(url)
-        headers = {"User-Agent": f"assay-sdk/{__version__}", "Accept": "application/json"}
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(
@@ -43,6 +45,15 @@ class Client:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             follow_redirects=False,
         )
+
+    @classmethod
+    def from_env(cls, url: str | None = None, token: str | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> Client:
+        """A client for ``url`` and ``token``, by default ASSAY_URL and ASSAY_TOKEN, then what
+        `assay login` stored."""
+        server = env.resolve_url(url)
+        if not server:
+            raise ConfigurationError("No Assay server: set ASSAY_URL or run `assay login`.")
+        return cls(server, env.resolve_token(token), timeout=timeout)
 
     def close(self) -> None:
         self._http.close()
@@ -158,6 +169,40 @@ class Client:
     def artifact_download(self, run_id: str, artifact_id: str) -> dict[str, Any]:
         return _obj(self.request("GET", f"/runs/{_seg(run_id)}/artifacts/{_seg(artifact_id)}/download/"))
 
+    # --- model registry (see assay.registry); project is "team/project" -------------------------
+
+    def create_model(self, project: str, name: str) -> dict[str, Any]:
+        return _obj(self.request("POST", _models(project), body={"name": name}))
+
+    def create_model_version(self, project: str, model: str, body: dict[str, Any]) -> dict[str, Any]:
+        return _obj(self.request("POST", f"{_models(project)}{_seg(model)}/versions/", body=body))
+
+    def get_model_version(self, project: str, model: str, ref: str) -> dict[str, Any]:
+        return _obj(self.request("GET", f"{_models(project)}{_seg(model)}/versions/{_seg(ref)}/"))
+
+    def set_model_alias(self, project: str, model: str, alias: str, *, version: int, reason: str) -> dict[str, Any]:
+        body = {"version": version, "reason": reason}
+        return _obj(self.request("PUT", f"{_models(project)}{_seg(model)}/aliases/{_seg(alias)}/", body=body))
+
+    def diff_model_versions(self, project: str, model: str, a: str, b: str) -> dict[str, Any]:
+        return _obj(self.request("GET", f"{_models(project)}{_seg(model)}/diff/", params={"a": a, "b": b}))
+
+    def reproduce_manifest(self, project: str, model: str, ref: str) -> dict[str, Any]:
+        return _obj(self.request("GET", f"{_models(project)}{_seg(model)}/versions/{_seg(ref)}/reproduce/"))
+
+    def model_version_download(self, project: str, model: str, ref: str) -> dict[str, Any]:
+        """A presigned URL of the version's binary (fetch it with ``assay.artifacts.download_checked``)."""
+        return _obj(self.request("GET", f"{_models(project)}{_seg(model)}/versions/{_seg(ref)}/download/"))
+
+    # --- review requests (see assay.reviews) -----------------------------------------------------
+
+    def open_review_request(self, project: str, body: dict[str, Any]) -> dict[str, Any]:
+        return _obj(self.request("POST", f"{_project(project)}review-requests/", body=body))
+
+    def list_review_requests(self, project: str, *, state: str, limit: int) -> dict[str, Any]:
+        params = {"state": state, "limit": limit}
+        return _obj(self.request("GET", f"{_project(project)}review-requests/", params=params))
+
     def health(self) -> bool:
         try:
             return self._http.get(self.url + "/healthz", timeout=5).status_code == 200
@@ -167,6 +212,15 @@ class Client:
 
 def _seg(value: str) -> str:
     return quote(str(value), safe="")
+
+
+def _project(project: str) -> str:
+    team, name = project.split("/")
+    return f"/projects/{_seg(team)}/{_seg(name)}/"
+
+
+def _models(project: str) -> str:
+    return f"{_project(project)}models/"
 
 
 def _obj(answer: Any) -> dict[str, Any]:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
 import atexit
-import dataclasses
-import enum
-import math
 import os
 import re
 import signal
@@ -16,7 +12,6 @@ import time
 import traceback
 import uuid
 from collections.abc import Mapping
-from pathlib import PurePath
 from types import TracebackType
 from typing import Any, Callable
 
@@ -34,7 +29,7 @@ from assay.errors import (
     UsageError,
     ValidationError,
 )
-from assay.run import Run, Terminated, utc_now_iso
+from assay.run import Run, Terminated, config_to_dict, utc_now_iso
 from assay.spool import SpoolDir
 from assay.transport import Transport
 
@@ -57,58 +52,6 @@ def _printer(silent: bool) -> Callable[[str], None]:
             print(f"assay: {message}", file=sys.stderr, flush=True)
 
     return say
-
-
-# --- config -----------------------------------------------------------------------------------
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, enum.Enum):
-        return _jsonable(value.value)
-    if isinstance(value, PurePath):
-        return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, argparse.Namespace):
-        return {str(k): _jsonable(v) for k, v in vars(value).items()}
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
-        return [_jsonable(v) for v in items]
-    item = getattr(value, "item", None)  # numpy / torch scalars
-    if callable(item):
-        try:
-            return _jsonable(item())
-        except (TypeError, ValueError):
-            pass
-    tolist = getattr(value, "tolist", None)  # numpy arrays
-    if callable(tolist):
-        try:
-            return _jsonable(tolist())
-        except (TypeError, ValueError):
-            pass
-    return str(value)
-
-
-def config_to_dict(config: Any) -> dict[str, Any]:
-    """A dict, ``argparse.Namespace``, dataclass instance or any mapping → a JSON-ready dict."""
-    if config is None:
-        return {}
-    if not (
-        isinstance(config, (Mapping, argparse.Namespace))
-        or (dataclasses.is_dataclass(config) and not isinstance(config, type))
-    ):
-        raise UsageError(
-            f"config must be a dict, an argparse.Namespace or a dataclass instance, not {type(config).__name__}."
-        )
-    result = _jsonable(config)
-    assert isinstance(result, dict)
-    return result
 
 
 # --- init ---------------------------------------------------------------------------------------

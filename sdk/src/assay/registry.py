@@ -5,34 +5,26 @@ A model reference is ``team/project/model@ref`` or, inside ``ASSAY_PROJECT``, ``
 ``ref`` is ``vN``, ``latest`` (the default), an alias (``production``) or a content-hash
 prefix (at least 7 hex characters).
 
-Dataset digests (computed locally, nothing is uploaded):
-
-* a file: ``sha256:<hex>`` of its bytes;
-* a directory: ``sha256:<hex>`` over the lines ``<relative path>\\t<file sha256 hex>\\n``
-  of every regular file below it, sorted by relative path (``/``-separated, UTF-8);
-  symbolic links are not followed.
+Dataset digests are computed locally (nothing is uploaded) by ``assay.digests``, which
+says how; every request goes through ``assay.client.Client``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shlex
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
-from urllib.parse import quote
 
-import httpx
-
-from assay import env
+from assay import digests, env
+from assay.artifacts import download_checked, store_client
 from assay.client import Client
+from assay.digests import file_sha256, path_digest
 from assay.errors import AssayError, ConfigurationError, NotFoundError, UsageError
 
-CHUNK = 1024 * 1024
 REF_PATTERN = re.compile(
     r"^(?:(?P<team>[a-z0-9][a-z0-9_-]{0,63})/(?P<project>[a-z0-9][a-z0-9_-]{0,63})/)?(?P<model>[a-z0-9][a-z0-9_-]{0,63})(?:@(?P<ref>[A-Za-z0-9_-]{1,64}))?$"
 )
@@ -40,39 +32,6 @@ PYTHON_NAMES = re.compile(r"(^|/)python[0-9.]*$")
 
 
 # --- dataset fingerprints ----------------------------------------------------------------------
-
-
-def file_sha256(path: Union[str, Path]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def path_digest(path: Union[str, Path]) -> tuple[str, int]:
-    """``(digest, size in bytes)`` of a file or a directory (see the module docstring)."""
-    root = Path(path)
-    info = root.lstat()
-    if stat.S_ISREG(info.st_mode):
-        return "sha256:" + file_sha256(root), info.st_size
-    if not stat.S_ISDIR(info.st_mode):
-        raise UsageError(f"{path} is neither a file nor a directory.")
-    lines: list[tuple[str, str]] = []
-    total = 0
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs.sort()
-        for name in files:
-            full = Path(folder) / name
-            entry = full.lstat()
-            if not stat.S_ISREG(entry.st_mode):
-                continue
-            lines.append((full.relative_to(root).as_posix(), file_sha256(full)))
-            total += entry.st_size
-    digest = hashlib.sha256()
-    for rel, sha in sorted(lines):
-        digest.update(f"{rel}\t{sha}\n".encode())
-    return "sha256:" + digest.hexdigest(), total
 
 
 def dataset_fingerprint(
@@ -90,7 +49,10 @@ def dataset_fingerprint(
         raise UsageError("rows must be an integer ≥ 0.")
     size: Optional[int] = None
     if path is not None:
-        computed, size = path_digest(path)
+        try:
+            computed, size = path_digest(path)
+        except ValueError as exc:  # neither a file nor a directory
+            raise UsageError(str(exc)) from None
         if digest is not None and digest.lower().removeprefix("sha256:") != computed.removeprefix("sha256:"):
             raise UsageError(f"The digest given for {name!r} does not match the file(s) at {path}.")
         digest = computed
@@ -115,8 +77,8 @@ class ModelRef:
     ref: str
 
     @property
-    def api_base(self) -> str:
-        return f"/projects/{quote(self.team)}/{quote(self.project)}/models/{quote(self.model)}/"
+    def team_project(self) -> str:
+        return f"{self.team}/{self.project}"
 
     def __str__(self) -> str:
         return f"{self.team}/{self.project}/{self.model}@{self.ref}"
@@ -170,13 +132,6 @@ class ModelVersion:
         return f"{self.project}/{self.model}@v{self.number}"
 
 
-def _client(url: Optional[str] = None, token: Optional[str] = None) -> Client:
-    server = env.resolve_url(url)
-    if not server:
-        raise ConfigurationError("No Assay server: set ASSAY_URL or run `assay login`.")
-    return Client(server, env.resolve_token(token))
-
-
 def _obj(answer: Any) -> dict[str, Any]:
     if not isinstance(answer, dict):
         raise AssayError("The server answered with an unexpected JSON shape.")
@@ -201,8 +156,6 @@ def register(
     create: bool = True,
 ) -> ModelVersion:
     """POST a version; with ``create``, make the model first when it does not exist."""
-    team, proj = project.split("/")
-    base = f"/projects/{quote(team)}/{quote(proj)}/models/"
     body: dict[str, Any] = {"run": run_id, "artifact": artifact}
     if datasets is not None:
         body["datasets"] = [d if isinstance(d, (str, dict)) else str(d) for d in datasets]
@@ -214,14 +167,13 @@ def register(
         body["description"] = description
     if tags is not None:
         body["tags"] = dict(tags)
-    path = f"{base}{quote(name.lower())}/versions/"
     try:
-        return ModelVersion.from_json(_obj(client.request("POST", path, body=body)))
+        return ModelVersion.from_json(client.create_model_version(project, name.lower(), body))
     except NotFoundError as exc:
         if not create or exc.field is not None:
             raise
-    client.request("POST", base, body={"name": name})
-    return ModelVersion.from_json(_obj(client.request("POST", path, body=body)))
+    client.create_model(project, name)
+    return ModelVersion.from_json(client.create_model_version(project, name.lower(), body))
 
 
 def set_alias(
@@ -231,22 +183,18 @@ def set_alias(
     default) raises ``ConflictError`` (code ``protected_alias``): it moves only by merging a
     review request."""
     target = parse_ref(ref)
-    with _client(url, token) as client:
-        version = _obj(client.request("GET", f"{target.api_base}versions/{quote(target.ref)}/"))
-        answer = _obj(
-            client.request(
-                "PUT",
-                f"{target.api_base}aliases/{quote(alias)}/",
-                body={"version": int(version["number"]), "reason": reason},
-            )
+    with Client.from_env(url, token) as client:
+        version = client.get_model_version(target.team_project, target.model, target.ref)
+        answer = client.set_model_alias(
+            target.team_project, target.model, alias, version=int(version["number"]), reason=reason
         )
     return ModelVersion.from_json(_obj(answer.get("version")))
 
 
 def get_version(ref: str, *, url: Optional[str] = None, token: Optional[str] = None) -> ModelVersion:
     target = parse_ref(ref)
-    with _client(url, token) as client:
-        return ModelVersion.from_json(_obj(client.request("GET", f"{target.api_base}versions/{quote(target.ref)}/")))
+    with Client.from_env(url, token) as client:
+        return ModelVersion.from_json(client.get_model_version(target.team_project, target.model, target.ref))
 
 
 def diff(ref_a: str, ref_b: str, *, url: Optional[str] = None, token: Optional[str] = None) -> dict[str, Any]:
@@ -254,8 +202,8 @@ def diff(ref_a: str, ref_b: str, *, url: Optional[str] = None, token: Optional[s
     a, b = parse_ref(ref_a), parse_ref(ref_b)
     if (a.team, a.project, a.model) != (b.team, b.project, b.model):
         raise UsageError("Both references must name the same model (diff compares versions of one model).")
-    with _client(url, token) as client:
-        return _obj(client.request("GET", f"{a.api_base}diff/", params={"a": a.ref, "b": b.ref}))
+    with Client.from_env(url, token) as client:
+        return client.diff_model_versions(a.team_project, a.model, a.ref, b.ref)
 
 
 def format_diff(result: dict[str, Any]) -> str:
@@ -307,27 +255,15 @@ def format_diff(result: dict[str, Any]) -> str:
 
 
 def _download(client: Client, target: ModelRef, destination: Path) -> tuple[dict[str, Any], Path]:
-    manifest = _obj(client.request("GET", f"{target.api_base}versions/{quote(target.ref)}/reproduce/"))
-    number = manifest.get("version")
-    link = _obj(client.request("GET", f"{target.api_base}versions/v{number}/download/"))
+    manifest = client.reproduce_manifest(target.team_project, target.model, target.ref)
+    link = client.model_version_download(target.team_project, target.model, f"v{manifest.get('version')}")
     expected = str(manifest["binary"]["sha256"])
     name = Path(str(manifest["binary"]["path"])).name or "model.bin"
     destination.mkdir(parents=True, exist_ok=True)
     binary = destination / name
     if not (binary.exists() and file_sha256(binary) == expected):
-        partial = destination / f".{name}.part"
-        digest = hashlib.sha256()
-        with httpx.stream("GET", str(link["url"]), timeout=120, follow_redirects=False) as answer:
-            if answer.status_code != 200:
-                raise AssayError(f"Downloading the binary failed: HTTP {answer.status_code}.")
-            with open(partial, "wb") as handle:
-                for block in answer.iter_bytes(CHUNK):
-                    digest.update(block)
-                    handle.write(block)
-        if digest.hexdigest() != expected:
-            partial.unlink()
-            raise AssayError(f"The downloaded binary's sha256 {digest.hexdigest()} is not the recorded {expected}.")
-        os.replace(partial, binary)
+        with store_client() as store:
+            download_checked(store, str(link["url"]), binary, expected, f"the binary of {target}")
     (destination / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
     return manifest, binary
 
@@ -336,7 +272,7 @@ def pull(ref: str, out_dir: Union[str, Path], *, url: Optional[str] = None, toke
     """Download the version's binary (checked against its sha256) and ``manifest.json``
     into ``out_dir``; returns the binary's path."""
     target = parse_ref(ref)
-    with _client(url, token) as client:
+    with Client.from_env(url, token) as client:
         return _download(client, target, Path(out_dir))[1]
 
 
@@ -345,8 +281,8 @@ def model_path(ref: str, *, url: Optional[str] = None, token: Optional[str] = No
     ``$ASSAY_DIR/models/<team>/<project>/<model>/<content hash>/`` (an alias is resolved on
     every call; the bytes are fetched only when that version is not cached)."""
     target = parse_ref(ref)
-    with _client(url, token) as client:
-        version = _obj(client.request("GET", f"{target.api_base}versions/{quote(target.ref)}/"))
+    with Client.from_env(url, token) as client:
+        version = client.get_model_version(target.team_project, target.model, target.ref)
         pinned = ModelRef(target.team, target.project, target.model, f"v{version['number']}")
         where = env.assay_dir() / "models" / target.team / target.project / target.model / str(version["content_hash"])
         return _download(client, pinned, where)[1]
@@ -354,75 +290,11 @@ def model_path(ref: str, *, url: Optional[str] = None, token: Optional[str] = No
 
 # --- reproduce -----------------------------------------------------------------------------------
 
-VERIFY_PY = r'''"""Compare what the rebuild produced with what the version recorded (generated by
-`assay reproduce`; standard library only). Exit status 0 when every digest that can be
-checked matches, 1 otherwise."""
-import hashlib, json, os, stat, sys
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def path_digest(path):
-    if path.is_file():
-        return "sha256:" + file_sha256(path)
-    lines = []
-    for folder, dirs, files in os.walk(path, followlinks=False):
-        for name in files:
-            full = Path(folder) / name
-            if stat.S_ISREG(full.lstat().st_mode):
-                lines.append((full.relative_to(path).as_posix(), file_sha256(full)))
-    digest = hashlib.sha256()
-    for rel, sha in sorted(lines):
-        digest.update(f"{rel}\t{sha}\n".encode())
-    return "sha256:" + digest.hexdigest()
-
-
-def main():
-    manifest = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))
-    workdir = Path(os.environ.get("ASSAY_REPRODUCE_WORKDIR") or HERE / "src" / (manifest["code"].get("cwd") or "."))
-    failures = 0
-    binary = Path(sys.argv[1]) if len(sys.argv) > 1 else workdir / manifest["binary"]["path"]
-    if not binary.is_file():
-        print(f"MISSING   binary {binary}: the rebuild did not produce it")
-        failures += 1
-    else:
-        got = file_sha256(binary)
-        ok = got == manifest["binary"]["sha256"]
-        failures += not ok
-        print(f"{'OK' if ok else 'MISMATCH':<9} binary {manifest['binary']['path']} sha256 {got}" + ("" if ok else f" (recorded {manifest['binary']['sha256']})"))
-    for item in manifest.get("datasets", []):
-        name = item.get("name")
-        if not item.get("digest"):
-            print(f"UNVERIFIED dataset {name}: no digest was recorded")
-            continue
-        if not item.get("path"):
-            print(f"UNVERIFIED dataset {name}: no local path was recorded (uri {item.get('uri')})")
-            continue
-        where = Path(item["path"]) if os.path.isabs(item["path"]) else workdir / item["path"]
-        if not where.exists():
-            print(f"MISSING   dataset {name} at {where}")
-            failures += 1
-            continue
-        got = path_digest(where)
-        ok = got == item["digest"]
-        failures += not ok
-        print(f"{'OK' if ok else 'MISMATCH':<9} dataset {name} {got}" + ("" if ok else f" (recorded {item['digest']})"))
-    print("verify: passed" if not failures else f"verify: FAILED ({failures} problem(s))")
-    return 1 if failures else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-'''
+def verify_script() -> str:
+    """The ``verify.py`` written beside a rebuild: ``assay.digests`` itself, which runs on the
+    standard library alone (see its docstring)."""
+    return Path(digests.__file__).read_text(encoding="utf-8")
 
 
 def _command_line(command: Any) -> Optional[str]:
@@ -495,8 +367,8 @@ def reproduce(
     ``manifest.json``, ``config.json``, ``code.diff``, ``requirements.txt`` and
     ``CANNOT_REPRODUCE.txt`` when something cannot be reproduced. Returns the manifest."""
     target = parse_ref(ref)
-    with _client(url, token) as client:
-        manifest = _obj(client.request("GET", f"{target.api_base}versions/{quote(target.ref)}/reproduce/"))
+    with Client.from_env(url, token) as client:
+        manifest = client.reproduce_manifest(target.team_project, target.model, target.ref)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
@@ -515,7 +387,7 @@ def reproduce(
         ),
         encoding="utf-8",
     )
-    (out / "verify.py").write_text(VERIFY_PY, encoding="utf-8")
+    (out / "verify.py").write_text(verify_script(), encoding="utf-8")
     script = out / "reproduce.sh"
     script.write_text(reproduce_script(manifest, repo=repo), encoding="utf-8")
     script.chmod(0o755)

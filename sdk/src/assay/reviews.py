@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Optional
-from urllib.parse import quote
 
+from assay.client import Client
 from assay.errors import AssayError, UsageError
-from assay.registry import _client, parse_ref
+from assay.registry import parse_ref
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,8 @@ def open_request(
     }
     if labels:
         body["labels"] = list(labels)
-    path = f"/projects/{quote(model_ref.team)}/{quote(model_ref.project)}/review-requests/"
-    with _client(url, token) as client:
-        return ReviewRequest.from_json(client.request("POST", path, body=body))
+    with Client.from_env(url, token) as client:
+        return ReviewRequest.from_json(client.open_review_request(model_ref.team_project, body))
 
 
 def list_requests(
@@ -87,10 +86,8 @@ def list_requests(
 ) -> list[ReviewRequest]:
     if project.count("/") != 1:
         raise UsageError("project is team/project.")
-    team, proj = project.split("/")
-    path = f"/projects/{quote(team)}/{quote(proj)}/review-requests/"
-    with _client(url, token) as client:
-        answer = client.request("GET", path, params={"state": state, "limit": 100})
-    if not isinstance(answer, dict) or not isinstance(answer.get("results"), list):
+    with Client.from_env(url, token) as client:
+        answer = client.list_review_requests(project, state=state, limit=100)
+    if not isinstance(answer.get("results"), list):
         raise AssayError("The server answered with an unexpected JSON shape.")
     return [ReviewRequest.from_json(item) for item in answer["results"]]

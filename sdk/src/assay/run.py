@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import datetime as dt
+import enum
+import math
 import os
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Callable
 
 from assay import env
@@ -17,6 +21,7 @@ from assay.artifacts import KINDS, Uploader, UploadStats, collect
 from assay.capture import SystemMonitor, peak_memory_mb
 from assay.client import Client
 from assay.errors import AssayError, UsageError
+from assay.registry import dataset_fingerprint, register
 from assay.spool import SpoolDir
 from assay.transport import Transport
 
@@ -55,6 +60,55 @@ def flatten(values: Mapping[Any, Any], prefix: str = "", sep: str = ".") -> dict
 
 def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value)
+    if isinstance(value, PurePath):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, argparse.Namespace):
+        return {str(k): _jsonable(v) for k, v in vars(value).items()}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
+        return [_jsonable(v) for v in items]
+    item = getattr(value, "item", None)  # numpy / torch scalars
+    if callable(item):
+        try:
+            return _jsonable(item())
+        except (TypeError, ValueError):
+            pass
+    tolist = getattr(value, "tolist", None)  # numpy arrays
+    if callable(tolist):
+        try:
+            return _jsonable(tolist())
+        except (TypeError, ValueError):
+            pass
+    return str(value)
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A dict, ``argparse.Namespace``, dataclass instance or any mapping → a JSON-ready dict."""
+    if config is None:
+        return {}
+    if not (
+        isinstance(config, (Mapping, argparse.Namespace))
+        or (dataclasses.is_dataclass(config) and not isinstance(config, type))
+    ):
+        raise UsageError(
+            f"config must be a dict, an argparse.Namespace or a dataclass instance, not {type(config).__name__}."
+        )
+    result = _jsonable(config)
+    assert isinstance(result, dict)
+    return result
 
 
 class Summary:
@@ -219,8 +273,6 @@ class Run:
 
     def update_config(self, config: Any) -> None:
         """Merge more keys into the run's config (same forms as ``init(config=…)``)."""
-        from assay.fluent import config_to_dict
-
         values = config_to_dict(config)
         self.config.update(values)
         if self._transport is not None:
@@ -237,8 +289,6 @@ class Run:
         """Record a dataset fingerprint (``info.datasets[name]``): with ``path`` the sha256
         digest and size of the file or directory are computed here; nothing is uploaded.
         Returns the fingerprint."""
-        from assay.registry import dataset_fingerprint
-
         if self._finished:
             raise UsageError(f"run {self.id} is finished.")
         fingerprint = dataset_fingerprint(name, path=path, uri=uri, digest=digest, rows=rows)
@@ -260,8 +310,6 @@ class Run:
         path (or id) of an artifact this run logged (``log_artifact``/``log_model``).
         Everything logged so far (and every artifact upload) is sent first, so the version's snapshot includes it. Returns an ``assay.ModelVersion``
         (``number``, ``content_hash``, ``url``); None when the run is not online."""
-        from assay.registry import register
-
         if self.mode != "online" or self._client is None:
             self._say(f"run {self.id} is {self.mode}: model {name!r} was not registered.")
             return None

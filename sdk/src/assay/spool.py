@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 from assay import env
+from assay.artifacts import LocalFile, Uploader
 from assay.client import Client
 from assay.errors import (
     AssayError,
@@ -284,9 +285,7 @@ class _SyncProgress:
         print(line, end=end, file=sys.stderr, flush=True)
 
 
-def _upload_artifact(uploader: Any, spool: SpoolDir, body: dict[str, Any], result: SyncResult) -> None:
-    from assay.artifacts import LocalFile
-
+def _upload_artifact(uploader: Uploader, spool: SpoolDir, body: dict[str, Any], result: SyncResult) -> None:
     files = []
     for entry in body.get("files") or []:
         source = spool.path / str(entry.get("file", ""))
@@ -320,15 +319,13 @@ def _sync_one(
         result.run_id = run_id
         files = spool.files()
         shown = _SyncProgress(spool.path.name, len(files), progress)
-        uploader: Any = None
+        uploader: Uploader | None = None
         try:
             for done, path in enumerate(files, start=1):
                 for item in spool.read_lines(path):
                     try:
                         if item["op"] == "artifact":
                             if uploader is None:
-                                from assay.artifacts import Uploader
-
                                 uploader = Uploader(client, run_id, say=_stderr, progress=progress)
                             _upload_artifact(uploader, spool, item["body"], result)
                             continue

@@ -40,7 +40,7 @@ def follow(
     NotFoundError / PermissionDeniedError for a refused topic, AuthenticationError for a bad token.
     ``on_subscribed(seq, resumed)`` is called each time the server confirms the subscription:
     every event after ``seq`` will be yielded; ``resumed`` is true after a reconnection."""
-    try:
+    try:  # optional (`pip install assay-sdk[live]`), hence imported here
         from websockets.exceptions import ConnectionClosed, InvalidStatus
         from websockets.sync.client import connect
     except ImportError:
