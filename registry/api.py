@@ -423,7 +423,7 @@ class AliasView(APIView):
     @extend_schema(responses=ALIAS_OUT, summary="The version an alias points to, and the alias's log")
     def get(self, request: Request, team: str, project: str, model: str, alias: str) -> Response:
         repository = access_model(request.user, team, project, model)
-        found = next((a for a in selectors.aliases_of(repository) if a.name == alias.lower()), None)
+        found = selectors.alias_of(repository, alias.lower())
         if found is None:
             raise NotFound(f"Model {repository.name} has no alias {alias!r}.", code="not_found", field="alias")
         return Response(alias_out(found, repository))
@@ -437,21 +437,13 @@ class AliasView(APIView):
     def put(self, request: Request, team: str, project: str, model: str, alias: str) -> Response:
         repository = access_model(request.user, team, project, model, action="alias.move")
         body = body_object(request.data, {"version", "reason"})
-        alias_name = services.check_alias_name(alias, field="alias")
-        raw = body.get("version")
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            raw = f"v{raw}"
-        if not isinstance(raw, str) or not raw:
-            raise Invalid("version must be a version number, vN or a content-hash prefix.", field="version")
-        try:
-            ref = refs.parse_version_arg(raw)
-        except refs.RefError as exc:
-            raise Invalid(str(exc), field="version") from None
-        if ref.kind == "alias":
-            raise Invalid("version must name a version (n, vN or a hash prefix), not another alias.", field="version")
-        target = selectors.resolve_version(repository, ref, field="version")
-        services.alias_move(alias=alias_name, version=target, user=_user(request), reason=body.get("reason") or "")
-        moved = next(a for a in selectors.aliases_of(repository) if a.name == alias_name)
+        moved = services.alias_move_direct(
+            user=_user(request),
+            repository=repository,
+            alias=alias,
+            version=body.get("version"),
+            reason=body.get("reason"),
+        )
         return Response(alias_out(moved, repository))
 
 

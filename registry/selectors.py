@@ -115,6 +115,10 @@ def aliases_of(repository: ModelRepository) -> list[Alias]:
     return list(Alias.objects.filter(repository=repository).select_related("version").order_by("name"))
 
 
+def alias_of(repository: ModelRepository, name: str) -> Alias | None:
+    return Alias.objects.filter(repository=repository, name=name).select_related("version").first()
+
+
 def alias_log(repository: ModelRepository, alias: str | None = None, *, limit: int = 200) -> list[AliasMove]:
     qs = AliasMove.objects.filter(repository=repository).select_related("from_version", "to_version", "actor")
     if alias is not None:

@@ -620,6 +620,40 @@ def _check_merge(merge: object, *, alias: str, version: ModelVersion) -> None:
         )
 
 
+def _version_to_move_to(repository: ModelRepository, value: Any) -> ModelVersion:
+    """The version a user moves an alias to: ``n``, ``vN`` or a content-hash prefix (read by
+    :func:`registry.refs.parse_version_arg`), never another alias."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = f"v{value}"
+    if not isinstance(value, str) or not value:
+        raise Invalid("version must be a version number, vN or a content-hash prefix.", field="version")
+    try:
+        ref = refs.parse_version_arg(value)
+    except refs.RefError as exc:
+        raise Invalid(str(exc), field="version") from None
+    if ref.kind == "alias":
+        raise Invalid("version must name a version (n, vN or a hash prefix), not another alias.", field="version")
+    return selectors.resolve_version(repository, ref, field="version")
+
+
+@transaction.atomic
+def alias_move_direct(
+    *, user: User, repository: ModelRepository, alias: Any, version: Any, reason: Any = None
+) -> Alias:
+    """A user moves (or creates) an alias by hand, from the API or the model page: the one
+    rule both call. Checked in this order (the API's error bodies depend on it): the
+    ``alias.move`` right, the alias name, the version (``n``, ``vN`` or a hash prefix, not an
+    alias), the reason, and protection (a protected alias is 409 ``protected_alias``: it
+    moves only by merging a review request). Returns the alias as it now stands."""
+    access.require(user, "alias.move", repository.project)
+    name = check_alias_name(alias, field="alias")
+    target = _version_to_move_to(repository, version)
+    alias_move(alias=name, version=target, user=user, reason=reason)
+    moved = selectors.alias_of(repository, name)
+    assert moved is not None  # just moved, in this transaction
+    return moved
+
+
 @transaction.atomic
 def alias_move(
     *,

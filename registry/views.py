@@ -208,16 +208,18 @@ def alias_move_form(request: HttpRequest, team: str, project: str, model: str) -
     with policy_errors():
         repository = access_model(request.user, team, project, model, action="alias.move")
     alias = request.POST.get("alias", "")
-    raw = request.POST.get("version", "")
     try:
-        with policy_errors():
-            version = selectors.resolve_version(repository, refs.parse_version_arg(raw), field="version")
-        services.alias_move(alias=alias, version=version, user=_user(request), reason=request.POST.get("reason", ""))
-    except (DomainError, refs.RefError, Http404) as exc:
-        detail = exc.message if isinstance(exc, DomainError) else str(exc)
-        messages.error(request, f"The alias was not moved: {detail}")
+        moved = services.alias_move_direct(
+            user=_user(request),
+            repository=repository,
+            alias=alias,
+            version=request.POST.get("version", ""),
+            reason=request.POST.get("reason", ""),
+        )
+    except DomainError as exc:
+        messages.error(request, f"The alias was not moved: {exc.message}")
     else:
-        messages.success(request, f"{alias} now points to v{version.number}.")
+        messages.success(request, f"{alias} now points to v{moved.version.number}.")
     return redirect(_model_url(repository))
 
 
