@@ -43,9 +43,6 @@ MAX_REASON = 2_000
 MAX_URI = 2_048
 DIGEST = re.compile(r"^(?:[a-z0-9]{2,16}:)?[0-9a-f]{16,128}$")
 ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
-# Artifacts whose bytes the server has (or is checking): a version may be registered on
-# them. Pending (bytes not sent) and failed artifacts are refused.
-REGISTRABLE = {Artifact.Status.UPLOADED, Artifact.Status.PROCESSING, Artifact.Status.READY}
 
 
 # --- validation helpers -----------------------------------------------------------------------
@@ -342,7 +339,7 @@ def find_artifact(run: Run, ref: Any) -> Artifact:
         artifact = qs.filter(path=path).first()
     if artifact is None:
         raise NotFound(f"Run {run.id} has no artifact {ref!r}.", code="not_found", field="artifact")
-    if artifact.status not in REGISTRABLE:
+    if artifact.status not in selectors.REGISTRABLE:
         state = (
             "has not been uploaded yet" if artifact.status == Artifact.Status.PENDING else f"failed ({artifact.reason})"
         )
@@ -543,6 +540,27 @@ def version_register(
     for alias in alias_names:
         alias_move(alias=alias, version=version, user=user, reason=move_reason or f"registered v{number}")
     return version
+
+
+@transaction.atomic
+def version_register_by_name(
+    *,
+    user: User,
+    run: Run,
+    model: Any,
+    artifact: Any,
+    aliases: Any = None,
+    description: Any = "",
+) -> ModelVersion:
+    """Register a version from ``run`` into the model named ``model`` of the run's project,
+    creating the model when there is none by that name (the run page's form). One
+    transaction: a refused registration leaves no new, empty model behind. The caller has
+    checked ``model.register`` on the run."""
+    name = check_model_name(model)
+    repository = selectors.model_of(run.project, name) or model_create(user=user, project=run.project, name=name)
+    return version_register(
+        user=user, repository=repository, run=run, artifact=artifact, aliases=aliases, description=description
+    )
 
 
 @transaction.atomic
