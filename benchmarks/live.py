@@ -62,7 +62,7 @@ def version(n):
     Artifact.objects.create(project=project, run=run, blob=blob, path="model.pkl", sha256=sha, size=len(content), status="ready")
     return rs.version_register(user=user, repository=repo, run=run, artifact="model.pkl")
 v1 = version(1)
-rs.alias_move(alias="production", version=v1, user=user, via_review="seed")
+rs.alias_move(alias="production", version=v1, user=user, merge=rs.ReviewMerge(review_request_id="seed", number=0, alias="production", version_id=v1.id))
 v2 = version(2)
 rr, _ = reviews.review_request_open(user=user, project=project, model="fraud", version=v2.number, alias="production", title="Ship v2")
 watched = xs.run_create(user=user, project_path="bench/live", name="watched")

@@ -50,16 +50,6 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def env_secret(name: str, *, debug: bool) -> str:
-    """A secret that production must set; development gets a fixed, clearly unsafe one."""
-    value = os.environ.get(name, "")
-    if value:
-        return value
-    if debug:
-        return "django-insecure-embedded-development-only"
-    raise ImproperlyConfigured(f"{name} must be set when ASSAY_DEBUG is off")
-
-
 def env_choice(name: str, default: str, choices: list[str]) -> str:
     value = os.environ.get(name, default).strip().lower() or default
     if value not in choices:

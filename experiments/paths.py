@@ -86,14 +86,6 @@ def normalize_path(raw: object) -> str:
     return text
 
 
-def path_problem(raw: object) -> str | None:
-    try:
-        normalize_path(raw)
-    except PathError as exc:
-        return str(exc)
-    return None
-
-
 def file_name(path: str) -> str:
     """The last segment of a normalised path (for Content-Disposition)."""
     return path.rsplit("/", 1)[-1]

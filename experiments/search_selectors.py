@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from django.db import connection
@@ -213,11 +213,26 @@ def saved_views_of(user: AnyUser | None, project: Project) -> QuerySet[SavedView
 # --- global search --------------------------------------------------------------------------------
 
 
-def global_search(user: AnyUser | None, text: str, *, limit: int, url: Callable[[Run], str]) -> dict[str, Any]:
-    """Projects, experiments, runs and models whose name contains ``text`` (runs also by a
-    tag value, models by a tag of theirs or of a version), among what ``user`` may see."""
-    from registry.selectors import models_matching  # the registry builds on this app, not the reverse
+class SearchSection(Protocol):
+    def __call__(self, user: AnyUser | None, text: str, *, limit: int) -> list[dict[str, Any]]: ...
 
+
+# Kinds that apps above this one add to the global search, in the order they registered. The
+# registry adds "models" (registry/apps.py): it builds on this app, so this app cannot import it.
+_sections: dict[str, SearchSection] = {}
+
+
+def search_section_register(name: str, find: SearchSection) -> None:
+    """Add a kind of hit to :func:`global_search`: ``find(user, text, limit=…)`` returns at
+    most ``limit`` hits among what ``user`` may see. Called from an ``AppConfig.ready``;
+    registering a name again replaces it."""
+    _sections[name] = find
+
+
+def global_search(user: AnyUser | None, text: str, *, limit: int, url: Callable[[Run], str]) -> dict[str, Any]:
+    """Projects, experiments and runs whose name contains ``text`` (runs also by a tag
+    value), among what ``user`` may see; then each registered section's hits (the
+    registry's models, by name or by a tag of theirs or of a version)."""
     visible = access.project_filter(user)
     projects = (
         Project.objects.select_related("team")
@@ -252,7 +267,7 @@ def global_search(user: AnyUser | None, text: str, *, limit: int, url: Callable[
             {"id": r.pk, "name": r.name, "project": r.project.path, "experiment": r.experiment.name, "url": url(r)}
             for r in runs
         ],
-        "models": models_matching(user, text, limit=limit),
+        **{name: find(user, text, limit=limit) for name, find in _sections.items()},
     }
 
 

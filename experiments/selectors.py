@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Q, QuerySet
 
 from accounts import access
 from experiments import metrics
@@ -58,30 +58,6 @@ def runs_of(project: Project, *, experiment: Experiment | None = None) -> QueryS
     if experiment is not None:
         qs = qs.filter(experiment=experiment)
     return qs
-
-
-def runs_sorted(qs: QuerySet[Run], sort: str) -> QuerySet[Run]:
-    """Sort by an attribute (``start_time``), a summary metric (``metrics.loss``, its last
-    value) or a param (``params.lr``); ``-`` in front for descending. Runs lacking the
-    metric or param sort last either way. The caller has validated ``sort`` with
-    :func:`parse_sort`."""
-    descending = sort.startswith("-")
-    name = sort.lstrip("-")
-    if name.startswith("metrics."):
-        key = name[len("metrics.") :]
-        qs = qs.annotate(_sort=Subquery(MetricSummary.objects.filter(run=OuterRef("pk"), key=key).values("last")[:1]))
-        order = F("_sort").desc(nulls_last=True) if descending else F("_sort").asc(nulls_last=True)
-    elif name.startswith("params."):
-        key = name[len("params.") :]
-        qs = qs.annotate(_sort=Subquery(Param.objects.filter(run=OuterRef("pk"), key=key).values("value")[:1]))
-        order = F("_sort").desc(nulls_last=True) if descending else F("_sort").asc(nulls_last=True)
-    elif name == "duration":
-        qs = qs.annotate(_sort=F("end_time") - F("start_time"))
-        order = F("_sort").desc(nulls_last=True) if descending else F("_sort").asc(nulls_last=True)
-    else:
-        column = RUN_SORT_ATTRIBUTES[name]
-        order = F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_last=True)
-    return qs.order_by(order, "-pk" if descending else "pk")
 
 
 def parse_sort(sort: str) -> str | None:
@@ -154,21 +130,6 @@ def params_of(runs: list[Run], keys: list[str] | None = None) -> dict[str, dict[
     for run_id, key, value in qs.values_list("run_id", "key", "value"):
         out.setdefault(run_id, {})[key] = value
     return out
-
-
-def metric_keys_of_project(project: Project, limit: int = 200) -> list[str]:
-    return list(
-        MetricSummary.objects.filter(run__project=project)
-        .values_list("key", flat=True)
-        .distinct()
-        .order_by("key")[:limit]
-    )
-
-
-def param_keys_of_project(project: Project, limit: int = 200) -> list[str]:
-    return list(
-        Param.objects.filter(run__project=project).values_list("key", flat=True).distinct().order_by("key")[:limit]
-    )
 
 
 def run_detail_context(run: Run) -> dict[str, Any]:

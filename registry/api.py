@@ -13,10 +13,8 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from core.api import body_object
-from core.errors import Conflict, Forbidden, Gone, Invalid, NotFound
-from experiments import artifacts
+from core.errors import Forbidden, Invalid, NotFound
 from experiments.access import access_project, access_run
-from experiments.query.parser import FilterError
 from registry import refs, reproduce, selectors, services
 from registry.access import access_model, access_version
 from registry.models import Alias, AliasMove, ModelRepository, ModelVersion
@@ -36,7 +34,7 @@ def model_url(repository: ModelRepository) -> str:
 
 def model_out(repository: ModelRepository) -> dict[str, Any]:
     aliases = {a.name: a.version.number for a in selectors.aliases_of(repository)}
-    numbers = list(repository.versions.order_by("-number").values_list("number", flat=True)[:1])
+    count, latest = selectors.version_count_and_latest(repository)
     return {
         "name": repository.name,
         "project": repository.project.path,
@@ -44,8 +42,8 @@ def model_out(repository: ModelRepository) -> dict[str, Any]:
         "tags": repository.tags,
         "protected_aliases": repository.protected_aliases,
         "aliases": aliases,
-        "versions": repository.versions.count(),
-        "latest": numbers[0] if numbers else None,
+        "versions": count,
+        "latest": latest,
         "created_at": repository.created_at,
         "updated_at": repository.updated_at,
         "url": model_url(repository),
@@ -246,15 +244,7 @@ class ModelListView(APIView):
     def get(self, request: Request, team: str, project: str) -> Response:
         proj = access_project(request.user, team, project, action="model.view")
         filter_text, alias = _filter_params(request)
-        models = list(selectors.models_of(proj)[:MAX_LIST])
-        if filter_text or alias:
-            try:
-                hits = {v.repository_id for v in selectors.versions_search(proj, filter_text=filter_text, alias=alias)}
-            except FilterError as exc:
-                raise Invalid(
-                    exc.message, code="invalid_filter", field="filter", extra={"position": exc.position}
-                ) from None
-            models = [m for m in models if m.id in hits]
+        models = selectors.models_search(proj, filter_text=filter_text, alias=alias, limit=MAX_LIST)
         return Response([model_out(m) for m in models])
 
     @extend_schema(request=MODEL_IN, responses={201: MODEL_OUT}, summary="Create a model (maintainers)")
@@ -307,14 +297,7 @@ class VersionListView(APIView):
     def get(self, request: Request, team: str, project: str, model: str) -> Response:
         repository = access_model(request.user, team, project, model)
         filter_text, alias = _filter_params(request)
-        try:
-            versions = selectors.versions_search(
-                repository.project, filter_text=filter_text, model=repository, alias=alias
-            )
-        except FilterError as exc:
-            raise Invalid(
-                exc.message, code="invalid_filter", field="filter", extra={"position": exc.position}
-            ) from None
+        versions = selectors.versions_search(repository.project, filter_text=filter_text, model=repository, alias=alias)
         return Response([version_out(v, full=False) for v in versions[:MAX_LIST]])
 
     @extend_schema(
@@ -400,17 +383,9 @@ class VersionDownloadView(APIView):
     )
     def get(self, request: Request, team: str, project: str, model: str, version: str) -> Response:
         found = access_version(request.user, team, project, model, version)
-        if found.artifact is None:
-            raise Gone("The binary's artifact was deleted with its run.", code="gone")
-        url = artifacts.download_url(found.artifact)
-        if url is None:
-            raise Conflict(
-                f"The binary is {found.artifact.status}; it can be downloaded once verified.",
-                code="not_ready",
-            )
         return Response(
             {
-                "url": url,
+                "url": selectors.version_download_url(found),
                 "expires_in": settings.ASSAY_DOWNLOAD_URL_EXPIRY_SECONDS,
                 "sha256": found.binary_sha256,
                 "path": found.binary_path,
@@ -423,7 +398,7 @@ class AliasView(APIView):
     @extend_schema(responses=ALIAS_OUT, summary="The version an alias points to, and the alias's log")
     def get(self, request: Request, team: str, project: str, model: str, alias: str) -> Response:
         repository = access_model(request.user, team, project, model)
-        found = next((a for a in selectors.aliases_of(repository) if a.name == alias.lower()), None)
+        found = selectors.alias_of(repository, alias.lower())
         if found is None:
             raise NotFound(f"Model {repository.name} has no alias {alias!r}.", code="not_found", field="alias")
         return Response(alias_out(found, repository))
@@ -437,21 +412,13 @@ class AliasView(APIView):
     def put(self, request: Request, team: str, project: str, model: str, alias: str) -> Response:
         repository = access_model(request.user, team, project, model, action="alias.move")
         body = body_object(request.data, {"version", "reason"})
-        alias_name = services.check_alias_name(alias, field="alias")
-        raw = body.get("version")
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            raw = f"v{raw}"
-        if not isinstance(raw, str) or not raw:
-            raise Invalid("version must be a version number, vN or a content-hash prefix.", field="version")
-        try:
-            ref = refs.parse_version_arg(raw)
-        except refs.RefError as exc:
-            raise Invalid(str(exc), field="version") from None
-        if ref.kind == "alias":
-            raise Invalid("version must name a version (n, vN or a hash prefix), not another alias.", field="version")
-        target = selectors.resolve_version(repository, ref, field="version")
-        services.alias_move(alias=alias_name, version=target, user=_user(request), reason=body.get("reason") or "")
-        moved = next(a for a in selectors.aliases_of(repository) if a.name == alias_name)
+        moved = services.alias_move_direct(
+            user=_user(request),
+            repository=repository,
+            alias=alias,
+            version=body.get("version"),
+            reason=body.get("reason"),
+        )
         return Response(alias_out(moved, repository))
 
 
@@ -472,12 +439,7 @@ class DiffView(APIView):
         repository = access_model(request.user, team, project, model)
         b = _version_param(repository, request.query_params.get("b"), "b")
         raw_a = request.query_params.get("a")
-        if raw_a:
-            a = _version_param(repository, raw_a, "a")
-        else:
-            a = b.parents.order_by("number").first() or (
-                ModelVersion.objects.filter(repository=repository, number__lt=b.number).order_by("-number").first() or b
-            )
+        a = _version_param(repository, raw_a, "a") if raw_a else (selectors.diff_base(b) or b)
         return Response(selectors.version_diff(a, b))
 
 

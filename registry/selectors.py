@@ -10,8 +10,9 @@ from django.conf import settings
 from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
 
 from accounts import access
-from core.errors import Invalid, NotFound
-from experiments.models import Project
+from core.errors import Conflict, Gone, Invalid, NotFound
+from experiments import artifacts
+from experiments.models import Artifact, Project, Run
 from experiments.query import parser as query_parser
 from registry import diff, refs
 from registry.models import Alias, AliasMove, ModelRepository, ModelVersion
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 
 MAX_LINEAGE_DEPTH = 25
 MAX_SEARCHED_VERSIONS = 10_000
+# Artifacts whose bytes the server has (or is checking): a version may be registered on
+# them. Pending (bytes not sent) and failed artifacts are refused.
+REGISTRABLE = {Artifact.Status.UPLOADED, Artifact.Status.PROCESSING, Artifact.Status.READY}
 
 
 def models_visible_to(user: AnyUser | None) -> QuerySet[ModelRepository]:
@@ -65,6 +69,24 @@ def model_of(project: Project, name: str) -> ModelRepository | None:
     return ModelRepository.objects.select_related("project__team").filter(project=project, name=name.lower()).first()
 
 
+def models_search(
+    project: Project, *, filter_text: str = "", alias: str | None = None, limit: int
+) -> list[ModelRepository]:
+    """The project's models (at most ``limit``); with a filter or an alias, only those having
+    a version that matches (see :func:`versions_search`)."""
+    models = list(models_of(project)[:limit])
+    if filter_text or alias:
+        hits = {v.repository_id for v in versions_search(project, filter_text=filter_text, alias=alias)}
+        models = [m for m in models if m.id in hits]
+    return models
+
+
+def version_count_and_latest(repository: ModelRepository) -> tuple[int, int | None]:
+    """How many versions the model has, and the highest number (None without versions)."""
+    found = ModelVersion.objects.filter(repository=repository).aggregate(count=Count("id"), latest=Max("number"))
+    return found["count"], found["latest"]
+
+
 def versions_of(repository: ModelRepository) -> QuerySet[ModelVersion]:
     return (
         ModelVersion.objects.filter(repository=repository)
@@ -72,6 +94,43 @@ def versions_of(repository: ModelRepository) -> QuerySet[ModelVersion]:
         .prefetch_related("aliases", "parents")
         .order_by("-number")
     )
+
+
+def other_versions(version: ModelVersion) -> list[ModelVersion]:
+    """The other versions of the version's model, newest first (what it may be compared with)."""
+    return list(
+        ModelVersion.objects.filter(repository_id=version.repository_id).exclude(pk=version.pk).order_by("-number")
+    )
+
+
+def diff_base(version: ModelVersion) -> ModelVersion | None:
+    """What a version is compared with by default: its first parent, else the version
+    before it; None for a first version without parents."""
+    return version.parents.order_by("number").first() or (
+        ModelVersion.objects.filter(repository_id=version.repository_id, number__lt=version.number)
+        .order_by("-number")
+        .first()
+    )
+
+
+def registrable_artifacts(run: Run) -> QuerySet[Artifact]:
+    """The run's artifacts a version may be registered on, by path."""
+    return Artifact.objects.filter(run=run, status__in=REGISTRABLE).order_by("path")
+
+
+def version_download_url(version: ModelVersion) -> str:
+    """A short-lived URL for the version's binary (the caller checked the right to view it).
+    410 ``gone`` when the run and its artifact were deleted; 409 ``not_ready`` while the
+    artifact's bytes are not verified."""
+    if version.artifact is None:
+        raise Gone("The binary's artifact was deleted with its run.", code="gone")
+    url = artifacts.download_url(version.artifact)
+    if url is None:
+        raise Conflict(
+            f"The binary is {version.artifact.status}; it can be downloaded once verified.",
+            code="not_ready",
+        )
+    return url
 
 
 def not_found(message: str, field: str = "ref") -> NotFound:
@@ -113,6 +172,10 @@ def resolve_version(repository: ModelRepository, ref: refs.VersionRef, *, field:
 
 def aliases_of(repository: ModelRepository) -> list[Alias]:
     return list(Alias.objects.filter(repository=repository).select_related("version").order_by("name"))
+
+
+def alias_of(repository: ModelRepository, name: str) -> Alias | None:
+    return Alias.objects.filter(repository=repository, name=name).select_related("version").first()
 
 
 def alias_log(repository: ModelRepository, alias: str | None = None, *, limit: int = 200) -> list[AliasMove]:
@@ -318,14 +381,18 @@ def versions_search(
     """Versions of a project (or of one model) matching a filter in the run query language
     (``metrics.acc > 0.9 and tags.stage = 'prod' and attributes.name like 'fraud%'``) and,
     with ``alias``, carrying that alias. Evaluated in Python over at most
-    MAX_SEARCHED_VERSIONS versions (a project holds far fewer versions than runs)."""
-    node = query_parser.parse(filter_text)
-    qs = ModelVersion.objects.filter(project=project).select_related("repository__project__team", "author")
-    if model is not None:
-        qs = qs.filter(repository=model)
-    if alias:
-        qs = qs.filter(aliases__name=alias.lower())
-    versions = list(qs.order_by("repository__name", "-number")[:MAX_SEARCHED_VERSIONS])
-    if node is None:
-        return versions
-    return [v for v in versions if _matches(node, _version_record(v))]
+    MAX_SEARCHED_VERSIONS versions (a project holds far fewer versions than runs). A bad
+    filter is 400 ``invalid_filter`` naming the position."""
+    try:
+        node = query_parser.parse(filter_text)
+        qs = ModelVersion.objects.filter(project=project).select_related("repository__project__team", "author")
+        if model is not None:
+            qs = qs.filter(repository=model)
+        if alias:
+            qs = qs.filter(aliases__name=alias.lower())
+        versions = list(qs.order_by("repository__name", "-number")[:MAX_SEARCHED_VERSIONS])
+        if node is None:
+            return versions
+        return [v for v in versions if _matches(node, _version_record(v))]
+    except query_parser.FilterError as exc:
+        raise Invalid(exc.message, code="invalid_filter", field="filter", extra={"position": exc.position}) from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
@@ -42,9 +43,6 @@ MAX_REASON = 2_000
 MAX_URI = 2_048
 DIGEST = re.compile(r"^(?:[a-z0-9]{2,16}:)?[0-9a-f]{16,128}$")
 ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
-# Artifacts whose bytes the server has (or is checking): a version may be registered on
-# them. Pending (bytes not sent) and failed artifacts are refused.
-REGISTRABLE = {Artifact.Status.UPLOADED, Artifact.Status.PROCESSING, Artifact.Status.READY}
 
 
 # --- validation helpers -----------------------------------------------------------------------
@@ -341,7 +339,7 @@ def find_artifact(run: Run, ref: Any) -> Artifact:
         artifact = qs.filter(path=path).first()
     if artifact is None:
         raise NotFound(f"Run {run.id} has no artifact {ref!r}.", code="not_found", field="artifact")
-    if artifact.status not in REGISTRABLE:
+    if artifact.status not in selectors.REGISTRABLE:
         state = (
             "has not been uploaded yet" if artifact.status == Artifact.Status.PENDING else f"failed ({artifact.reason})"
         )
@@ -413,7 +411,7 @@ def _resolve_parents(repository: ModelRepository, value: Any) -> list[ModelVersi
     return found
 
 
-def _check_alias_targets(repository: ModelRepository, aliases: Any, *, via_review: str | None = None) -> list[str]:
+def _check_alias_targets(repository: ModelRepository, aliases: Any) -> list[str]:
     if aliases is None:
         return []
     if not isinstance(aliases, list) or len(aliases) > MAX_ALIASES_PER_REGISTER:
@@ -421,14 +419,16 @@ def _check_alias_targets(repository: ModelRepository, aliases: Any, *, via_revie
     out: list[str] = []
     for index, name in enumerate(aliases):
         alias = check_alias_name(name, field=f"aliases.{index}")
-        _refuse_protected(repository, alias, via_review=via_review, field=f"aliases.{index}")
+        _refuse_protected(repository, alias, merge=None, field=f"aliases.{index}")
         if alias not in out:
             out.append(alias)
     return out
 
 
-def _refuse_protected(repository: ModelRepository, alias: str, *, via_review: str | None, field: str = "alias") -> None:
-    if alias in repository.protected_aliases and via_review is None:
+def _refuse_protected(
+    repository: ModelRepository, alias: str, *, merge: ReviewMerge | None, field: str = "alias"
+) -> None:
+    if alias in repository.protected_aliases and merge is None:
         raise Conflict(
             f"The alias {alias!r} of model {repository.name} is protected: a protected alias is never moved "
             "directly, by anyone, through any interface; it moves only when a review request to move it is "
@@ -543,6 +543,27 @@ def version_register(
 
 
 @transaction.atomic
+def version_register_by_name(
+    *,
+    user: User,
+    run: Run,
+    model: Any,
+    artifact: Any,
+    aliases: Any = None,
+    description: Any = "",
+) -> ModelVersion:
+    """Register a version from ``run`` into the model named ``model`` of the run's project,
+    creating the model when there is none by that name (the run page's form). One
+    transaction: a refused registration leaves no new, empty model behind. The caller has
+    checked ``model.register`` on the run."""
+    name = check_model_name(model)
+    repository = selectors.model_of(run.project, name) or model_create(user=user, project=run.project, name=name)
+    return version_register(
+        user=user, repository=repository, run=run, artifact=artifact, aliases=aliases, description=description
+    )
+
+
+@transaction.atomic
 def version_update(
     *,
     user: User,
@@ -577,26 +598,104 @@ def version_update(
 # --- aliases -----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ReviewMerge:
+    """Proof that an alias move is the merge of a review request: the only thing that lets
+    :func:`alias_move` move a protected alias.
+
+    It replaces a free-text ``via_review`` string, which any caller could have typed. How it
+    is kept honest (simply; Python has no private constructors):
+
+    - It is a type, not a value: nothing read from a request body, a form or a URL becomes
+      one, and :func:`alias_move` refuses anything else with a TypeError.
+    - It names the alias and the version the merge moves, so one cannot be reused to move
+      another alias, or to another version (ValueError).
+    - One module of the application builds it: the reviews merge service
+      (``reviews.services``, ``review_request_merge``), after ``reviews.policy.may_merge``
+      allowed the merge, inside the transaction that marks the request merged.
+      ``tests/registry/test_services.py::test_only_the_review_merge_service_grants_a_review_merge``
+      reads every application module and fails if another one constructs a ReviewMerge.
+      Tests and seeding scripts build one to stand for a merged review.
+
+    The registry sits below reviews and cannot look the review request up itself; it logs
+    ``review_request_id`` with the move (``AliasMove.review_request_id`` and the audit event).
+    """
+
+    review_request_id: str
+    number: int
+    alias: str
+    version_id: str
+
+
+def _check_merge(merge: object, *, alias: str, version: ModelVersion) -> None:
+    if not isinstance(merge, ReviewMerge):
+        # SECURITY: a string (the review id of old) is not proof of a merge.
+        raise TypeError(f"merge must be a ReviewMerge, not {type(merge).__name__}.")
+    if merge.alias != alias or merge.version_id != version.id:
+        raise ValueError(
+            f"The merge of review request #{merge.number} moves {merge.alias!r} to version {merge.version_id}, "
+            f"not {alias!r} to version {version.id}."
+        )
+
+
+def _version_to_move_to(repository: ModelRepository, value: Any) -> ModelVersion:
+    """The version a user moves an alias to: ``n``, ``vN`` or a content-hash prefix (read by
+    :func:`registry.refs.parse_version_arg`), never another alias."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = f"v{value}"
+    if not isinstance(value, str) or not value:
+        raise Invalid("version must be a version number, vN or a content-hash prefix.", field="version")
+    try:
+        ref = refs.parse_version_arg(value)
+    except refs.RefError as exc:
+        raise Invalid(str(exc), field="version") from None
+    if ref.kind == "alias":
+        raise Invalid("version must name a version (n, vN or a hash prefix), not another alias.", field="version")
+    return selectors.resolve_version(repository, ref, field="version")
+
+
+@transaction.atomic
+def alias_move_direct(
+    *, user: User, repository: ModelRepository, alias: Any, version: Any, reason: Any = None
+) -> Alias:
+    """A user moves (or creates) an alias by hand, from the API or the model page: the one
+    rule both call. Checked in this order (the API's error bodies depend on it): the
+    ``alias.move`` right, the alias name, the version (``n``, ``vN`` or a hash prefix, not an
+    alias), the reason, and protection (a protected alias is 409 ``protected_alias``: it
+    moves only by merging a review request). Returns the alias as it now stands."""
+    access.require(user, "alias.move", repository.project)
+    name = check_alias_name(alias, field="alias")
+    target = _version_to_move_to(repository, version)
+    alias_move(alias=name, version=target, user=user, reason=reason)
+    moved = selectors.alias_of(repository, name)
+    assert moved is not None  # just moved, in this transaction
+    return moved
+
+
 @transaction.atomic
 def alias_move(
     *,
     alias: str,
     version: ModelVersion,
     user: User,
-    reason: str = "",
-    via_review: str | None = None,
+    reason: Any = "",
+    merge: ReviewMerge | None = None,
 ) -> AliasMove | None:
     """Point ``alias`` of the version's repository at ``version`` (creating the alias when
-    new) and log the move. A protected alias moves only with ``via_review`` (the id of the
-    review request being merged: reviews.services calls this); a direct move of one is 409
-    ``protected_alias``. The caller has checked ``alias.move`` (or the merge right). Moving
-    an alias to where it already points records nothing and returns None."""
+    new) and log the move: the one place that moves an alias. A protected alias moves only
+    with ``merge``, the :class:`ReviewMerge` of the review request being merged (the reviews
+    merge service passes it); without one, a protected alias is 409 ``protected_alias``. The
+    caller has checked the right (``alias.move``, ``model.register`` or the merge right):
+    a user's direct move goes through :func:`alias_move_direct`. Moving an alias to where it
+    already points records nothing and returns None."""
     name = check_alias_name(alias)
+    if merge is not None:
+        _check_merge(merge, alias=name, version=version)
     text = check_reason(reason)
     repository = (
         ModelRepository.objects.select_for_update().select_related("project__team").get(pk=version.repository_id)
     )
-    _refuse_protected(repository, name, via_review=via_review)
+    _refuse_protected(repository, name, merge=merge)
     current = Alias.objects.select_for_update().filter(repository=repository, name=name).first()
     if current is not None and current.version_id == version.id:
         return None
@@ -606,6 +705,7 @@ def alias_move(
     else:
         current.version = version
         current.save(update_fields=["version", "updated_at"])
+    review_request_id = merge.review_request_id if merge is not None else None
     move = AliasMove.objects.create(
         repository=repository,
         alias=name,
@@ -614,7 +714,7 @@ def alias_move(
         actor=user,
         actor_label=user.username,
         reason=text,
-        review_request_id=via_review,
+        review_request_id=review_request_id,
     )
     audit_record(
         actor=user,
@@ -626,7 +726,7 @@ def alias_move(
             "from": previous.number if previous is not None else None,
             "to": version.number,
             "reason": text,
-            "review_request": via_review,
+            "review_request": review_request_id,
         },
     )
     return move

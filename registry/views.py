@@ -14,7 +14,6 @@ import markdown
 import nh3
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,7 +24,6 @@ from accounts import access
 from accounts.models import User
 from core.errors import DomainError, Invalid, NotFound
 from core.pages import raise_for_page
-from experiments import artifacts
 from experiments.access import access_project, access_run
 from experiments.models import Artifact
 from registry import refs, reproduce, selectors, services
@@ -132,7 +130,7 @@ def version_page(request: HttpRequest, team: str, project: str, model: str, numb
     with policy_errors():
         version = access_version(request.user, team, project, model, f"v{number}")
     repository = version.repository
-    others = list(ModelVersion.objects.filter(repository=repository).exclude(pk=version.pk).order_by("-number"))
+    others = selectors.other_versions(version)
     against: ModelVersion | None = None
     problem = ""
     raw = request.GET.get("compare")
@@ -143,9 +141,7 @@ def version_page(request: HttpRequest, team: str, project: str, model: str, numb
         except (refs.RefError, Http404) as exc:
             problem = f"Cannot compare with {raw!r}: {exc}"
     else:
-        against = version.parents.order_by("number").first() or next(
-            (v for v in others if v.number < version.number), None
-        )
+        against = selectors.diff_base(version)
     lineage = selectors.lineage(version)
     blocking, warnings = reproduce.problems_of(version)
     full = f"{repository.project.path}/{repository.name}@v{version.number}"
@@ -196,9 +192,10 @@ def version_page(request: HttpRequest, team: str, project: str, model: str, numb
 def version_download(request: HttpRequest, team: str, project: str, model: str, number: int) -> HttpResponse:
     with policy_errors():
         version = access_version(request.user, team, project, model, f"v{number}")
-    url = artifacts.download_url(version.artifact) if version.artifact is not None else None
-    if url is None:
-        raise Http404("The binary cannot be downloaded (not verified yet, or deleted with its run).")
+    try:
+        url = selectors.version_download_url(version)
+    except DomainError:
+        raise Http404("The binary cannot be downloaded (not verified yet, or deleted with its run).") from None
     return HttpResponseRedirect(url)
 
 
@@ -208,16 +205,18 @@ def alias_move_form(request: HttpRequest, team: str, project: str, model: str) -
     with policy_errors():
         repository = access_model(request.user, team, project, model, action="alias.move")
     alias = request.POST.get("alias", "")
-    raw = request.POST.get("version", "")
     try:
-        with policy_errors():
-            version = selectors.resolve_version(repository, refs.parse_version_arg(raw), field="version")
-        services.alias_move(alias=alias, version=version, user=_user(request), reason=request.POST.get("reason", ""))
-    except (DomainError, refs.RefError, Http404) as exc:
-        detail = exc.message if isinstance(exc, DomainError) else str(exc)
-        messages.error(request, f"The alias was not moved: {detail}")
+        moved = services.alias_move_direct(
+            user=_user(request),
+            repository=repository,
+            alias=alias,
+            version=request.POST.get("version", ""),
+            reason=request.POST.get("reason", ""),
+        )
+    except DomainError as exc:
+        messages.error(request, f"The alias was not moved: {exc.message}")
     else:
-        messages.success(request, f"{alias} now points to v{version.number}.")
+        messages.success(request, f"{alias} now points to v{moved.version.number}.")
     return redirect(_model_url(repository))
 
 
@@ -307,31 +306,25 @@ def register_form(request: HttpRequest, team: str, project: str, run_id: str) ->
         run = access_run(request.user, run_id, action="model.register")
     if run.project.team.name.lower() != team.lower() or run.project.name.lower() != project.lower():
         raise Http404("Not found.")
-    candidates = list(Artifact.objects.filter(run=run, status__in=services.REGISTRABLE).order_by("path"))
+    candidates = list(selectors.registrable_artifacts(run))
     form = {"name": "", "artifact": "", "aliases": "", "description": ""}
     error = ""
     if request.method == "POST":
         form = {key: request.POST.get(key, "").strip() for key in form}
+        aliases = [a.strip() for a in form["aliases"].split(",") if a.strip()]
         try:
-            # One transaction: a refused registration does not leave a new, empty model behind.
-            with transaction.atomic():
-                name = services.check_model_name(form["name"])
-                repository = selectors.model_of(run.project, name) or services.model_create(
-                    user=_user(request), project=run.project, name=name
-                )
-                aliases = [a.strip() for a in form["aliases"].split(",") if a.strip()]
-                version = services.version_register(
-                    user=_user(request),
-                    repository=repository,
-                    run=run,
-                    artifact=form["artifact"],
-                    aliases=aliases or None,
-                    description=form["description"],
-                )
+            version = services.version_register_by_name(
+                user=_user(request),
+                run=run,
+                model=form["name"],
+                artifact=form["artifact"],
+                aliases=aliases or None,
+                description=form["description"],
+            )
         except DomainError as exc:
             error = exc.message
         else:
-            messages.success(request, f"Registered {repository.name} v{version.number}.")
+            messages.success(request, f"Registered {version.repository.name} v{version.number}.")
             return redirect(_version_url(version))
     return render(
         request,

@@ -912,7 +912,9 @@ def review_request_merge(
         version=rr.candidate,
         user=user,
         reason=text or f"merged review request #{rr.number}: {rr.title}"[:2000],
-        via_review=rr.id,
+        merge=registry_services.ReviewMerge(
+            review_request_id=rr.id, number=rr.number, alias=rr.alias, version_id=rr.candidate_id
+        ),
     )
     rr.state = ReviewRequest.State.MERGED
     rr.merged_by = user

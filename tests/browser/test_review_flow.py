@@ -48,7 +48,12 @@ def review_demo(db: None) -> tuple[Project, ModelRepository]:
     first = _run(project, owner, seed="1", acc=0.91, content=b"v1", packages={"numpy": "1.26.4"})
     second = _run(project, owner, seed="2", acc=0.89, content=b"v2", packages={"numpy": "2.0.0"})
     v1 = registry_services.version_register(user=owner, repository=model, run=first, artifact="model.pkl")
-    registry_services.alias_move(alias="production", version=v1, user=owner, via_review="seed")
+    registry_services.alias_move(
+        alias="production",
+        version=v1,
+        user=owner,
+        merge=registry_services.ReviewMerge(review_request_id="seed", number=0, alias="production", version_id=v1.id),
+    )
     registry_services.version_register(user=owner, repository=model, run=second, artifact="model.pkl")
     return project, model
 

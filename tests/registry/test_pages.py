@@ -9,7 +9,7 @@ from django.test import Client
 from accounts.models import AuditEvent, User
 from core.errors import DomainError
 from registry import services
-from registry.models import ModelRepository, ModelVersion
+from registry.models import AliasMove, ModelRepository, ModelVersion
 from registry.views import parse_tag_lines
 from tests.registry.conftest import MakeArtifact, MakeRun
 
@@ -109,3 +109,45 @@ def test_tag_lines_parse_to_a_dict() -> None:
     assert parse_tag_lines("") == {}
     with pytest.raises(DomainError):
         parse_tag_lines("x=1\n" * 201)
+
+
+def _messages(response: object) -> list[str]:
+    return [str(m) for m in response.context["messages"]]  # type: ignore[attr-defined]
+
+
+def test_the_alias_form_moves_an_unprotected_alias_with_the_apis_rule(maintainer: User, version: ModelVersion) -> None:
+    web = _web(maintainer)
+
+    response = web.post(PAGE + "aliases/", {"alias": "staging", "version": "1", "reason": "first"}, follow=True)
+
+    assert _messages(response) == ["staging now points to v1."]
+    move = AliasMove.objects.get(alias="staging")
+    assert (move.to_version_id, move.reason, move.review_request_id) == (version.id, "first", None)
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"alias": "production", "version": "1"}, "is protected"),
+        ({"alias": "latest", "version": "1"}, "reserved"),
+        ({"alias": "staging", "version": "9"}, "has no version v9"),
+        ({"alias": "staging", "version": "staging"}, "not another alias"),
+        ({"alias": "staging", "version": "1", "reason": "x" * 3000}, "reason must be a string"),
+    ],
+)
+def test_the_alias_form_refuses_what_the_api_refuses(
+    maintainer: User, version: ModelVersion, form: dict[str, str], message: str
+) -> None:
+    response = _web(maintainer).post(PAGE + "aliases/", form, follow=True)
+
+    [shown] = _messages(response)
+    assert shown.startswith("The alias was not moved: ")
+    assert message in shown
+    assert not AliasMove.objects.exists()
+
+
+def test_a_member_may_not_move_an_alias(member: User, version: ModelVersion) -> None:
+    response = _web(member).post(PAGE + "aliases/", {"alias": "staging", "version": "1"})
+
+    assert response.status_code == 403
+    assert not AliasMove.objects.exists()

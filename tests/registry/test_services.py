@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 from django.db import DatabaseError, IntegrityError, InternalError, transaction
 
@@ -308,11 +311,56 @@ def test_a_merged_review_request_moves_a_protected_alias(
 ) -> None:
     version = register(owner, model, make_run, make_artifact)
 
-    move = services.alias_move(alias="production", version=version, user=owner, reason="merged", via_review="r" * 32)
+    merge = services.ReviewMerge(review_request_id="r" * 32, number=7, alias="production", version_id=version.id)
+    move = services.alias_move(alias="production", version=version, user=owner, reason="merged", merge=merge)
 
     assert move is not None
     assert move.review_request_id == "r" * 32
     assert Alias.objects.get(name="production").version == version
+
+
+def test_a_string_is_not_proof_of_a_merge(
+    owner: User, model: ModelRepository, make_run: MakeRun, make_artifact: MakeArtifact
+) -> None:
+    version = register(owner, model, make_run, make_artifact)
+
+    with pytest.raises(TypeError):
+        services.alias_move(alias="production", version=version, user=owner, merge="r" * 32)  # type: ignore[arg-type]
+
+    assert not Alias.objects.exists()
+
+
+def test_a_review_merge_moves_only_its_own_alias_to_its_own_version(
+    owner: User, model: ModelRepository, make_run: MakeRun, make_artifact: MakeArtifact
+) -> None:
+    v1 = register(owner, model, make_run, make_artifact, content=b"a")
+    v2 = register(owner, model, make_run, make_artifact, content=b"b")
+    merge = services.ReviewMerge(review_request_id="r" * 32, number=7, alias="production", version_id=v1.id)
+
+    for alias, version in (("production", v2), ("staging", v1)):
+        with pytest.raises(ValueError, match="review request #7"):
+            services.alias_move(alias=alias, version=version, user=owner, merge=merge)
+
+    assert not Alias.objects.exists()
+
+
+def test_only_the_review_merge_service_grants_a_review_merge() -> None:
+    # SECURITY: a ReviewMerge lets its holder move a protected alias. The application builds
+    # one in a single place, the reviews merge service (a module, or a package once split),
+    # after the review policy allowed the merge; tests and benchmarks may build their own.
+    root = Path(__file__).resolve().parents[2]
+    packages = [p for p in root.iterdir() if (p / "__init__.py").exists() and p.name not in {"tests", "benchmarks"}]
+    builders: set[str] = set()
+    for path in (path for package in packages for path in package.rglob("*.py")):
+        relative = path.relative_to(root)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                if name == "ReviewMerge":
+                    builders.add(relative.as_posix())
+
+    assert builders
+    assert all(b == "reviews/services.py" or b.startswith("reviews/services/") for b in builders), builders
 
 
 @pytest.mark.parametrize("name", ["latest", "v2", "abcdef123", "Bad Name"])

@@ -53,7 +53,14 @@ def register(model: ModelRepository, owner: User, make_run: MakeRun, make_artifa
 @pytest.fixture
 def v1(register: Any, owner: User) -> ModelVersion:
     version: ModelVersion = register(metrics={"acc": 0.90, "loss": 0.30})
-    registry_services.alias_move(alias="production", version=version, user=owner, via_review="seed")
+    registry_services.alias_move(
+        alias="production",
+        version=version,
+        user=owner,
+        merge=registry_services.ReviewMerge(
+            review_request_id="seed", number=0, alias="production", version_id=version.id
+        ),
+    )
     return version
 
 

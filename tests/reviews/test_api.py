@@ -239,7 +239,15 @@ def test_merge_is_refused_when_the_alias_moved_since_the_checks(
 
     reviewer = client_for(maintainer)
     post_json(reviewer, BASE + "1/reviews/", {"verdict": "approve", "version_hash": opened["version_hash"]})
-    registry_services.alias_move(alias="production", version=register(), user=owner, via_review="other")
+    moved = register()
+    registry_services.alias_move(
+        alias="production",
+        version=moved,
+        user=owner,
+        merge=registry_services.ReviewMerge(
+            review_request_id="other", number=0, alias="production", version_id=moved.id
+        ),
+    )
 
     assert_error(post_json(reviewer, BASE + "1/merge/", {}), 409, code="out_of_date")
     with django_capture_on_commit_callbacks(execute=True):
