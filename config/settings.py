@@ -68,7 +68,7 @@ INSTALLED_APPS = [
     "reviews",
     "live",
     "frontend",
-    # After the project's apps, so that accounts/templates/ overrides allauth's templates.
+    # After the project's apps, so that frontend/templates/ overrides allauth's templates.
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
