@@ -29,7 +29,7 @@ from core.errors import DomainError, Invalid
 from core.pages import raise_for_page
 from experiments.access import access_project
 from experiments.models import Project
-from frontend.views import policy_errors
+from frontend.errors import policy_errors
 
 ROLE_NAMES = [role.label for role in ProjectRole]
 AUDIT_PER_PAGE = 50
