@@ -18,12 +18,12 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import User
 from experiments import search_selectors, selectors, services
 from experiments.access import access_project, access_runs, access_saved_view
 from experiments.csv_export import rows_to_csv
 from experiments.models import Figure, MetricSummary, Project, Run
 from experiments.query.parser import FilterError
+from frontend.common import request_user
 from frontend.errors import form_errors, policy_errors
 from frontend.runs_table import DEFAULT_SORT, KEY_LIST_LIMIT, chosen_columns
 
@@ -33,11 +33,6 @@ CHART_POINTS = 500
 EXPORT_MAX_ROWS = 100_000
 # Metric names whose best value is the smallest; any other metric's best is the largest.
 LOWER_IS_BETTER = re.compile(r"(loss|err|error|mse|mae|rmse|perplexity|latency|time|wer|cer)", re.IGNORECASE)
-
-
-def _user(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)
-    return request.user
 
 
 def _ids(query: QueryDict, name: str = "runs") -> list[str]:
@@ -262,7 +257,10 @@ def saved_view_create(request: HttpRequest, team: str, project: str) -> HttpResp
         proj = access_project(request.user, team, project)
     with form_errors(request, "The view was not saved"):
         view = services.saved_view_save(
-            user=_user(request), project=proj, name=request.POST.get("name", ""), query=request.POST.get("query", "")
+            user=request_user(request),
+            project=proj,
+            name=request.POST.get("name", ""),
+            query=request.POST.get("query", ""),
         )
         messages.success(request, f"Saved the view “{view.name}”.")
         return HttpResponseRedirect(_project_url(proj) + "?" + view.query)

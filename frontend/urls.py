@@ -1,12 +1,62 @@
+"""Every page's URL, by feature, in the order Django tries them. The account, team and staff
+pages come first: their first segments (``settings``, ``teams``, ``invitations``, ``-``) are
+reserved team names (accounts/names.py), so no team's URLs can be shadowed, and they must be
+tried before ``<team>/<project>/``."""
+
 from __future__ import annotations
 
 from allauth.account import views as allauth_views
 from django.urls import path
 
-from frontend import artifact_views, project_views, run_views, search_views
+from frontend import (
+    access_views,
+    account_views,
+    admin_views,
+    artifact_views,
+    project_views,
+    run_views,
+    search_views,
+    team_views,
+)
+
+account_patterns = [
+    path("settings/", account_views.settings_page, name="account-settings"),
+    path("settings/tokens/", account_views.tokens_page, name="tokens"),
+    path("settings/tokens/<str:token_id>/revoke/", account_views.token_revoke, name="token-revoke"),
+    path("teams/", team_views.teams_page, name="teams"),
+    path("teams/<str:team>/", team_views.team_page, name="team"),
+    path("teams/<str:team>/invite/", team_views.team_invite, name="team-invite"),
+    path(
+        "teams/<str:team>/invitations/<str:invitation_id>/revoke/",
+        team_views.invitation_revoke,
+        name="team-invitation-revoke",
+    ),
+    path("teams/<str:team>/members/<str:username>/role/", team_views.member_role, name="team-member-role"),
+    path("teams/<str:team>/members/<str:username>/remove/", team_views.member_remove, name="team-member-remove"),
+    path("invitations/", account_views.invitation_page, name="invitation"),
+    path("invitations/<str:token>/", account_views.invitation_link, name="invitation-accept"),
+    path("-/staff/users/", admin_views.staff_users_page, name="staff-users"),
+    path("-/staff/users/<str:username>/<str:action>/", admin_views.staff_user_action, name="staff-user-action"),
+    path("-/staff/audit/", admin_views.staff_audit_page, name="staff-audit"),
+    path("<str:team>/<str:project>/access/", access_views.project_access_page, name="project-access"),
+    path("<str:team>/<str:project>/access/grants/", access_views.project_grant_add, name="project-grant-add"),
+    path(
+        "<str:team>/<str:project>/access/<str:kind>/<str:name>/role/",
+        access_views.project_grant_change,
+        name="project-grant-change",
+    ),
+    path(
+        "<str:team>/<str:project>/access/<str:kind>/<str:name>/revoke/",
+        access_views.project_grant_revoke,
+        name="project-grant-revoke",
+    ),
+    path("<str:team>/<str:project>/access/visibility/", access_views.project_visibility, name="project-visibility"),
+    path("<str:team>/<str:project>/access/transfer/", access_views.project_transfer, name="project-transfer"),
+    path("<str:team>/<str:project>/audit/", admin_views.project_audit_page, name="project-audit"),
+]
 
 # The run URL shape is also built by the API (experiments.api.run_url): keep them in step.
-urlpatterns = [
+run_patterns = [
     path("", project_views.home, name="home"),
     # django-allauth's views (login by username or e-mail, rate-limited) at the short paths.
     path("login/", allauth_views.login, name="login"),
@@ -34,3 +84,5 @@ urlpatterns = [
         name="artifact-thumbnail",
     ),
 ]
+
+urlpatterns = account_patterns + run_patterns
