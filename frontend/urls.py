@@ -14,6 +14,7 @@ from frontend import (
     admin_views,
     artifact_views,
     project_views,
+    registry_views,
     run_views,
     search_views,
     team_views,
@@ -55,6 +56,33 @@ account_patterns = [
     path("<str:team>/<str:project>/audit/", admin_views.project_audit_page, name="project-audit"),
 ]
 
+registry_patterns = [
+    path("<str:team>/<str:project>/models/", registry_views.models_page, name="models"),
+    path("<str:team>/<str:project>/models/<str:model>/", registry_views.model_page, name="model"),
+    path(
+        "<str:team>/<str:project>/models/<str:model>/aliases/", registry_views.alias_move_form, name="model-alias-move"
+    ),
+    path("<str:team>/<str:project>/models/<str:model>/edit/", registry_views.metadata_form, name="model-edit"),
+    path(
+        "<str:team>/<str:project>/models/<str:model>/v<int:number>/", registry_views.version_page, name="model-version"
+    ),
+    path(
+        "<str:team>/<str:project>/models/<str:model>/v<int:number>/edit/",
+        registry_views.metadata_form,
+        name="model-version-edit",
+    ),
+    path(
+        "<str:team>/<str:project>/models/<str:model>/v<int:number>/download/",
+        registry_views.version_download,
+        name="model-version-download",
+    ),
+    path(
+        "<str:team>/<str:project>/runs/<str:run_id>/register-model/",
+        registry_views.register_form,
+        name="run-register-model",
+    ),
+]
+
 # The run URL shape is also built by the API (experiments.api.run_url): keep them in step.
 run_patterns = [
     path("", project_views.home, name="home"),
@@ -85,4 +113,4 @@ run_patterns = [
     ),
 ]
 
-urlpatterns = account_patterns + run_patterns
+urlpatterns = account_patterns + registry_patterns + run_patterns

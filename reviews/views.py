@@ -22,10 +22,10 @@ from accounts.models import User
 from core.errors import DomainError, Forbidden, NotFound
 from core.pages import raise_for_page
 from experiments.access import access_project
+from frontend.errors import policy_errors
 from live.eventlog import current_seq
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion
-from registry.views import policy_errors
 from reviews import events, policy, selectors, serializers, services
 from reviews.access import access_review_request
 from reviews.models import Comment, ReviewRequest

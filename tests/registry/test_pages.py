@@ -8,9 +8,9 @@ from django.test import Client
 
 from accounts.models import AuditEvent, User
 from core.errors import DomainError
+from frontend.registry_views import parse_tag_lines
 from registry import services
 from registry.models import ModelRepository, ModelVersion
-from registry.views import parse_tag_lines
 from tests.registry.conftest import MakeArtifact, MakeRun
 
 pytestmark = pytest.mark.django_db

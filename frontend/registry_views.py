@@ -5,8 +5,6 @@ read; templates receive ready booleans (``can_move``, ``protected``), never rule
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,11 +21,11 @@ from django.views.decorators.http import require_POST
 
 from accounts import access
 from accounts.models import User
-from core.errors import DomainError, Invalid, NotFound
-from core.pages import raise_for_page
+from core.errors import DomainError, Invalid
 from experiments import artifacts
 from experiments.access import access_project, access_run
 from experiments.models import Artifact
+from frontend.errors import policy_errors
 from registry import refs, reproduce, selectors, services
 from registry.access import access_model, access_version
 from registry.models import ModelRepository, ModelVersion
@@ -36,18 +34,6 @@ ALLOWED_TAGS = {
     "p", "br", "hr", "strong", "em", "code", "pre", "blockquote", "ul", "ol", "li",
     "h1", "h2", "h3", "h4", "h5", "h6", "a", "table", "thead", "tbody", "tr", "th", "td",
 }  # fmt: skip
-
-
-@contextmanager
-def policy_errors() -> Iterator[None]:
-    # SECURITY: missing and invisible are both 404 on pages too.
-    try:
-        yield
-    except NotFound:
-        raise Http404("Not found.") from None
-    except DomainError as exc:
-        raise_for_page(exc)
-        raise
 
 
 def render_markdown(text: str) -> SafeString:
