@@ -107,7 +107,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "frontend.context_processors.navigation",
-                "reviews.context_processors.notifications",
+                "frontend.context_processors.notifications",
             ],
         },
     },

@@ -15,6 +15,7 @@ from frontend import (
     artifact_views,
     project_views,
     registry_views,
+    review_views,
     run_views,
     search_views,
     team_views,
@@ -83,8 +84,23 @@ registry_patterns = [
     ),
 ]
 
+REVIEW = "<str:team>/<str:project>/reviews/<int:number>/"
+
+review_patterns = [
+    path("notifications/", review_views.notifications_page, name="notifications"),
+    path("<str:team>/<str:project>/reviews/", review_views.review_list, name="review-list"),
+    path("<str:team>/<str:project>/reviews/new/", review_views.review_new, name="review-new"),
+    path(REVIEW, review_views.review_page, name="review-request"),
+    path(REVIEW + "review/", review_views.review_submit_form, name="review-submit"),
+    path(REVIEW + "comment/", review_views.comment_form, name="review-comment"),
+    path(REVIEW + "update/", review_views.request_update_form, name="review-update"),
+    path(REVIEW + "merge/", review_views.merge_form, name="review-merge"),
+    path(REVIEW + "checks/", review_views.checks_rerun_form, name="review-checks-rerun"),
+    path(REVIEW + "reviews/<str:review_id>/dismiss/", review_views.dismiss_form, name="review-dismiss"),
+]
+
 # The run URL shape is also built by the API (experiments.api.run_url): keep them in step.
-run_patterns = [
+project_patterns = [
     path("", project_views.home, name="home"),
     # django-allauth's views (login by username or e-mail, rate-limited) at the short paths.
     path("login/", allauth_views.login, name="login"),
@@ -113,4 +129,4 @@ run_patterns = [
     ),
 ]
 
-urlpatterns = account_patterns + registry_patterns + run_patterns
+urlpatterns = account_patterns + registry_patterns + review_patterns + project_patterns
