@@ -197,7 +197,7 @@ def review_page(request: HttpRequest, team: str, project: str, number: int) -> H
         "tab": tab,
         "live_seq": live_seq,
         "out": serializers.request_out(rr, facts=facts),
-        "description_html": mark_safe(rr.description_html),  # noqa: S308 - sanitised by reviews.markdown
+        "description_html": mark_safe(rr.description_html),  # noqa: S308 - sanitised by core.markdown
         "timeline": selectors.timeline_of(rr),
         "reviews": reviews,
         "threads": threads,

@@ -11,9 +11,11 @@
 //
 // # SECURITY: event data is user-written. It goes into the page as text (textContent); the
 // one exception, a comment's body_html, is markdown the server already sanitised (nh3), and
-// it is parsed inertly (DOMParser) and filtered again against an allow-list before insertion.
+// it is parsed inertly (DOMParser) and filtered again against the server's allow-list
+// (markdown-policy.js) before insertion.
 // Parts: see live-parts.js. Forms come from a server-rendered <template> (with its CSRF token).
 import { allParts, refreshParts } from "./live-parts.js";
+import { markdownNodes } from "./markdown-policy.js";
 
 const STATUS_CLASSES = {
   running: "text-bg-primary",
@@ -163,32 +165,6 @@ function summariesUpdated(summaries) {
 
 // --- the review page --------------------------------------------------------------------------
 
-const ALLOWED_TAGS = new Set(
-  "P BR STRONG EM B I CODE PRE BLOCKQUOTE UL OL LI A H1 H2 H3 H4 H5 H6 HR TABLE THEAD TBODY TR TH TD DEL SPAN".split(" "),
-);
-
-function sanitised(html) {
-  const doc = new DOMParser().parseFromString(`<div>${html}</div>`, "text/html");
-  const root = doc.body.firstChild;
-  const walk = (node) => {
-    for (const child of [...node.childNodes]) {
-      if (child.nodeType === Node.TEXT_NODE) continue;
-      if (child.nodeType !== Node.ELEMENT_NODE || !ALLOWED_TAGS.has(child.tagName)) {
-        child.replaceWith(document.createTextNode(child.textContent || ""));
-        continue;
-      }
-      for (const attr of [...child.attributes]) {
-        const keep = (child.tagName === "A" && attr.name === "href" && /^(https?:|\/|#|mailto:)/i.test(attr.value)) || attr.name === "class";
-        if (!keep) child.removeAttribute(attr.name);
-      }
-      if (child.tagName === "A") child.setAttribute("rel", "nofollow noopener");
-      walk(child);
-    }
-  };
-  walk(root);
-  return [...root.childNodes].map((n) => document.importNode(n, true));
-}
-
 function commentBody(comment) {
   if (comment.deleted) {
     const p = document.createElement("p");
@@ -198,7 +174,7 @@ function commentBody(comment) {
   }
   const body = document.createElement("div");
   body.className = "markdown";
-  body.append(...sanitised(comment.body_html || ""));
+  body.append(...markdownNodes(comment.body_html || ""));
   return body;
 }
 
