@@ -279,33 +279,7 @@ function checkUpdated(check) {
   }
 }
 
-// The timeline's wording, as reviews/templates/reviews/request.html writes it.
-function timelineText(kind, data) {
-  const d = data || {};
-  switch (kind) {
-    case "opened":
-      return `opened the request for v${d.version}`;
-    case "review": {
-      const verb = { approve: "approved", request_changes: "requested changes on" }[d.verdict] || "reviewed";
-      return `${verb} v${d.version}`;
-    }
-    case "comment":
-      return `${d.reply ? "replied" : "commented"}${d.anchor ? ` on ${d.anchor.kind} ${d.anchor.key}` : ""}`;
-    case "candidate_pushed":
-      return `pushed v${d.to} (was v${d.from})${d.dismissed ? `; ${d.dismissed} approval${d.dismissed === 1 ? "" : "s"} dismissed` : ""}`;
-    case "review_dismissed":
-      return `dismissed the review of ${d.reviewer}: ${d.reason}`;
-    case "check":
-      return `check ${d.name} ${d.status} on v${d.version}`;
-    case "merged":
-      return `merged: ${d.alias} → v${d.version}${d.bypass ? ` (policy bypassed: ${d.reason})` : ""}`;
-    case "edited":
-      return `edited ${(Array.isArray(d) ? d : Object.keys(d)).join(", ")}`;
-    default:
-      return kind;
-  }
-}
-
+// The entry's wording is the server's (reviews/timeline.py, the event's "text"), as on the page.
 function timelineAdded(entry) {
   const list = document.querySelector("[data-testid=timeline]");
   if (!list) return;
@@ -317,7 +291,7 @@ function timelineAdded(entry) {
   const when = document.createElement("span");
   when.className = "text-body-secondary";
   when.textContent = "· just now";
-  item.append(actor, ` ${timelineText(entry.kind, entry.data)} `, when);
+  item.append(actor, ` ${entry.text || entry.kind} `, when);
   list.appendChild(item);
 }
 
