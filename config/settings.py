@@ -68,7 +68,7 @@ INSTALLED_APPS = [
     "reviews",
     "live",
     "frontend",
-    # After the project's apps, so that accounts/templates/ overrides allauth's templates.
+    # After the project's apps, so that frontend/templates/ overrides allauth's templates.
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
@@ -107,7 +107,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "frontend.context_processors.navigation",
-                "reviews.context_processors.notifications",
+                "frontend.context_processors.notifications",
             ],
         },
     },

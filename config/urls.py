@@ -21,8 +21,5 @@ urlpatterns = [
     path("api/v1/", include("reviews.urls")),
     path("-/store/", store_views.local_store, name="local-store"),
     path("accounts/", include("allauth.urls")),
-    path("", include("accounts.page_urls")),
-    path("", include("registry.page_urls")),
-    path("", include("reviews.page_urls")),
     path("", include("frontend.urls")),
 ]

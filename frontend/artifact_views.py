@@ -19,7 +19,7 @@ from django.urls import reverse
 from experiments import artifacts, selectors, storage
 from experiments.access import access_artifact
 from experiments.models import Artifact, Run
-from frontend.views import policy_errors
+from frontend.errors import policy_errors
 
 MAX_THUMBNAIL_BYTES = 2 * 1024 * 1024
 STATUS_TEXT = {

@@ -1,6 +1,6 @@
 """Dashboard pages for search and compare (issue 6): the compare page, the runs table as
-CSV, saved views, and the global search page. Thin, as frontend/views.py: the policy loads
-and checks, the selectors read, this module shapes."""
+CSV, saved views, and the global search page. Thin, as frontend/project_views.py: the policy
+loads and checks, the selectors read, this module shapes."""
 
 from __future__ import annotations
 
@@ -18,14 +18,14 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import User
-from core.errors import DomainError, NotFound
 from experiments import search_selectors, selectors, services
 from experiments.access import access_project, access_runs, access_saved_view
 from experiments.csv_export import rows_to_csv
 from experiments.models import Figure, MetricSummary, Project, Run
 from experiments.query.parser import FilterError
-from frontend.views import policy_errors
+from frontend.common import request_user
+from frontend.errors import form_errors, policy_errors
+from frontend.runs_table import DEFAULT_SORT, KEY_LIST_LIMIT, chosen_columns
 
 MAX_COMPARE_RUNS = 50
 COMPARE_BY_FILTER = 20
@@ -33,11 +33,6 @@ CHART_POINTS = 500
 EXPORT_MAX_ROWS = 100_000
 # Metric names whose best value is the smallest; any other metric's best is the largest.
 LOWER_IS_BETTER = re.compile(r"(loss|err|error|mse|mae|rmse|perplexity|latency|time|wer|cer)", re.IGNORECASE)
-
-
-def _user(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)
-    return request.user
 
 
 def _ids(query: QueryDict, name: str = "runs") -> list[str]:
@@ -98,10 +93,8 @@ def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         ids = ids[:MAX_COMPARE_RUNS]
     runs: list[Run] = []
     if ids:
-        try:
+        with policy_errors():
             runs = access_runs(request.user, ids)
-        except NotFound:
-            raise Http404("Not found.") from None
         # SECURITY: the URL names the project; runs of another project are not in it.
         if any(run.project_id != proj.pk for run in runs):
             raise Http404("Not found.")
@@ -190,8 +183,6 @@ def _with(query: QueryDict, **changes: str | None) -> str:
 @require_GET
 def project_export(request: HttpRequest, team: str, project: str) -> StreamingHttpResponse:
     """The runs of the current view (filter, sort, columns), every page, as CSV."""
-    from frontend.views import DEFAULT_SORT, KEY_LIST_LIMIT, _chosen_columns
-
     with policy_errors():
         proj = access_project(request.user, team, project)
     sort = (request.GET.get("sort") or request.GET.get("order_by") or DEFAULT_SORT).strip()
@@ -209,7 +200,7 @@ def project_export(request: HttpRequest, team: str, project: str) -> StreamingHt
             f"Invalid {exc.source} at position {exc.position}: {exc.message}", status=400, content_type="text/plain"
         )  # type: ignore[return-value]
     keys = search_selectors.project_keys(proj, limit=KEY_LIST_LIMIT)
-    columns = _chosen_columns(
+    columns = chosen_columns(
         request, proj, {"metric": keys["metrics"], "param": keys["params"], "tag": keys["tags"]}, []
     )
 
@@ -264,15 +255,16 @@ def project_export(request: HttpRequest, team: str, project: str) -> StreamingHt
 def saved_view_create(request: HttpRequest, team: str, project: str) -> HttpResponse:
     with policy_errors():
         proj = access_project(request.user, team, project)
-    try:
+    with form_errors(request, "The view was not saved"):
         view = services.saved_view_save(
-            user=_user(request), project=proj, name=request.POST.get("name", ""), query=request.POST.get("query", "")
+            user=request_user(request),
+            project=proj,
+            name=request.POST.get("name", ""),
+            query=request.POST.get("query", ""),
         )
-    except DomainError as exc:
-        messages.error(request, f"The view was not saved: {exc.message}")
-        return HttpResponseRedirect(_project_url(proj) + "?" + services.saved_view_query(request.POST.get("query", "")))
-    messages.success(request, f"Saved the view “{view.name}”.")
-    return HttpResponseRedirect(_project_url(proj) + "?" + view.query)
+        messages.success(request, f"Saved the view “{view.name}”.")
+        return HttpResponseRedirect(_project_url(proj) + "?" + view.query)
+    return HttpResponseRedirect(_project_url(proj) + "?" + services.saved_view_query(request.POST.get("query", "")))
 
 
 @login_required

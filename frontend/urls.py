@@ -1,18 +1,112 @@
+"""Every page's URL, by feature, in the order Django tries them. The account, team and staff
+pages come first: their first segments (``settings``, ``teams``, ``invitations``, ``-``) are
+reserved team names (accounts/names.py), so no team's URLs can be shadowed, and they must be
+tried before ``<team>/<project>/``."""
+
 from __future__ import annotations
 
 from allauth.account import views as allauth_views
 from django.urls import path
 
-from frontend import artifact_views, search_views, views
+from frontend import (
+    access_views,
+    account_views,
+    admin_views,
+    artifact_views,
+    project_views,
+    registry_views,
+    review_views,
+    run_views,
+    search_views,
+    team_views,
+)
+
+account_patterns = [
+    path("settings/", account_views.settings_page, name="account-settings"),
+    path("settings/tokens/", account_views.tokens_page, name="tokens"),
+    path("settings/tokens/<str:token_id>/revoke/", account_views.token_revoke, name="token-revoke"),
+    path("teams/", team_views.teams_page, name="teams"),
+    path("teams/<str:team>/", team_views.team_page, name="team"),
+    path("teams/<str:team>/invite/", team_views.team_invite, name="team-invite"),
+    path(
+        "teams/<str:team>/invitations/<str:invitation_id>/revoke/",
+        team_views.invitation_revoke,
+        name="team-invitation-revoke",
+    ),
+    path("teams/<str:team>/members/<str:username>/role/", team_views.member_role, name="team-member-role"),
+    path("teams/<str:team>/members/<str:username>/remove/", team_views.member_remove, name="team-member-remove"),
+    path("invitations/", account_views.invitation_page, name="invitation"),
+    path("invitations/<str:token>/", account_views.invitation_link, name="invitation-accept"),
+    path("-/staff/users/", admin_views.staff_users_page, name="staff-users"),
+    path("-/staff/users/<str:username>/<str:action>/", admin_views.staff_user_action, name="staff-user-action"),
+    path("-/staff/audit/", admin_views.staff_audit_page, name="staff-audit"),
+    path("<str:team>/<str:project>/access/", access_views.project_access_page, name="project-access"),
+    path("<str:team>/<str:project>/access/grants/", access_views.project_grant_add, name="project-grant-add"),
+    path(
+        "<str:team>/<str:project>/access/<str:kind>/<str:name>/role/",
+        access_views.project_grant_change,
+        name="project-grant-change",
+    ),
+    path(
+        "<str:team>/<str:project>/access/<str:kind>/<str:name>/revoke/",
+        access_views.project_grant_revoke,
+        name="project-grant-revoke",
+    ),
+    path("<str:team>/<str:project>/access/visibility/", access_views.project_visibility, name="project-visibility"),
+    path("<str:team>/<str:project>/access/transfer/", access_views.project_transfer, name="project-transfer"),
+    path("<str:team>/<str:project>/audit/", admin_views.project_audit_page, name="project-audit"),
+]
+
+registry_patterns = [
+    path("<str:team>/<str:project>/models/", registry_views.models_page, name="models"),
+    path("<str:team>/<str:project>/models/<str:model>/", registry_views.model_page, name="model"),
+    path(
+        "<str:team>/<str:project>/models/<str:model>/aliases/", registry_views.alias_move_form, name="model-alias-move"
+    ),
+    path("<str:team>/<str:project>/models/<str:model>/edit/", registry_views.metadata_form, name="model-edit"),
+    path(
+        "<str:team>/<str:project>/models/<str:model>/v<int:number>/", registry_views.version_page, name="model-version"
+    ),
+    path(
+        "<str:team>/<str:project>/models/<str:model>/v<int:number>/edit/",
+        registry_views.metadata_form,
+        name="model-version-edit",
+    ),
+    path(
+        "<str:team>/<str:project>/models/<str:model>/v<int:number>/download/",
+        registry_views.version_download,
+        name="model-version-download",
+    ),
+    path(
+        "<str:team>/<str:project>/runs/<str:run_id>/register-model/",
+        registry_views.register_form,
+        name="run-register-model",
+    ),
+]
+
+REVIEW = "<str:team>/<str:project>/reviews/<int:number>/"
+
+review_patterns = [
+    path("notifications/", review_views.notifications_page, name="notifications"),
+    path("<str:team>/<str:project>/reviews/", review_views.review_list, name="review-list"),
+    path("<str:team>/<str:project>/reviews/new/", review_views.review_new, name="review-new"),
+    path(REVIEW, review_views.review_page, name="review-request"),
+    path(REVIEW + "review/", review_views.review_submit_form, name="review-submit"),
+    path(REVIEW + "comment/", review_views.comment_form, name="review-comment"),
+    path(REVIEW + "update/", review_views.request_update_form, name="review-update"),
+    path(REVIEW + "merge/", review_views.merge_form, name="review-merge"),
+    path(REVIEW + "checks/", review_views.checks_rerun_form, name="review-checks-rerun"),
+    path(REVIEW + "reviews/<str:review_id>/dismiss/", review_views.dismiss_form, name="review-dismiss"),
+]
 
 # The run URL shape is also built by the API (experiments.api.run_url): keep them in step.
-urlpatterns = [
-    path("", views.home, name="home"),
+project_patterns = [
+    path("", project_views.home, name="home"),
     # django-allauth's views (login by username or e-mail, rate-limited) at the short paths.
     path("login/", allauth_views.login, name="login"),
     path("logout/", allauth_views.logout, name="logout"),
     path("-/search/", search_views.search_page, name="search"),
-    path("<str:team>/<str:project>/", views.project_page, name="project"),
+    path("<str:team>/<str:project>/", project_views.project_page, name="project"),
     path("<str:team>/<str:project>/compare/", search_views.compare_page, name="project-compare"),
     path("<str:team>/<str:project>/export.csv", search_views.project_export, name="project-export"),
     path("<str:team>/<str:project>/views/", search_views.saved_view_create, name="saved-view-create"),
@@ -22,7 +116,7 @@ urlpatterns = [
         search_views.saved_view_delete,
         name="saved-view-delete",
     ),
-    path("<str:team>/<str:project>/runs/<str:run_id>/", views.run_page, name="run"),
+    path("<str:team>/<str:project>/runs/<str:run_id>/", run_views.run_page, name="run"),
     path(
         "<str:team>/<str:project>/runs/<str:run_id>/artifacts/<str:artifact_id>/download/",
         artifact_views.artifact_download,
@@ -34,3 +128,5 @@ urlpatterns = [
         name="artifact-thumbnail",
     ),
 ]
+
+urlpatterns = account_patterns + registry_patterns + review_patterns + project_patterns

@@ -15,6 +15,7 @@ from django.db.models import Q
 from accounts.models import ProjectRole, Team, new_id
 from experiments.models import Project
 from registry.models import ModelRepository, ModelVersion
+from reviews.timeline import entry_text
 
 MAX_TITLE = 200
 MAX_BODY = 20_000
@@ -247,6 +248,11 @@ class TimelineEvent(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+    @property
+    def text(self) -> str:
+        """The entry's wording after the actor's name (reviews/timeline.py)."""
+        return entry_text(self.kind, self.data)
 
 
 class Notification(models.Model):

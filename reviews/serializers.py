@@ -130,7 +130,13 @@ def checks_out(request: ReviewRequest) -> list[dict[str, Any]]:
 
 
 def event_out(event: TimelineEvent) -> dict[str, Any]:
-    return {"kind": event.kind, "actor": _name(event.actor), "data": event.data, "at": event.created_at}
+    return {
+        "kind": event.kind,
+        "actor": _name(event.actor),
+        "data": event.data,
+        "text": event.text,
+        "at": event.created_at,
+    }
 
 
 def notification_out(notification: Notification) -> dict[str, Any]:

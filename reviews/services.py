@@ -19,13 +19,14 @@ from django.utils import timezone
 from accounts import access
 from accounts.audit import audit_record
 from accounts.models import ProjectRole, Team, User
+from core import markdown
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from experiments.models import Artifact, Blob, Project
 from registry import refs
 from registry import selectors as registry_selectors
 from registry import services as registry_services
 from registry.models import Alias, ModelRepository, ModelVersion
-from reviews import events, gates, markdown, mentions, policy, selectors, serializers
+from reviews import events, gates, mentions, policy, selectors, serializers
 from reviews.models import (
     MAX_BODY,
     MAX_LABEL,

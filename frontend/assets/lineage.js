@@ -1,7 +1,7 @@
 // The lineage graph of a model version (datasets → run → version → parents/children),
 // drawn with ECharts' graph series in columns by kind.
 //
-// Markup contract (registry/templates/registry/version.html):
+// Markup contract (frontend/templates/registry/version.html):
 //   <figure data-lineage="<id of a json_script tag with {nodes, edges}>">
 //     <div data-chart-canvas></div> <figcaption data-chart-note></figcaption></figure>
 // When drawn, the figure gets data-rendered="true" (the browser tests wait for it).

@@ -11,9 +11,11 @@
 //
 // # SECURITY: event data is user-written. It goes into the page as text (textContent); the
 // one exception, a comment's body_html, is markdown the server already sanitised (nh3), and
-// it is parsed inertly (DOMParser) and filtered again against an allow-list before insertion.
+// it is parsed inertly (DOMParser) and filtered again against the server's allow-list
+// (markdown-policy.js) before insertion.
 // Parts: see live-parts.js. Forms come from a server-rendered <template> (with its CSRF token).
 import { allParts, refreshParts } from "./live-parts.js";
+import { markdownNodes } from "./markdown-policy.js";
 
 const STATUS_CLASSES = {
   running: "text-bg-primary",
@@ -163,32 +165,6 @@ function summariesUpdated(summaries) {
 
 // --- the review page --------------------------------------------------------------------------
 
-const ALLOWED_TAGS = new Set(
-  "P BR STRONG EM B I CODE PRE BLOCKQUOTE UL OL LI A H1 H2 H3 H4 H5 H6 HR TABLE THEAD TBODY TR TH TD DEL SPAN".split(" "),
-);
-
-function sanitised(html) {
-  const doc = new DOMParser().parseFromString(`<div>${html}</div>`, "text/html");
-  const root = doc.body.firstChild;
-  const walk = (node) => {
-    for (const child of [...node.childNodes]) {
-      if (child.nodeType === Node.TEXT_NODE) continue;
-      if (child.nodeType !== Node.ELEMENT_NODE || !ALLOWED_TAGS.has(child.tagName)) {
-        child.replaceWith(document.createTextNode(child.textContent || ""));
-        continue;
-      }
-      for (const attr of [...child.attributes]) {
-        const keep = (child.tagName === "A" && attr.name === "href" && /^(https?:|\/|#|mailto:)/i.test(attr.value)) || attr.name === "class";
-        if (!keep) child.removeAttribute(attr.name);
-      }
-      if (child.tagName === "A") child.setAttribute("rel", "nofollow noopener");
-      walk(child);
-    }
-  };
-  walk(root);
-  return [...root.childNodes].map((n) => document.importNode(n, true));
-}
-
 function commentBody(comment) {
   if (comment.deleted) {
     const p = document.createElement("p");
@@ -198,7 +174,7 @@ function commentBody(comment) {
   }
   const body = document.createElement("div");
   body.className = "markdown";
-  body.append(...sanitised(comment.body_html || ""));
+  body.append(...markdownNodes(comment.body_html || ""));
   return body;
 }
 
@@ -303,33 +279,7 @@ function checkUpdated(check) {
   }
 }
 
-// The timeline's wording, as reviews/templates/reviews/request.html writes it.
-function timelineText(kind, data) {
-  const d = data || {};
-  switch (kind) {
-    case "opened":
-      return `opened the request for v${d.version}`;
-    case "review": {
-      const verb = { approve: "approved", request_changes: "requested changes on" }[d.verdict] || "reviewed";
-      return `${verb} v${d.version}`;
-    }
-    case "comment":
-      return `${d.reply ? "replied" : "commented"}${d.anchor ? ` on ${d.anchor.kind} ${d.anchor.key}` : ""}`;
-    case "candidate_pushed":
-      return `pushed v${d.to} (was v${d.from})${d.dismissed ? `; ${d.dismissed} approval${d.dismissed === 1 ? "" : "s"} dismissed` : ""}`;
-    case "review_dismissed":
-      return `dismissed the review of ${d.reviewer}: ${d.reason}`;
-    case "check":
-      return `check ${d.name} ${d.status} on v${d.version}`;
-    case "merged":
-      return `merged: ${d.alias} → v${d.version}${d.bypass ? ` (policy bypassed: ${d.reason})` : ""}`;
-    case "edited":
-      return `edited ${(Array.isArray(d) ? d : Object.keys(d)).join(", ")}`;
-    default:
-      return kind;
-  }
-}
-
+// The entry's wording is the server's (reviews/timeline.py, the event's "text"), as on the page.
 function timelineAdded(entry) {
   const list = document.querySelector("[data-testid=timeline]");
   if (!list) return;
@@ -341,7 +291,7 @@ function timelineAdded(entry) {
   const when = document.createElement("span");
   when.className = "text-body-secondary";
   when.textContent = "· just now";
-  item.append(actor, ` ${timelineText(entry.kind, entry.data)} `, when);
+  item.append(actor, ` ${entry.text || entry.kind} `, when);
   list.appendChild(item);
 }
 

@@ -285,6 +285,7 @@ def test_the_production_topology_end_to_end_with_faults(stack: Stack, tmp_path: 
         )
         assert opened.status_code == 201, opened.text
         number = opened.json()["number"]
+
         def finished_checks() -> list[dict[str, Any]] | None:
             # Every check, once none is queued or running (a partial list raced the slower checks).
             found = alice.get(f"{base}{number}/checks/").json()

@@ -7,10 +7,11 @@ import pytest
 from django.test import Client
 
 from accounts.models import AuditEvent, User
+from core import markdown
 from core.errors import DomainError
+from frontend.registry_views import parse_tag_lines
 from registry import services
 from registry.models import AliasMove, ModelRepository, ModelVersion
-from registry.views import parse_tag_lines
 from tests.registry.conftest import MakeArtifact, MakeRun
 
 pytestmark = pytest.mark.django_db
@@ -53,6 +54,22 @@ def test_a_maintainer_edits_a_versions_description_and_tags(maintainer: User, ve
     html = web.get(PAGE + "v1/").content.decode()
     assert "<strong>Better</strong> recall." in html
     assert "<script>alert(1)</script>" not in html
+
+
+def test_a_models_description_is_rendered_with_the_one_markdown_policy(
+    maintainer: User, model: ModelRepository
+) -> None:
+    # given: raw HTML and a script link in a model's description
+    model.description = "**Card** fraud <b>bold</b> [x](javascript:alert(1)) [docs](https://example.com)"
+    model.save(update_fields=["description"])
+
+    # when
+    page = _web(maintainer).get(PAGE).content.decode()
+
+    # then: the HTML a review comment would get (core.markdown): raw HTML shown as text
+    assert markdown.render(model.description) in page
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page
+    assert "javascript:" not in page
 
 
 def test_a_maintainer_edits_the_models_description(maintainer: User, model: ModelRepository) -> None:

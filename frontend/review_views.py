@@ -19,13 +19,11 @@ from django.views.decorators.http import require_POST
 
 from accounts import access
 from accounts.models import User
-from core.errors import DomainError, Forbidden, NotFound
-from core.pages import raise_for_page
 from experiments.access import access_project
+from frontend.errors import form_errors, policy_errors
 from live.eventlog import current_seq
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion
-from registry.views import policy_errors
 from reviews import events, policy, selectors, serializers, services
 from reviews.access import access_review_request
 from reviews.models import Comment, ReviewRequest
@@ -41,14 +39,6 @@ def _user(request: HttpRequest) -> User:
 def _page_url(rr: ReviewRequest, tab: str = "") -> str:
     url = reverse("review-request", args=[rr.project.team.name, rr.project.name, rr.number])
     return f"{url}?tab={tab}" if tab else url
-
-
-def _error(request: HttpRequest, exc: DomainError, what: str) -> None:
-    """A rule about who the caller is answers 403 (404: not found), as the API does; a rule
-    about the state of the request (409) or bad input (400) is shown as a message."""
-    if isinstance(exc, Forbidden) or (isinstance(exc, NotFound) and exc.field is None):
-        raise_for_page(exc)
-    messages.error(request, f"{what}: {exc.message} ({exc.code})")
 
 
 def _mention_note(request: HttpRequest, unreachable: list[str]) -> None:
@@ -95,21 +85,17 @@ def review_new(request: HttpRequest, team: str, project: str) -> HttpResponse:
     form["alias"] = form["alias"] or "production"
     if request.method == "POST":
         reviewers = [r for r in form["reviewers"].replace(",", " ").split() if r]
-        try:
-            with policy_errors():
-                rr, unreachable = services.review_request_open(
-                    user=_user(request),
-                    project=proj,
-                    model=form["model"],
-                    version=form["version"],
-                    alias=form["alias"],
-                    title=form["title"],
-                    description=form["description"],
-                    reviewers=reviewers,
-                )
-        except DomainError as exc:
-            _error(request, exc, "The request was not opened")
-        else:
+        with form_errors(request, "The request was not opened", with_code=True):
+            rr, unreachable = services.review_request_open(
+                user=_user(request),
+                project=proj,
+                model=form["model"],
+                version=form["version"],
+                alias=form["alias"],
+                title=form["title"],
+                description=form["description"],
+                reviewers=reviewers,
+            )
             _mention_note(request, unreachable)
             return redirect(_page_url(rr))
     models = list(registry_selectors.models_of(proj))
@@ -211,7 +197,7 @@ def review_page(request: HttpRequest, team: str, project: str, number: int) -> H
         "tab": tab,
         "live_seq": live_seq,
         "out": serializers.request_out(rr, facts=facts),
-        "description_html": mark_safe(rr.description_html),  # noqa: S308 - sanitised by reviews.markdown
+        "description_html": mark_safe(rr.description_html),  # noqa: S308 - sanitised by core.markdown
         "timeline": selectors.timeline_of(rr),
         "reviews": reviews,
         "threads": threads,
@@ -247,18 +233,14 @@ def _load_for_post(request: HttpRequest, team: str, project: str, number: int) -
 @require_POST
 def review_submit_form(request: HttpRequest, team: str, project: str, number: int) -> HttpResponse:
     rr = _load_for_post(request, team, project, number)
-    try:
-        with policy_errors():
-            _, unreachable = services.review_submit(
-                user=_user(request),
-                review_request=rr,
-                verdict=request.POST.get("verdict", ""),
-                body=request.POST.get("body", ""),
-                version_hash=request.POST.get("version_hash") or None,
-            )
-    except DomainError as exc:
-        _error(request, exc, "The review was not submitted")
-    else:
+    with form_errors(request, "The review was not submitted", with_code=True):
+        _, unreachable = services.review_submit(
+            user=_user(request),
+            review_request=rr,
+            verdict=request.POST.get("verdict", ""),
+            body=request.POST.get("body", ""),
+            version_hash=request.POST.get("version_hash") or None,
+        )
         _mention_note(request, unreachable)
     return redirect(_page_url(rr))
 
@@ -269,18 +251,14 @@ def comment_form(request: HttpRequest, team: str, project: str, number: int) -> 
     rr = _load_for_post(request, team, project, number)
     kind, key = request.POST.get("anchor_kind", ""), request.POST.get("anchor_key", "")
     anchor = {"kind": kind, "key": key} if kind else None
-    try:
-        with policy_errors():
-            _, unreachable = services.comment_create(
-                user=_user(request),
-                review_request=rr,
-                body=request.POST.get("body", ""),
-                parent=request.POST.get("parent") or None,
-                anchor=anchor,
-            )
-    except DomainError as exc:
-        _error(request, exc, "The comment was not posted")
-    else:
+    with form_errors(request, "The comment was not posted", with_code=True):
+        _, unreachable = services.comment_create(
+            user=_user(request),
+            review_request=rr,
+            body=request.POST.get("body", ""),
+            parent=request.POST.get("parent") or None,
+            anchor=anchor,
+        )
         _mention_note(request, unreachable)
     return redirect(_page_url(rr, request.POST.get("tab", "")))
 
@@ -290,16 +268,13 @@ def comment_form(request: HttpRequest, team: str, project: str, number: int) -> 
 def request_update_form(request: HttpRequest, team: str, project: str, number: int) -> HttpResponse:
     """Push a new candidate, close or reopen."""
     rr = _load_for_post(request, team, project, number)
-    try:
-        with policy_errors():
-            services.review_request_update(
-                user=_user(request),
-                review_request=rr,
-                version=request.POST.get("version") or None,
-                state=request.POST.get("state") or None,
-            )
-    except DomainError as exc:
-        _error(request, exc, "The request was not changed")
+    with form_errors(request, "The request was not changed", with_code=True):
+        services.review_request_update(
+            user=_user(request),
+            review_request=rr,
+            version=request.POST.get("version") or None,
+            state=request.POST.get("state") or None,
+        )
     return redirect(_page_url(rr))
 
 
@@ -307,12 +282,8 @@ def request_update_form(request: HttpRequest, team: str, project: str, number: i
 @require_POST
 def merge_form(request: HttpRequest, team: str, project: str, number: int) -> HttpResponse:
     rr = _load_for_post(request, team, project, number)
-    try:
-        with policy_errors():
-            rr = services.review_request_merge(user=_user(request), review_request=rr)
-    except DomainError as exc:
-        _error(request, exc, "Not merged")
-    else:
+    with form_errors(request, "Not merged", with_code=True):
+        rr = services.review_request_merge(user=_user(request), review_request=rr)
         messages.success(request, f"Merged: {rr.alias} now points to v{rr.candidate.number}.")
     return redirect(_page_url(rr))
 
@@ -321,11 +292,8 @@ def merge_form(request: HttpRequest, team: str, project: str, number: int) -> Ht
 @require_POST
 def checks_rerun_form(request: HttpRequest, team: str, project: str, number: int) -> HttpResponse:
     rr = _load_for_post(request, team, project, number)
-    try:
-        with policy_errors():
-            services.checks_rerun(user=_user(request), review_request=rr)
-    except DomainError as exc:
-        _error(request, exc, "Checks not re-run")
+    with form_errors(request, "Checks not re-run", with_code=True):
+        services.checks_rerun(user=_user(request), review_request=rr)
     return redirect(_page_url(rr, "checks"))
 
 
@@ -337,11 +305,8 @@ def dismiss_form(request: HttpRequest, team: str, project: str, number: int, rev
     if review is None:
         messages.error(request, "No such review.")
         return redirect(_page_url(rr))
-    try:
-        with policy_errors():
-            services.review_dismiss(user=_user(request), review=review, reason=request.POST.get("reason", ""))
-    except DomainError as exc:
-        _error(request, exc, "Not dismissed")
+    with form_errors(request, "Not dismissed", with_code=True):
+        services.review_dismiss(user=_user(request), review=review, reason=request.POST.get("reason", ""))
     return redirect(_page_url(rr))
 
 
@@ -350,11 +315,8 @@ def notifications_page(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     if request.method == "POST":
         ids = request.POST.getlist("id")
-        try:
-            with policy_errors():
-                services.notifications_mark_read(user=user, ids=ids or None, all_unread=not ids)
-        except DomainError as exc:
-            _error(request, exc, "Not marked")
+        with form_errors(request, "Not marked", with_code=True):
+            services.notifications_mark_read(user=user, ids=ids or None, all_unread=not ids)
         return redirect("notifications")
     items = list(selectors.notifications_of(user)[:100])
     rows = [{"n": n, "url": _page_url(n.request)} for n in items]

@@ -1,4 +1,4 @@
-"""Sanitisation of review markdown against payloads that have worked on comparable tools
+"""Sanitisation of user-written markdown (reviews, comments, model descriptions) against payloads that have worked on comparable tools
 (GitLab, Gitea, MLflow, Jupyter): script URLs in every spelling, raw HTML and event
 handlers, SVG, entity encoding, reference links, autolinks, nested markdown tricks."""
 
@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from reviews.markdown import render
+from core.markdown import render
 
 PAYLOADS = [
     "[x](javascript:alert(1))",

@@ -1,12 +1,14 @@
-"""Markdown rendered on the server, then sanitised with nh3. Pure (no Django models).
+"""The one markdown renderer and sanitiser policy for every user-written text: review
+requests, reviews and comments (HTML cached in their rows), and the descriptions of models
+and versions (rendered by their pages). The browser keeps to the same allow-list when it
+inserts a live comment (frontend/assets/markdown-policy.js; a test compares the two).
 
-# SECURITY: every user-written text of a review (description, comments, review bodies)
-reaches the page only through :func:`render`: raw HTML is escaped before rendering (it is
-text, never markup), the output is cleaned by nh3 with an allow-list of tags, only
-``href``/``title`` on links, only http, https and mailto URLs (so ``javascript:``,
-``data:`` and ``vbscript:`` links, in any spelling or entity encoding, lose their href), and
-every link gets ``rel="noopener nofollow noreferrer"``. The HTML is cached in the row; the
-raw markdown stays the source of truth.
+# SECURITY: user-written markdown reaches a page only through :func:`render`: raw HTML is
+escaped before rendering (it is text, never markup), the output is cleaned by nh3 with an
+allow-list of tags, only ``href``/``title`` on links, only http, https and mailto URLs (so
+``javascript:``, ``data:`` and ``vbscript:`` links, in any spelling or entity encoding, lose
+their href), and every link gets ``rel="noopener nofollow noreferrer"``. Where HTML is
+cached in a row, the raw markdown stays the source of truth.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ import re
 
 import markdown as markdown_lib
 import nh3
+from django.utils.safestring import SafeString, mark_safe
 
 ALLOWED_TAGS = {
     "p", "br", "hr", "strong", "em", "del", "code", "pre", "blockquote", "ul", "ol", "li",
     "h1", "h2", "h3", "h4", "h5", "h6", "a", "table", "thead", "tbody", "tr", "th", "td",
 }  # fmt: skip
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 URL_SCHEMES = {"http", "https", "mailto"}
+LINK_REL = "noopener nofollow noreferrer"
 # Beyond nh3's scheme check: an href is an absolute http(s)/mailto URL, a site path or a
 # fragment; anything else (a "relative" URL with spaces that some tool might re-join into
 # a script URL, a protocol-relative //host) loses its href.
@@ -49,9 +54,14 @@ def render(text: str) -> str:
     return nh3.clean(
         rendered,
         tags=ALLOWED_TAGS,
-        attributes={"a": {"href", "title"}},
+        attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
-        link_rel="noopener nofollow noreferrer",
+        link_rel=LINK_REL,
         strip_comments=True,
         attribute_filter=_attribute_filter,
     )
+
+
+def render_safe(text: str) -> SafeString:
+    """:func:`render` for a template that renders markdown on the fly (not cached in a row)."""
+    return mark_safe(render(text))  # noqa: S308 - sanitised by render

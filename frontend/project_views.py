@@ -1,4 +1,5 @@
-"""Dashboard pages: server-rendered, read-only, every lookup through the permission policy.
+"""The home page (projects by team) and the project page (experiments and the runs table):
+server-rendered, read-only, every lookup through the permission policy.
 
 Views stay thin: the policy (``experiments.access``) loads and checks each object, the
 selectors (``experiments.selectors``) read lists already narrowed to what the user may
@@ -8,14 +9,10 @@ see, and this module only shapes what the templates show.
 from __future__ import annotations
 
 import itertools
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Max
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
@@ -23,39 +20,16 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import access
-from core.errors import Forbidden, NotFound
 from experiments import search_selectors, selectors
-from experiments.access import access_project, access_run
-from experiments.models import Experiment, Figure, MetricSummary, Project, Run
+from experiments.access import access_project
+from experiments.models import Experiment, Project, Run
 from experiments.query.parser import FilterError
+from frontend.errors import policy_errors
+from frontend.runs_table import COLUMN_PREFIXES, DEFAULT_SORT, KEY_LIST_LIMIT, Column, chosen_columns
 from live.eventlog import current_seq
-from live.topics import project_topic, run_topic
+from live.topics import project_topic
 
 RUNS_PER_PAGE = 50
-DEFAULT_METRIC_COLUMNS = 5
-DEFAULT_PARAM_COLUMNS = 5
-MAX_COLUMNS = 40
-DEFAULT_SORT = "-start_time"
-# Points per chart: the API downsamples longer histories on the server (MinMaxLTTB).
-CHART_MAX_POINTS = 1000
-# Keys listed in the column picker and group-by menu; the query bar completes from the API.
-KEY_LIST_LIMIT = 200
-
-
-@contextmanager
-def policy_errors() -> Iterator[None]:
-    """Turn the policy's DRF exceptions into Django's.
-
-    # SECURITY: a missing object and one the user may not see are both 404, so a page never
-    # tells an outsider that a project exists; 403 only when the user can see it already.
-    """
-    try:
-        yield
-    except NotFound:
-        raise Http404("Not found.") from None
-    except Forbidden as exc:
-        raise PermissionDenied(exc.message) from None
 
 
 # --- home -----------------------------------------------------------------------------------
@@ -83,18 +57,6 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 # --- project page: experiments and the runs table ------------------------------------------
-
-
-@dataclass(frozen=True)
-class Column:
-    """A chosen param, tag or summary-metric column of the runs table."""
-
-    kind: Literal["metric", "param", "tag"]
-    key: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.kind}s.{self.key}"
 
 
 @dataclass
@@ -145,45 +107,6 @@ def _header(
         numeric=numeric,
         group=group,
     )
-
-
-COLUMN_PREFIXES: dict[str, Literal["metric", "param", "tag"]] = {
-    "metrics.": "metric",
-    "params.": "param",
-    "tags.": "tag",
-}
-
-
-def _chosen_columns(
-    request: HttpRequest, project: Project, keys: dict[str, list[str]], problems: list[str]
-) -> list[Column]:
-    """``?columns=metrics.loss,params.lr,tags.team`` (or repeated ``columns=``); by default
-    the first few metric and param keys of the project. Unknown names are reported and
-    skipped. ``keys`` holds the project's keys per kind (the key registry)."""
-    if "columns" not in request.GET:
-        return [Column("metric", k) for k in keys["metric"][:DEFAULT_METRIC_COLUMNS]] + [
-            Column("param", k) for k in keys["param"][:DEFAULT_PARAM_COLUMNS]
-        ]
-    chosen: list[Column] = []
-    wanted: list[tuple[str, Literal["metric", "param", "tag"], str]] = []
-    for raw in request.GET.getlist("columns"):
-        for name in (part.strip() for part in raw.split(",")):
-            if not name:
-                continue
-            kind = next((k for prefix, k in COLUMN_PREFIXES.items() if name.startswith(prefix)), None)
-            if kind is None:
-                problems.append(f"Unknown column {name!r}: columns are metrics.<key>, params.<key> or tags.<key>.")
-                continue
-            wanted.append((name, kind, name.split(".", 1)[1]))
-    # One query for every wanted key, however long the project's key list is.
-    known = search_selectors.known_keys(project, [(kind, key) for _, kind, key in wanted])
-    for name, kind, key in wanted:
-        column = Column(kind, key)
-        if (kind, key) not in known:
-            problems.append(f"Unknown column {name!r}: no run of this project logged it.")
-        elif column not in chosen and len(chosen) < MAX_COLUMNS:
-            chosen.append(column)
-    return chosen
 
 
 def _experiment_with_counts(project: Project) -> list[Experiment]:
@@ -257,7 +180,7 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
 
     keys = search_selectors.project_keys(proj, limit=KEY_LIST_LIMIT)
     key_lists = {"metric": keys["metrics"], "param": keys["params"], "tag": keys["tags"]}
-    columns = _chosen_columns(request, proj, key_lists, problems)
+    columns = chosen_columns(request, proj, key_lists, problems)
 
     page = Paginator(runs_qs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
     runs: list[Run] = list(page.object_list)
@@ -366,118 +289,3 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         "live_seq": live_seq,
     }
     return render(request, "frontend/project.html", context)
-
-
-# --- run page -------------------------------------------------------------------------------
-
-
-@dataclass
-class InfoItem:
-    key: str
-    value: str
-    block: bool = False
-
-
-@dataclass
-class InfoSection:
-    key: str
-    title: str
-    items: list[InfoItem]
-
-
-INFO_SECTIONS = {"code": "Code", "environment": "Environment", "system": "System", "error": "Error"}
-# Shown first, in this order, when present; anything else follows alphabetically.
-INFO_FIRST = ["remote", "branch", "commit", "dirty", "command", "python", "os", "accelerator"]
-
-
-def _info_value(value: Any) -> InfoItem:
-    if isinstance(value, dict | list):
-        return InfoItem("", json.dumps(value, indent=2, ensure_ascii=False, default=str), block=True)
-    if isinstance(value, bool):
-        return InfoItem("", "yes" if value else "no")
-    if value is None:
-        return InfoItem("", "—")
-    text = str(value)
-    return InfoItem("", text, block="\n" in text or len(text) > 160)
-
-
-def _info_sections(info: dict[str, Any]) -> list[InfoSection]:
-    """The run's structured info (code, environment, system, error, anything else) as
-    key/value lists; nested values become collapsible JSON. All of it is user-written
-    and reaches the template as plain strings (escaped there)."""
-    sections: list[InfoSection] = []
-    names = [k for k in INFO_SECTIONS if k in info] + sorted(k for k in info if k not in INFO_SECTIONS)
-    for name in names:
-        value = info[name]
-        if value in (None, {}, [], ""):
-            continue
-        items: list[InfoItem] = []
-        if isinstance(value, dict):
-            keys = [k for k in INFO_FIRST if k in value] + sorted(str(k) for k in value if k not in INFO_FIRST)
-            for key in keys:
-                item = _info_value(value[key])
-                item.key = key
-                items.append(item)
-        else:
-            item = _info_value(value)
-            item.key = "value"
-            items.append(item)
-        sections.append(InfoSection(key=name, title=INFO_SECTIONS.get(name, str(name).capitalize()), items=items))
-    return sections
-
-
-@dataclass
-class FigureView:
-    figure: Figure
-    script_id: str
-    size: int
-
-
-@login_required
-def run_page(request: HttpRequest, team: str, project: str, run_id: str) -> HttpResponse:
-    with policy_errors():
-        run = access_run(request.user, run_id)
-    # The URL names the run's project; a run reached through another project's URL is not there.
-    if run.project.team.name.lower() != team.lower() or run.project.name.lower() != project.lower():
-        raise Http404("Not found.")
-    live_seq = current_seq(run_topic(run.id))  # before the queries (live/eventlog.py) …
-    run.refresh_from_db()  # … so the run read by the access check is read again after it
-    detail = selectors.run_detail_context(run)
-    summaries: list[MetricSummary] = sorted(detail["summaries"], key=lambda s: s.key)
-    charts = [
-        {
-            "key": s.key,
-            "url": reverse("api-run-metric", args=[run.id, s.key]) + f"?max_points={CHART_MAX_POINTS}",
-            "dom_id": f"chart-{index}",
-        }
-        for index, s in enumerate(summaries)
-    ]
-    figures = [
-        FigureView(figure=f, script_id=f"figure-data-{index}", size=len(f.data.get("labels", [])))
-        for index, f in enumerate(detail["figures"])
-        if f.kind == Figure.Kind.CONFUSION_MATRIX and isinstance(f.data, dict)
-    ]
-    duration = run.duration_seconds
-    if duration is None:
-        duration = (timezone.now() - run.start_time).total_seconds()
-    context = {
-        "project": run.project,
-        "run": run,
-        "duration": duration,
-        "params": detail["params"],
-        "tags": detail["tags"],
-        "summaries": summaries,
-        "charts": charts,
-        "figures": figures,
-        "info_sections": _info_sections(run.info if isinstance(run.info, dict) else {}),
-        "info_json": json.dumps(run.info, indent=2, ensure_ascii=False, default=str) if run.info else "",
-        "config_json": json.dumps(run.config, indent=2, ensure_ascii=False, default=str) if run.config else "",
-        "sdk_project": run.project.path,
-        # The "Register model" button (registry.views.register_form checks again on submit).
-        "can_register_model": access.can(request.user, "model.register", run.project),
-        "live_seq": live_seq,
-    }
-    from frontend.artifact_views import artifact_context  # imports this module: deferred
-
-    context.update(artifact_context(run))
-    return render(request, "frontend/run.html", context)

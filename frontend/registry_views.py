@@ -5,62 +5,26 @@ read; templates receive ready booleans (``can_move``, ``protected``), never rule
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
-import markdown
-import nh3
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
 from accounts import access
 from accounts.models import User
-from core.errors import DomainError, Invalid, NotFound
-from core.pages import raise_for_page
+from core import markdown
+from core.errors import DomainError, Invalid
 from experiments.access import access_project, access_run
 from experiments.models import Artifact
+from frontend.errors import policy_errors
 from registry import refs, reproduce, selectors, services
 from registry.access import access_model, access_version
 from registry.models import ModelRepository, ModelVersion
-
-ALLOWED_TAGS = {
-    "p", "br", "hr", "strong", "em", "code", "pre", "blockquote", "ul", "ol", "li",
-    "h1", "h2", "h3", "h4", "h5", "h6", "a", "table", "thead", "tbody", "tr", "th", "td",
-}  # fmt: skip
-
-
-@contextmanager
-def policy_errors() -> Iterator[None]:
-    # SECURITY: missing and invisible are both 404 on pages too.
-    try:
-        yield
-    except NotFound:
-        raise Http404("Not found.") from None
-    except DomainError as exc:
-        raise_for_page(exc)
-        raise
-
-
-def render_markdown(text: str) -> SafeString:
-    """Markdown rendered on the server and sanitised with nh3 (no raw HTML, only http(s)
-    and mailto links; rel=noopener noreferrer). # SECURITY: user text never reaches the
-    page unsanitised."""
-    html = markdown.markdown(text, extensions=["fenced_code", "tables"], output_format="html")
-    clean = nh3.clean(
-        html,
-        tags=ALLOWED_TAGS,
-        attributes={"a": {"href", "title"}},
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer",
-    )
-    return mark_safe(clean)  # noqa: S308 - sanitised by nh3 just above
 
 
 def _user(request: HttpRequest) -> User:
@@ -107,7 +71,7 @@ def model_page(request: HttpRequest, team: str, project: str, model: str) -> Htt
         {
             "project": repository.project,
             "repository": repository,
-            "description_html": render_markdown(repository.description),
+            "description_html": markdown.render_safe(repository.description),
             "versions": versions,
             "aliases": aliases,
             "unset_protected": unset_protected,
@@ -163,7 +127,7 @@ def version_page(request: HttpRequest, team: str, project: str, model: str, numb
             "project": repository.project,
             "repository": repository,
             "version": version,
-            "description_html": render_markdown(version.description),
+            "description_html": markdown.render_safe(version.description),
             "aliases": sorted(a.name for a in version.aliases.all()),
             "parents": list(version.parents.select_related("repository").order_by("repository__name", "number")),
             "others": others,
@@ -293,7 +257,7 @@ def metadata_form(request: HttpRequest, team: str, project: str, model: str, num
             "form": form,
             "error": error,
             "back_url": _version_url(version) if version is not None else _model_url(repository),
-            "preview_html": render_markdown(form["description"]),
+            "preview_html": markdown.render_safe(form["description"]),
         },
         status=400 if error else 200,
     )

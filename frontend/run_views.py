@@ -1,0 +1,136 @@
+"""The run page: params, summaries, charts, confusion matrices, the run's structured info
+and (artifact_views) its artifacts. Thin: the policy loads and checks, the selectors read."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import access
+from experiments import selectors
+from experiments.access import access_run
+from experiments.models import Figure, MetricSummary
+from frontend.artifact_views import artifact_context
+from frontend.errors import policy_errors
+from live.eventlog import current_seq
+from live.topics import run_topic
+
+# Points per chart: the API downsamples longer histories on the server (MinMaxLTTB).
+CHART_MAX_POINTS = 1000
+
+
+@dataclass
+class InfoItem:
+    key: str
+    value: str
+    block: bool = False
+
+
+@dataclass
+class InfoSection:
+    key: str
+    title: str
+    items: list[InfoItem]
+
+
+INFO_SECTIONS = {"code": "Code", "environment": "Environment", "system": "System", "error": "Error"}
+# Shown first, in this order, when present; anything else follows alphabetically.
+INFO_FIRST = ["remote", "branch", "commit", "dirty", "command", "python", "os", "accelerator"]
+
+
+def _info_value(value: Any) -> InfoItem:
+    if isinstance(value, dict | list):
+        return InfoItem("", json.dumps(value, indent=2, ensure_ascii=False, default=str), block=True)
+    if isinstance(value, bool):
+        return InfoItem("", "yes" if value else "no")
+    if value is None:
+        return InfoItem("", "—")
+    text = str(value)
+    return InfoItem("", text, block="\n" in text or len(text) > 160)
+
+
+def _info_sections(info: dict[str, Any]) -> list[InfoSection]:
+    """The run's structured info (code, environment, system, error, anything else) as
+    key/value lists; nested values become collapsible JSON. All of it is user-written
+    and reaches the template as plain strings (escaped there)."""
+    sections: list[InfoSection] = []
+    names = [k for k in INFO_SECTIONS if k in info] + sorted(k for k in info if k not in INFO_SECTIONS)
+    for name in names:
+        value = info[name]
+        if value in (None, {}, [], ""):
+            continue
+        items: list[InfoItem] = []
+        if isinstance(value, dict):
+            keys = [k for k in INFO_FIRST if k in value] + sorted(str(k) for k in value if k not in INFO_FIRST)
+            for key in keys:
+                item = _info_value(value[key])
+                item.key = key
+                items.append(item)
+        else:
+            item = _info_value(value)
+            item.key = "value"
+            items.append(item)
+        sections.append(InfoSection(key=name, title=INFO_SECTIONS.get(name, str(name).capitalize()), items=items))
+    return sections
+
+
+@dataclass
+class FigureView:
+    figure: Figure
+    script_id: str
+    size: int
+
+
+@login_required
+def run_page(request: HttpRequest, team: str, project: str, run_id: str) -> HttpResponse:
+    with policy_errors():
+        run = access_run(request.user, run_id)
+    # The URL names the run's project; a run reached through another project's URL is not there.
+    if run.project.team.name.lower() != team.lower() or run.project.name.lower() != project.lower():
+        raise Http404("Not found.")
+    live_seq = current_seq(run_topic(run.id))  # before the queries (live/eventlog.py) …
+    run.refresh_from_db()  # … so the run read by the access check is read again after it
+    detail = selectors.run_detail_context(run)
+    summaries: list[MetricSummary] = sorted(detail["summaries"], key=lambda s: s.key)
+    charts = [
+        {
+            "key": s.key,
+            "url": reverse("api-run-metric", args=[run.id, s.key]) + f"?max_points={CHART_MAX_POINTS}",
+            "dom_id": f"chart-{index}",
+        }
+        for index, s in enumerate(summaries)
+    ]
+    figures = [
+        FigureView(figure=f, script_id=f"figure-data-{index}", size=len(f.data.get("labels", [])))
+        for index, f in enumerate(detail["figures"])
+        if f.kind == Figure.Kind.CONFUSION_MATRIX and isinstance(f.data, dict)
+    ]
+    duration = run.duration_seconds
+    if duration is None:
+        duration = (timezone.now() - run.start_time).total_seconds()
+    context = {
+        "project": run.project,
+        "run": run,
+        "duration": duration,
+        "params": detail["params"],
+        "tags": detail["tags"],
+        "summaries": summaries,
+        "charts": charts,
+        "figures": figures,
+        "info_sections": _info_sections(run.info if isinstance(run.info, dict) else {}),
+        "info_json": json.dumps(run.info, indent=2, ensure_ascii=False, default=str) if run.info else "",
+        "config_json": json.dumps(run.config, indent=2, ensure_ascii=False, default=str) if run.config else "",
+        "sdk_project": run.project.path,
+        # The "Register model" button (registry_views.register_form checks again on submit).
+        "can_register_model": access.can(request.user, "model.register", run.project),
+        "live_seq": live_seq,
+    }
+    context.update(artifact_context(run))
+    return render(request, "frontend/run.html", context)
