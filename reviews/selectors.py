@@ -89,6 +89,13 @@ def alias_version_id(repository: ModelRepository, alias: str) -> str | None:
     return Alias.objects.filter(repository=repository, name=alias).values_list("version_id", flat=True).first()
 
 
+def team_readers(team: Team, project: Project) -> list[User]:
+    """The active members of ``team`` who may see ``project`` (whom a team mention or a
+    team review request reaches)."""
+    members = User.objects.filter(memberships__team=team, is_active=True).distinct()
+    return [u for u in members if access.can(u, "project.view", project)]
+
+
 def requests_visible_to(user: AnyUser | None) -> QuerySet[ReviewRequest]:
     return ReviewRequest.objects.filter(access.project_filter(user, prefix="project__"))
 

@@ -1,0 +1,38 @@
+"""What every review service shares: the caller's role, the request's row lock, its
+timeline and the label a person reads (``acme/proj#3``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts import access
+from accounts.models import User
+from experiments.models import Project
+from reviews import events, serializers
+from reviews.models import ReviewRequest, TimelineEvent
+
+
+def role_of(user: User, project: Project) -> int | None:
+    """The caller's role on ``project`` as the plain number reviews.policy compares."""
+    role = access.role_on(user, project)
+    return int(role) if role is not None else None
+
+
+def lock_request(request: ReviewRequest) -> ReviewRequest:
+    """The request again, locked for this transaction, with what the services read of it."""
+    return (
+        ReviewRequest.objects.select_for_update(of=("self",))
+        .select_related("project__team", "repository__project__team", "candidate", "base", "author", "merged_by")
+        .get(pk=request.pk)
+    )
+
+
+def timeline_add(request: ReviewRequest, kind: str, actor: User | None, data: dict[str, Any]) -> TimelineEvent:
+    """Add an event to the request's timeline and push it to the request's page."""
+    event = TimelineEvent.objects.create(request=request, kind=kind, actor=actor, data=data)
+    events.request_event(request, f"timeline.{kind}", serializers.event_out(event))
+    return event
+
+
+def request_label(request: ReviewRequest) -> str:
+    return f"{request.project.path}#{request.number}"
