@@ -6,3 +6,9 @@ from django.apps import AppConfig
 class ReviewsConfig(AppConfig):
     name = "reviews"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Lazy by necessity: the tasks import the services, which import models, so this waits
+        # for the app registry. Importing them here registers the tasks under the names the
+        # services queue them by (reviews.services.base) in every process, not only in workers.
+        from reviews import tasks  # noqa: F401

@@ -1,15 +1,33 @@
 """What every review service shares: the caller's role, the request's row lock, its
-timeline and the label a person reads (``acme/proj#3``)."""
+timeline, the label a person reads (``acme/proj#3``), and how the app's Celery tasks are
+queued."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from celery import current_app
+from django.db import transaction
 
 from accounts import access
 from accounts.models import User
 from experiments.models import Project
 from reviews import events, serializers
 from reviews.models import ReviewRequest, TimelineEvent
+
+# The tasks of reviews/tasks.py call these services, so the services name the tasks instead
+# of importing them: reviews.tasks imports reviews.services, never the other way round (no
+# cycle). ReviewsConfig.ready() imports reviews.tasks, so every process (the web process in
+# eager mode included) has them registered under these names.
+CHECK_RUN_TASK = "reviews.tasks.check_run_task"
+NOTIFICATION_EMAIL_TASK = "reviews.tasks.notification_email_task"
+
+
+def enqueue_on_commit(task_name: str, *args: str) -> None:
+    """Queue the task named ``task_name`` with ``args`` (ids only) after the transaction
+    commits; nothing is queued if it rolls back. An unknown name raises KeyError then: a
+    programming error, as an unknown action is in accounts.access."""
+    transaction.on_commit(lambda: current_app.tasks[task_name].delay(*args))
 
 
 def role_of(user: User, project: Project) -> int | None:

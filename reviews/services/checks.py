@@ -4,7 +4,6 @@ completeness and the metric gates (parsed and evaluated by the pure reviews.gate
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -15,14 +14,19 @@ from experiments.models import Artifact, Blob
 from registry.models import ModelVersion
 from reviews import events, gates, policy, selectors, serializers
 from reviews.models import Check, Notification, ReviewRequest, TimelineEvent
-from reviews.services.base import lock_request, request_label, role_of, timeline_add
+from reviews.services.base import (
+    CHECK_RUN_TASK,
+    enqueue_on_commit,
+    lock_request,
+    request_label,
+    role_of,
+    timeline_add,
+)
 from reviews.services.notifications import notify
 
 
 def queue_checks(rr: ReviewRequest, *, actor: User | None) -> list[Check]:
     """(Re)queue every configured check on the current candidate; the tasks leave after commit."""
-    from reviews.tasks import check_run_task
-
     config = selectors.configured_checks(selectors.settings_for(rr.repository))
     queued: list[Check] = []
     for item in config:
@@ -47,7 +51,7 @@ def queue_checks(rr: ReviewRequest, *, actor: User | None) -> list[Check]:
             check.attempt += 1
             check.save()
         queued.append(check)
-        transaction.on_commit(partial(check_run_task.delay, check.id))
+        enqueue_on_commit(CHECK_RUN_TASK, check.id)
     events.request_event(rr, "checks.queued", {"checks": serializers.checks_out(rr)})
     return queued
 

@@ -5,7 +5,6 @@ after commit, and the user's own notification writes (mark read, e-mail preferen
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +18,7 @@ from core.errors import Invalid
 from experiments.models import Project
 from reviews import events, mentions, selectors, serializers
 from reviews.models import Notification, NotificationPreference, Review, ReviewRequest
+from reviews.services.base import NOTIFICATION_EMAIL_TASK, enqueue_on_commit
 
 
 def resolve_mentions(project: Project, text: str) -> tuple[list[User], list[str]]:
@@ -61,12 +61,10 @@ def notify(
             continue
         rows.append(Notification(user=user, kind=kind, request=request, actor=actor, summary=summary[:300]))
     created = Notification.objects.bulk_create(rows)
-    from reviews.tasks import notification_email_task
-
     for notification in created:
         events.notification_event(notification, serializers.notification_out(notification))
         if kind in selectors.email_kinds(notification.user):
-            transaction.on_commit(partial(notification_email_task.delay, notification.id))
+            enqueue_on_commit(NOTIFICATION_EMAIL_TASK, notification.id)
     return created
 
 
