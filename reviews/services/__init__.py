@@ -29,7 +29,6 @@ from reviews.services.notifications import (
     notification_email,
     notification_preferences_update,
     notifications_mark_read,
-    resolve_mentions,
 )
 from reviews.services.requests import review_request_merge, review_request_open, review_request_update
 from reviews.services.settings import (
@@ -48,7 +47,6 @@ __all__ = [
     "notification_preferences_update",
     "notifications_mark_read",
     "project_review_settings_update",
-    "resolve_mentions",
     "review_dismiss",
     "review_request_merge",
     "review_request_open",

@@ -13,11 +13,11 @@ from accounts import access
 from accounts.audit import audit_record
 from accounts.models import User
 from core.errors import Conflict, Forbidden, Invalid, NotFound
-from reviews import events, markdown, mentions, policy, selectors, serializers
+from reviews import events, markdown, policy, selectors, serializers
 from reviews.models import Comment, Notification, Review, ReviewRequest, TimelineEvent
 from reviews.services.base import lock_request, request_label, role_of, timeline_add
 from reviews.services.inputs import check_anchor, check_reason, check_text
-from reviews.services.notifications import notify, resolve_mentions, watchers
+from reviews.services.notifications import notify, notify_mentions, watchers
 
 
 @transaction.atomic
@@ -65,14 +65,7 @@ def review_submit(
         actor=user,
         summary=f"{user.username} {words} {request_label(rr)}: {rr.title}",
     )
-    reached, unreachable = resolve_mentions(rr.project, text)
-    notify(
-        users=reached,
-        kind=Notification.Kind.MENTION,
-        request=rr,
-        actor=user,
-        summary=f"{user.username} mentioned you in a review of {request_label(rr)}",
-    )
+    unreachable = notify_mentions(request=rr, actor=user, text=text, place=f"a review of {request_label(rr)}")
     events.request_event(rr, "request.updated", serializers.request_out(rr))
     return review, unreachable
 
@@ -151,14 +144,7 @@ def comment_create(
         user,
         {"comment": comment.id, "anchor": anchor_value, "reply": parent_comment is not None},
     )
-    reached, unreachable = resolve_mentions(rr.project, text)
-    notify(
-        users=reached,
-        kind=Notification.Kind.MENTION,
-        request=rr,
-        actor=user,
-        summary=f"{user.username} mentioned you in {request_label(rr)}: {rr.title}",
-    )
+    unreachable = notify_mentions(request=rr, actor=user, text=text)
     events.request_event(rr, "comment.created", serializers.comment_out(comment))
     return comment, unreachable
 
@@ -189,19 +175,11 @@ def comment_update(
                 field="body",
             )
         if text != comment.body:
-            before = set(mentions.find_mentions(comment.body))
+            previous = comment.body
             comment.body = text
             comment.body_html = markdown.render(text)
             comment.edited_at = timezone.now()
-            reached, unreachable = resolve_mentions(rr.project, text)
-            fresh = [u for u in reached if u.username not in before]
-            notify(
-                users=fresh,
-                kind=Notification.Kind.MENTION,
-                request=rr,
-                actor=user,
-                summary=f"{user.username} mentioned you in {request_label(rr)}: {rr.title}",
-            )
+            unreachable = notify_mentions(request=rr, actor=user, text=text, previous_text=previous)
     if resolved is not None:
         if not isinstance(resolved, bool):
             raise Invalid("resolved must be true or false.", field="resolved")

@@ -18,7 +18,7 @@ from core.errors import Invalid
 from experiments.models import Project
 from reviews import events, mentions, selectors, serializers
 from reviews.models import Notification, NotificationPreference, Review, ReviewRequest
-from reviews.services.base import NOTIFICATION_EMAIL_TASK, enqueue_on_commit
+from reviews.services.base import NOTIFICATION_EMAIL_TASK, enqueue_on_commit, request_label
 
 
 def resolve_mentions(project: Project, text: str) -> tuple[list[User], list[str]]:
@@ -66,6 +66,25 @@ def notify(
         if kind in selectors.email_kinds(notification.user):
             enqueue_on_commit(NOTIFICATION_EMAIL_TASK, notification.id)
     return created
+
+
+def notify_mentions(
+    *, request: ReviewRequest, actor: User, text: str, place: str | None = None, previous_text: str = ""
+) -> list[str]:
+    """Notify the users the @mentions in ``text`` reach (see resolve_mentions) and return
+    the names that reach no one. An edit passes the ``previous_text``: who was mentioned by
+    name there is not notified again. ``place`` is where the mention is, as the summary
+    says it (by default the request's label and title)."""
+    reached, unreachable = resolve_mentions(request.project, text)
+    already = set(mentions.find_mentions(previous_text))
+    notify(
+        users=[u for u in reached if u.username not in already],
+        kind=Notification.Kind.MENTION,
+        request=request,
+        actor=actor,
+        summary=f"{actor.username} mentioned you in {place or f'{request_label(request)}: {request.title}'}",
+    )
+    return unreachable
 
 
 def watchers(request: ReviewRequest) -> list[User]:

@@ -28,7 +28,7 @@ from reviews.services.inputs import (
     resolve_reviewers,
     resolve_version,
 )
-from reviews.services.notifications import notify, resolve_mentions, watchers
+from reviews.services.notifications import notify, notify_mentions, watchers
 
 
 @transaction.atomic
@@ -111,14 +111,7 @@ def review_request_open(
         actor=user,
         summary=f"{user.username} requested your review on {request_label(review_request)}: {title_text}",
     )
-    reached, unreachable = resolve_mentions(project, body)
-    notify(
-        users=reached,
-        kind=Notification.Kind.MENTION,
-        request=review_request,
-        actor=user,
-        summary=f"{user.username} mentioned you in {request_label(review_request)}: {title_text}",
-    )
+    unreachable = notify_mentions(request=review_request, actor=user, text=body)
     queue_checks(review_request, actor=user)
     return review_request, unreachable
 
@@ -161,14 +154,7 @@ def review_request_update(
         changes["description"] = True
         rr.description = new_description
         rr.description_html = markdown.render(new_description)
-        reached, unreachable = resolve_mentions(rr.project, new_description)
-        notify(
-            users=reached,
-            kind=Notification.Kind.MENTION,
-            request=rr,
-            actor=user,
-            summary=f"{user.username} mentioned you in {request_label(rr)}: {rr.title}",
-        )
+        unreachable = notify_mentions(request=rr, actor=user, text=new_description)
     if new_labels is not None and new_labels != rr.labels:
         changes["labels"] = new_labels
         rr.labels = new_labels
