@@ -36,6 +36,11 @@ def role_of(user: User, project: Project) -> int | None:
     return int(role) if role is not None else None
 
 
+def policy_id(value: Any) -> str | None:
+    """A user's id as reviews.policy compares ids (None: no user, e.g. a deleted author)."""
+    return str(value) if value is not None else None
+
+
 def lock_request(request: ReviewRequest) -> ReviewRequest:
     """The request again, locked for this transaction, with what the services read of it."""
     return (

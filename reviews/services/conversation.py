@@ -12,10 +12,10 @@ from django.utils import timezone
 from accounts import access
 from accounts.audit import audit_record
 from accounts.models import User
-from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.errors import Invalid, NotFound
 from reviews import events, markdown, policy, selectors, serializers
 from reviews.models import Comment, Notification, Review, ReviewRequest, TimelineEvent
-from reviews.services.base import lock_request, request_label, role_of, timeline_add
+from reviews.services.base import lock_request, policy_id, request_label, role_of, timeline_add
 from reviews.services.inputs import check_anchor, check_reason, check_text
 from reviews.services.notifications import notify, notify_mentions, watchers
 
@@ -78,10 +78,7 @@ def review_dismiss(*, user: User, review: Review, reason: Any) -> Review:
     review = Review.objects.select_for_update().get(pk=review.pk)
     facts = selectors.request_facts(rr)
     policy.may_dismiss(facts, role=role_of(user, rr.project), reason=text).refuse(field="reason")
-    if review.dismissed_at is not None:
-        raise Conflict("This review is already dismissed.", code="already_dismissed")
-    if review.verdict == Review.Verdict.COMMENT:
-        raise Conflict("Only approvals and requests for changes can be dismissed.", code="not_dismissable")
+    policy.dismissable(verdict=review.verdict, dismissed=review.dismissed_at is not None).refuse()
     review.dismissed_at = timezone.now()
     review.dismissed_by = user
     review.dismiss_reason = text
@@ -162,18 +159,14 @@ def comment_update(
     )
     rr = comment.request
     access.require(user, "review.comment", rr.project)
-    if comment.deleted_at is not None:
-        raise Conflict("This comment was deleted.", code="comment_deleted")
+    policy.may_change_comment(deleted=comment.deleted_at is not None).refuse()
+    role = role_of(user, rr.project)
     unreachable: list[str] = []
     if body is not None:
         text = check_text(body, "body", required=True)
-        # Moderation, as on GitHub: maintainers may edit anyone's comment (marked edited).
-        if comment.author_id != user.pk and not access.can(user, "review.merge", rr.project):
-            raise Forbidden(
-                "Only its author (or a maintainer) may edit a comment.",
-                code="permission_denied",
-                field="body",
-            )
+        policy.may_edit_comment(user_id=str(user.pk), author_id=policy_id(comment.author_id), role=role).refuse(
+            field="body"
+        )
         if text != comment.body:
             previous = comment.body
             comment.body = text
@@ -185,13 +178,12 @@ def comment_update(
             raise Invalid("resolved must be true or false.", field="resolved")
         if comment.parent_id is not None:
             raise Invalid("Resolve a thread on its first comment.", field="resolved")
-        may = user.pk in (comment.author_id, rr.author_id) or access.can(user, "review.merge", rr.project)
-        if not may:
-            raise Forbidden(
-                "Only the thread's author, the request's author or a maintainer may resolve it.",
-                code="permission_denied",
-                field="resolved",
-            )
+        policy.may_resolve_thread(
+            user_id=str(user.pk),
+            thread_author_id=policy_id(comment.author_id),
+            request_author_id=policy_id(rr.author_id),
+            role=role,
+        ).refuse(field="resolved")
         comment.resolved_at = timezone.now() if resolved else None
         comment.resolved_by = user if resolved else None
     comment.save()
@@ -207,8 +199,9 @@ def comment_delete(*, user: User, comment: Comment) -> Comment:
         Comment.objects.select_for_update(of=("self",)).select_related("request__project__team").get(pk=comment.pk)
     )
     access.require(user, "review.comment", comment.request.project)
-    if comment.author_id != user.pk and not access.can(user, "review.merge", comment.request.project):
-        raise Forbidden("Only its author (or a maintainer) may delete a comment.", code="permission_denied")
+    policy.may_delete_comment(
+        user_id=str(user.pk), author_id=policy_id(comment.author_id), role=role_of(user, comment.request.project)
+    ).refuse()
     if comment.deleted_at is None:
         comment.deleted_at = timezone.now()
         comment.body = ""

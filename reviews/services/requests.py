@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts import access
 from accounts.audit import audit_record
 from accounts.models import User
-from core.errors import Conflict, Invalid, NotFound
+from core.errors import Invalid, NotFound
 from experiments.models import Project
 from registry import selectors as registry_selectors
 from registry import services as registry_services
@@ -59,19 +59,15 @@ def review_request_open(
     label_values = check_labels(labels)
     reviewer_users, reviewer_teams = resolve_reviewers(project, reviewers, user)
     base_id = selectors.alias_version_id(repository, alias_name)
-    if base_id == candidate.id:
-        raise Conflict(
-            f"The alias {alias_name!r} already points at v{candidate.number}.", code="nothing_to_merge", field="version"
-        )
     duplicate = ReviewRequest.objects.filter(
         repository=repository, alias=alias_name, candidate=candidate, state=ReviewRequest.State.OPEN
     ).first()
-    if duplicate is not None:
-        raise Conflict(
-            f"#{duplicate.number} already asks to move {alias_name!r} to v{candidate.number}.",
-            code="duplicate_request",
-            field="version",
-        )
+    policy.may_open(
+        alias=alias_name,
+        candidate_number=candidate.number,
+        alias_holds_candidate=base_id == candidate.id,
+        duplicate=duplicate.number if duplicate is not None else None,
+    ).refuse(field="version")
     counter, _ = ReviewCounter.objects.get_or_create(project=project)
     counter = ReviewCounter.objects.select_for_update().get(pk=counter.pk)
     counter.last_number += 1
@@ -140,12 +136,12 @@ def review_request_update(
     new_labels = check_labels(labels) if labels is not None else None
     new_reviewers = resolve_reviewers(rr.project, reviewers, rr.author or user) if reviewers is not None else None
     new_version = resolve_version(rr.repository, version) if version is not None else None
-    if state is not None and state not in ("open", "closed"):
-        raise Invalid('state must be "open" or "closed" (merge with POST …/merge/).', field="state")
-    if rr.state == ReviewRequest.State.MERGED and (new_version is not None or state is not None):
-        raise Conflict("The request is merged.", code="request_not_open", field="state" if state else "version")
-    if new_version is not None and rr.state != ReviewRequest.State.OPEN:
-        raise Conflict("Reopen the request before pushing a new candidate.", code="request_not_open", field="version")
+    if state is not None:
+        if state not in ("open", "closed"):
+            raise Invalid('state must be "open" or "closed" (merge with POST …/merge/).', field="state")
+        policy.may_set_state(facts).refuse(field="state")
+    if new_version is not None:
+        policy.may_push_candidate(facts).refuse(field="version")
 
     if new_title is not None and new_title != rr.title:
         changes["title"] = {"from": rr.title, "to": new_title}
