@@ -97,10 +97,6 @@ def team_readers(team: Team, project: Project) -> list[User]:
     return [u for u in members if access.can(u, "project.view", project)]
 
 
-def requests_visible_to(user: AnyUser | None) -> QuerySet[ReviewRequest]:
-    return ReviewRequest.objects.filter(access.project_filter(user, prefix="project__"))
-
-
 def requests_of(
     project: Project, *, state: str | None = None, author: User | None = None, reviewer: User | None = None
 ) -> QuerySet[ReviewRequest]:

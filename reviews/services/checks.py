@@ -25,7 +25,7 @@ from reviews.services.base import (
 from reviews.services.notifications import notify
 
 
-def queue_checks(rr: ReviewRequest, *, actor: User | None) -> list[Check]:
+def queue_checks(rr: ReviewRequest) -> list[Check]:
     """(Re)queue every configured check on the current candidate; the tasks leave after commit."""
     config = selectors.configured_checks(selectors.settings_for(rr.repository))
     queued: list[Check] = []
@@ -62,7 +62,7 @@ def checks_rerun(*, user: User, review_request: ReviewRequest) -> list[Check]:
     after a gate changed)."""
     rr = lock_request(review_request)
     policy.may_rerun_checks(selectors.request_facts(rr), role=role_of(user, rr.project)).refuse()
-    return queue_checks(rr, actor=user)
+    return queue_checks(rr)
 
 
 def _artifact_integrity(version: ModelVersion) -> tuple[str, str, dict[str, Any]]:

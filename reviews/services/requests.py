@@ -108,7 +108,7 @@ def review_request_open(
         summary=f"{user.username} requested your review on {request_label(review_request)}: {title_text}",
     )
     unreachable = notify_mentions(request=review_request, actor=user, text=body)
-    queue_checks(review_request, actor=user)
+    queue_checks(review_request)
     return review_request, unreachable
 
 
@@ -244,7 +244,7 @@ def _push_candidate(rr: ReviewRequest, version: ModelVersion, *, user: User) -> 
         actor=user,
         summary=f"{user.username} pushed v{version.number} to {request_label(rr)}: {rr.title}",
     )
-    queue_checks(rr, actor=user)
+    queue_checks(rr)
 
 
 @transaction.atomic
