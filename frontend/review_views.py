@@ -126,11 +126,7 @@ def review_page(request: HttpRequest, team: str, project: str, number: int) -> H
     tab = request.GET.get("tab", "conversation")
     if tab not in ("conversation", "checks", "changes"):
         tab = "conversation"
-    facts = selectors.request_facts(rr)
-    role = access.role_on(user, rr.project)
-    role_value = int(role) if role is not None else None
-    uid = str(user.pk)
-    candidate_hash = rr.candidate.content_hash
+    page = selectors.review_page_context(user, rr)
     threads = _thread_rows(selectors.comments_of(rr))
     anchored: dict[str, list[dict[str, Any]]] = {}
     for thread in threads:
@@ -196,7 +192,7 @@ def review_page(request: HttpRequest, team: str, project: str, number: int) -> H
         "rr": rr,
         "tab": tab,
         "live_seq": live_seq,
-        "out": serializers.request_out(rr, facts=facts),
+        "out": serializers.request_out(rr, facts=page.facts),
         "description_html": mark_safe(rr.description_html),  # noqa: S308 - sanitised by core.markdown
         "timeline": selectors.timeline_of(rr),
         "reviews": reviews,
@@ -206,20 +202,14 @@ def review_page(request: HttpRequest, team: str, project: str, number: int) -> H
         "newer_versions": list(
             ModelVersion.objects.filter(repository=rr.repository).exclude(pk=rr.candidate_id).order_by("-number")[:20]
         ),
-        "can_comment": access.can(user, "review.comment", rr.project) and rr.state == "open",
-        "can_approve": bool(
-            policy.may_review(facts, user_id=uid, role=role_value, verdict="approve", version_hash=candidate_hash)
-        ),
-        "can_request_changes": bool(
-            policy.may_review(
-                facts, user_id=uid, role=role_value, verdict="request_changes", version_hash=candidate_hash
-            )
-        ),
-        "can_merge": bool(policy.may_merge(facts, role=role_value)),
-        "is_maintainer": bool(policy.may_rerun_checks(facts, role=role_value)),
-        "can_edit": bool(policy.may_edit(facts, user_id=uid, role=role_value)) and rr.state != "merged",
-        "can_dismiss": bool(policy.may_dismiss(facts, role=role_value, reason="x")),
-        "blockers": policy.merge_blockers(facts),
+        "can_comment": page.can_comment,
+        "can_approve": page.can_approve,
+        "can_request_changes": page.can_request_changes,
+        "can_merge": page.can_merge,
+        "is_maintainer": page.can_rerun_checks,
+        "can_edit": page.can_edit,
+        "can_dismiss": page.can_dismiss,
+        "blockers": page.blockers,
     }
     return render(request, "reviews/request.html", context)
 

@@ -12,3 +12,8 @@ class ReviewsConfig(AppConfig):
         from reviews import live
 
         live.register()
+
+        # Lazy by necessity: the tasks import the services, which import models, so this waits
+        # for the app registry. Importing them here registers the tasks under the names the
+        # services queue them by (reviews.services.base) in every process, not only in workers.
+        from reviews import tasks  # noqa: F401

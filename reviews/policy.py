@@ -27,6 +27,12 @@ R10   the policy is read from the settings of the repository (or its project), n
       from the request: no field of a request, review or merge body changes it (the
       services accept none)
 ====  ==================================================================================
+
+Besides R1–R10, the workflow's other rules are here too: who may edit a request, push a
+candidate, close or reopen it (``may_edit``, ``may_push_candidate``, ``may_set_state``),
+what a new request must ask for (``may_open``), which reviews a dismissal applies to
+(``dismissable``), and comment moderation (``may_edit_comment``, ``may_delete_comment``,
+``may_resolve_thread``): a maintainer may edit or delete anyone's comment, as on GitHub.
 """
 
 from __future__ import annotations
@@ -98,6 +104,10 @@ class RequestFacts:
     roles: dict[str, int] = field(default_factory=dict)
 
 
+def _is_maintainer(role: int | None) -> bool:
+    return role is not None and role >= ProjectRole.MAINTAINER
+
+
 # --- reviews -------------------------------------------------------------------------------
 
 
@@ -142,6 +152,15 @@ def may_dismiss(facts: RequestFacts, *, role: int | None, reason: str) -> Decisi
         return deny("request_not_open", f"The request is {facts.state}.")
     if not reason.strip():
         return deny("dismiss_needs_reason", "R6: dismissing a review needs a reason.", Invalid)
+    return ALLOW
+
+
+def dismissable(*, verdict: str, dismissed: bool) -> Decision:
+    """R6: a dismissal applies to a standing approval or request for changes."""
+    if dismissed:
+        return deny("already_dismissed", "This review is already dismissed.")
+    if verdict == "comment":
+        return deny("not_dismissable", "Only approvals and requests for changes can be dismissed.")
     return ALLOW
 
 
@@ -265,6 +284,16 @@ def derived_status(facts: RequestFacts) -> str:
 # --- the request itself ------------------------------------------------------------------------
 
 
+def may_open(*, alias: str, candidate_number: int, alias_holds_candidate: bool, duplicate: int | None) -> Decision:
+    """A new request asks for a move that is not made yet (the alias does not already hold
+    the candidate) and that no open request (number ``duplicate``) asks for already."""
+    if alias_holds_candidate:
+        return deny("nothing_to_merge", f"The alias {alias!r} already points at v{candidate_number}.")
+    if duplicate is not None:
+        return deny("duplicate_request", f"#{duplicate} already asks to move {alias!r} to v{candidate_number}.")
+    return ALLOW
+
+
 def may_edit(facts: RequestFacts, *, user_id: str, role: int | None) -> Decision:
     """Title, description, labels, reviewers, candidate, close and reopen: the author
     (writer or above) or a maintainer."""
@@ -275,9 +304,65 @@ def may_edit(facts: RequestFacts, *, user_id: str, role: int | None) -> Decision
     return ALLOW
 
 
+def may_set_state(facts: RequestFacts) -> Decision:
+    """Close or reopen (on top of may_edit): a merged request stays merged."""
+    if facts.state == "merged":
+        return deny("request_not_open", "The request is merged.")
+    return ALLOW
+
+
+def may_push_candidate(facts: RequestFacts) -> Decision:
+    """A new candidate (on top of may_edit; R5 follows) goes to an open request only."""
+    if facts.state == "merged":
+        return deny("request_not_open", "The request is merged.")
+    if facts.state != "open":
+        return deny("request_not_open", "Reopen the request before pushing a new candidate.")
+    return ALLOW
+
+
 def may_rerun_checks(facts: RequestFacts, *, role: int | None) -> Decision:
     if role is None or role < ProjectRole.MAINTAINER:
         return deny("permission_denied", "Re-running checks needs the maintainer role.", Forbidden)
     if facts.state != "open":
         return deny("request_not_open", f"The request is {facts.state}.")
+    return ALLOW
+
+
+# --- comments -----------------------------------------------------------------------------------
+# Commenting itself is the ``review.comment`` action of accounts.access; these rules come after.
+
+
+def may_change_comment(*, deleted: bool) -> Decision:
+    """A deleted comment keeps its place in its thread but takes no edit and no resolution."""
+    if deleted:
+        return deny("comment_deleted", "This comment was deleted.")
+    return ALLOW
+
+
+def may_edit_comment(*, user_id: str, author_id: str | None, role: int | None) -> Decision:
+    """Moderation, as on GitHub: its author edits a comment; a maintainer edits anyone's
+    (the comment shows it was edited)."""
+    if user_id != author_id and not _is_maintainer(role):
+        return deny("permission_denied", "Only its author (or a maintainer) may edit a comment.", Forbidden)
+    return ALLOW
+
+
+def may_delete_comment(*, user_id: str, author_id: str | None, role: int | None) -> Decision:
+    """Moderation: its author deletes a comment; a maintainer deletes anyone's."""
+    if user_id != author_id and not _is_maintainer(role):
+        return deny("permission_denied", "Only its author (or a maintainer) may delete a comment.", Forbidden)
+    return ALLOW
+
+
+def may_resolve_thread(
+    *, user_id: str, thread_author_id: str | None, request_author_id: str | None, role: int | None
+) -> Decision:
+    """A thread is resolved (or unresolved) by the author of its first comment, the
+    request's author or a maintainer."""
+    if user_id not in (thread_author_id, request_author_id) and not _is_maintainer(role):
+        return deny(
+            "permission_denied",
+            "Only the thread's author, the request's author or a maintainer may resolve it.",
+            Forbidden,
+        )
     return ALLOW

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q, QuerySet
@@ -89,8 +90,11 @@ def alias_version_id(repository: ModelRepository, alias: str) -> str | None:
     return Alias.objects.filter(repository=repository, name=alias).values_list("version_id", flat=True).first()
 
 
-def requests_visible_to(user: AnyUser | None) -> QuerySet[ReviewRequest]:
-    return ReviewRequest.objects.filter(access.project_filter(user, prefix="project__"))
+def team_readers(team: Team, project: Project) -> list[User]:
+    """The active members of ``team`` who may see ``project`` (whom a team mention or a
+    team review request reaches)."""
+    members = User.objects.filter(memberships__team=team, is_active=True).distinct()
+    return [u for u in members if access.can(u, "project.view", project)]
 
 
 def requests_of(
@@ -149,6 +153,50 @@ def request_facts(request: ReviewRequest) -> policy.RequestFacts:
             for c in checks
         ),
         roles=roles,
+    )
+
+
+@dataclass(frozen=True)
+class ReviewPageContext:
+    """What the request page offers its viewer, as ready booleans (reviews.policy and
+    accounts.access decide each: the view and the template hold no rule), with the facts
+    they were decided on and what blocks a merge now."""
+
+    facts: policy.RequestFacts
+    can_comment: bool
+    can_approve: bool
+    can_request_changes: bool
+    can_merge: bool
+    can_rerun_checks: bool
+    can_edit: bool  # push a candidate, close or reopen
+    can_dismiss: bool
+    blockers: list[policy.Decision]
+
+
+def review_page_context(user: User, request: ReviewRequest) -> ReviewPageContext:
+    facts = request_facts(request)
+    role = access.role_on(user, request.project)
+    role_value = int(role) if role is not None else None
+    uid = str(user.pk)
+    candidate_hash = request.candidate.content_hash
+
+    def may_review(verdict: str) -> bool:
+        return bool(
+            policy.may_review(facts, user_id=uid, role=role_value, verdict=verdict, version_hash=candidate_hash)
+        )
+
+    return ReviewPageContext(
+        facts=facts,
+        # The page offers its comment forms on open requests only.
+        can_comment=access.can(user, "review.comment", request.project) and request.state == "open",
+        can_approve=may_review("approve"),
+        can_request_changes=may_review("request_changes"),
+        can_merge=bool(policy.may_merge(facts, role=role_value)),
+        can_rerun_checks=bool(policy.may_rerun_checks(facts, role=role_value)),
+        can_edit=bool(policy.may_edit(facts, user_id=uid, role=role_value)) and bool(policy.may_set_state(facts)),
+        # The form asks for the reason; whether one was given is checked when it is sent.
+        can_dismiss=bool(policy.may_dismiss(facts, role=role_value, reason="a reason")),
+        blockers=policy.merge_blockers(facts),
     )
 
 

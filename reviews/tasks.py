@@ -2,6 +2,9 @@
 acknowledged late, so a worker killed mid-check leaves the message to be delivered again
 and the service finds the check where it was.
 
+The services queue these tasks by the names they define (reviews.services.base), so this
+module imports the services and the services never import it.
+
 # SECURITY: task arguments are ids only.
 """
 
@@ -12,13 +15,14 @@ import logging
 from celery import shared_task
 
 from reviews import services
+from reviews.services.base import CHECK_RUN_TASK, NOTIFICATION_EMAIL_TASK
 
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 3
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+@shared_task(name=CHECK_RUN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
 def check_run_task(self, check_id: str) -> str | None:  # type: ignore[no-untyped-def]
     """Run one review check; a check that is already finished or superseded is left alone."""
     try:
@@ -31,7 +35,9 @@ def check_run_task(self, check_id: str) -> str | None:  # type: ignore[no-untype
     return check.status if check is not None else None
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+@shared_task(
+    name=NOTIFICATION_EMAIL_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES
+)
 def notification_email_task(self, notification_id: str) -> bool:  # type: ignore[no-untyped-def]
     """E-mail one notification (at most once: the service records when it was sent)."""
     try:

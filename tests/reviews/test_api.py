@@ -97,29 +97,32 @@ def test_a_reviewer_without_access_is_refused(member_client: APIClient, v2: Mode
 
 
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("body", "status", "code", "field"),
     [
-        ({"model": "nosuch"}, "model"),
-        ({"version": 99}, "version"),
-        ({"version": "v0"}, "version"),
-        ({"alias": "v3"}, "alias"),
-        ({"alias": ["x"]}, "alias"),
-        ({"title": ""}, "title"),
-        ({"title": "x" * 300}, "title"),
-        ({"description": 5}, "description"),
-        ({"labels": ["ok", "<script>"]}, "labels.1"),
-        ({"reviewers": "maint"}, "reviewers"),
-        ({"required_approvals": 0}, "required_approvals"),
+        ({"model": "nosuch"}, 404, "not_found", "model"),
+        ({"version": 99}, 404, "not_found", "version"),
+        ({"version": "v0"}, 400, "invalid", "version"),
+        ({"alias": "v3"}, 400, "invalid_alias", "alias"),
+        ({"alias": ["x"]}, 400, "invalid", "alias"),
+        ({"title": ""}, 400, "invalid", "title"),
+        ({"title": "x" * 300}, 400, "invalid", "title"),
+        ({"description": 5}, 400, "invalid", "description"),
+        ({"labels": ["ok", "<script>"]}, 400, "invalid", "labels.1"),
+        ({"reviewers": "maint"}, 400, "invalid", "reviewers"),
+        # R10: the policy is not a field of the request
+        ({"required_approvals": 0}, 400, "invalid", "required_approvals"),
     ],
 )
 def test_bad_input_is_refused_naming_the_field_and_writes_nothing(
-    member_client: APIClient, v2: ModelVersion, body: dict[str, Any], field: str
+    member_client: APIClient, v2: ModelVersion, body: dict[str, Any], status: int, code: str, field: str
 ) -> None:
     response = open_request(member_client, **body)
 
-    error = assert_error(response, response.status_code, field=field)
-    assert response.status_code in (400, 404), error
+    assert_error(response, status, code=code, field=field)
     assert not ReviewRequest.objects.exists()
+    assert not Notification.objects.exists()
+    assert not Check.objects.exists()
+    assert not AuditEvent.objects.filter(action="review.open").exists()
 
 
 def test_a_viewer_cannot_open_a_request(viewer_client: APIClient, v2: ModelVersion) -> None:

@@ -162,3 +162,57 @@ def test_r10_no_fact_of_the_policy_comes_from_the_request() -> None:
     ):
         params = set(inspect.signature(function).parameters)
         assert not params & {"required_approvals", "approver_role", "required_checks", "gates_config"}
+
+
+def test_a_comment_is_edited_and_deleted_by_its_author_or_a_maintainer() -> None:
+    for may in (policy.may_edit_comment, policy.may_delete_comment):
+        assert may(user_id=ANA, author_id=ANA, role=WRITER)
+        assert may(user_id=BOB, author_id=ANA, role=MAINT)
+        refused = may(user_id=BOB, author_id=ANA, role=WRITER)
+        assert (refused.allowed, refused.code, refused.error) == (False, "permission_denied", Forbidden)
+        # a comment whose author was deleted is moderated by maintainers only
+        assert not may(user_id=BOB, author_id=None, role=WRITER)
+        assert may(user_id=BOB, author_id=None, role=ADMIN)
+
+
+def test_a_thread_is_resolved_by_its_author_the_requests_author_or_a_maintainer() -> None:
+    def may(user: str, role: int) -> bool:
+        return bool(policy.may_resolve_thread(user_id=user, thread_author_id=ANA, request_author_id=AUTHOR, role=role))
+
+    assert may(ANA, WRITER)
+    assert may(AUTHOR, WRITER)
+    assert may(BOB, MAINT)
+    assert not may(BOB, WRITER)
+
+
+def test_a_deleted_comment_takes_no_change() -> None:
+    assert policy.may_change_comment(deleted=False)
+    assert policy.may_change_comment(deleted=True).code == "comment_deleted"
+
+
+def test_a_merged_request_takes_no_new_state_and_a_closed_one_no_new_candidate() -> None:
+    assert policy.may_set_state(facts(state="closed"))
+    assert policy.may_set_state(facts(state="merged")).code == "request_not_open"
+    assert policy.may_push_candidate(facts())
+    pushed_closed = policy.may_push_candidate(facts(state="closed"))
+    assert (pushed_closed.code, pushed_closed.error) == ("request_not_open", Conflict)
+    assert "Reopen" in pushed_closed.message
+    assert policy.may_push_candidate(facts(state="merged")).message == "The request is merged."
+
+
+def test_only_standing_approvals_and_requests_for_changes_are_dismissable() -> None:
+    assert policy.dismissable(verdict="approve", dismissed=False)
+    assert policy.dismissable(verdict="request_changes", dismissed=False)
+    assert policy.dismissable(verdict="comment", dismissed=False).code == "not_dismissable"
+    assert policy.dismissable(verdict="approve", dismissed=True).code == "already_dismissed"
+
+
+def test_a_request_asks_for_a_move_not_made_and_not_asked_for_already() -> None:
+    def decide(holds: bool, duplicate: int | None) -> str:
+        return policy.may_open(
+            alias="production", candidate_number=2, alias_holds_candidate=holds, duplicate=duplicate
+        ).code
+
+    assert decide(False, None) == ""
+    assert decide(True, None) == "nothing_to_merge"
+    assert decide(False, 3) == "duplicate_request"

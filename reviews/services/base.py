@@ -1,0 +1,61 @@
+"""What every review service shares: the caller's role, the request's row lock, its
+timeline, the label a person reads (``acme/proj#3``), and how the app's Celery tasks are
+queued."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import current_app
+from django.db import transaction
+
+from accounts import access
+from accounts.models import User
+from experiments.models import Project
+from reviews import events, serializers
+from reviews.models import ReviewRequest, TimelineEvent
+
+# The tasks of reviews/tasks.py call these services, so the services name the tasks instead
+# of importing them: reviews.tasks imports reviews.services, never the other way round (no
+# cycle). ReviewsConfig.ready() imports reviews.tasks, so every process (the web process in
+# eager mode included) has them registered under these names.
+CHECK_RUN_TASK = "reviews.tasks.check_run_task"
+NOTIFICATION_EMAIL_TASK = "reviews.tasks.notification_email_task"
+
+
+def enqueue_on_commit(task_name: str, *args: str) -> None:
+    """Queue the task named ``task_name`` with ``args`` (ids only) after the transaction
+    commits; nothing is queued if it rolls back. An unknown name raises KeyError then: a
+    programming error, as an unknown action is in accounts.access."""
+    transaction.on_commit(lambda: current_app.tasks[task_name].delay(*args))
+
+
+def role_of(user: User, project: Project) -> int | None:
+    """The caller's role on ``project`` as the plain number reviews.policy compares."""
+    role = access.role_on(user, project)
+    return int(role) if role is not None else None
+
+
+def policy_id(value: Any) -> str | None:
+    """A user's id as reviews.policy compares ids (None: no user, e.g. a deleted author)."""
+    return str(value) if value is not None else None
+
+
+def lock_request(request: ReviewRequest) -> ReviewRequest:
+    """The request again, locked for this transaction, with what the services read of it."""
+    return (
+        ReviewRequest.objects.select_for_update(of=("self",))
+        .select_related("project__team", "repository__project__team", "candidate", "base", "author", "merged_by")
+        .get(pk=request.pk)
+    )
+
+
+def timeline_add(request: ReviewRequest, kind: str, actor: User | None, data: dict[str, Any]) -> TimelineEvent:
+    """Add an event to the request's timeline and push it to the request's page."""
+    event = TimelineEvent.objects.create(request=request, kind=kind, actor=actor, data=data)
+    events.request_event(request, f"timeline.{kind}", serializers.event_out(event))
+    return event
+
+
+def request_label(request: ReviewRequest) -> str:
+    return f"{request.project.path}#{request.number}"
