@@ -17,7 +17,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import access, selectors, services
-from accounts.models import ApiToken, Membership, ProjectGrant, Team, User
+from accounts.access import access_project
+from accounts.models import ApiToken, Membership, Project, ProjectGrant, Team, User
 from accounts.serializers import (
     AuditEventOut,
     GrantIn,
@@ -26,6 +27,7 @@ from accounts.serializers import (
     MemberAddIn,
     MemberOut,
     MemberRoleIn,
+    ProjectOut,
     TeamIn,
     TeamOut,
     TokenCreatedOut,
@@ -35,9 +37,6 @@ from accounts.serializers import (
     VisibilityIn,
 )
 from core.errors import Forbidden, Invalid, NotFound
-from experiments.access import access_project
-from experiments.models import Project
-from experiments.serializers import ProjectOut
 
 
 def _user(request: Request) -> User:

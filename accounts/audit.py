@@ -17,7 +17,7 @@ from core.context import client_address
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
 
-    from experiments.models import Project
+    from accounts.models import Project
 
 # SECURITY: keys whose values must never reach the log, whatever a caller passes in ``data``.
 _SECRET_KEYS = frozenset({"password", "token", "raw", "secret", "digest", "key"})

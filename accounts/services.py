@@ -12,7 +12,6 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -22,14 +21,12 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import access
 from accounts.audit import audit_record
-from accounts.models import ApiToken, Invitation, Membership, ProjectGrant, ProjectRole, Team, User
-from accounts.names import canonical, name_problem
+from accounts.models import ApiToken, Invitation, Membership, Project, ProjectGrant, ProjectRole, Team, User
+from accounts.names import canonical, name_problem, parse_project_path
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.querycache import CompiledQuery
-
-if TYPE_CHECKING:
-    from experiments.models import Project
 
 TOKEN_PREFIX = "asy_"  # noqa: S105 - a public marker, not a secret
 INVITATION_PREFIX = "inv_"
@@ -366,6 +363,41 @@ def invitation_revoke(*, invitation: Invitation, actor: User) -> None:
         )
 
 
+# --- projects -----------------------------------------------------------------------------------
+
+
+def project_get_or_create(*, user: User, path: str, for_action: str = "run.create") -> Project:
+    """Find ``team/project`` for ``user`` and check ``for_action``; create the project when it
+    does not exist and the user may create projects in the team (as ``wandb.init`` does)."""
+    team_name, project_name = parse_project_path(path)
+    team = Team.objects.filter(name__iexact=team_name).first()
+    if team is None or not access.can_see_team(user, team):
+        raise NotFound(f"No team named {team_name!r}.", code="not_found", field="project")
+    project = Project.objects.select_related("team").filter(team=team, name__iexact=project_name).first()
+    if project is None:
+        if not access.can_create_project(user, team):
+            raise Forbidden(
+                f"You may not create projects in team {team.name!r}.",
+                code="permission_denied",
+                field="project",
+            )
+        project = project_create(user=user, team=team, name=project_name)
+    access.require(user, for_action, project)
+    return project
+
+
+def project_create(*, user: User, team: Team, name: str, description: str = "") -> Project:
+    problem = name_problem(canonical(name), team=False)
+    if problem:
+        raise Invalid(problem, field="name")
+    try:
+        with transaction.atomic():
+            return Project.objects.create(team=team, name=name.lower(), description=description, created_by=user)
+    except IntegrityError:
+        # Created concurrently by another request: use theirs.
+        return Project.objects.select_related("team").get(team=team, name__iexact=name)
+
+
 # --- project access -----------------------------------------------------------------------------
 
 
@@ -446,9 +478,7 @@ def grant_revoke(*, grant: ProjectGrant, actor: User | None) -> None:
 
 @transaction.atomic
 def project_visibility_set(*, project: Project, visibility: str, actor: User | None) -> Project:
-    from experiments.models import Project as ProjectModel
-
-    if visibility not in ProjectModel.Visibility.values:
+    if visibility not in Project.Visibility.values:
         raise Invalid("visibility must be 'private' or 'internal'.", field="visibility")
     if project.visibility != visibility:
         before = project.visibility
@@ -467,11 +497,9 @@ def project_visibility_set(*, project: Project, visibility: str, actor: User | N
 @transaction.atomic
 def project_transfer(*, project: Project, team: Team, actor: User | None) -> Project:
     """Move a project (runs, experiments, grants) to another team. Its URL changes."""
-    from experiments.models import Project as ProjectModel
-
     if team.pk == project.team_id:
         raise Invalid(f"{project.path} already belongs to {team.name}.", field="team")
-    if ProjectModel.objects.filter(team=team, name__iexact=project.name).exists():
+    if Project.objects.filter(team=team, name__iexact=project.name).exists():
         raise Conflict(f"{team.name} already has a project named {project.name}.", field="team")
     before = project.path
     project.team = team

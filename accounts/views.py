@@ -1,6 +1,6 @@
 """Account, team, access, token and administration pages (server-rendered, thin).
 
-Every page asks the policy (``accounts.access``, ``experiments.access``) and calls a
+Every page asks the policy (``accounts.access``) and calls a
 service for every change; templates receive ready booleans (``can_manage``), never rules.
 Forms post to small action URLs that redirect back (post/redirect/get), except token and
 invitation creation, whose answer shows the secret once and must not be stored anywhere.
@@ -23,12 +23,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts import access, selectors, services
+from accounts.access import access_project
 from accounts.adapters import INVITATION_SESSION_KEY, AccountAdapter
-from accounts.models import ApiToken, Invitation, Membership, ProjectRole, Team, User
+from accounts.models import ApiToken, Invitation, Membership, Project, ProjectRole, Team, User
 from core.errors import DomainError, Invalid
 from core.pages import raise_for_page
-from experiments.access import access_project
-from experiments.models import Project
 from frontend.views import policy_errors
 
 ROLE_NAMES = [role.label for role in ProjectRole]

@@ -1,4 +1,5 @@
 """access_<entity>() for the experiments app: load by id or name for a user and an action.
+(Projects: ``accounts.access.access_project``.)
 
 # SECURITY: a missing object and an object the caller may not see raise the same NotFound.
 """
@@ -13,18 +14,10 @@ from accounts import access
 from accounts.models import User
 from core.errors import NotFound
 from core.querycache import CompiledQuery
-from experiments.models import Artifact, Project, Run, SavedView
+from experiments.models import Artifact, Run, SavedView
 
 if TYPE_CHECKING:
     from accounts.access import AnyUser
-
-
-def access_project(user: AnyUser | None, team: str, name: str, *, action: str = "project.view") -> Project:
-    project = Project.objects.select_related("team").filter(team__name__iexact=team, name__iexact=name).first()
-    if project is None:
-        raise NotFound("Not found.")
-    access.require(user, action, project)
-    return project
 
 
 def _runs(run_id: str) -> QuerySet[Run]:

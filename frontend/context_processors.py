@@ -10,6 +10,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_projects": []}
-    from experiments.selectors import projects_visible_to
+    from accounts.selectors import projects_visible_to
 
     return {"nav_projects": list(projects_visible_to(user)[:50])}

@@ -24,10 +24,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import access
+from accounts.access import access_project
+from accounts.models import Project
+from accounts.selectors import projects_visible_to
 from core.errors import Forbidden, NotFound
 from experiments import search_selectors, selectors
-from experiments.access import access_project, access_run
-from experiments.models import Experiment, Figure, MetricSummary, Project, Run
+from experiments.access import access_run
+from experiments.models import Experiment, Figure, MetricSummary, Run
 from experiments.query.parser import FilterError
 from live.eventlog import current_seq
 from live.topics import project_topic, run_topic
@@ -71,7 +74,7 @@ class TeamProjects:
 def home(request: HttpRequest) -> HttpResponse:
     # Count(distinct=True): the visibility filter may join memberships and grants.
     projects = list(
-        selectors.projects_visible_to(request.user).annotate(
+        projects_visible_to(request.user).annotate(
             run_count=Count("runs", distinct=True), last_run=Max("runs__start_time")
         )
     )

@@ -20,9 +20,10 @@ from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from accounts.access import access_project
 from accounts.models import ApiToken, User
 from core.errors import NotFound
-from experiments.access import access_project, access_run
+from experiments.access import access_run
 from live import topics
 
 if TYPE_CHECKING:

@@ -15,8 +15,7 @@ from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
-from accounts.models import ApiToken, Membership, ProjectGrant, User
-from experiments.models import Project
+from accounts.models import ApiToken, Membership, Project, ProjectGrant, User
 from live.publish import access_changed
 
 # Saving a user with only these fields cannot change what they may see (a sign-in stamps last_login).

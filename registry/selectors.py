@@ -10,8 +10,8 @@ from django.conf import settings
 from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
 
 from accounts import access
+from accounts.models import Project
 from core.errors import Invalid, NotFound
-from experiments.models import Project
 from experiments.query import parser as query_parser
 from registry import diff, refs
 from registry.models import Alias, AliasMove, ModelRepository, ModelVersion

@@ -18,10 +18,10 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from accounts import access
+from accounts.access import access_project
 from accounts.models import User
 from core.errors import DomainError, Forbidden, NotFound
 from core.pages import raise_for_page
-from experiments.access import access_project
 from live.eventlog import current_seq
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion
