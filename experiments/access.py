@@ -71,8 +71,6 @@ MAX_RUNS_AT_ONCE = 100
 def access_runs(user: AnyUser | None, run_ids: list[str], *, action: str = "run.view") -> list[Run]:
     """Several runs at once (compare, export), in the order asked; NotFound when any one is
     missing or invisible, naming none of them. One query, whatever the number."""
-    from accounts.access import ACTIONS
-
     wanted = list(dict.fromkeys(run_ids))
     if not wanted or len(wanted) > MAX_RUNS_AT_ONCE or any(not isinstance(r, str) or len(r) > 32 for r in wanted):
         raise NotFound("Not found.")
@@ -80,7 +78,7 @@ def access_runs(user: AnyUser | None, run_ids: list[str], *, action: str = "run.
         run.pk: run
         for run in Run.objects.select_related("project__team", "experiment", "author")
         .filter(pk__in=wanted)
-        .filter(access.project_filter(user, prefix="project__", minimum=ACTIONS[action]))
+        .filter(access.project_filter(user, prefix="project__", minimum=access.ACTIONS[action]))
     }
     if len(runs) != len(wanted):
         raise NotFound("Not found.")

@@ -4,12 +4,12 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from accounts.selectors import projects_visible_to
+
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
     """The projects shown in the navigation switcher: only those the user may see."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_projects": []}
-    from accounts.selectors import projects_visible_to
-
     return {"nav_projects": list(projects_visible_to(user)[:50])}
