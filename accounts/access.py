@@ -26,15 +26,13 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
-from accounts.models import Membership, ProjectGrant, ProjectRole, Team, User
+from accounts.models import Membership, Project, ProjectGrant, ProjectRole, Team, User
 from core.errors import Forbidden, NotFound
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from django.contrib.auth.models import AnonymousUser
-
-    from experiments.models import Project
 
     AnyUser = User | AnonymousUser
 
@@ -67,7 +65,6 @@ ACTIONS: dict[str, ProjectRole] = {
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-INTERNAL = "internal"  # experiments.models.Project.Visibility.INTERNAL (no import: cycle)
 TEAM_OWNER_ROLE = ProjectRole.ADMIN
 TEAM_MEMBER_ROLE = ProjectRole.WRITER
 
@@ -83,7 +80,7 @@ def _combine(project: Project, team_role: str | None, grant_roles: Iterable[int 
         roles.append(TEAM_OWNER_ROLE)
     elif team_role == Membership.Role.MEMBER:
         roles.append(TEAM_MEMBER_ROLE)
-    if project.visibility == INTERNAL:
+    if project.visibility == Project.Visibility.INTERNAL:
         roles.append(ProjectRole.VIEWER)
     return ProjectRole(max(roles)) if roles else None
 
@@ -155,6 +152,16 @@ def require(user: AnyUser | None, action: str, project: Project, *, annotated: o
         raise Forbidden(f"This needs the {ACTIONS[action].label} role on {project}; you are {ProjectRole(role).label}.")
 
 
+def access_project(user: AnyUser | None, team: str, name: str, *, action: str = "project.view") -> Project:
+    """The project ``team/name`` (names compared case-insensitively) if ``user`` may do
+    ``action`` on it. # SECURITY: NotFound for a missing project and an invisible one alike."""
+    project = Project.objects.select_related("team").filter(team__name__iexact=team, name__iexact=name).first()
+    if project is None:
+        raise NotFound("Not found.")
+    require(user, action, project)
+    return project
+
+
 def project_filter(user: AnyUser | None, *, prefix: str = "", minimum: ProjectRole = ProjectRole.VIEWER) -> Q:
     """A Q over Project (or, with ``prefix="project__"``, over anything with a project FK)
     that keeps exactly the projects on which ``user`` holds at least ``minimum``."""
@@ -177,13 +184,11 @@ def project_filter(user: AnyUser | None, *, prefix: str = "", minimum: ProjectRo
     )
     visible = Q(by_team) | Q(Exists(grants))
     if minimum <= ProjectRole.VIEWER:
-        visible |= Q(**{f"{p}visibility": INTERNAL})
+        visible |= Q(**{f"{p}visibility": Project.Visibility.INTERNAL})
     return visible
 
 
 def visible_projects(user: AnyUser | None, queryset: QuerySet[Project] | None = None) -> QuerySet[Project]:
-    from experiments.models import Project
-
     qs = queryset if queryset is not None else Project.objects.all()
     return qs.filter(project_filter(user)).distinct()
 

@@ -1,4 +1,4 @@
-"""Accounts REST API: who am I, teams and members, project access, tokens, the audit log.
+"""Accounts REST API: who am I, teams and members, projects and their access, tokens, the audit log.
 
 Thin: validate with an input serializer, ask the policy (``accounts.access`` and the
 ``access_*`` helpers), call a service, present with an output serializer.
@@ -17,7 +17,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import access, selectors, services
-from accounts.models import ApiToken, Membership, ProjectGrant, Team, User
+from accounts.access import access_project
+from accounts.models import ApiToken, Membership, Project, ProjectGrant, Team, User
 from accounts.serializers import (
     AuditEventOut,
     GrantIn,
@@ -26,6 +27,8 @@ from accounts.serializers import (
     MemberAddIn,
     MemberOut,
     MemberRoleIn,
+    ProjectIn,
+    ProjectOut,
     TeamIn,
     TeamOut,
     TokenCreatedOut,
@@ -35,9 +38,6 @@ from accounts.serializers import (
     VisibilityIn,
 )
 from core.errors import Forbidden, Invalid, NotFound
-from experiments.access import access_project
-from experiments.models import Project
-from experiments.serializers import ProjectOut
 
 
 def _user(request: Request) -> User:
@@ -148,6 +148,41 @@ class TeamMemberDetailView(APIView):
         found = _access_team(user, team, manage=not leaving)
         services.team_member_remove(membership=_membership(found, username), actor=user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- projects ----------------------------------------------------------------------------------
+
+
+class ProjectPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class ProjectListView(APIView):
+    @extend_schema(responses=ProjectOut(many=True), summary="Projects you can see")
+    def get(self, request: Request) -> Response:
+        paginator = ProjectPagination()
+        page = paginator.paginate_queryset(selectors.projects_visible_to(request.user), request, view=self)
+        return paginator.get_paginated_response(ProjectOut(page, many=True).data)
+
+    @extend_schema(request=ProjectIn, responses={201: ProjectOut}, summary="Create a project in a team you belong to")
+    def post(self, request: Request) -> Response:
+        data = ProjectIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = services.project_create(
+            user=_user(request),
+            team_name=data.validated_data["team"],
+            name=data.validated_data["name"],
+            description=data.validated_data["description"],
+        )
+        return Response(ProjectOut(project).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetailView(APIView):
+    @extend_schema(responses=ProjectOut)
+    def get(self, request: Request, team: str, project: str) -> Response:
+        return Response(ProjectOut(access_project(request.user, team, project)).data)
 
 
 # --- project access ----------------------------------------------------------------------------

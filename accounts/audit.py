@@ -11,13 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
-from accounts.models import AuditEvent, User
+from accounts.models import AuditEvent, Project, User
 from core.context import client_address
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
-
-    from experiments.models import Project
 
 # SECURITY: keys whose values must never reach the log, whatever a caller passes in ``data``.
 _SECRET_KEYS = frozenset({"password", "token", "raw", "secret", "digest", "key"})

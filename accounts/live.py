@@ -23,10 +23,9 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from accounts.models import ApiToken, Membership, ProjectGrant, User
+from accounts.models import ApiToken, Membership, Project, ProjectGrant, User
 from accounts.services import token_authenticate
 from core.errors import NotFound
-from experiments.models import Project
 from live import topics
 from live.access import Target, register_identity, register_topic
 from live.publish import access_changed

@@ -1,4 +1,4 @@
-"""Users, teams, project roles and API tokens. The rules over them live in access.py."""
+"""Users, teams, projects, project roles and API tokens. The rules over them live in access.py."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import uuid
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import TextChoices
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -75,6 +76,43 @@ class Membership(models.Model):
         constraints = [models.UniqueConstraint(fields=["team", "user"], name="membership_unique")]
 
 
+class Project(models.Model):
+    """A team's project (``/<team>/<project>/``): what runs, models and reviews belong to,
+    and what roles are granted on (``ProjectGrant``, the policy in access.py)."""
+
+    # Not ``models.TextChoices``: in this class body mypy's Django plugin resolves ``models``
+    # to Project's reverse accessor of ModelRepository.project (related_name="models").
+    class Visibility(TextChoices):
+        PRIVATE = "private"  # only the team and the grants (accounts/access.py)
+        INTERNAL = "internal"  # every signed-in active user is at least a viewer
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="projects")
+    name = models.SlugField(max_length=64)
+    description = models.TextField(blank=True, max_length=10_000)
+    visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE)
+    created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Retention policy (experiments/retention.py, `manage.py retention`): runs that ended,
+    # and artifacts logged, more than this many days ago are deleted. NULL keeps them forever.
+    run_retention_days = models.PositiveIntegerField(null=True, blank=True)
+    artifact_retention_days = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        # The table keeps the name it had when projects lived in the experiments app
+        # (moved by a state-only migration: accounts 0004, experiments 0007).
+        db_table = "experiments_project"
+        constraints = [models.UniqueConstraint("team", Lower("name"), name="project_team_name_ci_unique")]
+        ordering = ["team__name", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.team.name}/{self.name}"
+
+    @property
+    def path(self) -> str:
+        return f"{self.team.name}/{self.name}"
+
+
 class ProjectRole(models.IntegerChoices):
     """Ordered: a higher number includes every right of the lower ones."""
 
@@ -87,7 +125,7 @@ class ProjectRole(models.IntegerChoices):
 class ProjectGrant(models.Model):
     """A role on one project, granted to a user or to a whole team (exactly one of them)."""
 
-    project = models.ForeignKey("experiments.Project", on_delete=models.CASCADE, related_name="grants")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="grants")
     user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE, related_name="project_grants")
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="project_grants")
     role = models.PositiveSmallIntegerField(choices=ProjectRole.choices)
@@ -184,9 +222,7 @@ class AuditEvent(models.Model):
     target_type = models.CharField(max_length=64, blank=True)
     target_id = models.CharField(max_length=64, blank=True)
     target_label = models.CharField(max_length=200, blank=True)
-    project = models.ForeignKey(
-        "experiments.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
-    )
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events")
     project_label = models.CharField(max_length=140, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     data = models.JSONField(default=dict, blank=True)

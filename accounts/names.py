@@ -6,6 +6,9 @@ Pure helpers with no Django model imports, shared by the models' validators and 
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from core.errors import Invalid
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 NAME_RULE = "1-64 lower-case letters, digits, '-' and '_', starting with a letter or digit"
@@ -47,3 +50,13 @@ def name_problem(name: str, *, team: bool) -> str | None:
     if team and name in RESERVED_TEAM_NAMES:
         return f"{name!r} is reserved by the site; choose another name."
     return None
+
+
+def parse_project_path(path: Any, *, field: str = "project") -> tuple[str, str]:
+    """``"team/project"`` → (team, project), lower-cased; both parts are URL slugs."""
+    if not isinstance(path, str) or path.count("/") != 1:
+        raise Invalid('project must be "team/project".', field=field)
+    team, name = (canonical(part) for part in path.split("/"))
+    if not NAME_PATTERN.match(team) or not NAME_PATTERN.match(name):
+        raise Invalid(f"Team and project names are {NAME_RULE}.", field=field)
+    return team, name

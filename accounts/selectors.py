@@ -1,4 +1,5 @@
-"""Reads on accounts shared by the API and the pages, narrowed by the policy."""
+"""Reads on accounts (teams, projects, grants, tokens, the audit log) shared by the API and
+the pages, narrowed by the policy."""
 
 from __future__ import annotations
 
@@ -12,18 +13,21 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts import access
-from accounts.models import ApiToken, AuditEvent, Invitation, Membership, ProjectGrant, Team, User
+from accounts.models import ApiToken, AuditEvent, Invitation, Membership, Project, ProjectGrant, Team, User
 from core.errors import Invalid
 
 if TYPE_CHECKING:
     from accounts.access import AnyUser
-    from experiments.models import Project
 
 AUDIT_PAGE_MAX = 500
 
 
 def teams_visible_to(user: AnyUser | None) -> QuerySet[Team]:
     return access.visible_teams(user).order_by("name")
+
+
+def projects_visible_to(user: AnyUser | None) -> QuerySet[Project]:
+    return access.visible_projects(user, Project.objects.select_related("team"))
 
 
 def team_by_name(name: str) -> Team | None:

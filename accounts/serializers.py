@@ -11,7 +11,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from accounts.models import ApiToken, AuditEvent, Membership, ProjectGrant, ProjectRole, Team
+from accounts.models import ApiToken, AuditEvent, Membership, Project, ProjectGrant, ProjectRole, Team
 
 
 class StrictIn(serializers.Serializer[Any]):
@@ -24,6 +24,27 @@ class StrictIn(serializers.Serializer[Any]):
 
 
 ROLE_NAMES = [role.label for role in ProjectRole]
+
+
+# --- projects ---------------------------------------------------------------------------------
+
+
+class ProjectIn(serializers.Serializer[Any]):
+    team = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=64)
+    description = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+
+
+class ProjectOut(serializers.ModelSerializer[Project]):
+    team = serializers.CharField(source="team.name")
+    path = serializers.CharField()
+
+    class Meta:
+        model = Project
+        fields = ["id", "team", "name", "path", "description", "created_at"]
+
+
+# --- teams ------------------------------------------------------------------------------------
 
 
 class TeamIn(StrictIn):

@@ -3,7 +3,9 @@
 Each one validates its input (raising a domain error (``core.errors``) naming the field, before
 anything is written), runs in one transaction, and records what it did in the audit log
 through ``accounts.audit.audit_record`` inside that transaction. Permission checks are
-the caller's job (``accounts.access``); these functions assume the caller may act.
+the caller's job (``accounts.access``); these functions assume the caller may act, except
+``project_create`` and ``project_get_or_create``, where who may create a project in a
+team is part of the use case (the API's create and the first run of a new project).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -22,14 +23,12 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import access
 from accounts.audit import audit_record
-from accounts.models import ApiToken, Invitation, Membership, ProjectGrant, ProjectRole, Team, User
-from accounts.names import canonical, name_problem
+from accounts.models import ApiToken, Invitation, Membership, Project, ProjectGrant, ProjectRole, Team, User
+from accounts.names import canonical, name_problem, parse_project_path
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.querycache import CompiledQuery
-
-if TYPE_CHECKING:
-    from experiments.models import Project
 
 TOKEN_PREFIX = "asy_"  # noqa: S105 - a public marker, not a secret
 INVITATION_PREFIX = "inv_"
@@ -366,6 +365,61 @@ def invitation_revoke(*, invitation: Invitation, actor: User) -> None:
         )
 
 
+# --- projects -----------------------------------------------------------------------------------
+
+
+def _team_for_new_project(*, user: User, team_name: str, field: str) -> Team:
+    """The team named ``team_name`` if ``user`` may see it (NotFound otherwise, naming ``field``)."""
+    team = Team.objects.filter(name__iexact=team_name).first()
+    if team is None or not access.can_see_team(user, team):
+        raise NotFound(f"No team named {team_name!r}.", code="not_found", field=field)
+    return team
+
+
+def _require_project_creator(*, user: User, team: Team, field: str) -> None:
+    if not access.can_create_project(user, team):
+        raise Forbidden(f"You may not create projects in team {team.name!r}.", code="permission_denied", field=field)
+
+
+def _project_insert(*, user: User, team: Team, name: str, description: str = "") -> Project:
+    problem = name_problem(canonical(name), team=False)
+    if problem:
+        raise Invalid(problem, field="name")
+    try:
+        with transaction.atomic():
+            return Project.objects.create(team=team, name=name.lower(), description=description, created_by=user)
+    except IntegrityError:
+        # Created concurrently by another request: use theirs.
+        return Project.objects.select_related("team").get(team=team, name__iexact=name)
+
+
+def project_create(*, user: User, team_name: str, name: str, description: str = "") -> Project:
+    """Create the project ``team_name/name`` for ``user``, who must be a member of the team
+    (or site staff). NotFound (``team``) when the team is missing or invisible to ``user``,
+    Forbidden (``team``) when they may not create projects in it, Conflict (``name``) when
+    the project exists, Invalid (``name``) for a name that is not a URL slug."""
+    team = _team_for_new_project(user=user, team_name=team_name, field="team")
+    _require_project_creator(user=user, team=team, field="team")
+    name = name.lower()
+    if Project.objects.filter(team=team, name__iexact=name).exists():
+        raise Conflict(f"Project {team.name}/{name} exists.", code="conflict", field="name")
+    return _project_insert(user=user, team=team, name=name, description=description)
+
+
+def project_get_or_create(*, user: User, path: str, for_action: str = "run.create") -> Project:
+    """Find ``team/project`` for ``user`` and check ``for_action``; create the project when it
+    does not exist and the user may create projects in the team (as ``wandb.init`` does).
+    The errors name ``project``, the field that carries the path."""
+    team_name, project_name = parse_project_path(path)
+    team = _team_for_new_project(user=user, team_name=team_name, field="project")
+    project = Project.objects.select_related("team").filter(team=team, name__iexact=project_name).first()
+    if project is None:
+        _require_project_creator(user=user, team=team, field="project")
+        project = _project_insert(user=user, team=team, name=project_name)
+    access.require(user, for_action, project)
+    return project
+
+
 # --- project access -----------------------------------------------------------------------------
 
 
@@ -446,9 +500,7 @@ def grant_revoke(*, grant: ProjectGrant, actor: User | None) -> None:
 
 @transaction.atomic
 def project_visibility_set(*, project: Project, visibility: str, actor: User | None) -> Project:
-    from experiments.models import Project as ProjectModel
-
-    if visibility not in ProjectModel.Visibility.values:
+    if visibility not in Project.Visibility.values:
         raise Invalid("visibility must be 'private' or 'internal'.", field="visibility")
     if project.visibility != visibility:
         before = project.visibility
@@ -467,11 +519,9 @@ def project_visibility_set(*, project: Project, visibility: str, actor: User | N
 @transaction.atomic
 def project_transfer(*, project: Project, team: Team, actor: User | None) -> Project:
     """Move a project (runs, experiments, grants) to another team. Its URL changes."""
-    from experiments.models import Project as ProjectModel
-
     if team.pk == project.team_id:
         raise Invalid(f"{project.path} already belongs to {team.name}.", field="team")
-    if ProjectModel.objects.filter(team=team, name__iexact=project.name).exists():
+    if Project.objects.filter(team=team, name__iexact=project.name).exists():
         raise Conflict(f"{team.name} already has a project named {project.name}.", field="team")
     before = project.path
     project.team = team

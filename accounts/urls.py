@@ -1,4 +1,4 @@
-"""The accounts API under /api/v1/ (teams, members, project access, tokens, audit)."""
+"""The accounts API under /api/v1/ (teams, members, projects and their access, tokens, audit)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ urlpatterns = [
     path("teams/", api.TeamListView.as_view(), name="api-teams"),
     path("teams/<str:team>/members/", api.TeamMemberListView.as_view(), name="api-team-members"),
     path("teams/<str:team>/members/<str:username>/", api.TeamMemberDetailView.as_view(), name="api-team-member"),
+    path("projects/", api.ProjectListView.as_view(), name="api-projects"),
+    path("projects/<str:team>/<str:project>/", api.ProjectDetailView.as_view(), name="api-project"),
     path("projects/<str:team>/<str:project>/access/", api.ProjectAccessView.as_view(), name="api-project-access"),
     path(
         "projects/<str:team>/<str:project>/access/<str:kind>/<str:name>/",

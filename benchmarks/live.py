@@ -44,7 +44,7 @@ TOPIC = "review:bench/live/1"
 SEED = """
 import hashlib
 from accounts.models import User
-from accounts.services import personal_team_ensure
+from accounts.services import personal_team_ensure, project_get_or_create
 from experiments import services as xs
 from experiments.models import Artifact, Blob
 from registry import services as rs
@@ -52,7 +52,7 @@ from reviews import services as reviews
 
 user = User.objects.get(username="bench")
 personal_team_ensure(user=user)
-project = xs.project_get_or_create(user=user, path="bench/live")
+project = project_get_or_create(user=user, path="bench/live")
 repo = rs.model_create(user=user, project=project, name="fraud")
 def version(n):
     run = xs.run_create(user=user, project_path="bench/live", name=f"train-{n}")

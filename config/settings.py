@@ -319,7 +319,7 @@ SPECTACULAR_SETTINGS = {
         "TeamRoleEnum": "accounts.models.Membership.Role",
         "TokenScopeEnum": "accounts.models.ApiToken.Scope",
         "ProjectRoleEnum": ["viewer", "writer", "maintainer", "admin"],
-        "VisibilityEnum": "experiments.models.Project.Visibility",
+        "VisibilityEnum": "accounts.models.Project.Visibility",
     },
 }
 # Bounds on what one request may carry; documented in the OpenAPI schema and docs/api.md.

@@ -1,4 +1,5 @@
 """access_<entity>() for the experiments app: load by id or name for a user and an action.
+(Projects: ``accounts.access.access_project``.)
 
 # SECURITY: a missing object and an object the caller may not see raise the same NotFound.
 """
@@ -13,18 +14,10 @@ from accounts import access
 from accounts.models import User
 from core.errors import NotFound
 from core.querycache import CompiledQuery
-from experiments.models import Artifact, Project, Run, SavedView
+from experiments.models import Artifact, Run, SavedView
 
 if TYPE_CHECKING:
     from accounts.access import AnyUser
-
-
-def access_project(user: AnyUser | None, team: str, name: str, *, action: str = "project.view") -> Project:
-    project = Project.objects.select_related("team").filter(team__name__iexact=team, name__iexact=name).first()
-    if project is None:
-        raise NotFound("Not found.")
-    access.require(user, action, project)
-    return project
 
 
 def _runs(run_id: str) -> QuerySet[Run]:
@@ -78,8 +71,6 @@ MAX_RUNS_AT_ONCE = 100
 def access_runs(user: AnyUser | None, run_ids: list[str], *, action: str = "run.view") -> list[Run]:
     """Several runs at once (compare, export), in the order asked; NotFound when any one is
     missing or invisible, naming none of them. One query, whatever the number."""
-    from accounts.access import ACTIONS
-
     wanted = list(dict.fromkeys(run_ids))
     if not wanted or len(wanted) > MAX_RUNS_AT_ONCE or any(not isinstance(r, str) or len(r) > 32 for r in wanted):
         raise NotFound("Not found.")
@@ -87,7 +78,7 @@ def access_runs(user: AnyUser | None, run_ids: list[str], *, action: str = "run.
         run.pk: run
         for run in Run.objects.select_related("project__team", "experiment", "author")
         .filter(pk__in=wanted)
-        .filter(access.project_filter(user, prefix="project__", minimum=ACTIONS[action]))
+        .filter(access.project_filter(user, prefix="project__", minimum=access.ACTIONS[action]))
     }
     if len(runs) != len(wanted):
         raise NotFound("Not found.")

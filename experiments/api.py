@@ -13,12 +13,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import access
-from accounts.models import Team, User
+from accounts.access import access_project
+from accounts.models import User
+from accounts.names import parse_project_path
 from core.api import refuse_unknown_fields
-from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.errors import Conflict, Invalid, NotFound
 from experiments import metrics, selectors, services
-from experiments.access import access_project, access_run
+from experiments.access import access_run
 from experiments.models import Figure, MetricSummary, Run
 from experiments.query.parser import FilterError
 from experiments.serializers import (
@@ -29,8 +30,6 @@ from experiments.serializers import (
     LogBatchIn,
     LogBatchOut,
     MetricHistoryOut,
-    ProjectIn,
-    ProjectOut,
     RunCreateIn,
     RunUpdateIn,
     SummaryOut,
@@ -78,38 +77,6 @@ def _runs_out(runs: list[Run]) -> list[dict[str, Any]]:
         )
         for run in runs
     ]
-
-
-class ProjectListView(APIView):
-    @extend_schema(responses=ProjectOut(many=True), summary="Projects you can see")
-    def get(self, request: Request) -> Response:
-        paginator = Pagination()
-        page = paginator.paginate_queryset(selectors.projects_visible_to(request.user), request, view=self)
-        return paginator.get_paginated_response(ProjectOut(page, many=True).data)
-
-    @extend_schema(request=ProjectIn, responses={201: ProjectOut}, summary="Create a project in a team you belong to")
-    def post(self, request: Request) -> Response:
-        data = ProjectIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = _user(request)
-        team = Team.objects.filter(name__iexact=data.validated_data["team"]).first()
-        if team is None or not access.can_see_team(user, team):
-            raise NotFound("No such team.", code="not_found", field="team")
-        if not access.can_create_project(user, team):
-            raise Forbidden("You may not create projects in this team.", code="permission_denied", field="team")
-        name = data.validated_data["name"].lower()
-        if selectors.projects_visible_to(user).filter(team=team, name__iexact=name).exists():
-            raise Conflict(f"Project {team.name}/{name} exists.", code="conflict", field="name")
-        project = services.project_create(
-            user=user, team=team, name=name, description=data.validated_data["description"]
-        )
-        return Response(ProjectOut(project).data, status=status.HTTP_201_CREATED)
-
-
-class ProjectDetailView(APIView):
-    @extend_schema(responses=ProjectOut)
-    def get(self, request: Request, team: str, project: str) -> Response:
-        return Response(ProjectOut(access_project(request.user, team, project)).data)
 
 
 class ExperimentListView(APIView):
@@ -228,7 +195,7 @@ class RunListView(APIView):
         path = request.query_params.get("project")
         if not path:
             raise Invalid('The project query parameter is required ("team/project").', field="project")
-        team, name = services.parse_project_path(path)
+        team, name = parse_project_path(path)
         project = access_project(request.user, team, name)
         experiment = None
         if "experiment" in request.query_params:
@@ -279,7 +246,7 @@ class RunListView(APIView):
         if v["client_id"] is not None:
             existing = selectors.run_of_client(user, v["client_id"])
             if existing is not None:
-                if existing.project.path != "/".join(services.parse_project_path(v["project"])):
+                if existing.project.path != "/".join(parse_project_path(v["project"])):
                     raise Conflict(
                         "This client_id already names a run in another project.",
                         code="conflict",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from experiments.access import access_project, access_run
+from accounts.access import access_project
+from experiments.access import access_run
 from live import topics
 from live.access import NAME, Target, register_topic
 

@@ -1,4 +1,4 @@
-"""Projects, experiments, runs and what a run logs.
+"""Experiments, runs and what a run logs (projects are ``accounts.Project``).
 
 Metric points are stored as *chunks*: one row per (run, key, logged batch) holding the
 batch's steps, values and timestamps as packed little-endian arrays (see metrics.py).
@@ -14,36 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Left, Lower
 
-from accounts.models import Team, new_id
-
-
-class Project(models.Model):
-    class Visibility(models.TextChoices):
-        PRIVATE = "private"  # only the team and the grants (accounts/access.py)
-        INTERNAL = "internal"  # every signed-in active user is at least a viewer
-
-    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="projects")
-    name = models.SlugField(max_length=64)
-    description = models.TextField(blank=True, max_length=10_000)
-    visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    # Retention policy (experiments/retention.py, `manage.py retention`): runs that ended,
-    # and artifacts logged, more than this many days ago are deleted. NULL keeps them forever.
-    run_retention_days = models.PositiveIntegerField(null=True, blank=True)
-    artifact_retention_days = models.PositiveIntegerField(null=True, blank=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint("team", Lower("name"), name="project_team_name_ci_unique")]
-        ordering = ["team__name", "name"]
-
-    def __str__(self) -> str:
-        return f"{self.team.name}/{self.name}"
-
-    @property
-    def path(self) -> str:
-        return f"{self.team.name}/{self.name}"
+from accounts.models import Project, new_id
 
 
 class Experiment(models.Model):

@@ -28,10 +28,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.audit import audit_record
-from accounts.models import User
+from accounts.models import Project, User
 from core.errors import Invalid
 from experiments import storage
-from experiments.models import Artifact, Blob, Project, Run, RunStatus
+from experiments.models import Artifact, Blob, Run, RunStatus
 
 MAX_RETENTION_DAYS = 36_500
 

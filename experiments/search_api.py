@@ -20,9 +20,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.access import access_project
+from accounts.names import parse_project_path
 from core.errors import Invalid
 from experiments import metrics, parquet_export, search_selectors, selectors
-from experiments.access import MAX_RUNS_AT_ONCE, access_project, access_runs
+from experiments.access import MAX_RUNS_AT_ONCE, access_runs
 from experiments.api import filter_error, run_url
 from experiments.csv_export import rows_to_csv
 from experiments.models import Run
@@ -156,9 +158,7 @@ class HistoryExportView(APIView):
         if fmt not in EXPORT_FORMATS:
             raise Invalid(f"format is one of: {', '.join(EXPORT_FORMATS)}.", field="format")
         if request.query_params.get("project"):
-            from experiments import services
-
-            team, name = services.parse_project_path(request.query_params["project"])
+            team, name = parse_project_path(request.query_params["project"])
             project = access_project(request.user, team, name)
             try:
                 qs, _, _ = selectors.runs_search(project, filter_text=request.query_params.get("filter", ""))

@@ -13,13 +13,13 @@ from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, QuerySet, Subquery
 
 from accounts import access
+from accounts.models import Project
 from experiments import metrics
 from experiments.models import (
     Experiment,
     MetricChunk,
     MetricSummary,
     Param,
-    Project,
     ProjectKey,
     Run,
     SavedView,

@@ -10,17 +10,14 @@ from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Q, QuerySet
 
 from accounts import access
+from accounts.models import Project
 from experiments import metrics
-from experiments.models import Artifact, Experiment, MetricChunk, MetricSummary, Param, Project, Run
+from experiments.models import Artifact, Experiment, MetricChunk, MetricSummary, Param, Run
 from experiments.query import compiler
 
 if TYPE_CHECKING:
     from accounts.access import AnyUser
     from accounts.models import User
-
-
-def projects_visible_to(user: AnyUser | None) -> QuerySet[Project]:
-    return access.visible_projects(user, Project.objects.select_related("team"))
 
 
 def runs_visible_to(user: AnyUser | None) -> QuerySet[Run]:

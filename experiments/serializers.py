@@ -8,22 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from experiments import metrics
-from experiments.models import Experiment, Figure, MetricSummary, Project, Run, RunStatus
-
-
-class ProjectIn(serializers.Serializer[Any]):
-    team = serializers.CharField(max_length=64)
-    name = serializers.CharField(max_length=64)
-    description = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
-
-
-class ProjectOut(serializers.ModelSerializer[Project]):
-    team = serializers.CharField(source="team.name")
-    path = serializers.CharField()
-
-    class Meta:
-        model = Project
-        fields = ["id", "team", "name", "path", "description", "created_at"]
+from experiments.models import Experiment, Figure, MetricSummary, Run, RunStatus
 
 
 class ExperimentIn(serializers.Serializer[Any]):

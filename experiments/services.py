@@ -1,4 +1,4 @@
-"""Every write on projects, experiments and runs: one function per use case."""
+"""Every write on experiments and runs: one function per use case (projects: accounts.services)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import orjson
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from accounts import access, names
-from accounts.models import Team, User
-from core.errors import Conflict, Forbidden, Invalid, NotFound
+from accounts.models import Project, User
+from accounts.services import project_get_or_create
+from core.errors import Conflict, Invalid
 from core.observability import POINTS_INGESTED
 from core.querycache import prepared_cursor
 from experiments import events, metrics
@@ -25,7 +25,6 @@ from experiments.models import (
     MetricChunk,
     MetricSummary,
     Param,
-    Project,
     ProjectKey,
     Run,
     RunStatus,
@@ -46,16 +45,6 @@ INFO_SECTIONS = {"code", "environment", "system", "error", "datasets"}
 
 _ADJECTIVES = "amber brisk calm dapper eager fair gentle hardy icy jolly keen lively merry noble olive plucky quiet rapid sunny tidy upbeat vivid witty young zesty".split()
 _NOUNS = "river forest meadow comet harbor canyon glacier island lagoon mesa nebula orchard prairie quartz reef summit tundra valley willow aurora breeze cedar delta ember".split()
-
-
-def parse_project_path(path: Any, *, field: str = "project") -> tuple[str, str]:
-    """``"team/project"`` → (team, project), lower-cased; both parts are URL slugs."""
-    if not isinstance(path, str) or path.count("/") != 1:
-        raise Invalid('project must be "team/project".', field=field)
-    team, name = (names.canonical(part) for part in path.split("/"))
-    if not names.NAME_PATTERN.match(team) or not names.NAME_PATTERN.match(name):
-        raise Invalid(f"Team and project names are {names.NAME_RULE}.", field=field)
-    return team, name
 
 
 def _json_size(value: Any) -> int:
@@ -123,39 +112,7 @@ def _random_run_name() -> str:
     return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(1, 999)}"
 
 
-# --- projects and experiments -------------------------------------------------------------
-
-
-def project_get_or_create(*, user: User, path: str, for_action: str = "run.create") -> Project:
-    """Find ``team/project`` for ``user`` and check ``for_action``; create the project when it
-    does not exist and the user may create projects in the team (as ``wandb.init`` does)."""
-    team_name, project_name = parse_project_path(path)
-    team = Team.objects.filter(name__iexact=team_name).first()
-    if team is None or not access.can_see_team(user, team):
-        raise NotFound(f"No team named {team_name!r}.", code="not_found", field="project")
-    project = Project.objects.select_related("team").filter(team=team, name__iexact=project_name).first()
-    if project is None:
-        if not access.can_create_project(user, team):
-            raise Forbidden(
-                f"You may not create projects in team {team.name!r}.",
-                code="permission_denied",
-                field="project",
-            )
-        project = project_create(user=user, team=team, name=project_name)
-    access.require(user, for_action, project)
-    return project
-
-
-def project_create(*, user: User, team: Team, name: str, description: str = "") -> Project:
-    problem = names.name_problem(names.canonical(name), team=False)
-    if problem:
-        raise Invalid(problem, field="name")
-    try:
-        with transaction.atomic():
-            return Project.objects.create(team=team, name=name.lower(), description=description, created_by=user)
-    except IntegrityError:
-        # Created concurrently by another request: use theirs.
-        return Project.objects.select_related("team").get(team=team, name__iexact=name)
+# --- experiments -------------------------------------------------------------------------
 
 
 def experiment_get_or_create(*, project: Project, name: str) -> Experiment:

@@ -5,8 +5,6 @@ from django.urls import path
 from experiments import api, artifact_api, search_api
 
 urlpatterns = [
-    path("projects/", api.ProjectListView.as_view(), name="api-projects"),
-    path("projects/<str:team>/<str:project>/", api.ProjectDetailView.as_view(), name="api-project"),
     path("projects/<str:team>/<str:project>/experiments/", api.ExperimentListView.as_view(), name="api-experiments"),
     path("projects/<str:team>/<str:project>/keys/", search_api.ProjectKeysView.as_view(), name="api-project-keys"),
     path("runs/", api.RunListView.as_view(), name="api-runs"),

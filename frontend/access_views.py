@@ -12,10 +12,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import access, selectors, services
-from accounts.models import ProjectRole
+from accounts.access import access_project
+from accounts.models import Project, ProjectRole
 from core.errors import Invalid
-from experiments.access import access_project
-from experiments.models import Project
 from frontend.common import request_user
 from frontend.errors import form_errors, policy_errors
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from experiments.selectors import projects_visible_to
+from accounts.selectors import projects_visible_to
 from reviews.selectors import unread_count
 
 

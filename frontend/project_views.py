@@ -20,9 +20,11 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.access import access_project
+from accounts.models import Project
+from accounts.selectors import projects_visible_to
 from experiments import search_selectors, selectors
-from experiments.access import access_project
-from experiments.models import Experiment, Project, Run
+from experiments.models import Experiment, Run
 from experiments.query.parser import FilterError
 from frontend.errors import policy_errors
 from frontend.runs_table import COLUMN_PREFIXES, DEFAULT_SORT, KEY_LIST_LIMIT, Column, chosen_columns
@@ -45,7 +47,7 @@ class TeamProjects:
 def home(request: HttpRequest) -> HttpResponse:
     # Count(distinct=True): the visibility filter may join memberships and grants.
     projects = list(
-        selectors.projects_visible_to(request.user).annotate(
+        projects_visible_to(request.user).annotate(
             run_count=Count("runs", distinct=True), last_run=Max("runs__start_time")
         )
     )

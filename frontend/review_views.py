@@ -18,8 +18,8 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from accounts import access
+from accounts.access import access_project
 from accounts.models import User
-from experiments.access import access_project
 from frontend.errors import form_errors, policy_errors
 from live.eventlog import current_seq
 from registry import selectors as registry_selectors

@@ -8,8 +8,8 @@ from typing import Literal
 
 from django.http import HttpRequest
 
+from accounts.models import Project
 from experiments import search_selectors
-from experiments.models import Project
 
 DEFAULT_METRIC_COLUMNS = 5
 DEFAULT_PARAM_COLUMNS = 5

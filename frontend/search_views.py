@@ -18,10 +18,12 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.access import access_project
+from accounts.models import Project
 from experiments import search_selectors, selectors, services
-from experiments.access import access_project, access_runs, access_saved_view
+from experiments.access import access_runs, access_saved_view
 from experiments.csv_export import rows_to_csv
-from experiments.models import Figure, MetricSummary, Project, Run
+from experiments.models import Figure, MetricSummary, Run
 from experiments.query.parser import FilterError
 from frontend.common import request_user
 from frontend.errors import form_errors, policy_errors

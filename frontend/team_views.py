@@ -12,8 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import access, selectors, services
-from accounts.models import Invitation, Membership, Team, User
-from experiments.models import Project
+from accounts.models import Invitation, Membership, Project, Team, User
 from frontend.common import request_user
 from frontend.errors import form_errors, policy_errors
 

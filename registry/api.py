@@ -11,10 +11,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.access import access_project
 from accounts.models import User
 from core.api import body_object
 from core.errors import Forbidden, Invalid, NotFound
-from experiments.access import access_project, access_run
+from experiments.access import access_run
 from registry import refs, reproduce, selectors, services
 from registry.access import access_model, access_version
 from registry.models import Alias, AliasMove, ModelRepository, ModelVersion

@@ -10,9 +10,10 @@ from django.conf import settings
 from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
 
 from accounts import access
+from accounts.models import Project
 from core.errors import Conflict, Gone, Invalid, NotFound
 from experiments import artifacts
-from experiments.models import Artifact, Project, Run
+from experiments.models import Artifact, Run
 from experiments.query import parser as query_parser
 from registry import diff, refs
 from registry.models import Alias, AliasMove, ModelRepository, ModelVersion

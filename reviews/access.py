@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from accounts import access
+from accounts.access import access_project
 from core.errors import NotFound
-from experiments.access import access_project
 from reviews.models import Comment, Review, ReviewRequest
 
 if TYPE_CHECKING:

@@ -15,10 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.access import access_project
 from accounts.models import ProjectRole, User
 from core.api import body_object
 from core.errors import Invalid
-from experiments.access import access_project
 from registry.access import access_model
 from reviews import selectors, services
 from reviews import serializers as out

@@ -12,8 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from accounts.models import ProjectRole, Team, new_id
-from experiments.models import Project
+from accounts.models import Project, ProjectRole, Team, new_id
 from registry.models import ModelRepository, ModelVersion
 from reviews.timeline import entry_text
 

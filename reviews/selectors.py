@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Q, QuerySet
 
 from accounts import access
-from accounts.models import Membership, ProjectRole, Team, User
-from experiments.models import Project
+from accounts.models import Membership, Project, ProjectRole, Team, User
 from registry.models import Alias, ModelRepository
 from reviews import policy
 from reviews.models import (

@@ -12,9 +12,9 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from accounts.models import ProjectRole, Team, User
+from accounts.models import Project, ProjectRole, Team, User
 from accounts.services import team_create, team_member_add, token_create
-from experiments.models import Experiment, Project, Run
+from experiments.models import Experiment, Run
 from tests.factories import ExperimentFactory, ProjectFactory, ProjectGrantFactory, RunFactory, UserFactory
 
 ClientFor = Callable[[User | None], APIClient]

@@ -7,8 +7,8 @@ from django.utils import timezone
 from factory.declarations import LazyAttribute, LazyFunction, SelfAttribute, Sequence, SubFactory
 from factory.django import DjangoModelFactory, Password
 
-from accounts.models import Membership, ProjectGrant, ProjectRole, Team, User
-from experiments.models import Experiment, Project, Run
+from accounts.models import Membership, Project, ProjectGrant, ProjectRole, Team, User
+from experiments.models import Experiment, Run
 
 PASSWORD = "correct-horse-battery-staple"
 

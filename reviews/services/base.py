@@ -10,8 +10,7 @@ from celery import current_app
 from django.db import transaction
 
 from accounts import access
-from accounts.models import User
-from experiments.models import Project
+from accounts.models import Project, User
 from reviews import events, serializers
 from reviews.models import ReviewRequest, TimelineEvent
 

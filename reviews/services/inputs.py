@@ -7,9 +7,8 @@ import re
 from typing import Any
 
 from accounts import access
-from accounts.models import Team, User
+from accounts.models import Project, Team, User
 from core.errors import Invalid
-from experiments.models import Project
 from registry import refs
 from registry import selectors as registry_selectors
 from registry.models import ModelRepository, ModelVersion

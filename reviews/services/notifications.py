@@ -13,9 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import access
-from accounts.models import Team, User
+from accounts.models import Project, Team, User
 from core.errors import Invalid
-from experiments.models import Project
 from reviews import events, mentions, selectors, serializers
 from reviews.models import Notification, NotificationPreference, Review, ReviewRequest
 from reviews.services.base import NOTIFICATION_EMAIL_TASK, enqueue_on_commit, request_label

@@ -10,10 +10,9 @@ from django.utils import timezone
 
 from accounts import access
 from accounts.audit import audit_record
-from accounts.models import User
+from accounts.models import Project, User
 from core import markdown
 from core.errors import Invalid, NotFound
-from experiments.models import Project
 from registry import selectors as registry_selectors
 from registry import services as registry_services
 from registry.models import Alias, ModelRepository, ModelVersion

@@ -11,9 +11,8 @@ from django.db import transaction
 
 from accounts import access
 from accounts.audit import audit_record
-from accounts.models import ProjectRole, User
+from accounts.models import Project, ProjectRole, User
 from core.errors import Invalid
-from experiments.models import Project
 from registry.models import ModelRepository
 from reviews import gates, policy, selectors
 from reviews.models import ProjectReviewSettings, ReviewPolicy, ReviewSettings

@@ -7,11 +7,11 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 
 from accounts import access
-from accounts.models import Membership, ProjectRole, Team, User
+from accounts.models import Membership, Project, ProjectRole, Team, User
 from accounts.services import team_create, team_member_add
 from core.errors import Forbidden, NotFound
 from experiments import selectors
-from experiments.models import Project, Run
+from experiments.models import Run
 from tests.factories import ProjectFactory, ProjectGrantFactory, RunFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from accounts.models import AuditEvent, Membership, ProjectGrant, ProjectRole, Team, User
-from experiments.models import Project
+from accounts.models import AuditEvent, Membership, Project, ProjectGrant, ProjectRole, Team, User
 
 pytestmark = pytest.mark.django_db
 

@@ -17,11 +17,10 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, override_settings
 
-from accounts.models import AuditEvent, Membership, Team, User
+from accounts.models import AuditEvent, Membership, Project, Team, User
 from accounts.services import invitation_create
 from config import settings as production_settings
 from config.env import oidc_apps
-from experiments.models import Project
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db

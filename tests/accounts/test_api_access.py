@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts import access
-from accounts.models import ApiToken, AuditEvent, Membership, ProjectGrant, ProjectRole, Team, User
+from accounts.models import ApiToken, AuditEvent, Membership, Project, ProjectGrant, ProjectRole, Team, User
 from accounts.services import (
     invitation_accept,
     invitation_create,
@@ -19,7 +19,6 @@ from accounts.services import (
     token_create,
 )
 from core.errors import DomainError
-from experiments.models import Project
 from tests.conftest import ClientFor
 from tests.factories import ProjectFactory, UserFactory
 from tests.helpers import assert_error, patch_json, post_json

@@ -14,9 +14,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import AuditEvent, User
+from accounts.models import AuditEvent, Project, User
 from experiments import storage
-from experiments.models import Artifact, Blob, Experiment, MetricChunk, Project, Run
+from experiments.models import Artifact, Blob, Experiment, MetricChunk, Run
 from registry import services as registry_services
 from tests.artifacts.conftest import log_file, sha
 from tests.artifacts.test_s3 import fresh_s3, minio_client, moto_url, s3  # noqa: F401 - fixtures

@@ -11,9 +11,9 @@ from django.test import Client
 from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
-from accounts.models import User
+from accounts.models import Project, User
 from experiments import services
-from experiments.models import MetricSummary, Param, Project, ProjectKey, Run
+from experiments.models import MetricSummary, Param, ProjectKey, Run
 
 pytestmark = pytest.mark.django_db
 

@@ -11,9 +11,9 @@ import pytest
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
-from accounts.models import User
+from accounts.models import Project, User
 from accounts.services import team_create
-from experiments.models import Artifact, Blob, MetricSummary, Param, Project, Run
+from experiments.models import Artifact, Blob, MetricSummary, Param, Run
 from registry import services
 from tests.browser.conftest import LogIn, PageEvents
 from tests.factories import ExperimentFactory, ProjectFactory, RunFactory, UserFactory

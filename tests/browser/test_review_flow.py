@@ -15,10 +15,9 @@ import pytest
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
-from accounts.models import ProjectRole, User
+from accounts.models import Project, ProjectRole, User
 from accounts.services import team_create
 from config.celery import app as celery_app
-from experiments.models import Project
 from registry import services as registry_services
 from registry.models import Alias, ModelRepository
 from tests.browser.conftest import LogIn, PageEvents

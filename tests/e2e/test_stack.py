@@ -41,11 +41,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SETUP = """
 from accounts.models import ProjectGrant, ProjectRole, User
-from accounts.services import personal_team_ensure, token_create
-from experiments.services import project_create
+from accounts.services import personal_team_ensure, project_create, token_create
 alice = User.objects.create_user("alice", "alice@example.com", "alice-password-123")
 bob = User.objects.create_user("bob", "bob@example.com", "bob-password-123")
-project = project_create(user=alice, team=personal_team_ensure(user=alice), name="fraud")
+project = project_create(user=alice, team_name=personal_team_ensure(user=alice).name, name="fraud")
 ProjectGrant.objects.create(project=project, user=bob, role=ProjectRole.MAINTAINER)
 print(token_create(user=alice, name="e2e").raw)
 print(token_create(user=bob, name="e2e").raw)

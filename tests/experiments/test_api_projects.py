@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from accounts.models import User
-from experiments.models import Experiment, Project
+from accounts.models import Project, User
+from experiments.models import Experiment
 from tests.factories import ExperimentFactory, ProjectFactory
 from tests.helpers import assert_error, post_json
 

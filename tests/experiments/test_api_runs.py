@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import ProjectRole, User
+from accounts.models import Project, ProjectRole, User
 from experiments.api import Pagination
-from experiments.models import Experiment, Project, Run, RunStatus, Tag
+from experiments.models import Experiment, Run, RunStatus, Tag
 from tests.factories import ProjectFactory, ProjectGrantFactory, RunFactory, UserFactory
 from tests.helpers import assert_error, log_path, patch_json, post_json, run_path
 

@@ -11,7 +11,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from experiments.models import MetricSummary, Param, Project, Run, Tag
+from accounts.models import Project
+from experiments.models import MetricSummary, Param, Run, Tag
 from tests.factories import ExperimentFactory, RunFactory
 from tests.helpers import assert_error
 

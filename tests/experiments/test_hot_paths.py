@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from accounts import access
-from accounts.models import ProjectGrant, ProjectRole, Team, User
+from accounts.models import Project, ProjectGrant, ProjectRole, Team, User
 from accounts.services import team_create
 from core.errors import Forbidden, NotFound
 from experiments import metrics
 from experiments.access import access_run
-from experiments.models import MetricSummary, Param, Project, ProjectKey, Run, Tag
+from experiments.models import MetricSummary, Param, ProjectKey, Run, Tag
 from experiments.query import compiler, parser
 from experiments.query.parser import And, Compare, Field, In, Node
 from tests.experiments.query_eval import RunData, holds, render

@@ -11,7 +11,8 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from experiments.models import MetricSummary, Param, Project, Run, Tag
+from accounts.models import Project
+from experiments.models import MetricSummary, Param, Run, Tag
 from experiments.query import compiler, parser
 from experiments.query.parser import And, Compare, Field, In, IsNull, Node, Not, Or
 from tests.experiments.query_eval import RunData, holds, render

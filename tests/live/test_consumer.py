@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from accounts.models import ProjectGrant, User
+from accounts.models import Project, ProjectGrant, User
 from accounts.services import token_revoke, user_set_active
 from experiments import services
-from experiments.models import Project, Run
+from experiments.models import Run
 from live.eventlog import event_log
 from live.publish import publish
 from tests.live.conftest import Ws, in_own_loop

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from accounts.models import ProjectRole, User
-from experiments.models import Artifact, Blob, MetricSummary, Param, Project, Run
+from accounts.models import Project, ProjectRole, User
+from experiments.models import Artifact, Blob, MetricSummary, Param, Run
 from registry import services
 from registry.models import ModelRepository
 from tests.factories import ProjectGrantFactory, RunFactory, UserFactory

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from django.db import DatabaseError, IntegrityError, InternalError, transaction
 
-from accounts.models import AuditEvent, User
+from accounts.models import AuditEvent, Project, User
 from core.errors import Conflict, DomainError, Invalid, NotFound
-from experiments.models import Project
 from registry import hashing, services
 from registry.models import Alias, AliasMove, ImmutableVersionError, ModelRepository, ModelVersion
 from tests.factories import ProjectFactory

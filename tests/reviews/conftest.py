@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from accounts.models import ProjectRole, User
+from accounts.models import Project, ProjectRole, User
 from config.celery import app as celery_app
-from experiments.models import Project
 from registry import services as registry_services
 from registry.models import ModelRepository, ModelVersion
 from tests.factories import ProjectGrantFactory, UserFactory

@@ -10,9 +10,9 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from accounts.models import User
+from accounts.models import Project, User
 from accounts.services import token_create
-from experiments.models import Project, Run
+from experiments.models import Run
 from tests.factories import PASSWORD
 from tests.helpers import assert_error, log_path, run_path
 

@@ -19,7 +19,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken, Membership, ProjectGrant, ProjectRole, Team, User
+from accounts.models import ApiToken, Membership, Project, ProjectGrant, ProjectRole, Team, User
 from experiments.models import (
     Artifact,
     Blob,
@@ -29,7 +29,6 @@ from experiments.models import (
     MetricChunk,
     MetricSummary,
     Param,
-    Project,
     Run,
     Tag,
 )

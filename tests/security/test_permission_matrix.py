@@ -36,9 +36,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken, Membership, ProjectGrant, ProjectRole, User
+from accounts.models import ApiToken, Membership, Project, ProjectGrant, ProjectRole, User
 from accounts.services import invitation_create, team_create, token_create, token_revoke
-from experiments.models import Project, Run, SavedView
+from experiments.models import Run, SavedView
 from tests.factories import ProjectFactory, UserFactory
 from tests.security.test_endpoints import VALID_BODIES, sample_kwargs, victim_run  # noqa: F401 (fixture)
 

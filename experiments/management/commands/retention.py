@@ -6,8 +6,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models.functions import Lower
 
+from accounts.models import Project
 from core.errors import DomainError
-from experiments.models import Project
 from experiments.retention import project_retention_set, retention_enforce
 
 UNCHANGED: Any = object()
