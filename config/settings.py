@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "csp",
     "accounts",
     "experiments",
+    "artifacts",
     "registry",
     "reviews",
     "live",

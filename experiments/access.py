@@ -11,9 +11,10 @@ from django.db.models import QuerySet
 
 from accounts import access
 from accounts.models import User
+from artifacts.models import Artifact
 from core.errors import NotFound
 from core.querycache import CompiledQuery
-from experiments.models import Artifact, Project, Run, SavedView
+from experiments.models import Project, Run, SavedView
 
 if TYPE_CHECKING:
     from accounts.access import AnyUser

@@ -11,11 +11,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from artifacts.models import Artifact
 from core.api import refuse_unknown_fields
 from core.errors import Conflict, Invalid
 from experiments import artifacts, paths, selectors
 from experiments.access import access_artifact, access_run
-from experiments.models import Artifact
 
 
 class FileIn(serializers.Serializer[Any]):

@@ -23,10 +23,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from artifacts.models import Artifact, Blob
 from core.api import refuse_unknown_fields
 from core.errors import Conflict, Invalid, TooLarge
 from experiments import events, inspection, paths, storage
-from experiments.models import Artifact, Blob, Run
+from experiments.models import Run
 
 log = logging.getLogger(__name__)
 

@@ -95,8 +95,8 @@ def points_logged(*, run: Run, series: dict[str, metrics.Series], summaries: dic
 
 def artifact_processed(artifact_id: str) -> None:
     def build() -> dict[str, Any] | None:
+        from artifacts.models import Artifact
         from experiments.artifact_api import artifact_out
-        from experiments.models import Artifact
 
         artifact = Artifact.objects.filter(pk=artifact_id).first()
         if artifact is None:
@@ -105,7 +105,7 @@ def artifact_processed(artifact_id: str) -> None:
         out["run"] = artifact.run_id
         return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in out.items()}
 
-    from experiments.models import Artifact as ArtifactModel
+    from artifacts.models import Artifact as ArtifactModel
 
     run_id = ArtifactModel.objects.filter(pk=artifact_id).values_list("run_id", flat=True).first()
     if run_id is not None:

@@ -29,9 +29,10 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import User
+from artifacts.models import Artifact, Blob
 from core.errors import Invalid
 from experiments import storage
-from experiments.models import Artifact, Blob, Project, Run, RunStatus
+from experiments.models import Project, Run, RunStatus
 
 MAX_RETENTION_DAYS = 36_500
 

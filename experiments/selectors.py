@@ -10,8 +10,9 @@ from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 
 from accounts import access
+from artifacts.models import Artifact
 from experiments import metrics
-from experiments.models import Artifact, Experiment, MetricChunk, MetricSummary, Param, Project, Run
+from experiments.models import Experiment, MetricChunk, MetricSummary, Param, Project, Run
 from experiments.query import compiler
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from artifacts.models import Artifact, Blob
 from experiments import storage
-from experiments.models import Artifact, Blob
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,10 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
+from artifacts.models import Artifact
 from experiments import artifacts, selectors, storage
 from experiments.access import access_artifact
-from experiments.models import Artifact, Run
+from experiments.models import Run
 from frontend.views import policy_errors
 
 MAX_THUMBNAIL_BYTES = 2 * 1024 * 1024

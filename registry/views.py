@@ -23,11 +23,11 @@ from django.views.decorators.http import require_POST
 
 from accounts import access
 from accounts.models import User
+from artifacts.models import Artifact
 from core.errors import DomainError, Invalid, NotFound
 from core.pages import raise_for_page
 from experiments import artifacts
 from experiments.access import access_project, access_run
-from experiments.models import Artifact
 from registry import refs, reproduce, selectors, services
 from registry.access import access_model, access_version
 from registry.models import ModelRepository, ModelVersion

@@ -19,8 +19,9 @@ from django.utils import timezone
 from accounts import access
 from accounts.audit import audit_record
 from accounts.models import ProjectRole, Team, User
+from artifacts.models import Artifact, Blob
 from core.errors import Conflict, Forbidden, Invalid, NotFound
-from experiments.models import Artifact, Blob, Project
+from experiments.models import Project
 from registry import refs
 from registry import selectors as registry_selectors
 from registry import services as registry_services

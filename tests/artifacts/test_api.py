@@ -17,8 +17,9 @@ from django.core import signing
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from artifacts.models import Artifact, Blob
 from experiments import artifacts, storage
-from experiments.models import Artifact, Blob, Run
+from experiments.models import Run
 from tests.artifacts.conftest import (
     artifacts_path,
     complete,

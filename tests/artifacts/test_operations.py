@@ -15,8 +15,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent, User
+from artifacts.models import Artifact, Blob
 from experiments import storage
-from experiments.models import Artifact, Blob, Experiment, MetricChunk, Project, Run
+from experiments.models import Experiment, MetricChunk, Project, Run
 from registry import services as registry_services
 from tests.artifacts.conftest import log_file, sha
 from tests.artifacts.test_s3 import fresh_s3, minio_client, moto_url, s3  # noqa: F401 - fixtures

@@ -18,8 +18,9 @@ import orjson
 import pytest
 from rest_framework.test import APIClient
 
+from artifacts.models import Artifact, Blob
 from experiments import artifacts, storage
-from experiments.models import Artifact, Blob, Run
+from experiments.models import Run
 from tests.artifacts.conftest import artifacts_path, complete, declare, file_entry
 from tests.helpers import assert_error
 

@@ -17,9 +17,10 @@ from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from accounts.models import User
+from artifacts.models import Artifact
 from config.celery import app as celery_app
 from experiments import artifacts, storage
-from experiments.models import Artifact, Run
+from experiments.models import Run
 from tests.browser.conftest import PASSWORD, LogIn, PageEvents
 from tests.browser.demo_data import demo_project
 
