@@ -11,7 +11,6 @@ from django.db.models import QuerySet
 
 from accounts import access
 from accounts.models import User
-from artifacts.models import Artifact
 from core.errors import NotFound
 from core.querycache import CompiledQuery
 from experiments.models import Project, Run, SavedView
@@ -59,28 +58,12 @@ def access_run(user: AnyUser | None, run_id: str, *, action: str = "run.view") -
     return run
 
 
-def access_artifact(user: AnyUser | None, run_id: str, artifact_id: str, *, action: str = "artifact.view") -> Artifact:
-    """An artifact of a run, by id. # SECURITY: the id must belong to that run (a nested URL
-    naming another run's artifact is "not found")."""
-    run = access_run(user, run_id, action=action)
-    artifact = (
-        Artifact.objects.select_related("blob", "run__project__team").filter(pk=artifact_id, run=run).first()
-        if isinstance(artifact_id, str) and len(artifact_id) <= 32
-        else None
-    )
-    if artifact is None:
-        raise NotFound("Not found.")
-    return artifact
-
-
 MAX_RUNS_AT_ONCE = 100
 
 
 def access_runs(user: AnyUser | None, run_ids: list[str], *, action: str = "run.view") -> list[Run]:
     """Several runs at once (compare, export), in the order asked; NotFound when any one is
     missing or invisible, naming none of them. One query, whatever the number."""
-    from accounts.access import ACTIONS
-
     wanted = list(dict.fromkeys(run_ids))
     if not wanted or len(wanted) > MAX_RUNS_AT_ONCE or any(not isinstance(r, str) or len(r) > 32 for r in wanted):
         raise NotFound("Not found.")
@@ -88,7 +71,7 @@ def access_runs(user: AnyUser | None, run_ids: list[str], *, action: str = "run.
         run.pk: run
         for run in Run.objects.select_related("project__team", "experiment", "author")
         .filter(pk__in=wanted)
-        .filter(access.project_filter(user, prefix="project__", minimum=ACTIONS[action]))
+        .filter(access.project_filter(user, prefix="project__", minimum=access.ACTIONS[action]))
     }
     if len(runs) != len(wanted):
         raise NotFound("Not found.")

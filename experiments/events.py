@@ -91,22 +91,3 @@ def points_logged(*, run: Run, series: dict[str, metrics.Series], summaries: dic
         },
     }
     publish_on_commit(topic=run_topic(run.pk), event="metrics", data=data)
-
-
-def artifact_processed(artifact_id: str) -> None:
-    def build() -> dict[str, Any] | None:
-        from artifacts.models import Artifact
-        from experiments.artifact_api import artifact_out
-
-        artifact = Artifact.objects.filter(pk=artifact_id).first()
-        if artifact is None:
-            return None
-        out = artifact_out(artifact)
-        out["run"] = artifact.run_id
-        return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in out.items()}
-
-    from artifacts.models import Artifact as ArtifactModel
-
-    run_id = ArtifactModel.objects.filter(pk=artifact_id).values_list("run_id", flat=True).first()
-    if run_id is not None:
-        publish_lazy_on_commit(topics=[run_topic(run_id)], event="artifact.processed", build=build)

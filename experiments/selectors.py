@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, OuterRef, QuerySet, Subquery
 
 from accounts import access
-from artifacts.models import Artifact
 from experiments import metrics
 from experiments.models import Experiment, MetricChunk, MetricSummary, Param, Project, Run
 from experiments.query import compiler
@@ -224,11 +223,3 @@ def runs_page(
         last = runs[-1]
         next_cursor = compiler.make_cursor(fingerprint, [getattr(last, k.alias) for k in keys], last.pk)
     return RunPage(runs=runs, next_cursor=next_cursor)
-
-
-def artifacts_of(run: Run, *, path: str | None = None) -> QuerySet[Artifact]:
-    """A run's artifacts in path order; with ``path``, that file or the files under that folder."""
-    qs = Artifact.objects.filter(run=run).select_related("blob").order_by("path")
-    if path:
-        qs = qs.filter(Q(path=path) | Q(path__startswith=path + "/"))
-    return qs

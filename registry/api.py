@@ -12,9 +12,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from artifacts import downloads
 from core.api import body_object
 from core.errors import Conflict, Forbidden, Gone, Invalid, NotFound
-from experiments import artifacts
 from experiments.access import access_project, access_run
 from experiments.query.parser import FilterError
 from registry import refs, reproduce, selectors, services
@@ -402,7 +402,7 @@ class VersionDownloadView(APIView):
         found = access_version(request.user, team, project, model, version)
         if found.artifact is None:
             raise Gone("The binary's artifact was deleted with its run.", code="gone")
-        url = artifacts.download_url(found.artifact)
+        url = downloads.download_url(found.artifact)
         if url is None:
             raise Conflict(
                 f"The binary is {found.artifact.status}; it can be downloaded once verified.",

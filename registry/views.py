@@ -23,10 +23,10 @@ from django.views.decorators.http import require_POST
 
 from accounts import access
 from accounts.models import User
+from artifacts import downloads
 from artifacts.models import Artifact
 from core.errors import DomainError, Invalid, NotFound
 from core.pages import raise_for_page
-from experiments import artifacts
 from experiments.access import access_project, access_run
 from registry import refs, reproduce, selectors, services
 from registry.access import access_model, access_version
@@ -196,7 +196,7 @@ def version_page(request: HttpRequest, team: str, project: str, model: str, numb
 def version_download(request: HttpRequest, team: str, project: str, model: str, number: int) -> HttpResponse:
     with policy_errors():
         version = access_version(request.user, team, project, model, f"v{number}")
-    url = artifacts.download_url(version.artifact) if version.artifact is not None else None
+    url = downloads.download_url(version.artifact) if version.artifact is not None else None
     if url is None:
         raise Http404("The binary cannot be downloaded (not verified yet, or deleted with its run).")
     return HttpResponseRedirect(url)

@@ -15,8 +15,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent, User
+from artifacts import storage
 from artifacts.models import Artifact, Blob
-from experiments import storage
 from experiments.models import Experiment, MetricChunk, Project, Run
 from registry import services as registry_services
 from tests.artifacts.conftest import log_file, sha
@@ -249,7 +249,7 @@ def test_a_policy_is_set_audited_and_cleared(project: Project) -> None:
 def test_beat_enforces_the_policies_daily(project: Project, experiment: Experiment, owner: User) -> None:
     from django.conf import settings
 
-    from experiments.tasks import retention_enforce_task
+    from artifacts.tasks import retention_enforce_task
 
     old = aged(RunFactory.create(project=project, experiment=experiment, author=owner), 3)
     project.run_retention_days = 2
