@@ -21,11 +21,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import Invalid
-from experiments import metrics, parquet_export, search_selectors, selectors
+from experiments import metrics, parquet_export, search_selectors, selectors, services
 from experiments.access import MAX_RUNS_AT_ONCE, access_project, access_runs
-from experiments.api import filter_error, run_url
+from experiments.api import filter_error
 from experiments.csv_export import rows_to_csv
 from experiments.models import Run
+from experiments.presenters import run_url
 from experiments.query.parser import FilterError
 
 MAX_COMPARE_KEYS = 20
@@ -156,8 +157,6 @@ class HistoryExportView(APIView):
         if fmt not in EXPORT_FORMATS:
             raise Invalid(f"format is one of: {', '.join(EXPORT_FORMATS)}.", field="format")
         if request.query_params.get("project"):
-            from experiments import services
-
             team, name = services.parse_project_path(request.query_params["project"])
             project = access_project(request.user, team, name)
             try:

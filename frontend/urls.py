@@ -5,7 +5,7 @@ from django.urls import path
 
 from frontend import artifact_views, search_views, views
 
-# The run URL shape is also built by the API (experiments.api.run_url): keep them in step.
+# The run URL shape is also built by the API (experiments.presenters.run_url): keep them in step.
 urlpatterns = [
     path("", views.home, name="home"),
     # django-allauth's views (login by username or e-mail, rate-limited) at the short paths.
