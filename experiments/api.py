@@ -16,7 +16,7 @@ from accounts import access
 from accounts.models import Team, User
 from core.api import refuse_unknown_fields
 from core.errors import Conflict, Forbidden, Invalid, NotFound
-from experiments import metrics, selectors, services
+from experiments import metric_store, metrics, selectors, services
 from experiments.access import access_project, access_run
 from experiments.models import Figure, MetricSummary
 from experiments.presenters import runs_out
@@ -373,7 +373,7 @@ class RunMetricHistoryView(APIView):
         limit = _int_param(request, "limit", DEFAULT_HISTORY_PAGE, 1, MAX_HISTORY_PAGE) or DEFAULT_HISTORY_PAGE
         if max_points is not None and "offset" in request.query_params:
             raise Invalid("offset pages raw points; it cannot be combined with max_points.", field="offset")
-        history = selectors.metric_history(run, key)
+        history = metric_store.history(run, key)
         total = len(history)
         if total == 0 and not MetricSummary.objects.filter(run=run, key=key).exists():
             raise NotFound(f"This run has no metric {key!r}.", code="not_found", field="key")
