@@ -309,7 +309,7 @@ class RunLogView(APIView):
 
 def log_call(user: AnyUser | None, run_id: str, body: Any) -> dict[str, Any]:
     """``POST /api/v1/runs/{id}/log/``: the view above, and the fast path that serves the same
-    call for bearer tokens without Django's request machinery (config/hotpath.py)."""
+    call for bearer tokens without Django's request machinery (experiments/hotpath.py)."""
     run = access_run(user, run_id, action="run.log")
     # DRF never calls the parser for an empty body and hands the view {} instead; an
     # empty batch is a client bug, so it is refused like a non-object.
