@@ -17,7 +17,7 @@ AUTHENTICATE_HEADER = 'Bearer realm="api"'
 def bearer_token(header: bytes) -> ApiToken | None:
     """The token of an ``Authorization`` header's value: None when the header is not a bearer
     one (another scheme may apply); AuthenticationFailed when it is but the token is bad.
-    Asked by the DRF authentication below and by the log call's fast path (config/hotpath.py)."""
+    Asked by the DRF authentication below and by the log call's fast path (experiments/hotpath.py)."""
     parts = header.split()
     if not parts or parts[0].lower() != b"bearer":
         return None

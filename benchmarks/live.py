@@ -46,7 +46,7 @@ import hashlib
 from accounts.models import User
 from accounts.services import personal_team_ensure, project_get_or_create
 from experiments import services as xs
-from experiments.models import Artifact, Blob
+from artifacts.models import Artifact, Blob
 from registry import services as rs
 from reviews import services as reviews
 

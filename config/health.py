@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
+from artifacts.storage import artifact_store
+
 
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
@@ -38,8 +40,6 @@ def _check_redis() -> str | None:
 
 
 def _check_artifacts() -> str | None:
-    from experiments.storage import artifact_store
-
     try:
         artifact_store().check()
     except Exception as exc:  # noqa: BLE001

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "csp",
     "accounts",
     "experiments",
+    "artifacts",
     "registry",
     "reviews",
     "live",
@@ -210,13 +211,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # Periodic work (run `celery -A config beat` once per deployment).
 CELERY_BEAT_SCHEDULE = {
-    "artifacts-sweep": {"task": "experiments.tasks.artifacts_sweep_task", "schedule": 15 * 60.0},
-    # Projects' retention policies (experiments/retention.py); projects without one are skipped.
-    "retention-enforce": {"task": "experiments.tasks.retention_enforce_task", "schedule": 24 * 3600.0},
+    "artifacts-sweep": {"task": "artifacts.tasks.artifacts_sweep_task", "schedule": 15 * 60.0},
+    # Projects' retention policies (artifacts/retention.py); projects without one are skipped.
+    "retention-enforce": {"task": "artifacts.tasks.retention_enforce_task", "schedule": 24 * 3600.0},
 }
 
 # --- artifacts ---------------------------------------------------------------------------
-# "file" (a local directory) or "s3://bucket"; see experiments/storage.py (issue 5).
+# "file" (a local directory) or "s3://bucket"; see artifacts/storage.py (issue 5).
 ASSAY_ARTIFACTS = env_str("ASSAY_ARTIFACTS", str(VAR_DIR / "artifacts"))
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL", "")
 S3_ACCESS_KEY = env_str("S3_ACCESS_KEY", "")

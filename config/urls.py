@@ -4,9 +4,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from artifacts import store_views
 from config import health
 from core import observability
-from experiments import store_views
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("experiments.urls")),
+    path("api/v1/", include("artifacts.urls")),
     path("api/v1/", include("registry.urls")),
     path("api/v1/", include("reviews.urls")),
     path("-/store/", store_views.local_store, name="local-store"),

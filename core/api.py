@@ -116,7 +116,7 @@ def error_body(
 def error_parts(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]] | None:
     """Status, body and headers of the answer to an exception, or None for one that is not
     an API error (a bug: Django's 500 handling applies). Used by DRF's exception handler
-    below and by the log call's fast path (config/hotpath.py)."""
+    below and by the log call's fast path (experiments/hotpath.py)."""
     if isinstance(exc, DomainError):
         body = error_body(exc.code, exc.message, exc.field, exc.extra)
         return STATUS[type(exc)], body, {}

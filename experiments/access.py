@@ -14,7 +14,7 @@ from accounts import access
 from accounts.models import User
 from core.errors import NotFound
 from core.querycache import CompiledQuery
-from experiments.models import Artifact, Run, SavedView
+from experiments.models import Run, SavedView
 
 if TYPE_CHECKING:
     from accounts.access import AnyUser
@@ -49,20 +49,6 @@ def access_run(user: AnyUser | None, run_id: str, *, action: str = "run.view") -
         raise NotFound("Not found.")
     access.require(user, action, run.project, annotated=run)
     return run
-
-
-def access_artifact(user: AnyUser | None, run_id: str, artifact_id: str, *, action: str = "artifact.view") -> Artifact:
-    """An artifact of a run, by id. # SECURITY: the id must belong to that run (a nested URL
-    naming another run's artifact is "not found")."""
-    run = access_run(user, run_id, action=action)
-    artifact = (
-        Artifact.objects.select_related("blob", "run__project__team").filter(pk=artifact_id, run=run).first()
-        if isinstance(artifact_id, str) and len(artifact_id) <= 32
-        else None
-    )
-    if artifact is None:
-        raise NotFound("Not found.")
-    return artifact
 
 
 MAX_RUNS_AT_ONCE = 100

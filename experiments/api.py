@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
@@ -18,9 +17,10 @@ from accounts.models import User
 from accounts.names import parse_project_path
 from core.api import refuse_unknown_fields
 from core.errors import Conflict, Invalid, NotFound
-from experiments import metrics, selectors, services
+from experiments import metric_store, metrics, selectors, services
 from experiments.access import access_run
-from experiments.models import Figure, MetricSummary, Run
+from experiments.models import Figure, MetricSummary
+from experiments.presenters import runs_out
 from experiments.query.parser import FilterError
 from experiments.serializers import (
     ExperimentIn,
@@ -33,7 +33,6 @@ from experiments.serializers import (
     RunCreateIn,
     RunUpdateIn,
     SummaryOut,
-    run_out,
 )
 
 if TYPE_CHECKING:
@@ -53,30 +52,6 @@ class Pagination(PageNumberPagination):
 def _user(request: Request) -> User:
     assert isinstance(request.user, User)  # IsAuthenticated ran before the view
     return request.user
-
-
-def run_url(run: Run) -> str:
-    return f"{settings.PUBLIC_URL}/{run.project.team.name}/{run.project.name}/runs/{run.id}/"
-
-
-def _runs_out(runs: list[Run]) -> list[dict[str, Any]]:
-    params = selectors.params_of(runs)
-    summaries = selectors.summaries_of(runs)
-    tags: dict[str, dict[str, str]] = {}
-    from experiments.models import Tag
-
-    for run_id, key, value in Tag.objects.filter(run__in=runs).values_list("run_id", "key", "value"):
-        tags.setdefault(run_id, {})[key] = value
-    return [
-        run_out(
-            run,
-            params=params.get(run.id, {}),
-            tags=tags.get(run.id, {}),
-            summaries=sorted(summaries.get(run.id, {}).values(), key=lambda s: s.key),
-            url=run_url(run),
-        )
-        for run in runs
-    ]
 
 
 class ExperimentListView(APIView):
@@ -225,13 +200,13 @@ class RunListView(APIView):
             number = _int_param(request, "page", 1, 1, 10**9) or 1
             runs = list(qs[(number - 1) * size : number * size + 1])
             next_url = _with_query(request, page=str(number + 1)) if len(runs) > size else None
-            return Response({"results": _runs_out(runs[:size]), "next": next_url})
+            return Response({"results": runs_out(runs[:size]), "next": next_url})
         try:
             page = selectors.runs_page(qs, keys, fingerprint, cursor=request.query_params.get("cursor"), size=size)
         except FilterError as exc:
             raise filter_error(exc, exc.source) from None
         next_url = _with_query(request, cursor=page.next_cursor) if page.next_cursor else None
-        return Response({"results": _runs_out(page.runs), "next": next_url})
+        return Response({"results": runs_out(page.runs), "next": next_url})
 
     @extend_schema(
         request=RunCreateIn,
@@ -252,7 +227,7 @@ class RunListView(APIView):
                         code="conflict",
                         field="client_id",
                     )
-                return Response(_runs_out([existing])[0], status=status.HTTP_200_OK)
+                return Response(runs_out([existing])[0], status=status.HTTP_200_OK)
         run = services.run_create(
             user=user,
             project_path=v["project"],
@@ -265,13 +240,13 @@ class RunListView(APIView):
             start_time=v["start_time"],
             client_id=v["client_id"],
         )
-        return Response(_runs_out([run])[0], status=status.HTTP_201_CREATED)
+        return Response(runs_out([run])[0], status=status.HTTP_201_CREATED)
 
 
 class RunDetailView(APIView):
     @extend_schema(responses=RUN_OUT_SCHEMA)
     def get(self, request: Request, run_id: str) -> Response:
-        return Response(_runs_out([access_run(request.user, run_id)])[0])
+        return Response(runs_out([access_run(request.user, run_id)])[0])
 
     @extend_schema(request=RunUpdateIn, responses=RUN_OUT_SCHEMA, summary="Rename, annotate, finish or resume a run")
     def patch(self, request: Request, run_id: str) -> Response:
@@ -279,7 +254,7 @@ class RunDetailView(APIView):
         data = RunUpdateIn(data=request.data)
         data.is_valid(raise_exception=True)
         run = services.run_update(run=run, **data.validated_data)
-        return Response(_runs_out([access_run(request.user, run.id)])[0])
+        return Response(runs_out([access_run(request.user, run.id)])[0])
 
 
 class RunLogView(APIView):
@@ -301,7 +276,7 @@ class RunLogView(APIView):
 
 def log_call(user: AnyUser | None, run_id: str, body: Any) -> dict[str, Any]:
     """``POST /api/v1/runs/{id}/log/``: the view above, and the fast path that serves the same
-    call for bearer tokens without Django's request machinery (config/hotpath.py)."""
+    call for bearer tokens without Django's request machinery (experiments/hotpath.py)."""
     run = access_run(user, run_id, action="run.log")
     # DRF never calls the parser for an empty body and hands the view {} instead; an
     # empty batch is a client bug, so it is refused like a non-object.
@@ -365,7 +340,7 @@ class RunMetricHistoryView(APIView):
         limit = _int_param(request, "limit", DEFAULT_HISTORY_PAGE, 1, MAX_HISTORY_PAGE) or DEFAULT_HISTORY_PAGE
         if max_points is not None and "offset" in request.query_params:
             raise Invalid("offset pages raw points; it cannot be combined with max_points.", field="offset")
-        history = selectors.metric_history(run, key)
+        history = metric_store.history(run, key)
         total = len(history)
         if total == 0 and not MetricSummary.objects.filter(run=run, key=key).exists():
             raise NotFound(f"This run has no metric {key!r}.", code="not_found", field="key")

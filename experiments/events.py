@@ -3,22 +3,21 @@ output's shapes.
 
 * ``run:<id>``: ``metrics`` (each logged batch: its points per key, downsampled past
   ``LIVE_POINTS_PER_KEY``, and the keys' summaries after the batch), ``run.updated`` (the run,
-  as ``GET /api/v1/runs/<id>/``), ``artifact.processed`` (the artifact, as in its list).
+  as ``GET /api/v1/runs/<id>/``). (``artifact.processed`` on the same topic: artifacts/events.py.)
 * ``project:<team>/<project>``: ``run.created``, ``run.updated`` when a run's status changes.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from experiments import metrics
+from experiments.models import Run
+from experiments.presenters import runs_out
 from live.publish import publish_lazy_on_commit, publish_on_commit
 from live.topics import project_topic, run_topic
-
-if TYPE_CHECKING:
-    from experiments.models import Run
 
 # A batch may hold 100,000 points; a chart needs far fewer to extend its line.
 LIVE_POINTS_PER_KEY = 200
@@ -26,11 +25,9 @@ LIVE_KEYS_PER_EVENT = 100
 
 
 def _run_payload(run_id: str) -> dict[str, Any] | None:
-    from experiments.api import _runs_out  # the API's own shape of a run
-    from experiments.models import Run
-
+    """The run as the API answers it (experiments/presenters.py)."""
     run = Run.objects.select_related("project__team", "experiment", "author").filter(pk=run_id).first()
-    return _runs_out([run])[0] if run is not None else None
+    return runs_out([run])[0] if run is not None else None
 
 
 def _project_topic(run: Run) -> str:
@@ -91,22 +88,3 @@ def points_logged(*, run: Run, series: dict[str, metrics.Series], summaries: dic
         },
     }
     publish_on_commit(topic=run_topic(run.pk), event="metrics", data=data)
-
-
-def artifact_processed(artifact_id: str) -> None:
-    def build() -> dict[str, Any] | None:
-        from experiments.artifact_api import artifact_out
-        from experiments.models import Artifact
-
-        artifact = Artifact.objects.filter(pk=artifact_id).first()
-        if artifact is None:
-            return None
-        out = artifact_out(artifact)
-        out["run"] = artifact.run_id
-        return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in out.items()}
-
-    from experiments.models import Artifact as ArtifactModel
-
-    run_id = ArtifactModel.objects.filter(pk=artifact_id).values_list("run_id", flat=True).first()
-    if run_id is not None:
-        publish_lazy_on_commit(topics=[run_topic(run_id)], event="artifact.processed", build=build)

@@ -25,9 +25,10 @@ from accounts.names import parse_project_path
 from core.errors import Invalid
 from experiments import metrics, parquet_export, search_selectors, selectors
 from experiments.access import MAX_RUNS_AT_ONCE, access_runs
-from experiments.api import filter_error, run_url
+from experiments.api import filter_error
 from experiments.csv_export import rows_to_csv
 from experiments.models import Run
+from experiments.presenters import run_url
 from experiments.query.parser import FilterError
 
 MAX_COMPARE_KEYS = 20

@@ -8,16 +8,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
-from django.db import connection
-from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, QuerySet, Subquery
 
 from accounts import access
 from accounts.models import Project
-from experiments import metrics
+from experiments import metric_store, metrics
 from experiments.models import (
     Experiment,
-    MetricChunk,
     MetricSummary,
     Param,
     ProjectKey,
@@ -46,43 +43,6 @@ def project_keys(project: Project, *, contains: str = "", limit: int = 50) -> di
     return out
 
 
-def _chunk_rows(run_ids: list[str], keys: list[str] | None) -> list[tuple[str, str, bytes, bytes, bytes]]:
-    """Chunks of many runs and keys in one query (binary results on PostgreSQL, as
-    selectors.metric_history), in insertion order per (run, key)."""
-    qs = MetricChunk.objects.filter(run_id__in=run_ids)
-    if keys is not None:
-        qs = qs.filter(key__in=keys)
-    if connection.vendor != "postgresql":
-        return [
-            (r, k, bytes(s), bytes(v), bytes(t))
-            for r, k, s, v, t in qs.order_by("pk").values_list("run_id", "key", "steps", "values", "timestamps")
-        ]
-    import psycopg
-    from psycopg import pq
-
-    sql, params = (
-        qs.order_by("pk").values_list("run_id", "key", "steps", "values", "timestamps").query.sql_with_params()
-    )
-    connection.ensure_connection()
-    raw = psycopg.Cursor(connection.connection)
-    raw.format = pq.Format.BINARY
-    wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
-    with wrapper(raw, connection) as cursor:
-        cursor.execute(sql, params)
-        rows: list[tuple[str, str, bytes, bytes, bytes]] = cursor.fetchall()
-    return rows
-
-
-def histories_of(runs: list[Run], keys: list[str] | None) -> dict[str, dict[str, metrics.History]]:
-    grouped: dict[tuple[str, str], list[tuple[bytes, bytes, bytes]]] = {}
-    for run_id, key, steps, values, timestamps in _chunk_rows([r.pk for r in runs], keys):
-        grouped.setdefault((run_id, key), []).append((bytes(steps), bytes(values), bytes(timestamps)))
-    out: dict[str, dict[str, metrics.History]] = {}
-    for (run_id, key), chunks in grouped.items():
-        out.setdefault(run_id, {})[key] = metrics.assemble(chunks)
-    return out
-
-
 def _columns(history: metrics.History) -> dict[str, Any]:
     points = metrics.points_json(history)
     return {
@@ -108,7 +68,7 @@ def compare_data(
         params.setdefault(run_id, {})[key] = value
     all_keys = sorted({k for by_key in summaries.values() for k in by_key})
     chosen = keys if keys is not None else all_keys[:MAX_DEFAULT_KEYS]
-    histories = histories_of(runs, chosen)
+    histories = metric_store.histories(runs, chosen)
     series: dict[str, dict[str, Any]] = {}
     for run in runs:
         for key, history in histories.get(run.pk, {}).items():
@@ -150,7 +110,7 @@ def history_series(runs: list[Run], keys: list[str] | None) -> Iterator[tuple[st
     """``(run id, run name, key, raw history)``, run by run (one query per run keeps memory
     bounded to one run's histories), keys sorted, points in step order."""
     for run in runs:
-        for key, history in sorted(histories_of([run], keys).get(run.pk, {}).items()):
+        for key, history in sorted(metric_store.histories([run], keys).get(run.pk, {}).items()):
             yield run.pk, run.name, key, history
 
 

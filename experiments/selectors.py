@@ -5,14 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection
-from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from accounts import access
 from accounts.models import Project
 from experiments import metrics
-from experiments.models import Artifact, Experiment, MetricChunk, MetricSummary, Param, Run
+from experiments.models import Experiment, MetricSummary, Param, Run
 from experiments.query import compiler
 
 if TYPE_CHECKING:
@@ -72,41 +70,6 @@ def parse_sort(sort: str) -> str | None:
                 return str(exc)
             return None
     return f"sort must be one of {', '.join(RUN_SORT_ATTRIBUTES)}, metrics.<key> or params.<key> (with '-' for descending)."
-
-
-def metric_history(run: Run, key: str) -> metrics.History:
-    """Every point of ``key`` in ``run``, in step order (chunks read in insertion order)."""
-    if connection.vendor == "postgresql":
-        return metrics.assemble(_chunks_binary(run, key))
-    rows = MetricChunk.objects.filter(run=run, key=key).order_by("pk").values_list("steps", "values", "timestamps")
-    return metrics.assemble([(bytes(s), bytes(v), bytes(t)) for s, v, t in rows])
-
-
-def _chunks_binary(run: Run, key: str) -> list[tuple[bytes, bytes, bytes]]:
-    """The ORM's query, with results in PostgreSQL's binary format: Django's client-side
-    cursors fetch bytea as hex text, which for a 1,000,000-point series is ~50 MB to send
-    and decode (≈ 3x slower than the 24 MB of raw bytes)."""
-    import psycopg
-    from psycopg import pq
-
-    meta = MetricChunk._meta
-
-    def col(name: str) -> str:
-        return connection.ops.quote_name(str(getattr(meta.get_field(name), "column", name)))
-
-    sql = (
-        f"SELECT {col('steps')}, {col('values')}, {col('timestamps')} "  # noqa: S608 - quoted identifiers from model metadata
-        f"FROM {connection.ops.quote_name(meta.db_table)} WHERE {col('run')} = %s AND {col('key')} = %s ORDER BY {col('id')}"
-    )
-    connection.ensure_connection()
-    raw = psycopg.Cursor(connection.connection)
-    raw.format = pq.Format.BINARY
-    # Django's wrappers, so the query is seen by execute_wrappers and, when DEBUG, connection.queries.
-    wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
-    with wrapper(raw, connection) as cursor:
-        cursor.execute(sql, [run.pk, key])
-        rows: list[tuple[bytes, bytes, bytes]] = cursor.fetchall()  # bytea in binary format: bytes
-    return rows
 
 
 def summaries_of(runs: list[Run], keys: list[str] | None = None) -> dict[str, dict[str, MetricSummary]]:
@@ -181,11 +144,3 @@ def runs_page(
         last = runs[-1]
         next_cursor = compiler.make_cursor(fingerprint, [getattr(last, k.alias) for k in keys], last.pk)
     return RunPage(runs=runs, next_cursor=next_cursor)
-
-
-def artifacts_of(run: Run, *, path: str | None = None) -> QuerySet[Artifact]:
-    """A run's artifacts in path order; with ``path``, that file or the files under that folder."""
-    qs = Artifact.objects.filter(run=run).select_related("blob").order_by("path")
-    if path:
-        qs = qs.filter(Q(path=path) | Q(path__startswith=path + "/"))
-    return qs

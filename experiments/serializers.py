@@ -8,7 +8,8 @@ from typing import Any
 from rest_framework import serializers
 
 from experiments import metrics
-from experiments.models import Experiment, Figure, MetricSummary, Run, RunStatus
+from experiments.models import Experiment, Figure, MetricSummary, RunStatus
+from experiments.presenters import number_out
 
 
 class ExperimentIn(serializers.Serializer[Any]):
@@ -90,10 +91,6 @@ class LogBatchOut(serializers.Serializer[Any]):
     points = serializers.IntegerField()
 
 
-def _float_out(value: float | None) -> float | str | None:
-    return None if value is None else metrics.json_value(value)
-
-
 class SummaryOut(serializers.ModelSerializer[MetricSummary]):
     last = serializers.SerializerMethodField()
     min = serializers.SerializerMethodField()
@@ -104,51 +101,13 @@ class SummaryOut(serializers.ModelSerializer[MetricSummary]):
         fields = ["key", "last", "min", "max", "last_step", "last_timestamp", "count"]
 
     def get_last(self, obj: MetricSummary) -> float | str | None:
-        return _float_out(obj.last)
+        return number_out(obj.last)
 
     def get_min(self, obj: MetricSummary) -> float | str | None:
-        return _float_out(obj.min)
+        return number_out(obj.min)
 
     def get_max(self, obj: MetricSummary) -> float | str | None:
-        return _float_out(obj.max)
-
-
-def summary_out(summary: MetricSummary) -> dict[str, Any]:
-    """SummaryOut's shape, built directly: a runs page holds hundreds of summaries, and a
-    ModelSerializer per summary cost ~0.3 ms each (most of a 50-run search answer)."""
-    return {
-        "key": summary.key,
-        "last": _float_out(summary.last),
-        "min": _float_out(summary.min),
-        "max": _float_out(summary.max),
-        "last_step": summary.last_step,
-        "last_timestamp": summary.last_timestamp,
-        "count": summary.count,
-    }
-
-
-def run_out(
-    run: Run, *, params: dict[str, str], tags: dict[str, str], summaries: list[MetricSummary], url: str
-) -> dict[str, Any]:
-    """The one JSON shape of a run (API answers and, later, live events)."""
-    return {
-        "id": run.id,
-        "project": run.project.path,
-        "experiment": run.experiment.name,
-        "name": run.name,
-        "author": run.author.username if run.author else None,
-        "status": run.status,
-        "start_time": run.start_time.isoformat(),
-        "end_time": run.end_time.isoformat() if run.end_time else None,
-        "duration": run.duration_seconds,
-        "notes": run.notes,
-        "config": run.config,
-        "info": run.info,
-        "params": params,
-        "tags": tags,
-        "metrics": {s.key: summary_out(s) for s in summaries},
-        "url": url,
-    }
+        return number_out(obj.max)
 
 
 class FigureIn(serializers.Serializer[Any]):

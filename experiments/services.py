@@ -8,6 +8,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import orjson
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -16,14 +17,10 @@ from accounts.models import Project, User
 from accounts.services import project_get_or_create
 from core.errors import Conflict, Invalid
 from core.observability import POINTS_INGESTED
-from core.querycache import prepared_cursor
-from experiments import events, metrics
+from experiments import events, metric_store, metrics
 from experiments.models import (
     Experiment,
     Figure,
-    LogBatch,
-    MetricChunk,
-    MetricSummary,
     Param,
     ProjectKey,
     Run,
@@ -261,22 +258,16 @@ def run_log(
     points = sum(len(s) for s in series.values())
     if series and not checked_params and not checked_tags and connection.vendor == "postgresql":
         # The common batch (points only): one statement, no BEGIN/COMMIT round trips.
-        return _metrics_log_one_statement(run=run, batch_id=batch_id, series=series, points=points)
+        summaries = metric_store.batch_log_points(run=run, batch_id=batch_id, series=series, points=points)
+        if summaries is None:
+            return {"batch_id": batch_id, "duplicate": True, "points": 0}
+        transaction.on_commit(lambda: POINTS_INGESTED.inc(points))
+        events.points_logged(run=run, series=series, summaries=summaries)
+        return {"batch_id": batch_id, "duplicate": False, "points": points}
 
     with transaction.atomic():
-        # Hand-written SQL on this path (see _LogSql): the ORM's query compilation cost more
-        # CPU than the database did. Same statements, same order, same effect.
-        sql = _log_sql()
-        with prepared_cursor(connection) as cursor:
-            # One writer per run at a time: makes the batch-id check and the summary merge exact.
-            cursor.execute(sql.lock_run, [run.pk])
-            if cursor.fetchone() is None:
-                raise Run.DoesNotExist("Run matching query does not exist.")
-            if batch_id is not None:
-                # The unique (run, batch_id) constraint decides: no row inserted = seen before.
-                cursor.execute(sql.insert_batch, [run.pk, batch_id, points, sql.now()])
-                if cursor.rowcount == 0:
-                    return {"batch_id": batch_id, "duplicate": True, "points": 0}
+        if not metric_store.batch_begin(run=run, batch_id=batch_id, points=points):
+            return {"batch_id": batch_id, "duplicate": True, "points": 0}
         if checked_params:
             _params_add(run=run, params=checked_params)
         if checked_tags:
@@ -288,10 +279,10 @@ def run_log(
             )
         new_metric_keys: list[str] = []
         if series:
-            summaries: dict[str, metrics.Summary] = {}
-            new_metric_keys = _metrics_add(run=run, series=series, summaries_out=summaries)
+            summaries_merged: dict[str, metrics.Summary] = {}
+            new_metric_keys = metric_store.points_add(run=run, series=series, summaries_out=summaries_merged)
             transaction.on_commit(lambda: POINTS_INGESTED.inc(points))
-            events.points_logged(run=run, series=series, summaries=summaries)
+            events.points_logged(run=run, series=series, summaries=summaries_merged)
         _project_keys_add(
             run=run,
             keys={
@@ -304,8 +295,6 @@ def run_log(
 
 
 def _concat(a: metrics.Series, b: metrics.Series) -> metrics.Series:
-    import numpy as np
-
     return metrics.Series(
         key=a.key,
         steps=np.concatenate([a.steps, b.steps]),
@@ -327,241 +316,12 @@ def _params_add(*, run: Run, params: dict[str, str]) -> None:
     Param.objects.bulk_create(new)
 
 
-class _LogSql:
-    """The statements of the logging hot path, built once per database vendor from the
-    models' metadata (so table and column names follow the models). Plain SQL that both
-    PostgreSQL and SQLite (≥ 3.24, for ON CONFLICT) accept.
-
-    # SECURITY: only quoted identifiers from model metadata are formatted into the SQL;
-    # every value is a bound parameter (hence the S608 waivers below).
-    """
-
-    def __init__(self) -> None:
-        qn = connection.ops.quote_name
-
-        def table(model: Any) -> str:
-            return qn(model._meta.db_table)
-
-        def col(model: Any, name: str) -> str:
-            return qn(model._meta.get_field(name).column)
-
-        run_pk = col(Run, "id")
-        for_update = " FOR UPDATE" if connection.features.has_select_for_update else ""
-        self.lock_run = f"SELECT {run_pk} FROM {table(Run)} WHERE {run_pk} = %s{for_update}"  # noqa: S608
-        self.insert_batch = (
-            f"INSERT INTO {table(LogBatch)} ({col(LogBatch, 'run')}, {col(LogBatch, 'batch_id')}, "  # noqa: S608
-            f"{col(LogBatch, 'points')}, {col(LogBatch, 'created_at')}) VALUES (%s, %s, %s, %s) "
-            f"ON CONFLICT ({col(LogBatch, 'run')}, {col(LogBatch, 'batch_id')}) DO NOTHING"
-        )
-        chunk_fields = ["run", "key", "count", "min_step", "max_step", "steps", "values", "timestamps"]
-        self.insert_chunks = (
-            f"INSERT INTO {table(MetricChunk)} ({', '.join(col(MetricChunk, f) for f in chunk_fields)}) VALUES "  # noqa: S608
-        )
-        self.chunk_row = "(" + ", ".join(["%s"] * len(chunk_fields)) + ")"
-        summary_fields = ["key", "last", "min", "max", "last_step", "last_timestamp", "count"]
-        summary_insert = ["run", *summary_fields]
-        self.upsert_summaries = f"INSERT INTO {table(MetricSummary)} AS s ({', '.join(col(MetricSummary, f) for f in summary_insert)}) VALUES "  # noqa: S608
-        self.summary_row = "(" + ", ".join(["%s"] * len(summary_insert)) + ")"
-        # The merge of metrics.merge_summary, done by the upsert itself (no SELECT first):
-        # the batch's last point wins when its (step, timestamp) is not older; min and max
-        # skip NULL (a key whose points were all NaN); counts add up. RETURNING gives the
-        # merged rows: a count equal to the batch's means the row is new.
-        c = {f: col(MetricSummary, f) for f in summary_fields}
-        newer = f"(EXCLUDED.{c['last_step']}, EXCLUDED.{c['last_timestamp']}) >= (s.{c['last_step']}, s.{c['last_timestamp']})"
-        # PostgreSQL: LEAST/GREATEST ignore NULLs; SQLite's scalar MIN/MAX return NULL if
-        # any argument is, hence the COALESCEs (same result either way).
-        least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
-
-        def pick(fn: str, f: str) -> str:
-            return f"{fn}(COALESCE(s.{c[f]}, EXCLUDED.{c[f]}), COALESCE(EXCLUDED.{c[f]}, s.{c[f]}))"
-
-        updates = [
-            *(
-                f"{c[f]} = CASE WHEN {newer} THEN EXCLUDED.{c[f]} ELSE s.{c[f]} END"
-                for f in ("last", "last_step", "last_timestamp")
-            ),
-            f"{c['min']} = {pick(least, 'min')}",
-            f"{c['max']} = {pick(greatest, 'max')}",
-            f"{c['count']} = s.{c['count']} + EXCLUDED.{c['count']}",
-        ]
-        self.upsert_conflict = (
-            f" ON CONFLICT ({col(MetricSummary, 'run')}, {c['key']}) DO UPDATE SET {', '.join(updates)}"
-            f" RETURNING {', '.join(c[f] for f in summary_fields)}"
-        )
-        self._one_statement: dict[tuple[int, bool], str] = {}
-        if connection.vendor == "postgresql":
-            self._one_statement_parts = self._one_statement_sql(table, col, updates, summary_fields)
-        self._created_at = LogBatch._meta.get_field("created_at")
-        self._binary = MetricChunk._meta.get_field("steps")
-
-    @staticmethod
-    def _one_statement_sql(table: Any, col: Any, updates: list[str], summary_fields: list[str]) -> dict[str, str]:
-        """PostgreSQL: the parts of one statement that does what the transaction of
-        ``run_log`` does for a batch of points only (lock the run, record the batch id, store
-        the chunks, merge the summaries, register new keys), gated on the batch being new.
-        Values in a VALUES list get no type from a target column, so each is cast to its
-        column's type."""
-
-        def cast(model: Any, name: str) -> str:
-            return f"CAST(%s AS {model._meta.get_field(name).db_type(connection)})"
-
-        run_pk = col(Run, "id")
-        chunk_fields = ["key", "count", "min_step", "max_step", "steps", "values", "timestamps"]
-        chunk_cols = ", ".join(col(MetricChunk, f) for f in chunk_fields)
-        summary_cols = ", ".join(col(MetricSummary, f) for f in summary_fields)
-        return {
-            "run": f"WITH run_row AS (SELECT {run_pk} AS id FROM {table(Run)} WHERE {run_pk} = %s FOR UPDATE), ",  # noqa: S608
-            "batch": (
-                f"new_batch AS (INSERT INTO {table(LogBatch)} ({col(LogBatch, 'run')}, {col(LogBatch, 'batch_id')}, "  # noqa: S608
-                f"{col(LogBatch, 'points')}, {col(LogBatch, 'created_at')}) "
-                f"SELECT id, {cast(LogBatch, 'batch_id')}, {cast(LogBatch, 'points')}, {cast(LogBatch, 'created_at')} "
-                f"FROM run_row ON CONFLICT ({col(LogBatch, 'run')}, {col(LogBatch, 'batch_id')}) DO NOTHING "
-                f"RETURNING {col(LogBatch, 'run')} AS id), "
-            ),
-            "no_batch": "new_batch AS (SELECT id FROM run_row), ",
-            "chunks": (
-                f"new_chunks AS (INSERT INTO {table(MetricChunk)} ({col(MetricChunk, 'run')}, {chunk_cols}) "  # noqa: S608
-                "SELECT new_batch.id, v.* FROM new_batch, (VALUES {rows}) AS v), "
-            ),
-            "chunk_row": "(" + ", ".join(cast(MetricChunk, f) for f in chunk_fields) + ")",
-            "vals": f"vals ({summary_cols}) AS (VALUES {{rows}}), ",
-            "summary_row": "(" + ", ".join(cast(MetricSummary, f) for f in summary_fields) + ")",
-            "merged": (
-                f"merged AS (INSERT INTO {table(MetricSummary)} AS s ({col(MetricSummary, 'run')}, {summary_cols}) "  # noqa: S608
-                f"SELECT new_batch.id, vals.* FROM new_batch, vals ON CONFLICT ({col(MetricSummary, 'run')}, "
-                f"{col(MetricSummary, 'key')}) DO UPDATE SET {', '.join(updates)} RETURNING {summary_cols}), "
-            ),
-            "keys": (
-                f"new_keys AS (INSERT INTO {table(ProjectKey)} ({col(ProjectKey, 'project')}, {col(ProjectKey, 'kind')}, "  # noqa: S608
-                f"{col(ProjectKey, 'key')}) SELECT {cast(ProjectKey, 'project')}, {cast(ProjectKey, 'kind')}, merged.key "
-                f"FROM merged JOIN vals ON vals.key = merged.key WHERE merged.count = vals.count ON CONFLICT DO NOTHING) "
-            ),
-            "result": (
-                "SELECT (SELECT count(*) FROM run_row), (SELECT count(*) FROM new_batch), merged.* "
-                "FROM (SELECT 1) AS one LEFT JOIN merged ON true"
-            ),
-        }
-
-    def one_statement(self, keys: int, with_batch_id: bool) -> str:
-        """The statement for ``keys`` series, with or without a batch id (PostgreSQL)."""
-        sql = self._one_statement.get((keys, with_batch_id))
-        if sql is None:
-            p = self._one_statement_parts
-            sql = (
-                p["run"]
-                + (p["batch"] if with_batch_id else p["no_batch"])
-                + p["chunks"].replace("{rows}", ", ".join([p["chunk_row"]] * keys))
-                + p["vals"].replace("{rows}", ", ".join([p["summary_row"]] * keys))
-                + p["merged"]
-                + p["keys"]
-                + p["result"]
-            )
-            self._one_statement[(keys, with_batch_id)] = sql
-        return sql
-
-    def now(self) -> Any:
-        return self._created_at.get_db_prep_value(timezone.now(), connection)
-
-    def binary(self, raw: bytes) -> Any:
-        return self._binary.get_db_prep_value(raw, connection)
-
-
-_LOG_SQL: dict[str, _LogSql] = {}
-
-
-def _log_sql() -> _LogSql:
-    sql = _LOG_SQL.get(connection.vendor)
-    if sql is None:
-        sql = _LOG_SQL[connection.vendor] = _LogSql()
-    return sql
-
-
-def _metrics_log_one_statement(
-    *, run: Run, batch_id: str | None, series: dict[str, metrics.Series], points: int
-) -> dict[str, Any]:
-    """``run_log`` for a batch of points only, on PostgreSQL: the same effects as its
-    transaction, in one statement (``_LogSql.one_statement``). Within an outer transaction
-    it joins it; otherwise the statement is its own transaction."""
-    sql = _log_sql()
-    params: list[Any] = [run.pk]
-    if batch_id is not None:
-        params += [batch_id, points, sql.now()]
-    for s in series.values():
-        params += _chunk_values(sql, s)
-    for key, s in series.items():
-        new = metrics.summarize(s)
-        params += [key, new.last, new.min, new.max, new.last_step, new.last_timestamp, new.count]
-    params += [run.project_id, ProjectKey.Kind.METRIC.value]
-    with prepared_cursor(connection) as cursor:
-        cursor.execute(sql.one_statement(len(series), batch_id is not None), params)
-        rows = cursor.fetchall()
-    found, logged = rows[0][0], rows[0][1]
-    if not found:
-        raise Run.DoesNotExist("Run matching query does not exist.")
-    if not logged:
-        return {"batch_id": batch_id, "duplicate": True, "points": 0}
-    summaries = {row[2]: _summary_of_row(*row[3:]) for row in rows}
-    transaction.on_commit(lambda: POINTS_INGESTED.inc(points))
-    events.points_logged(run=run, series=series, summaries=summaries)
-    return {"batch_id": batch_id, "duplicate": False, "points": points}
-
-
-def _chunk_values(sql: _LogSql, s: metrics.Series) -> list[Any]:
-    """One key's points as the values of a chunk row (after the run): key, count, step
-    range, packed steps, values and timestamps."""
-    return [
-        s.key,
-        len(s),
-        int(s.steps.min()),
-        int(s.steps.max()),
-        sql.binary(metrics.encode(s.steps)),
-        sql.binary(metrics.encode(s.values)),
-        sql.binary(metrics.encode(s.timestamps)),
-    ]
-
-
-def _summary_of_row(
-    last: float | None, lo: float | None, hi: float | None, last_step: int, last_timestamp: int, count: int
-) -> metrics.Summary:
-    # NaN is stored as NULL where the database has no NaN (SQLite).
-    return metrics.Summary(last if last is not None else float("nan"), lo, hi, last_step, last_timestamp, count)
-
-
 def _project_keys_add(*, run: Run, keys: dict[str, list[str]]) -> None:
     """Remember the keys in the project's key registry (for completion and the column
     picker); one statement, and none when the batch holds no key new to the run."""
     rows = [ProjectKey(project_id=run.project_id, kind=kind, key=key) for kind, names in keys.items() for key in names]
     if rows:
         ProjectKey.objects.bulk_create(rows, ignore_conflicts=True)
-
-
-def _metrics_add(
-    *, run: Run, series: dict[str, metrics.Series], summaries_out: dict[str, metrics.Summary] | None = None
-) -> list[str]:
-    """Store each key's points as one chunk row and merge the batch into the key's summary;
-    return the keys the run had no summary for (and the merged summaries in ``summaries_out``)."""
-    sql = _log_sql()
-    chunk_params: list[Any] = []
-    for s in series.values():
-        chunk_params += [run.pk, *_chunk_values(sql, s)]
-    keys = list(series)
-    with prepared_cursor(connection) as cursor:
-        cursor.execute(sql.insert_chunks + ", ".join([sql.chunk_row] * len(series)), chunk_params)
-        summary_params: list[Any] = []
-        batch: dict[str, metrics.Summary] = {}
-        for key, s in series.items():
-            new = batch[key] = metrics.summarize(s)
-            summary_params += [run.pk, key, new.last, new.min, new.max, new.last_step, new.last_timestamp, new.count]
-        cursor.execute(
-            sql.upsert_summaries + ", ".join([sql.summary_row] * len(series)) + sql.upsert_conflict, summary_params
-        )
-        created: set[str] = set()
-        for key, last, lo, hi, last_step, last_timestamp, count in cursor.fetchall():
-            if summaries_out is not None:
-                summaries_out[key] = _summary_of_row(last, lo, hi, last_step, last_timestamp, count)
-            if count == batch[key].count:
-                created.add(key)
-    return [key for key in keys if key in created]
 
 
 # --- figures ---------------------------------------------------------------------------------

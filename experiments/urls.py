@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from experiments import api, artifact_api, search_api
+from experiments import api, search_api
 
 urlpatterns = [
     path("projects/<str:team>/<str:project>/experiments/", api.ExperimentListView.as_view(), name="api-experiments"),
@@ -16,15 +16,4 @@ urlpatterns = [
     path("runs/<str:run_id>/metrics/", api.RunMetricListView.as_view(), name="api-run-metrics"),
     path("runs/<str:run_id>/metrics/<path:key>/", api.RunMetricHistoryView.as_view(), name="api-run-metric"),
     path("runs/<str:run_id>/figures/", api.RunFigureListView.as_view(), name="api-run-figures"),
-    path("runs/<str:run_id>/artifacts/", artifact_api.RunArtifactListView.as_view(), name="api-run-artifacts"),
-    path(
-        "runs/<str:run_id>/artifacts/<str:artifact_id>/complete/",
-        artifact_api.ArtifactCompleteView.as_view(),
-        name="api-artifact-complete",
-    ),
-    path(
-        "runs/<str:run_id>/artifacts/<str:artifact_id>/download/",
-        artifact_api.ArtifactDownloadView.as_view(),
-        name="api-artifact-download",
-    ),
 ]

@@ -16,9 +16,10 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from experiments import artifacts, selectors, storage
-from experiments.access import access_artifact
-from experiments.models import Artifact, Run
+from artifacts import downloads, selectors, storage
+from artifacts.access import access_artifact
+from artifacts.models import Artifact
+from experiments.models import Run
 from frontend.errors import policy_errors
 
 MAX_THUMBNAIL_BYTES = 2 * 1024 * 1024
@@ -153,7 +154,7 @@ def _load(request: HttpRequest, team: str, project: str, run_id: str, artifact_i
 
 @login_required
 def artifact_download(request: HttpRequest, team: str, project: str, run_id: str, artifact_id: str) -> HttpResponse:
-    url = artifacts.download_url(_load(request, team, project, run_id, artifact_id))
+    url = downloads.download_url(_load(request, team, project, run_id, artifact_id))
     if url is None:
         raise Http404("This artifact is not verified yet.")
     if url.startswith(settings.PUBLIC_URL + "/"):
@@ -165,7 +166,7 @@ def artifact_download(request: HttpRequest, team: str, project: str, run_id: str
 @login_required
 def artifact_thumbnail(request: HttpRequest, team: str, project: str, run_id: str, artifact_id: str) -> HttpResponse:
     artifact = _load(request, team, project, run_id, artifact_id)
-    key = artifacts.thumbnail_key(artifact)
+    key = downloads.thumbnail_key(artifact)
     data = storage.artifact_store().read_bytes(key, limit=MAX_THUMBNAIL_BYTES) if key else None
     if data is None:
         raise Http404("No thumbnail.")

@@ -18,10 +18,10 @@ from django.views.decorators.http import require_POST
 from accounts import access
 from accounts.access import access_project
 from accounts.models import User
+from artifacts.models import Artifact
 from core import markdown
 from core.errors import DomainError, Invalid
 from experiments.access import access_run
-from experiments.models import Artifact
 from frontend.errors import policy_errors
 from registry import refs, reproduce, selectors, services
 from registry.access import access_model, access_version

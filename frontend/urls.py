@@ -99,7 +99,7 @@ review_patterns = [
     path(REVIEW + "reviews/<str:review_id>/dismiss/", review_views.dismiss_form, name="review-dismiss"),
 ]
 
-# The run URL shape is also built by the API (experiments.api.run_url): keep them in step.
+# The run URL shape is also built by the API (experiments.presenters.run_url): keep them in step.
 project_patterns = [
     path("", project_views.home, name="home"),
     # django-allauth's views (login by username or e-mail, rate-limited) at the short paths.

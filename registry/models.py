@@ -20,7 +20,8 @@ from django.conf import settings
 from django.db import models
 
 from accounts.models import Project, new_id
-from experiments.models import Artifact, Blob, Run
+from artifacts.models import Artifact, Blob
+from experiments.models import Run
 
 # The columns of a version that are ingredients: never updated once written. (``run`` and
 # ``artifact`` are not listed: deleting the run sets them to NULL, and the version keeps its

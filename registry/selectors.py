@@ -11,9 +11,10 @@ from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
 
 from accounts import access
 from accounts.models import Project
+from artifacts import downloads
+from artifacts.models import Artifact
 from core.errors import Conflict, Gone, Invalid, NotFound
-from experiments import artifacts
-from experiments.models import Artifact, Run
+from experiments.models import Run
 from experiments.query import parser as query_parser
 from registry import diff, refs
 from registry.models import Alias, AliasMove, ModelRepository, ModelVersion
@@ -125,7 +126,7 @@ def version_download_url(version: ModelVersion) -> str:
     artifact's bytes are not verified."""
     if version.artifact is None:
         raise Gone("The binary's artifact was deleted with its run.", code="gone")
-    url = artifacts.download_url(version.artifact)
+    url = downloads.download_url(version.artifact)
     if url is None:
         raise Conflict(
             f"The binary is {version.artifact.status}; it can be downloaded once verified.",

@@ -21,11 +21,12 @@ from django.utils import timezone
 from accounts import access, names
 from accounts.audit import audit_record
 from accounts.models import Project
+from artifacts import paths
+from artifacts.models import Artifact
 from core.api import refuse_unknown_fields
 from core.errors import Conflict, DomainError, Invalid, NotFound
 from experiments import metrics as metric_rules
-from experiments import paths
-from experiments.models import Artifact, MetricSummary, Param, Run
+from experiments.models import MetricSummary, Param, Run
 from registry import hashing, refs, selectors
 from registry.models import Alias, AliasMove, ModelRepository, ModelVersion
 

@@ -157,8 +157,8 @@ def test_a_streamed_body_is_sent_while_its_iterator_is_still_being_read() -> Non
 
 @pytest.mark.filterwarnings("error:StreamingHttpResponse must consume")
 def test_a_local_store_download_through_asgi_is_streamed_whole(tmp_path: Path, settings: Any) -> None:
+    from artifacts import storage
     from config.asgi import application
-    from experiments import storage
 
     settings.ASSAY_ARTIFACTS = str(tmp_path / "artifacts")
     storage.artifact_store.cache_clear()

@@ -1,4 +1,4 @@
-"""The log call's fast path (config/hotpath.py) answers exactly as Django's handler does.
+"""The log call's fast path (experiments/hotpath.py) answers exactly as Django's handler does.
 
 Every request is sent twice: to ``LogFastPath`` in front of an application that fails the
 test if reached (so the fast path itself answered), and to Django's handler alone. Status,
@@ -19,7 +19,7 @@ from channels.testing import HttpCommunicator
 
 from accounts.models import ApiToken, User
 from accounts.services import token_create
-from config.hotpath import LogFastPath
+from experiments.hotpath import LogFastPath
 from experiments.models import MetricChunk, MetricSummary, Param, ProjectKey, Run
 
 pytestmark = pytest.mark.django_db(transaction=True)

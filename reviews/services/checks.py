@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from experiments.models import Artifact, Blob
+from artifacts.models import Artifact, Blob
 from registry.models import ModelVersion
 from reviews import events, gates, policy, selectors, serializers
 from reviews.models import Check, Notification, ReviewRequest, TimelineEvent

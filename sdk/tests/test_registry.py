@@ -200,7 +200,7 @@ def test_register_diff_protect_reproduce_and_verify(
         running_server.env,
         "shell",
         "-c",
-        f"from experiments.artifacts import artifact_process; artifact_process(artifact_id={artifact_id!r})",
+        f"from artifacts.processing import artifact_process; artifact_process(artifact_id={artifact_id!r})",
     )
     pulled = assay.pull("fraud@v1", tmp_path / "pulled")
     assert pulled.name == "model.bin"

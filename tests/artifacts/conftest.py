@@ -14,8 +14,8 @@ import orjson
 import pytest
 from rest_framework.test import APIClient
 
+from artifacts import storage
 from config.celery import app as celery_app
-from experiments import storage
 from experiments.models import Run
 from tests.helpers import post_json
 

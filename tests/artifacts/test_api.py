@@ -17,8 +17,9 @@ from django.core import signing
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from experiments import artifacts, storage
-from experiments.models import Artifact, Blob, Run
+from artifacts import processing, services, storage
+from artifacts.models import Artifact, Blob
+from experiments.models import Run
 from tests.artifacts.conftest import (
     artifacts_path,
     complete,
@@ -306,7 +307,7 @@ def test_processing_twice_writes_the_results_once(
     processed(owner_client, run, "a.txt", b"hello\n", django_capture_on_commit_callbacks)
     artifact = Artifact.objects.get()
 
-    artifacts.artifact_process(artifact_id=artifact.id)
+    processing.artifact_process(artifact_id=artifact.id)
 
     artifact.refresh_from_db()
     assert (artifact.status, artifact.processed, artifact.attempts) == ("ready", 1, 1)
@@ -323,13 +324,13 @@ def test_a_processing_interrupted_midway_is_finished_by_the_next_delivery(
     def crash(*args: Any, **kwargs: Any) -> None:
         raise SystemExit("worker killed")
 
-    monkeypatch.setattr("experiments.inspection.inspect_file", crash)
+    monkeypatch.setattr("artifacts.inspection.inspect_file", crash)
     with pytest.raises(SystemExit):
-        artifacts.artifact_process(artifact_id=answer["artifact"]["id"])
+        processing.artifact_process(artifact_id=answer["artifact"]["id"])
     assert Artifact.objects.get().status == "processing"
     monkeypatch.undo()
 
-    artifacts.artifact_process(artifact_id=answer["artifact"]["id"])
+    processing.artifact_process(artifact_id=answer["artifact"]["id"])
 
     artifact = Artifact.objects.get()
     assert (artifact.status, artifact.processed, artifact.attempts) == ("ready", 1, 2)
@@ -543,8 +544,8 @@ def test_an_upload_never_completed_is_aborted_after_the_expiry(
     parts_dir = storage.artifact_store()._parts_dir(blob.upload_id)  # type: ignore[attr-defined]
     assert parts_dir.is_dir()
 
-    young = artifacts.artifacts_sweep(now=timezone.now() + timedelta(hours=23))
-    old = artifacts.artifacts_sweep(now=timezone.now() + timedelta(hours=25))
+    young = services.artifacts_sweep(now=timezone.now() + timedelta(hours=23))
+    old = services.artifacts_sweep(now=timezone.now() + timedelta(hours=25))
 
     assert (young["expired"], old["expired"]) == (0, 1)
     assert not parts_dir.exists()
@@ -563,7 +564,7 @@ def test_an_artifact_whose_task_was_lost_is_queued_again(
     assert Artifact.objects.get().status == "uploaded"
 
     with django_capture_on_commit_callbacks(execute=True):
-        result = artifacts.artifacts_sweep(now=timezone.now() + timedelta(hours=1))
+        result = services.artifacts_sweep(now=timezone.now() + timedelta(hours=1))
 
     assert result["requeued"] == 1
     assert Artifact.objects.get().status == "ready"
@@ -603,9 +604,9 @@ def test_store_uploads_no_blob_owns_are_removed_once_old(
     assert live_dir.is_dir()
 
     # when the sweep runs within the expiry, then after it (the live upload's row kept fresh)
-    young = artifacts.artifacts_sweep(now=timezone.now() + timedelta(hours=1))
+    young = services.artifacts_sweep(now=timezone.now() + timedelta(hours=1))
     Blob.objects.filter(size=100).update(updated_at=timezone.now() + timedelta(days=2))
-    old = artifacts.artifacts_sweep(now=timezone.now() + timedelta(hours=25))
+    old = services.artifacts_sweep(now=timezone.now() + timedelta(hours=25))
 
     # then nothing young was touched, and afterwards only the orphans are gone
     assert (young["orphans"], old["orphans"]) == (0, 2)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments import inspection
+from artifacts import inspection
 
 UNSAFE = (
     b"\x80\x04\x95\x1c\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x94\x8c\x06system\x94\x93\x94\x8c\x02id\x94\x85\x94R\x94."

@@ -15,8 +15,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent, Project, User
-from experiments import storage
-from experiments.models import Artifact, Blob, Experiment, MetricChunk, Run
+from artifacts import storage
+from artifacts.models import Artifact, Blob
+from experiments.models import Experiment, MetricChunk, Run
 from registry import services as registry_services
 from tests.artifacts.conftest import log_file, sha
 from tests.artifacts.test_s3 import fresh_s3, minio_client, moto_url, s3  # noqa: F401 - fixtures
@@ -248,7 +249,7 @@ def test_a_policy_is_set_audited_and_cleared(project: Project) -> None:
 def test_beat_enforces_the_policies_daily(project: Project, experiment: Experiment, owner: User) -> None:
     from django.conf import settings
 
-    from experiments.tasks import retention_enforce_task
+    from artifacts.tasks import retention_enforce_task
 
     old = aged(RunFactory.create(project=project, experiment=experiment, author=owner), 3)
     project.run_retention_days = 2

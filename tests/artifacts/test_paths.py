@@ -1,10 +1,10 @@
-"""experiments/paths.py: the artifact-path rule of security.md class 1, as plain unit tests."""
+"""artifacts/paths.py: the artifact-path rule of security.md class 1, as plain unit tests."""
 
 from __future__ import annotations
 
 import pytest
 
-from experiments.paths import MAX_PATH_LENGTH, PathError, file_name, normalize_path
+from artifacts.paths import MAX_PATH_LENGTH, PathError, file_name, normalize_path
 
 REFUSED = {
     "parent segment": "../etc/passwd",

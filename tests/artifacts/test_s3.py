@@ -18,8 +18,9 @@ import orjson
 import pytest
 from rest_framework.test import APIClient
 
-from experiments import artifacts, storage
-from experiments.models import Artifact, Blob, Run
+from artifacts import services, storage
+from artifacts.models import Artifact, Blob
+from experiments.models import Run
 from tests.artifacts.conftest import artifacts_path, complete, declare, file_entry
 from tests.helpers import assert_error
 
@@ -218,7 +219,7 @@ def test_an_abandoned_multipart_upload_is_aborted_in_the_store(
     blob = Blob.objects.get()
     assert s3.multipart_parts(storage.staging_key(blob.id), upload_id=blob.upload_id) != []
 
-    artifacts.artifacts_sweep(now=timezone.now() + timedelta(days=2))
+    services.artifacts_sweep(now=timezone.now() + timedelta(days=2))
 
     assert s3.multipart_parts(storage.staging_key(blob.id), upload_id=blob.upload_id) == []
     assert Artifact.objects.get().status == "failed"
@@ -268,7 +269,7 @@ def test_a_multipart_upload_of_a_rolled_back_declaration_is_aborted_by_the_sweep
     # the age rule itself is shown with the local store in test_api.py)
     # (the live upload's row was touched recently, its store-side upload is as old as the orphan)
     Blob.objects.filter(upload_id=live_id).update(updated_at=timezone.now() + timedelta(days=2))
-    old = artifacts.artifacts_sweep(now=timezone.now() + timedelta(days=1, hours=1))
+    old = services.artifacts_sweep(now=timezone.now() + timedelta(days=1, hours=1))
 
     # then only the orphan is gone, in the store
     assert old["orphans"] == 1

@@ -12,7 +12,8 @@ from urllib.parse import quote
 import pytest
 from rest_framework.test import APIClient
 
-from experiments.models import Artifact, Blob, Run
+from artifacts.models import Artifact, Blob
+from experiments.models import Run
 from tests.artifacts.conftest import artifacts_path, declare, log_file
 from tests.helpers import assert_error
 

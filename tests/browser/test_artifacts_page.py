@@ -17,9 +17,10 @@ from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from accounts.models import User
+from artifacts import processing, services, storage
+from artifacts.models import Artifact
 from config.celery import app as celery_app
-from experiments import artifacts, storage
-from experiments.models import Artifact, Run
+from experiments.models import Run
 from tests.browser.conftest import PASSWORD, LogIn, PageEvents
 from tests.browser.demo_data import demo_project
 
@@ -46,14 +47,14 @@ def add_artifact(run: Run, path: str, data: bytes, kind: str = "file") -> Artifa
     """The upload protocol through the services, bytes written as the store's PUT would."""
     import hashlib
 
-    files, checked_kind = artifacts.check_manifest(
+    files, checked_kind = services.check_manifest(
         [{"path": path, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}], kind
     )
-    [(artifact, upload)] = artifacts.artifact_declare(run=run, files=files, kind=checked_kind)
+    [(artifact, upload)] = services.artifact_declare(run=run, files=files, kind=checked_kind)
     if upload is not None:
         storage.artifact_store().put_bytes(storage.staging_key(artifact.blob_id), data, content_type="")
-    artifacts.artifact_complete(artifact=artifact)
-    artifacts.artifact_process(artifact_id=artifact.id)
+    services.artifact_complete(artifact=artifact)
+    processing.artifact_process(artifact_id=artifact.id)
     artifact.refresh_from_db()
     return artifact
 

@@ -406,7 +406,7 @@ def test_an_artifact_processed_meanwhile_updates_the_run_pages_artifact_list(
     run: Run,
     make_artifact: Any,  # noqa: F811
 ) -> None:
-    from experiments.artifacts import artifact_fail
+    from artifacts.processing import artifact_fail
 
     artifact = make_artifact(run, path="weights/model.pkl", content=b"not really weights")
     page = signed_in(browser, asgi_server, "owner")

@@ -13,7 +13,8 @@ from pytest_django.live_server_helper import LiveServer
 
 from accounts.models import Project, User
 from accounts.services import team_create
-from experiments.models import Artifact, Blob, MetricSummary, Param, Run
+from artifacts.models import Artifact, Blob
+from experiments.models import MetricSummary, Param, Run
 from registry import services
 from tests.browser.conftest import LogIn, PageEvents
 from tests.factories import ExperimentFactory, ProjectFactory, RunFactory, UserFactory

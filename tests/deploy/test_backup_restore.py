@@ -18,7 +18,7 @@ import pytest
 from django.db import connection, connections
 from rest_framework.test import APIClient
 
-from experiments import storage
+from artifacts import storage
 from experiments.models import Run
 from tests.artifacts.conftest import declare, file_entry
 from tests.artifacts.test_s3 import BUCKET, fresh_s3, minio_client, moto_url, s3  # noqa: F401 - fixtures

@@ -1,4 +1,4 @@
-"""Log calls served by the fast path (config/hotpath.py) publish their live events after
+"""Log calls served by the fast path (experiments/hotpath.py) publish their live events after
 the answer: numbered in order, each once, and readable from the event log."""
 
 from __future__ import annotations

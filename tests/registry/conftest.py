@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from accounts.models import Project, ProjectRole, User
-from experiments.models import Artifact, Blob, MetricSummary, Param, Run
+from artifacts.models import Artifact, Blob
+from experiments.models import MetricSummary, Param, Run
 from registry import services
 from registry.models import ModelRepository
 from tests.factories import ProjectGrantFactory, RunFactory, UserFactory

@@ -20,18 +20,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, Membership, Project, ProjectGrant, ProjectRole, Team, User
-from experiments.models import (
-    Artifact,
-    Blob,
-    Experiment,
-    Figure,
-    LogBatch,
-    MetricChunk,
-    MetricSummary,
-    Param,
-    Run,
-    Tag,
-)
+from artifacts.models import Artifact, Blob
+from experiments.models import Experiment, Figure, LogBatch, MetricChunk, MetricSummary, Param, Run, Tag
 from tests.conftest import ClientFor
 from tests.factories import UserFactory
 from tests.helpers import assert_error, log_path, post_json

@@ -49,7 +49,7 @@ def _control(ch: str) -> bool:
 
 
 def name_problem(name: object) -> Optional[str]:
-    """The server's artifact-path rule (experiments/paths.py), checked before any upload."""
+    """The server's artifact-path rule (artifacts/paths.py), checked before any upload."""
     if not isinstance(name, str) or not name:
         return "an artifact name is a non-empty string"
     text = name

@@ -1,11 +1,12 @@
-"""Artifact services: every write of the upload protocol and of processing, one function per
-use case (declare, complete, process, fail, sweep).
+"""Artifact services: every write of the upload protocol, one function per use case
+(declare, complete, sweep).
 
 The protocol: the client declares files (path, size, sha256, media type) → the server
 answers with presigned upload URLs (one PUT, or multipart parts above
 ``ASSAY_MULTIPART_THRESHOLD``) or with nothing to upload when the project already holds
 that content → the client PUTs straight to the store and completes → a worker verifies,
-promotes and inspects the bytes → ``ready`` or ``failed`` with a reason.
+promotes and inspects the bytes (artifacts/processing.py, queued here through
+artifacts/tasks.py) → ``ready`` or ``failed`` with a reason.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -23,10 +23,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from artifacts import paths, storage
+from artifacts.models import Artifact, Blob
+from artifacts.tasks import artifact_process_task
 from core.api import refuse_unknown_fields
 from core.errors import Conflict, Invalid, TooLarge
-from experiments import events, inspection, paths, storage
-from experiments.models import Artifact, Blob, Run
+from experiments.models import Run
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +152,6 @@ def _start_upload(blob: Blob) -> None:
 
 
 def _queue_processing(artifact_ids: list[str]) -> None:
-    from experiments.tasks import artifact_process_task
-
     for artifact_id in artifact_ids:
         transaction.on_commit(partial(artifact_process_task.delay, artifact_id))
 
@@ -277,123 +277,7 @@ def _abort_upload(blob: Blob) -> None:
     store.delete(key)
 
 
-# --- processing (workers) ------------------------------------------------------------------------
-
-
-@transaction.atomic
-def _processing_start(artifact_id: str) -> Artifact | None:
-    artifact = Artifact.objects.select_for_update().filter(pk=artifact_id).first()
-    if artifact is None or artifact.status not in (Artifact.Status.UPLOADED, Artifact.Status.PROCESSING):
-        return None  # done already (a redelivered task), or not uploaded yet
-    artifact.status = Artifact.Status.PROCESSING
-    artifact.attempts += 1
-    artifact.save(update_fields=["status", "attempts", "updated_at"])
-    return artifact
-
-
-@transaction.atomic
-def _blob_promote(blob_id: str) -> Blob:
-    """Finish the store's side of the upload once: complete the multipart upload and move
-    the bytes from staging to the object key no client URL can write."""
-    blob = Blob.objects.select_for_update().get(pk=blob_id)
-    if blob.status != Blob.Status.UPLOADED or blob.promoted:
-        return blob
-    store = storage.artifact_store()
-    staging = storage.staging_key(blob.id)
-    final = storage.object_key(blob.project_id, blob.sha256)
-    if blob.upload_id and store.size_of(staging) is None:
-        parts = store.multipart_parts(staging, upload_id=blob.upload_id)
-        store.multipart_complete(staging, upload_id=blob.upload_id, parts=parts)
-    if store.size_of(staging) is not None:
-        store.promote(staging, final)
-    elif store.size_of(final) is None:
-        raise FileNotFoundError("neither the staged upload nor the promoted object exists")
-    blob.promoted = True
-    blob.save(update_fields=["promoted", "updated_at"])
-    return blob
-
-
-@transaction.atomic
-def _blob_verified(blob_id: str, *, sha256: str, size: int) -> str | None:
-    """Record what hashing found; return the failure reason, or None when it matched."""
-    blob = Blob.objects.select_for_update().get(pk=blob_id)
-    if blob.status == Blob.Status.VERIFIED:
-        return None
-    if blob.status == Blob.Status.FAILED:
-        return "The upload failed verification."
-    reason = None
-    if size != blob.size:
-        reason = f"Size mismatch: {size} bytes arrived, {blob.size} were declared."
-    elif sha256 != blob.sha256:
-        reason = f"sha256 mismatch: the bytes that arrived hash to {sha256}, not the declared {blob.sha256}."
-    if reason is None:
-        blob.status = Blob.Status.VERIFIED
-        blob.save(update_fields=["status", "updated_at"])
-        return None
-    # SECURITY: corrupted or substituted bytes are never kept under the sha256 they lie about.
-    storage.artifact_store().delete(storage.object_key(blob.project_id, blob.sha256))
-    blob.status = Blob.Status.FAILED
-    blob.save(update_fields=["status", "updated_at"])
-    Artifact.objects.filter(blob=blob).exclude(status__in=[Artifact.Status.READY, Artifact.Status.FAILED]).update(
-        status=Artifact.Status.FAILED, reason=reason, updated_at=timezone.now()
-    )
-    return reason
-
-
-@transaction.atomic
-def _processing_finish(artifact_id: str, result: inspection.Inspection) -> bool:
-    artifact = Artifact.objects.select_for_update().get(pk=artifact_id)
-    if artifact.status != Artifact.Status.PROCESSING:
-        return False  # another delivery finished first: results are written once
-    artifact.media_type = result.media_type
-    artifact.findings = result.findings
-    artifact.preview = result.preview
-    artifact.status = Artifact.Status.READY
-    artifact.reason = ""
-    artifact.processed += 1
-    artifact.save()
-    events.artifact_processed(artifact_id)
-    return True
-
-
-def artifact_process(*, artifact_id: str) -> None:
-    """Verify, promote and inspect one artifact; idempotent (safe to run again after a
-    worker died in the middle, and a no-op once the artifact is ready or failed)."""
-    artifact = _processing_start(artifact_id)
-    if artifact is None:
-        return
-    blob = _blob_promote(artifact.blob_id)
-    store = storage.artifact_store()
-    key = storage.object_key(blob.project_id, blob.sha256)
-    with store.local_copy(key) as local:
-        if settings.ASSAY_TEST_PROCESSING_DELAY:
-            time.sleep(settings.ASSAY_TEST_PROCESSING_DELAY)
-        if blob.status != Blob.Status.VERIFIED:
-            sha256, size = storage.sha256_of(local)
-            if _blob_verified(blob.id, sha256=sha256, size=size) is not None:
-                return
-        result = inspection.inspect_file(local, artifact.path)
-    if result.thumbnail is not None:
-        store.put_bytes(
-            storage.derived_key(blob.project_id, blob.sha256, "thumbnail.png"),
-            result.thumbnail,
-            content_type="image/png",
-        )
-        Blob.objects.filter(pk=blob.pk).update(thumbnail=True)
-        result.preview["thumbnail"] = True
-    _processing_finish(artifact_id, result)
-
-
-@transaction.atomic
-def artifact_fail(*, artifact_id: str, reason: str) -> None:
-    """Give up on an artifact (processing kept failing): failed, with the reason shown."""
-    failed = (
-        Artifact.objects.filter(pk=artifact_id)
-        .exclude(status=Artifact.Status.READY)
-        .update(status=Artifact.Status.FAILED, reason=reason[:2000], updated_at=timezone.now())
-    )
-    if failed:
-        events.artifact_processed(artifact_id)
+# --- the periodic sweep (artifacts/tasks.py, CELERY_BEAT_SCHEDULE) ---------------------------------
 
 
 def _orphans_sweep(cutoff: datetime) -> int:
@@ -461,27 +345,3 @@ def artifacts_sweep(*, now: datetime | None = None) -> dict[str, int]:
         )
         _queue_processing(stale)
     return {"expired": expired, "orphans": orphans, "requeued": len(stale)}
-
-
-# --- reads that sign URLs --------------------------------------------------------------------------
-
-
-def download_url(artifact: Artifact, *, inline: bool = False) -> str | None:
-    """A short-lived URL for the artifact's bytes (the caller checked permission), or None
-    while the content is not verified."""
-    blob = artifact.blob
-    if blob.status != Blob.Status.VERIFIED:
-        return None
-    return storage.artifact_store().get_url(
-        storage.object_key(blob.project_id, blob.sha256),
-        filename=paths.file_name(artifact.path),
-        media_type=artifact.media_type,
-        inline=inline,
-        expires=settings.ASSAY_DOWNLOAD_URL_EXPIRY_SECONDS,
-    )
-
-
-def thumbnail_key(artifact: Artifact) -> str | None:
-    if not artifact.blob.thumbnail:
-        return None
-    return storage.derived_key(artifact.project_id, artifact.sha256, "thumbnail.png")

@@ -8,15 +8,15 @@
   orphans (bytes nothing can reach), listed, and deleted only with ``delete_orphans``.
 
 Uploads still in flight (``staging/``) are the periodic sweep's business
-(``experiments.artifacts.artifacts_sweep``) and are left out.
+(``artifacts.services.artifacts_sweep``) and are left out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from experiments import storage
-from experiments.models import Artifact, Blob
+from artifacts import storage
+from artifacts.models import Artifact, Blob
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from experiments.store_check import store_check
+from artifacts.store_check import store_check
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models.functions import Lower
 
 from accounts.models import Project
+from artifacts.retention import project_retention_set, retention_enforce
 from core.errors import DomainError
-from experiments.retention import project_retention_set, retention_enforce
 
 UNCHANGED: Any = object()
 
@@ -25,7 +25,7 @@ def _days(text: str) -> int | None:
 class Command(BaseCommand):
     help = (
         "Enforce the projects' retention policies: delete runs that ended, and artifacts logged, longer ago "
-        "than the project keeps them (see experiments/retention.py). --dry-run lists without deleting. "
+        "than the project keeps them (see artifacts/retention.py). --dry-run lists without deleting. "
         "--set team/project [--runs DAYS] [--artifacts DAYS] sets a project's policy ('none': forever; "
         "an option left out keeps its value)."
     )

@@ -15,9 +15,9 @@ from django.core import signing
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from artifacts import storage
+from artifacts.models import Blob
 from core.api import error_body
-from experiments import storage
-from experiments.models import Blob
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments import storage
+from artifacts import storage
 
 PREFIXES = ("objects", "derived")
 

@@ -38,6 +38,7 @@ from typing import Any
 
 import orjson
 from asgiref.sync import sync_to_async
+from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.core import signals
 from django.core.exceptions import DisallowedHost
@@ -48,6 +49,14 @@ from django.middleware.security import SecurityMiddleware
 from django.urls import resolve
 from django.utils.log import log_response
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
+
+from accounts.access import token_allows
+from accounts.authentication import AUTHENTICATE_HEADER, bearer_token
+from accounts.permissions import TokenScopePermission
+from core.api import error_body, error_parts, parse_json
+from core.observability import HTTP_LATENCY, request_id_var
+from experiments.api import log_call
+from live.publish import send_collected, sends_deferred
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[Any]]
@@ -90,8 +99,6 @@ class LogFastPath:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         if pending:
-            from live.publish import send_collected
-
             await send_collected(pending)
 
     def _eligible(self, scope: Scope) -> ASGIRequest | None:
@@ -125,8 +132,6 @@ class LogFastPath:
 
     @cached_property
     def _header_middleware(self) -> list[Any]:
-        from csp.middleware import CSPMiddleware
-
         return [SecurityMiddleware(_never_called), XFrameOptionsMiddleware(_never_called), CSPMiddleware(_never_called)]
 
     def _middleware_headers(self, request: ASGIRequest) -> dict[str, str]:
@@ -144,9 +149,6 @@ class LogFastPath:
         return headers
 
     def _serve(self, request: ASGIRequest, raw: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes, list[Any]]:
-        from core.observability import HTTP_LATENCY, request_id_var
-        from live.publish import sends_deferred
-
         started = time.perf_counter()
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
@@ -170,12 +172,6 @@ class LogFastPath:
         return status, headers, response.content, pending
 
     def _answer(self, request: ASGIRequest, raw: bytes) -> tuple[int, bytes, dict[str, str]]:
-        from accounts.access import token_allows
-        from accounts.authentication import AUTHENTICATE_HEADER, bearer_token
-        from accounts.permissions import TokenScopePermission
-        from core.api import error_body, error_parts, parse_json
-        from experiments.api import log_call
-
         run_id = request.path.split("/")[-3]
         try:
             api_token = bearer_token(request.META["HTTP_AUTHORIZATION"].encode("latin-1"))

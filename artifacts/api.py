@@ -11,11 +11,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from artifacts import downloads, paths, selectors, services
+from artifacts.access import access_artifact
+from artifacts.models import Artifact
+from artifacts.presenters import artifact_out
 from core.api import refuse_unknown_fields
 from core.errors import Conflict, Invalid
-from experiments import artifacts, paths, selectors
-from experiments.access import access_artifact, access_run
-from experiments.models import Artifact
+from experiments.access import access_run
 
 
 class FileIn(serializers.Serializer[Any]):
@@ -27,7 +29,7 @@ class FileIn(serializers.Serializer[Any]):
 
 class DeclareIn(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=Artifact.Kind.choices, required=False, default="file")
-    files = FileIn(many=True, help_text=f"1-{artifacts.MAX_FILES_PER_DECLARE} files (a directory is one manifest).")
+    files = FileIn(many=True, help_text=f"1-{services.MAX_FILES_PER_DECLARE} files (a directory is one manifest).")
 
 
 ARTIFACT_FIELDS: dict[str, Any] = {
@@ -53,23 +55,6 @@ UPLOAD_FIELDS: dict[str, Any] = {
         "one PUT, or {multipart: true, part_size, parts: [{number, size, url}], parts_done, headers}.",
     ),
 }
-
-
-def artifact_out(artifact: Artifact) -> dict[str, Any]:
-    return {
-        "id": artifact.id,
-        "path": artifact.path,
-        "size": artifact.size,
-        "sha256": artifact.sha256,
-        "media_type": artifact.media_type,
-        "kind": artifact.kind,
-        "status": artifact.status,
-        "reason": artifact.reason,
-        "findings": artifact.findings,
-        "preview": artifact.preview,
-        "created_at": artifact.created_at,
-        "updated_at": artifact.updated_at,
-    }
 
 
 class RunArtifactListView(APIView):
@@ -102,7 +87,7 @@ class RunArtifactListView(APIView):
             f"{settings.ASSAY_MULTIPART_THRESHOLD} bytes, else a multipart upload whose parts are PUT in parallel. "
             "Send the parts with `Content-Type: application/octet-stream` and exactly the signed size, then call "
             "`complete`. Declaring the same path and content again resumes: only the missing parts are listed. "
-            f"Limits: {artifacts.MAX_FILES_PER_DECLARE} files per call, {settings.ASSAY_MAX_ARTIFACT_BYTES} bytes "
+            f"Limits: {services.MAX_FILES_PER_DECLARE} files per call, {settings.ASSAY_MAX_ARTIFACT_BYTES} bytes "
             "per file (413 beyond), paths relative without `..`, `.`, empty segments, backslashes, control "
             "characters, `;?#` or drive letters, ≤ 1024 characters."
         ),
@@ -113,8 +98,8 @@ class RunArtifactListView(APIView):
         if not isinstance(body, dict):
             raise Invalid("The body must be a JSON object {kind, files}.")
         refuse_unknown_fields(body, {"kind", "files"})
-        files, kind = artifacts.check_manifest(body.get("files"), body.get("kind", "file"))
-        declared = artifacts.artifact_declare(run=run, files=files, kind=kind)
+        files, kind = services.check_manifest(body.get("files"), body.get("kind", "file"))
+        declared = services.artifact_declare(run=run, files=files, kind=kind)
         return Response(
             {"artifacts": [{"artifact": artifact_out(a), "upload": upload} for a, upload in declared]},
             status=status.HTTP_201_CREATED,
@@ -130,7 +115,7 @@ class ArtifactCompleteView(APIView):
     )
     def post(self, request: Request, run_id: str, artifact_id: str) -> Response:
         artifact = access_artifact(request.user, run_id, artifact_id, action="artifact.upload")
-        return Response(artifact_out(artifacts.artifact_complete(artifact=artifact)))
+        return Response(artifact_out(services.artifact_complete(artifact=artifact)))
 
 
 class ArtifactDownloadView(APIView):
@@ -144,7 +129,7 @@ class ArtifactDownloadView(APIView):
     )
     def get(self, request: Request, run_id: str, artifact_id: str) -> Response:
         artifact = access_artifact(request.user, run_id, artifact_id, action="artifact.view")
-        url = artifacts.download_url(artifact)
+        url = downloads.download_url(artifact)
         if url is None:
             raise Conflict(
                 f"The artifact is {artifact.status}; it can be downloaded once verified.",

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from experiments.backup import store_backup, store_restore
+from artifacts.backup import store_backup, store_restore
 
 
 class Command(BaseCommand):

@@ -29,9 +29,10 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import Project, User
+from artifacts import storage
+from artifacts.models import Artifact, Blob
 from core.errors import Invalid
-from experiments import storage
-from experiments.models import Artifact, Blob, Run, RunStatus
+from experiments.models import Run, RunStatus
 
 MAX_RETENTION_DAYS = 36_500
 

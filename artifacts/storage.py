@@ -12,7 +12,7 @@ Keys are generated here from ids the server owns, never from a client's path:
 
 Both backends speak the same protocol to clients: a presigned PUT per object, or a
 multipart upload whose parts are PUT to presigned part URLs. The local store's URLs point
-at this server (``/-/store/?t=<signed token>``, see experiments/store_views.py); their
+at this server (``/-/store/?t=<signed token>``, see artifacts/store_views.py); their
 tokens are signed with ``django.core.signing`` and expire like S3's presigned URLs.
 """
 

@@ -1,4 +1,4 @@
-"""Celery tasks of the experiments app: thin (load by id, call one service), idempotent,
+"""Celery tasks of the artifacts app: thin (load by id, call one service), idempotent,
 acknowledged late (settings: ``CELERY_TASK_ACKS_LATE``), so a worker killed in the middle
 leaves the message to be delivered again and the service finds where it stopped.
 
@@ -11,7 +11,7 @@ import logging
 
 from celery import shared_task
 
-from experiments import artifacts, retention
+from artifacts import processing, retention
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +23,11 @@ def artifact_process_task(self, artifact_id: str) -> None:  # type: ignore[no-un
     """Verify, promote and inspect one artifact; retried with backoff on store trouble,
     then marked failed with the reason."""
     try:
-        artifacts.artifact_process(artifact_id=artifact_id)
+        processing.artifact_process(artifact_id=artifact_id)
     except Exception as exc:
         if self.request.retries >= MAX_RETRIES:
             log.exception("artifact %s: processing failed for good", artifact_id)
-            artifacts.artifact_fail(artifact_id=artifact_id, reason=f"Processing failed: {type(exc).__name__}.")
+            processing.artifact_fail(artifact_id=artifact_id, reason=f"Processing failed: {type(exc).__name__}.")
             return
         raise self.retry(exc=exc, countdown=min(2**self.request.retries * 5, 300)) from None
 
@@ -35,7 +35,11 @@ def artifact_process_task(self, artifact_id: str) -> None:  # type: ignore[no-un
 @shared_task(acks_late=True)
 def artifacts_sweep_task() -> dict[str, int]:
     """Periodic (CELERY_BEAT_SCHEDULE): expire abandoned uploads, re-queue lost processing."""
-    return artifacts.artifacts_sweep()
+    # Lazy: the upload services queue this module's artifact_process_task (the sweep too, for
+    # lost processing), so they import this module; importing them at the top would be a cycle.
+    from artifacts.services import artifacts_sweep
+
+    return artifacts_sweep()
 
 
 @shared_task(acks_late=True)
