@@ -48,6 +48,7 @@ lint: .venv/.dev
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy .
+	.venv/bin/lint-imports --no-cache
 	cd sdk && ../.venv/bin/mypy
 
 test: .venv/.dev frontend chromium services lint

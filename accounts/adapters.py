@@ -23,6 +23,7 @@ from django.http import HttpRequest
 
 from accounts.models import Team, User
 from accounts.names import RESERVED_TEAM_NAMES
+from accounts.services import invitation_find
 
 INVITATION_SESSION_KEY = "assay_invitation"
 
@@ -32,8 +33,6 @@ def signup_mode() -> str:
 
 
 def pending_invitation_in(request: HttpRequest) -> bool:
-    from accounts.services import invitation_find
-
     raw = request.session.get(INVITATION_SESSION_KEY) if hasattr(request, "session") else None
     return isinstance(raw, str) and invitation_find(raw) is not None
 

@@ -15,8 +15,8 @@ from artifacts import downloads, paths, selectors, services
 from artifacts.access import access_artifact
 from artifacts.models import Artifact
 from artifacts.presenters import artifact_out
-from core.api import refuse_unknown_fields
 from core.errors import Conflict, Invalid
+from core.validation import refuse_unknown_fields
 from experiments.access import access_run
 
 

@@ -16,7 +16,6 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -25,9 +24,9 @@ from django.utils import timezone
 
 from artifacts import paths, storage
 from artifacts.models import Artifact, Blob
-from artifacts.tasks import artifact_process_task
-from core.api import refuse_unknown_fields
 from core.errors import Conflict, Invalid, TooLarge
+from core.tasks import enqueue_on_commit
+from core.validation import refuse_unknown_fields
 from experiments.models import Run
 
 log = logging.getLogger(__name__)
@@ -151,9 +150,13 @@ def _start_upload(blob: Blob) -> None:
         blob.upload_id = ""
 
 
+# The processing task's registered name (artifacts/tasks.py names it with this constant).
+ARTIFACT_PROCESS_TASK = "artifacts.tasks.artifact_process_task"
+
+
 def _queue_processing(artifact_ids: list[str]) -> None:
     for artifact_id in artifact_ids:
-        transaction.on_commit(partial(artifact_process_task.delay, artifact_id))
+        enqueue_on_commit(ARTIFACT_PROCESS_TASK, artifact_id)
 
 
 @transaction.atomic

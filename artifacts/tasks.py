@@ -11,14 +11,16 @@ import logging
 
 from celery import shared_task
 
-from artifacts import processing, retention
+from artifacts import processing, retention, services
 
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 5
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+@shared_task(
+    name=services.ARTIFACT_PROCESS_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES
+)
 def artifact_process_task(self, artifact_id: str) -> None:  # type: ignore[no-untyped-def]
     """Verify, promote and inspect one artifact; retried with backoff on store trouble,
     then marked failed with the reason."""
@@ -35,11 +37,7 @@ def artifact_process_task(self, artifact_id: str) -> None:  # type: ignore[no-un
 @shared_task(acks_late=True)
 def artifacts_sweep_task() -> dict[str, int]:
     """Periodic (CELERY_BEAT_SCHEDULE): expire abandoned uploads, re-queue lost processing."""
-    # Lazy: the upload services queue this module's artifact_process_task (the sweep too, for
-    # lost processing), so they import this module; importing them at the top would be a cycle.
-    from artifacts.services import artifacts_sweep
-
-    return artifacts_sweep()
+    return services.artifacts_sweep()
 
 
 @shared_task(acks_late=True)

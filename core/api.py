@@ -71,22 +71,6 @@ def parse_json(raw: bytes) -> Any:
         raise exceptions.ParseError(f"The request body is not valid JSON: {exc}") from None
 
 
-def refuse_unknown_fields(value: Mapping[Any, Any], allowed: set[str], *, at: str = "") -> None:
-    """A 400 naming the keys of a body object (at path ``at``, "" for the body itself) that
-    are not in ``allowed``; ``field`` points at the first of them."""
-    unknown = sorted(map(str, set(value) - allowed))
-    if unknown:
-        raise Invalid(f"Unknown field(s): {', '.join(unknown)}.", field=f"{at}.{unknown[0]}" if at else unknown[0])
-
-
-def body_object(data: Any, allowed: set[str]) -> dict[str, Any]:
-    """A request body that must be a JSON object with only ``allowed`` keys."""
-    if not isinstance(data, dict):
-        raise Invalid("The body must be a JSON object.")
-    refuse_unknown_fields(data, allowed)
-    return dict(data)
-
-
 def _first_error(detail: Any, path: list[str]) -> tuple[str | None, str, str]:
     """Walk DRF's nested error detail to the first leaf: (field path, message, code)."""
     if isinstance(detail, dict):

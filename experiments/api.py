@@ -15,8 +15,8 @@ from rest_framework.views import APIView
 from accounts.access import access_project
 from accounts.models import User
 from accounts.names import parse_project_path
-from core.api import refuse_unknown_fields
 from core.errors import Conflict, Invalid, NotFound
+from core.validation import refuse_unknown_fields
 from experiments import metric_store, metrics, selectors, services
 from experiments.access import access_run
 from experiments.models import Figure, MetricSummary

@@ -7,6 +7,7 @@ import re
 import time
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
 import orjson
@@ -365,14 +366,8 @@ MAX_SAVED_VIEWS_PER_PROJECT = 100
 
 def saved_view_query(raw: str) -> str:
     """The canonical query string of a view: only the known parameters, re-encoded."""
-    from django.http import QueryDict
-
-    parsed = QueryDict(raw)
-    kept = QueryDict(mutable=True)
-    for name in SAVED_VIEW_PARAMETERS:
-        for value in parsed.getlist(name):
-            kept.appendlist(name, value)
-    return kept.urlencode()
+    pairs = parse_qsl(raw, keep_blank_values=True)
+    return urlencode([(name, value) for name in SAVED_VIEW_PARAMETERS for key, value in pairs if key == name])
 
 
 @transaction.atomic

@@ -13,8 +13,8 @@ from rest_framework.views import APIView
 
 from accounts.access import access_project
 from accounts.models import User
-from core.api import body_object
 from core.errors import Forbidden, Invalid, NotFound
+from core.validation import body_object
 from experiments.access import access_run
 from registry import refs, reproduce, selectors, services
 from registry.access import access_model, access_version

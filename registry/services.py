@@ -23,8 +23,8 @@ from accounts.audit import audit_record
 from accounts.models import Project
 from artifacts import paths
 from artifacts.models import Artifact
-from core.api import refuse_unknown_fields
 from core.errors import Conflict, DomainError, Invalid, NotFound
+from core.validation import refuse_unknown_fields
 from experiments import metrics as metric_rules
 from experiments.models import MetricSummary, Param, Run
 from registry import hashing, refs, selectors

@@ -17,8 +17,8 @@ from rest_framework.views import APIView
 
 from accounts.access import access_project
 from accounts.models import ProjectRole, User
-from core.api import body_object
 from core.errors import Invalid
+from core.validation import body_object
 from registry.access import access_model
 from reviews import selectors, services
 from reviews import serializers as out

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import current_app
-from django.db import transaction
-
 from accounts import access
 from accounts.models import Project, User
 from reviews import events, serializers
@@ -20,13 +17,6 @@ from reviews.models import ReviewRequest, TimelineEvent
 # eager mode included) has them registered under these names.
 CHECK_RUN_TASK = "reviews.tasks.check_run_task"
 NOTIFICATION_EMAIL_TASK = "reviews.tasks.notification_email_task"
-
-
-def enqueue_on_commit(task_name: str, *args: str) -> None:
-    """Queue the task named ``task_name`` with ``args`` (ids only) after the transaction
-    commits; nothing is queued if it rolls back. An unknown name raises KeyError then: a
-    programming error, as an unknown action is in accounts.access."""
-    transaction.on_commit(lambda: current_app.tasks[task_name].delay(*args))
 
 
 def role_of(user: User, project: Project) -> int | None:

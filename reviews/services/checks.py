@@ -11,12 +11,12 @@ from django.utils import timezone
 
 from accounts.models import User
 from artifacts.models import Artifact, Blob
+from core.tasks import enqueue_on_commit
 from registry.models import ModelVersion
 from reviews import events, gates, policy, selectors, serializers
 from reviews.models import Check, Notification, ReviewRequest, TimelineEvent
 from reviews.services.base import (
     CHECK_RUN_TASK,
-    enqueue_on_commit,
     lock_request,
     request_label,
     role_of,

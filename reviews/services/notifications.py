@@ -15,9 +15,10 @@ from django.utils import timezone
 from accounts import access
 from accounts.models import Project, Team, User
 from core.errors import Invalid
+from core.tasks import enqueue_on_commit
 from reviews import events, mentions, selectors, serializers
 from reviews.models import Notification, NotificationPreference, Review, ReviewRequest
-from reviews.services.base import NOTIFICATION_EMAIL_TASK, enqueue_on_commit, request_label
+from reviews.services.base import NOTIFICATION_EMAIL_TASK, request_label
 
 
 def resolve_mentions(project: Project, text: str) -> tuple[list[User], list[str]]:
