@@ -93,7 +93,7 @@ class Project(models.Model):
     visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE)
     created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    # Retention policy (experiments/retention.py, `manage.py retention`): runs that ended,
+    # Retention policy (artifacts/retention.py, `manage.py retention`): runs that ended,
     # and artifacts logged, more than this many days ago are deleted. NULL keeps them forever.
     run_retention_days = models.PositiveIntegerField(null=True, blank=True)
     artifact_retention_days = models.PositiveIntegerField(null=True, blank=True)

@@ -88,7 +88,7 @@ def token_create(
 @transaction.atomic
 def token_revoke(*, token: ApiToken, actor: User | None = None) -> None:
     """Revoke at once: the API refuses the token from the commit on, and ``save()`` (not a
-    queryset update) lets live/signals.py close the WebSockets opened with it right away."""
+    queryset update) lets accounts/live.py close the WebSockets opened with it right away."""
     locked = ApiToken.objects.select_for_update().filter(pk=token.pk, revoked_at__isnull=True).first()
     if locked is None:
         return

@@ -17,7 +17,7 @@ Read-only: nothing a client sends here writes anything (writes go through the RE
 # SECURITY: the Origin header is checked before this consumer runs (config/asgi.py);
 unauthenticated sockets are closed; every subscription asks ``live.access.access_topic``;
 subscriptions are checked again when an "access changed" broadcast names the user or one of
-their projects (live/signals.py) and every ``ASSAY_LIVE_RECHECK_SECONDS`` in any case, and a
+their projects (accounts/live.py) and every ``ASSAY_LIVE_RECHECK_SECONDS`` in any case, and a
 lost one ends with an error frame. Frames are capped in size and rate. Tokens are never
 logged and never kept: only the token's id is, to check it is still valid.
 """

@@ -149,7 +149,7 @@ def publish_lazy_on_commit(*, topics: Iterable[str], event: str, build: Callable
 
 def access_changed(*, user_ids: list[int] | None = None, project_ids: list[str] | None = None) -> None:
     """Tell every open socket to re-check its subscriptions now (for those users or projects;
-    None for both: everyone). Called after commit by ``live/signals.py``."""
+    None for both: everyone). Called after commit by ``accounts/live.py``."""
     layer = get_channel_layer()
     if layer is None:
         return
