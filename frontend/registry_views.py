@@ -17,20 +17,15 @@ from django.views.decorators.http import require_POST
 
 from accounts import access
 from accounts.access import access_project
-from accounts.models import User
 from artifacts.models import Artifact
 from core import markdown
 from core.errors import DomainError, Invalid
 from experiments.access import access_run
+from frontend.common import request_user
 from frontend.errors import policy_errors
 from registry import refs, reproduce, selectors, services
 from registry.access import access_model, access_version
 from registry.models import ModelRepository, ModelVersion
-
-
-def _user(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)
-    return request.user
 
 
 def _model_url(repository: ModelRepository) -> str:
@@ -172,7 +167,7 @@ def alias_move_form(request: HttpRequest, team: str, project: str, model: str) -
     alias = request.POST.get("alias", "")
     try:
         moved = services.alias_move_direct(
-            user=_user(request),
+            user=request_user(request),
             repository=repository,
             alias=alias,
             version=request.POST.get("version", ""),
@@ -232,11 +227,11 @@ def metadata_form(request: HttpRequest, team: str, project: str, model: str, num
             tags = parse_tag_lines(form["tags"])
             if version is not None:
                 services.version_update(
-                    user=_user(request), version=version, description=form["description"], tags=tags
+                    user=request_user(request), version=version, description=form["description"], tags=tags
                 )
             else:
                 services.model_update(
-                    user=_user(request),
+                    user=request_user(request),
                     repository=repository,
                     description=form["description"],
                     tags=tags,
@@ -279,7 +274,7 @@ def register_form(request: HttpRequest, team: str, project: str, run_id: str) ->
         aliases = [a.strip() for a in form["aliases"].split(",") if a.strip()]
         try:
             version = services.version_register_by_name(
-                user=_user(request),
+                user=request_user(request),
                 run=run,
                 model=form["name"],
                 artifact=form["artifact"],

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import access
 from accounts.access import access_project
-from accounts.models import User
+from frontend.common import request_user
 from frontend.errors import form_errors, policy_errors
 from live.eventlog import current_seq
 from registry import selectors as registry_selectors
@@ -29,11 +29,6 @@ from reviews.access import access_review_request
 from reviews.models import Comment, ReviewRequest
 
 TABS = ("open", "closed", "awaiting", "mine")
-
-
-def _user(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)
-    return request.user
 
 
 def _page_url(rr: ReviewRequest, tab: str = "") -> str:
@@ -54,7 +49,7 @@ def review_list(request: HttpRequest, team: str, project: str) -> HttpResponse:
     tab = request.GET.get("tab", "open")
     if tab not in TABS:
         tab = "open"
-    user = _user(request)
+    user = request_user(request)
     if tab == "awaiting":
         qs = selectors.requests_of(proj, state="open", reviewer=user)
     elif tab == "mine":
@@ -87,7 +82,7 @@ def review_new(request: HttpRequest, team: str, project: str) -> HttpResponse:
         reviewers = [r for r in form["reviewers"].replace(",", " ").split() if r]
         with form_errors(request, "The request was not opened", with_code=True):
             rr, unreachable = services.review_request_open(
-                user=_user(request),
+                user=request_user(request),
                 project=proj,
                 model=form["model"],
                 version=form["version"],
@@ -122,7 +117,7 @@ def review_page(request: HttpRequest, team: str, project: str, number: int) -> H
     # Before the queries: the page's live updates start after what it shows (live/eventlog.py).
     live_seq = current_seq(events.request_topic(rr))
     rr.refresh_from_db()  # the access check read it before the number: read it again after
-    user = _user(request)
+    user = request_user(request)
     tab = request.GET.get("tab", "conversation")
     if tab not in ("conversation", "checks", "changes"):
         tab = "conversation"
@@ -209,6 +204,7 @@ def review_page(request: HttpRequest, team: str, project: str, number: int) -> H
         "is_maintainer": page.can_rerun_checks,
         "can_edit": page.can_edit,
         "can_dismiss": page.can_dismiss,
+        "dismissable_ids": page.dismissable_ids,
         "blockers": page.blockers,
     }
     return render(request, "reviews/request.html", context)
@@ -225,7 +221,7 @@ def review_submit_form(request: HttpRequest, team: str, project: str, number: in
     rr = _load_for_post(request, team, project, number)
     with form_errors(request, "The review was not submitted", with_code=True):
         _, unreachable = services.review_submit(
-            user=_user(request),
+            user=request_user(request),
             review_request=rr,
             verdict=request.POST.get("verdict", ""),
             body=request.POST.get("body", ""),
@@ -243,7 +239,7 @@ def comment_form(request: HttpRequest, team: str, project: str, number: int) -> 
     anchor = {"kind": kind, "key": key} if kind else None
     with form_errors(request, "The comment was not posted", with_code=True):
         _, unreachable = services.comment_create(
-            user=_user(request),
+            user=request_user(request),
             review_request=rr,
             body=request.POST.get("body", ""),
             parent=request.POST.get("parent") or None,
@@ -260,7 +256,7 @@ def request_update_form(request: HttpRequest, team: str, project: str, number: i
     rr = _load_for_post(request, team, project, number)
     with form_errors(request, "The request was not changed", with_code=True):
         services.review_request_update(
-            user=_user(request),
+            user=request_user(request),
             review_request=rr,
             version=request.POST.get("version") or None,
             state=request.POST.get("state") or None,
@@ -273,7 +269,7 @@ def request_update_form(request: HttpRequest, team: str, project: str, number: i
 def merge_form(request: HttpRequest, team: str, project: str, number: int) -> HttpResponse:
     rr = _load_for_post(request, team, project, number)
     with form_errors(request, "Not merged", with_code=True):
-        rr = services.review_request_merge(user=_user(request), review_request=rr)
+        rr = services.review_request_merge(user=request_user(request), review_request=rr)
         messages.success(request, f"Merged: {rr.alias} now points to v{rr.candidate.number}.")
     return redirect(_page_url(rr))
 
@@ -283,7 +279,7 @@ def merge_form(request: HttpRequest, team: str, project: str, number: int) -> Ht
 def checks_rerun_form(request: HttpRequest, team: str, project: str, number: int) -> HttpResponse:
     rr = _load_for_post(request, team, project, number)
     with form_errors(request, "Checks not re-run", with_code=True):
-        services.checks_rerun(user=_user(request), review_request=rr)
+        services.checks_rerun(user=request_user(request), review_request=rr)
     return redirect(_page_url(rr, "checks"))
 
 
@@ -296,13 +292,13 @@ def dismiss_form(request: HttpRequest, team: str, project: str, number: int, rev
         messages.error(request, "No such review.")
         return redirect(_page_url(rr))
     with form_errors(request, "Not dismissed", with_code=True):
-        services.review_dismiss(user=_user(request), review=review, reason=request.POST.get("reason", ""))
+        services.review_dismiss(user=request_user(request), review=review, reason=request.POST.get("reason", ""))
     return redirect(_page_url(rr))
 
 
 @login_required
 def notifications_page(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = request_user(request)
     if request.method == "POST":
         ids = request.POST.getlist("id")
         with form_errors(request, "Not marked", with_code=True):

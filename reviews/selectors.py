@@ -170,6 +170,8 @@ class ReviewPageContext:
     can_edit: bool  # push a candidate, close or reopen
     can_dismiss: bool
     blockers: list[policy.Decision]
+    # The reviews the viewer may dismiss now (R6 applies to standing approvals and requests for changes).
+    dismissable_ids: frozenset[str]
 
 
 def review_page_context(user: User, request: ReviewRequest) -> ReviewPageContext:
@@ -196,6 +198,13 @@ def review_page_context(user: User, request: ReviewRequest) -> ReviewPageContext
         # The form asks for the reason; whether one was given is checked when it is sent.
         can_dismiss=bool(policy.may_dismiss(facts, role=role_value, reason="a reason")),
         blockers=policy.merge_blockers(facts),
+        dismissable_ids=frozenset(
+            str(review.id)
+            for review in Review.objects.filter(request=request).only("id", "verdict", "dismissed_at")
+            if policy.dismissable(verdict=review.verdict, dismissed=review.dismissed_at is not None)
+        )
+        if policy.may_dismiss(facts, role=role_value, reason="a reason")
+        else frozenset(),
     )
 
 
