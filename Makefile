@@ -35,7 +35,8 @@ migrate: .venv/.runtime
 # --- the embedded default: SQLite, local artifacts, eager tasks, in-memory channel layer ---
 run: .venv/.runtime frontend migrate
 	@echo "Assay on http://$(HOST):$(PORT)/  (first admin: $(PY) manage.py createsuperuser)"
-	.venv/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --no-access-log
+	ASSAY_PUBLIC_URL="$${ASSAY_PUBLIC_URL:-http://$(HOST):$(PORT)}" \
+	  .venv/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --no-access-log
 
 # --- the whole suite on the production components (PostgreSQL, Redis) ---------------------
 chromium:
