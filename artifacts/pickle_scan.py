@@ -199,7 +199,7 @@ def open_decompressed(path: Path, limit: int) -> Iterator[tuple[CappedReader, st
             stream = bz2.BZ2File(handle, "rb")
         elif compression in ("xz", "lzma"):
             fmt = lzma.FORMAT_XZ if compression == "xz" else lzma.FORMAT_ALONE
-            stream = lzma.LZMAFile(handle, "rb", format=fmt)
+            stream = lzma.LZMAFile(handle, "rb", format=fmt)  # noqa: SIM115 - ``handle``'s with closes the file
         else:
             try:
                 import lz4.frame  # type: ignore[import-not-found]  # optional, as for joblib
