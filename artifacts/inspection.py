@@ -182,8 +182,9 @@ def sniff(path: Path, name: str) -> tuple[str, str | None]:
         return EXTRA_TYPES.get(suffix, "application/vnd.python.pickle"), "pickle"
     if suffix == ".onnx":
         return "application/vnd.onnx", "onnx"
-    if suffix in PICKLE_SUFFIXES and not _looks_like_text(head):
-        # Protocol 0/1 pickles have no magic number; scanning a non-pickle is harmless.
+    if suffix in PICKLE_SUFFIXES:
+        # Protocol 0/1 pickles have no magic number and protocol 0 is ASCII text; scanning a
+        # non-pickle is harmless (it ends "not scanned" with the reason).
         return EXTRA_TYPES.get(suffix, "application/vnd.python.pickle"), "pickle"
     if _looks_like_text(head):
         guessed = EXTRA_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "text/plain"

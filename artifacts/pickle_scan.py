@@ -34,7 +34,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 # joblib's compressors, by the first bytes of the file (joblib/compressor.py).
 ZLIB_PREFIX = b"\x78"
@@ -188,7 +188,7 @@ def open_decompressed(path: Path, limit: int) -> Iterator[tuple[CappedReader, st
     with open(path, "rb") as handle:
         compression = compression_of(handle.read(8))
         handle.seek(0)
-        stream: IO[bytes]
+        stream: Any  # a binary stream: the file, or a decompressor over it
         if compression is None:
             stream = handle
         elif compression == "zlib":
@@ -328,7 +328,7 @@ def _walk_one(stream: CappedReader, result: WalkResult, *, depth: int = 0) -> bo
         return Ref("global", module="unknown", name="unknown")
 
     try:
-        for opcode, arg, position in pickletools.genops(stream):
+        for opcode, arg, position in pickletools.genops(cast(IO[bytes], stream)):
             started = True
             op = opcode.name
             if op in ("PROTO", "FRAME", "READONLY_BUFFER"):
@@ -397,11 +397,11 @@ def _walk_one(stream: CappedReader, result: WalkResult, *, depth: int = 0) -> bo
                 if stack and isinstance(stack[-1], set):
                     stack[-1].update(v for v in items if _hashable(v))
             elif op in ("PUT", "BINPUT", "LONG_BINPUT"):
-                memo[int(arg)] = stack[-1] if stack else OPAQUE
+                memo[cast(int, arg)] = stack[-1] if stack else OPAQUE
             elif op == "MEMOIZE":
                 memo[len(memo)] = stack[-1] if stack else OPAQUE
             elif op in ("GET", "BINGET", "LONG_BINGET"):
-                stack.append(memo.get(int(arg), OPAQUE))
+                stack.append(memo.get(cast(int, arg), OPAQUE))
             elif op in ("GLOBAL", "INST"):
                 module, _, name = str(arg).partition(" ")
                 ref = record(module, name)
