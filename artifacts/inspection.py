@@ -5,8 +5,10 @@ Pure helpers over a local file (no Django): media-type sniffing, model introspec
 CSV/JSON/text previews.
 
 # SECURITY: nothing here unpickles, ``joblib.load``s, ``torch.load``s or runs a model.
-# Pickles (plain, joblib, inside PyTorch zips) are read opcode by opcode by picklescan,
-# which lists the globals they would import; archives are never extracted to disk (zip
+# Pickles (plain, joblib plain or compressed, numpy object arrays, inside PyTorch zips) are
+# walked opcode by opcode by artifacts/pickle_scan.py, which lists the globals they would
+# import; picklescan's lists say which are dangerous (docs/architecture.md, "Scanning
+# model files", says why this combination); archives are never extracted to disk (zip
 # members are read as streams); images are decoded with Pillow under a pixel cap.
 # SECURITY: the scanner holds a whole pickle's opcodes in memory, so what it may read is
 # capped before it starts (security.md 2): the archive's member count, each pickle's
@@ -21,12 +23,16 @@ import contextlib
 import csv
 import io
 import json
+import lzma
 import mimetypes
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from artifacts import pickle_scan
 
 SNIFF_BYTES = 64 * 1024
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
@@ -49,6 +55,13 @@ RATIO_FLOOR = 1024**2
 SCANNED_MEMBER_SUFFIXES = {".pkl", ".pickle", ".joblib", ".dat", ".data", ".npy"}
 SCANNED_MEMBER_MAGIC = (b"\x80\x00", b"\x80\x01", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05", b"\x93NUMPY")
 
+# Formats that hold no pickle: nothing to scan, and the findings say why.
+NO_PICKLE = {
+    "safetensors": "safetensors holds raw tensors and a JSON header, no pickle",
+    "onnx": "ONNX is a protobuf graph, no pickle",
+    "hdf5": "HDF5 (Keras .h5) holds arrays and a JSON config, no pickle",
+    "keras": "a Keras archive holds JSON config and HDF5 weights, no pickle",
+}
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin", ".ckpt", ".sav", ".dill"}
 TEXT_TYPES = {
     "application/json",
@@ -66,6 +79,9 @@ EXTRA_TYPES = {
     ".joblib": "application/vnd.python.pickle",
     ".pt": "application/vnd.pytorch",
     ".pth": "application/vnd.pytorch",
+    ".keras": "application/vnd.keras",
+    ".h5": "application/x-hdf5",
+    ".hdf5": "application/x-hdf5",
     ".ckpt": "application/vnd.pytorch",
     ".npy": "application/vnd.numpy",
     ".npz": "application/zip",
@@ -99,6 +115,15 @@ def _suffix(name: str) -> str:
     return name[dot:].lower() if dot > 0 else ""
 
 
+def _pickle_suffix(name: str) -> str | None:
+    """The pickle suffix among a file name's suffixes ("model.joblib.gz" -> ".joblib")."""
+    base = name.rsplit("/", 1)[-1].lower()
+    for part in base.split(".")[1:]:
+        if f".{part}" in PICKLE_SUFFIXES:
+            return f".{part}"
+    return None
+
+
 def _looks_like_text(head: bytes) -> bool:
     if b"\x00" in head:
         return False
@@ -121,8 +146,8 @@ def _safetensors_header_length(head: bytes) -> int | None:
 
 def sniff(path: Path, name: str) -> tuple[str, str | None]:
     """(media type, format) from the first bytes, then the file name. Formats name what
-    introspection applies: image, safetensors, onnx, pickle, pytorch, zip, numpy, csv,
-    json, text, or None."""
+    introspection applies: image, safetensors, onnx, hdf5, keras, pickle (plain, joblib,
+    compressed joblib), pytorch, zip, numpy, csv, json, text, or None."""
     head = _head(path)
     suffix = _suffix(name)
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -140,7 +165,15 @@ def sniff(path: Path, name: str) -> tuple[str, str | None]:
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         if suffix in {".pt", ".pth", ".ckpt", ".bin"}:
             return "application/vnd.pytorch", "pytorch"
+        if suffix == ".keras":
+            return "application/vnd.keras", "keras"
         return EXTRA_TYPES.get(suffix, "application/zip"), "zip"
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return "application/x-hdf5", "hdf5"
+    pickled_suffix = _pickle_suffix(name)
+    if pickled_suffix and pickle_scan.compression_of(head):
+        # joblib.dump(..., compress=...) / "model.joblib.gz": a pickle inside a compressed stream
+        return EXTRA_TYPES.get(pickled_suffix, "application/vnd.python.pickle"), "pickle"
     if head.startswith(b"\x1f\x8b"):
         return "application/gzip", None
     if _safetensors_header_length(head) is not None and suffix in {".safetensors", ""}:
@@ -149,8 +182,9 @@ def sniff(path: Path, name: str) -> tuple[str, str | None]:
         return EXTRA_TYPES.get(suffix, "application/vnd.python.pickle"), "pickle"
     if suffix == ".onnx":
         return "application/vnd.onnx", "onnx"
-    if suffix in PICKLE_SUFFIXES and not _looks_like_text(head):
-        # Protocol 0/1 pickles have no magic number; scanning a non-pickle is harmless.
+    if suffix in PICKLE_SUFFIXES:
+        # Protocol 0/1 pickles have no magic number and protocol 0 is ASCII text; scanning a
+        # non-pickle is harmless (it ends "not scanned" with the reason).
         return EXTRA_TYPES.get(suffix, "application/vnd.python.pickle"), "pickle"
     if _looks_like_text(head):
         guessed = EXTRA_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "text/plain"
@@ -239,6 +273,8 @@ class ScanRefused(Exception):
 
 def check_scan_limits(path: Path, fmt: str) -> None:
     """Raise ScanRefused when scanning ``path`` would read more than the caps allow."""
+    if fmt == "numpy":
+        return  # raw numbers are not read; a pickled object array is capped as it is read
     if fmt not in {"pytorch", "zip"}:
         size = path.stat().st_size
         if size > MAX_SCAN_BYTES:
@@ -269,34 +305,130 @@ def check_scan_limits(path: Path, fmt: str) -> None:
                 raise ScanRefused(f"the archive's pickles expand to more than {MAX_SCAN_TOTAL_BYTES} bytes")
 
 
-def scan_pickles(path: Path, fmt: str) -> dict[str, Any]:
-    """List the globals a pickle (or the pickles inside a zip) would import, and flag the
-    dangerous ones, with picklescan (https://github.com/mmaitre314/picklescan). A file over
-    the caps is not scanned and is flagged unsafe, with the reason in ``not_scanned``."""
-    from picklescan.scanner import SafetyLevel, scan_pickle_bytes, scan_zip_bytes
+SCANNER = "assay-pickle"  # pickle_scan's walk; picklescan's lists classify the globals
 
+
+def _classify(raw_globals: set[tuple[str, str]]) -> tuple[list[str], list[str], list[str]]:
+    """(dangerous, suspicious, all) globals as "module.name", by picklescan's maintained
+    lists: dangerous (os.system, builtins.eval, ... and any name we could not resolve),
+    innocuous (numpy arrays, torch storages) or suspicious (everything else)."""
+    from picklescan.scanner import SafetyLevel, _build_scan_result_from_raw_globals
+
+    result = _build_scan_result_from_raw_globals(raw_globals, "artifact")
+    dangerous = sorted({f"{g.module}.{g.name}" for g in result.globals if g.safety == SafetyLevel.Dangerous})
+    suspicious = sorted({f"{g.module}.{g.name}" for g in result.globals if g.safety == SafetyLevel.Suspicious})
+    return dangerous, suspicious, sorted({f"{module}.{name}" for module, name in raw_globals})
+
+
+def _scan_stream(stream: pickle_scan.CappedReader, walked: pickle_scan.WalkResult) -> None:
+    pickle_scan.walk(stream, walked)
+
+
+def _scan_numpy(stream: pickle_scan.CappedReader, walked: pickle_scan.WalkResult) -> None:
+    """A .npy holds raw numbers after its header, or a pickle when its dtype is object."""
+    head = stream.read(65_536 + 12)
+    offset = pickle_scan.numpy_object_offset(head)
+    if offset is not None:
+        stream.unread(head[offset:])
+        _scan_stream(stream, walked)
+
+
+def _scan_archive(path: Path, walked: pickle_scan.WalkResult) -> None:
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            with archive.open(info) as member:
+                head = member.read(8)
+            by_name = _suffix(info.filename) in SCANNED_MEMBER_SUFFIXES
+            if not by_name and not head.startswith(SCANNED_MEMBER_MAGIC):
+                continue
+            with archive.open(info) as member:
+                stream = pickle_scan.CappedReader(member, MAX_SCAN_BYTES)
+                try:
+                    if head.startswith(pickle_scan.NUMPY_MAGIC):
+                        _scan_numpy(stream, walked)
+                    else:
+                        _scan_stream(stream, walked)
+                except pickle_scan.Unscannable as exc:
+                    raise pickle_scan.Unscannable(f"member {info.filename[:200]!r}: {exc}") from None
+
+
+def scan_pickles(path: Path, fmt: str) -> dict[str, Any]:
+    """List the globals a pickle (plain, joblib plain or compressed, numpy object arrays,
+    or the pickles inside a zip such as a PyTorch checkpoint) would import, and flag the
+    dangerous ones; nothing is unpickled (artifacts/pickle_scan.py walks the opcodes).
+
+    The result keeps the keys clients know (``unsafe``, ``unsafe_globals``,
+    ``suspicious_globals``, ``globals``, ``pickles_scanned``) and adds ``scan``:
+    ``{"state": "scanned"}`` or ``{"state": "not_scanned", "reason": ...}``. A file over
+    a cap is not scanned and also flagged ``unsafe`` (security: what could not be read
+    must not look safe); a file the walk cannot follow (a parse failure, lz4 without its
+    package) is not scanned, with ``scan_error`` and the reason in ``not_scanned``, and is
+    not called unsafe: the review policy decides whether that blocks a merge."""
     try:
         check_scan_limits(path, fmt)
     except ScanRefused as exc:
-        return {"scanner": "picklescan", "unsafe": True, "unsafe_globals": [], "not_scanned": str(exc)}
-    with open(path, "rb") as handle:
-        if fmt in {"pytorch", "zip"}:
-            result = scan_zip_bytes(handle, path.name)
+        reason = str(exc)
+        return {
+            "scanner": SCANNER,
+            "unsafe": True,
+            "unsafe_globals": [],
+            "not_scanned": reason,
+            "scan": {"state": "not_scanned", "reason": reason, "refused": True},
+        }
+    walked = pickle_scan.WalkResult()
+    compression: str | None = None
+    try:
+        if fmt in {"pytorch", "zip", "keras"}:
+            _scan_archive(path, walked)
+        elif fmt == "numpy":
+            with open(path, "rb") as handle:
+                _scan_numpy(pickle_scan.CappedReader(handle, MAX_SCAN_BYTES), walked)
         else:
-            result = scan_pickle_bytes(handle, path.name)
-    dangerous = sorted({f"{g.module}.{g.name}" for g in result.globals if g.safety == SafetyLevel.Dangerous})
-    suspicious = sorted({f"{g.module}.{g.name}" for g in result.globals if g.safety == SafetyLevel.Suspicious})
-    imported = sorted({f"{g.module}.{g.name}" for g in result.globals})
+            with pickle_scan.open_decompressed(path, MAX_SCAN_BYTES) as (stream, compression):
+                _scan_stream(stream, walked)
+    except pickle_scan.TooLarge as exc:
+        reason = str(exc)
+        return {
+            "scanner": SCANNER,
+            "unsafe": True,
+            "unsafe_globals": [],
+            "not_scanned": reason,
+            "scan": {"state": "not_scanned", "reason": reason, "refused": True},
+        }
+    except (pickle_scan.Unscannable, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
+        reason = str(exc)[:300] or type(exc).__name__
+        # What was read before the walk stopped still counts: a dangerous global found
+        # there fails the file whatever follows.
+        dangerous, suspicious, imported = _classify(walked.globals)
+        return {
+            "scanner": SCANNER,
+            "unsafe": bool(dangerous),
+            "unsafe_globals": dangerous[:100],
+            "suspicious_globals": suspicious[:100],
+            "globals": imported[:200],
+            "pickles_scanned": walked.pickles,
+            "scan_error": True,
+            "not_scanned": reason,
+            "scan": {"state": "not_scanned", "reason": reason},
+        }
+    dangerous, suspicious, imported = _classify(walked.globals)
     findings: dict[str, Any] = {
-        "scanner": "picklescan",
+        "scanner": SCANNER,
         "unsafe": bool(dangerous),
         "unsafe_globals": dangerous[:100],
         "suspicious_globals": suspicious[:100],
         "globals": imported[:200],
-        "pickles_scanned": result.scanned_files,
+        "pickles_scanned": walked.pickles,
+        "scan": {"state": "scanned"},
     }
-    if result.scan_err:
-        findings["scan_error"] = True
+    if compression:
+        findings["compression"] = compression
+    if walked.joblib_arrays:
+        findings["joblib_arrays"] = walked.joblib_arrays
+    if walked.trailing_bytes:
+        findings["trailing_data"] = True
     return findings
 
 
@@ -405,16 +537,25 @@ def inspect_file(path: Path, name: str) -> Inspection:
 
     if fmt == "safetensors":
         attempt("safetensors", lambda: findings.update(inspect_safetensors(path)))
+        findings["scan"] = {"state": "not_needed", "reason": NO_PICKLE["safetensors"]}
     elif fmt == "onnx":
         attempt("onnx", lambda: findings.update(inspect_onnx(path)))
+        findings["scan"] = {"state": "not_needed", "reason": NO_PICKLE["onnx"]}
+    elif fmt == "hdf5":
+        findings["scan"] = {"state": "not_needed", "reason": NO_PICKLE["hdf5"]}
     elif fmt in {"pickle", "pytorch"}:
-        if _suffix(name) == ".joblib":
+        if _pickle_suffix(name) == ".joblib":
             findings["format"] = "joblib"
         attempt("pickle scan", lambda: findings.update(scan_pickles(path, fmt)))
-    elif fmt == "zip":
+    elif fmt == "numpy":
+        attempt("pickle scan", lambda: findings.update(scan_pickles(path, fmt)))
+    elif fmt in {"zip", "keras"}:
         attempt("zip", lambda: findings.update(inspect_zip(path)))
+        findings["format"] = fmt
         if findings.get("has_pickles"):
             attempt("pickle scan", lambda: findings.update(scan_pickles(path, "zip")))
+        elif fmt == "keras":
+            findings["scan"] = {"state": "not_needed", "reason": NO_PICKLE["keras"]}
     elif fmt == "image":
 
         def image() -> None:
@@ -429,4 +570,11 @@ def inspect_file(path: Path, name: str) -> Inspection:
         attempt("preview", lambda: result.preview.update(text_preview(path)))
     if errors:
         findings["errors"] = errors
+        if "scanner" in findings or fmt in {"pickle", "pytorch", "numpy"}:
+            scan = findings.get("scan") or {}
+            if scan.get("state") != "not_scanned" and "pickle scan" in " ".join(errors):
+                reason = next(e for e in errors if e.startswith("pickle scan"))
+                findings["scan"] = {"state": "not_scanned", "reason": reason}
+                findings.setdefault("not_scanned", reason)
+                findings["scan_error"] = True
     return result

@@ -19,6 +19,7 @@ from django.urls import reverse
 from artifacts import downloads, selectors, storage
 from artifacts.access import access_artifact
 from artifacts.models import Artifact
+from artifacts.presenters import scan_state
 from experiments.models import Run
 from frontend.errors import policy_errors
 
@@ -46,6 +47,10 @@ class ArtifactRow:
     format: str = ""
     facts: list[str] = field(default_factory=list)
     unsafe_globals: list[str] = field(default_factory=list)
+    # The content scan: "scanned", "not_scanned" (with scan_reason) or "not_needed"; "" for
+    # a file still being processed.
+    scan_state: str = ""
+    scan_reason: str = ""
     preview_type: str = ""
     preview_lines: list[str] = field(default_factory=list)
     preview_columns: list[str] = field(default_factory=list)
@@ -71,16 +76,20 @@ def _facts(findings: dict[str, Any]) -> list[str]:
         for label in ("inputs", "outputs"):
             for value in findings.get(label, [])[:8]:
                 facts.append(f"{label[:-1]} {value.get('name')}: {value.get('dtype')} {list(value.get('shape', []))}")
-    elif fmt in {"pickle", "joblib", "pytorch"} or "scanner" in findings:
+    elif fmt in {"pickle", "joblib", "pytorch", "numpy"} or "scanner" in findings:
         count = len(findings.get("globals", []))
-        if findings.get("not_scanned"):
+        if findings.get("not_scanned") and findings.get("unsafe"):
             facts.append(f"not scanned, treat as unsafe: {findings['not_scanned']}")
+        elif findings.get("not_scanned") or findings.get("scan_error"):
+            facts.append(f"not scanned: {scan_state(findings).get('reason')}")
         else:
             facts.append(f"scanned by {findings.get('scanner', 'picklescan')}: {count} imported name(s)")
         if findings.get("suspicious_globals"):
             facts.append("suspicious: " + ", ".join(findings["suspicious_globals"][:10]))
-    elif fmt == "zip":
+    elif fmt in {"zip", "keras"}:
         facts.append(f"{findings.get('entries', 0)} entries (not extracted)")
+    if fmt in {"safetensors", "onnx", "hdf5", "keras"} and scan_state(findings)["state"] == "not_needed":
+        facts.append(f"no pickle scan needed: {scan_state(findings)['reason']}")
     for error in findings.get("errors", [])[:3]:
         facts.append(f"could not inspect: {error}")
     return [str(f) for f in facts]
@@ -118,6 +127,9 @@ def artifact_rows(run: Run) -> list[ArtifactRow]:
             unsafe_globals=[str(g) for g in findings.get("unsafe_globals", [])[:20]],
             preview_type=str(preview.get("type") or ""),
         )
+        if item.status == Artifact.Status.READY:
+            scan = scan_state(findings)
+            row.scan_state, row.scan_reason = scan["state"], scan.get("reason", "")
         if row.preview_type == "text":
             row.preview_lines = [str(line) for line in preview.get("lines", [])]
         elif row.preview_type == "table":
@@ -140,6 +152,7 @@ def artifact_context(run: Run) -> dict[str, Any]:
         "artifact_count": len(files),
         "artifact_bytes": sum(r.size for r in files),
         "artifact_unsafe": sum(1 for r in files if r.unsafe),
+        "artifact_unscanned": sum(1 for r in files if r.scan_state == "not_scanned" and not r.unsafe),
         "sdk_artifact_snippet": 'run.log_artifact("model.pkl", kind="model")',
     }
 

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from accounts import access
 from accounts.access import access_project
 from artifacts.models import Artifact
+from artifacts.presenters import scan_state
 from core import markdown
 from core.errors import DomainError, Invalid
 from experiments.access import access_run
@@ -116,6 +117,14 @@ def version_page(request: HttpRequest, team: str, project: str, model: str, numb
         and version.artifact.status == Artifact.Status.READY
         and version.artifact.blob.status == "verified"
     )
+    binary_scan = None
+    if version.artifact is not None and version.artifact.status == Artifact.Status.READY:
+        findings = version.artifact.findings if isinstance(version.artifact.findings, dict) else {}
+        binary_scan = {
+            **scan_state(findings),
+            "count": len(findings.get("globals") or []),
+            "unsafe_globals": [str(g) for g in (findings.get("unsafe_globals") or [])[:20]],
+        }
     return render(
         request,
         "registry/version.html",
@@ -136,6 +145,7 @@ def version_page(request: HttpRequest, team: str, project: str, model: str, numb
             "warnings": warnings,
             "reproduce_ref": full,
             "download_ready": download_ready,
+            "binary_scan": binary_scan,
             "can_edit": access.can(request.user, "model.update", repository.project),
             "review_url": review_url,
             "download_url": reverse("model-version-download", args=[team, project, model, number]),

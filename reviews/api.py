@@ -104,6 +104,11 @@ SETTINGS_IN = inline_serializer(
         "approver_role": serializers.ChoiceField(choices=["writer", "maintainer"], required=False),
         "gates": serializers.JSONField(required=False, help_text="[{name, expression}]"),
         "required_checks": serializers.ListField(child=serializers.CharField(), required=False),
+        "block_unscanned": serializers.BooleanField(
+            required=False,
+            help_text="Whether a model file the scanner could not read fails artifact-integrity (default false: "
+            "it passes with a warning); a dangerous pickle global always fails it",
+        ),
     },
 )
 READ_IN = inline_serializer(
@@ -327,13 +332,14 @@ def settings_out(settings: Any) -> dict[str, Any]:
         "approver_role": ProjectRole(settings.approver_role).label.lower(),
         "gates": settings.gates,
         "required_checks": settings.required_checks,
+        "block_unscanned": settings.block_unscanned,
         "checks": [c["name"] for c in selectors.configured_checks(settings)],
         # "repository" (its own), "project" (inherited) or "default" (none saved)
         "source": selectors.settings_source(settings),
     }
 
 
-SETTINGS_FIELDS = {"required_approvals", "approver_role", "gates", "required_checks"}
+SETTINGS_FIELDS = {"required_approvals", "approver_role", "gates", "required_checks", "block_unscanned"}
 
 
 def _settings_changes(request: Request) -> dict[str, Any]:
@@ -343,6 +349,7 @@ def _settings_changes(request: Request) -> dict[str, Any]:
         "approver_role": body.get("approver_role"),
         "gates_config": body.get("gates"),
         "required_checks": body.get("required_checks"),
+        "block_unscanned": body.get("block_unscanned"),
     }
 
 

@@ -44,6 +44,10 @@ class ReviewPolicy(models.Model):
     gates = models.JSONField(default=list, blank=True)
     # Names of the checks that block a merge; by default artifact integrity only.
     required_checks = models.JSONField(default=list, blank=True)
+    # Whether a model file the scanner could not read ("not scanned: <reason>") fails the
+    # artifact-integrity check; by default it passes with a warning. A dangerous global
+    # found in a file always fails it.
+    block_unscanned = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -34,7 +34,7 @@ GATE_PREFIX = "gate:"
 DEFAULT_REQUIRED = (ARTIFACT_CHECK,)
 
 
-POLICY_FIELDS = ("required_approvals", "approver_role", "gates", "required_checks")
+POLICY_FIELDS = ("required_approvals", "approver_role", "gates", "required_checks", "block_unscanned")
 
 
 def project_settings_for(project: Project) -> ProjectReviewSettings:

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from artifacts.models import Artifact, Blob
+from artifacts.presenters import scan_state
 from core.tasks import enqueue_on_commit
 from registry.models import ModelVersion
 from reviews import events, gates, policy, selectors, serializers
@@ -66,25 +67,56 @@ def checks_rerun(*, user: User, review_request: ReviewRequest) -> list[Check]:
 
 
 def _artifact_integrity(version: ModelVersion) -> tuple[str, str, dict[str, Any]]:
+    """Two questions, answered apart: are the binary's bytes intact (the store holds them
+    under the sha256 the version names, verified), and were its contents scanned. A
+    dangerous pickle global always fails, and so does a file a scanning cap refused (the
+    worker flags it unsafe); a file the scanner could not read ("not scanned: <reason>")
+    fails only when the review policy says so (``block_unscanned``), else it passes with
+    a warning in ``details["warnings"]``. ``details`` keeps its earlier keys
+    (``sha256``, ``artifact_status``, ``unsafe_globals``) and adds ``bytes``, ``contents``,
+    ``warnings`` and ``block_unscanned``."""
     artifact = Artifact.objects.select_related("blob").filter(pk=version.artifact_id).first()
     blob = Blob.objects.filter(pk=version.blob_id).first()
     details: dict[str, Any] = {"sha256": version.binary_sha256}
     if blob is None or blob.sha256 != version.binary_sha256:
+        details["bytes"] = {"state": "missing", "sha256": version.binary_sha256}
         return "failed", "The binary's bytes are not in the store under its sha256.", details
     if blob.status != Blob.Status.VERIFIED:
+        details["bytes"] = {"state": "unverified", "sha256": version.binary_sha256}
         return "failed", f"The binary's hash is not verified yet (blob {blob.status}).", details
-    if artifact is not None:
-        details["artifact_status"] = artifact.status
-        if artifact.status != Artifact.Status.READY:
-            return "failed", f"The artifact is not processed ({artifact.status}); re-run when it is ready.", details
-        findings = artifact.findings or {}
-        unsafe = findings.get("unsafe_globals") or []
-        details["unsafe_globals"] = unsafe[:20]
-        if findings.get("unsafe") or unsafe:
-            return "failed", f"Unsafe pickle globals found: {', '.join(unsafe[:5]) or 'see details'}.", details
-        if findings.get("scan_error"):
-            return "failed", "The pickle scan did not complete.", details
-    return "passed", "Processed, hash verified, no unsafe pickle findings.", details
+    details["bytes"] = {"state": "intact", "sha256": version.binary_sha256}
+    bytes_text = "Bytes intact (sha256 verified)"
+    if artifact is None:
+        details["contents"] = {"state": "not_needed", "reason": "no artifact record to scan"}
+        return "passed", f"{bytes_text}; no artifact record to scan.", details
+    details["artifact_status"] = artifact.status
+    if artifact.status != Artifact.Status.READY:
+        return "failed", f"The artifact is not processed ({artifact.status}); re-run when it is ready.", details
+    findings = artifact.findings or {}
+    unsafe = findings.get("unsafe_globals") or []
+    details["unsafe_globals"] = unsafe[:20]
+    contents = scan_state(findings)
+    details["contents"] = contents
+    details["warnings"] = []
+    if unsafe:
+        return "failed", f"{bytes_text}; unsafe pickle globals found: {', '.join(unsafe[:5])}.", details
+    if findings.get("unsafe"):
+        # SECURITY: refused by a scanning cap (a zip bomb, a pickle over the size limit):
+        # the worker flags it unsafe on purpose, so no policy lets it through.
+        reason = contents.get("reason", "see the artifact's findings")
+        return "failed", f"{bytes_text}; contents refused by a scanning cap, treated as unsafe: {reason}.", details
+    if contents["state"] == "not_scanned":
+        block = selectors.settings_for(version.repository).block_unscanned
+        details["block_unscanned"] = block
+        text = f"contents not scanned: {contents['reason']}"
+        if block:
+            return "failed", f"{bytes_text}; {text}; the review policy blocks files it could not scan.", details
+        details["warnings"].append(text)
+        return "passed", f"{bytes_text}; warning: {text} (the review policy lets it pass).", details
+    if contents["state"] == "scanned":
+        count = len(findings.get("globals") or [])
+        return "passed", f"{bytes_text}; contents scanned: {count} imported name(s), none dangerous.", details
+    return "passed", f"{bytes_text}; no pickle scan needed: {contents['reason']}.", details
 
 
 def _lineage(version: ModelVersion) -> tuple[str, str, dict[str, Any]]:

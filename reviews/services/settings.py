@@ -26,11 +26,18 @@ def _policy_view(settings: ReviewPolicy) -> dict[str, Any]:
         "approver_role": ProjectRole(settings.approver_role).label.lower(),
         "gates": settings.gates,
         "required_checks": settings.required_checks,
+        "block_unscanned": settings.block_unscanned,
     }
 
 
 def _apply_policy(
-    settings: ReviewPolicy, *, required_approvals: Any, approver_role: Any, gates_config: Any, required_checks: Any
+    settings: ReviewPolicy,
+    *,
+    required_approvals: Any,
+    approver_role: Any,
+    gates_config: Any,
+    required_checks: Any,
+    block_unscanned: Any = None,
 ) -> None:
     """Validate the changed fields of a review policy (project or repository: one rule for
     both) and set them on ``settings``; a ``None`` field is left as it is."""
@@ -42,6 +49,10 @@ def _apply_policy(
         ):
             raise Invalid("required_approvals must be an integer from 1 to 6.", field="required_approvals")
         settings.required_approvals = required_approvals
+    if block_unscanned is not None:
+        if not isinstance(block_unscanned, bool):
+            raise Invalid("block_unscanned must be true or false.", field="block_unscanned")
+        settings.block_unscanned = block_unscanned
     if approver_role is not None:
         roles = {"writer": ProjectRole.WRITER, "maintainer": ProjectRole.MAINTAINER}
         if approver_role not in roles:
@@ -118,6 +129,7 @@ def review_settings_update(
     approver_role: Any = None,
     gates_config: Any = None,
     required_checks: Any = None,
+    block_unscanned: Any = None,
 ) -> ReviewSettings:
     """R10: a repository's policy changes here only (project admins), audit-logged. A
     repository without its own settings starts from the policy that applies to it now
@@ -137,6 +149,7 @@ def review_settings_update(
         approver_role=approver_role,
         gates_config=gates_config,
         required_checks=required_checks,
+        block_unscanned=block_unscanned,
     )
     return settings
 
@@ -169,6 +182,7 @@ def project_review_settings_update(
     approver_role: Any = None,
     gates_config: Any = None,
     required_checks: Any = None,
+    block_unscanned: Any = None,
 ) -> ProjectReviewSettings:
     """R10: the project's policy, the default of every model repository of the project
     without its own, changes here only (project admins), audit-logged."""
@@ -186,5 +200,6 @@ def project_review_settings_update(
         approver_role=approver_role,
         gates_config=gates_config,
         required_checks=required_checks,
+        block_unscanned=block_unscanned,
     )
     return settings
