@@ -37,6 +37,7 @@ from accounts.serializers import (
     TransferIn,
     VisibilityIn,
 )
+from core import paging
 from core.errors import Forbidden, Invalid, NotFound
 
 
@@ -153,10 +154,20 @@ class TeamMemberDetailView(APIView):
 # --- projects ----------------------------------------------------------------------------------
 
 
-class ProjectPagination(PageNumberPagination):
+class _BoundedPagination(PageNumberPagination):
+    """DRF's page-number paging with the page size parsed by core.paging: one out of range
+    is refused (400 naming page_size), not clamped."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def get_page_size(self, request: Request) -> int:
+        return paging.page_size(request.query_params, default=self.page_size, maximum=self.max_page_size)
+
+
+class ProjectPagination(_BoundedPagination):
+    pass
 
 
 class ProjectListView(APIView):
@@ -316,9 +327,7 @@ class TokenDetailView(APIView):
 # --- audit log -----------------------------------------------------------------------------------
 
 
-class AuditPagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
+class AuditPagination(_BoundedPagination):
     max_page_size = selectors.AUDIT_PAGE_MAX
 
 

@@ -29,6 +29,7 @@ from accounts.models import ApiToken, Invitation, Membership, Project, ProjectGr
 from accounts.names import canonical, name_problem, parse_project_path
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.querycache import CompiledQuery
+from core.validation import choice
 
 TOKEN_PREFIX = "asy_"  # noqa: S105 - a public marker, not a secret
 INVITATION_PREFIX = "inv_"
@@ -64,8 +65,7 @@ def token_create(
     name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > MAX_TOKEN_NAME:
         raise Invalid(f"name must be 1-{MAX_TOKEN_NAME} characters.", field="name")
-    if scope not in ApiToken.Scope.values:
-        raise Invalid("scope must be 'read' or 'write'.", field="scope")
+    scope = choice(scope, ApiToken.Scope.values, field="scope", message="scope must be 'read' or 'write'.")
     if expires_at is not None:
         now = timezone.now()
         if expires_at <= now:
@@ -138,9 +138,7 @@ def personal_team_ensure(*, user: User) -> Team:
 
 
 def _team_role(role: object) -> str:
-    if role not in Membership.Role.values:
-        raise Invalid("role must be 'owner' or 'member'.", field="role")
-    return str(role)
+    return choice(role, Membership.Role.values, field="role", message="role must be 'owner' or 'member'.")
 
 
 def _not_personal(team: Team) -> None:
@@ -500,8 +498,9 @@ def grant_revoke(*, grant: ProjectGrant, actor: User | None) -> None:
 
 @transaction.atomic
 def project_visibility_set(*, project: Project, visibility: str, actor: User | None) -> Project:
-    if visibility not in Project.Visibility.values:
-        raise Invalid("visibility must be 'private' or 'internal'.", field="visibility")
+    visibility = choice(
+        visibility, Project.Visibility.values, field="visibility", message="visibility must be 'private' or 'internal'."
+    )
     if project.visibility != visibility:
         before = project.visibility
         project.visibility = visibility

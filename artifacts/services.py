@@ -26,7 +26,7 @@ from artifacts import paths, storage
 from artifacts.models import Artifact, Blob
 from core.errors import Conflict, Invalid, TooLarge
 from core.tasks import enqueue_on_commit
-from core.validation import refuse_unknown_fields
+from core.validation import choice, refuse_unknown_fields
 from experiments.models import Run
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,9 @@ class DeclaredFile:
 
 def check_manifest(files: Any, kind: Any) -> tuple[list[DeclaredFile], str]:
     """Validate a whole manifest before anything is written (all or nothing)."""
-    if kind not in Artifact.Kind.values:
-        raise Invalid(f"kind must be one of {', '.join(Artifact.Kind.values)}.", field="kind")
+    kind = choice(
+        kind, Artifact.Kind.values, field="kind", message=f"kind must be one of {', '.join(Artifact.Kind.values)}."
+    )
     if not isinstance(files, list) or not files:
         raise Invalid("files must be a non-empty list of {path, size, sha256, media_type}.", field="files")
     if len(files) > MAX_FILES_PER_DECLARE:

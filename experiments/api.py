@@ -7,7 +7,6 @@ from urllib.parse import urlencode
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +14,7 @@ from rest_framework.views import APIView
 from accounts.access import access_project
 from accounts.models import User
 from accounts.names import parse_project_path
+from core import paging
 from core.errors import Conflict, Invalid, NotFound
 from core.validation import refuse_unknown_fields
 from experiments import metric_store, metrics, selectors, services
@@ -43,10 +43,8 @@ DEFAULT_HISTORY_PAGE = 10_000
 MAX_DOWNSAMPLED_POINTS = 10_000
 
 
-class Pagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 1000
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
 
 
 def _user(request: Request) -> User:
@@ -114,15 +112,9 @@ def _order_by_params(request: Request) -> list[str]:
 
 
 def _page_size(request: Request) -> int:
-    # As DRF's page_size: out-of-range or malformed values fall back (clamped to the maximum).
-    raw = request.query_params.get("page_size") or request.query_params.get("max_results")
-    try:
-        size = int(raw) if raw is not None else Pagination.page_size
-    except ValueError:
-        return Pagination.page_size
-    if size <= 0:
-        return Pagination.page_size
-    return min(size, Pagination.max_page_size)
+    # max_results: the name MLflow's clients use.
+    names = ("page_size", "max_results")
+    return paging.page_size(request.query_params, default=PAGE_SIZE, maximum=MAX_PAGE_SIZE, names=names)
 
 
 def _with_query(request: Request, **changes: Any) -> str:
@@ -157,7 +149,7 @@ class RunListView(APIView):
             OpenApiParameter("status", str, description="running, finished, failed or killed"),
             OpenApiParameter("sort", str, description="Older single ordering: `-metrics.acc` (use order_by)"),
             OpenApiParameter("page", int, description="Older offset paging; the cursor is faster"),
-            OpenApiParameter("page_size", int, description="1-1000, default 50"),
+            OpenApiParameter("page_size", int, description=f"1-{MAX_PAGE_SIZE}, default {PAGE_SIZE}"),
         ],
         responses=inline_serializer(
             "RunSearchPage",
@@ -197,7 +189,7 @@ class RunListView(APIView):
         size = _page_size(request)
         if "page" in request.query_params:
             # Offset paging, kept for older clients.
-            number = _int_param(request, "page", 1, 1, 10**9) or 1
+            number = paging.int_param(request.query_params, "page", default=1, lo=1, hi=10**9)
             runs = list(qs[(number - 1) * size : number * size + 1])
             next_url = _with_query(request, page=str(number + 1)) if len(runs) > size else None
             return Response({"results": runs_out(runs[:size]), "next": next_url})
@@ -300,19 +292,6 @@ class RunMetricListView(APIView):
         return Response(SummaryOut(MetricSummary.objects.filter(run=run).order_by("key"), many=True).data)
 
 
-def _int_param(request: Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid(f"{name} must be an integer.", field=name) from None
-    if not lo <= value <= hi:
-        raise Invalid(f"{name} must be between {lo} and {hi}.", field=name)
-    return value
-
-
 class RunMetricHistoryView(APIView):
     @extend_schema(
         parameters=[
@@ -321,7 +300,9 @@ class RunMetricHistoryView(APIView):
                 int,
                 description=f"Downsample to at most N points (2..{MAX_DOWNSAMPLED_POINTS}) with MinMaxLTTB",
             ),
-            OpenApiParameter("offset", int, description="Raw points: index of the first point (default 0)"),
+            OpenApiParameter(
+                "offset", int, description=f"Raw points: index of the first point, 0..{paging.MAX_OFFSET} (default 0)"
+            ),
             OpenApiParameter(
                 "limit", int, description=f"Raw points per page, 1..{MAX_HISTORY_PAGE} (default {DEFAULT_HISTORY_PAGE})"
             ),
@@ -335,9 +316,11 @@ class RunMetricHistoryView(APIView):
             metrics.check_key(key, "key")
         except metrics.PointError as exc:
             raise Invalid(str(exc), field="key") from None
-        max_points = _int_param(request, "max_points", None, 2, MAX_DOWNSAMPLED_POINTS)
-        offset = _int_param(request, "offset", 0, 0, 2**53) or 0
-        limit = _int_param(request, "limit", DEFAULT_HISTORY_PAGE, 1, MAX_HISTORY_PAGE) or DEFAULT_HISTORY_PAGE
+        query = request.query_params
+        max_points = None
+        if "max_points" in query:
+            max_points = paging.int_param(query, "max_points", default=0, lo=2, hi=MAX_DOWNSAMPLED_POINTS)
+        offset, limit = paging.offset_limit(query, default_limit=DEFAULT_HISTORY_PAGE, max_limit=MAX_HISTORY_PAGE)
         if max_points is not None and "offset" in request.query_params:
             raise Invalid("offset pages raw points; it cannot be combined with max_points.", field="offset")
         history = metric_store.history(run, key)

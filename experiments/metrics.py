@@ -6,7 +6,8 @@ Limits (also in the OpenAPI schema and docs/api.md):
 * at most ``MAX_POINTS_PER_BATCH`` points in one request;
 * keys: 1–250 characters of letters, digits, ``_ - . / :`` and space (MLflow's set plus
   ``:``), no leading ``/``, no ``..`` segment;
-* steps: integers in ``[0, 2**53 - 1]`` (exact in JavaScript charts);
+* steps: integers in ``[0, 2**53 - 1]`` (exact in JavaScript charts); a series (the
+  columnar form) holds at least one;
 * timestamps: integer milliseconds since the Unix epoch in ``[0, 2**53 - 1]``, optional
   (the server's time when absent);
 * values: finite JSON numbers, or the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``
@@ -235,6 +236,10 @@ def parse_columns(columns: Any, *, now_ms: int, budget: int, field: str = "serie
         steps_in, values_in = item.get("steps"), item.get("values")
         if not isinstance(steps_in, list) or not isinstance(values_in, list) or len(steps_in) != len(values_in):
             raise PointError("steps and values must be lists of the same length.", where)
+        if not steps_in:
+            # A series without a point is a client's mistake, not a no-op: refused like any bad
+            # point, so the batch is refused whole (nothing of it is written).
+            raise PointError("A series holds at least one point: steps may not be empty.", f"{where}.steps")
         budget -= len(steps_in)
         if budget < 0:
             raise PointError(f"A batch holds at most {MAX_POINTS_PER_BATCH} points; split it.", field)

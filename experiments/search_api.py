@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from accounts.access import access_project
 from accounts.names import parse_project_path
+from core import paging
 from core.errors import Invalid
 from experiments import metrics, parquet_export, search_selectors, selectors
 from experiments.access import MAX_RUNS_AT_ONCE, access_runs
@@ -60,16 +61,7 @@ def _keys_param(request: Request, name: str = "keys") -> list[str]:
 
 
 def _int(request: Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid(f"{name} must be an integer.", field=name) from None
-    if not lo <= value <= hi:
-        raise Invalid(f"{name} must be between {lo} and {hi}.", field=name)
-    return value
+    return paging.int_param(request.query_params, name, default=default, lo=lo, hi=hi)
 
 
 class ProjectKeysView(APIView):

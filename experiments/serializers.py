@@ -66,8 +66,8 @@ class MetricSeriesIn(serializers.Serializer[Any]):
     """Documentation only: the compact columnar form of metric points."""
 
     key = serializers.CharField(max_length=metrics.MAX_KEY_LENGTH)
-    steps = serializers.ListField(child=serializers.IntegerField())
-    values = serializers.ListField(child=serializers.FloatField())
+    steps = serializers.ListField(child=serializers.IntegerField(), min_length=1)
+    values = serializers.ListField(child=serializers.FloatField(), min_length=1)
     timestamps = serializers.ListField(child=serializers.IntegerField(), required=False)
 
 

@@ -18,6 +18,7 @@ from accounts.models import Project, User
 from accounts.services import project_get_or_create
 from core.errors import Conflict, Invalid
 from core.observability import POINTS_INGESTED
+from core.validation import choice
 from experiments import events, metric_store, metrics
 from experiments.models import (
     Experiment,
@@ -208,8 +209,9 @@ def run_update(
             merged_info[section] = {**merged_info.get(section, {}), **content}
         run.info = check_info(merged_info)
     if status is not None:
-        if status not in RunStatus.values:
-            raise Invalid(f"status must be one of {', '.join(RunStatus.values)}.", field="status")
+        status = choice(
+            status, RunStatus.values, field="status", message=f"status must be one of {', '.join(RunStatus.values)}."
+        )
         run.status = status
         if status in TERMINAL:
             run.end_time = end_time or run.end_time or timezone.now()

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.access import access_project
 from accounts.models import ProjectRole, User
+from core import paging
 from core.errors import Invalid
 from core.validation import body_object
 from registry.access import access_model
@@ -25,6 +26,7 @@ from reviews import serializers as out
 from reviews.access import access_comment, access_review, access_review_request
 
 MAX_PAGE = 100
+DEFAULT_PAGE = 50
 
 
 def _user(request: Request) -> User:
@@ -33,16 +35,13 @@ def _user(request: Request) -> User:
 
 
 def _page(request: Request) -> tuple[int, int]:
-    try:
-        limit = int(request.query_params.get("limit", "50"))
-        offset = int(request.query_params.get("offset", "0"))
-    except ValueError:
-        raise Invalid("limit and offset must be integers.", field="limit") from None
-    if not 1 <= limit <= MAX_PAGE:
-        raise Invalid(f"limit must be from 1 to {MAX_PAGE}.", field="limit")
-    if offset < 0:
-        raise Invalid("offset must be ≥ 0.", field="offset")
-    return offset, limit
+    return paging.offset_limit(request.query_params, default_limit=DEFAULT_PAGE, max_limit=MAX_PAGE)
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("limit", int, description=f"1..{MAX_PAGE} (default {DEFAULT_PAGE})"),
+    OpenApiParameter("offset", int, description=f"0..{paging.MAX_OFFSET} (default 0)"),
+]
 
 
 OBJECT = OpenApiTypes.OBJECT
@@ -136,8 +135,7 @@ class ReviewRequestListView(APIView):
             OpenApiParameter("author", str, description="A username, or `me`"),
             OpenApiParameter("reviewer", str, description="`me`: requests awaiting my review"),
             OpenApiParameter("model", str),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("offset", int),
+            *PAGE_PARAMETERS,
         ],
         responses=OBJECT,
         summary="Review requests of a project",
@@ -393,7 +391,7 @@ class ProjectReviewSettingsView(APIView):
 
 class NotificationListView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("unread", bool), OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+        parameters=[OpenApiParameter("unread", bool), *PAGE_PARAMETERS],
         responses=OBJECT,
         summary="My notifications, newest first",
     )

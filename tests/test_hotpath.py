@@ -164,6 +164,7 @@ BAD_BODIES: list[tuple[str, bytes]] = [
     ("a negative step", _body(metrics=[{"key": "loss", "step": -1, "value": 1.0}])),
     ("a bad batch id", _body(batch_id="no spaces allowed", metrics=POINT)),
     ("metrics not a list", _body(metrics={"loss": 1})),
+    ("an empty series", _body(metrics=POINT, series=[{"key": "acc", "steps": [], "values": []}])),
 ]
 
 

@@ -30,13 +30,35 @@ def policy_id(value: Any) -> str | None:
     return str(value) if value is not None else None
 
 
+# The lock order of the reviews app, for the services and the worker's tasks alike:
+#
+#   1. the review request (lock_request / lock_request_id), before
+#   2. any row that belongs to it: its checks, reviews, comments, reviewers;
+#   3. then rows of other apps (model repository, alias: the merge).
+#
+# A transaction that locks a row of step 2 or 3 and then needs the request waits for it
+# while the request's holder waits for that row: "deadlock detected" (issue 17: re-runs of
+# the checks racing the worker, which locked a check and then inserted a timeline event,
+# whose foreign key takes FOR KEY SHARE on the request). So everything that locks one of the
+# request's rows locks the request first, even the worker (reviews.services.checks.check_run).
+# The lock is FOR NO KEY UPDATE: it serializes the writers of a request, yet lets rows that
+# merely reference it (timeline events, notifications: FOR KEY SHARE) be inserted beside it;
+# nothing here changes a request's key (its id).
+
+
+def lock_request_id(request_id: str) -> ReviewRequest:
+    """The request ``request_id``, locked for this transaction (step 1 of the lock order
+    above), with what the services read of it."""
+    return (
+        ReviewRequest.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("project__team", "repository__project__team", "candidate", "base", "author", "merged_by")
+        .get(pk=request_id)
+    )
+
+
 def lock_request(request: ReviewRequest) -> ReviewRequest:
     """The request again, locked for this transaction, with what the services read of it."""
-    return (
-        ReviewRequest.objects.select_for_update(of=("self",))
-        .select_related("project__team", "repository__project__team", "candidate", "base", "author", "merged_by")
-        .get(pk=request.pk)
-    )
+    return lock_request_id(request.pk)
 
 
 def timeline_add(request: ReviewRequest, kind: str, actor: User | None, data: dict[str, Any]) -> TimelineEvent:

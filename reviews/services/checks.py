@@ -19,6 +19,7 @@ from reviews.models import Check, Notification, ReviewRequest, TimelineEvent
 from reviews.services.base import (
     CHECK_RUN_TASK,
     lock_request,
+    lock_request_id,
     request_label,
     role_of,
     timeline_add,
@@ -154,11 +155,16 @@ def _gate(check: Check, version: ModelVersion, current: ModelVersion | None) -> 
 def check_run(*, check_id: str) -> Check | None:
     """Run one check (called by the task). Idempotent: a check that is finished, superseded
     (the candidate changed) or re-queued meanwhile is left alone."""
+    # A check never changes request, so its request is read unlocked, then locked before the
+    # check: the app's one lock order (reviews.services.base), as the re-run takes them.
+    request_id = Check.objects.filter(pk=check_id).values_list("request_id", flat=True).first()
+    if request_id is None:
+        return None
     with transaction.atomic():
+        rr = lock_request_id(request_id)
         check = Check.objects.select_for_update().filter(pk=check_id).first()
         if check is None or check.status not in (Check.Status.QUEUED, Check.Status.RUNNING):
             return check
-        rr = ReviewRequest.objects.select_related("project__team", "repository", "candidate").get(pk=check.request_id)
         if rr.candidate_id != check.version_id or rr.state != ReviewRequest.State.OPEN:
             return check
         check.status = Check.Status.RUNNING
@@ -179,6 +185,7 @@ def check_run(*, check_id: str) -> Check | None:
     except Exception as exc:  # noqa: BLE001 - a broken check reports "error", it does not vanish
         status, summary, details = "error", f"The check failed to run: {type(exc).__name__}.", {}
     with transaction.atomic():
+        rr = lock_request_id(request_id)
         check = Check.objects.select_for_update().get(pk=check_id)
         if check.attempt != attempt or check.status != Check.Status.RUNNING:
             return check  # re-queued meanwhile: the newer attempt reports
@@ -188,9 +195,6 @@ def check_run(*, check_id: str) -> Check | None:
         check.against = current
         check.finished_at = timezone.now()
         check.save()
-        rr = ReviewRequest.objects.select_related("project__team", "repository", "candidate", "author").get(
-            pk=check.request_id
-        )
         required = check.name in selectors.settings_for(rr.repository).required_checks
         timeline_add(
             rr,

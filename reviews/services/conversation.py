@@ -14,6 +14,7 @@ from accounts.audit import audit_record
 from accounts.models import User
 from core import markdown
 from core.errors import Invalid, NotFound
+from core.validation import choice
 from reviews import events, policy, selectors, serializers
 from reviews.models import Comment, Notification, Review, ReviewRequest, TimelineEvent
 from reviews.services.base import lock_request, policy_id, request_label, role_of, timeline_add
@@ -30,8 +31,12 @@ def review_submit(
     body: Any = "",
     version_hash: Any = None,
 ) -> tuple[Review, list[str]]:
-    if verdict not in {v.value for v in Review.Verdict}:
-        raise Invalid('verdict must be "approve", "request_changes" or "comment".', field="verdict")
+    verdict = choice(
+        verdict,
+        Review.Verdict.values,
+        field="verdict",
+        message='verdict must be "approve", "request_changes" or "comment".',
+    )
     text = check_text(body, "body")
     if verdict in ("request_changes", "comment") and not text.strip():
         raise Invalid("A request for changes or a comment needs a body.", field="body")

@@ -9,6 +9,7 @@ from typing import Any
 from accounts import access
 from accounts.models import Project, Team, User
 from core.errors import Invalid
+from core.validation import choice
 from registry import refs
 from registry import selectors as registry_selectors
 from registry.models import ModelRepository, ModelVersion
@@ -71,9 +72,8 @@ def check_anchor(value: Any, candidate: ModelVersion) -> dict[str, str] | None:
         return None
     if not isinstance(value, dict) or set(value) != {"kind", "key"}:
         raise Invalid('anchor must be {"kind": "param|metric|package|dataset|file", "key": "…"}.', field="anchor")
-    kind, key = value["kind"], value["key"]
-    if kind not in ANCHOR_KINDS:
-        raise Invalid(f"anchor.kind must be one of {', '.join(sorted(ANCHOR_KINDS))}.", field="anchor.kind")
+    kind = choice(value["kind"], ANCHOR_KINDS, field="anchor.kind")
+    key = value["key"]
     if not isinstance(key, str) or not key or len(key) > 500 or any(ord(c) < 32 for c in key):
         raise Invalid("anchor.key must be a name of at most 500 printable characters.", field="anchor.key")
     return {"kind": kind, "key": key}

@@ -13,6 +13,7 @@ from accounts.audit import audit_record
 from accounts.models import Project, User
 from core import markdown
 from core.errors import Invalid, NotFound
+from core.validation import choice
 from registry import selectors as registry_selectors
 from registry import services as registry_services
 from registry.models import Alias, ModelRepository, ModelVersion
@@ -137,8 +138,12 @@ def review_request_update(
     new_reviewers = resolve_reviewers(rr.project, reviewers, rr.author or user) if reviewers is not None else None
     new_version = resolve_version(rr.repository, version) if version is not None else None
     if state is not None:
-        if state not in ("open", "closed"):
-            raise Invalid('state must be "open" or "closed" (merge with POST …/merge/).', field="state")
+        choice(
+            state,
+            ("open", "closed"),
+            field="state",
+            message='state must be "open" or "closed" (merge with POST …/merge/).',
+        )
         policy.may_set_state(facts).refuse(field="state")
     if new_version is not None:
         policy.may_push_candidate(facts).refuse(field="version")

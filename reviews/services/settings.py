@@ -13,6 +13,7 @@ from accounts import access
 from accounts.audit import audit_record
 from accounts.models import Project, ProjectRole, User
 from core.errors import Invalid
+from core.validation import choice, choices
 from registry.models import ModelRepository
 from reviews import gates, policy, selectors
 from reviews.models import ProjectReviewSettings, ReviewPolicy, ReviewSettings
@@ -55,9 +56,10 @@ def _apply_policy(
         settings.block_unscanned = block_unscanned
     if approver_role is not None:
         roles = {"writer": ProjectRole.WRITER, "maintainer": ProjectRole.MAINTAINER}
-        if approver_role not in roles:
-            raise Invalid('approver_role must be "writer" or "maintainer".', field="approver_role")
-        settings.approver_role = roles[approver_role]
+        chosen = choice(
+            approver_role, roles, field="approver_role", message='approver_role must be "writer" or "maintainer".'
+        )
+        settings.approver_role = roles[chosen]
     if gates_config is not None:
         if not isinstance(gates_config, list) or len(gates_config) > MAX_GATES:
             raise Invalid(f"gates must be a list of at most {MAX_GATES} {{name, expression}}.", field="gates")
@@ -81,14 +83,9 @@ def _apply_policy(
         settings.gates = parsed
     if required_checks is not None:
         known = {c["name"] for c in selectors.configured_checks(settings)}
-        if not isinstance(required_checks, list) or len(required_checks) > MAX_GATES + 2:
-            raise Invalid("required_checks must be a list of check names.", field="required_checks")
-        for index, name in enumerate(required_checks):
-            if name not in known:
-                raise Invalid(
-                    f"No check named {name!r}; known: {', '.join(sorted(known))}.", field=f"required_checks.{index}"
-                )
-        settings.required_checks = sorted(set(required_checks))
+        settings.required_checks = sorted(
+            choices(required_checks, known, field="required_checks", max_items=MAX_GATES + 2)
+        )
     settings.required_checks = [
         n for n in settings.required_checks if n in {c["name"] for c in selectors.configured_checks(settings)}
     ]

@@ -166,6 +166,13 @@ BAD_BODIES: list[tuple[str, Any, str | None]] = [
     ("tags-not-object", {"tags": "k=v"}, "tags"),
     ("series-bad-value", {"series": [{"key": "loss", "steps": [0, 1], "values": [1.0, True]}]}, "series.0.values.1"),
     ("series-length-mismatch", {"series": [{"key": "loss", "steps": [0, 1], "values": [1.0]}]}, "series.0"),
+    # issue 17 bug 3: an empty series was a 500 (zero-size array) that lost the batch's good points
+    ("series-empty", {"series": [{"key": "loss", "steps": [], "values": []}]}, "series.0.steps"),
+    (
+        "series-empty-after-a-good-one",
+        {"series": [{"key": "acc", "steps": [0], "values": [0.5]}, {"key": "acc", "steps": [], "values": []}]},
+        "series.1.steps",
+    ),
     ("non-object-body", [{"key": "loss", "step": 0, "value": 1.0}], None),
     ("string-body", "loss", None),
 ]

@@ -11,7 +11,6 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import Project, ProjectRole, User
-from experiments.api import Pagination
 from experiments.models import Experiment, Run, RunStatus, Tag
 from tests.factories import ProjectFactory, ProjectGrantFactory, RunFactory, UserFactory
 from tests.helpers import assert_error, log_path, patch_json, post_json, run_path
@@ -476,18 +475,19 @@ def test_runs_list_pages_by_page_size(owner_client: APIClient, three_runs: dict[
     assert second["next"] is None
 
 
-def test_runs_list_page_size_is_bounded(owner_client: APIClient, three_runs: dict[str, Run]) -> None:
-    from rest_framework.request import Request
-    from rest_framework.test import APIRequestFactory
+@pytest.mark.parametrize("raw", ["5000", "0", "-3", "abc", "", str(10**9), "1_000"])
+@pytest.mark.parametrize("name", ["page_size", "max_results"])
+def test_runs_list_page_size_is_bounded(
+    owner_client: APIClient, three_runs: dict[str, Run], name: str, raw: str
+) -> None:
+    # Issue 17: out of 1..1000 the page size is refused naming it (it was clamped silently).
+    response = owner_client.get(RUNS, {"project": "acme/proj", name: raw})
 
-    def page_size(raw: str) -> int | None:
-        return Pagination().get_page_size(Request(APIRequestFactory().get(RUNS, {"page_size": raw})))
+    assert_error(response, 400, field=name)
 
-    assert page_size("5000") == 1000
-    assert page_size("0") == 50
-    assert page_size("-3") == 50
-    assert page_size("abc") == 50
-    assert len(names(owner_client, page_size=10**9)) == 3
+
+def test_runs_list_takes_the_largest_page_size(owner_client: APIClient, three_runs: dict[str, Run]) -> None:
+    assert len(names(owner_client, page_size=1000)) == 3
 
 
 def test_runs_list_of_an_invisible_project_is_not_found(outsider_client: APIClient, three_runs: dict[str, Run]) -> None:

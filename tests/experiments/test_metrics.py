@@ -226,6 +226,8 @@ def test_the_same_key_twice_in_columns_is_concatenated() -> None:
         ({"key": "loss", "steps": [0, 1], "values": [10**400, 1.0]}, "series.0.values.0"),
         ({"key": "loss", "steps": [0, 1], "values": [1.0, 2.0], "timestamps": [1]}, "series.0.timestamps"),
         ({"key": "loss", "steps": [0, 1], "values": [1.0, 2.0], "timestamps": [1, -1]}, "series.0.timestamps.1"),
+        ({"key": "loss", "steps": [], "values": []}, "series.0.steps"),
+        ({"key": "loss", "steps": [], "values": [], "timestamps": []}, "series.0.steps"),
     ],
 )
 def test_invalid_column_names_the_offending_field(item: dict[str, Any], field: str) -> None:
