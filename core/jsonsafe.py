@@ -26,7 +26,6 @@ as the float it stands for, so such a row reads back as the float it was sent as
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
@@ -36,8 +35,15 @@ from core.errors import Invalid
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
-# Any integer outside the 64-bit range has at least 19 digits (2**63 has 19).
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+# An integer outside the 64-bit range has at least 19 digits (2**63 has 19). In JSON an
+# integer literal is never preceded by a digit, ".", "e", "E" or "+" (a "-" is its sign or an
+# exponent's): so after mapping digits to "9", those four to "." and every other byte to
+# " ", a wide integer shows as " " and 19 nines. The digits of a fraction, such as those of
+# 0.0005005005005005005, follow a "."; digits inside strings may match (harmless: the
+# exact check runs). One translate and one search in C, where a regular expression over
+# the many digits of a metric batch takes ten times as long.
+_NUMBERS = bytes(ord("9") if 48 <= b <= 57 else ord(".") if b in b".eE+" else ord(" ") for b in range(256))
+_WIDE_INTEGER = b" " + b"9" * 19
 
 
 def loads(raw: bytes) -> Any:
@@ -52,21 +58,25 @@ def loads(raw: bytes) -> Any:
 def _may_break_a_rule(raw: bytes, value: Any) -> bool:
     """False when ``raw`` (that parsed as ``value``) surely keeps every rule.
 
-    - A NUL can only be written ``\\u0000`` (a raw control character is not JSON).
-    - A wide integer needs 19 digits in a row.
+    - A NUL can only be written ``\\u0000`` (a raw control character is not JSON), so
+      not without a backslash, which a body seldom has.
+    - A wide integer needs 19 digits in a row, outside a float (``_NUMBERS``).
     - Duplicate keys: outside strings, a colon only ever follows a key. So the colons of
       ``raw`` are its keys plus the colons inside its strings, and the colons of
       ``orjson.dumps(value)`` are the keys kept plus the colons of the strings kept
       (orjson writes a colon as itself). The counts are equal exactly when no key was
       dropped, provided every colon of a string is written as itself in ``raw`` too
       (``\\u003a`` is the only other way to write one).
+
+    Measured on a 1,000-point log batch: see tests/core/test_jsonsafe.py and the report
+    of issue 17 (about as much again as ``orjson.loads`` itself).
     """
-    if b"\\u0000" in raw or _LONG_DIGITS.search(raw):
+    if b"\\" in raw and (b"\\u0000" in raw or b"\\u003a" in raw or b"\\u003A" in raw):
+        return True
+    if _WIDE_INTEGER in b" " + raw.translate(_NUMBERS):
         return True
     if not isinstance(value, (dict, list)):
         return False
-    if b"\\u003a" in raw or b"\\u003A" in raw:
-        return True
     return raw.count(b":") != orjson.dumps(value).count(b":")
 
 
