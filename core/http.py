@@ -129,6 +129,11 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
     return defaults.permission_denied(request, exception)
 
 
+def api_not_found(request: HttpRequest) -> HttpResponse:
+    """The last route under /api/: what no API route took is not a page either."""
+    raise Http404("No such API endpoint.")
+
+
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api(request):
         return refusal(request, 404, "not_found", "Not found.")

@@ -149,7 +149,6 @@ def test_dumps_leaves_other_errors_alone() -> None:
         jsonsafe.dumps({"x": object()})
 
 
-
 @pytest.mark.parametrize(
     "raw",
     [
