@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -35,7 +35,7 @@ class SyncChainASGIHandler(ASGIHandler):
     async def handle(self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Any) -> None:
         await super().handle(scope, _bounded(scope, receive), send)
 
-    def create_request(self, scope: dict[str, Any], body_file: Any) -> tuple[Any, Any]:
+    def create_request(self, scope: Mapping[str, Any], body_file: Any) -> tuple[Any, Any]:
         """A body that came without Content-Length (chunked) gets the length it had, so that
         DRF, which reads nothing when there is no length, reads it."""
         request, error_response = super().create_request(scope, body_file)

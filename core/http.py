@@ -100,16 +100,14 @@ def _is_form(request: HttpRequest) -> bool:
 
 def body_too_large(request: HttpRequest) -> str:
     """Why the request's body is over the limit, or "" when it is not."""
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    if limit is None:
-        return ""
-    if getattr(request, "scope", {}).get(BODY_TOO_LARGE):
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE  # None: no limit, as for Django
+    if limit is not None and getattr(request, "scope", {}).get(BODY_TOO_LARGE):
         return f"The request body is larger than {limit} bytes, the limit (ASSAY_MAX_BODY_BYTES)."
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return ""
-    if length > limit:
+    if limit is not None and length > limit:
         return f"The request body is {length} bytes; the limit is {limit} bytes (ASSAY_MAX_BODY_BYTES)."
     return ""
 

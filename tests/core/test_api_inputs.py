@@ -114,7 +114,7 @@ def test_nul_in_a_log_batch_is_refused(owner_client: APIClient, run: Run) -> Non
 )
 def test_nul_in_an_api_path_is_a_json_404(owner_client: APIClient, run: Run, path: str) -> None:
     for method in ("GET", "POST", "PATCH", "DELETE"):
-        response = owner_client.generic(method, path, data=b"{}", content_type=JSON)
+        response = owner_client.generic(method, path, data="{}", content_type=JSON)
         assert_error(response, 404, code="not_found", field=None)
 
 
@@ -224,7 +224,7 @@ def test_a_body_over_the_limit_is_a_413_before_it_is_read(
     # The declared length is past the limit; the 2 bytes behind it would fail a reader that
     # trusted it (the test client refuses to read more than it has).
     response = owner_client.generic(
-        method.upper(), path.format(run=run.id), data=b"{}", content_type=JSON, CONTENT_LENGTH="1001"
+        method.upper(), path.format(run=run.id), data="{}", content_type=JSON, CONTENT_LENGTH="1001"
     )
 
     error = assert_error(response, 413, code="too_large", field=None)
