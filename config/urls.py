@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from artifacts import store_views
 from config import health
-from core import http, observability
+from core import observability
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -20,8 +20,6 @@ urlpatterns = [
     path("api/v1/", include("artifacts.urls")),
     path("api/v1/", include("registry.urls")),
     path("api/v1/", include("reviews.urls")),
-    # Nothing else under /api/ is a page (a project page's route would take /api/x/): JSON 404.
-    re_path(r"^api/", http.api_not_found),
     path("-/store/", store_views.local_store, name="local-store"),
     path("accounts/", include("allauth.urls")),
     path("", include("frontend.urls")),

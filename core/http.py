@@ -2,6 +2,7 @@
 
 ``RequestGuardMiddleware`` refuses, before the view runs, for the API and the pages alike:
 
+- a URL under ``/api/`` that only a page's route matched: 404;
 - a NUL character (``%00``) in the URL path: 404 (no object has such a name), and in a
   query parameter's name or value, or a page form's field: 400 naming the parameter.
   PostgreSQL refuses NUL in text, so a view would fail on it (SQLite would store it);
@@ -82,6 +83,10 @@ class RequestGuardMiddleware:
                 return refusal(request, 413, "too_large", too_large)
         if "\x00" in request.path_info:
             raise Http404("No such page.")
+        match = request.resolver_match
+        if is_api(request) and match is not None and not match.route.startswith(API_PREFIX[1:]):
+            # A page's route took an /api/ URL (``<team>/<project>/`` takes /api/x/): no such endpoint.
+            raise Http404("No such API endpoint.")
         for name, values in request.GET.lists():
             if "\x00" in name or any("\x00" in value for value in values):
                 return refusal(
@@ -125,11 +130,6 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
     if is_api(request):
         return refusal(request, 403, "permission_denied", "You do not have permission to perform this action.")
     return defaults.permission_denied(request, exception)
-
-
-def api_not_found(request: HttpRequest) -> HttpResponse:
-    """The last route under /api/: what no API route took is not a page either."""
-    raise Http404("No such API endpoint.")
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
