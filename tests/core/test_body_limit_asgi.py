@@ -20,7 +20,9 @@ from experiments.models import MetricSummary, Run
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _serve(path: str, pieces: list[bytes], headers: list[tuple[bytes, bytes]]) -> tuple[dict[str, Any], int]:
+def _serve(
+    path: str, pieces: list[bytes], headers: list[tuple[bytes, bytes]], query: bytes = b""
+) -> tuple[dict[str, Any], int]:
     """Send ``pieces`` as the body messages; the answer, and how many pieces were asked for."""
     from config.asgi import application
 
@@ -32,7 +34,7 @@ def _serve(path: str, pieces: list[bytes], headers: list[tuple[bytes, bytes]]) -
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query,
         "root_path": "",
         "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"), *headers],
         "client": ("127.0.0.1", 1234),
@@ -115,3 +117,22 @@ def test_a_chunked_body_past_the_limit_is_refused_without_reading_the_rest(
     assert orjson.loads(answer["body"])["error"]["code"] == "too_large"
     assert asked == 5  # the piece that passed the limit, and none after it
     assert not Run.objects.exists()
+
+
+def test_nul_in_a_log_call_url_is_refused_by_the_guard(run: Run, bearer: tuple[bytes, bytes]) -> None:
+    """The log fast path leaves such URLs to Django, whose guard answers them."""
+    body = orjson.dumps({"batch_id": "n1", "metrics": [{"key": "loss", "step": 1, "value": 0.5}]})
+    length = (b"content-length", b"%d" % len(body))
+
+    in_path, _ = _serve(f"/api/v1/runs/{run.id[:-1]}\x00/log/", [body], [bearer, length])
+    in_query, _ = _serve(f"/api/v1/runs/{run.id}/log/", [body], [bearer, length], query=b"x=%00")
+
+    assert in_path["status"] == 404, in_path
+    assert orjson.loads(in_path["body"])["error"]["code"] == "not_found"
+    assert in_query["status"] == 400, in_query
+    assert orjson.loads(in_query["body"])["error"] == {
+        "code": "nul_character",
+        "message": "A query parameter may not contain NUL (%00).",
+        "field": "x",
+    }
+    assert not MetricSummary.objects.exists()
