@@ -136,3 +136,27 @@ def test_nul_in_a_log_call_url_is_refused_by_the_guard(run: Run, bearer: tuple[b
         "field": "x",
     }
     assert not MetricSummary.objects.exists()
+
+
+def test_the_local_store_upload_url_reads_bodies_past_the_limit() -> None:
+    """Its token names the exact size (up to ASSAY_MAX_ARTIFACT_BYTES): core.http.body_limit_exempt."""
+    from config.middleware import _bounded
+
+    pieces = [b"x" * 1000] * 5
+    scope = {"type": "http", "path": "/-/store/", "root_path": "", "headers": [(b"content-length", b"5000")]}
+
+    async def go() -> list[bytes]:
+        sent = iter(range(len(pieces)))
+
+        async def receive() -> dict[str, Any]:
+            index = next(sent)
+            return {"type": "http.request", "body": pieces[index], "more_body": index < len(pieces) - 1}
+
+        bounded = _bounded(scope, receive)
+        return [(await bounded())["body"] for _ in pieces]
+
+    with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000), ThreadPoolExecutor(max_workers=1) as pool:
+        received = pool.submit(lambda: asyncio.run(go())).result()
+
+    assert received == pieces
+    assert "assay.body_too_large" not in scope
