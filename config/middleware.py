@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.http import HttpResponseBase
+from django.urls import Resolver404, resolve
+
+from core.http import BODY_TOO_LARGE, is_body_limit_exempt
 
 # A streamed body is pulled from its (sync) iterator in pieces of about this size, one
 # thread hop per piece; the ASGI handler sends 64 KiB messages, so this matches it.
@@ -26,6 +31,20 @@ class SyncChainASGIHandler(ASGIHandler):
     works (Django runs it with ``async_to_sync``). WebSockets do not pass through here.
     Measured: see benchmarks/README.md.
     """
+
+    async def handle(self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Any) -> None:
+        await super().handle(scope, _bounded(scope, receive), send)
+
+    def create_request(self, scope: Mapping[str, Any], body_file: Any) -> tuple[Any, Any]:
+        """A body that came without Content-Length (chunked) gets the length it had, so that
+        DRF, which reads nothing when there is no length, reads it."""
+        request, error_response = super().create_request(scope, body_file)
+        if request is not None and "CONTENT_LENGTH" not in request.META:
+            size = body_file.seek(0, 2)
+            body_file.seek(0)
+            if size:
+                request.META["CONTENT_LENGTH"] = str(size)
+        return request, error_response
 
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
@@ -60,3 +79,51 @@ def _next_piece(parts: Iterator[bytes]) -> bytes:
         if size >= STREAM_PIECE:
             break
     return b"".join(taken)
+
+
+def _bounded(scope: dict[str, Any], receive: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+    """``receive``, reading a request body only up to ``DATA_UPLOAD_MAX_MEMORY_SIZE``.
+
+    Django's handler reads the whole body before the middleware runs. A body declared
+    larger than the limit is not read at all, and one without a Content-Length (chunked)
+    is read until it passes the limit, which marks the scope with ``BODY_TOO_LARGE``; in
+    both cases ``core.http.RequestGuardMiddleware`` answers 413. Views that take larger
+    bodies themselves (``core.http.body_limit_exempt``) read as before."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    declared = next((value for name, value in scope.get("headers", ()) if name.lower() == b"content-length"), None)
+    if limit is None or (declared is not None and declared.isdigit() and int(declared) <= limit):
+        return receive  # the common case: the guard checks the declared length
+    over = declared is not None and declared.isdigit()  # declared, and beyond the limit
+    read = 0
+    cut = False
+    exempt: bool | None = None  # asked once, only of a body over the limit
+
+    async def bounded() -> Any:
+        nonlocal read, cut, exempt
+        if cut:  # the rest of the body stays unread; the handler cancels this wait when done
+            await asyncio.Event().wait()
+        if over and exempt is None:
+            exempt = _exempt(scope)
+            if not exempt:
+                cut = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+        message = await receive()
+        if message["type"] == "http.request" and not exempt:
+            read += len(message.get("body", b""))
+            if read > limit:
+                exempt = _exempt(scope)
+                if not exempt:
+                    scope[BODY_TOO_LARGE] = True
+                    cut = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
+        return message
+
+    return bounded
+
+
+def _exempt(scope: dict[str, Any]) -> bool:
+    path = scope["path"].removeprefix(scope.get("root_path", "")) or "/"
+    try:
+        return is_body_limit_exempt(resolve(path).func)
+    except Resolver404:
+        return False

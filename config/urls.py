@@ -24,3 +24,9 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("frontend.urls")),
 ]
+
+# Under /api/ these answer the JSON error shape; pages keep Django's pages (core/http.py).
+handler400 = "core.http.bad_request"
+handler403 = "core.http.permission_denied"
+handler404 = "core.http.page_not_found"
+handler500 = "core.http.server_error"

@@ -19,6 +19,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
+from core import jsonsafe
 from core.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound, TooLarge
 
 # The one place a domain error becomes an HTTP status on /api/v1 (core/errors.py).
@@ -46,7 +47,7 @@ class FastJSONRenderer(BaseRenderer):
     ) -> bytes:
         if data is None:
             return b""
-        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+        return jsonsafe.dumps(data, option=orjson.OPT_NON_STR_KEYS)
 
 
 class FastJSONParser(BaseParser):
@@ -62,11 +63,14 @@ class FastJSONParser(BaseParser):
 
 
 def parse_json(raw: bytes) -> Any:
-    """A request body as JSON, or ParseError saying what is wrong with it."""
+    """A request body as JSON, or ParseError saying what is wrong with it. Every JSON body
+    of the API passes here (the DRF parser and the log call's fast path), so the rules of
+    ``core.jsonsafe`` (no integer beyond 64 bits, no NUL, no duplicate key: ``Invalid``
+    naming the field) hold for every JSON column."""
     if not raw:
         raise exceptions.ParseError("The request body is empty; send a JSON object.")
     try:
-        return orjson.loads(raw)
+        return jsonsafe.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise exceptions.ParseError(f"The request body is not valid JSON: {exc}") from None
 

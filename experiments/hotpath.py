@@ -7,9 +7,10 @@ Through Django it paid for an ``ASGIRequest``, a new thread per request (Django'
 the live event: about two thirds of its CPU. :class:`LogFastPath` sits in front of Django's
 ASGI handler and serves that one call itself, in one hop to a pooled worker thread, when
 it has its plain form: ``Authorization: Bearer``, a JSON body with a Content-Length within
-``DATA_UPLOAD_MAX_MEMORY_SIZE``, an allowed Host, no HTTPS redirect due. Anything else
-(a session cookie, a chunked body, a wrong content type, every other URL) goes to Django
-unchanged, which answers as before.
+``DATA_UPLOAD_MAX_MEMORY_SIZE``, an allowed Host, no HTTPS redirect due, no NUL in the URL.
+Anything else (a session cookie, a chunked or too large body, a wrong content type, every
+other URL) goes to Django unchanged, which answers as before (``core.http``'s guard refuses
+a body over the limit with 413 and a NUL in the URL).
 
 The rules are the same functions, not copies: the token
 (:func:`accounts.authentication.bearer_token`), its scope (:func:`accounts.access.token_allows`),
@@ -53,6 +54,7 @@ from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 from accounts.access import token_allows
 from accounts.authentication import AUTHENTICATE_HEADER, bearer_token
 from accounts.permissions import TokenScopePermission
+from core import jsonsafe
 from core.api import error_body, error_parts, parse_json
 from core.observability import HTTP_LATENCY, request_id_var
 from experiments.api import log_call
@@ -65,7 +67,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 logger = logging.getLogger(__name__)
 
-LOG_PATH = re.compile(r"/api/v1/runs/([^/]{1,64})/log/")
+# No NUL in the run id: core.http's guard answers such a path (404).
+LOG_PATH = re.compile(r"/api/v1/runs/([^/\x00]{1,64})/log/")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # What DRF adds to the view's answer (one renderer: no Vary).
 _DRF_HEADERS = {"Allow": "POST, OPTIONS"}
@@ -105,6 +108,8 @@ class LogFastPath:
         """A Django request object for a log call this path may serve, else None (Django
         serves it). Reads headers only: the body is still unread when the answer is None."""
         if scope["type"] != "http" or scope["method"] != "POST" or not LOG_PATH.fullmatch(scope["path"]):
+            return None
+        if b"%00" in scope.get("query_string", b""):  # core.http's guard refuses it
             return None
         if scope.get("root_path"):
             return None
@@ -181,7 +186,7 @@ class LogFastPath:
                 raise PermissionDenied(TokenScopePermission.message)
             # DRF hands the view {} for an empty body; so does this path.
             result = log_call(api_token.user, run_id, parse_json(raw) if raw else {})
-            return 200, orjson.dumps(result), {}
+            return 200, jsonsafe.dumps(result), {}
         except Exception as exc:
             if getattr(exc, "status_code", None) == 401:
                 exc.auth_header = AUTHENTICATE_HEADER  # type: ignore[attr-defined]  # as DRF sets it

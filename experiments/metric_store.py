@@ -315,6 +315,8 @@ def histories(runs: list[Run], keys: list[str] | None) -> dict[str, dict[str, me
 
 def _chunk_rows(run_ids: list[str], keys: list[str] | None) -> list[tuple[str, str, bytes, bytes, bytes]]:
     """Chunks of many runs and keys in one query, in insertion order per (run, key)."""
+    if not run_ids or keys == []:  # nothing to fetch; Django cannot write SQL for "IN ()"
+        return []
     qs = MetricChunk.objects.filter(run_id__in=run_ids)
     if keys is not None:
         qs = qs.filter(key__in=keys)

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Project, User
 from accounts.services import project_get_or_create
+from core import jsonsafe
 from core.errors import Conflict, Invalid
 from core.observability import POINTS_INGESTED
 from core.validation import choice
@@ -47,7 +48,7 @@ _NOUNS = "river forest meadow comet harbor canyon glacier island lagoon mesa neb
 
 
 def _json_size(value: Any) -> int:
-    return len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+    return len(jsonsafe.dumps(value, option=orjson.OPT_NON_STR_KEYS))
 
 
 def _check_mapping(value: Any, *, field: str, max_bytes: int) -> dict[str, Any]:

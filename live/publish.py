@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import orjson
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from core import jsonsafe
 from live.eventlog import event_log
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,8 @@ def group_name(topic: str) -> str:
 
 def encode(data: Any) -> str:
     # orjson writes NaN and ±Inf as null; payloads follow the API and send them as strings.
-    return orjson.dumps(data).decode()
+    # Integers beyond 64 bits (a float jsonb gave back as one) are written as the API does.
+    return jsonsafe.dumps(data).decode()
 
 
 def _layer_call(method: Callable[..., Any], *args: Any) -> None:

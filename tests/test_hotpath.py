@@ -165,6 +165,13 @@ BAD_BODIES: list[tuple[str, bytes]] = [
     ("a bad batch id", _body(batch_id="no spaces allowed", metrics=POINT)),
     ("metrics not a list", _body(metrics={"loss": 1})),
     ("an empty series", _body(metrics=POINT, series=[{"key": "acc", "steps": [], "values": []}])),
+    # core.jsonsafe's rules, the same on both paths (issue 17):
+    ("NUL in a value", b'{"batch_id": "b1", "params": {"lr": "0\\u0000"}}'),
+    (
+        "an integer beyond 64 bits",
+        b'{"batch_id": "b1", "metrics": [{"key": "l", "step": 9223372036854775808, "value": 1}]}',
+    ),
+    ("a duplicate key", b'{"batch_id": "b1", "metrics": [{"key": "l", "step": 1, "value": 1, "step": 2}]}'),
 ]
 
 
