@@ -36,10 +36,14 @@ def policy_errors() -> Iterator[None]:
         raise
 
 
-def form_errors(request: HttpRequest, what: str = "", *, with_code: bool = False) -> FormErrors:
+def form_errors(
+    request: HttpRequest, what: str = "", *, with_code: bool = False, with_field: bool = False
+) -> FormErrors:
     """A refused change becomes an error message (``"<what>: <message>"``, plus ``(<code>)``
-    when asked) and the rest of the ``with`` block is skipped. NotFound → 404, Forbidden → 403."""
-    return FormErrors(request, what, with_code)
+    when asked, and the error's field when asked and the message does not name it already)
+    and the rest of the ``with`` block is skipped. NotFound → 404, Forbidden → 403. The
+    error is kept in ``.error`` so the view can mark the field and answer 400."""
+    return FormErrors(request, what, with_code, with_field)
 
 
 class FormErrors:
@@ -47,8 +51,9 @@ class FormErrors:
     ``__exit__`` says it may swallow the error: type checkers then know that the code after
     the ``with`` block runs when the block was cut short."""
 
-    def __init__(self, request: HttpRequest, what: str, with_code: bool) -> None:
-        self.request, self.what, self.with_code = request, what, with_code
+    def __init__(self, request: HttpRequest, what: str, with_code: bool, with_field: bool = False) -> None:
+        self.request, self.what, self.with_code, self.with_field = request, what, with_code, with_field
+        self.error: DomainError | None = None
 
     def __enter__(self) -> None:
         return None
@@ -57,6 +62,10 @@ class FormErrors:
         if not isinstance(exc, DomainError):
             return False
         raise_for_page(exc)
-        text = f"{self.what}: {exc.message}" if self.what else exc.message
+        self.error = exc
+        message = exc.message
+        if self.with_field and exc.field and exc.field not in message:
+            message = f"{exc.field}: {message}"
+        text = f"{self.what}: {message}" if self.what else message
         messages.error(self.request, f"{text} ({exc.code})" if self.with_code else text)
         return True

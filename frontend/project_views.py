@@ -30,6 +30,7 @@ from frontend.errors import policy_errors
 from frontend.runs_table import COLUMN_PREFIXES, DEFAULT_SORT, KEY_LIST_LIMIT, Column, chosen_columns
 from live.eventlog import current_seq
 from live.topics import project_topic
+from reviews import selectors as review_selectors
 
 RUNS_PER_PAGE = 50
 
@@ -289,5 +290,6 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         "keys_url": reverse("api-project-keys", args=[proj.team.name, proj.name]),
         "compare_url": reverse("project-compare", args=[proj.team.name, proj.name]),
         "live_seq": live_seq,
+        "open_reviews": review_selectors.open_request_count(request.user, proj),
     }
     return render(request, "frontend/project.html", context)

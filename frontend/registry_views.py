@@ -27,6 +27,7 @@ from frontend.errors import policy_errors
 from registry import refs, reproduce, selectors, services
 from registry.access import access_model, access_version
 from registry.models import ModelRepository, ModelVersion
+from reviews import selectors as review_selectors
 
 
 def _model_url(repository: ModelRepository) -> str:
@@ -47,7 +48,12 @@ def models_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
     return render(
         request,
         "registry/models.html",
-        {"project": proj, "models": models, "can_create": access.can(request.user, "model.create", proj)},
+        {
+            "project": proj,
+            "models": models,
+            "can_create": access.can(request.user, "model.create", proj),
+            "open_reviews": review_selectors.open_request_count(request.user, proj),
+        },
     )
 
 
@@ -75,6 +81,7 @@ def model_page(request: HttpRequest, team: str, project: str, model: str) -> Htt
             "log": selectors.alias_log(repository),
             "can_move": access.can(request.user, "alias.move", repository.project),
             "can_edit": access.can(request.user, "model.update", repository.project),
+            "open_reviews": review_selectors.open_request_count(request.user, repository.project, repository=repository),
         },
     )
 
@@ -148,6 +155,7 @@ def version_page(request: HttpRequest, team: str, project: str, model: str, numb
             "binary_scan": binary_scan,
             "can_edit": access.can(request.user, "model.update", repository.project),
             "review_url": review_url,
+            "open_reviews": review_selectors.open_request_count(request.user, repository.project, repository=repository),
             "download_url": reverse("model-version-download", args=[team, project, model, number]),
             "run_url": reverse(
                 "run", args=[repository.project.team.name, repository.project.name, version.source_run_ref]

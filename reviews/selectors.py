@@ -112,6 +112,20 @@ def requests_of(
     return qs.order_by("-number")
 
 
+def open_request_count(
+    user: AnyUser | None, project: Project, *, repository: ModelRepository | None = None
+) -> int | None:
+    """How many review requests are open in ``project`` (or on one of its model
+    repositories), one COUNT; ``None`` when ``user`` may not see the project's reviews, so
+    a page shows neither the link nor the number."""
+    if not access.can(user, "review.view", project):
+        return None
+    qs = ReviewRequest.objects.filter(project=project, state=ReviewRequest.State.OPEN)
+    if repository is not None:
+        qs = qs.filter(repository=repository)
+    return qs.count()
+
+
 def request_facts(request: ReviewRequest) -> policy.RequestFacts:
     """The snapshot that reviews.policy decides on."""
     settings = settings_for(request.repository)

@@ -143,7 +143,7 @@ def notification_email(*, notification_id: str) -> bool:
         send_mail(
             subject=f"[Assay] {notification.summary}"[:200],
             message=f"{notification.summary}\n\n{url}\n\nChange which notifications you receive by e-mail at "
-            f"{settings.PUBLIC_URL}/notifications/",
+            f"{settings.PUBLIC_URL}/settings/notifications/",
             from_email=None,
             recipient_list=[notification.user.email],
         )

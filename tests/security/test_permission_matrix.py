@@ -197,6 +197,10 @@ ROWS: dict[str, dict[str, Rule]] = {
     "<str:team>/<str:project>/reviews/<int:number>/checks/": {"post": MAINTAIN},
     "<str:team>/<str:project>/reviews/<int:number>/reviews/<str:review_id>/dismiss/": {"post": MAINTAIN},
     "notifications/": {"get": USER, "post": USER},
+    # --- pages: review policy (as the API: everyone who sees it reads, admins change it)
+    "<str:team>/<str:project>/review-settings/": {"get": VIEW, "post": ADMIN},
+    "<str:team>/<str:project>/models/<str:model>/review-settings/": {"get": VIEW, "post": ADMIN},
+    "<str:team>/<str:project>/models/<str:model>/review-settings/reset/": {"post": ADMIN},
     "<str:team>/<str:project>/export.csv": {"get": VIEW},
     "<str:team>/<str:project>/views/": {"post": VIEW},
     # a saved view is its owner's (the sample is the owner's): 404 for everyone else
@@ -205,6 +209,7 @@ ROWS: dict[str, dict[str, Rule]] = {
     # --- pages: account, tokens, teams
     "settings/": {"get": USER},
     "settings/tokens/": {"get": USER, "post": USER},
+    "settings/notifications/": {"get": USER, "post": USER},
     "settings/tokens/<str:token_id>/revoke/": {"post": NOBODY},
     "teams/": {"get": USER, "post": USER},
     "teams/<str:team>/": {"get": TEAM_VIEW},
@@ -256,6 +261,9 @@ PAGE_BODIES: dict[str, dict[str, Any] | Callable[[str], dict[str, Any]]] = {
     "review-comment": {"body": "a comment"},
     "review-update": {"state": "closed"},
     "review-dismiss": {"reason": "addressed"},
+    "project-review-settings": {"required_approvals": "2", "approver_role": "maintainer", "gates": ""},
+    "model-review-settings": {"required_approvals": "2", "approver_role": "maintainer", "gates": ""},
+    "notification-settings": {"email": ["mention"]},
 }
 API_BODIES: dict[str, Callable[[str], dict[str, Any]]] = {
     "api-project-transfer": lambda username: {"team": username},
