@@ -81,7 +81,9 @@ def model_page(request: HttpRequest, team: str, project: str, model: str) -> Htt
             "log": selectors.alias_log(repository),
             "can_move": access.can(request.user, "alias.move", repository.project),
             "can_edit": access.can(request.user, "model.update", repository.project),
-            "open_reviews": review_selectors.open_request_count(request.user, repository.project, repository=repository),
+            "open_reviews": review_selectors.open_request_count(
+                request.user, repository.project, repository=repository
+            ),
         },
     )
 
@@ -155,7 +157,9 @@ def version_page(request: HttpRequest, team: str, project: str, model: str, numb
             "binary_scan": binary_scan,
             "can_edit": access.can(request.user, "model.update", repository.project),
             "review_url": review_url,
-            "open_reviews": review_selectors.open_request_count(request.user, repository.project, repository=repository),
+            "open_reviews": review_selectors.open_request_count(
+                request.user, repository.project, repository=repository
+            ),
             "download_url": reverse("model-version-download", args=[team, project, model, number]),
             "run_url": reverse(
                 "run", args=[repository.project.team.name, repository.project.name, version.source_run_ref]

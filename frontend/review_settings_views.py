@@ -169,7 +169,9 @@ def model_review_settings_page(request: HttpRequest, team: str, project: str, mo
     with policy_errors():
         repository = access_model(request.user, team, project, model)
     settings = selectors.settings_for(repository)
-    return _render(request, project=repository.project, repository=repository, settings=settings, form=_form_of(settings))
+    return _render(
+        request, project=repository.project, repository=repository, settings=settings, form=_form_of(settings)
+    )
 
 
 @login_required

@@ -37,9 +37,7 @@ def _open_count_queries(queries: list[dict[str, Any]]) -> list[str]:
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_each_page_links_to_the_reviews_with_the_open_count(
-    path: str, opened: dict[str, Any], viewer: User
-) -> None:
+def test_each_page_links_to_the_reviews_with_the_open_count(path: str, opened: dict[str, Any], viewer: User) -> None:
     # given one open request on fraud, seen by a viewer
     # when
     with CaptureQueriesContext(connection) as ctx:

@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 from django.contrib.messages import get_messages
-from django.http import HttpResponse
 from django.test import Client
 
 from accounts.models import AuditEvent, ProjectRole, User
-from frontend.review_settings_views import parse_gate_lines
 from core.errors import Invalid
+from frontend.review_settings_views import parse_gate_lines
 from registry.models import ModelRepository, ModelVersion
 from reviews import selectors
 from reviews.models import NotificationPreference, ProjectReviewSettings, ReviewSettings
@@ -40,8 +39,8 @@ def _web(user: User) -> Client:
     return client
 
 
-def _errors(response: HttpResponse) -> list[str]:
-    return [str(m) for m in get_messages(response.wsgi_request)]  # type: ignore[attr-defined]
+def _errors(response: Any) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
 
 
 # --- the project's policy ---------------------------------------------------------------------
@@ -79,11 +78,13 @@ def test_below_admin_the_policy_is_read_only_and_a_change_is_refused(
     page = web.get(PROJECT_PAGE)
     assert page.status_code == 200
     html = page.content.decode()
-    assert 'data-testid="read-only"' in html and 'data-testid="policy-save"' not in html
+    assert 'data-testid="read-only"' in html
+    assert 'data-testid="policy-save"' not in html
     assert web.post(PROJECT_PAGE, VALID).status_code == 403
     assert web.post(MODEL_PAGE, VALID).status_code == 403
     assert web.post(MODEL_PAGE + "reset/").status_code == 403
-    assert not ProjectReviewSettings.objects.exists() and not ReviewSettings.objects.exists()
+    assert not ProjectReviewSettings.objects.exists()
+    assert not ReviewSettings.objects.exists()
 
 
 def test_an_outsider_gets_404_for_every_policy_page(outsider: User, model: ModelRepository) -> None:
@@ -92,12 +93,14 @@ def test_an_outsider_gets_404_for_every_policy_page(outsider: User, model: Model
         assert web.get(path).status_code == 404
         assert web.post(path, VALID).status_code == 404
     assert web.post(MODEL_PAGE + "reset/").status_code == 404
-    assert not ProjectReviewSettings.objects.exists() and not ReviewSettings.objects.exists()
+    assert not ProjectReviewSettings.objects.exists()
+    assert not ReviewSettings.objects.exists()
 
 
 def test_signed_out_is_sent_to_sign_in(model: ModelRepository) -> None:
     response = Client().get(PROJECT_PAGE)
-    assert response.status_code == 302 and "/login/" in response["Location"]
+    assert response.status_code == 302
+    assert "/login/" in response["Location"]
 
 
 @pytest.mark.parametrize(
@@ -110,7 +113,10 @@ def test_signed_out_is_sent_to_sign_in(model: ModelRepository) -> None:
         ({"gates": "accuracy candidate.metrics.acc >= 0.8"}, "gates"),
         ({"gates": "Bad Name: candidate.metrics.acc >= 0.8"}, "gates.0.name"),
         ({"gates": "accuracy: candidate.metrics.acc >>= 0.8", "required_checks": []}, "gates.0.expression"),
-        ({"gates": "a: candidate.metrics.acc > 1\na: candidate.metrics.acc > 2", "required_checks": []}, "gates.1.name"),
+        (
+            {"gates": "a: candidate.metrics.acc > 1\na: candidate.metrics.acc > 2", "required_checks": []},
+            "gates.1.name",
+        ),
         ({"required_checks": ["gate:nonesuch"]}, "required_checks"),
     ],
 )
@@ -123,11 +129,14 @@ def test_an_invalid_value_is_refused_naming_the_field_and_nothing_is_saved(
     # then
     assert response.status_code == 400
     errors = _errors(response)
-    assert len(errors) == 1 and errors[0].startswith("Review policy not saved: ") and field in errors[0], errors
-    assert not ProjectReviewSettings.objects.exists() and not ReviewSettings.objects.exists()
+    assert len(errors) == 1, errors
+    assert errors[0].startswith("Review policy not saved: ")
+    assert field in errors[0]
+    assert not ProjectReviewSettings.objects.exists()
+    assert not ReviewSettings.objects.exists()
     assert not AuditEvent.objects.filter(action__startswith="review.").exists()
     html = response.content.decode()
-    assert 'class="alert alert-danger' in html or field in html
+    assert field in html  # the message is on the page that answers the form
     # the form keeps what was sent
     for name in ("required_approvals", "approver_role"):
         if name in change and change[name] not in ("owner",):
@@ -172,7 +181,8 @@ def test_gate_lines_are_parsed_for_the_service() -> None:
     ]
     with pytest.raises(Invalid) as exc:
         parse_gate_lines("ok: metrics.x > 1\nno colon")
-    assert exc.value.field == "gates" and "line 2" in exc.value.message
+    assert exc.value.field == "gates"
+    assert "line 2" in exc.value.message
 
 
 # --- e-mail preferences -----------------------------------------------------------------------
@@ -197,13 +207,15 @@ def test_an_unknown_kind_is_refused_naming_the_field_and_nothing_is_saved(outsid
     response = _web(outsider).post(PREFS_PAGE, {"email": ["mention", "everything"]})
     assert response.status_code == 400
     errors = _errors(response)
-    assert len(errors) == 1 and errors[0].startswith("E-mail preferences not saved: email ")
+    assert len(errors) == 1
+    assert errors[0].startswith("E-mail preferences not saved: email ")
     assert not NotificationPreference.objects.exists()
 
 
 def test_the_preferences_need_a_sign_in() -> None:
     response = Client().get(PREFS_PAGE)
-    assert response.status_code == 302 and "/login/" in response["Location"]
+    assert response.status_code == 302
+    assert "/login/" in response["Location"]
 
 
 def test_the_settings_pages_and_the_notification_centre_link_to_the_preferences(outsider: User) -> None:
