@@ -42,10 +42,11 @@ NUMBER_FOR_STRING = [
     ("patch", "api-run", {"name": True}, "name"),
     ("post", "api-project-transfer", {"team": 0}, "team"),
 ]
+NOT_OBJECTS: list[Any] = [0, False, "", []]
 NOT_AN_OBJECT = [
     ("post", "api-runs", {"project": "acme/proj", field: bad}, field)
     for field in ("config", "tags", "info")
-    for bad in (0, False, "", [])
+    for bad in NOT_OBJECTS
 ]
 NULL_NOT_ALLOWED = [
     ("post", "api-models", {"name": "brand-new-model", "protected_aliases": None}, "protected_aliases"),
