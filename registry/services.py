@@ -81,11 +81,12 @@ def check_tags(value: Any, field: str = "tags") -> dict[str, str]:
             metric_rules.check_key(key, f"{field}.{key}")
         except metric_rules.PointError as exc:
             raise Invalid(str(exc).replace("metric key", "tag key"), field=exc.field) from None
-        if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_TAG_VALUE or "\x00" in raw:
+        if not isinstance(raw, str) or len(raw) > MAX_TAG_VALUE or "\x00" in raw:
             raise Invalid(
-                f"{field}.{key} must be a non-empty string of at most {MAX_TAG_VALUE} characters.",
-                field=f"{field}.{key}",
+                f"{field}.{key} must be a string of at most {MAX_TAG_VALUE} characters.", field=f"{field}.{key}"
             )
+        if not raw.strip():
+            raise Invalid(f"{field}.{key} may not be empty.", field=f"{field}.{key}")
         out[key] = raw
     return out
 
