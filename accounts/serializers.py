@@ -12,6 +12,7 @@ from typing import Any
 from rest_framework import serializers
 
 from accounts.models import ApiToken, AuditEvent, Membership, Project, ProjectGrant, ProjectRole, Team
+from core.api import StrictCharField
 
 
 class StrictIn(serializers.Serializer[Any]):
@@ -30,9 +31,9 @@ ROLE_NAMES = [role.label for role in ProjectRole]
 
 
 class ProjectIn(serializers.Serializer[Any]):
-    team = serializers.CharField(max_length=64)
-    name = serializers.CharField(max_length=64)
-    description = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+    team = StrictCharField(max_length=64)
+    name = StrictCharField(max_length=64)
+    description = StrictCharField(max_length=10_000, required=False, allow_blank=True, default="")
 
 
 class ProjectOut(serializers.ModelSerializer[Project]):
@@ -48,8 +49,8 @@ class ProjectOut(serializers.ModelSerializer[Project]):
 
 
 class TeamIn(StrictIn):
-    name = serializers.CharField(max_length=64)
-    display_name = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
+    name = StrictCharField(max_length=64)
+    display_name = StrictCharField(max_length=128, required=False, allow_blank=True, default="")
 
 
 class TeamOut(serializers.ModelSerializer[Team]):
@@ -69,7 +70,7 @@ class TeamOut(serializers.ModelSerializer[Team]):
 
 
 class MemberAddIn(StrictIn):
-    username = serializers.CharField(max_length=150)
+    username = StrictCharField(max_length=150)
     role = serializers.ChoiceField(choices=Membership.Role.choices, default=Membership.Role.MEMBER)
 
 
@@ -86,8 +87,8 @@ class MemberOut(serializers.ModelSerializer[Membership]):
 
 
 class GrantIn(StrictIn):
-    user = serializers.CharField(max_length=150, required=False)
-    team = serializers.CharField(max_length=64, required=False)
+    user = StrictCharField(max_length=150, required=False)
+    team = StrictCharField(max_length=64, required=False)
     role = serializers.ChoiceField(choices=ROLE_NAMES)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -126,11 +127,11 @@ class VisibilityIn(StrictIn):
 
 
 class TransferIn(StrictIn):
-    team = serializers.CharField(max_length=64)
+    team = StrictCharField(max_length=64)
 
 
 class TokenIn(StrictIn):
-    name = serializers.CharField(max_length=100)
+    name = StrictCharField(max_length=100)
     scope = serializers.ChoiceField(choices=ApiToken.Scope.values, default=ApiToken.Scope.WRITE)
     expires_in_days = serializers.IntegerField(
         min_value=1, max_value=366, required=False, allow_null=True, default=None, help_text="null: never expires"

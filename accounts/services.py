@@ -29,7 +29,7 @@ from accounts.models import ApiToken, Invitation, Membership, Project, ProjectGr
 from accounts.names import canonical, name_problem, parse_project_path
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.querycache import CompiledQuery
-from core.validation import choice
+from core.validation import choice, string
 
 TOKEN_PREFIX = "asy_"  # noqa: S105 - a public marker, not a secret
 INVITATION_PREFIX = "inv_"
@@ -152,8 +152,7 @@ def team_create(*, name: str, owner: User, display_name: str = "") -> Team:
     problem = name_problem(name, team=True)
     if problem:
         raise Invalid(problem, field="name")
-    if len(display_name) > 128:
-        raise Invalid("display_name must be at most 128 characters.", field="display_name")
+    display_name = string(display_name, field="display_name", max_length=128, allow_blank=True)
     # A user's personal team carries their username, so a new username is checked too.
     if Team.objects.filter(name__iexact=name).exists() or User.objects.filter(username__iexact=name).exists():
         raise Conflict(f"The name {name!r} is taken.", field="name")

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
@@ -32,6 +32,18 @@ STATUS: dict[type[DomainError], int] = {
     Gone: status.HTTP_410_GONE,
     TooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
 }
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField for request bodies that refuses numbers and booleans: DRF's CharField
+    turns ``0`` into ``"0"``, so ``{"team": 0}`` named a team "0" (issue 17)."""
+
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
 
 
 class FastJSONRenderer(BaseRenderer):

@@ -16,7 +16,7 @@ from accounts.models import User
 from accounts.names import parse_project_path
 from core import paging
 from core.errors import Conflict, Invalid, NotFound
-from core.validation import refuse_unknown_fields
+from core.validation import refuse_nulls, refuse_unknown_fields
 from experiments import metric_store, metrics, selectors, services
 from experiments.access import access_run
 from experiments.models import Figure, MetricSummary
@@ -275,6 +275,7 @@ def log_call(user: AnyUser | None, run_id: str, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict) or not body:
         raise Invalid("The body must be a JSON object with batch_id, params, tags, metrics and/or series.")
     refuse_unknown_fields(body, {"batch_id", "params", "tags", "metrics", "series"})
+    refuse_nulls(body, {"metrics", "series"})
     return services.run_log(
         run=run,
         batch_id=body.get("batch_id"),

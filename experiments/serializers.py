@@ -7,13 +7,14 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.api import StrictCharField
 from experiments import metrics
 from experiments.models import Experiment, Figure, MetricSummary, RunStatus
 from experiments.presenters import number_out
 
 
 class ExperimentIn(serializers.Serializer[Any]):
-    name = serializers.CharField(max_length=128)
+    name = StrictCharField(max_length=128)
 
 
 class ExperimentOut(serializers.ModelSerializer[Experiment]):
@@ -23,12 +24,12 @@ class ExperimentOut(serializers.ModelSerializer[Experiment]):
 
 
 class RunCreateIn(serializers.Serializer[Any]):
-    project = serializers.CharField(max_length=129, help_text='"team/project"; created if missing and allowed.')
-    experiment = serializers.CharField(max_length=128, required=False, default="default")
-    name = serializers.CharField(max_length=128, required=False, allow_null=True, default=None)
+    project = StrictCharField(max_length=129, help_text='"team/project"; created if missing and allowed.')
+    experiment = StrictCharField(max_length=128, required=False, default="default")
+    name = StrictCharField(max_length=128, required=False, allow_null=True, default=None)
     config = serializers.JSONField(required=False, default=dict, help_text="Object, at most 256 KiB as JSON.")
     tags = serializers.JSONField(required=False, default=dict, help_text="Object of key: string value.")
-    notes = serializers.CharField(max_length=100_000, required=False, allow_blank=True, default="")
+    notes = StrictCharField(max_length=100_000, required=False, allow_blank=True, default="")
     info = serializers.JSONField(
         required=False, default=dict, help_text="Sections code, environment, system, error, datasets; at most 1 MiB."
     )
@@ -43,8 +44,8 @@ class RunCreateIn(serializers.Serializer[Any]):
 
 
 class RunUpdateIn(serializers.Serializer[Any]):
-    name = serializers.CharField(max_length=128, required=False)
-    notes = serializers.CharField(max_length=100_000, required=False, allow_blank=True)
+    name = StrictCharField(max_length=128, required=False)
+    notes = StrictCharField(max_length=100_000, required=False, allow_blank=True)
     status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
     end_time = serializers.DateTimeField(required=False)
     config = serializers.JSONField(required=False, help_text="Merged key by key into the run's config.")
@@ -54,7 +55,7 @@ class RunUpdateIn(serializers.Serializer[Any]):
 class MetricPointIn(serializers.Serializer[Any]):
     """Documentation only: the log endpoint validates points with a fast validator."""
 
-    key = serializers.CharField(max_length=metrics.MAX_KEY_LENGTH)
+    key = StrictCharField(max_length=metrics.MAX_KEY_LENGTH)
     step = serializers.IntegerField(min_value=0, max_value=metrics.MAX_STEP)
     value = serializers.FloatField(help_text='A finite number, or "NaN", "Infinity", "-Infinity".')
     timestamp = serializers.IntegerField(
@@ -65,7 +66,7 @@ class MetricPointIn(serializers.Serializer[Any]):
 class MetricSeriesIn(serializers.Serializer[Any]):
     """Documentation only: the compact columnar form of metric points."""
 
-    key = serializers.CharField(max_length=metrics.MAX_KEY_LENGTH)
+    key = StrictCharField(max_length=metrics.MAX_KEY_LENGTH)
     steps = serializers.ListField(child=serializers.IntegerField(), min_length=1)
     values = serializers.ListField(child=serializers.FloatField(), min_length=1)
     timestamps = serializers.ListField(child=serializers.IntegerField(), required=False)
@@ -74,11 +75,11 @@ class MetricSeriesIn(serializers.Serializer[Any]):
 class LogBatchIn(serializers.Serializer[Any]):
     """Documentation of the log body (validated by ``services.run_log``)."""
 
-    batch_id = serializers.CharField(
+    batch_id = StrictCharField(
         max_length=64, required=False, help_text="Client-chosen id (a UUID); a retried batch adds nothing."
     )
-    params = serializers.DictField(child=serializers.CharField(max_length=6000), required=False)
-    tags = serializers.DictField(child=serializers.CharField(max_length=5000), required=False)
+    params = serializers.DictField(child=StrictCharField(max_length=6000), required=False)
+    tags = serializers.DictField(child=StrictCharField(max_length=5000), required=False)
     metrics = MetricPointIn(
         many=True, required=False, help_text=f"At most {metrics.MAX_POINTS_PER_BATCH} points in all."
     )
@@ -112,7 +113,7 @@ class SummaryOut(serializers.ModelSerializer[MetricSummary]):
 
 class FigureIn(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=Figure.Kind.choices, default=Figure.Kind.CONFUSION_MATRIX)
-    name = serializers.CharField(max_length=128)
+    name = StrictCharField(max_length=128)
     step = serializers.IntegerField(
         min_value=0, max_value=metrics.MAX_STEP, required=False, allow_null=True, default=None
     )
@@ -136,6 +137,6 @@ class MetricHistoryOut(serializers.Serializer[Any]):
     key = serializers.CharField()
     total = serializers.IntegerField(help_text="Points stored for this key.")
     downsampled = serializers.BooleanField()
-    method = serializers.CharField(allow_null=True, help_text="minmax-lttb when downsampled")
+    method = StrictCharField(allow_null=True, help_text="minmax-lttb when downsampled")
     points = MetricPointOut(many=True)
     next = serializers.URLField(allow_null=True)

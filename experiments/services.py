@@ -19,7 +19,7 @@ from accounts.services import project_get_or_create
 from core import jsonsafe
 from core.errors import Conflict, Invalid
 from core.observability import POINTS_INGESTED
-from core.validation import choice
+from core.validation import choice, mapping, string
 from experiments import events, metric_store, metrics
 from experiments.models import (
     Experiment,
@@ -52,8 +52,7 @@ def _json_size(value: Any) -> int:
 
 
 def _check_mapping(value: Any, *, field: str, max_bytes: int) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise Invalid(f"{field} must be a JSON object.", field=field)
+    value = mapping(value, field=field)
     if _json_size(value) > max_bytes:
         raise Invalid(f"{field} is larger than {max_bytes} bytes.", field=field)
     return dict(value)
@@ -154,6 +153,13 @@ def run_create(
         raise Invalid("start_time is in the future.", field="start_time")
     project = project_get_or_create(user=user, path=project_path)
     exp = experiment_get_or_create(project=project, name=experiment)
+    if name is not None:
+        name = string(name, field="name", max_length=128, allow_blank=True)
+    notes = string(notes, field="notes", max_length=100_000, allow_blank=True)
+    # Only a missing field (None) means "empty": 0, false, "" or [] are refused, not stored as {}.
+    config = _check_mapping(config if config is not None else {}, field="config", max_bytes=MAX_CONFIG_BYTES)
+    checked_info = check_info(info if info is not None else {})
+    checked_tags = check_tags(tags) if tags is not None else {}
     try:
         with transaction.atomic():
             run = Run.objects.create(
@@ -164,16 +170,16 @@ def run_create(
                 status=RunStatus.RUNNING,
                 start_time=start_time or now,
                 notes=notes,
-                config=_check_mapping(config or {}, field="config", max_bytes=MAX_CONFIG_BYTES),
-                info=check_info(info or {}),
+                config=config,
+                info=checked_info,
                 client_id=client_id,
             )
     except IntegrityError:
         if client_id is None:
             raise
         return Run.objects.select_related("project__team", "experiment", "author").get(author=user, client_id=client_id)
-    if tags:
-        Tag.objects.bulk_create([Tag(run=run, key=k, value=v) for k, v in check_tags(tags).items()])
+    if checked_tags:
+        Tag.objects.bulk_create([Tag(run=run, key=k, value=v) for k, v in checked_tags.items()])
     events.run_created(run)
     return run
 
@@ -198,9 +204,9 @@ def run_update(
     run = Run.objects.select_for_update().get(pk=run.pk)
     old_status = run.status
     if name is not None:
-        run.name = name
+        run.name = string(name, field="name", max_length=128)
     if notes is not None:
-        run.notes = notes
+        run.notes = string(notes, field="notes", max_length=100_000, allow_blank=True)
     if config is not None:
         merged = {**run.config, **_check_mapping(config, field="config", max_bytes=MAX_CONFIG_BYTES)}
         run.config = _check_mapping(merged, field="config", max_bytes=MAX_CONFIG_BYTES)

@@ -251,7 +251,9 @@ class ModelListView(APIView):
     @extend_schema(request=MODEL_IN, responses={201: MODEL_OUT}, summary="Create a model (maintainers)")
     def post(self, request: Request, team: str, project: str) -> Response:
         proj = access_project(request.user, team, project, action="model.create")
-        body = body_object(request.data, {"name", "description", "tags", "protected_aliases"})
+        body = body_object(
+            request.data, {"name", "description", "tags", "protected_aliases"}, not_null={"protected_aliases"}
+        )
         repository = services.model_create(
             user=_user(request),
             project=proj,
@@ -273,7 +275,7 @@ class ModelDetailView(APIView):
     )
     def patch(self, request: Request, team: str, project: str, model: str) -> Response:
         repository = access_model(request.user, team, project, model, action="model.update")
-        body = body_object(request.data, {"description", "tags", "protected_aliases"})
+        body = body_object(request.data, {"description", "tags", "protected_aliases"}, not_null={"protected_aliases"})
         repository = services.model_update(
             user=_user(request),
             repository=repository,

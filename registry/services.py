@@ -85,6 +85,8 @@ def check_tags(value: Any, field: str = "tags") -> dict[str, str]:
             raise Invalid(
                 f"{field}.{key} must be a string of at most {MAX_TAG_VALUE} characters.", field=f"{field}.{key}"
             )
+        if not raw.strip():
+            raise Invalid(f"{field}.{key} may not be empty.", field=f"{field}.{key}")
         out[key] = raw
     return out
 

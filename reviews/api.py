@@ -19,7 +19,7 @@ from accounts.access import access_project
 from accounts.models import ProjectRole, User
 from core import paging
 from core.errors import Invalid
-from core.validation import body_object
+from core.validation import body_object, query_bool
 from registry.access import access_model
 from reviews import selectors, services
 from reviews import serializers as out
@@ -142,6 +142,7 @@ class ReviewRequestListView(APIView):
     )
     def get(self, request: Request, team: str, project: str) -> Response:
         proj = access_project(request.user, team, project, action="review.view")
+        offset, limit = _page(request)  # checked before any early return below
         state = request.query_params.get("state", "open")
         if state not in ("open", "closed", "merged", "all"):
             raise Invalid('state must be "open", "closed", "merged" or "all".', field="state")
@@ -162,14 +163,17 @@ class ReviewRequestListView(APIView):
         model = request.query_params.get("model")
         if model:
             qs = qs.filter(repository__name=model.lower())
-        offset, limit = _page(request)
         items = list(qs[offset : offset + limit])
         return Response({"count": qs.count(), "results": [out.request_out(r) for r in items]})
 
     @extend_schema(request=REQUEST_IN, responses={201: OBJECT}, summary="Open a review request (writers)")
     def post(self, request: Request, team: str, project: str) -> Response:
         proj = access_project(request.user, team, project, action="review.create")
-        body = body_object(request.data, {"model", "version", "alias", "title", "description", "reviewers", "labels"})
+        body = body_object(
+            request.data,
+            {"model", "version", "alias", "title", "description", "reviewers", "labels"},
+            not_null={"version"},
+        )
         review_request, unreachable = services.review_request_open(
             user=_user(request),
             project=proj,
@@ -196,7 +200,9 @@ class ReviewRequestDetailView(APIView):
     )
     def patch(self, request: Request, team: str, project: str, number: int) -> Response:
         review_request = access_review_request(request.user, team, project, number)
-        body = body_object(request.data, {"title", "description", "labels", "reviewers", "version", "state"})
+        body = body_object(
+            request.data, {"title", "description", "labels", "reviewers", "version", "state"}, not_null={"version"}
+        )
         review_request, unreachable = services.review_request_update(
             user=_user(request),
             review_request=review_request,
@@ -248,7 +254,7 @@ class CommentListView(APIView):
     @extend_schema(request=COMMENT_IN, responses={201: OBJECT}, summary="Comment (markdown; replies, anchors)")
     def post(self, request: Request, team: str, project: str, number: int) -> Response:
         review_request = access_review_request(request.user, team, project, number)
-        body = body_object(request.data, {"body", "parent", "anchor"})
+        body = body_object(request.data, {"body", "parent", "anchor"}, not_null={"parent", "anchor"})
         comment, unreachable = services.comment_create(
             user=_user(request),
             review_request=review_request,
@@ -263,7 +269,7 @@ class CommentDetailView(APIView):
     @extend_schema(request=COMMENT_PATCH, responses=OBJECT, summary="Edit your comment, or resolve its thread")
     def patch(self, request: Request, team: str, project: str, number: int, comment_id: str) -> Response:
         comment = access_comment(request.user, team, project, number, comment_id)
-        body = body_object(request.data, {"body", "resolved"})
+        body = body_object(request.data, {"body", "resolved"}, not_null={"resolved"})
         comment, unreachable = services.comment_update(
             user=_user(request), comment=comment, body=body.get("body"), resolved=body.get("resolved")
         )
@@ -341,7 +347,7 @@ SETTINGS_FIELDS = {"required_approvals", "approver_role", "gates", "required_che
 
 
 def _settings_changes(request: Request) -> dict[str, Any]:
-    body = body_object(request.data, SETTINGS_FIELDS)
+    body = body_object(request.data, SETTINGS_FIELDS, not_null={"required_checks"})
     return {
         "required_approvals": body.get("required_approvals"),
         "approver_role": body.get("approver_role"),
@@ -397,7 +403,7 @@ class NotificationListView(APIView):
     )
     def get(self, request: Request) -> Response:
         user = _user(request)
-        unread = request.query_params.get("unread") in ("1", "true")
+        unread = query_bool(request.query_params.get("unread"), field="unread")
         offset, limit = _page(request)
         qs = selectors.notifications_of(user, unread=unread)
         return Response(

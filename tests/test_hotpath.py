@@ -172,6 +172,9 @@ BAD_BODIES: list[tuple[str, bytes]] = [
         b'{"batch_id": "b1", "metrics": [{"key": "l", "step": 9223372036854775808, "value": 1}]}',
     ),
     ("a duplicate key", b'{"batch_id": "b1", "metrics": [{"key": "l", "step": 1, "value": 1, "step": 2}]}'),
+    # null is not "not given" where the schema says a list (issue 17 bug 10):
+    ("null metrics", _body(metrics=None, series=[{"key": "acc", "steps": [1], "values": [0.5]}])),
+    ("null series", _body(metrics=POINT, series=None)),
 ]
 
 

@@ -109,7 +109,7 @@ def notifications_mark_read(*, user: User, ids: Any = None, all_unread: Any = Fa
         raise Invalid("all must be true or false.", field="all")
     qs = Notification.objects.filter(user=user, read_at__isnull=True)
     if not all_unread:
-        if not isinstance(ids, list) or not ids or len(ids) > 500 or not all(isinstance(i, str) for i in ids):
+        if not isinstance(ids, list) or not ids or len(ids) > 500 or not all(isinstance(i, str) and i for i in ids):
             raise Invalid('Send {"ids": [notification ids]} or {"all": true}.', field="ids")
         # SECURITY: only the caller's own notifications; another user's id changes nothing.
         qs = qs.filter(pk__in=ids)
