@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.plumbing import build_array_type, build_basic_type
+from drf_spectacular.plumbing import build_array_type
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -46,7 +46,7 @@ PAGE_PARAMETERS = [
 
 
 OBJECT = OpenApiTypes.OBJECT
-OBJECTS = OpenApiResponse(build_array_type(build_basic_type(OpenApiTypes.OBJECT)), description="A JSON array")
+OBJECTS = OpenApiResponse(build_array_type({"type": "object", "additionalProperties": {}}), description="A JSON array")
 REQUEST_IN = inline_serializer(
     "ReviewRequestIn",
     {

@@ -36,7 +36,8 @@ def test_every_operation_documents_its_errors_with_the_one_error_component() -> 
 @pytest.mark.django_db
 def test_paged_lists_match_the_schema(owner_client: APIClient, project: Project) -> None:
     response = owner_client.get("/api/v1/projects/")
-    assert response.status_code == 200 and response.json()["results"]
+    assert response.status_code == 200
+    assert response.json()["results"]
     assert_conforms("GET", "/api/v1/projects/", response)
     url = "/api/v1/audit/?project=acme/proj"
     assert_conforms("GET", url, owner_client.get(url))
