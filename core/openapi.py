@@ -10,8 +10,9 @@ documents the statuses it can answer, decided from what the operation is:
 - a method with a body (POST, PUT, PATCH): 400 (bad JSON or field), 413 (body above the
   limit, core/http.py) and 415 (not ``application/json``);
 - query parameters: 400 (a value out of range or malformed);
-- path parameters: 404 (no such object, or one you may not see); a ``page`` parameter: 404
-  (a page past the last one, DRF's page-number paging);
+- 404 (no such object, or one you may not see) wherever an operation names an object: in
+  its path, its query (``?project=team/name``, ``?runs=…``; a ``page`` past the last one) or
+  its body (a write naming a team, a user, a version…);
 - a version's binary whose artifact was deleted: 410.
 
 No 429: the server does not throttle (the SDK still retries one from a proxy).
@@ -51,7 +52,7 @@ DESCRIPTIONS = {
     "400": "Invalid input: malformed JSON, a bad field or query parameter (`field` names it)",
     "401": "No credentials, or credentials that are not valid",
     "403": "Not allowed: the token's scope or your role does not permit it",
-    "404": "No such object, or one you may not see (or a page past the last one)",
+    "404": "No such object (in the path, the query or the body), or one you may not see; a page past the last",
     "409": "Conflicts with the current state",
     "410": "Gone: the binary's artifact was deleted with its run",
     "413": "The request body is above the limit",
@@ -75,7 +76,7 @@ def error_statuses(method: str, path: str, operation: dict[str, Any]) -> list[st
         statuses |= {"400", "413", "415"}
     if any(p.get("in") == "query" for p in parameters):
         statuses.add("400")
-    if any(p.get("in") == "path" or (p.get("in"), p.get("name")) == ("query", "page") for p in parameters):
+    if method in WRITES or any(p.get("in") in {"path", "query"} for p in parameters):
         statuses.add("404")
     if path.endswith("/versions/{version}/download/"):
         statuses.add("410")
