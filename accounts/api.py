@@ -7,6 +7,7 @@ Thin: validate with an input serializer, ask the policy (``accounts.access`` and
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -166,12 +167,33 @@ class _BoundedPagination(PageNumberPagination):
         return paging.page_size(request.query_params, default=self.page_size, maximum=self.max_page_size)
 
 
+def paged(name: str, item: type[serializers.Serializer[Any]]) -> serializers.Serializer[Any]:
+    """The schema of one page of a _BoundedPagination list (DRF's page-number shape)."""
+    return inline_serializer(
+        name,
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item(many=True),
+        },
+    )
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", int, description="1-based page number (default 1)"),
+    OpenApiParameter("page_size", int, description="Items per page (default 50; above the maximum is refused)"),
+]
+
+
 class ProjectPagination(_BoundedPagination):
     pass
 
 
 class ProjectListView(APIView):
-    @extend_schema(responses=ProjectOut(many=True), summary="Projects you can see")
+    @extend_schema(
+        parameters=PAGE_PARAMETERS, responses=paged("ProjectPage", ProjectOut), summary="Projects you can see"
+    )
     def get(self, request: Request) -> Response:
         paginator = ProjectPagination()
         page = paginator.paginate_queryset(selectors.projects_visible_to(request.user), request, view=self)
@@ -340,8 +362,9 @@ class AuditListView(APIView):
             OpenApiParameter("target", str, description="part of the target's label"),
             OpenApiParameter("since", str, description="ISO date or date-time, inclusive"),
             OpenApiParameter("until", str, description="ISO date or date-time, exclusive"),
+            *PAGE_PARAMETERS,
         ],
-        responses=AuditEventOut(many=True),
+        responses=paged("AuditEventPage", AuditEventOut),
         summary="The audit log (site administrators; a project's admins with ?project=)",
     )
     def get(self, request: Request) -> Response:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -239,7 +240,7 @@ class ModelListView(APIView):
             ),
             OpenApiParameter("alias", str, description="Keep models having this alias"),
         ],
-        responses=MODEL_OUT,
+        responses=type(MODEL_OUT)(many=True),
         summary="Models of a project",
     )
     def get(self, request: Request, team: str, project: str) -> Response:
@@ -294,7 +295,7 @@ class VersionListView(APIView):
             ),
             OpenApiParameter("alias", str, description="Only the version carrying this alias"),
         ],
-        responses=VERSION_OUT,
+        responses=type(VERSION_OUT)(many=True),
         summary="Versions of a model, newest first (code diffs and package lists left out)",
     )
     def get(self, request: Request, team: str, project: str, model: str) -> Response:
@@ -362,7 +363,7 @@ class VersionDetailView(APIView):
 
 class VersionReproduceView(APIView):
     @extend_schema(
-        responses=inline_serializer("ReproduceManifest", {"manifest": serializers.JSONField()}),
+        responses=OpenApiResponse(OpenApiTypes.OBJECT, description="The manifest itself (not wrapped)"),
         summary="What is needed to rebuild a version (the SDK's `assay reproduce` reads it)",
     )
     def get(self, request: Request, team: str, project: str, model: str, version: str) -> Response:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.plumbing import build_array_type
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -45,6 +46,7 @@ PAGE_PARAMETERS = [
 
 
 OBJECT = OpenApiTypes.OBJECT
+OBJECTS = OpenApiResponse(build_array_type({"type": "object", "additionalProperties": {}}), description="A JSON array")
 REQUEST_IN = inline_serializer(
     "ReviewRequestIn",
     {
@@ -217,7 +219,7 @@ class ReviewRequestDetailView(APIView):
 
 
 class ReviewListView(APIView):
-    @extend_schema(responses=OBJECT, summary="Reviews of a request")
+    @extend_schema(responses=OBJECTS, summary="Reviews of a request")
     def get(self, request: Request, team: str, project: str, number: int) -> Response:
         review_request = access_review_request(request.user, team, project, number)
         return Response([out.review_out(r) for r in selectors.reviews_of(review_request)])
@@ -246,7 +248,7 @@ class ReviewDismissView(APIView):
 
 
 class CommentListView(APIView):
-    @extend_schema(responses=OBJECT, summary="Comments of a request (threads by `parent`)")
+    @extend_schema(responses=OBJECTS, summary="Comments of a request (threads by `parent`)")
     def get(self, request: Request, team: str, project: str, number: int) -> Response:
         review_request = access_review_request(request.user, team, project, number)
         return Response([out.comment_out(c) for c in selectors.comments_of(review_request)])
@@ -275,18 +277,18 @@ class CommentDetailView(APIView):
         )
         return Response(_with_mentions(out.comment_out(comment), unreachable))
 
-    @extend_schema(request=None, responses=OBJECT, summary="Delete your comment")
+    @extend_schema(request=None, responses={200: OBJECT}, summary="Delete your comment")
     def delete(self, request: Request, team: str, project: str, number: int, comment_id: str) -> Response:
         comment = access_comment(request.user, team, project, number, comment_id)
         return Response(out.comment_out(services.comment_delete(user=_user(request), comment=comment)))
 
 
 class CheckListView(APIView):
-    @extend_schema(responses=OBJECT, summary="Checks of the current candidate")
+    @extend_schema(responses=OBJECTS, summary="Checks of the current candidate")
     def get(self, request: Request, team: str, project: str, number: int) -> Response:
         return Response(out.checks_out(access_review_request(request.user, team, project, number)))
 
-    @extend_schema(request=None, responses={202: OBJECT}, summary="Re-run the checks (maintainers)")
+    @extend_schema(request=None, responses={202: OBJECTS}, summary="Re-run the checks (maintainers)")
     def post(self, request: Request, team: str, project: str, number: int) -> Response:
         review_request = access_review_request(request.user, team, project, number)
         if request.data:
@@ -296,7 +298,7 @@ class CheckListView(APIView):
 
 
 class TimelineView(APIView):
-    @extend_schema(responses=OBJECT, summary="Every event of a request, oldest first")
+    @extend_schema(responses=OBJECTS, summary="Every event of a request, oldest first")
     def get(self, request: Request, team: str, project: str, number: int) -> Response:
         review_request = access_review_request(request.user, team, project, number)
         return Response([out.event_out(e) for e in selectors.timeline_of(review_request)])
@@ -319,7 +321,7 @@ class MergeView(APIView):
 class MentionableView(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("q", str, description="The start of a name")],
-        responses=OBJECT,
+        responses=OBJECTS,
         summary="Users and teams who may be @mentioned in a project (editor completion)",
     )
     def get(self, request: Request, team: str, project: str) -> Response:
@@ -373,7 +375,7 @@ class ReviewSettingsView(APIView):
         )
         return Response(settings_out(settings))
 
-    @extend_schema(responses=OBJECT, summary="Drop a model's own review policy: its project's applies again")
+    @extend_schema(responses={200: OBJECT}, summary="Drop a model's own review policy: its project's applies again")
     def delete(self, request: Request, team: str, project: str, model: str) -> Response:
         repository = access_model(request.user, team, project, model, action="review.settings")
         settings = services.review_settings_delete(user=_user(request), repository=repository)
