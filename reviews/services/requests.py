@@ -146,7 +146,9 @@ def review_request_update(
         )
         policy.may_set_state(facts).refuse(field="state")
     if new_version is not None:
-        policy.may_push_candidate(facts).refuse(field="version")
+        policy.may_push_candidate(
+            facts, alias=rr.alias, version_id=str(new_version.id), version_number=new_version.number
+        ).refuse(field="version")
 
     if new_title is not None and new_title != rr.title:
         changes["title"] = {"from": rr.title, "to": new_title}

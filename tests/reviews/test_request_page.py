@@ -3,10 +3,14 @@ approval or request for changes, to a maintainer (the template holds no rule of 
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 from django.test import Client
 
 from accounts.models import User
+from core.errors import Conflict
 from registry.models import ModelVersion
 from reviews import services
 
@@ -41,3 +45,35 @@ def test_a_maintainer_may_dismiss_standing_decisive_reviews_only(
 
     services.review_dismiss(user=maint2, review=approval, reason="stale")
     assert 'id="dismiss-' not in _page(maint2, rr.number)  # already dismissed
+
+
+def test_pushing_the_version_the_alias_holds_is_refused_and_not_offered(
+    member: User, v1: ModelVersion, v2: ModelVersion, register: Any
+) -> None:
+    """Issue 16, bug 1: "Push candidate" offered v1 (what production holds) and made a
+    request "move production from v1 to v1"; the policy refuses it, naming the field."""
+    v3 = register()
+    rr, _ = services.review_request_open(
+        user=member, project=v2.repository.project, model="fraud", version=v2.number, alias="production", title="v2"
+    )
+    page = _page(member, rr.number)
+    options = re.findall(r'<option value="(\d+)">', page.split('data-testid="push-form"')[1].split("</form>")[0])
+    assert options == [str(v3.number)]  # neither the candidate (v2) nor what the alias holds (v1)
+
+    with pytest.raises(Conflict) as refused:
+        services.review_request_update(user=member, review_request=rr, version=v1.number)
+    assert (refused.value.code, refused.value.field) == ("nothing_to_merge", "version")
+    assert "already points at v1" in refused.value.message
+    rr.refresh_from_db()
+    assert rr.candidate_id == v2.id
+
+    response = _client(member).post(f"/acme/proj/reviews/{rr.number}/update/", {"version": str(v1.number)})
+    assert response.status_code in (302, 400)
+    rr.refresh_from_db()
+    assert rr.candidate_id == v2.id  # the page's form refuses it too
+
+
+def _client(user: User) -> Client:
+    web = Client()
+    web.force_login(user)
+    return web
