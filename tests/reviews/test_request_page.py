@@ -13,6 +13,7 @@ from accounts.models import User
 from core.errors import Conflict
 from registry.models import ModelVersion
 from reviews import services
+from reviews.models import Comment, Review
 
 pytestmark = pytest.mark.django_db
 
@@ -77,3 +78,27 @@ def _client(user: User) -> Client:
     web = Client()
     web.force_login(user)
     return web
+
+
+def test_the_comment_button_posts_a_comment_to_the_conversation(member: User, v2: ModelVersion) -> None:
+    """Issue 16, bug 2: "Comment" filed a review (verdict comment); the conversation's count
+    stayed 0. The button posts to the comment endpoint (the form's other buttons review)."""
+    rr, _ = services.review_request_open(
+        user=member, project=v2.repository.project, model="fraud", version=v2.number, alias="production", title="v2"
+    )
+    page = _page(member, rr.number)
+    form = page.split('data-testid="review-form"')[1].split("</form>")[0]
+    button = re.search(r"<button[^>]*>Comment</button>", form)
+    assert button is not None
+    assert f'formaction="/acme/proj/reviews/{rr.number}/comment/"' in button.group(0)
+    assert 'name="verdict"' not in button.group(0)
+
+    # What the browser sends for that button: the form's fields, to the button's formaction.
+    web = _client(member)
+    response = web.post(
+        f"/acme/proj/reviews/{rr.number}/comment/", {"version_hash": v2.content_hash, "body": "a question"}
+    )
+    assert response.status_code == 302
+    assert list(Comment.objects.filter(request=rr).values_list("body", flat=True)) == ["a question"]
+    assert not Review.objects.filter(request=rr).exists()
+    assert re.search(r'data-testid="tab-conversation">Conversation <span[^>]*>1</span>', _page(member, rr.number))
