@@ -27,6 +27,7 @@ from frontend.errors import policy_errors
 from registry import refs, reproduce, selectors, services
 from registry.access import access_model, access_version
 from registry.models import ModelRepository, ModelVersion
+from reviews import selectors as review_selectors
 
 
 def _model_url(repository: ModelRepository) -> str:
@@ -72,11 +73,24 @@ def model_page(request: HttpRequest, team: str, project: str, model: str) -> Htt
             "versions": versions,
             "aliases": aliases,
             "unset_protected": unset_protected,
-            "log": selectors.alias_log(repository),
+            "log": _alias_log_rows(repository),
             "can_move": access.can(request.user, "alias.move", repository.project),
             "can_edit": access.can(request.user, "model.update", repository.project),
         },
     )
+
+
+def _alias_log_rows(repository: ModelRepository) -> list[dict[str, Any]]:
+    """The alias history with each merge's review request as ``#N`` and its page."""
+    moves = selectors.alias_log(repository)
+    project = repository.project
+    numbers = review_selectors.request_numbers(project, [m.review_request_id or "" for m in moves])
+    rows = []
+    for move in moves:
+        number = numbers.get(move.review_request_id or "")
+        url = reverse("review-request", args=[project.team.name, project.name, number]) if number else ""
+        rows.append({"move": move, "review_number": number, "review_url": url})
+    return rows
 
 
 def _diff_context(version: ModelVersion, against: ModelVersion | None) -> dict[str, Any] | None:
