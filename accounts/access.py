@@ -242,7 +242,10 @@ def can_create_team(user: AnyUser | None) -> bool:
 
 
 def can_transfer_to(user: AnyUser | None, team: Team) -> bool:
-    """A project moves only into a team the caller owns (or anywhere, for site staff)."""
+    """A project moves only into a team the caller owns (or anywhere, for site staff), but
+    never into another user's personal team: that belongs to its user alone."""
+    if team.personal_owner_id is not None and team.personal_owner_id != getattr(user, "pk", None):
+        return False
     return can_manage_team(user, team)
 
 

@@ -5,6 +5,8 @@ from django.apps import AppConfig
 
 class AccountsConfig(AppConfig):
     name = "accounts"
+    # Not "Accounts": allauth's app (e-mail addresses) has that title in the admin already.
+    verbose_name = "Users, teams and projects"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

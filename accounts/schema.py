@@ -15,5 +15,5 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-unty
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "An API token from `python manage.py create_token USERNAME` (asy_…).",
+            "description": "An API token (asy_…) from the API tokens page, /settings/tokens/ (or `assay login`).",
         }

@@ -26,6 +26,20 @@ def teams_visible_to(user: AnyUser | None) -> QuerySet[Team]:
     return access.visible_teams(user).order_by("name")
 
 
+def transfer_targets(user: AnyUser | None, project: Project) -> QuerySet[Team]:
+    """The teams the access page offers to move ``project`` into: those ``user`` owns by
+    membership (site staff too: the page says "a team you own"), never another user's
+    personal team, not the project's own team."""
+    if not isinstance(user, User) or not user.is_active:
+        return Team.objects.none()
+    owned = Team.objects.filter(memberships__user=user, memberships__role=Membership.Role.OWNER)
+    return (
+        owned.filter(Q(personal_owner__isnull=True) | Q(personal_owner=user))
+        .exclude(pk=project.team_id)
+        .order_by("name")
+    )
+
+
 def projects_visible_to(user: AnyUser | None) -> QuerySet[Project]:
     return access.visible_projects(user, Project.objects.select_related("team"))
 

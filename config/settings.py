@@ -310,8 +310,9 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Assay API",
     "DESCRIPTION": "Experiment tracking, model registry and model review. "
-    "Authenticate with `Authorization: Bearer <token>` (create one with "
-    "`python manage.py create_token USERNAME`).",
+    "Authenticate with `Authorization: Bearer <token>`: create a token on the API tokens "
+    "page ([/settings/tokens/](/settings/tokens/)) or `POST /api/v1/tokens/`; the SDK and "
+    "CLI store it with `assay login`.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI from the installed sidecar package, not a CDN (CSP and offline installs).

@@ -37,9 +37,7 @@ def project_access_page(request: HttpRequest, team: str, project: str) -> HttpRe
         "can_manage": can_manage,
         "can_transfer": access.can(user, "project.transfer", proj),
         "can_view_audit": access.can(user, "project.view_audit", proj),
-        "transfer_targets": [
-            t for t in selectors.teams_visible_to(user) if t.pk != proj.team_id and access.can_transfer_to(user, t)
-        ],
+        "transfer_targets": [t for t in selectors.transfer_targets(user, proj) if access.can_transfer_to(user, t)],
         "roles": ROLE_NAMES,
         "your_role": ProjectRole(access.role_on(user, proj) or ProjectRole.VIEWER).label,
     }

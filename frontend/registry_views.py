@@ -78,7 +78,7 @@ def model_page(request: HttpRequest, team: str, project: str, model: str) -> Htt
             "versions": versions,
             "aliases": aliases,
             "unset_protected": unset_protected,
-            "log": selectors.alias_log(repository),
+            "log": _alias_log_rows(repository),
             "can_move": access.can(request.user, "alias.move", repository.project),
             "can_edit": access.can(request.user, "model.update", repository.project),
             "open_reviews": review_selectors.open_request_count(
@@ -86,6 +86,19 @@ def model_page(request: HttpRequest, team: str, project: str, model: str) -> Htt
             ),
         },
     )
+
+
+def _alias_log_rows(repository: ModelRepository) -> list[dict[str, Any]]:
+    """The alias history with each merge's review request as ``#N`` and its page."""
+    moves = selectors.alias_log(repository)
+    project = repository.project
+    numbers = review_selectors.request_numbers(project, [m.review_request_id or "" for m in moves])
+    rows = []
+    for move in moves:
+        number = numbers.get(move.review_request_id or "")
+        url = reverse("review-request", args=[project.team.name, project.name, number]) if number else ""
+        rows.append({"move": move, "review_number": number, "review_url": url})
+    return rows
 
 
 def _diff_context(version: ModelVersion, against: ModelVersion | None) -> dict[str, Any] | None:

@@ -194,9 +194,15 @@ def review_page(request: HttpRequest, team: str, project: str, number: int) -> H
         "threads": threads,
         "checks": serializers.checks_out(rr),
         "diff_rows": diff_rows,
-        "newer_versions": list(
-            ModelVersion.objects.filter(repository=rr.repository).exclude(pk=rr.candidate_id).order_by("-number")[:20]
-        ),
+        # The versions a push may offer: not the candidate, and not what the alias holds
+        # already (the policy refuses that no-op move, so the form does not offer it).
+        "newer_versions": [
+            v
+            for v in ModelVersion.objects.filter(repository=rr.repository)
+            .exclude(pk=rr.candidate_id)
+            .order_by("-number")[:21]
+            if policy.may_push_candidate(page.facts, alias=rr.alias, version_id=str(v.id), version_number=v.number)
+        ][:20],
         "can_comment": page.can_comment,
         "can_approve": page.can_approve,
         "can_request_changes": page.can_request_changes,

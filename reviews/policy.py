@@ -311,12 +311,19 @@ def may_set_state(facts: RequestFacts) -> Decision:
     return ALLOW
 
 
-def may_push_candidate(facts: RequestFacts) -> Decision:
-    """A new candidate (on top of may_edit; R5 follows) goes to an open request only."""
+def may_push_candidate(
+    facts: RequestFacts, *, alias: str = "", version_id: str | None = None, version_number: int | None = None
+) -> Decision:
+    """A new candidate (on top of may_edit; R5 follows) goes to an open request only, and
+    (as for :func:`may_open`) it is not the version the alias already holds: that request
+    would move nothing. Without ``version_id`` only the request's state is asked (may the
+    page offer a push at all)."""
     if facts.state == "merged":
         return deny("request_not_open", "The request is merged.")
     if facts.state != "open":
         return deny("request_not_open", "Reopen the request before pushing a new candidate.")
+    if version_id is not None and facts.alias_version_id is not None and str(version_id) == facts.alias_version_id:
+        return deny("nothing_to_merge", f"The alias {alias!r} already points at v{version_number}.")
     return ALLOW
 
 

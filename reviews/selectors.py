@@ -278,3 +278,10 @@ def mentionable(project: Project, prefix: str, *, limit: int = 10) -> list[dict[
     out: list[dict[str, Any]] = [{"name": u.username, "kind": "user"} for u in users]
     out += [{"name": t.name, "kind": "team"} for t in teams if t.name not in {u.username for u in users}]
     return out[:limit]
+
+
+def request_numbers(project: Project, ids: list[str]) -> dict[str, int]:
+    """The ``#N`` of each review request id (the alias history keeps ids: the registry does
+    not know the reviews app), in ``project`` only."""
+    found = ReviewRequest.objects.filter(project=project, pk__in=[i for i in ids if i])
+    return dict(found.values_list("id", "number"))

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The foundation's acceptance scenario with plain curl: create a run, log 100,000 points in
 # 10 batches (one of them sent twice), read back exactly 100,000 points and a 500-point
-# downsampled history.
+# downsampled history; then finish the run.
 #   usage: ASSAY_URL=http://127.0.0.1:8000 ASSAY_TOKEN=asy_... scripts/curl-demo.sh [team/project]
 set -euo pipefail
 URL=${ASSAY_URL:-http://127.0.0.1:8000}
-: "${ASSAY_TOKEN:?set ASSAY_TOKEN (python manage.py create_token USERNAME)}"
+: "${ASSAY_TOKEN:?set ASSAY_TOKEN (from /settings/tokens/)}"
 PROJECT=${1:-}
 if [ -z "$PROJECT" ]; then
   echo "usage: $0 team/project" >&2
@@ -41,3 +41,6 @@ done
 echo "raw points read back: $count (total $(json 'd["total"]' < "$tmp/page.json"))"
 curl -sf "${auth[@]}" "$URL/api/v1/runs/$run_id/metrics/loss/?max_points=500" > "$tmp/ds.json"
 echo "downsampled: $(json 'len(d["points"])' < "$tmp/ds.json") points, method $(json 'd["method"]' < "$tmp/ds.json")"
+# A run stays "running" until it is ended (the SDK's run.finish() does the same).
+curl -sf "${auth[@]}" -X PATCH -d '{"status": "finished"}' "$URL/api/v1/runs/$run_id/" > "$tmp/end.json"
+echo "run $(json 'd["status"]' < "$tmp/end.json")"

@@ -82,6 +82,16 @@ def metric_exact(value: float | None) -> str:
     return repr(value)
 
 
+@register.filter
+def num(value: object) -> SafeString | object:
+    """A float shortened as :func:`metric` does (``0.9916434540389972`` → ``0.99164``) with
+    its full value on hover (a ``title``); anything else (ints, strings, None) unchanged.
+    One filter for every page that shows values of metrics and params."""
+    if isinstance(value, bool) or not isinstance(value, float):
+        return value
+    return format_html('<span class="num-value" title="{}">{}</span>', metric_exact(value), metric(value))
+
+
 @register.simple_tag
 def status_badge(status: str) -> SafeString:
     """A badge with the status as text (colour is never the only signal)."""

@@ -64,14 +64,17 @@ def review_submit(
     )
     events.request_event(rr, "review.created", serializers.review_out(review))
     words = {"approve": "approved", "request_changes": "requested changes on", "comment": "reviewed"}[verdict]
+    # One event, one notification per user: a mention is more specific than "review submitted".
+    mentioned = notify_mentions(request=rr, actor=user, text=text, place=f"a review of {request_label(rr)}")
     notify(
         users=watchers(rr),
         kind=Notification.Kind.REVIEW_SUBMITTED,
         request=rr,
         actor=user,
         summary=f"{user.username} {words} {request_label(rr)}: {rr.title}",
+        skip=mentioned.reached,
     )
-    unreachable = notify_mentions(request=rr, actor=user, text=text, place=f"a review of {request_label(rr)}")
+    unreachable = mentioned.unreachable
     events.request_event(rr, "request.updated", serializers.request_out(rr))
     return review, unreachable
 
@@ -147,7 +150,7 @@ def comment_create(
         user,
         {"comment": comment.id, "anchor": anchor_value, "reply": parent_comment is not None},
     )
-    unreachable = notify_mentions(request=rr, actor=user, text=text)
+    unreachable = notify_mentions(request=rr, actor=user, text=text).unreachable
     events.request_event(rr, "comment.created", serializers.comment_out(comment))
     return comment, unreachable
 
@@ -178,7 +181,7 @@ def comment_update(
             comment.body = text
             comment.body_html = markdown.render(text)
             comment.edited_at = timezone.now()
-            unreachable = notify_mentions(request=rr, actor=user, text=text, previous_text=previous)
+            unreachable = notify_mentions(request=rr, actor=user, text=text, previous_text=previous).unreachable
     if resolved is not None:
         if not isinstance(resolved, bool):
             raise Invalid("resolved must be true or false.", field="resolved")

@@ -5,6 +5,7 @@ after commit, and the user's own notification writes (mark read, e-mail preferen
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -45,11 +46,18 @@ def resolve_mentions(project: Project, text: str) -> tuple[list[User], list[str]
 
 
 def notify(
-    *, users: Iterable[User], kind: str, request: ReviewRequest, actor: User | None, summary: str
+    *,
+    users: Iterable[User],
+    kind: str,
+    request: ReviewRequest,
+    actor: User | None,
+    summary: str,
+    skip: Iterable[User] = (),
 ) -> list[Notification]:
     """Write one notification per user (not the actor, only who may see the request), then
-    after commit: push each to its user and queue its e-mail."""
-    seen: set[int] = set()
+    after commit: push each to its user and queue its e-mail. ``skip`` are the users the same
+    event already notified with a more specific reason: one event, one notification each."""
+    seen: set[int] = {u.pk for u in skip}
     rows: list[Notification] = []
     for user in users:
         if user.pk in seen or (actor is not None and user.pk == actor.pk) or not user.is_active:
@@ -68,23 +76,39 @@ def notify(
     return created
 
 
+@dataclass(frozen=True)
+class Mentions:
+    reached: list[User]  # who the mentions addressed (the event notifies them as mentioned)
+    unreachable: list[str]  # the names that reach no one
+
+
 def notify_mentions(
-    *, request: ReviewRequest, actor: User, text: str, place: str | None = None, previous_text: str = ""
-) -> list[str]:
-    """Notify the users the @mentions in ``text`` reach (see resolve_mentions) and return
-    the names that reach no one. An edit passes the ``previous_text``: who was mentioned by
-    name there is not notified again. ``place`` is where the mention is, as the summary
-    says it (by default the request's label and title)."""
-    reached, unreachable = resolve_mentions(request.project, text)
+    *,
+    request: ReviewRequest,
+    actor: User,
+    text: str,
+    place: str | None = None,
+    previous_text: str = "",
+    skip: Iterable[User] = (),
+) -> Mentions:
+    """Notify the users the @mentions in ``text`` reach (see resolve_mentions). An edit
+    passes the ``previous_text``: who was mentioned by name there is not notified again.
+    ``place`` is where the mention is, as the summary says it (by default the request's
+    label and title). ``skip``: who the same event notified with a more specific reason (a
+    requested reviewer). A caller with a less specific reason of its own (a review submitted
+    to its watchers) notifies after this and skips ``reached``."""
+    found, unreachable = resolve_mentions(request.project, text)
     already = set(mentions.find_mentions(previous_text))
+    reached = [u for u in found if u.username not in already]
     notify(
-        users=[u for u in reached if u.username not in already],
+        users=reached,
         kind=Notification.Kind.MENTION,
         request=request,
         actor=actor,
         summary=f"{actor.username} mentioned you in {place or f'{request_label(request)}: {request.title}'}",
+        skip=skip,
     )
-    return unreachable
+    return Mentions(reached=reached, unreachable=unreachable)
 
 
 def watchers(request: ReviewRequest) -> list[User]:

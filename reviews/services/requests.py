@@ -108,7 +108,8 @@ def review_request_open(
         actor=user,
         summary=f"{user.username} requested your review on {request_label(review_request)}: {title_text}",
     )
-    unreachable = notify_mentions(request=review_request, actor=user, text=body)
+    # One event, one notification per user: "review requested" is more specific than a mention.
+    unreachable = notify_mentions(request=review_request, actor=user, text=body, skip=requested).unreachable
     queue_checks(review_request)
     return review_request, unreachable
 
@@ -132,6 +133,8 @@ def review_request_update(
     policy.may_edit(facts, user_id=str(user.pk), role=role_of(user, rr.project)).refuse()
     changes: dict[str, Any] = {}
     unreachable: list[str] = []
+    mention_text: str | None = None
+    added: list[User] = []
     new_title = check_title(title) if title is not None else None
     new_description = check_text(description, "description") if description is not None else None
     new_labels = check_labels(labels) if labels is not None else None
@@ -146,7 +149,9 @@ def review_request_update(
         )
         policy.may_set_state(facts).refuse(field="state")
     if new_version is not None:
-        policy.may_push_candidate(facts).refuse(field="version")
+        policy.may_push_candidate(
+            facts, alias=rr.alias, version_id=str(new_version.id), version_number=new_version.number
+        ).refuse(field="version")
 
     if new_title is not None and new_title != rr.title:
         changes["title"] = {"from": rr.title, "to": new_title}
@@ -155,7 +160,7 @@ def review_request_update(
         changes["description"] = True
         rr.description = new_description
         rr.description_html = markdown.render(new_description)
-        unreachable = notify_mentions(request=rr, actor=user, text=new_description)
+        mention_text = new_description
     if new_labels is not None and new_labels != rr.labels:
         changes["labels"] = new_labels
         rr.labels = new_labels
@@ -178,6 +183,9 @@ def review_request_update(
             actor=user,
             summary=f"{user.username} requested your review on {request_label(rr)}: {rr.title}",
         )
+    if mention_text is not None:
+        # After the reviewers: one who is both added and mentioned gets "review requested" only.
+        unreachable = notify_mentions(request=rr, actor=user, text=mention_text, skip=added).unreachable
     if new_version is not None and new_version.id != rr.candidate_id:
         _push_candidate(rr, new_version, user=user)
         changes["version"] = new_version.number

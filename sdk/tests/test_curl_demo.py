@@ -33,8 +33,10 @@ def test_the_curl_demo_logs_and_reads_back_exactly_100000_points(running_server:
     assert sum('"duplicate":true' in line for line in answers) == 1
     assert "raw points read back: 100000 (total 100000)" in lines
     assert "downsampled: 500 points, method minmax-lttb" in lines
+    assert lines[-1] == "run finished"  # issue 16, bug 16: the run does not stay "running"
     run_id = lines[0].split()[-1]
     with running_server.http() as http:
         summary = {s["key"]: s for s in http.get(f"/runs/{run_id}/metrics/").json()}
+        assert http.get(f"/runs/{run_id}/").json()["status"] == "finished"
     assert summary["loss"]["count"] == 100_000
     assert summary["loss"]["last_step"] == 99_999

@@ -4,6 +4,7 @@ and submitted as a browser would, so the test goes through the admin's real view
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from typing import Any
 
@@ -219,3 +220,15 @@ def test_the_in_app_staff_pages_audit_user_administration(staff: User, member: U
         (name, "staffer", "198.51.100.7")
         for name in ("user.deactivate", "user.reactivate", "user.make_admin", "user.remove_admin")
     ]
+
+
+def test_the_admin_index_has_one_accounts_section(db: None) -> None:
+    """Issue 16, bug 18: allauth's app and ours were both titled "Accounts"."""
+    staff = User.objects.create_user(username="boss", password="pw-123456789", is_staff=True, is_superuser=True)
+    web = Client()
+    web.force_login(staff)
+    page = web.get("/-/admin/").content.decode()
+
+    captions = [c.strip() for c in re.findall(r"<caption>\s*<a [^>]*>([^<]+)</a>", page)]
+    assert captions.count("Accounts") == 1
+    assert "Users, teams and projects" in captions

@@ -69,7 +69,7 @@ def test_schema_documents_bearer_tokens(client_for, owner: User) -> None:
     assert schema["components"]["securitySchemes"]["bearerAuth"] == {
         "type": "http",
         "scheme": "bearer",
-        "description": "An API token from `python manage.py create_token USERNAME` (asy_…).",
+        "description": "An API token (asy_…) from the API tokens page, /settings/tokens/ (or `assay login`).",
     }
     operation_ids = [op["operationId"] for path in schema["paths"].values() for op in path.values()]
     assert len(operation_ids) == len(set(operation_ids))

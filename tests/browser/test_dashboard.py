@@ -207,7 +207,8 @@ def test_empty_home_tells_how_to_log_a_run_and_logout_works(page: Page, live_ser
     empty = page.get_by_test_id("empty-home")
     expect(empty).to_contain_text('assay.init(project="newbie/quickstart")')
     expect(empty).to_contain_text("Authorization: Bearer <token>")
-    expect(empty).to_contain_text("python manage.py create_token newbie")
+    expect(empty).to_contain_text("assay login")  # issue 16, bug 15: not manage.py on the server
+    expect(empty.get_by_test_id("tokens-link")).to_have_attribute("href", "/settings/tokens/")
 
     # when: theme toggle, then sign out from the user menu
     before = page.locator("html").get_attribute("data-bs-theme")

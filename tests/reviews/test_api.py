@@ -63,12 +63,15 @@ def test_checks_run_on_open_and_artifact_integrity_passes(opened: dict[str, Any]
     assert checks["lineage"]["required"] is False
 
 
-def test_a_mention_and_a_review_request_notify_the_reviewer_in_the_database(
+def test_a_mention_and_a_review_request_notify_the_reviewer_once_in_the_database(
     opened: dict[str, Any], maintainer: User
 ) -> None:
+    """Issue 16, bug 10: one event, one notification, with the most specific reason (a
+    requested reviewer who is also mentioned was notified twice: "review_requested" and
+    "mention")."""
     kinds = sorted(Notification.objects.filter(user=maintainer).values_list("kind", flat=True))
 
-    assert kinds == ["mention", "review_requested"]
+    assert kinds == ["review_requested"]
 
 
 def test_a_mention_of_someone_without_access_notifies_no_one_and_says_so(
@@ -405,7 +408,12 @@ def test_lists_awaiting_my_review_and_mine(
     assert member_client.get(BASE, {"author": "me"}).json()["count"] == 1
 
 
-def test_notifications_list_mark_read_and_all(opened: dict[str, Any], client_for: ClientFor, maintainer: User) -> None:
+def test_notifications_list_mark_read_and_all(
+    opened: dict[str, Any], client_for: ClientFor, member_client: APIClient, maintainer: User
+) -> None:
+    # A second notification (the request made one: "review requested"; issue 16, bug 10).
+    remark = {"verdict": "comment", "body": "a remark", "version_hash": opened["version_hash"]}
+    assert post_json(member_client, BASE + "1/reviews/", remark).status_code == 201
     client = client_for(maintainer)
     listed = client.get("/api/v1/notifications/").json()
     assert listed["unread"] == 2
@@ -444,7 +452,7 @@ def test_notifications_are_emailed_by_preference(
         "/api/v1/notifications/preferences/", data=b'{"email": ["mention"]}', content_type="application/json"
     ).json() == {"email": ["mention"]}
     with django_capture_on_commit_callbacks(execute=True):
-        open_request(member_client, description="@maint look", reviewers=["maint"])
+        open_request(member_client, description="@maint look")
 
     assert len(mail.outbox) == 1
     assert "mentioned you" in mail.outbox[0].subject
@@ -457,3 +465,45 @@ def test_mentionables_complete_only_people_who_may_see(
     names = [m["name"] for m in member_client.get("/api/v1/projects/acme/proj/mentionables/", {"q": "ma"}).json()]
 
     assert names == ["maint"]
+
+
+def test_a_review_with_a_mention_notifies_and_emails_each_user_once(
+    opened: dict[str, Any],
+    client_for: ClientFor,
+    member: User,
+    maintainer: User,
+    maint2: User,
+    eager: None,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Issue 16, bug 10: one @mention in a review made "review submitted" and "mention" (and
+    two e-mails) for the author; the mention, the more specific reason, is the only one."""
+    member.email, maint2.email = "member@example.com", "maint2@example.com"
+    member.save()
+    maint2.save()
+    Notification.objects.all().delete()
+    mail.outbox.clear()
+    body = {"verdict": "comment", "body": "@member and @maint2: one question", "version_hash": opened["version_hash"]}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_json(client_for(maintainer), BASE + "1/reviews/", body)
+    assert response.status_code == 201, response.content
+
+    def kinds(user: User) -> list[str]:
+        return list(Notification.objects.filter(user=user).values_list("kind", flat=True))
+
+    assert kinds(member) == ["mention"]  # the author watches the request and is mentioned
+    assert kinds(maint2) == ["mention"]  # not a watcher: mentioned only
+    assert kinds(maintainer) == []  # the reviewer is not notified of their own review
+    assert sorted(m.to[0] for m in mail.outbox) == ["maint2@example.com", "member@example.com"]
+
+
+def test_adding_a_reviewer_and_mentioning_them_in_one_edit_notifies_once(
+    member_client: APIClient, v2: ModelVersion, maintainer: User
+) -> None:
+    """Issue 16, bug 10, for an edit: the new reviewer mentioned in the new description gets
+    "review_requested" only."""
+    assert open_request(member_client).status_code == 201
+    response = patch_json(member_client, BASE + "1/", {"description": "@maint please", "reviewers": ["maint"]})
+    assert response.status_code == 200, response.content
+
+    assert list(Notification.objects.filter(user=maintainer).values_list("kind", flat=True)) == ["review_requested"]

@@ -216,3 +216,14 @@ def test_a_request_asks_for_a_move_not_made_and_not_asked_for_already() -> None:
     assert decide(False, None) == ""
     assert decide(True, None) == "nothing_to_merge"
     assert decide(False, 3) == "duplicate_request"
+
+
+def test_a_push_of_the_version_the_alias_holds_moves_nothing_and_is_refused() -> None:
+    """Issue 16, bug 1: as may_open refuses a request whose alias holds the candidate."""
+    held = policy.may_push_candidate(facts(), alias="production", version_id="v1", version_number=1)
+    assert (held.code, held.error) == ("nothing_to_merge", Conflict)
+    assert held.message == "The alias 'production' already points at v1."
+    assert policy.may_push_candidate(facts(), alias="production", version_id="v3", version_number=3)
+    assert policy.may_push_candidate(
+        facts(alias_version_id=None), alias="production", version_id="v1", version_number=1
+    )

@@ -158,6 +158,7 @@ ROWS: dict[str, dict[str, Rule]] = {
     "api/v1/notifications/preferences/": {"get": USER, "put": USER},
     # --- probes and capability URLs
     "healthz": {"get": PUBLIC},
+    "favicon.ico": {"get": PUBLIC},  # a redirect to the static icon
     "readyz": {"get": SAME},
     "metrics": {"get": SAME},
     "-/store/": {"get": SAME, "put": SAME},
