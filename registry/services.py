@@ -114,11 +114,12 @@ def check_protected(value: Any) -> list[str]:
     return sorted(out)
 
 
-def check_reason(value: Any) -> str:
+def check_reason(value: Any, field: str = "reason") -> str:
+    """The reason of an alias move, a merge or a dismissal: optional text, trimmed."""
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > MAX_REASON or "\x00" in value:
-        raise Invalid(f"reason must be a string of at most {MAX_REASON} characters.", field="reason")
+        raise Invalid(f"{field} must be a string of at most {MAX_REASON} characters.", field=field)
     return value.strip()
 
 

@@ -15,10 +15,11 @@ from accounts.models import User
 from core import markdown
 from core.errors import Invalid, NotFound
 from core.validation import choice
+from registry.services import check_reason
 from reviews import events, policy, selectors, serializers
 from reviews.models import Comment, Notification, Review, ReviewRequest, TimelineEvent
 from reviews.services.base import lock_request, policy_id, request_label, role_of, timeline_add
-from reviews.services.inputs import check_anchor, check_reason, check_text
+from reviews.services.inputs import check_anchor, check_text
 from reviews.services.notifications import notify, notify_mentions, watchers
 
 

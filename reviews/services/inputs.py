@@ -17,7 +17,6 @@ from reviews import selectors
 from reviews.models import MAX_BODY, MAX_LABEL, MAX_LABELS, MAX_TITLE, Comment
 
 MAX_REVIEWERS = 20
-MAX_REASON = 2_000
 LABEL = re.compile(r"^[\w .:/+-]{1,50}$")
 ANCHOR_KINDS = {k.value for k in Comment.AnchorKind}
 
@@ -55,14 +54,6 @@ def check_labels(value: Any) -> list[str]:
         if label.strip() not in out:
             out.append(label.strip())
     return out
-
-
-def check_reason(value: Any, field: str = "reason") -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str) or len(value) > MAX_REASON or "\x00" in value:
-        raise Invalid(f"{field} must be a string of at most {MAX_REASON} characters.", field=field)
-    return value.strip()
 
 
 def check_anchor(value: Any, candidate: ModelVersion) -> dict[str, str] | None:

@@ -17,13 +17,13 @@ from core.validation import choice
 from registry import selectors as registry_selectors
 from registry import services as registry_services
 from registry.models import Alias, ModelRepository, ModelVersion
+from registry.services import check_reason
 from reviews import events, policy, selectors, serializers
 from reviews.models import Notification, Review, ReviewCounter, ReviewerRequest, ReviewRequest, TimelineEvent
 from reviews.services.base import lock_request, request_label, role_of, timeline_add
 from reviews.services.checks import queue_checks
 from reviews.services.inputs import (
     check_labels,
-    check_reason,
     check_text,
     check_title,
     resolve_reviewers,
