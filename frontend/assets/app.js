@@ -9,6 +9,7 @@ import "bootstrap/js/dist/collapse";
 import "bootstrap/js/dist/dropdown";
 
 import { initCopyButtons } from "./copy.js";
+import { initDurations } from "./durations.js";
 import { initLive } from "./live.js";
 import { initLiveWidgets } from "./live-widgets.js";
 import { initThemeToggle } from "./theme-toggle.js";
@@ -17,6 +18,7 @@ import { ready } from "./ready.js";
 ready(() => {
   initThemeToggle();
   initCopyButtons();
+  initDurations();
   initLiveWidgets();
   initLive();
 });

@@ -14,6 +14,7 @@
 // it is parsed inertly (DOMParser) and filtered again against the server's allow-list
 // (markdown-policy.js) before insertion.
 // Parts: see live-parts.js. Forms come from a server-rendered <template> (with its CSRF token).
+import { stopDurations } from "./durations.js";
 import { allParts, refreshParts } from "./live-parts.js";
 import { markdownNodes } from "./markdown-policy.js";
 
@@ -115,6 +116,10 @@ function runUpdated(run) {
   }
   const header = document.querySelector(`[data-run-header="${CSS.escape(run.id)}"] .status-badge`);
   if (header) setStatus(header, run.status);
+  if (run.status !== "running") {
+    const meta = document.querySelector(`[data-run-header="${CSS.escape(run.id)}"] ~ [data-live-part="run-meta"]`);
+    if (meta) stopDurations(meta);
+  }
   // Durations, end times and the last values of a finished run: the server's rendering.
   refreshParts(["runs", "run-meta", "project-meta"]);
 }

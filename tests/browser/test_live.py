@@ -171,6 +171,11 @@ def test_the_run_page_extends_its_chart_and_status_while_the_run_logs(
     chart = page.get_by_test_id("metric-chart").first
     expect(chart).to_have_attribute("data-rendered", "true")
     expect(page.locator("html")).to_have_attribute("data-live", "live")
+    # "running for …" counts while the run runs (issue 16, bug 3)
+    duration = page.get_by_test_id("run-duration")
+    expect(duration).to_contain_text("running for")
+    first = duration.inner_text()
+    expect(duration).not_to_have_text(first, timeout=3000)
 
     for step in range(1, 6):
         in_thread(
@@ -202,6 +207,9 @@ def test_the_run_page_extends_its_chart_and_status_while_the_run_logs(
     in_thread(experiment_services.run_update, run=run, status="finished")
     expect(page.locator("[data-run-header] .status-badge")).to_have_text("finished")
     expect(page.get_by_test_id("run-meta")).to_contain_text("took")  # the meta line, re-rendered
+    took = duration.inner_text()
+    page.wait_for_timeout(2200)
+    assert duration.inner_text() == took  # and stops counting when the run ends
     assert page.evaluate("window.__sameDocument") is True
     page.screenshot(path="/tmp/h9-live-run.png", full_page=True)
     page.context.close()
