@@ -383,7 +383,10 @@ ASSAY_LOG_FORMAT = env_str("ASSAY_LOG_FORMAT", "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "core.observability.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "core.observability.RequestIdFilter"},
+        "refusal_traceback": {"()": "core.observability.RefusalTracebackFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {
@@ -400,7 +403,10 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env_str("ASSAY_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["refusal_traceback"]},
+    },
 }
 # /metrics answers these addresses, or a bearer token when set; anyone else gets a 404.
 ASSAY_METRICS_ALLOWED_IPS = env_list("ASSAY_METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])

@@ -14,8 +14,10 @@
   local store's upload URL) are marked with :func:`body_limit_exempt`.
 
 Under ``/api/`` the refusals, unknown URLs (404) and server errors (500) answer the API's
-JSON error shape (``core.api.error_body``); pages keep Django's HTML pages. The handlers
-are installed in ``config/urls.py``.
+JSON error shape (``core.api.error_body``); pages get the site's own 404/403/500 pages
+(``frontend/templates/404.html`` and so on: the layout with its navigation). The handlers
+are installed in ``config/urls.py``. A 403 or 404 is logged as one line, without the
+traceback Django attaches to a refused permission (``core.observability.RefusalTracebackFilter``).
 """
 
 from __future__ import annotations

@@ -139,6 +139,17 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class RefusalTracebackFilter(logging.Filter):
+    """On ``django.request``: a 403 or 404 is an answer, not a failure. Django logs a
+    refused permission with the exception's traceback; keep the one line, drop the trace."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "status_code", None) in (403, 404):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 # --- Celery: carry the id into tasks, time them ------------------------------------------------
 
 

@@ -21,7 +21,7 @@ from tests.browser.test_registry_pages import _run
 from tests.factories import ProjectFactory, ProjectGrantFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-SHOTS = Path(os.environ.get("ASSAY_SCREENSHOTS", "/tmp/assay-shots"))
+SHOTS = Path("/tmp/assay-shots")  # for looking at; docs/ only with ASSAY_SCREENSHOTS=1
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
@@ -95,3 +95,29 @@ def test_the_versions_table_shows_its_created_column(
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "model-versions.png"), full_page=True)
     assert events.errors == []
+
+
+def test_404_and_403_pages_are_the_sites_pages(
+    page: Page, live_server: LiveServer, log_in: LogIn, events: PageEvents, demo: tuple[Project, ModelRepository, Run]
+) -> None:
+    log_in("ana")  # a maintainer: she may not read the project's audit log
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    response = page.goto(f"{live_server}/acme/no-such-project/")
+    assert response is not None and response.status == 404
+    expect(page.get_by_test_id("error-title")).to_have_text("Page not found")
+    expect(page.get_by_test_id("user-menu")).to_be_visible()  # the navigation is there
+    page.screenshot(path=str(SHOTS / "error-404.png"), full_page=True)
+    if os.environ.get("ASSAY_SCREENSHOTS"):
+        page.screenshot(path=str(DOCS / "screenshot-404.png"))
+
+    response = page.goto(f"{live_server}/acme/fraud/audit/")
+    assert response is not None and response.status == 403
+    expect(page.get_by_test_id("error-title")).to_have_text("You may not do this")
+    page.get_by_role("link", name="Your projects").click()
+    expect(page.get_by_role("link", name="fraud").first).to_be_visible()
+    page.go_back()
+    page.screenshot(path=str(SHOTS / "error-403.png"), full_page=True)
+    if os.environ.get("ASSAY_SCREENSHOTS"):
+        page.screenshot(path=str(DOCS / "screenshot-403.png"))
+    assert [e for e in events.errors if "404" not in e and "403" not in e] == []
