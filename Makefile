@@ -33,10 +33,11 @@ migrate: .venv/.runtime
 	$(PY) manage.py migrate --noinput -v 0
 
 # --- the embedded default: SQLite, local artifacts, eager tasks, in-memory channel layer ---
+# (--lifespan off: Django has no ASGI lifespan; without it uvicorn says so at every start.)
 run: .venv/.runtime frontend migrate
 	@echo "Assay on http://$(HOST):$(PORT)/  (first admin: $(PY) manage.py createsuperuser)"
 	ASSAY_PUBLIC_URL="$${ASSAY_PUBLIC_URL:-http://$(HOST):$(PORT)}" \
-	  .venv/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --no-access-log
+	  .venv/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --no-access-log --lifespan off
 
 # --- the whole suite on the production components (PostgreSQL, Redis) ---------------------
 chromium:

@@ -8,6 +8,7 @@ profile; nothing else differs between the two.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from pathlib import Path
 from typing import Any
@@ -193,7 +194,8 @@ ASSAY_LIVE_RECHECK_SECONDS = env_int("ASSAY_LIVE_RECHECK_SECONDS", 30)
 # A socket without a session or Authorization header must send {"type": "auth"} this soon.
 ASSAY_LIVE_AUTH_TIMEOUT = env_int("ASSAY_LIVE_AUTH_TIMEOUT", 10)
 
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# "memory://" alone makes kombu warn "No hostname was supplied" whenever a task is queued.
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -367,6 +369,11 @@ CONTENT_SECURITY_POLICY = {
 # --- static files ---------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+# WhiteNoise warns at every start when STATIC_ROOT is missing ("No directory at"); the
+# embedded profile serves from the finders and never runs collectstatic, so an empty
+# directory is all it needs. A read-only VAR_DIR (collectstatic at build time) is left alone.
+with contextlib.suppress(OSError):
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # The frontend build (npm) writes into frontend/static/dist; WhiteNoise serves it from
 # the finders so the embedded profile needs no collectstatic step.
 WHITENOISE_USE_FINDERS = True
@@ -406,6 +413,9 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "django.request": {"filters": ["refusal_traceback"]},
+        # Eager (embedded) tasks run inside the request: a "Task … succeeded" line for each
+        # upload is noise on `make run`'s console. Workers keep it.
+        **({"celery.app.trace": {"level": "WARNING"}} if CELERY_TASK_ALWAYS_EAGER else {}),
     },
 }
 # /metrics answers these addresses, or a bearer token when set; anyone else gets a 404.
