@@ -41,7 +41,9 @@ MAX_CONFIG_BYTES = 256 * 1024
 MAX_INFO_BYTES = 1024 * 1024
 # Clients' clocks drift; a start this far ahead of the server's clock is still accepted.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
-INFO_SECTIONS = {"code", "environment", "system", "error", "datasets"}
+# "uploads": what the SDK could not upload and kept for `assay sync` ({"pending": [names],
+# "reason", "spool", "host"}); sync sets "pending" to [] once they are up.
+INFO_SECTIONS = {"code", "environment", "system", "error", "datasets", "uploads"}
 
 _ADJECTIVES = "amber brisk calm dapper eager fair gentle hardy icy jolly keen lively merry noble olive plucky quiet rapid sunny tidy upbeat vivid witty young zesty".split()
 _NOUNS = "river forest meadow comet harbor canyon glacier island lagoon mesa nebula orchard prairie quartz reef summit tundra valley willow aurora breeze cedar delta ember".split()

@@ -144,10 +144,35 @@ def artifact_rows(run: Run) -> list[ArtifactRow]:
     return rows
 
 
+def uploads_pending(run: Run) -> dict[str, Any]:
+    """What the SDK said it could not upload and kept for ``assay sync`` (run info
+    ``uploads``): the names still pending, where they wait and why. Empty when none."""
+    info = run.info if isinstance(run.info, dict) else {}
+    uploads = info.get("uploads")
+    if not isinstance(uploads, dict):
+        return {}
+    pending = uploads.get("pending")
+    if not isinstance(pending, list) or not pending:
+        return {}
+    return {
+        "names": [str(name) for name in pending[:1000]],
+        "reason": str(uploads.get("reason") or ""),
+        "spool": str(uploads.get("spool") or ""),
+        "host": str(uploads.get("host") or ""),
+    }
+
+
 def artifact_context(run: Run) -> dict[str, Any]:
     rows = artifact_rows(run)
     files = [r for r in rows if not r.folder]
+    waiting = uploads_pending(run)
+    if waiting:
+        names = set(waiting["names"])
+        for row in files:
+            if row.status == Artifact.Status.PENDING and row.path in names:
+                row.status_text = "waiting for assay sync"
     return {
+        "uploads_pending": waiting,
         "artifact_rows": rows,
         "artifact_count": len(files),
         "artifact_bytes": sum(r.size for r in files),

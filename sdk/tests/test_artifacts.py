@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import PG_ADMIN, REPO, VENV_BIN, Server, _manage
+from conftest import PG_ADMIN, REPO, VENV_BIN, Server, _manage, free_port
 
 import assay
 from assay.artifacts import name_problem
@@ -209,6 +209,59 @@ def test_a_model_logged_by_the_sdk_is_processed_by_a_real_worker(
     assert items["legacy.pkl"]["status"] == "ready"
     assert items["legacy.pkl"]["findings"]["unsafe"] is True
     assert "os.system" in items["legacy.pkl"]["findings"]["unsafe_globals"]
+
+
+def test_an_upload_the_store_refuses_is_spooled_shown_pending_and_sent_by_sync(
+    stack: Server,
+    worker: Worker,
+    env_for: dict[str, str],
+    project: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 16 ("any port"): the server's public URL names a port nobody listens on, so the
+    local store's upload URLs are refused. The SDK retries, keeps the file for `assay sync`,
+    says so at finish, and the run tells why its artifact is pending; sync uploads it."""
+    import assay.artifacts
+
+    monkeypatch.setattr(assay.artifacts, "RETRY_BACKOFF", 0.01)  # the same retries, without the waits
+    right_url = stack.env["ASSAY_PUBLIC_URL"]
+    stack.stop()
+    stack.env["ASSAY_PUBLIC_URL"] = f"http://127.0.0.1:{free_port()}"  # `make run PORT=…` before the fix
+    stack.start()
+    model = safetensors_file(tmp_path / "model.safetensors")
+    try:
+        run = assay.init(project=project)
+        run.log({"loss": 0.5})
+        run.log_model(model)
+        run.finish()
+    finally:
+        stack.stop()
+        stack.env["ASSAY_PUBLIC_URL"] = right_url
+        stack.start()
+
+    said = capsys.readouterr().err
+    assert "model.safetensors was not uploaded" in said and "Connection refused" in said
+    assert "1 artifact file(s) (model.safetensors)" in said and "assay sync" in said
+    with api(stack) as http:
+        detail = http.get(f"/runs/{run.id}/").json()
+        assert detail["status"] == "finished"
+        assert detail["info"]["uploads"]["pending"] == ["model.safetensors"]
+        assert "could not be reached" in detail["info"]["uploads"]["reason"]
+        assert [a["status"] for a in http.get(f"/runs/{run.id}/artifacts/").json()] == ["pending"]
+
+    assert cli_main(["sync"]) == 0
+    assert "1 artifact file(s)" in capsys.readouterr().out
+
+    items = wait_for(stack, run.id, {"ready", "failed"})
+    assert [(i["path"], i["status"]) for i in items] == [("model.safetensors", "ready")]
+    assert items[0]["findings"]["tensors"] == [{"name": "w", "dtype": "F32", "shape": [2, 2]}]
+    with api(stack) as http:
+        uploads = http.get(f"/runs/{run.id}/").json()["info"]["uploads"]
+    assert uploads["pending"] == [] and uploads["synced_at"]
+    assert cli_main(["sync"]) == 0  # nothing left: a second sync sends nothing
+    assert "Nothing to sync" in capsys.readouterr().out
 
 
 def test_a_worker_killed_while_processing_leaves_the_artifact_ready_processed_once(

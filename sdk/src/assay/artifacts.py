@@ -6,6 +6,11 @@
 in parallel), and completes. ``run.finish()`` waits for it. An interrupted upload resumes:
 declaring the same file again makes the server list only the parts still missing.
 
+A failed upload is retried (each PUT ``PUT_ATTEMPTS`` times, the whole file
+``JOB_ATTEMPTS`` times with fresh URLs, with exponential backoff from ``RETRY_BACKOFF``
+seconds); when it still fails, ``on_failed`` hands the files to the run, which copies them
+into its spool for ``assay sync`` and tells the server that they are pending.
+
 # SECURITY: presigned URLs are sent without the Assay token (they are their own
 # credential, and the store is another host); downloads write only inside the target
 # folder, under names that pass the same rules, and are checked against their sha256.
@@ -13,6 +18,7 @@ declaring the same file again makes the server list only the parts still missing
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import queue
@@ -38,6 +44,8 @@ MAX_FILES_PER_DECLARE = 1_000
 KINDS = ("file", "model", "dataset")
 PARALLEL_PARTS = 4
 PUT_ATTEMPTS = 4
+JOB_ATTEMPTS = 3
+RETRY_BACKOFF = 0.5  # seconds before the first retry; doubled at each next one
 
 
 class ArtifactNameError(UsageError, ValueError):
@@ -131,6 +139,7 @@ class UploadStats:
     parts_resumed: int = 0  # parts the server already had from an earlier attempt
     bytes_uploaded: int = 0
     errors: list[str] = field(default_factory=list)
+    spooled: list[str] = field(default_factory=list)  # names kept in the spool for `assay sync`
 
 
 class Progress:
@@ -169,8 +178,10 @@ class Uploader:
         say: Callable[[str], None],
         progress: bool = True,
         parallel: int = PARALLEL_PARTS,
+        on_failed: Optional[Callable[[list[LocalFile], str, str, str], None]] = None,
     ) -> None:
         self._client = client
+        self._on_failed = on_failed
         self._run_id = run_id
         self._say = say
         self._progress = progress
@@ -210,6 +221,13 @@ class Uploader:
                 files, kind, label = job
                 self.upload(files, kind, label)
             except Exception as exc:  # noqa: BLE001 - one failed artifact must not stop the others
+                if job is not None and self._on_failed is not None:
+                    try:
+                        self._on_failed(job[0], job[1], job[2], str(exc))
+                        self.stats.spooled.extend(item.name for item in job[0])
+                        continue
+                    except Exception as spool_exc:  # noqa: BLE001 - say why, below
+                        exc = AssayError(f"{exc}; and it could not be kept for `assay sync`: {spool_exc}")
                 message = f"artifact {job[2] if job else '?'} was not uploaded: {exc}"
                 self.stats.errors.append(message)
                 self._say(message)
@@ -226,7 +244,7 @@ class Uploader:
         progress = Progress(label, sum(f.size for f in files), self._progress)
         for start in range(0, len(files), MAX_FILES_PER_DECLARE):
             chunk = files[start : start + MAX_FILES_PER_DECLARE]
-            for attempt in range(3):
+            for attempt in range(JOB_ATTEMPTS):
                 answers = self._client.declare_artifacts(self._run_id, [self._entry(f) for f in chunk], kind)
                 if attempt == 0:
                     self.stats.files_declared += len(chunk)
@@ -235,10 +253,10 @@ class Uploader:
                         self._send(item, answer, progress, first=attempt == 0)
                     break
                 except (httpx.HTTPError, AssayError) as exc:
-                    if attempt == 2:
-                        raise AssayError(f"upload failed after 3 attempts: {exc}") from None
+                    if attempt == JOB_ATTEMPTS - 1:
+                        raise AssayError(f"upload failed after {JOB_ATTEMPTS} attempts: {_reason(exc)}") from None
                     # Fresh URLs and the list of parts already stored: resume, not restart.
-                    time.sleep(1.0 * (attempt + 1))
+                    time.sleep(RETRY_BACKOFF * 2 ** (attempt + 1))
 
     @staticmethod
     def _entry(item: LocalFile) -> dict[str, Any]:
@@ -298,7 +316,17 @@ class Uploader:
                     raise AssayError(f"the object store refused a part (HTTP {response.status_code})")
                 if attempt == PUT_ATTEMPTS - 1:
                     raise AssayError(f"the object store failed (HTTP {response.status_code})")
-            time.sleep(0.5 * 2**attempt)
+            time.sleep(RETRY_BACKOFF * 2**attempt)
+
+
+def _reason(exc: Exception) -> str:
+    """A transport error in words: httpx's ``ConnectError`` says "[Errno 111] Connection refused"."""
+    if isinstance(exc, httpx.TransportError):
+        host = ""
+        with contextlib.suppress(RuntimeError):
+            host = f" ({exc.request.url.scheme}://{exc.request.url.netloc.decode()})"
+        return f"the object store could not be reached{host}: {exc}"
+    return str(exc)
 
 
 # --- the object store ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import datetime as dt
 import enum
 import math
 import os
+import socket
 import sys
 import threading
 import time
@@ -17,7 +18,7 @@ from pathlib import Path, PurePath
 from typing import Any, Callable
 
 from assay import env
-from assay.artifacts import KINDS, Uploader, UploadStats, collect
+from assay.artifacts import KINDS, LocalFile, Uploader, UploadStats, collect
 from assay.capture import SystemMonitor, peak_memory_mb
 from assay.client import Client
 from assay.errors import AssayError, UsageError
@@ -200,6 +201,9 @@ class Run:
             self._monitor.start()
         self._on_finish: list[Callable[[Run], None]] = []
         self._uploader: Uploader | None = None
+        # Where artifacts that could not be uploaded wait for `assay sync` (the run's spool).
+        self._artifact_spool: SpoolDir | None = None
+        self._artifact_failure = ""
 
     def __repr__(self) -> str:
         return f"<assay.Run {self.project}/{self.name} id={self.id} mode={self.mode}>"
@@ -403,8 +407,26 @@ class Run:
             self._transport.put_call("artifact", {"kind": kind, "label": label, "files": entries})
             return
         if self._uploader is None:
-            self._uploader = Uploader(self._client, self.id, say=self._say, progress=not env.flag(env.SILENT, False))
+            self._uploader = Uploader(
+                self._client,
+                self.id,
+                say=self._say,
+                progress=not env.flag(env.SILENT, False),
+                on_failed=self._keep_for_sync,
+            )
         self._uploader.submit(files, kind, label)
+
+    def _keep_for_sync(self, files: list[LocalFile], kind: str, label: str, reason: str) -> None:
+        """The uploader gave up on ``files``: copy them into the run's spool, where
+        ``assay sync`` uploads them as it does an offline run's artifacts."""
+        if self._artifact_spool is None:
+            self._artifact_spool = self._spool()
+            self._artifact_spool.lock()  # sync leaves a directory alone while its run is alive
+        entries = self._artifact_spool.add_artifact(files)
+        self._artifact_spool.append_artifact({"kind": kind, "label": label, "files": entries})
+        self._artifact_spool.update_meta(uploads_pending=True)
+        self._artifact_failure = reason
+        self._say(f"artifact {label} was not uploaded ({reason}); kept in {self._artifact_spool.path} for `assay sync`.")
 
     def log_model(self, path: str | os.PathLike[str], name: str | None = None) -> None:
         """``log_artifact(path, name, kind="model")``."""
@@ -459,6 +481,14 @@ class Run:
         body = {"status": status, "end_time": info["system"]["end_time"], "info": info}
         if self._uploader is not None and not self._uploader.close(timeout):
             self._say("artifact uploads did not finish in time; log them again in a resumed run to complete them.")
+        if self._uploader is not None and self._uploader.stats.spooled and self._artifact_spool is not None:
+            # The server shows why these artifacts are not there yet (run info "uploads").
+            info["uploads"] = {
+                "pending": list(self._uploader.stats.spooled),
+                "reason": self._artifact_failure[:500],
+                "spool": str(self._artifact_spool.path),
+                "host": socket.gethostname(),
+            }
         transport = self._transport
         if transport is not None:
             transport.close(timeout=timeout, progress=self._progress)
@@ -491,13 +521,22 @@ class Run:
                     else:
                         time.sleep(0.5 * (attempt + 1))
         spool = transport.spool if transport is not None else None
+        spool = spool or self._artifact_spool
         if not sent or (spool is not None and spool.files()):
             spool = spool or self._spool()
             spool.update_meta(finish=body)
             spool.unlock()
+            if self._artifact_spool is not None:
+                self._artifact_spool.unlock()
             spooled = transport.stats.points_spooled if transport is not None else 0
+            pending = self.artifact_stats.spooled
+            parts = [f"{spooled} points"] if spooled or not pending else []
+            if pending:
+                shown = ", ".join(pending[:3]) + (", …" if len(pending) > 3 else "")
+                parts.append(f"{len(pending)} artifact file(s) ({shown})")
+            waiting = ", ".join(parts)
             self._say(
-                f"run {self.name} {status}, but not everything reached the server: {spooled} points and the "
+                f"run {self.name} {status}, but not everything reached the server: {waiting} and the "
                 f"end of the run are spooled in {spool.path}; upload them with `assay sync`. {self.url or ''}"
             )
             return

@@ -5,7 +5,10 @@ Layout, one directory per run under ``$ASSAY_DIR/spool/`` (default ``~/.assay/sp
     <run-id or offline-…>/
         run.json          {"version", "local_id", "run_id", "url", "create", "finish", "name", ...}
         0000000001.jsonl  one request per line: {"op": "log"|"update"|"figure"|"artifact", "body": {...}}
-        artifacts/<id>/…  copies of the files an offline run logged as artifacts
+        artifact-<id>.jsonl  an online run's artifact whose upload failed (one "artifact" line),
+                          written by the uploader's thread, so never numbered like the others
+        artifacts/<id>/…  copies of the files an offline run logged as artifacts, or an online
+                          run failed to upload
         .lock             held (flock) by the process that is still writing the run
 
 Every file is written to a temporary name, fsynced and renamed, so a crash leaves either
@@ -126,6 +129,13 @@ class SpoolDir:
         self._seq += 1
         path = self.path / f"{self._seq:010d}.jsonl"
         _atomic_write(path, b"\n".join(lines) + b"\n")
+        return path
+
+    def append_artifact(self, body: dict[str, Any]) -> Path:
+        """Write one ``artifact`` line as a file of its own (safe beside the transport's
+        numbered files: no shared counter); sync sends it after the numbered ones."""
+        path = self.path / f"artifact-{uuid.uuid4().hex}.jsonl"
+        _atomic_write(path, op_line("artifact", body) + b"\n")
         return path
 
     @staticmethod
@@ -349,8 +359,24 @@ def _sync_one(
                 uploader.close()
         finish = meta.get("finish")
         if isinstance(finish, dict) and finish:
-            client.update_run(run_id, finish)
+            client.update_run(run_id, _uploads_done(finish))
+        elif result.artifacts and meta.get("uploads_pending"):
+            client.update_run(run_id, {"info": {"uploads": {"pending": [], "synced_at": _now_iso()}}})
     spool.remove()
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _uploads_done(finish: dict[str, Any]) -> dict[str, Any]:
+    """The end of the run as the SDK recorded it, with the artifacts it could not upload
+    marked uploaded: sync only gets here once every spooled artifact went up."""
+    info = finish.get("info")
+    uploads = info.get("uploads") if isinstance(info, dict) else None
+    if not isinstance(info, dict) or not isinstance(uploads, dict) or not uploads.get("pending"):
+        return finish
+    return {**finish, "info": {**info, "uploads": {**uploads, "pending": [], "synced_at": _now_iso()}}}
 
 
 @contextlib.contextmanager
