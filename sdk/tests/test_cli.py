@@ -78,3 +78,47 @@ def test_sync_command_as_a_process(assay_env, project):
     )
     assert "Nothing to sync" in again.stdout
     assert os.environ.get("ASSAY_DIR") == assay_env["ASSAY_DIR"]
+
+
+def test_runs_list_aligns_its_columns_and_shows_the_order_by_key(assay_env, project, capsys):
+    # issue 16, bug 13: 32-character ids, and the key the list is ordered by
+    for name, acc in (("short", 0.5), ("a-much-longer-run-name", 0.91234567)):
+        with assay.init(project=project, name=name) as run:
+            run.log({"aaa_first": 1.0, "acc": acc, "b": 2.0, "c": 3.0, "d": 4.0})
+    assert cli.main(["runs", "list", "-p", project, "--order-by", "metrics.acc DESC"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header, rows = lines[0], lines[1:]
+    assert len(run.id) == 32
+    assert header.split() == ["ID", "NAME", "STATUS", "STARTED", "METRICS.ACC"]
+    for column in ("NAME", "STATUS", "STARTED", "METRICS.ACC"):  # every row starts its cells under the header's
+        start = header.index(column)
+        assert all(row[start - 2 : start] == "  " and row[start] != " " for row in rows), (column, lines)
+    assert rows[0].split()[-1] == "0.9123" and rows[1].split()[-1] == "0.5"  # ordered, rounded
+    assert "aaa_first" not in "\n".join(rows)
+
+
+def test_watch_prints_one_compact_line_per_step():
+    from assay.watch import format_event
+
+    lines = format_event(
+        {
+            "type": "event",
+            "event": "metrics",
+            "data": {
+                "points": {
+                    "loss": {"steps": [3, 4], "values": [0.123456789, 0.0999]},
+                    "acc": {"steps": [3, 4], "values": [0.9916434540389972, 0.99]},
+                }
+            },
+        }
+    )
+    assert lines == ["step      3  acc=0.9916  loss=0.1235", "step      4  acc=0.99  loss=0.0999"]
+
+
+def test_upload_progress_uses_a_unit_that_fits_the_file():
+    from assay.artifacts import sizes
+
+    assert sizes(300, 300) == "300/300 bytes"
+    assert sizes(1536, 3072) == "1.5/3.0 KiB"
+    assert sizes(5 * 2**20, 10 * 2**20) == "5.0/10.0 MiB"
+    assert sizes(0, 0) == "0/0 bytes"

@@ -146,7 +146,7 @@ class Progress:
     """One stderr line per artifact job, refreshed in place on a terminal, every 25 % otherwise."""
 
     def __init__(self, label: str, total: int, enabled: bool) -> None:
-        self.label, self.total, self.enabled = label, max(total, 1), enabled
+        self.label, self.total, self.enabled = label, total, enabled
         self.done = 0
         self._shown = -1
         self._lock = threading.Lock()
@@ -155,16 +155,26 @@ class Progress:
     def add(self, count: int) -> None:
         with self._lock:
             self.done += count
-            percent = int(self.done * 100 / self.total)
+            percent = int(self.done * 100 / self.total) if self.total else 100
             step = percent if self._tty else percent // 25 * 25
             if self.enabled and step != self._shown:
                 self._shown = step
                 end = "\r" if self._tty and percent < 100 else "\n"
                 print(
-                    f"assay: uploading {self.label}: {percent}% ({self.done / 2**20:.1f}/{self.total / 2**20:.1f} MiB)",
+                    f"assay: uploading {self.label}: {percent}% ({sizes(self.done, self.total)})",
                     end=end,
                     file=sys.stderr,
                 )
+
+
+def sizes(done: int, total: int) -> str:
+    """``512/2,048 bytes``, ``12.5/40.0 KiB``, ``1.2/3.4 MiB``, ``0.50/1.20 GiB``: the unit of the total."""
+    if total < 1024:
+        return f"{done:,}/{total:,} bytes"
+    for unit, scale, digits in (("KiB", 2**10, 1), ("MiB", 2**20, 1), ("GiB", 2**30, 2)):
+        if total < scale * 1024 or unit == "GiB":
+            return f"{done / scale:.{digits}f}/{total / scale:.{digits}f} {unit}"
+    raise AssertionError("unreachable")
 
 
 class Uploader:

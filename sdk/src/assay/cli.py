@@ -129,12 +129,42 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     if not runs:
         print(f"No runs in {project}.")
         return 0
-    print(f"{'ID':<24} {'NAME':<28} {'STATUS':<9} {'STARTED':<20} {'METRICS'}")
+    ordered = _ordering_field(args.order_by, args.sort)
+    id_width = max(len("ID"), *(len(run.id) for run in runs))
+    name_width = min(28, max(len("NAME"), *(len(run.name) for run in runs)))
+    last = ordered.upper() if ordered else "METRICS"
+    print(f"{'ID':<{id_width}}  {'NAME':<{name_width}}  {'STATUS':<8}  {'STARTED':<19}  {last}")
     for run in runs:
-        shown = ", ".join(f"{k}={_short(v.get('last'))}" for k, v in list(run.metrics.items())[:4])
+        if ordered:
+            shown = _short(_field_value(run, ordered))
+        else:
+            shown = ", ".join(f"{k}={_short(v.get('last'))}" for k, v in list(run.metrics.items())[:4])
         started = (run.start_time or "")[:19].replace("T", " ")
-        print(f"{run.id:<24} {run.name[:28]:<28} {run.status:<9} {started:<20} {shown}")
+        name = run.name if len(run.name) <= name_width else run.name[: name_width - 1] + "…"
+        print(f"{run.id:<{id_width}}  {name:<{name_width}}  {run.status:<8}  {started:<19}  {shown}")
     return 0
+
+
+_FIELD_PREFIXES = {"metric.": "metrics.", "param.": "params.", "tag.": "tags.", "attribute.": "", "run.": ""}
+
+
+def _ordering_field(order_by: list[str] | None, sort: str | None) -> str:
+    """The field the list is ordered by (``metrics.acc`` of ``--order-by "metrics.acc DESC"``
+    or ``--sort -metrics.acc``) when it is a metric, param or tag: the column worth showing."""
+    text = (order_by[0] if order_by else sort or "").strip()
+    text = text.split()[0].lstrip("-").strip('"`') if text else ""
+    for alias, prefix in _FIELD_PREFIXES.items():
+        if text.startswith(alias):
+            text = prefix + text[len(alias) :]
+    return text if text.startswith(("metrics.", "params.", "tags.")) else ""
+
+
+def _field_value(run: Any, name: str) -> object:
+    kind, _, key = name.partition(".")
+    if kind == "metrics":
+        summary = run.metrics.get(key)
+        return summary.get("last") if isinstance(summary, dict) else "—"
+    return (run.params if kind == "params" else run.tags).get(key, "—")
 
 
 class _RunEnded(Exception):
@@ -251,6 +281,30 @@ def cmd_review_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_review_verdict(args: argparse.Namespace) -> int:
+    verdict = {"approve": "approve", "request-changes": "request_changes"}[args.review_command]
+    where, number = reviews.parse_request_ref(args.ref, args.project)
+    review = reviews.submit_review(args.ref, verdict, body=args.message or "", project=args.project, url=args.url)
+    done = "approved" if verdict == "approve" else "asked for changes on"
+    print(f"{review.get('author') or 'you'} {done} {where}#{number} (v{review.get('version')})")
+    return 0
+
+
+def cmd_review_comment(args: argparse.Namespace) -> int:
+    where, number = reviews.parse_request_ref(args.ref, args.project)
+    comment = reviews.comment(args.ref, args.message or "", project=args.project, url=args.url)
+    print(f"{comment.get('author') or 'you'} commented on {where}#{number}")
+    for name in comment.get("unreachable_mentions") or []:
+        print(f"Nobody was notified for @{name}: no one by that name may see the project.", file=sys.stderr)
+    return 0
+
+
+def cmd_review_merge(args: argparse.Namespace) -> int:
+    merged = reviews.merge(args.ref, reason=args.reason, bypass=args.bypass, project=args.project, url=args.url)
+    print(f"merged #{merged.number}: {merged.model}@{merged.alias} → v{merged.version}\n{merged.url}")
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     manifest = registry.reproduce(args.ref, args.out, repo=args.repo, url=args.url)
     print(
@@ -356,10 +410,31 @@ def build_parser() -> argparse.ArgumentParser:
     review_open.add_argument("--url")
     review_open.set_defaults(func=cmd_review_open)
     review_list = review_commands.add_parser("list", help="review requests of a project")
-    review_list.add_argument("--project", help="team/project (default: ASSAY_PROJECT)")
+    review_list.add_argument("--project", "-p", help="team/project (default: ASSAY_PROJECT)")
     review_list.add_argument("--state", default="open", choices=["open", "closed", "merged", "all"])
     review_list.add_argument("--url")
     review_list.set_defaults(func=cmd_review_list)
+    ref_help = "the request: N, #N or team/project#N"
+    for name, text in (("approve", "approve a request"), ("request-changes", "ask for changes before a merge")):
+        verdict = review_commands.add_parser(name, help=text)
+        verdict.add_argument("ref", help=ref_help)
+        verdict.add_argument("--message", "-m", help="what to say with it (markdown; @mentions notify)")
+        verdict.add_argument("--project", "-p", help="team/project (default: ASSAY_PROJECT)")
+        verdict.add_argument("--url")
+        verdict.set_defaults(func=cmd_review_verdict)
+    review_comment = review_commands.add_parser("comment", help="comment on a request's conversation")
+    review_comment.add_argument("ref", help=ref_help)
+    review_comment.add_argument("--message", "-m", required=True, help="the comment (markdown; @mentions notify)")
+    review_comment.add_argument("--project", "-p", help="team/project (default: ASSAY_PROJECT)")
+    review_comment.add_argument("--url")
+    review_comment.set_defaults(func=cmd_review_comment)
+    review_merge = review_commands.add_parser("merge", help="move the alias to the candidate (maintainers)")
+    review_merge.add_argument("ref", help=ref_help)
+    review_merge.add_argument("--reason", help="why (required with --bypass)")
+    review_merge.add_argument("--bypass", action="store_true", help="merge despite failing checks (admins)")
+    review_merge.add_argument("--project", "-p", help="team/project (default: ASSAY_PROJECT)")
+    review_merge.add_argument("--url")
+    review_merge.set_defaults(func=cmd_review_merge)
 
     reproduce_cmd = commands.add_parser("reproduce", help="write a script that rebuilds a model version, and verify.py")
     reproduce_cmd.add_argument("ref", help="team/project/model@ref or model@ref")

@@ -203,6 +203,18 @@ class Client:
         params = {"state": state, "limit": limit}
         return _obj(self.request("GET", f"{_project(project)}review-requests/", params=params))
 
+    def get_review_request(self, project: str, number: int) -> dict[str, Any]:
+        return _obj(self.request("GET", f"{_project(project)}review-requests/{int(number)}/"))
+
+    def submit_review(self, project: str, number: int, body: dict[str, Any]) -> dict[str, Any]:
+        return _obj(self.request("POST", f"{_project(project)}review-requests/{int(number)}/reviews/", body=body))
+
+    def add_review_comment(self, project: str, number: int, body: dict[str, Any]) -> dict[str, Any]:
+        return _obj(self.request("POST", f"{_project(project)}review-requests/{int(number)}/comments/", body=body))
+
+    def merge_review_request(self, project: str, number: int, body: dict[str, Any]) -> dict[str, Any]:
+        return _obj(self.request("POST", f"{_project(project)}review-requests/{int(number)}/merge/", body=body))
+
     def health(self) -> bool:
         try:
             return self._http.get(self.url + "/healthz", timeout=5).status_code == 200

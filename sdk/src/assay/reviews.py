@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from assay import env
 from assay.client import Client
 from assay.errors import AssayError, UsageError
 from assay.registry import parse_ref
@@ -91,3 +92,70 @@ def list_requests(
     if not isinstance(answer.get("results"), list):
         raise AssayError("The server answered with an unexpected JSON shape.")
     return [ReviewRequest.from_json(item) for item in answer["results"]]
+
+
+def parse_request_ref(ref: str, project: Optional[str] = None) -> tuple[str, int]:
+    """``12``, ``#12`` or ``team/project#12`` → (``team/project``, 12); the project comes
+    from ``project`` (``-p``) or ASSAY_PROJECT when the reference does not name one."""
+    text = ref.strip()
+    named, _, number_text = text.rpartition("#") if "#" in text else ("", "", text)
+    if not number_text.isdigit() or int(number_text) < 1:
+        raise UsageError(f"A review request is #N or team/project#N, not {ref!r}.")
+    where = named or project or env.get(env.PROJECT) or ""
+    if where.count("/") != 1:
+        raise UsageError("Which project? Pass -p team/project, write team/project#N, or set ASSAY_PROJECT.")
+    return where, int(number_text)
+
+
+def submit_review(
+    ref: str,
+    verdict: str,
+    *,
+    body: str = "",
+    project: Optional[str] = None,
+    url: Optional[str] = None,
+    token: Optional[str] = None,
+) -> dict[str, Any]:
+    """Approve (``approve``), ask for changes (``request_changes``) or leave a review comment,
+    on the candidate the request holds now: its content hash is sent with the verdict, so a
+    candidate pushed meanwhile is refused rather than approved unseen."""
+    where, number = parse_request_ref(ref, project)
+    with Client.from_env(url, token) as client:
+        current = ReviewRequest.from_json(client.get_review_request(where, number))
+        return client.submit_review(
+            where, number, {"verdict": verdict, "body": body, "version_hash": current.version_hash}
+        )
+
+
+def comment(
+    ref: str,
+    body: str,
+    *,
+    project: Optional[str] = None,
+    url: Optional[str] = None,
+    token: Optional[str] = None,
+) -> dict[str, Any]:
+    """Add a comment to the request's conversation (@mentions notify)."""
+    if not body.strip():
+        raise UsageError("The comment is empty: pass -m TEXT.")
+    where, number = parse_request_ref(ref, project)
+    with Client.from_env(url, token) as client:
+        return client.add_review_comment(where, number, {"body": body})
+
+
+def merge(
+    ref: str,
+    *,
+    reason: Optional[str] = None,
+    bypass: bool = False,
+    project: Optional[str] = None,
+    url: Optional[str] = None,
+    token: Optional[str] = None,
+) -> ReviewRequest:
+    """Merge: move the alias to the candidate (maintainers; ``bypass`` for admins, with a reason)."""
+    where, number = parse_request_ref(ref, project)
+    body: dict[str, Any] = {"bypass": bypass}
+    if reason:
+        body["reason"] = reason
+    with Client.from_env(url, token) as client:
+        return ReviewRequest.from_json(client.merge_review_request(where, number, body))

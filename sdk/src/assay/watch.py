@@ -105,10 +105,15 @@ def format_event(message: dict[str, Any]) -> list[str]:
         return ["(missed more events than the server keeps; continuing from now)"]
     event, data = message["event"], message.get("data") or {}
     if event == "metrics":
-        lines = []
+        # One compact line per step: "step 12  acc=0.9812  loss=0.1235" (4 significant digits).
+        by_step: dict[int, dict[str, Any]] = {}
         for key, points in data.get("points", {}).items():
             for step, value in zip(points.get("steps", []), points.get("values", [])):
-                lines.append(f"step {step:>8}  {key} = {value}")
+                by_step.setdefault(int(step), {})[str(key)] = value
+        lines = [
+            f"step {step:>6}  " + "  ".join(f"{key}={_compact(value)}" for key, value in sorted(values.items()))
+            for step, values in sorted(by_step.items())
+        ]
         if data.get("downsampled"):
             lines.append("(batch downsampled for display; the server has every point)")
         return lines
@@ -117,3 +122,12 @@ def format_event(message: dict[str, Any]) -> list[str]:
     if event == "artifact.processed":
         return [f"artifact {data.get('path')}: {data.get('status')}"]
     return [f"{event}"]
+
+
+def _compact(value: Any) -> str:
+    """A metric value in about 4 significant digits (``0.9916``, ``1.235e+05``); integers as they are."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.4g}"
