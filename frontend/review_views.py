@@ -110,6 +110,83 @@ def _anchor_key(kind: str, key: str) -> str:
     return f"{kind}:{key}"
 
 
+# What a comment may anchor on (reviews.services.inputs.check_anchor); code and environment
+# rows are shown but commented on in the conversation.
+ANCHORABLE = {"param", "metric", "package", "dataset", "file"}
+
+
+def _diff_rows(rr: ReviewRequest) -> list[dict[str, Any]]:
+    """The Changes tab: the candidate against what the alias holds. When it holds nothing,
+    the candidate's whole contents, each row "new" (issue 16, bug 8)."""
+    new = rr.base is None
+    result = registry_selectors.version_diff(rr.base, rr.candidate)
+    rows: list[dict[str, Any]] = []
+
+    def add(kind: str, key: str, change: str, a: Any, b: Any) -> None:
+        rows.append(
+            {"kind": kind, "key": key, "change": "new" if new else change, "a": a, "b": b, "anchorable": kind in ANCHORABLE}
+        )
+
+    for key, value in result["params"]["added"].items():
+        add("param", key, "added", "—", value)
+    for key, value in result["params"]["removed"].items():
+        add("param", key, "removed", value, "—")
+    for key, change in result["params"]["changed"].items():
+        add("param", key, "changed", change["from"], change["to"])
+    for row in result["metrics"]:
+        delta = f" (Δ {row['delta']:+.6g})" if row["delta"] is not None else ""
+        add(
+            "metric",
+            row["key"],
+            row["status"] + delta,
+            row["a"] if row["a"] is not None else "—",
+            row["b"] if row["b"] is not None else "—",
+        )
+    if result["binary"]["changed"]:
+        add(
+            "file",
+            rr.candidate.binary_path,
+            "binary changed",
+            (result["binary"]["from"] or "—")[:12],
+            f"{(result['binary']['to'] or '')[:12]} · {rr.candidate.binary_size} bytes"
+            if new
+            else (result["binary"]["to"] or "")[:12],
+        )
+    for field, change in result["code"].items():
+        if change is not None and (change["to"] is not None or not new):
+            shown = [_code_text(change["from"]), _code_text(change["to"])]
+            add("code", field, "changed", *shown)
+    environment = result["environment"]
+    for field in ("python", "os", "accelerator"):
+        change = environment[field]
+        if change is not None and (change["to"] is not None or not new):
+            add("environment", field, "changed", change["from"] or "—", change["to"] or "—")
+    for kind, items in environment["packages"].items():
+        for name, value in items.items():
+            a, b = (
+                (value["from"], value["to"])
+                if isinstance(value, dict)
+                else (("—", value) if kind == "added" else (value, "—"))
+            )
+            add("package", name, kind, a, b)
+    for item in result["datasets"]["added"]:
+        add("dataset", item["name"], "added", "—", item.get("digest") or "")
+    for item in result["datasets"]["removed"]:
+        add("dataset", item["name"], "removed", item.get("digest") or "", "—")
+    for item in result["datasets"]["changed"]:
+        add("dataset", item["name"], "changed", "", "")
+    return rows
+
+
+def _code_text(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    text = str(value)
+    return text[:12] if len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text) else text
+
+
 @login_required
 def review_page(request: HttpRequest, team: str, project: str, number: int) -> HttpResponse:
     with policy_errors():
@@ -128,57 +205,7 @@ def review_page(request: HttpRequest, team: str, project: str, number: int) -> H
         anchor = thread["root"].anchor
         if anchor:
             anchored.setdefault(_anchor_key(anchor["kind"], anchor["key"]), []).append(thread)
-    diff_rows: list[dict[str, Any]] = []
-    if rr.base is not None:
-        result = registry_selectors.version_diff(rr.base, rr.candidate)
-        for key, value in result["params"]["added"].items():
-            diff_rows.append({"kind": "param", "key": key, "change": "added", "a": "—", "b": value})
-        for key, value in result["params"]["removed"].items():
-            diff_rows.append({"kind": "param", "key": key, "change": "removed", "a": value, "b": "—"})
-        for key, change in result["params"]["changed"].items():
-            diff_rows.append({"kind": "param", "key": key, "change": "changed", "a": change["from"], "b": change["to"]})
-        for row in result["metrics"]:
-            delta = f" (Δ {row['delta']:+.6g})" if row["delta"] is not None else ""
-            diff_rows.append(
-                {
-                    "kind": "metric",
-                    "key": row["key"],
-                    "change": row["status"] + delta,
-                    "a": row["a"] if row["a"] is not None else "—",
-                    "b": row["b"] if row["b"] is not None else "—",
-                }
-            )
-        for kind, items in result["environment"]["packages"].items():
-            for name, value in items.items():
-                a, b = (
-                    (value["from"], value["to"])
-                    if isinstance(value, dict)
-                    else (("—", value) if kind == "added" else (value, "—"))
-                )
-                diff_rows.append({"kind": "package", "key": name, "change": kind, "a": a, "b": b})
-        for item in result["datasets"]["added"]:
-            diff_rows.append(
-                {"kind": "dataset", "key": item["name"], "change": "added", "a": "—", "b": item.get("digest") or ""}
-            )
-        for item in result["datasets"]["removed"]:
-            diff_rows.append(
-                {"kind": "dataset", "key": item["name"], "change": "removed", "a": item.get("digest") or "", "b": "—"}
-            )
-        for item in result["datasets"]["changed"]:
-            diff_rows.append({"kind": "dataset", "key": item["name"], "change": "changed", "a": "", "b": ""})
-        if result["binary"]["changed"]:
-            diff_rows.append(
-                {
-                    "kind": "file",
-                    "key": rr.candidate.binary_path,
-                    "change": "binary changed",
-                    "a": (result["binary"]["from"] or "")[:12],
-                    "b": (result["binary"]["to"] or "")[:12],
-                }
-            )
-    else:
-        for key, value in sorted((rr.candidate.metrics or {}).items()):
-            diff_rows.append({"kind": "metric", "key": key, "change": "added", "a": "—", "b": value})
+    diff_rows = _diff_rows(rr)
     for row in diff_rows:
         row["threads"] = anchored.get(_anchor_key(row["kind"], str(row["key"])), [])
     reviews = selectors.reviews_of(rr)

@@ -210,9 +210,11 @@ def version_document(version: ModelVersion) -> dict[str, Any]:
     }
 
 
-def version_diff(a: ModelVersion, b: ModelVersion) -> dict[str, Any]:
-    result = diff.diff_versions(version_document(a), version_document(b))
-    result["a"] = {"number": a.number, "content_hash": a.content_hash}
+def version_diff(a: ModelVersion | None, b: ModelVersion) -> dict[str, Any]:
+    """``b`` against ``a``; against nothing (``a`` None: an alias that held no version yet),
+    every ingredient of ``b`` is added."""
+    result = diff.diff_versions(version_document(a) if a is not None else {}, version_document(b))
+    result["a"] = {"number": a.number, "content_hash": a.content_hash} if a is not None else None
     result["b"] = {"number": b.number, "content_hash": b.content_hash}
     return result
 

@@ -121,3 +121,23 @@ def test_404_and_403_pages_are_the_sites_pages(
     if os.environ.get("ASSAY_SCREENSHOTS"):
         page.screenshot(path=str(DOCS / "screenshot-403.png"))
     assert [e for e in events.errors if "404" not in e and "403" not in e] == []
+
+
+def test_the_changes_tab_of_a_first_candidate_lists_its_contents(
+    page: Page, live_server: LiveServer, log_in: LogIn, events: PageEvents, demo: tuple[Project, ModelRepository, Run]
+) -> None:
+    project, model, _ = demo
+    olga = User.objects.get(username="olga")
+    rr, _ = review_services.review_request_open(
+        user=olga, project=project, model=model.name, version="v1", alias="production", title="First to production"
+    )
+    log_in("ana")
+    page.goto(f"{live_server}/acme/fraud/reviews/{rr.number}/?tab=changes")
+    expect(page.get_by_test_id("changes-all-new")).to_be_visible()
+    table = page.get_by_test_id("diff-table")
+    for kind in ("param", "metric", "file", "code", "environment", "package", "dataset"):
+        expect(table.locator(f"tr[data-kind='{kind}']").first).to_be_visible()
+    page.screenshot(path=str(SHOTS / "review-changes-new.png"), full_page=True)
+    if os.environ.get("ASSAY_SCREENSHOTS"):
+        page.screenshot(path=str(DOCS / "screenshot-review-changes.png"), full_page=True)
+    assert events.errors == []
