@@ -242,6 +242,7 @@ class TimelineEvent(models.Model):
         MERGED = "merged"
         CLOSED = "closed"
         REOPENED = "reopened"
+        POLICY = "policy_changed"
 
     request = models.ForeignKey(ReviewRequest, on_delete=models.CASCADE, related_name="timeline")
     kind = models.CharField(max_length=20, choices=Kind.choices)

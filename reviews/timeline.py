@@ -43,4 +43,37 @@ def entry_text(kind: str, data: Any) -> str:
     if kind == "edited":
         fields = data if isinstance(data, list) else list(d)
         return "edited " + ", ".join(str(f) for f in fields)
+    if kind == "policy_changed":
+        return _policy_text(d)
     return kind  # closed, reopened
+
+
+POLICY_LABELS = {
+    "required_approvals": "required approvals",
+    "approver_role": "who may approve",
+    "gates": "metric gates",
+    "required_checks": "required checks",
+    "block_unscanned": "block unscanned files",
+}
+
+
+def _policy_value(field: str, value: Any) -> str:
+    if field == "gates" and isinstance(value, list):
+        return ", ".join(str(g.get("name")) for g in value if isinstance(g, dict)) or "none"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return _shown(value)
+
+
+def _policy_text(d: dict[str, Any]) -> str:
+    """``changed the review policy: required checks lineage, artifact-integrity → lineage``."""
+    whose = "the project's review policy" if d.get("scope") == "project" else "the model's review policy"
+    changes = d.get("changes") if isinstance(d.get("changes"), dict) else {}
+    parts = [
+        f"{POLICY_LABELS.get(field, field)} {_policy_value(field, c.get('from'))} → {_policy_value(field, c.get('to'))}"
+        for field, c in changes.items()
+        if isinstance(c, dict)
+    ]
+    return f"changed {whose}: " + "; ".join(parts) if parts else f"changed {whose}"

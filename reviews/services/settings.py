@@ -15,8 +15,10 @@ from accounts.models import Project, ProjectRole, User
 from core.errors import Invalid
 from core.validation import choice, choices
 from registry.models import ModelRepository
-from reviews import gates, policy, selectors
-from reviews.models import ProjectReviewSettings, ReviewPolicy, ReviewSettings
+from reviews import events, gates, policy, selectors
+from reviews.models import ProjectReviewSettings, ReviewPolicy, ReviewRequest, ReviewSettings, TimelineEvent
+from reviews.services.base import timeline_add
+from reviews.services.checks import queue_checks
 
 MAX_GATES = 20
 
@@ -91,6 +93,39 @@ def _apply_policy(
     ]
 
 
+# A change to these re-runs the checks of open requests: they decide which checks exist
+# (gates) or how one ends (block_unscanned). required_checks and approvals are read live.
+CHECK_FIELDS = ("gates", "block_unscanned")
+
+
+def _open_requests_following(*, repository: ModelRepository | None = None, project: Project | None = None) -> Any:
+    """Open requests whose policy is the one being changed: a repository's, or its project's
+    for every repository of the project without a policy of its own."""
+    requests = ReviewRequest.objects.filter(state=ReviewRequest.State.OPEN).select_related(
+        "repository", "project", "project__team", "candidate"
+    )
+    if repository is not None:
+        return requests.filter(repository=repository)
+    return requests.filter(project=project).exclude(repository__in=ReviewSettings.objects.values("repository"))
+
+
+def _record_on_open_requests(
+    requests: Any, *, user: User, scope: str, before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    """Issue 16, bug 9: a policy change is an event of every open request it governs (its
+    timeline says what changed, who changed it), and the request's checks follow the new
+    policy, so its page never shows a verdict of a policy that no longer applies."""
+    changes = {field: {"from": before[field], "to": after[field]} for field in after if before[field] != after[field]}
+    if not changes:
+        return
+    rerun = any(field in changes for field in CHECK_FIELDS)
+    for rr in requests:
+        timeline_add(rr, TimelineEvent.Kind.POLICY, user, {"scope": scope, "changes": changes})
+        if rerun:
+            queue_checks(rr)
+        events.request_event(rr, "policy.changed", {"scope": scope, "changes": changes})
+
+
 def _save_policy(
     settings: ReviewPolicy,
     *,
@@ -99,9 +134,10 @@ def _save_policy(
     target: Any,
     project: Project,
     **fields: Any,
-) -> None:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate and apply ``fields`` to a repository's or a project's policy, save it and
-    audit-log the change (a new policy is logged even when it equals what applied before)."""
+    audit-log the change (a new policy is logged even when it equals what applied before).
+    Returns the policy before and after."""
     before = _policy_view(settings)
     created = settings._state.adding
     _apply_policy(settings, **fields)
@@ -115,6 +151,7 @@ def _save_policy(
             project=project,
             data={"before": before, "after": after},
         )
+    return before, after
 
 
 @transaction.atomic
@@ -136,7 +173,7 @@ def review_settings_update(
     if settings is None:
         current = selectors.settings_for(repository)
         settings = ReviewSettings(repository=repository, **{f: getattr(current, f) for f in selectors.POLICY_FIELDS})
-    _save_policy(
+    before, after = _save_policy(
         settings,
         user=user,
         action="review.settings",
@@ -147,6 +184,9 @@ def review_settings_update(
         gates_config=gates_config,
         required_checks=required_checks,
         block_unscanned=block_unscanned,
+    )
+    _record_on_open_requests(
+        _open_requests_following(repository=repository), user=user, scope="model", before=before, after=after
     )
     return settings
 
@@ -160,12 +200,16 @@ def review_settings_delete(*, user: User, repository: ModelRepository) -> Review
     if own is not None:
         before = _policy_view(own)
         own.delete()
+        after = _policy_view(selectors.settings_for(repository))
         audit_record(
             actor=user,
             action="review.settings.delete",
             target=repository,
             project=repository.project,
-            data={"before": before, "after": _policy_view(selectors.settings_for(repository))},
+            data={"before": before, "after": after},
+        )
+        _record_on_open_requests(
+            _open_requests_following(repository=repository), user=user, scope="project", before=before, after=after
         )
     return selectors.settings_for(repository)
 
@@ -187,7 +231,7 @@ def project_review_settings_update(
     settings = ProjectReviewSettings.objects.select_for_update().filter(project=project).first()
     if settings is None:
         settings = selectors.project_settings_for(project)
-    _save_policy(
+    before, after = _save_policy(
         settings,
         user=user,
         action="review.project_settings",
@@ -198,5 +242,8 @@ def project_review_settings_update(
         gates_config=gates_config,
         required_checks=required_checks,
         block_unscanned=block_unscanned,
+    )
+    _record_on_open_requests(
+        _open_requests_following(project=project), user=user, scope="project", before=before, after=after
     )
     return settings

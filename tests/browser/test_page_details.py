@@ -141,3 +141,36 @@ def test_the_changes_tab_of_a_first_candidate_lists_its_contents(
     if os.environ.get("ASSAY_SCREENSHOTS"):
         page.screenshot(path=str(DOCS / "screenshot-review-changes.png"), full_page=True)
     assert events.errors == []
+
+
+def test_the_run_page_explains_an_artifact_waiting_for_sync(
+    page: Page, live_server: LiveServer, log_in: LogIn, events: PageEvents, demo: tuple[Project, ModelRepository, Run]
+) -> None:
+    from artifacts.models import Artifact, Blob
+    from experiments import services as experiment_services
+
+    project, _, run = demo
+    blob = Blob.objects.create(project=project, sha256="b" * 64, size=2048)
+    Artifact.objects.create(project=project, run=run, blob=blob, path="model.joblib", sha256="b" * 64, size=2048)
+    experiment_services.run_update(
+        run=run,
+        status="finished",
+        info={
+            "uploads": {
+                "pending": ["model.joblib"],
+                "reason": "upload failed after 3 attempts: the object store could not be reached "
+                "(http://127.0.0.1:8000): [Errno 111] Connection refused",
+                "spool": "/home/olga/.assay/spool/" + run.id,
+                "host": "gpu-box-1",
+            }
+        },
+    )
+    log_in("olga")
+    page.goto(f"{live_server}/acme/fraud/runs/{run.id}/")
+    notice = page.get_by_test_id("uploads-pending")
+    expect(notice).to_contain_text("1 artifact file not uploaded yet")
+    expect(notice).to_contain_text("assay sync")
+    expect(page.locator("tr[data-path='model.joblib'] .artifact-status")).to_have_text("waiting for assay sync")
+    notice.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "run-uploads-pending.png"), full_page=True)
+    assert events.errors == []
