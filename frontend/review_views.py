@@ -124,7 +124,14 @@ def _diff_rows(rr: ReviewRequest) -> list[dict[str, Any]]:
 
     def add(kind: str, key: str, change: str, a: Any, b: Any) -> None:
         rows.append(
-            {"kind": kind, "key": key, "change": "new" if new else change, "a": a, "b": b, "anchorable": kind in ANCHORABLE}
+            {
+                "kind": kind,
+                "key": key,
+                "change": "new" if new else change,
+                "a": a,
+                "b": b,
+                "anchorable": kind in ANCHORABLE,
+            }
         )
 
     for key, value in result["params"]["added"].items():

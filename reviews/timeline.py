@@ -70,7 +70,8 @@ def _policy_value(field: str, value: Any) -> str:
 def _policy_text(d: dict[str, Any]) -> str:
     """``changed the review policy: required checks lineage, artifact-integrity → lineage``."""
     whose = "the project's review policy" if d.get("scope") == "project" else "the model's review policy"
-    changes = d.get("changes") if isinstance(d.get("changes"), dict) else {}
+    raw = d.get("changes")
+    changes: dict[str, Any] = raw if isinstance(raw, dict) else {}
     parts = [
         f"{POLICY_LABELS.get(field, field)} {_policy_value(field, c.get('from'))} → {_policy_value(field, c.get('to'))}"
         for field, c in changes.items()

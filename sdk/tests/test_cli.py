@@ -93,7 +93,8 @@ def test_runs_list_aligns_its_columns_and_shows_the_order_by_key(assay_env, proj
     for column in ("NAME", "STATUS", "STARTED", "METRICS.ACC"):  # every row starts its cells under the header's
         start = header.index(column)
         assert all(row[start - 2 : start] == "  " and row[start] != " " for row in rows), (column, lines)
-    assert rows[0].split()[-1] == "0.9123" and rows[1].split()[-1] == "0.5"  # ordered, rounded
+    assert rows[0].split()[-1] == "0.9123"
+    assert rows[1].split()[-1] == "0.5"
     assert "aaa_first" not in "\n".join(rows)
 
 

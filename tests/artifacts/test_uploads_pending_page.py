@@ -36,7 +36,9 @@ def test_the_run_page_says_which_artifacts_wait_for_sync_and_where(owner: User, 
 
     assert 'data-testid="uploads-pending"' in page
     assert "1 artifact file not uploaded yet" in page
-    assert "gpu-box-1" in page and "/home/ana/.assay/spool/abc" in page and "assay sync" in page
+    assert "gpu-box-1" in page
+    assert "/home/ana/.assay/spool/abc" in page
+    assert "assay sync" in page
     assert "waiting for assay sync" in page
 
 

@@ -54,7 +54,13 @@ def test_pills_and_buttons_carry_no_separator_dot(
     project, model, run = demo
     olga = User.objects.get(username="olga")
     rr, _ = review_services.review_request_open(
-        user=olga, project=project, model=model.name, version="v1", alias="production", title="Ship v1", reviewers=["ana"]
+        user=olga,
+        project=project,
+        model=model.name,
+        version="v1",
+        alias="production",
+        title="Ship v1",
+        reviewers=["ana"],
     )
     log_in("olga")
 
@@ -86,7 +92,8 @@ def test_the_versions_table_shows_its_created_column(
     assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth + 1")
     assert created.evaluate("el => el.scrollWidth <= el.clientWidth + 1")
     cell_box, wrap_box = created.bounding_box(), wrap.bounding_box()
-    assert cell_box is not None and wrap_box is not None
+    assert cell_box is not None
+    assert wrap_box is not None
     assert cell_box["x"] + cell_box["width"] <= wrap_box["x"] + wrap_box["width"] + 1
     # the Run column links to the run; the alias history's Review column is checked in tests/registry
     expect(page.get_by_test_id("version-run").get_by_role("link")).to_have_attribute(
@@ -104,7 +111,8 @@ def test_404_and_403_pages_are_the_sites_pages(
     SHOTS.mkdir(parents=True, exist_ok=True)
 
     response = page.goto(f"{live_server}/acme/no-such-project/")
-    assert response is not None and response.status == 404
+    assert response is not None
+    assert response.status == 404
     expect(page.get_by_test_id("error-title")).to_have_text("Page not found")
     expect(page.get_by_test_id("user-menu")).to_be_visible()  # the navigation is there
     page.screenshot(path=str(SHOTS / "error-404.png"), full_page=True)
@@ -112,7 +120,8 @@ def test_404_and_403_pages_are_the_sites_pages(
         page.screenshot(path=str(DOCS / "screenshot-404.png"))
 
     response = page.goto(f"{live_server}/acme/fraud/audit/")
-    assert response is not None and response.status == 403
+    assert response is not None
+    assert response.status == 403
     expect(page.get_by_test_id("error-title")).to_have_text("You may not do this")
     page.get_by_role("link", name="Your projects").click()
     expect(page.get_by_role("link", name="fraud").first).to_be_visible()

@@ -60,7 +60,8 @@ def test_a_first_candidate_shows_everything_it_holds_as_new(member: User, regist
     }
     assert expected <= set(rows), sorted(rows)
     assert set(rows.values()) == {"new"}
-    assert "3.11.9" in page and "train.py --epochs 3" in page
+    assert "3.11.9" in page
+    assert "train.py --epochs 3" in page
 
 
 def test_with_a_base_the_tab_is_a_diff(member: User, v2: ModelVersion) -> None:

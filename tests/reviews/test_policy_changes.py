@@ -34,9 +34,7 @@ def test_a_model_policy_change_is_in_the_open_requests_timeline_and_page(
 ) -> None:
     rr = _open(member, v2)
 
-    services.review_settings_update(
-        user=owner, repository=model, required_approvals=2, required_checks=["lineage"]
-    )
+    services.review_settings_update(user=owner, repository=model, required_approvals=2, required_checks=["lineage"])
 
     [event] = _policy_events(rr)
     assert event.actor == owner
@@ -79,7 +77,9 @@ def test_a_changed_gate_reruns_the_checks_of_open_requests(
 
     with django_capture_on_commit_callbacks():
         services.review_settings_update(
-            user=owner, repository=model, gates_config=[{"name": "acc", "expression": "candidate.metrics.acc >= current.metrics.acc - 0.005"}]
+            user=owner,
+            repository=model,
+            gates_config=[{"name": "acc", "expression": "candidate.metrics.acc >= current.metrics.acc - 0.005"}],
         )
 
     gate = Check.objects.get(request=rr, name="gate:acc")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from assay import env, registry, reviews, watch
 from assay._version import __version__
-from assay.api import Api
+from assay.api import Api, RunRecord
 from assay.artifacts import download
 from assay.client import Client, normalize_url
 from assay.errors import AssayError, ConfigurationError
@@ -159,7 +159,7 @@ def _ordering_field(order_by: list[str] | None, sort: str | None) -> str:
     return text if text.startswith(("metrics.", "params.", "tags.")) else ""
 
 
-def _field_value(run: Any, name: str) -> object:
+def _field_value(run: RunRecord, name: str) -> object:
     kind, _, key = name.partition(".")
     if kind == "metrics":
         summary = run.metrics.get(key)

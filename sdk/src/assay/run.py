@@ -426,7 +426,9 @@ class Run:
         self._artifact_spool.append_artifact({"kind": kind, "label": label, "files": entries})
         self._artifact_spool.update_meta(uploads_pending=True)
         self._artifact_failure = reason
-        self._say(f"artifact {label} was not uploaded ({reason}); kept in {self._artifact_spool.path} for `assay sync`.")
+        self._say(
+            f"artifact {label} was not uploaded ({reason}); kept in {self._artifact_spool.path} for `assay sync`."
+        )
 
     def log_model(self, path: str | os.PathLike[str], name: str | None = None) -> None:
         """``log_artifact(path, name, kind="model")``."""
