@@ -101,6 +101,8 @@ def test_the_versions_table_shows_its_created_column(
     )
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "model-versions.png"), full_page=True)
+    if os.environ.get("ASSAY_SCREENSHOTS"):
+        page.screenshot(path=str(DOCS / "screenshot-model.png"), full_page=True)
     assert events.errors == []
 
 
