@@ -1,16 +1,19 @@
-"""The embedded profile, started as ``make run`` starts it: no DATABASE_URL, no REDIS_URL,
-SQLite and local artifacts under ASSAY_VAR_DIR, one uvicorn process. A user and a token
-are made with manage.py; a run is created, logged to and read back over real HTTP."""
+"""The embedded profile, started as ``make run`` starts it (the recipe's own command): no
+DATABASE_URL, no REDIS_URL, SQLite and local artifacts under ASSAY_VAR_DIR, one uvicorn
+process. A user and a token are made with manage.py; a run is created, logged to and read
+back over real HTTP; the SDK uploads a joblib model, and `make run`'s output stays clean."""
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -55,25 +58,47 @@ def manage(env: dict[str, str], *args: str, extra_env: dict[str, str] | None = N
     return result.stdout
 
 
-@pytest.fixture
-def embedded_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
+def make_run_command(port: int) -> str:
+    """The server command of `make run PORT=<port>`, as make would run it (``make -n``),
+    prerequisites left alone: what a user starts, word for word."""
+    recipe = subprocess.run(
+        ["make", "-n", "-o", ".venv/.runtime", "-o", "frontend", "-o", "migrate", "run", f"PORT={port}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    command = recipe.split("\n", 1)[1]  # the banner's echo is the first line
+    return "exec env " + command.replace("\\\n", " ").strip()
+
+
+@dataclass
+class EmbeddedServer:
+    base: str
+    env: dict[str, str]
+    var_dir: Path
+    log_path: Path
+
+
+@pytest.fixture(scope="module")
+def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+    """One server for the module (a migration of SQLite takes a while), started with
+    `make run`'s own command."""
+    tmp_path = tmp_path_factory.mktemp("embedded")
     var_dir = tmp_path / "var"
     env = embedded_env(var_dir)
-    manage(env, "migrate", "--noinput")
+    manage(env, "migrate", "--noinput", "-v", "0")
     port = free_port()
-    log = (tmp_path / "uvicorn.log").open("w")
+    log_path = tmp_path / "make-run.log"
+    log = log_path.open("w")
     process = subprocess.Popen(
-        [UVICORN, "config.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        ["bash", "-c", make_run_command(port)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
-            assert process.poll() is None, (tmp_path / "uvicorn.log").read_text()
+            assert process.poll() is None, log_path.read_text()
             try:
                 if httpx.get(base + "/healthz", timeout=1).status_code == 200:
                     break
@@ -81,7 +106,7 @@ def embedded_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]
                 pass
             assert time.monotonic() < deadline, "the embedded server did not answer /healthz within 30 s"
             time.sleep(0.2)
-        yield base, env, var_dir
+        yield EmbeddedServer(base, env, var_dir, log_path)
     finally:
         process.terminate()
         try:
@@ -92,8 +117,8 @@ def embedded_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]
         log.close()
 
 
-def test_embedded_profile_serves_the_api_end_to_end(embedded_server: tuple[str, dict[str, str], Path]) -> None:
-    base, env, var_dir = embedded_server
+def test_embedded_profile_serves_the_api_end_to_end(embedded_server: EmbeddedServer) -> None:
+    base, env, var_dir = embedded_server.base, embedded_server.env, embedded_server.var_dir
 
     # the embedded profile: SQLite under the var dir, no Redis
     ready = httpx.get(base + "/readyz", timeout=5)
@@ -152,3 +177,65 @@ def test_embedded_profile_serves_the_api_end_to_end(embedded_server: tuple[str, 
         assert client.patch(f"/api/v1/runs/{run['id']}/", json={"status": "finished"}).json()["end_time"]
 
     assert httpx.get(base + "/api/v1/projects/", timeout=5).status_code == 401
+
+
+NOISE = re.compile(r"WARNING|ERROR|Warning:|Traceback|lifespan|No directory at", re.IGNORECASE)
+
+SDK_RUN = """
+import sys
+import joblib
+import assay
+
+run = assay.init(project="quiet/proj", name="quiet")
+run.log({"loss": 0.5})
+joblib.dump({"weights": list(range(100)), "name": "m"}, sys.argv[1])
+run.log_model(sys.argv[1])
+run.finish()
+"""
+
+
+def test_make_run_prints_no_warning_or_error(embedded_server: EmbeddedServer, tmp_path: Path) -> None:
+    """Issue 16, bug 17: start-up and a joblib upload (processed and scanned in-process) write
+    the useful lines only: no "No directory at", no "lifespan unsupported", no kombu warning,
+    no scanner error."""
+    base, env = embedded_server.base, embedded_server.env
+    manage(
+        env,
+        "createsuperuser",
+        "--noinput",
+        extra_env={
+            "DJANGO_SUPERUSER_USERNAME": "quiet",
+            "DJANGO_SUPERUSER_EMAIL": "quiet@example.com",
+            "DJANGO_SUPERUSER_PASSWORD": "quiet-test-password-1",
+        },
+    )
+    token = manage(env, "create_token", "quiet").strip().splitlines()[-1]
+    before = embedded_server.log_path.read_text()
+    startup = before.split("Uvicorn running on", 1)
+    assert len(startup) == 2, before  # the useful line is there
+
+    sdk = subprocess.run(
+        [sys.executable, "-c", SDK_RUN, str(tmp_path / "model.joblib")],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")},
+            "ASSAY_URL": base,
+            "ASSAY_TOKEN": token,
+            "ASSAY_DIR": str(tmp_path / "sdk"),
+            "PYTHONPATH": str(REPO / "sdk" / "src"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert sdk.returncode == 0, sdk.stderr
+    run_id = re.search(r"/runs/([0-9a-f]{32})/", sdk.stderr)
+    assert run_id, sdk.stderr
+    artifacts = httpx.get(
+        f"{base}/api/v1/runs/{run_id.group(1)}/artifacts/", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ).json()
+    assert [a["status"] for a in artifacts] == ["ready"], artifacts
+
+    during = embedded_server.log_path.read_text()[len(before) :]
+    noisy = [line for line in (startup[0] + during).splitlines() if NOISE.search(line)]
+    assert noisy == [], startup[0] + during
