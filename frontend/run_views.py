@@ -120,6 +120,7 @@ def run_page(request: HttpRequest, team: str, project: str, run_id: str) -> Http
         "run": run,
         "duration": duration,
         "params": detail["params"],
+        "config_values": detail["config_values"],
         "tags": detail["tags"],
         "summaries": summaries,
         "charts": charts,

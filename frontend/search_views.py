@@ -49,9 +49,17 @@ def _ids(query: QueryDict, name: str = "runs") -> list[str]:
 
 @dataclass
 class ParamRow:
+    """A row of "params that differ": a param, or a config key (``source`` says which; a key
+    in both is two rows, see experiments/config_values.py)."""
+
     key: str
     values: list[str | None]
     differs: bool
+    source: str = "param"  # "param" or "config"
+
+    @property
+    def name(self) -> str:
+        return f"{'config' if self.source == 'config' else 'params'}.{self.key}"
 
 
 @dataclass
@@ -101,16 +109,20 @@ def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         if any(run.project_id != proj.pk for run in runs):
             raise Http404("Not found.")
 
-    params = selectors.params_of(runs) if runs else {}
-    param_keys = sorted({k for by_key in params.values() for k in by_key})
     show_all_params = request.GET.get("params") == "all"
     param_rows = []
-    for key in param_keys:
-        texts = [params.get(r.pk, {}).get(key) for r in runs]
-        differs = len(set(texts)) > 1
-        if differs or show_all_params:
-            param_rows.append(ParamRow(key=key, values=texts, differs=differs))
-    same_params = sum(1 for key in param_keys if len({params.get(r.pk, {}).get(key) for r in runs}) <= 1)
+    same_params = 0
+    # Config first (what assay.init(config=…) logged), then logged params; each labelled.
+    for source, values_by_run in (
+        ("config", search_selectors.config_of(runs) if runs else {}),
+        ("param", selectors.params_of(runs) if runs else {}),
+    ):
+        for key in sorted({k for by_key in values_by_run.values() for k in by_key}):
+            texts = [values_by_run.get(r.pk, {}).get(key) for r in runs]
+            differs = len(set(texts)) > 1
+            same_params += not differs
+            if differs or show_all_params:
+                param_rows.append(ParamRow(key=key, values=texts, differs=differs, source=source))
 
     summaries: dict[str, dict[str, MetricSummary]] = selectors.summaries_of(runs) if runs else {}
     metric_keys = sorted({k for by_key in summaries.values() for k in by_key})
@@ -146,7 +158,7 @@ def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         "keys": chart_keys,
         "runs": [{"id": r.pk, "name": r.name} for r in runs],
         "parallel": {
-            "params": [row.key for row in param_rows if row.differs][:12],
+            "params": [{"source": row.source, "key": row.key} for row in param_rows if row.differs][:12],
             "metrics": metric_keys[:8],
         },
     }
@@ -203,7 +215,10 @@ def project_export(request: HttpRequest, team: str, project: str) -> StreamingHt
         )  # type: ignore[return-value]
     keys = search_selectors.project_keys(proj, limit=KEY_LIST_LIMIT)
     columns = chosen_columns(
-        request, proj, {"metric": keys["metrics"], "param": keys["params"], "tag": keys["tags"]}, []
+        request,
+        proj,
+        {"metric": keys["metrics"], "param": keys["params"], "config": keys["config"], "tag": keys["tags"]},
+        [],
     )
 
     def rows() -> Iterator[list[Any]]:
@@ -220,6 +235,7 @@ def project_export(request: HttpRequest, team: str, project: str) -> StreamingHt
             summaries = selectors.summaries_of(runs, [c.key for c in columns if c.kind == "metric"])
             params = selectors.params_of(runs, [c.key for c in columns if c.kind == "param"])
             tags = search_selectors.tags_of(runs, [c.key for c in columns if c.kind == "tag"])
+            config = search_selectors.config_of(runs, [c.key for c in columns if c.kind == "config"])
             for run in runs:
                 cells: list[Any] = []
                 for c in columns:
@@ -228,6 +244,8 @@ def project_export(request: HttpRequest, team: str, project: str) -> StreamingHt
                         cells.append(s.last if s is not None else None)
                     elif c.kind == "param":
                         cells.append(params.get(run.pk, {}).get(c.key))
+                    elif c.kind == "config":
+                        cells.append(config.get(run.pk, {}).get(c.key))
                     else:
                         cells.append(tags.get(run.pk, {}).get(c.key))
                 yield [

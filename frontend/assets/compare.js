@@ -95,13 +95,13 @@ function parallelOption(config, data) {
   const text = cssVar("--bs-body-color", "#212529");
   const muted = cssVar("--bs-secondary-color", "#6c757d");
   const dims = [
-    ...config.parallel.params.map((key) => ({ kind: "params", key })),
+    ...config.parallel.params.map((p) => ({ kind: p.source === "config" ? "config" : "params", key: p.key })),
     ...config.parallel.metrics.map((key) => ({ kind: "metrics", key })),
   ];
   const axes = dims.map((d, dim) => {
-    const values = data.runs.map((r) => (d.kind === "params" ? r.params[d.key] : r.metrics[d.key] && r.metrics[d.key].last));
+    const values = data.runs.map((r) => (d.kind === "metrics" ? r.metrics[d.key] && r.metrics[d.key].last : (r[d.kind] || {})[d.key]));
     const numeric = values.every((v) => v === undefined || v === null || (d.kind === "metrics" ? typeof v === "number" : !Number.isNaN(Number(v)) && v !== ""));
-    const axis = { dim, name: `${d.kind === "params" ? "p:" : "m:"}${d.key}`, nameTextStyle: { color: text, fontSize: 11 }, axisLabel: { color: muted, fontSize: 10 } };
+    const axis = { dim, name: `${{ params: "p:", config: "c:", metrics: "m:" }[d.kind]}${d.key}`, nameTextStyle: { color: text, fontSize: 11 }, axisLabel: { color: muted, fontSize: 10 } };
     if (!numeric) {
       axis.type = "category";
       axis.data = [...new Set(values.filter((v) => v !== undefined && v !== null).map(String))];
