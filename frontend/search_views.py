@@ -150,7 +150,8 @@ def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
             cells.append((run, fig.data if fig is not None else None, f"cm-{index}-{position}"))
         figure_groups.append(FigureGroup(name=name, cells=cells))
 
-    chart_keys = metric_keys[: search_selectors.MAX_DEFAULT_KEYS]
+    picker = _chart_keys(request.GET, metric_keys, problems)
+    chart_keys = picker.chosen
     config = {
         "dataUrl": reverse("api-compare")
         + "?"
@@ -173,12 +174,62 @@ def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         "metric_rows": metric_rows,
         "figure_groups": figure_groups,
         "compare_config": config,
+        "picker": picker,
+        "picker_hidden": [
+            (name, value) for name in ("runs", "filter", "order_by", "params") for value in request.GET.getlist(name)
+        ],
         "max_runs": MAX_COMPARE_RUNS,
         "export_url": reverse("api-export-histories") + "?runs=" + ",".join(r.pk for r in runs) if runs else "",
         "all_params_url": "?" + _with(request.GET, params="all"),
         "diff_params_url": "?" + _with(request.GET, params=None),
     }
     return render(request, "frontend/compare.html", context)
+
+
+# Charts drawn at once: each draws every run's history (one request brings them all; the
+# compare API takes at most this many keys).
+MAX_CHART_KEYS = search_selectors.MAX_DEFAULT_KEYS
+
+
+@dataclass
+class KeyPicker:
+    """Which metric keys the compare page charts, of which, and why (said on the page)."""
+
+    chosen: list[str]
+    available: list[str]
+    explicit: bool  # the user picked them (``?keys=``), rather than the default
+
+    max: int = MAX_CHART_KEYS
+
+    @property
+    def reason(self) -> str:
+        shown, total = len(self.chosen), len(self.available)
+        if self.explicit:
+            return f"Charting the {shown} chosen of {total} metric key{'s' if total != 1 else ''}."
+        if shown == total:
+            return f"Charting all {total} metric key{'s' if total != 1 else ''}."
+        return (
+            f"Charting {shown} of {total} metric keys: the first {shown} alphabetically, as at most "
+            f"{MAX_CHART_KEYS} charts are drawn at once (each draws every run's history). Choose others below."
+        )
+
+
+def _chart_keys(query: QueryDict, available: list[str], problems: list[str]) -> KeyPicker:
+    """``?keys=a,b`` (or repeated ``keys=``; an empty value chooses none): the chosen keys among
+    ``available``, in its order; by default its first MAX_CHART_KEYS."""
+    if "keys" not in query:
+        return KeyPicker(chosen=available[:MAX_CHART_KEYS], available=available, explicit=False)
+    wanted = _ids(query, "keys")
+    known = set(wanted) & set(available)
+    unknown = [key for key in wanted if key not in known]
+    if unknown:
+        listed = ", ".join(repr(key[:100]) for key in unknown[:5]) + (" …" if len(unknown) > 5 else "")
+        problems.append(f"No run here logged {listed}: not charted.")
+    chosen = [key for key in available if key in known]
+    if len(chosen) > MAX_CHART_KEYS:
+        problems.append(f"Charting the first {MAX_CHART_KEYS} of the {len(chosen)} chosen metric keys.")
+        chosen = chosen[:MAX_CHART_KEYS]
+    return KeyPicker(chosen=chosen, available=available, explicit=True)
 
 
 def _with(query: QueryDict, **changes: str | None) -> str:
