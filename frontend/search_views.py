@@ -150,7 +150,12 @@ def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
             cells.append((run, fig.data if fig is not None else None, f"cm-{index}-{position}"))
         figure_groups.append(FigureGroup(name=name, cells=cells))
 
-    picker = _chart_keys(request.GET, metric_keys, problems)
+    # A metric every run logged at most once is a row of values, not a chart (issue 16, bug 7).
+    single_keys = {
+        key for key in metric_keys if all(s.count <= 1 for by_key in summaries.values() if (s := by_key.get(key)))
+    }
+    single_rows = [row for row in metric_rows if row.key in single_keys]
+    picker = _chart_keys(request.GET, [k for k in metric_keys if k not in single_keys], problems)
     chart_keys = picker.chosen
     config = {
         "dataUrl": reverse("api-compare")
@@ -175,6 +180,7 @@ def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         "figure_groups": figure_groups,
         "compare_config": config,
         "picker": picker,
+        "single_rows": single_rows,
         "picker_hidden": [
             (name, value) for name in ("runs", "filter", "order_by", "params") for value in request.GET.getlist(name)
         ],
@@ -207,7 +213,7 @@ class KeyPicker:
         if self.explicit:
             return f"Charting the {shown} chosen of {total} metric key{'s' if total != 1 else ''}."
         if shown == total:
-            return f"Charting all {total} metric key{'s' if total != 1 else ''}."
+            return "Charting the only metric key." if total == 1 else f"Charting all {total} metric keys."
         return (
             f"Charting {shown} of {total} metric keys: the first {shown} alphabetically, as at most "
             f"{MAX_CHART_KEYS} charts are drawn at once (each draws every run's history). Choose others below."

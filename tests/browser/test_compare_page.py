@@ -65,8 +65,14 @@ def test_compare_fits_the_window_with_a_key_picker_and_one_legend(
     expect(charts.first).to_have_attribute("data-rendered", "true")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1400
     # it says how many keys it charts of how many, and why
-    expect(page.get_by_test_id("keys-shown")).to_contain_text("Charting 20 of 27 metric keys")
+    expect(page.get_by_test_id("keys-shown")).to_contain_text("Charting 20 of 26 metric keys")
     expect(page.get_by_test_id("keys-shown")).to_contain_text("at most 20 charts")
+    # the metric logged once per run is a row of values (4-5 significant digits, full on hover), not a chart
+    single = page.get_by_test_id("single-values").locator("tr[data-single-key='test/accuracy'] td")
+    expect(single).to_have_count(RUNS)
+    expect(single.nth(0)).to_have_text("0.90033")
+    expect(single.nth(0)).to_have_attribute("title", repr(0.9 + 1 / 3000))
+    expect(page.locator("[data-compare-chart][data-key='test/accuracy']")).to_have_count(0)
     # one legend for all charts, every run in it (no pages), and it hides a run everywhere
     legend = page.get_by_test_id("compare-legend").locator("button")
     expect(legend).to_have_count(RUNS)
@@ -83,11 +89,11 @@ def test_compare_fits_the_window_with_a_key_picker_and_one_legend(
     expect(picker.locator("[data-key-option]:visible")).to_have_count(13)
     picker.get_by_role("button", name="Clear").click()
     picker.get_by_role("button", name="Select shown").click()
-    expect(picker.locator("[data-key-count]")).to_contain_text("13 of 27 selected")
+    expect(picker.locator("[data-key-count]")).to_contain_text("13 of 26 selected")
     page.get_by_test_id("keys-apply").click()
 
     # then: those 13 are charted, and the page says they were chosen
-    expect(page.get_by_test_id("keys-shown")).to_contain_text("Charting the 13 chosen of 27 metric keys")
+    expect(page.get_by_test_id("keys-shown")).to_contain_text("Charting the 13 chosen of 26 metric keys")
     charts = page.get_by_test_id("compare-chart")
     expect(charts).to_have_count(13)
     expect(charts.first).to_have_attribute("data-key", "val/a")
