@@ -336,9 +336,14 @@ def _config_values_set(*, run: Run) -> None:
     """Rewrite the run's flattened config rows (what ``config.<key>`` searches) from
     ``run.config``, and register its keys. Inside the caller's transaction."""
     entries = config_entries(run.config)
-    ConfigValue.objects.filter(run=run).delete()
-    ConfigValue.objects.bulk_create([ConfigValue(run=run, key=k, value=v) for k, v in entries.items()])
-    _project_keys_add(run=run, keys={ProjectKey.Kind.CONFIG: list(entries)})
+    # Only what changed is written: update_config may be called often with a key or two.
+    existing = dict(ConfigValue.objects.filter(run=run).values_list("key", "value"))
+    stale = [key for key, value in existing.items() if entries.get(key) != value]
+    if stale:
+        ConfigValue.objects.filter(run=run, key__in=stale).delete()
+    fresh = {key: value for key, value in entries.items() if existing.get(key) != value}
+    ConfigValue.objects.bulk_create([ConfigValue(run=run, key=k, value=v) for k, v in fresh.items()])
+    _project_keys_add(run=run, keys={ProjectKey.Kind.CONFIG: [k for k in fresh if k not in existing]})
 
 
 def _project_keys_add(*, run: Run, keys: dict[str, list[str]]) -> None:

@@ -4,9 +4,11 @@ number semantics as params."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
@@ -103,6 +105,14 @@ def test_updating_the_config_rewrites_its_rows_and_keys(
         "seed": "7",
     }
     assert names(owner_client, "config.optimizer.name = 'lion'") == ["adam-lo"]
+    # a nested object replaced by the merge takes its old leaves with it
+    owner_client.patch(f"{RUNS}{runs['adam-hi']}/", {"config": {"optimizer": {"name": "sgd"}}}, format="json")
+    assert dict(ConfigValue.objects.filter(run_id=runs["adam-hi"]).values_list("key", "value")) == {
+        "lr": "0.1",
+        "optimizer.name": "sgd",
+        "epochs": "10",
+    }
+    assert names(owner_client, "config.optimizer.betas is not null") == []
     assert set(ProjectKey.objects.filter(project=project, kind="config").values_list("key", flat=True)) >= {
         "lr",
         "optimizer.name",
@@ -121,3 +131,23 @@ def test_an_unknown_prefix_still_names_config_in_the_error(owner_client: APIClie
     response = owner_client.get(RUNS, {"project": "acme/proj", "filter": "cfg.lr > 1"})
     assert response.status_code == 400
     assert "config." in response.json()["error"]["message"]
+
+
+def test_the_migration_backfills_runs_logged_before_it(project: Project, runs: dict[str, str]) -> None:
+    # given: runs whose flattened rows and keys are missing, as before migration 0009
+    ConfigValue.objects.all().delete()
+    ProjectKey.objects.filter(kind="config").delete()
+    migration = importlib.import_module("experiments.migrations.0009_config_values")
+
+    # when
+    migration.backfill(apps, None)
+
+    # then
+    assert dict(ConfigValue.objects.filter(run_id=runs["sgd"]).values_list("key", "value")) == {
+        "lr": "0.05",
+        "optimizer.name": "sgd",
+        "optimizer.momentum": "0.9",
+        "use_amp": "true",
+    }
+    assert ProjectKey.objects.filter(project=project, kind="config", key="optimizer.momentum").exists()
+    assert not ConfigValue.objects.filter(run_id=runs["bare"]).exists()
