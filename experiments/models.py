@@ -119,6 +119,24 @@ class Tag(models.Model):
         ordering = ["key"]
 
 
+class ConfigValue(models.Model):
+    """One leaf of a run's config, flattened with dots (experiments/config_values.py), kept
+    in step with ``Run.config`` by the run services: what ``config.<key>`` searches, and the
+    config columns of tables and exports read. Indexed as params are."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="config_values")
+    key = models.CharField(max_length=250)
+    value = models.TextField()
+    value_prefix = models.GeneratedField(
+        expression=Left("value", VALUE_PREFIX), output_field=models.TextField(), db_persist=True
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="configvalue_run_key_unique")]
+        indexes = [models.Index(fields=["key", "value_prefix", "run"], name="configvalue_key_prefix_run")]
+        ordering = ["key"]
+
+
 class MetricSummary(models.Model):
     """Per run and key: kept current with every batch, used for search, sort and tables."""
 
@@ -191,6 +209,7 @@ class ProjectKey(models.Model):
         METRIC = "metric"
         PARAM = "param"
         TAG = "tag"
+        CONFIG = "config"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="keys")
     kind = models.CharField(max_length=8, choices=Kind.choices)

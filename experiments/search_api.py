@@ -75,12 +75,15 @@ class ProjectKeysView(APIView):
             {
                 "metrics": serializers.ListField(child=serializers.CharField()),
                 "params": serializers.ListField(child=serializers.CharField()),
+                "config": serializers.ListField(
+                    child=serializers.CharField(), help_text="The runs' config keys, nested keys joined with dots"
+                ),
                 "tags": serializers.ListField(child=serializers.CharField()),
                 "attributes": serializers.ListField(child=serializers.CharField()),
                 "truncated": serializers.BooleanField(),
             },
         ),
-        summary="The metric, param and tag keys logged in a project (for completion and columns)",
+        summary="The metric, param, config and tag keys logged in a project (for completion and columns)",
     )
     def get(self, request: Request, team: str, project: str) -> Response:
         proj = access_project(request.user, team, project)

@@ -14,6 +14,7 @@ from accounts import access
 from accounts.models import Project
 from experiments import metric_store, metrics
 from experiments.models import (
+    ConfigValue,
     Experiment,
     MetricSummary,
     Param,
@@ -23,16 +24,17 @@ from experiments.models import (
     Tag,
 )
 from experiments.query import parser
+from experiments.query.compiler import VALUE_MODELS, ValueModel
 
 if TYPE_CHECKING:
     from accounts.access import AnyUser
 
 
 def project_keys(project: Project, *, contains: str = "", limit: int = 50) -> dict[str, Any]:
-    """Keys of each kind (sorted, at most ``limit`` each), from the key registry: an index
+    """Keys of each kind (metrics, params, config, tags; sorted, at most ``limit`` each), from the key registry: an index
     range, never a scan of the project's params."""
     out: dict[str, Any] = {"truncated": False}
-    for kind, name in (("metric", "metrics"), ("param", "params"), ("tag", "tags")):
+    for kind, name in (("metric", "metrics"), ("param", "params"), ("config", "config"), ("tag", "tags")):
         qs = ProjectKey.objects.filter(project=project, kind=kind)
         if contains:
             qs = qs.filter(key__icontains=contains)
@@ -58,14 +60,13 @@ MAX_DEFAULT_KEYS = 20
 def compare_data(
     runs: list[Run], *, keys: list[str] | None, max_points: int, url: Callable[[Run], str]
 ) -> dict[str, Any]:
-    """Everything the compare page draws from, in one answer: each run's params and summary
-    metrics, and its histories of ``keys`` downsampled to ``max_points`` (MinMaxLTTB)."""
+    """Everything the compare page draws from, in one answer: each run's params, flattened
+    config (``{"optimizer.lr": "0.01"}``, text as params) and summary metrics, and its histories of ``keys`` downsampled to ``max_points`` (MinMaxLTTB)."""
     summaries: dict[str, dict[str, MetricSummary]] = {}
     for s in MetricSummary.objects.filter(run__in=runs).order_by("key"):
         summaries.setdefault(s.run_id, {})[s.key] = s
-    params: dict[str, dict[str, str]] = {}
-    for run_id, key, value in Param.objects.filter(run__in=runs).values_list("run_id", "key", "value"):
-        params.setdefault(run_id, {})[key] = value
+    params = _values_of(Param, runs, None)
+    config = _values_of(ConfigValue, runs, None)
     all_keys = sorted({k for by_key in summaries.values() for k in by_key})
     chosen = keys if keys is not None else all_keys[:MAX_DEFAULT_KEYS]
     histories = metric_store.histories(runs, chosen)
@@ -91,6 +92,7 @@ def compare_data(
                 "start_time": run.start_time.isoformat(),
                 "url": url(run),
                 "params": params.get(run.pk, {}),
+                "config": config.get(run.pk, {}),
                 "metrics": {
                     key: {
                         "last": metrics.json_value(s.last) if s.last is not None else None,
@@ -135,10 +137,10 @@ MAX_GROUPS = 100
 
 
 def grouped(runs: QuerySet[Run], *, entity: str, key: str, metric_keys: list[str]) -> tuple[list[Group], bool]:
-    """The runs grouped by the value of a param or tag, with count and mean/min/max of each
+    """The runs grouped by the value of a param, config key or tag, with count and mean/min/max of each
     metric's last value per group; ``(groups, truncated)``. A query per metric, each one
     aggregate over the filtered runs."""
-    model = Param if entity == "param" else Tag
+    model = VALUE_MODELS[entity]
     value_of = Subquery(model.objects.filter(run=OuterRef("pk"), key=key).values("value")[:1])
     base = runs.order_by().annotate(_group=value_of)
     counts = list(base.values("_group").annotate(n=Count("pk")).order_by("-n", "_group")[: MAX_GROUPS + 1])
@@ -242,7 +244,16 @@ def known_keys(project: Project, wanted: list[tuple[str, str]]) -> set[tuple[str
 
 
 def tags_of(runs: list[Run], keys: list[str] | None = None) -> dict[str, dict[str, str]]:
-    qs = Tag.objects.filter(run__in=runs)
+    return _values_of(Tag, runs, keys)
+
+
+def config_of(runs: list[Run], keys: list[str] | None = None) -> dict[str, dict[str, str]]:
+    """The runs' flattened config (``{run id: {"optimizer.lr": "0.01", …}}``), as text."""
+    return _values_of(ConfigValue, runs, keys)
+
+
+def _values_of(model: ValueModel, runs: list[Run], keys: list[str] | None) -> dict[str, dict[str, str]]:
+    qs = model.objects.filter(run__in=runs)
     if keys is not None:
         qs = qs.filter(key__in=keys)
     out: dict[str, dict[str, str]] = {}

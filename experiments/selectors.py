@@ -95,6 +95,7 @@ def params_of(runs: list[Run], keys: list[str] | None = None) -> dict[str, dict[
 def run_detail_context(run: Run) -> dict[str, Any]:
     return {
         "params": list(run.params.all()),
+        "config_values": list(run.config_values.all()),
         "tags": list(run.tags.all()),
         "summaries": list(run.summaries.all()),
         "figures": list(run.figures.all()),

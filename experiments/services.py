@@ -21,7 +21,9 @@ from core.errors import Conflict, Invalid
 from core.observability import POINTS_INGESTED
 from core.validation import choice, mapping, string
 from experiments import events, metric_store, metrics
+from experiments.config_values import config_entries
 from experiments.models import (
+    ConfigValue,
     Experiment,
     Figure,
     Param,
@@ -182,6 +184,8 @@ def run_create(
         return Run.objects.select_related("project__team", "experiment", "author").get(author=user, client_id=client_id)
     if checked_tags:
         Tag.objects.bulk_create([Tag(run=run, key=k, value=v) for k, v in checked_tags.items()])
+    if config:
+        _config_values_set(run=run)
     events.run_created(run)
     return run
 
@@ -231,6 +235,8 @@ def run_update(
     if run.end_time is not None and run.end_time < run.start_time:
         raise Invalid("end_time is before the run's start_time.", field="end_time")
     run.save()
+    if config is not None:
+        _config_values_set(run=run)
     events.run_updated(run, status_changed=run.status != old_status)
     return run
 
@@ -326,6 +332,20 @@ def _params_add(*, run: Run, params: dict[str, str]) -> None:
             )
     new = [Param(run=run, key=k, value=v) for k, v in params.items() if k not in existing]
     Param.objects.bulk_create(new)
+
+
+def _config_values_set(*, run: Run) -> None:
+    """Rewrite the run's flattened config rows (what ``config.<key>`` searches) from
+    ``run.config``, and register its keys. Inside the caller's transaction."""
+    entries = config_entries(run.config)
+    # Only what changed is written: update_config may be called often with a key or two.
+    existing = dict(ConfigValue.objects.filter(run=run).values_list("key", "value"))
+    stale = [key for key, value in existing.items() if entries.get(key) != value]
+    if stale:
+        ConfigValue.objects.filter(run=run, key__in=stale).delete()
+    fresh = {key: value for key, value in entries.items() if existing.get(key) != value}
+    ConfigValue.objects.bulk_create([ConfigValue(run=run, key=k, value=v) for k, v in fresh.items()])
+    _project_keys_add(run=run, keys={ProjectKey.Kind.CONFIG: [k for k in fresh if k not in existing]})
 
 
 def _project_keys_add(*, run: Run, keys: dict[str, list[str]]) -> None:

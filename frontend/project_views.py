@@ -27,7 +27,7 @@ from experiments import search_selectors, selectors
 from experiments.models import Experiment, Run
 from experiments.query.parser import FilterError
 from frontend.errors import policy_errors
-from frontend.runs_table import COLUMN_PREFIXES, DEFAULT_SORT, KEY_LIST_LIMIT, Column, chosen_columns
+from frontend.runs_table import COLUMN_PREFIXES, DEFAULT_SORT, KEY_LIST_LIMIT, KIND_PREFIXES, Column, chosen_columns
 from live.eventlog import current_seq
 from live.topics import project_topic
 from reviews import selectors as review_selectors
@@ -131,7 +131,7 @@ def _group_by(request: HttpRequest, problems: list[str]) -> Column | None:
     for prefix, kind in COLUMN_PREFIXES.items():
         if raw.startswith(prefix) and kind != "metric" and len(raw) > len(prefix) and len(raw) <= 260:
             return Column(kind, raw[len(prefix) :])
-    problems.append(f"Cannot group by {raw!r}: group by params.<key> or tags.<key>.")
+    problems.append(f"Cannot group by {raw!r}: group by params.<key>, config.<key> or tags.<key>.")
     return None
 
 
@@ -141,9 +141,10 @@ def _quote_filter_value(value: str) -> str:
 
 def _field_text(column: Column) -> str:
     key = column.key
+    prefix = KIND_PREFIXES[column.kind]
     if all(c.isalnum() or c in "_./:-" for c in key):
-        return f"{column.kind}s.{key}"
-    return f"{column.kind}s.`{key}`"
+        return f"{prefix}.{key}"
+    return f"{prefix}.`{key}`"
 
 
 @login_required
@@ -182,7 +183,7 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
             runs_qs = runs_qs.none()
 
     keys = search_selectors.project_keys(proj, limit=KEY_LIST_LIMIT)
-    key_lists = {"metric": keys["metrics"], "param": keys["params"], "tag": keys["tags"]}
+    key_lists = {"metric": keys["metrics"], "param": keys["params"], "config": keys["config"], "tag": keys["tags"]}
     columns = chosen_columns(request, proj, key_lists, problems)
 
     page = Paginator(runs_qs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
@@ -191,9 +192,11 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
     metric_columns = [c.key for c in columns if c.kind == "metric"]
     param_columns = [c.key for c in columns if c.kind == "param"]
     tag_columns = [c.key for c in columns if c.kind == "tag"]
+    config_columns = [c.key for c in columns if c.kind == "config"]
     summaries = selectors.summaries_of(runs, metric_columns) if metric_columns and runs else {}
     params = selectors.params_of(runs, param_columns) if param_columns and runs else {}
     tags = search_selectors.tags_of(runs, tag_columns) if tag_columns and runs else {}
+    config = search_selectors.config_of(runs, config_columns) if config_columns and runs else {}
 
     now = timezone.now()
     rows: list[Row] = []
@@ -210,6 +213,8 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
                 row.cells.append((column, summary.last if summary is not None else None))
             elif column.kind == "param":
                 row.cells.append((column, params.get(run.id, {}).get(column.key)))
+            elif column.kind == "config":
+                row.cells.append((column, config.get(run.id, {}).get(column.key)))
             else:
                 row.cells.append((column, tags.get(run.id, {}).get(column.key)))
         rows.append(row)
@@ -272,10 +277,13 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         "group_rows": group_rows,
         "groups_truncated": groups_truncated,
         "group_metric_columns": metric_columns,
-        "group_choices": [f"params.{k}" for k in keys["params"]] + [f"tags.{k}" for k in keys["tags"]],
+        "group_choices": [f"config.{k}" for k in keys["config"]]
+        + [f"params.{k}" for k in keys["params"]]
+        + [f"tags.{k}" for k in keys["tags"]],
         "keys_truncated": keys["truncated"],
         "available_metrics": [(f"metrics.{k}", k, f"metrics.{k}" in chosen_names) for k in keys["metrics"]],
         "available_params": [(f"params.{k}", k, f"params.{k}" in chosen_names) for k in keys["params"]],
+        "available_config": [(f"config.{k}", k, f"config.{k}" in chosen_names) for k in keys["config"]],
         "available_tags": [(f"tags.{k}", k, f"tags.{k}" in chosen_names) for k in keys["tags"]],
         "chosen_columns": ",".join(c.name for c in columns),
         "all_runs_url": _query(request.GET, experiment=None, page=None),

@@ -81,6 +81,21 @@ def _info_sections(info: dict[str, Any]) -> list[InfoSection]:
     return sections
 
 
+def single_point(summary: MetricSummary) -> bool:
+    """Whether a metric was logged at one step only: shown as its value, never as a chart."""
+    return summary.count <= 1
+
+
+@dataclass
+class SingleValue:
+    """A metric logged once, shown as a number (its full value on hover)."""
+
+    key: str
+    value: float | None
+    step: int
+    dom_id: str
+
+
 @dataclass
 class FigureView:
     figure: Figure
@@ -99,6 +114,7 @@ def run_page(request: HttpRequest, team: str, project: str, run_id: str) -> Http
     run.refresh_from_db()  # … so the run read by the access check is read again after it
     detail = selectors.run_detail_context(run)
     summaries: list[MetricSummary] = sorted(detail["summaries"], key=lambda s: s.key)
+    # A metric logged once is a value, not a chart (issue 16, bug 7): a line of one point says nothing.
     charts = [
         {
             "key": s.key,
@@ -106,6 +122,12 @@ def run_page(request: HttpRequest, team: str, project: str, run_id: str) -> Http
             "dom_id": f"chart-{index}",
         }
         for index, s in enumerate(summaries)
+        if not single_point(s)
+    ]
+    single_values = [
+        SingleValue(key=s.key, value=s.last, step=s.last_step, dom_id=f"chart-{index}")
+        for index, s in enumerate(summaries)
+        if single_point(s)
     ]
     figures = [
         FigureView(figure=f, script_id=f"figure-data-{index}", size=len(f.data.get("labels", [])))
@@ -120,9 +142,11 @@ def run_page(request: HttpRequest, team: str, project: str, run_id: str) -> Http
         "run": run,
         "duration": duration,
         "params": detail["params"],
+        "config_values": detail["config_values"],
         "tags": detail["tags"],
         "summaries": summaries,
         "charts": charts,
+        "single_values": single_values,
         "figures": figures,
         "info_sections": _info_sections(run.info if isinstance(run.info, dict) else {}),
         "info_json": json.dumps(run.info, indent=2, ensure_ascii=False, default=str) if run.info else "",

@@ -1,5 +1,5 @@
 """The runs table's columns, shared by the project page and its CSV export: which param,
-tag and summary-metric columns a query string asks for, and the default sort."""
+config, tag and summary-metric columns a query string asks for, and the default sort."""
 
 from __future__ import annotations
 
@@ -13,27 +13,34 @@ from experiments import search_selectors
 
 DEFAULT_METRIC_COLUMNS = 5
 DEFAULT_PARAM_COLUMNS = 5
+DEFAULT_CONFIG_COLUMNS = 5
 MAX_COLUMNS = 40
 DEFAULT_SORT = "-start_time"
 # Keys listed in the column picker and group-by menu; the query bar completes from the API.
 KEY_LIST_LIMIT = 200
 
 
+ColumnKind = Literal["metric", "param", "config", "tag"]
+# How a column of each kind is written (``columns=config.optimizer.lr``), as in the query language.
+KIND_PREFIXES: dict[str, str] = {"metric": "metrics", "param": "params", "config": "config", "tag": "tags"}
+
+
 @dataclass(frozen=True)
 class Column:
-    """A chosen param, tag or summary-metric column of the runs table."""
+    """A chosen param, config, tag or summary-metric column of the runs table."""
 
-    kind: Literal["metric", "param", "tag"]
+    kind: ColumnKind
     key: str
 
     @property
     def name(self) -> str:
-        return f"{self.kind}s.{self.key}"
+        return f"{KIND_PREFIXES[self.kind]}.{self.key}"
 
 
-COLUMN_PREFIXES: dict[str, Literal["metric", "param", "tag"]] = {
+COLUMN_PREFIXES: dict[str, ColumnKind] = {
     "metrics.": "metric",
     "params.": "param",
+    "config.": "config",
     "tags.": "tag",
 }
 
@@ -41,22 +48,26 @@ COLUMN_PREFIXES: dict[str, Literal["metric", "param", "tag"]] = {
 def chosen_columns(
     request: HttpRequest, project: Project, keys: dict[str, list[str]], problems: list[str]
 ) -> list[Column]:
-    """``?columns=metrics.loss,params.lr,tags.team`` (or repeated ``columns=``); by default
-    the first few metric and param keys of the project. Unknown names are reported and
+    """``?columns=metrics.loss,params.lr,config.optimizer.lr,tags.team`` (or repeated
+    ``columns=``); by default the first few metric, config and param keys of the project. Unknown names are reported and
     skipped. ``keys`` holds the project's keys per kind (the key registry)."""
     if "columns" not in request.GET:
-        return [Column("metric", k) for k in keys["metric"][:DEFAULT_METRIC_COLUMNS]] + [
-            Column("param", k) for k in keys["param"][:DEFAULT_PARAM_COLUMNS]
-        ]
+        return (
+            [Column("metric", k) for k in keys["metric"][:DEFAULT_METRIC_COLUMNS]]
+            + [Column("config", k) for k in keys.get("config", [])[:DEFAULT_CONFIG_COLUMNS]]
+            + [Column("param", k) for k in keys["param"][:DEFAULT_PARAM_COLUMNS]]
+        )
     chosen: list[Column] = []
-    wanted: list[tuple[str, Literal["metric", "param", "tag"], str]] = []
+    wanted: list[tuple[str, ColumnKind, str]] = []
     for raw in request.GET.getlist("columns"):
         for name in (part.strip() for part in raw.split(",")):
             if not name:
                 continue
             kind = next((k for prefix, k in COLUMN_PREFIXES.items() if name.startswith(prefix)), None)
             if kind is None:
-                problems.append(f"Unknown column {name!r}: columns are metrics.<key>, params.<key> or tags.<key>.")
+                problems.append(
+                    f"Unknown column {name!r}: columns are metrics.<key>, params.<key>, config.<key> or tags.<key>."
+                )
                 continue
             wanted.append((name, kind, name.split(".", 1)[1]))
     # One query for every wanted key, however long the project's key list is.

@@ -49,9 +49,17 @@ def _ids(query: QueryDict, name: str = "runs") -> list[str]:
 
 @dataclass
 class ParamRow:
+    """A row of "params that differ": a param, or a config key (``source`` says which; a key
+    in both is two rows, see experiments/config_values.py)."""
+
     key: str
     values: list[str | None]
     differs: bool
+    source: str = "param"  # "param" or "config"
+
+    @property
+    def name(self) -> str:
+        return f"{'config' if self.source == 'config' else 'params'}.{self.key}"
 
 
 @dataclass
@@ -101,16 +109,20 @@ def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         if any(run.project_id != proj.pk for run in runs):
             raise Http404("Not found.")
 
-    params = selectors.params_of(runs) if runs else {}
-    param_keys = sorted({k for by_key in params.values() for k in by_key})
     show_all_params = request.GET.get("params") == "all"
     param_rows = []
-    for key in param_keys:
-        texts = [params.get(r.pk, {}).get(key) for r in runs]
-        differs = len(set(texts)) > 1
-        if differs or show_all_params:
-            param_rows.append(ParamRow(key=key, values=texts, differs=differs))
-    same_params = sum(1 for key in param_keys if len({params.get(r.pk, {}).get(key) for r in runs}) <= 1)
+    same_params = 0
+    # Config first (what assay.init(config=…) logged), then logged params; each labelled.
+    for source, values_by_run in (
+        ("config", search_selectors.config_of(runs) if runs else {}),
+        ("param", selectors.params_of(runs) if runs else {}),
+    ):
+        for key in sorted({k for by_key in values_by_run.values() for k in by_key}):
+            texts = [values_by_run.get(r.pk, {}).get(key) for r in runs]
+            differs = len(set(texts)) > 1
+            same_params += not differs
+            if differs or show_all_params:
+                param_rows.append(ParamRow(key=key, values=texts, differs=differs, source=source))
 
     summaries: dict[str, dict[str, MetricSummary]] = selectors.summaries_of(runs) if runs else {}
     metric_keys = sorted({k for by_key in summaries.values() for k in by_key})
@@ -138,7 +150,13 @@ def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
             cells.append((run, fig.data if fig is not None else None, f"cm-{index}-{position}"))
         figure_groups.append(FigureGroup(name=name, cells=cells))
 
-    chart_keys = metric_keys[: search_selectors.MAX_DEFAULT_KEYS]
+    # A metric every run logged at most once is a row of values, not a chart (issue 16, bug 7).
+    single_keys = {
+        key for key in metric_keys if all(s.count <= 1 for by_key in summaries.values() if (s := by_key.get(key)))
+    }
+    single_rows = [row for row in metric_rows if row.key in single_keys]
+    picker = _chart_keys(request.GET, [k for k in metric_keys if k not in single_keys], problems)
+    chart_keys = picker.chosen
     config = {
         "dataUrl": reverse("api-compare")
         + "?"
@@ -146,7 +164,7 @@ def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         "keys": chart_keys,
         "runs": [{"id": r.pk, "name": r.name} for r in runs],
         "parallel": {
-            "params": [row.key for row in param_rows if row.differs][:12],
+            "params": [{"source": row.source, "key": row.key} for row in param_rows if row.differs][:12],
             "metrics": metric_keys[:8],
         },
     }
@@ -161,12 +179,63 @@ def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         "metric_rows": metric_rows,
         "figure_groups": figure_groups,
         "compare_config": config,
+        "picker": picker,
+        "single_rows": single_rows,
+        "picker_hidden": [
+            (name, value) for name in ("runs", "filter", "order_by", "params") for value in request.GET.getlist(name)
+        ],
         "max_runs": MAX_COMPARE_RUNS,
         "export_url": reverse("api-export-histories") + "?runs=" + ",".join(r.pk for r in runs) if runs else "",
         "all_params_url": "?" + _with(request.GET, params="all"),
         "diff_params_url": "?" + _with(request.GET, params=None),
     }
     return render(request, "frontend/compare.html", context)
+
+
+# Charts drawn at once: each draws every run's history (one request brings them all; the
+# compare API takes at most this many keys).
+MAX_CHART_KEYS = search_selectors.MAX_DEFAULT_KEYS
+
+
+@dataclass
+class KeyPicker:
+    """Which metric keys the compare page charts, of which, and why (said on the page)."""
+
+    chosen: list[str]
+    available: list[str]
+    explicit: bool  # the user picked them (``?keys=``), rather than the default
+
+    max: int = MAX_CHART_KEYS
+
+    @property
+    def reason(self) -> str:
+        shown, total = len(self.chosen), len(self.available)
+        if self.explicit:
+            return f"Charting the {shown} chosen of {total} metric key{'s' if total != 1 else ''}."
+        if shown == total:
+            return "Charting the only metric key." if total == 1 else f"Charting all {total} metric keys."
+        return (
+            f"Charting {shown} of {total} metric keys: the first {shown} alphabetically, as at most "
+            f"{MAX_CHART_KEYS} charts are drawn at once (each draws every run's history). Choose others below."
+        )
+
+
+def _chart_keys(query: QueryDict, available: list[str], problems: list[str]) -> KeyPicker:
+    """``?keys=a,b`` (or repeated ``keys=``; an empty value chooses none): the chosen keys among
+    ``available``, in its order; by default its first MAX_CHART_KEYS."""
+    if "keys" not in query:
+        return KeyPicker(chosen=available[:MAX_CHART_KEYS], available=available, explicit=False)
+    wanted = _ids(query, "keys")
+    known = set(wanted) & set(available)
+    unknown = [key for key in wanted if key not in known]
+    if unknown:
+        listed = ", ".join(repr(key[:100]) for key in unknown[:5]) + (" …" if len(unknown) > 5 else "")
+        problems.append(f"No run here logged {listed}: not charted.")
+    chosen = [key for key in available if key in known]
+    if len(chosen) > MAX_CHART_KEYS:
+        problems.append(f"Charting the first {MAX_CHART_KEYS} of the {len(chosen)} chosen metric keys.")
+        chosen = chosen[:MAX_CHART_KEYS]
+    return KeyPicker(chosen=chosen, available=available, explicit=True)
 
 
 def _with(query: QueryDict, **changes: str | None) -> str:
@@ -203,7 +272,10 @@ def project_export(request: HttpRequest, team: str, project: str) -> StreamingHt
         )  # type: ignore[return-value]
     keys = search_selectors.project_keys(proj, limit=KEY_LIST_LIMIT)
     columns = chosen_columns(
-        request, proj, {"metric": keys["metrics"], "param": keys["params"], "tag": keys["tags"]}, []
+        request,
+        proj,
+        {"metric": keys["metrics"], "param": keys["params"], "config": keys["config"], "tag": keys["tags"]},
+        [],
     )
 
     def rows() -> Iterator[list[Any]]:
@@ -220,6 +292,7 @@ def project_export(request: HttpRequest, team: str, project: str) -> StreamingHt
             summaries = selectors.summaries_of(runs, [c.key for c in columns if c.kind == "metric"])
             params = selectors.params_of(runs, [c.key for c in columns if c.kind == "param"])
             tags = search_selectors.tags_of(runs, [c.key for c in columns if c.kind == "tag"])
+            config = search_selectors.config_of(runs, [c.key for c in columns if c.kind == "config"])
             for run in runs:
                 cells: list[Any] = []
                 for c in columns:
@@ -228,6 +301,8 @@ def project_export(request: HttpRequest, team: str, project: str) -> StreamingHt
                         cells.append(s.last if s is not None else None)
                     elif c.kind == "param":
                         cells.append(params.get(run.pk, {}).get(c.key))
+                    elif c.kind == "config":
+                        cells.append(config.get(run.pk, {}).get(c.key))
                     else:
                         cells.append(tags.get(run.pk, {}).get(c.key))
                 yield [

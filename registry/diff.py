@@ -15,35 +15,16 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from experiments.config_values import as_text, flatten
+
 _PACKAGE_NAME = re.compile(r"[-_.]+")
 
 
-def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config → dotted keys (``{"opt": {"lr": 0.1}}`` → ``{"opt.lr": 0.1}``)."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, name))
-        else:
-            out[name] = value
-    return out
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    return str(value)
-
-
 def effective_params(doc: Mapping[str, Any]) -> dict[str, str]:
-    """The run's config (flattened) and its logged params, as text; a logged param wins."""
-    merged = {key: _as_text(value) for key, value in flatten(doc.get("config") or {}).items()}
-    merged.update({str(k): _as_text(v) for k, v in (doc.get("params") or {}).items()})
+    """The run's config (flattened, written as text as experiments.config_values does) and its
+    logged params; the one place config and params merge, and a logged param wins."""
+    merged = {key: as_text(value) for key, value in flatten(doc.get("config") or {}).items()}
+    merged.update({str(k): as_text(v) for k, v in (doc.get("params") or {}).items()})
     return merged
 
 

@@ -14,6 +14,7 @@ from accounts.models import Project
 from artifacts import downloads
 from artifacts.models import Artifact
 from core.errors import Conflict, Gone, Invalid, NotFound
+from experiments.config_values import config_entries
 from experiments.models import Run
 from experiments.query import parser as query_parser
 from registry import diff, refs
@@ -313,6 +314,7 @@ def _version_record(version: ModelVersion) -> dict[str, Any]:
         "name": version.repository.name,
         "metrics": version.metrics,
         "params": diff.effective_params(version_document(version)),
+        "config": config_entries(version.config if isinstance(version.config, dict) else {}),
         "tags": {**version.repository.tags, **version.tags},
     }
 
@@ -331,11 +333,17 @@ def _matches(node: query_parser.Node, record: dict[str, Any]) -> bool:
     if fld.entity == "attribute":
         if fld.key != "name":
             raise query_parser.FilterError(
-                "Model search knows attributes.name, metrics.<key>, params.<key> and tags.<key>.", fld.position
+                "Model search knows attributes.name, metrics.<key>, params.<key>, config.<key> and tags.<key>.",
+                fld.position,
             )
         value: Any = record["name"]
     else:
-        source = {"metric": record["metrics"], "param": record["params"], "tag": record["tags"]}[fld.entity]
+        source = {
+            "metric": record["metrics"],
+            "param": record["params"],
+            "config": record["config"],
+            "tag": record["tags"],
+        }[fld.entity]
         value = source.get(fld.key)
     if isinstance(node, query_parser.IsNull):
         return (value is None) != node.negated

@@ -1,7 +1,7 @@
 """Compile a parsed filter and ordering into ONE ORM queryset over runs.
 
-Every condition on a metric, param or tag is an ``EXISTS`` over the indexed summary
-tables (MetricSummary, Param, Tag), so PostgreSQL plans them as semi-joins; attributes are
+Every condition on a metric, param, config key or tag is an ``EXISTS`` over the indexed
+summary tables (MetricSummary, Param, ConfigValue, Tag), so PostgreSQL plans them as semi-joins; attributes are
 columns of the run. Ordering terms become annotations ``_k0, _k1, …`` so that keyset
 pagination can compare against the last row's values in SQL, with the same expressions
 and collations as the ORDER BY.
@@ -13,7 +13,7 @@ reference):
   included); ``NOT (…)`` is the complement; ``IS NULL`` means "the run lacks the key";
 * ``metrics.k`` is the last logged value; NaN compares greater than every number and equal
   to itself (PostgreSQL's float order);
-* params and tags are text; compared with a *number* they match when their value is a
+* params, config values (experiments/config_values.py) and tags are text; compared with a *number* they match when their value is a
   number (``parser.numeric_text``) and compare numerically; ``<``/``>`` on text compare
   code points (collation "C");
 * a condition on a nullable attribute (end_time, duration, author) is false when it is null.
@@ -50,9 +50,16 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Collate
 
-from experiments.models import VALUE_PREFIX, MetricSummary, Param, Run, Tag
+from experiments.models import VALUE_PREFIX, ConfigValue, MetricSummary, Param, Run, Tag
 from experiments.query import parser
 from experiments.query.parser import Compare, Field, FilterError, In, IsNull, Node, OrderTerm
+
+ValueModel = type[Param] | type[ConfigValue] | type[Tag]
+KeyModel = type[MetricSummary] | ValueModel
+# The table of each key-value entity.
+VALUE_MODELS: dict[str, ValueModel] = {"param": Param, "config": ConfigValue, "tag": Tag}
+# The relation from a run to each entity's rows (for ordering joins).
+RELATIONS = {"metric": "summaries", "param": "params", "config": "config_values", "tag": "tags"}
 
 # Canonical attribute name -> the run column it reads.
 ATTRIBUTE_COLUMNS = {
@@ -123,7 +130,7 @@ def _collated(column: str, op: str, value: str) -> Q:
     return Q(classes[op](Collate(F(column), "C"), Value(value)))
 
 
-def _key_exists(model: type[MetricSummary] | type[Param] | type[Tag], key: str, condition: Q | None = None) -> Exists:
+def _key_exists(model: KeyModel, key: str, condition: Q | None = None) -> Exists:
     qs = model.objects.filter(run=OuterRef("pk"), key=key)
     if condition is not None:
         qs = qs.filter(condition)
@@ -141,7 +148,7 @@ def _prefix_in(texts: list[str]) -> Q:
     return q
 
 
-def _kv_exists(model: type[Param] | type[Tag], key: str, op: str, value: parser.Value) -> Exists:
+def _kv_exists(model: ValueModel, key: str, op: str, value: parser.Value) -> Exists:
     qs = model.objects.filter(run=OuterRef("pk"), key=key)
     if op == "=" and isinstance(value, str):
         return Exists(qs.filter(_prefix_in([value])))
@@ -152,7 +159,7 @@ def _kv_exists(model: type[Param] | type[Tag], key: str, op: str, value: parser.
     return Exists(qs)
 
 
-def _kv_in_exists(model: type[Param] | type[Tag], key: str, values: tuple[parser.Value, ...], negated: bool) -> Exists:
+def _kv_in_exists(model: ValueModel, key: str, values: tuple[parser.Value, ...], negated: bool) -> Exists:
     texts = [v for v in values if isinstance(v, str)]
     numbers = [v for v in values if isinstance(v, float)]
     qs = model.objects.filter(run=OuterRef("pk"), key=key)
@@ -244,9 +251,7 @@ def compile_node(node: Node) -> Q:
     fld = node.field
     if fld.entity == "attribute":
         return _attribute_q(node)
-    model: type[MetricSummary] | type[Param] | type[Tag] = (
-        MetricSummary if fld.entity == "metric" else Param if fld.entity == "param" else Tag
-    )
+    model: KeyModel = MetricSummary if fld.entity == "metric" else VALUE_MODELS[fld.entity]
     if isinstance(node, IsNull):
         exists = _key_exists(model, fld.key)
         return Q(exists) if node.negated else ~Q(exists)
@@ -256,7 +261,7 @@ def compile_node(node: Node) -> Q:
             inside = Q(last__in=list(node.values))
             return Q(_key_exists(model, fld.key, present & (~inside if node.negated else inside)))
         return Q(_key_exists(model, fld.key, present & _compare_q("last", node.op, node.value)))
-    kv_model: type[Param] | type[Tag] = Param if fld.entity == "param" else Tag
+    kv_model = VALUE_MODELS[fld.entity]
     if isinstance(node, In):
         return Q(_kv_in_exists(kv_model, fld.key, node.values, node.negated))
     return Q(_kv_exists(kv_model, fld.key, node.op, node.value))
@@ -296,7 +301,7 @@ def _order_expressions(term: OrderTerm, relation: str) -> tuple[dict[str, Filter
         if fld.key == "duration":
             return {}, [F("end_time") - F("start_time")]
         return {}, [F(ATTRIBUTE_COLUMNS[fld.key])]
-    related = {"metric": "summaries", "param": "params", "tag": "tags"}[fld.entity]
+    related = RELATIONS[fld.entity]
     join = {relation: FilteredRelation(related, condition=Q(**{f"{related}__key": fld.key}))}
     if fld.entity == "metric":
         return join, [F(f"{relation}__last")]

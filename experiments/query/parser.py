@@ -6,10 +6,12 @@ The language is MLflow's search filter, unchanged, completed with what it lacks:
     attributes.status = 'FAILED' or tags.team ILIKE '%nlp%'
     not (params.optimizer in ('adam', 'sgd')) and metrics.`val loss` is not null
     params.lr < 0.01                      -- numeric comparison of params that are numbers
+    config.optimizer.name = 'adam' and config.lr > 0.001   -- the run's config, flattened
     attributes.created > '2026-01-01'     -- time literals (ISO dates/times, or ms since epoch)
 
-Fields are ``<entity>.<key>``: ``metrics``/``metric``, ``params``/``param``,
-``tags``/``tag``, ``attributes``/``attribute``/``run``. A key is a run of letters, digits and
+Fields are ``<entity>.<key>``: ``metrics``/``metric``, ``params``/``param``, ``config``
+(the run's config, nested keys joined with dots: ``config.optimizer.lr``; compared as
+params are), ``tags``/``tag``, ``attributes``/``attribute``/``run``. A key is a run of letters, digits and
 ``_ . / : -``, or any text in backticks or double quotes. Values are single- or
 double-quoted strings ('' or "" inside doubles the quote) or numbers. Keywords are
 case-insensitive. ``NOT`` binds tighter than ``AND``, which binds tighter than ``OR``.
@@ -33,7 +35,7 @@ MAX_FILTER_LENGTH = 4000
 MAX_IN_VALUES = 1000
 MAX_CLAUSES = 100
 
-Entity = Literal["metric", "param", "tag", "attribute"]
+Entity = Literal["metric", "param", "tag", "attribute", "config"]
 Value = str | float
 
 ENTITY_ALIASES: dict[str, Entity] = {
@@ -44,10 +46,20 @@ ENTITY_ALIASES: dict[str, Entity] = {
     "parameters": "param",
     "tags": "tag",
     "tag": "tag",
+    "config": "config",
     "attributes": "attribute",
     "attribute": "attribute",
     "attr": "attribute",
     "run": "attribute",
+}
+
+# The prefix a field is written with (Field.name, messages).
+ENTITY_PREFIXES: dict[Entity, str] = {
+    "metric": "metrics",
+    "param": "params",
+    "tag": "tags",
+    "attribute": "attributes",
+    "config": "config",
 }
 
 # attribute name (and MLflow aliases) -> (canonical name, kind)
@@ -88,7 +100,7 @@ class Field:
 
     @property
     def name(self) -> str:
-        return f"{self.entity}s.{self.key}" if self.entity != "attribute" else f"attributes.{self.key}"
+        return f"{ENTITY_PREFIXES[self.entity]}.{self.key}"
 
 
 @dataclass(frozen=True)
@@ -209,7 +221,7 @@ def _parse_field(token: Token) -> Field:
     entity = ENTITY_ALIASES.get(prefix.lower())
     if entity is None:
         raise FilterError(
-            f"Unknown field {text!r}: fields start with metrics., params., tags. or attributes.", position
+            f"Unknown field {text!r}: fields start with metrics., params., config., tags. or attributes.", position
         )
     if rest.startswith("`"):
         key = rest[1:-1]
@@ -276,7 +288,7 @@ def _check_value_kind(fld: Field, op: str, value: Value, position: int) -> Value
         return value
     if op in TEXT_OPS and isinstance(value, str):
         _check_pattern(value, position)
-    if fld.entity in ("param", "tag"):
+    if fld.entity in ("param", "tag", "config"):
         if isinstance(value, float) and op in TEXT_OPS:
             raise FilterError(f"{op.upper()} needs a quoted pattern, such as '%adam%'.", position)
         return value
@@ -497,7 +509,7 @@ def parse_order_by(text: str) -> OrderTerm:
         tokens = []
     if len(tokens) != 1 or tokens[0].type != "FIELD":
         raise FilterError(
-            f"Cannot order by {raw!r}: use metrics.<key>, params.<key>, tags.<key> or attributes.<name>, "
+            f"Cannot order by {raw!r}: use metrics.<key>, params.<key>, config.<key>, tags.<key> or attributes.<name>, "
             "then ASC or DESC.",
             0,
             source="order_by",

@@ -304,7 +304,15 @@ let newKeys = 0;
 
 async function addCharts(section) {
   const doc = await fetchPage();
-  const fresh = doc && doc.querySelector("[data-live-charts] [data-testid=metric-charts]");
+  if (!doc) return;
+  // Metrics logged once are values (the server's list); one logged again becomes a chart below.
+  const freshValues = doc.querySelector("[data-live-charts] [data-testid=metric-values]");
+  const values = section.querySelector("[data-testid=metric-values]");
+  if (freshValues && values) values.replaceWith(inertCopy(freshValues));
+  else if (freshValues) section.querySelector(".section-title").after(inertCopy(freshValues));
+  else if (values) values.remove();
+  if (freshValues) section.querySelector("[data-no-metrics]")?.remove();
+  const fresh = doc.querySelector("[data-live-charts] [data-testid=metric-charts]");
   if (!fresh) return;
   let grid = section.querySelector("[data-testid=metric-charts]");
   if (!grid) {

@@ -3,7 +3,9 @@
 //
 // Markup contract (frontend/templates/frontend/compare.html):
 //   <script type="application/json" id="compare-config">{dataUrl, keys, runs, parallel}</script>
+//   <ul data-compare-legend></ul>   the one legend of every chart (filled here; never paginates)
 //   <div data-compare-charts> … one <div data-compare-chart data-key="…"> per key … </div>
+//   <form data-key-picker>  checkboxes name=keys, [data-key-search], [data-key-select], [data-key-count]
 //   controls: #smoothing (range 0-0.99), #x-axis (step|time|relative), #log-scale (checkbox)
 //   <div data-parallel> <div data-chart-canvas></div> </div>
 // Containers get data-rendered="true" once drawn (the browser tests wait for it).
@@ -11,11 +13,11 @@
 // # SECURITY: run names and keys are user-written: legends and axis names are canvas text,
 // notes use textContent; nothing assigns innerHTML.
 import { LineChart, ParallelChart } from "echarts/charts";
-import { GridComponent, LegendComponent, ParallelComponent, TooltipComponent } from "echarts/components";
+import { GridComponent, ParallelComponent, TooltipComponent } from "echarts/components";
 import * as echarts from "echarts/core";
 import { CanvasRenderer } from "echarts/renderers";
 
-echarts.use([LineChart, ParallelChart, GridComponent, LegendComponent, ParallelComponent, TooltipComponent, CanvasRenderer]);
+echarts.use([LineChart, ParallelChart, GridComponent, ParallelComponent, TooltipComponent, CanvasRenderer]);
 
 // Colour-blind-friendly (Okabe-Ito plus greys); the legend also names every run.
 const COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000", "#999999", "#882255"];
@@ -43,7 +45,11 @@ function smooth(values, weight) {
   });
 }
 
-function lineOption(key, runs, series, settings) {
+function lineStyle(index) {
+  return { color: COLORS[index % COLORS.length], type: DASHES[Math.floor(index / COLORS.length) % DASHES.length] };
+}
+
+function lineOption(key, runs, series, settings, hidden) {
   const text = cssVar("--bs-body-color", "#212529");
   const muted = cssVar("--bs-secondary-color", "#6c757d");
   const border = cssVar("--bs-border-color", "#dee2e6");
@@ -51,8 +57,7 @@ function lineOption(key, runs, series, settings) {
   return {
     animation: false,
     color: COLORS,
-    grid: { left: 8, right: 16, top: 30, bottom: 4, outerBoundsMode: "same", outerBoundsContain: "axisLabel" },
-    legend: { type: "scroll", top: 0, textStyle: { color: text, fontSize: 11 } },
+    grid: { left: 8, right: 16, top: 16, bottom: 4, outerBoundsMode: "same", outerBoundsContain: "axisLabel" },
     tooltip: { trigger: "axis", confine: true, valueFormatter: (v) => (v === null || v === undefined ? "—" : Number(v).toPrecision(5)) },
     xAxis: {
       type: settings.x === "time" ? "time" : "value",
@@ -74,7 +79,7 @@ function lineOption(key, runs, series, settings) {
     series: runs
       .map((run, index) => {
         const s = series[run.id] && series[run.id][key];
-        if (!s) return null;
+        if (!s || hidden.has(run.id)) return null;
         const values = smooth(s.values.map(toNumber), settings.smoothing).map((v) => (settings.log && v !== null && v <= 0 ? null : v));
         const t0 = s.timestamps.length ? s.timestamps[0] : 0;
         const xs = settings.x === "step" ? s.steps : settings.x === "time" ? s.timestamps : s.timestamps.map((t) => (t - t0) / 1000);
@@ -84,7 +89,8 @@ function lineOption(key, runs, series, settings) {
           data: xs.map((x, i) => [x, values[i]]),
           showSymbol: xs.length < 2,
           connectNulls: false,
-          lineStyle: { width: 1.5, type: DASHES[Math.floor(index / COLORS.length) % DASHES.length] },
+          itemStyle: { color: lineStyle(index).color },
+          lineStyle: { width: 1.5, ...lineStyle(index) },
         };
       })
       .filter(Boolean),
@@ -95,13 +101,13 @@ function parallelOption(config, data) {
   const text = cssVar("--bs-body-color", "#212529");
   const muted = cssVar("--bs-secondary-color", "#6c757d");
   const dims = [
-    ...config.parallel.params.map((key) => ({ kind: "params", key })),
+    ...config.parallel.params.map((p) => ({ kind: p.source === "config" ? "config" : "params", key: p.key })),
     ...config.parallel.metrics.map((key) => ({ kind: "metrics", key })),
   ];
   const axes = dims.map((d, dim) => {
-    const values = data.runs.map((r) => (d.kind === "params" ? r.params[d.key] : r.metrics[d.key] && r.metrics[d.key].last));
+    const values = data.runs.map((r) => (d.kind === "metrics" ? r.metrics[d.key] && r.metrics[d.key].last : (r[d.kind] || {})[d.key]));
     const numeric = values.every((v) => v === undefined || v === null || (d.kind === "metrics" ? typeof v === "number" : !Number.isNaN(Number(v)) && v !== ""));
-    const axis = { dim, name: `${d.kind === "params" ? "p:" : "m:"}${d.key}`, nameTextStyle: { color: text, fontSize: 11 }, axisLabel: { color: muted, fontSize: 10 } };
+    const axis = { dim, name: `${{ params: "p:", config: "c:", metrics: "m:" }[d.kind]}${d.key}`, nameTextStyle: { color: text, fontSize: 11 }, axisLabel: { color: muted, fontSize: 10 } };
     if (!numeric) {
       axis.type = "category";
       axis.data = [...new Set(values.filter((v) => v !== undefined && v !== null).map(String))];
@@ -128,10 +134,77 @@ function parallelOption(config, data) {
     series: data.runs.map((run, index) => ({
       name: run.name,
       type: "parallel",
-      lineStyle: { width: 2, opacity: 0.8, color: COLORS[index % COLORS.length] },
+      lineStyle: { width: 2, opacity: 0.8, ...lineStyle(index) },
       data: [axes.map((a) => (a.values[index] === undefined || a.values[index] === null ? null : a.numeric ? Number(a.values[index]) : String(a.values[index])))],
     })),
   };
+}
+
+// One legend for every chart, as HTML: it wraps (and scrolls past a few lines) instead of
+// paging, and a click hides or shows a run in every chart.
+function buildLegend(list, runs, hidden, redraw) {
+  if (!list) return;
+  list.replaceChildren();
+  runs.forEach((run, index) => {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "compare-legend-item";
+    button.setAttribute("aria-pressed", "true");
+    button.title = `${run.name}: select to hide or show it in the charts`;
+    const swatch = document.createElement("span");
+    swatch.className = "compare-legend-swatch";
+    const style = lineStyle(index);
+    swatch.style.borderTop = `3px ${style.type} ${style.color}`;
+    const name = document.createElement("span");
+    name.className = "compare-legend-name";
+    name.textContent = run.name;
+    button.append(swatch, name);
+    button.addEventListener("click", () => {
+      const hide = !hidden.has(run.id);
+      if (hide) hidden.add(run.id);
+      else hidden.delete(run.id);
+      button.setAttribute("aria-pressed", hide ? "false" : "true");
+      redraw();
+    });
+    item.appendChild(button);
+    list.appendChild(item);
+  });
+}
+
+// The key picker: find keys by text, select the shown ones or none, count what is ticked.
+function initKeyPicker() {
+  const form = document.querySelector("[data-key-picker]");
+  if (!form) return;
+  const search = form.querySelector("[data-key-search]");
+  const count = form.querySelector("[data-key-count]");
+  const options = [...form.querySelectorAll("[data-key-option]")];
+  const max = Number(form.dataset.max || 20);
+  const boxes = () => options.map((o) => o.querySelector("input"));
+  const update = () => {
+    const ticked = boxes().filter((b) => b.checked).length;
+    const over = ticked > max ? ` — only the first ${max} are charted` : "";
+    count.textContent = `${ticked} of ${options.length} selected (at most ${max} charts)${over}`;
+  };
+  search?.addEventListener("input", () => {
+    const text = search.value.trim().toLowerCase();
+    for (const option of options) option.hidden = Boolean(text) && !option.dataset.keyOption.toLowerCase().includes(text);
+  });
+  search?.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") event.preventDefault(); // Enter in the search box does not submit
+  });
+  for (const button of form.querySelectorAll("[data-key-select]")) {
+    button.addEventListener("click", () => {
+      const shown = button.dataset.keySelect === "shown";
+      for (const option of options) {
+        if (shown && option.hidden) continue;
+        option.querySelector("input").checked = shown;
+      }
+      update();
+    });
+  }
+  form.addEventListener("change", update);
+  update();
 }
 
 function settingsFromControls() {
@@ -143,6 +216,7 @@ function settingsFromControls() {
 }
 
 export async function initCompare() {
+  initKeyPicker();
   const source = document.getElementById("compare-config");
   const container = document.querySelector("[data-compare-charts]");
   if (!source || !container) return;
@@ -168,12 +242,14 @@ export async function initCompare() {
     new ResizeObserver(() => chart.resize()).observe(canvas);
     charts.push({ el, chart, key: el.dataset.key });
   }
+  const hidden = new Set();
   const draw = () => {
     const settings = settingsFromControls();
     const label = document.querySelector("[data-smoothing-value]");
     if (label) label.textContent = settings.smoothing.toFixed(2);
-    for (const { chart, key } of charts) chart.setOption(lineOption(key, data.runs, data.series, settings), { notMerge: true });
+    for (const { chart, key } of charts) chart.setOption(lineOption(key, data.runs, data.series, settings, hidden), { notMerge: true });
   };
+  buildLegend(document.querySelector("[data-compare-legend]"), data.runs, hidden, draw);
   draw();
   container.dataset.rendered = "true";
   for (const id of ["smoothing", "x-axis", "log-scale"]) document.getElementById(id)?.addEventListener("input", draw);

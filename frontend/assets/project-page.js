@@ -5,7 +5,7 @@
 // textContent only, never innerHTML.
 import { ready } from "./ready.js";
 
-const ENTITIES = ["metrics.", "params.", "tags.", "attributes."];
+const ENTITIES = ["metrics.", "params.", "config.", "tags.", "attributes."];
 const ALIASES = { metric: "metrics", param: "params", tag: "tags", attribute: "attributes", run: "attributes", attr: "attributes" };
 const PLAIN_KEY = /^[A-Za-z0-9_.\/:-]+$/;
 

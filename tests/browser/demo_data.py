@@ -88,6 +88,12 @@ def demo_project(user: User, *, project: str = "mnist-cnn", runs: int = 24, seed
             name=f"{experiment[:3]}-{index:03d}-lr{rng.choice(['1e-3', '3e-4', '1e-2'])}",
             start_time=start,
             tags={"dataset": "mnist-v2", "gpu": rng.choice(["a100", "t4"])},
+            # Nested, as assay.init(config=…) logs it (derived from the index: the rng's sequence stays).
+            config={
+                "model": {"arch": "cnn-small", "width": [32, 64, 128][index % 3]},
+                "schedule": {"name": "cosine", "warmup_steps": 100 * (1 + index % 4)},
+                "augment": experiment == "augmentation",
+            },
             notes="Cosine schedule, 20 epochs.\nCompare with the augmentation sweep." if index == runs - 2 else "",
             info={
                 "code": {

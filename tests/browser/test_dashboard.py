@@ -13,6 +13,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from accounts.models import User
 from experiments import services
+from experiments.models import Run
 from tests.browser.conftest import PASSWORD, LogIn, PageEvents
 from tests.browser.demo_data import DIGITS, confusion, demo_project, log_training
 
@@ -233,6 +234,11 @@ def test_docs_screenshots(page: Page, live_server: LiveServer, log_in: LogIn) ->
     services.figure_confusion_matrix_add(
         run=run, name="val/confusion@5", labels=DIGITS, matrix=confusion(random.Random(3), DIGITS, 0.81), step=5
     )
+    # a final test accuracy, logged once per run: shown as a value, not a chart (issue 16, bug 7)
+    for index, each in enumerate(Run.objects.filter(project__name="mnist-cnn").order_by("start_time")):
+        services.run_log(
+            run=each, batch_id=None, metric_rows=[{"key": "test/accuracy", "step": 200, "value": 0.9 + index / 317}]
+        )
     log_in("ana")
     page.set_viewport_size({"width": 1680, "height": 900})
     page.goto(f"{live_server.url}/ana/mnist-cnn/")
@@ -245,3 +251,13 @@ def test_docs_screenshots(page: Page, live_server: LiveServer, log_in: LogIn) ->
     page.evaluate("window.scrollTo(0, 0)")
     page.wait_for_timeout(300)
     page.screenshot(path=str(docs / "screenshot-run.png"), full_page=True)
+    # the compare page with 20 runs in a 1,400 px window (issue 16): it fits, one legend
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"{live_server.url}/ana/mnist-cnn/compare/?filter=metrics.val/accuracy+>+0")
+    for element in page.locator("[data-compare-chart], [data-parallel]").all():
+        element.scroll_into_view_if_needed()
+        expect(element).to_have_attribute("data-rendered", "true")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400
+    page.screenshot(path=str(docs / "screenshot-compare.png"), full_page=True)

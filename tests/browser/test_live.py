@@ -165,7 +165,9 @@ def test_a_reply_appears_on_the_other_users_page_and_the_mention_raises_their_co
 def test_the_run_page_extends_its_chart_and_status_while_the_run_logs(
     browser: Browser, asgi_server: str, owner: User, run: Run
 ) -> None:
-    experiment_services.run_log(run=run, batch_id=None, metric_rows=[{"key": "loss", "step": 0, "value": 1.0}])
+    experiment_services.run_log(
+        run=run, batch_id=None, metric_rows=[{"key": "loss", "step": s, "value": 1.0 / (s + 1)} for s in range(2)]
+    )
     page = signed_in(browser, asgi_server, "owner")
     page.goto(f"{asgi_server}/acme/proj/runs/{run.id}/")
     chart = page.get_by_test_id("metric-chart").first
@@ -177,7 +179,7 @@ def test_the_run_page_extends_its_chart_and_status_while_the_run_logs(
     first = duration.inner_text()
     expect(duration).not_to_have_text(first, timeout=3000)
 
-    for step in range(1, 6):
+    for step in range(2, 6):
         in_thread(
             experiment_services.run_log,
             run=run,
@@ -202,6 +204,20 @@ def test_the_run_page_extends_its_chart_and_status_while_the_run_logs(
     expect(charts).to_have_count(2)
     expect(page.locator("[data-metric-chart][data-key='val/acc']")).to_have_attribute("data-rendered", "true")
     expect(page.locator("tr[data-summary-key='val/acc'] [data-stat=last]")).to_have_text("0.7")
+    assert page.evaluate("window.__sameDocument") is True
+
+    # a key logged once is a value (issue 16, bug 7); logged again, it becomes a chart
+    in_thread(
+        experiment_services.run_log, run=run, batch_id=None, metric_rows=[{"key": "test/acc", "step": 0, "value": 0.5}]
+    )
+    value = page.locator("[data-metric-value][data-key='test/acc']")
+    expect(value).to_contain_text("0.5")
+    expect(page.get_by_test_id("metric-chart")).to_have_count(2)
+    in_thread(
+        experiment_services.run_log, run=run, batch_id=None, metric_rows=[{"key": "test/acc", "step": 1, "value": 0.6}]
+    )
+    expect(page.locator("[data-metric-chart][data-key='test/acc']")).to_have_attribute("data-rendered", "true")
+    expect(value).to_have_count(0)
     assert page.evaluate("window.__sameDocument") is True
 
     in_thread(experiment_services.run_update, run=run, status="finished")

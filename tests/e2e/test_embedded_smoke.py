@@ -176,6 +176,20 @@ def test_embedded_profile_serves_the_api_end_to_end(embedded_server: EmbeddedSer
 
         assert client.patch(f"/api/v1/runs/{run['id']}/", json={"status": "finished"}).json()["end_time"]
 
+        # config.<dotted key> in the query language works on SQLite too (issue 16)
+        for name, config in (("cfg-a", {"lr": 0.1, "optimizer": {"name": "adam"}}), ("cfg-b", {"lr": 0.001})):
+            made = client.post("/api/v1/runs/", json={"project": "smoke/proj", "name": name, "config": config})
+            assert made.status_code == 201, made.text
+
+        def found(filter_text: str) -> list[str]:
+            answer = client.get("/api/v1/runs/", params={"project": "smoke/proj", "filter": filter_text})
+            assert answer.status_code == 200, answer.text
+            return sorted(r["name"] for r in answer.json()["results"])
+
+        assert found("config.lr > 0.01") == ["cfg-a"]
+        assert found('config.optimizer.name = "adam"') == ["cfg-a"]
+        assert found("config.lr < 0.01 or config.optimizer.name is not null") == ["cfg-a", "cfg-b"]
+
     assert httpx.get(base + "/api/v1/projects/", timeout=5).status_code == 401
 
 

@@ -169,6 +169,25 @@ def test_search_finds_versions_by_metric_and_models_by_alias(
     assert none == []
 
 
+def test_version_search_knows_config_keys(
+    owner_client: APIClient, model: ModelRepository, make_run: MakeRun, make_artifact: MakeArtifact
+) -> None:
+    for lr in (0.01, 0.1):
+        run = make_run(config={"optimizer": {"name": "adam", "lr": lr}})
+        make_artifact(run, content=f"bytes-{lr}".encode())
+        assert (
+            post_json(owner_client, BASE + "fraud/versions/", {"run": run.id, "artifact": "model.pkl"}).status_code
+            == 201
+        )
+
+    response = owner_client.get(
+        BASE + "fraud/versions/", {"filter": "config.optimizer.lr > 0.05 and config.optimizer.name = 'adam'"}
+    )
+
+    assert response.status_code == 200, response.content
+    assert [v["number"] for v in response.json()] == [2]
+
+
 def test_the_global_search_finds_models_by_name_and_by_tags_of_models_and_versions(
     owner_client: APIClient, outsider_client: APIClient, two_versions: list[dict[str, Any]]
 ) -> None:

@@ -3,7 +3,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from registry.diff import diff_packages, diff_versions, effective_params, flatten
+from experiments.config_values import flatten
+from registry.diff import diff_packages, diff_versions, effective_params
 
 
 def doc(**overrides: Any) -> dict[str, Any]:
