@@ -72,7 +72,8 @@ class MetricRow:
 @dataclass
 class FigureGroup:
     name: str
-    cells: list[tuple[Run, dict[str, Any] | None, str]]  # run, figure data, json_script id
+    cells: list[tuple[Run, dict[str, Any], str]]  # run, figure data, json_script id: runs that logged it
+    missing: list[Run]  # the compared runs that did not log this figure, named in one line
 
 
 def _best(values: list[float | None], lower: bool) -> float | None:
@@ -144,11 +145,11 @@ def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         figures.setdefault(figure.name, {})[figure.run_id] = figure  # the latest step wins
     figure_groups = []
     for index, (name, by_run) in enumerate(sorted(figures.items())):
-        cells = []
-        for position, run in enumerate(runs):
-            fig = by_run.get(run.pk)
-            cells.append((run, fig.data if fig is not None else None, f"cm-{index}-{position}"))
-        figure_groups.append(FigureGroup(name=name, cells=cells))
+        cells = [
+            (run, by_run[run.pk].data, f"cm-{index}-{position}") for position, run in enumerate(runs) if run.pk in by_run
+        ]
+        missing = [run for run in runs if run.pk not in by_run]
+        figure_groups.append(FigureGroup(name=name, cells=cells, missing=missing))
 
     # A metric every run logged at most once is a row of values, not a chart (issue 16, bug 7).
     single_keys = {

@@ -200,7 +200,14 @@ def test_compare_page_shows_differences_and_the_best_values(web: Client, sweep: 
     assert loss_row.count('data-best="true"') == 1
     assert 'id="compare-config"' in html
     assert 'data-testid="confusion-matrices"' in html
-    assert "No cm for this run." in html
+    # only the run that logged the matrix gets a card; the other two are named in one line
+    figures = html[html.index('data-testid="confusion-matrices"') :]
+    assert figures.count("data-heatmap") == 1
+    missing = figures[figures.index('data-testid="figure-missing"') :]
+    assert "Not logged by 2 of the compared runs:" in missing
+    assert sweep[1].name in missing
+    assert sweep[2].name in missing
+    assert "for this run" not in html
 
 
 def test_compare_page_takes_a_filter(web: Client, sweep: list[Run]) -> None:
