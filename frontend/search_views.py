@@ -146,7 +146,9 @@ def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
     figure_groups = []
     for index, (name, by_run) in enumerate(sorted(figures.items())):
         cells = [
-            (run, by_run[run.pk].data, f"cm-{index}-{position}") for position, run in enumerate(runs) if run.pk in by_run
+            (run, by_run[run.pk].data, f"cm-{index}-{position}")
+            for position, run in enumerate(runs)
+            if run.pk in by_run
         ]
         missing = [run for run in runs if run.pk not in by_run]
         figure_groups.append(FigureGroup(name=name, cells=cells, missing=missing))
