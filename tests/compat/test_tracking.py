@@ -154,8 +154,8 @@ def test_client_round_trip_of_experiments_runs_params_metrics_and_tags(mlflow_se
         "team": "risk",
         "owner": "ann",
     }
-    stored = Run.objects.get(pk=out["run_id"])
-    assert (stored.name, stored.status, stored.notes, stored.author.username) == (
+    stored = Run.objects.select_related("author").get(pk=out["run_id"])
+    assert (stored.name, stored.status, stored.notes, stored.author and stored.author.username) == (
         "first",
         "finished",
         "first try",
