@@ -79,6 +79,8 @@ def test_client_round_trip_of_experiments_runs_params_metrics_and_tags(mlflow_se
         out["search_filter"] = [r.info.run_name for r in found]
         ordered = client.search_runs([exp_id], "", order_by=["metrics.acc DESC"])
         out["search_order"] = [r.info.run_name for r in ordered]
+        by_tag = client.search_runs([exp_id], "tags.mlflow.runName = 'third'", order_by=["tags.`mlflow.runName` DESC"])
+        out["search_run_name_tag"] = [r.info.run_name for r in by_tag]
         by_status = client.search_runs([exp_id], "attributes.status = 'FAILED'")
         out["search_status"] = [r.info.run_name for r in by_status]
         page1 = client.search_runs([exp_id], "", max_results=2, order_by=["attributes.run_name ASC"])
@@ -132,6 +134,7 @@ def test_client_round_trip_of_experiments_runs_params_metrics_and_tags(mlflow_se
     assert out["search_filter"] == ["second"]
     assert out["search_order"] == ["second", "first", "third"]
     assert out["search_status"] == ["second"]
+    assert out["search_run_name_tag"] == ["third"]
     assert out["pages"][0] == ["first", "second"]
     assert out["pages"][1] == ["third"]
     assert out["pages"][2] is None
