@@ -21,6 +21,7 @@ import numpy as np
 import orjson
 from django.db import transaction
 
+from accounts.access import can, token_allows
 from compat import experiment_filter, wire
 from compat.wire import Call, MlflowError
 from core.errors import Invalid, NotFound
@@ -140,6 +141,10 @@ def _experiment(call: Call, experiment_id: str | None, *, action: str = "project
     qs = Experiment.objects.filter(project=call.project)
     if experiment_id == DEFAULT_EXPERIMENT_ID:
         experiment = qs.filter(name__iexact=DEFAULT_EXPERIMENT_NAME).first()
+        may_create = token_allows(call.token.scope, "POST") and can(call.user, "experiment.create", call.project)
+        if experiment is None and may_create:
+            # MLflow's experiment "0" always exists: made on first use by whoever may make it.
+            experiment = services.experiment_get_or_create(project=call.project, name=DEFAULT_EXPERIMENT_NAME)
     else:
         experiment = qs.filter(pk=experiment_id).first() if len(experiment_id) <= 32 else None
     if experiment is None:
