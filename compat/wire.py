@@ -347,4 +347,5 @@ def route(**handlers: Handler) -> Callable[..., HttpResponse]:
             )
         return _call(handler, request, team, project, kwargs)
 
+    view.mlflow_handlers = by_method  # type: ignore[attr-defined]  # for tests that walk every endpoint
     return view

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from compat.urls import tracking_urls
 from experiments.models import Experiment, MetricSummary, Param, Run
 from tests.compat.conftest import MlflowServer
 
@@ -235,3 +236,76 @@ def test_get_takes_the_message_as_query_parameters_and_run_uuid_as_run_id(
     assert [(p["step"], p["run_id"]) for p in bulk["metrics"]] == [(1, run_id), (2, run_id)]
     assert bad_token.status_code == 400
     assert bad_token.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+# --- every tracking endpoint against every kind of caller -----------------------------------------
+
+
+def _tracking_endpoints() -> list[tuple[str, str, bool]]:
+    """(method, path, writes) for every method of every tracking path in compat/urls.py."""
+    found = []
+    for pattern in tracking_urls:
+        for method, handler in pattern.callback.mlflow_handlers.items():  # type: ignore[attr-defined]
+            found.append((method, str(pattern.pattern), bool(handler.mlflow_write)))
+    return found
+
+
+ENDPOINTS = _tracking_endpoints()
+
+
+def _sample_body(run_id: str, experiment_id: str) -> dict[str, Any]:
+    """One message that every tracking endpoint accepts as far as its permission check."""
+    return {
+        "run_id": run_id,
+        "run_ids": [run_id],
+        "experiment_id": experiment_id,
+        "experiment_ids": [experiment_id],
+        "experiment_name": "matrix",
+        "name": "matrix-new",
+        "new_name": "matrix-renamed",
+        "key": "k",
+        "value": "1",
+        "metric_key": "k",
+        "timestamp": 1,
+        "step": 0,
+        "model_json": "{}",
+    }
+
+
+@pytest.fixture(scope="module")
+def experiment_id(mlflow_server: MlflowServer) -> str:
+    with mlflow_server.http() as http:
+        created = http.post("api/2.0/mlflow/experiments/create", json={"name": "matrix"})
+    assert created.status_code == 200, created.text
+    return str(created.json()["experiment_id"])
+
+
+def test_the_walk_finds_the_tracking_endpoints() -> None:
+    assert ("POST", "api/2.0/mlflow/runs/log-batch", True) in ENDPOINTS
+    assert ("GET", "api/2.0/mlflow/metrics/get-history", False) in ENDPOINTS
+    assert ("POST", "api/2.0/mlflow/runs/search", False) in ENDPOINTS
+    assert len(ENDPOINTS) >= 25
+
+
+@pytest.mark.parametrize(("method", "path", "writes"), ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in ENDPOINTS])
+def test_every_tracking_endpoint_applies_the_policy_to_every_kind_of_caller(
+    mlflow_server: MlflowServer, run_id: str, experiment_id: str, method: str, path: str, writes: bool
+) -> None:
+    body = _sample_body(run_id, experiment_id)
+    answers: dict[str, tuple[int, str]] = {}
+    for who in (None, "outsider", "viewer", "owner_read"):
+        with mlflow_server.http(who) as http:
+            response = http.get(path, params=body) if method == "GET" else http.request(method, path, json=body)
+        answers[str(who)] = (response.status_code, response.json().get("error_code", "") if response.content else "")
+
+    assert answers["None"] == (401, "UNAUTHENTICATED")
+    assert answers["outsider"] == (404, "RESOURCE_DOES_NOT_EXIST")
+    if writes:
+        assert answers["viewer"] == (403, "PERMISSION_DENIED")
+        assert answers["owner_read"] == (403, "PERMISSION_DENIED")
+    else:
+        assert answers["viewer"][0] == 200, answers
+        assert answers["owner_read"][0] == 200, answers
+    # and nothing was written by any of them
+    assert not Experiment.objects.filter(name__in=["matrix-new", "matrix-renamed"]).exists()
+    assert not Param.objects.filter(run_id=run_id, key="k").exists()
