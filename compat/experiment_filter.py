@@ -25,7 +25,7 @@ MAX_FILTER_LENGTH = 4000
 
 _SPACE = re.compile(r"\s*")
 _FIELD = re.compile(
-    r"(?:(?P<entity>attributes?|tags?)\.)?(?P<key>`[^`]+`|\"[^\"]+\"|[A-Za-z0-9_.:/ -]+?)(?=\s*(?:!=|<=|>=|=|<|>|\s))",
+    r"(?:(?P<entity>attributes?|tags?)\.)?(?P<key>`[^`]+`|\"[^\"]+\"|[A-Za-z0-9_.:/ -]+?)(?=\s*(?:!=|<=|>=|=|<|>|\s|$))",
     re.IGNORECASE,
 )
 _OP = re.compile(r"(!=|<=|>=|=|<|>|not\s+ilike\b|not\s+like\b|ilike\b|like\b)", re.IGNORECASE)
