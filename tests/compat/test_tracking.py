@@ -10,7 +10,8 @@ from experiments.models import Experiment, ExperimentTag, MetricSummary, Param, 
 from tests.compat.conftest import MlflowServer, mlflow_client
 
 # django_db: the test database must exist (the module fixture commits its people there).
-pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+# One worker runs the whole module: one server, and the tests' order (see conftest.py).
+pytestmark = [pytest.mark.slow, pytest.mark.django_db, pytest.mark.xdist_group("mlflow-tracking")]
 
 
 def test_client_round_trip_of_experiments_runs_params_metrics_and_tags(mlflow_server: MlflowServer) -> None:

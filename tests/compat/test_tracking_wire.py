@@ -15,7 +15,8 @@ from experiments.models import Experiment, MetricSummary, Param, Run
 from tests.compat.conftest import MlflowServer
 
 # django_db: the test database must exist (the module fixture commits its people there).
-pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+# One worker runs the whole module: one server, and the tests' order (see conftest.py).
+pytestmark = [pytest.mark.slow, pytest.mark.django_db, pytest.mark.xdist_group("mlflow-wire")]
 
 
 def test_health_version_and_server_info_answer_without_a_token(mlflow_server: MlflowServer) -> None:
