@@ -10,7 +10,7 @@ from experiments.models import Experiment, ExperimentTag, MetricSummary, Param, 
 from tests.compat.conftest import MlflowServer, mlflow_client
 
 # django_db: the test database must exist (the module fixture commits its people there).
-# One worker runs the whole module: one server, and the tests' order (see conftest.py).
+# One xdist worker runs the whole module: one server, and the tests in file order.
 pytestmark = [pytest.mark.slow, pytest.mark.django_db, pytest.mark.xdist_group("mlflow-tracking")]
 
 

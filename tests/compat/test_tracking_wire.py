@@ -15,7 +15,7 @@ from experiments.models import Experiment, MetricSummary, Param, Run
 from tests.compat.conftest import MlflowServer
 
 # django_db: the test database must exist (the module fixture commits its people there).
-# One worker runs the whole module: one server, and the tests' order (see conftest.py).
+# One xdist worker runs the whole module: one server, and the tests in file order.
 pytestmark = [pytest.mark.slow, pytest.mark.django_db, pytest.mark.xdist_group("mlflow-wire")]
 
 
