@@ -33,7 +33,7 @@ class RunCreateIn(serializers.Serializer[Any]):
     info = serializers.JSONField(
         required=False,
         default=dict,
-        help_text="Sections code, environment, system, error, datasets, uploads; at most 1 MiB.",
+        help_text="Sections code, environment, system, error, datasets, uploads, models; at most 1 MiB.",
     )
     start_time = serializers.DateTimeField(required=False, allow_null=True, default=None)
     client_id = serializers.RegexField(
