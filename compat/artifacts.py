@@ -1,0 +1,289 @@
+"""MLflow's artifact proxy (``/api/2.0/mlflow-artifacts/…``) over Assay's artifact store.
+
+MLflow names a run's files ``mlflow-artifacts:/<experiment id>/<run id>/artifacts/<path>``
+and a logged model's ``mlflow-artifacts:/<experiment id>/models/<model id>/artifacts/<path>``;
+the client turns those into ``…/api/2.0/mlflow-artifacts/artifacts/<same path>``. Here both
+land among the run's artifacts (a logged model's files under ``models/<model id>/``), so
+they are hashed, deduplicated, scanned and shown like files the SDK uploads:
+
+- upload (PUT): the body is read once, hashed while it is written to a temporary file, then
+  ``artifacts.services.artifact_store_received`` stores it under its content key and queues
+  the same processing as an SDK upload (inspection, the pickle scan, a preview);
+- download (GET): a redirect to the store's short-lived URL (S3 presigned, or the local
+  store's signed URL), so the bytes do not pass through this process;
+- list (GET with ``path``) and delete (DELETE).
+
+The path a client sends is checked like every artifact path (``artifacts.paths``); the run
+or logged model it names must be in the project of the URL, whatever the caller may see
+elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from django.conf import settings
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.views.decorators.csrf import csrf_exempt
+
+from accounts import access
+from accounts.access import access_project, token_allows
+from artifacts import downloads, paths, services
+from artifacts.models import Artifact, Blob
+from compat import auth, wire
+from compat.models import LoggedModel
+from compat.wire import Call
+from core.errors import Conflict, DomainError, Invalid, NotFound, TooLarge
+from core.http import body_limit_exempt
+from experiments.models import Run
+
+if TYPE_CHECKING:
+    from accounts.models import Project, User
+
+SCHEME = "mlflow-artifacts:"
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
+CHUNK = 1024 * 1024
+MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9!#$&^_.+-]+$")
+
+
+@dataclass(frozen=True)
+class ArtifactLocation:
+    """Where an MLflow artifact path points: a run and a path among its artifacts ("" for
+    its root), and the logged model when the path is one's."""
+
+    run: Run | None
+    path: str
+    logged_model: LoggedModel | None = None
+
+
+def run_artifact_uri(experiment_id: str, run_id: str) -> str:
+    return f"{SCHEME}/{experiment_id}/{run_id}/artifacts"
+
+
+def logged_model_artifact_uri(experiment_id: str, model_id: str) -> str:
+    return f"{SCHEME}/{experiment_id}/models/{model_id}/artifacts"
+
+
+def files_uri(experiment_id: str, run_id: str, path: str) -> str:
+    """The URI of a folder or file among a run's artifacts."""
+    base = run_artifact_uri(experiment_id, run_id)
+    return f"{base}/{path}" if path else base
+
+
+def _relative(raw: str, field: str) -> str:
+    if raw == "":
+        return ""
+    try:
+        return paths.normalize_path(raw)
+    except paths.PathError as exc:
+        raise Invalid(f"Invalid artifact path {raw[:200]!r}: {exc}", code="invalid_path", field=field) from None
+
+
+def locate(project: Project, raw: Any, *, field: str = "path") -> ArtifactLocation:
+    """The run (or logged model) and relative path an MLflow artifact path names, in
+    ``project``. # SECURITY: a run or model of another project is "not found"; the relative
+    part obeys the artifact path rules (no ``..``, no absolute path, …)."""
+    if not isinstance(raw, str) or not raw.strip("/"):
+        raise NotFound("The artifact root lists nothing: name a run's or a logged model's artifacts.", field=field)
+    if len(raw) > paths.MAX_PATH_LENGTH + 200:
+        raise Invalid(f"The artifact path is longer than {paths.MAX_PATH_LENGTH} characters.", field=field)
+    parts = raw.strip("/").split("/")
+    # <experiment>/<run id>/artifacts[/rest]
+    if len(parts) >= 3 and RUN_ID.match(parts[1]) and parts[2] == "artifacts":
+        run = Run.objects.select_related("project__team", "experiment").filter(project=project, pk=parts[1]).first()
+        if run is None or str(run.experiment_id) != parts[0]:
+            raise NotFound(f"Run '{parts[1]}' not found.", field=field)
+        return ArtifactLocation(run=run, path=_relative("/".join(parts[3:]), field))
+    # <experiment>/models/<model id>/artifacts[/rest]
+    if len(parts) >= 4 and parts[1] == "models" and MODEL_ID.match(parts[2]) and parts[3] == "artifacts":
+        model = (
+            LoggedModel.objects.select_related("run__project__team", "run__experiment")
+            .filter(project=project, pk=parts[2], deleted=False)
+            .first()
+        )
+        if model is None or str(model.experiment_id) != parts[0]:
+            raise NotFound(f"Logged model '{parts[2]}' not found.", field=field)
+        rest = _relative("/".join(parts[4:]), field)
+        return ArtifactLocation(run=model.run, path="/".join(p for p in (model.files_prefix, rest) if p), logged_model=model)
+    raise NotFound(
+        f"No artifacts at {raw[:200]!r}: artifact paths are <experiment>/<run id>/artifacts/… or "
+        "<experiment>/models/<model id>/artifacts/….",
+        field=field,
+    )
+
+
+def parse_artifact_uri(project: Project, uri: str, *, field: str) -> ArtifactLocation:
+    """An ``mlflow-artifacts:`` URI (or the server's own ``…/mlflow-artifacts/artifacts/…``
+    URL path) of this project's artifacts."""
+    if uri.startswith(SCHEME):
+        rest = uri[len(SCHEME) :]
+        if rest.startswith("//"):  # mlflow-artifacts://host/path: the host is ours or ignored
+            rest = "/" + rest[2:].partition("/")[2]
+        return locate(project, rest, field=field)
+    raise Invalid(
+        f"Assay registers files it stores: source must be models:/<model id>, runs:/<run id>/<path> or an "
+        f"mlflow-artifacts: URI of this project, not {uri[:200]!r}.",
+        field=field,
+    )
+
+
+def _run_files(location: ArtifactLocation, *, user: User, action: str, field: str) -> Run:
+    if location.run is None:
+        model = location.logged_model
+        raise Invalid(
+            f"Logged model {model.id if model else ''} was logged outside a run, so Assay can hold no files for it: "
+            "Assay keeps a model's files with the run that made it. Log it inside mlflow.start_run().",
+            field=field,
+        )
+    access.require(user, action, location.run.project)
+    return location.run
+
+
+# --- list -------------------------------------------------------------------------------------------
+
+
+def list_files(user: User, project: Project, raw_path: Any) -> dict[str, Any]:
+    """The entries directly under a folder: ``{"files": [{path, is_dir, file_size}]}`` with
+    names relative to the folder (as MLflow's server answers); nothing for a file."""
+    if raw_path in (None, "", "/"):
+        return {}
+    location = locate(project, raw_path)
+    run = _run_files(location, user=user, action="artifact.view", field="path")
+    prefix = location.path
+    found = Artifact.objects.filter(run=run).exclude(status=Artifact.Status.FAILED)
+    if prefix:
+        found = found.filter(path__startswith=f"{prefix}/")
+    entries: dict[str, dict[str, Any]] = {}
+    for path, size in found.order_by("path").values_list("path", "size"):
+        rest = path[len(prefix) + 1 :] if prefix else path
+        head, slash, _ = rest.partition("/")
+        if slash:
+            entries.setdefault(head, {"path": head, "is_dir": True})
+        else:
+            entries[head] = {"path": head, "is_dir": False, "file_size": size}
+    return {"files": list(entries.values())} if entries else {}
+
+
+# --- upload -----------------------------------------------------------------------------------------
+
+
+def _media_type(header: str | None, path: str) -> str:
+    value = (header or "").split(";", 1)[0].strip()
+    if value and len(value) <= 255 and MEDIA_TYPE.match(value):
+        return value
+    guessed, _ = mimetypes.guess_type(path)
+    return guessed or "application/octet-stream"
+
+
+def upload(user: User, project: Project, raw_path: str, body: BinaryIO, content_type: str | None) -> dict[str, Any]:
+    location = locate(project, raw_path)
+    run = _run_files(location, user=user, action="artifact.upload", field="path")
+    if not location.path or (location.logged_model is not None and location.path == location.logged_model.files_prefix):
+        raise Invalid("Name a file to upload, not the artifact root.", field="path")
+    limit = settings.ASSAY_MAX_ARTIFACT_BYTES
+    digest = hashlib.sha256()
+    size = 0
+    with tempfile.NamedTemporaryFile(prefix="assay-mlflow-") as spool:
+        while block := body.read(CHUNK):
+            size += len(block)
+            if size > limit:
+                raise TooLarge(f"Artifacts are at most {limit} bytes.", code="too_large", field="path")
+            digest.update(block)
+            spool.write(block)
+        spool.flush()
+        services.artifact_store_received(
+            run=run,
+            path=location.path,
+            local_file=Path(spool.name),
+            sha256=digest.hexdigest(),
+            size=size,
+            media_type=_media_type(content_type, location.path),
+            kind=Artifact.Kind.MODEL if location.logged_model is not None else Artifact.Kind.FILE,
+        )
+    return {}
+
+
+# --- download ---------------------------------------------------------------------------------------
+
+
+def download_url(user: User, project: Project, raw_path: str) -> str:
+    """A short-lived URL of the file's bytes (the caller redirects to it)."""
+    location = locate(project, raw_path)
+    run = _run_files(location, user=user, action="artifact.view", field="path")
+    artifact = (
+        Artifact.objects.select_related("blob")
+        .filter(run=run, path=location.path)
+        .exclude(status=Artifact.Status.FAILED)
+        .first()
+        if location.path
+        else None
+    )
+    if artifact is None:
+        raise NotFound(f"No artifact at {raw_path[:200]!r}.", field="path")
+    url = downloads.download_url(artifact)
+    if url is None:
+        state = "is being uploaded" if artifact.blob.status == Blob.Status.PENDING else "is being verified"
+        raise Conflict(f"The artifact {state}; it can be downloaded once verified.", code="not_ready", field="path")
+    return url
+
+
+# --- delete -----------------------------------------------------------------------------------------
+
+
+def delete(user: User, project: Project, raw_path: str) -> dict[str, Any]:
+    location = locate(project, raw_path)
+    run = _run_files(location, user=user, action="artifact.upload", field="path")
+    target = location.path or None
+    exists = Artifact.objects.filter(run=run)
+    if target is not None:
+        exists = exists.filter(Q(path=target) | Q(path__startswith=f"{target}/"))
+    if not exists.exists():
+        raise NotFound(f"No artifact at {raw_path[:200]!r}.", field="path")
+    services.artifacts_delete(run=run, path=target)
+    return {}
+
+
+# --- views ------------------------------------------------------------------------------------------
+
+
+@wire.read
+def list_handler(call: Call) -> dict[str, Any]:
+    return list_files(call.user, call.project, call.msg.get("path"))
+
+
+@csrf_exempt
+@body_limit_exempt  # an artifact is up to ASSAY_MAX_ARTIFACT_BYTES; upload() counts while it reads
+def file_view(request: HttpRequest, team: str, project: str, artifact_path: str) -> HttpResponse:
+    """``…/mlflow-artifacts/artifacts/<path>``: GET downloads, PUT uploads, DELETE removes.
+    Not a ``wire.route``: an upload's body is the file, not a JSON message. The same steps
+    as every MLflow endpoint otherwise: the token, its scope, the project by the policy."""
+    method = request.method or "GET"
+    if method not in ("GET", "PUT", "DELETE"):
+        return wire.error_response("ENDPOINT_NOT_FOUND", f"{method} is not served at {request.path}.")
+    try:
+        user, token = auth.authenticate(request)
+        writes = method != "GET"
+        # SECURITY: a read token never writes; the project through the policy (404 alike).
+        if not token_allows(token.scope, "POST" if writes else "GET"):
+            raise wire.MlflowError("This token is read-only; this call needs a write token.", "PERMISSION_DENIED")
+        found = access_project(user, team, project)
+        if method == "GET":
+            return HttpResponseRedirect(download_url(user, found, artifact_path))
+        if method == "PUT":
+            return wire.json_response(upload(user, found, artifact_path, request, request.headers.get("Content-Type")))
+        return wire.json_response(delete(user, found, artifact_path))
+    except auth.Unauthenticated as exc:
+        return wire.error_response("UNAUTHENTICATED", str(exc), {"WWW-Authenticate": auth.CHALLENGE})
+    except wire.MlflowError as exc:
+        return wire.error_response(exc.code, exc.message)
+    except DomainError as exc:
+        mapped = wire.from_domain_error(exc)
+        return wire.error_response(mapped.code, mapped.message)
