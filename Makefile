@@ -19,6 +19,13 @@ PORT ?= 8000
 	$(PIP) install -q --disable-pip-version-check -e ./sdk
 	touch $@
 
+# The real `mlflow` client, for tests/compat only: its own venv, because mlflow pins
+# gunicorn<27 against requirements.lock. Re-built only when its lock changes.
+.venv-mlflow/.installed: requirements-mlflow.lock
+	test -x .venv-mlflow/bin/python || python3.11 -m venv .venv-mlflow
+	.venv-mlflow/bin/pip install -q --disable-pip-version-check -r requirements-mlflow.lock
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -52,7 +59,7 @@ lint: .venv/.dev
 	.venv/bin/lint-imports --no-cache
 	cd sdk && ../.venv/bin/mypy
 
-test: .venv/.dev frontend chromium services lint
+test: .venv/.dev .venv-mlflow/.installed frontend chromium services lint
 	.venv/bin/pytest -n 2 --dist loadgroup
 
 format: .venv/.dev
@@ -67,4 +74,4 @@ bench: .venv/.dev frontend services
 	$(PY) benchmarks/ingest.py
 
 clean:
-	rm -rf .venv node_modules frontend/static/dist var
+	rm -rf .venv .venv-mlflow node_modules frontend/static/dist var

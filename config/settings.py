@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "artifacts",
     "registry",
     "reviews",
+    "compat",
     "live",
     "frontend",
     # After the project's apps, so that frontend/templates/ overrides allauth's templates.

@@ -1,0 +1,64 @@
+"""The MLflow REST API of one project, mounted at ``/mlflow/<team>/<project>/`` (config/urls.py):
+the client's ``MLFLOW_TRACKING_URI`` is that URL, and it appends the paths below.
+
+Every path is a view built by ``wire.route`` from handlers of ``tracking`` (experiments,
+runs, metrics), and of the registry, logged-model and artifact modules. A path not served
+answers MLflow's JSON ``ENDPOINT_NOT_FOUND``; the GenAI parts answer ``NOT_IMPLEMENTED``.
+"""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, path, re_path
+
+from compat import meta, tracking
+from compat.wire import route
+
+V2 = "api/2.0/mlflow/"
+
+tracking_urls = [
+    path(V2 + "experiments/create", route(POST=tracking.experiment_create)),
+    path(V2 + "experiments/get", route(GET=tracking.experiment_get)),
+    path(V2 + "experiments/get-by-name", route(GET=tracking.experiment_get_by_name)),
+    path(V2 + "experiments/search", route(GET=tracking.experiment_search, POST=tracking.experiment_search)),
+    path(V2 + "experiments/update", route(POST=tracking.experiment_update)),
+    path(V2 + "experiments/delete", route(POST=tracking.experiment_delete)),
+    path(V2 + "experiments/restore", route(POST=tracking.experiment_restore)),
+    path(V2 + "experiments/set-experiment-tag", route(POST=tracking.experiment_set_tag)),
+    path(V2 + "experiments/delete-experiment-tag", route(POST=tracking.experiment_delete_tag)),
+    path(V2 + "runs/create", route(POST=tracking.run_create)),
+    path(V2 + "runs/get", route(GET=tracking.run_get)),
+    path(V2 + "runs/update", route(POST=tracking.run_update)),
+    path(V2 + "runs/delete", route(POST=tracking.run_delete)),
+    path(V2 + "runs/restore", route(POST=tracking.run_restore)),
+    path(V2 + "runs/search", route(POST=tracking.run_search)),
+    path(V2 + "runs/log-metric", route(POST=tracking.run_log_metric)),
+    path(V2 + "runs/log-parameter", route(POST=tracking.run_log_param)),
+    path(V2 + "runs/set-tag", route(POST=tracking.run_set_tag)),
+    path(V2 + "runs/delete-tag", route(POST=tracking.run_delete_tag)),
+    path(V2 + "runs/log-batch", route(POST=tracking.run_log_batch)),
+    path(V2 + "runs/log-inputs", route(POST=tracking.run_log_inputs)),
+    path(V2 + "runs/outputs", route(POST=tracking.run_log_outputs)),
+    path(V2 + "runs/log-model", route(POST=tracking.run_log_model)),
+    path(V2 + "metrics/get-history", route(GET=tracking.metric_history)),
+    path(V2 + "metrics/get-history-bulk-interval", route(GET=tracking.metric_history_bulk_interval)),
+]
+
+# The registry, MLflow 3 logged models and the mlflow-artifacts proxy add their paths here.
+registry_urls: list[URLPattern] = []
+logged_model_urls: list[URLPattern] = []
+artifact_urls: list[URLPattern] = [
+    re_path(r"^api/2\.0/mlflow-artifacts/(?P<rest>.*)$", meta.out_of_scope, {"area": "mlflow-artifacts"}),
+]
+
+meta_urls = [
+    path("health", meta.health),
+    path("version", meta.version),
+    path("api/3.0/mlflow/server-info", meta.server_info),
+    path("ajax-api/3.0/mlflow/server-info", meta.server_info),
+    re_path(
+        r"^api/[23]\.0/mlflow/(?P<area>" + "|".join(meta.OUT_OF_SCOPE) + r")(?:/(?P<rest>.*))?$", meta.out_of_scope
+    ),
+    re_path(r"^(?P<rest>.*)$", meta.not_found),
+]
+
+urlpatterns = [*tracking_urls, *registry_urls, *logged_model_urls, *artifact_urls, *meta_urls]
