@@ -26,7 +26,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.conf import settings
 from django.db.models import Q
@@ -54,6 +54,10 @@ CHUNK = 1024 * 1024
 MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9!#$&^_.+-]+$")
 
 
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class ArtifactLocation:
     """Where an MLflow artifact path points: a run and a path among its artifacts ("" for
@@ -78,7 +82,7 @@ def files_uri(experiment_id: str, run_id: str, path: str) -> str:
     return f"{base}/{path}" if path else base
 
 
-def _relative(raw: str, field: str) -> str:
+def relative(raw: str, field: str) -> str:
     if raw == "":
         return ""
     try:
@@ -101,7 +105,7 @@ def locate(project: Project, raw: Any, *, field: str = "path") -> ArtifactLocati
         run = Run.objects.select_related("project__team", "experiment").filter(project=project, pk=parts[1]).first()
         if run is None or str(run.experiment_id) != parts[0]:
             raise NotFound(f"Run '{parts[1]}' not found.", field=field)
-        return ArtifactLocation(run=run, path=_relative("/".join(parts[3:]), field))
+        return ArtifactLocation(run=run, path=relative("/".join(parts[3:]), field))
     # <experiment>/models/<model id>/artifacts[/rest]
     if len(parts) >= 4 and parts[1] == "models" and MODEL_ID.match(parts[2]) and parts[3] == "artifacts":
         model = (
@@ -111,8 +115,10 @@ def locate(project: Project, raw: Any, *, field: str = "path") -> ArtifactLocati
         )
         if model is None or str(model.experiment_id) != parts[0]:
             raise NotFound(f"Logged model '{parts[2]}' not found.", field=field)
-        rest = _relative("/".join(parts[4:]), field)
-        return ArtifactLocation(run=model.run, path="/".join(p for p in (model.files_prefix, rest) if p), logged_model=model)
+        rest = relative("/".join(parts[4:]), field)
+        return ArtifactLocation(
+            run=model.run, path="/".join(p for p in (model.files_prefix, rest) if p), logged_model=model
+        )
     raise NotFound(
         f"No artifacts at {raw[:200]!r}: artifact paths are <experiment>/<run id>/artifacts/… or "
         "<experiment>/models/<model id>/artifacts/….",
@@ -183,7 +189,7 @@ def _media_type(header: str | None, path: str) -> str:
     return guessed or "application/octet-stream"
 
 
-def upload(user: User, project: Project, raw_path: str, body: BinaryIO, content_type: str | None) -> dict[str, Any]:
+def upload(user: User, project: Project, raw_path: str, body: Readable, content_type: str | None) -> dict[str, Any]:
     location = locate(project, raw_path)
     run = _run_files(location, user=user, action="artifact.upload", field="path")
     if not location.path or (location.logged_model is not None and location.path == location.logged_model.files_prefix):

@@ -17,13 +17,13 @@ from accounts import access
 from compat import search_filter, wire
 from compat.artifacts import logged_model_artifact_uri
 from compat.models import LoggedModel, VersionSource
-from compat.wire import Call
 from compat.registry import millis, page, tag_list, text
+from compat.wire import Call
 from core.errors import Invalid, NotFound
 from experiments.models import Experiment, Run
 
 if TYPE_CHECKING:
-    from accounts.models import Project, User
+    from accounts.models import Project
 
 MAX_TAGS = 100
 MAX_PARAMS = 100
@@ -115,7 +115,7 @@ def create(call: Call) -> dict[str, Any]:
 
 @wire.read
 def get(call: Call) -> dict[str, Any]:
-    user, project, message = call.user, call.project, call.msg
+    project, message = call.project, call.msg
     model_id = str(call.kwargs["model_id"])
     allow_deleted = str(message.get("allow_deleted", "")).lower() == "true"
     return {"model": model_out(_model(project, model_id, allow_deleted=allow_deleted))}
@@ -131,9 +131,7 @@ def finalize(call: Call) -> dict[str, Any]:
     raw = message.get("status")
     status = STATUS_NUMBERS.get(raw) if isinstance(raw, int) else STATUSES.get(raw) if isinstance(raw, str) else None
     if status is None or status == LoggedModel.Status.PENDING:
-        raise Invalid(
-            "status must be LOGGED_MODEL_READY or LOGGED_MODEL_UPLOAD_FAILED.", field="status"
-        )
+        raise Invalid("status must be LOGGED_MODEL_READY or LOGGED_MODEL_UPLOAD_FAILED.", field="status")
     LoggedModel.objects.filter(pk=model.pk).update(status=status)
     model.refresh_from_db()
     return {"model": model_out(model)}
@@ -142,7 +140,7 @@ def finalize(call: Call) -> dict[str, Any]:
 @wire.write
 @transaction.atomic
 def delete(call: Call) -> dict[str, Any]:
-    user, project, message = call.user, call.project, call.msg
+    user, project = call.user, call.project
     model_id = str(call.kwargs["model_id"])
     """Marks the model deleted (MLflow's lifecycle): its files stay with its run, and a
     version registered from it keeps its binary."""
@@ -171,7 +169,7 @@ def tags_set(call: Call) -> dict[str, Any]:
 @wire.write
 @transaction.atomic
 def tag_delete(call: Call) -> dict[str, Any]:
-    user, project, message = call.user, call.project, call.msg
+    user, project = call.user, call.project
     model_id = str(call.kwargs["model_id"])
     key = str(call.kwargs["tag_key"])
     access.require(user, "run.log", project)
@@ -205,7 +203,15 @@ def params_log(call: Call) -> dict[str, Any]:
     return {}
 
 
-ATTRIBUTES = {"name", "model_id", "source_run_id", "status", "model_type", "creation_timestamp", "last_updated_timestamp"}
+ATTRIBUTES = {
+    "name",
+    "model_id",
+    "source_run_id",
+    "status",
+    "model_type",
+    "creation_timestamp",
+    "last_updated_timestamp",
+}
 ORDER = {"name", "creation_timestamp", "last_updated_timestamp", "model_id"}
 
 
@@ -223,21 +229,25 @@ def _value(model: LoggedModel, key: str) -> Any:
 
 @wire.read
 def search(call: Call) -> dict[str, Any]:
-    user, project, message = call.user, call.project, call.msg
+    project, message = call.project, call.msg
     ids = message.get("experiment_ids") or []
     if isinstance(ids, str):
         ids = [ids]
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids) or len(ids) > 100:
         raise Invalid("experiment_ids must be a non-empty list of experiment ids.", field="experiment_ids")
     if message.get("datasets"):
-        raise Invalid("Assay does not record metrics per dataset of a logged model: datasets are not supported.", field="datasets")
+        raise Invalid(
+            "Assay does not record metrics per dataset of a logged model: datasets are not supported.", field="datasets"
+        )
     raw_order = message.get("order_by") or []
     if not isinstance(raw_order, list):
         raise Invalid("order_by must be a list of {field_name, ascending}.", field="order_by")
     order: list[tuple[str, bool]] = []
     for index, item in enumerate(raw_order):
         if not isinstance(item, dict) or item.get("field_name") not in ORDER:
-            raise Invalid(f"order_by.{index}.field_name must be one of {', '.join(sorted(ORDER))}.", field=f"order_by.{index}")
+            raise Invalid(
+                f"order_by.{index}.field_name must be one of {', '.join(sorted(ORDER))}.", field=f"order_by.{index}"
+            )
         order.append((str(item["field_name"]), item.get("ascending", True) is not False))
     try:
         clauses = search_filter.parse(message.get("filter"), attributes=ATTRIBUTES, entities={"tag", "param"})
@@ -247,7 +257,12 @@ def search(call: Call) -> dict[str, Any]:
             for m in candidates.order_by("-created_at")[:10_000]
             if all(
                 search_filter.matches(
-                    c, m.tags.get(c.key) if c.kind == "tag" else m.params.get(c.key) if c.kind == "param" else _value(m, c.key)
+                    c,
+                    m.tags.get(c.key)
+                    if c.kind == "tag"
+                    else m.params.get(c.key)
+                    if c.kind == "param"
+                    else _value(m, c.key),
                 )
                 for c in clauses
             )

@@ -22,6 +22,7 @@ from accounts import access
 from artifacts.models import Artifact
 from compat import search_filter, wire
 from compat.artifacts import ArtifactLocation, files_uri, parse_artifact_uri
+from compat.artifacts import relative as _relative_path
 from compat.models import LoggedModel, VersionSource
 from compat.wire import Call
 from core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -30,7 +31,7 @@ from registry import services
 from registry.models import Alias, ModelRepository, ModelVersion
 
 if TYPE_CHECKING:
-    from accounts.models import Project, User
+    from accounts.models import Project
 
 STAGES = {"none": "None", "staging": "Staging", "production": "Production", "archived": "Archived"}
 NO_STAGE = "None"
@@ -221,14 +222,16 @@ def model_create(call: Call) -> dict[str, Any]:
         )
     except Conflict as exc:
         if exc.code == "model_exists":
-            raise Conflict(f"Registered Model (name={name}) already exists.", code="model_exists", field="name") from None
+            raise Conflict(
+                f"Registered Model (name={name}) already exists.", code="model_exists", field="name"
+            ) from None
         raise
     return {"registered_model": model_out(repository)}
 
 
 @wire.read
 def model_get(call: Call) -> dict[str, Any]:
-    user, project, message = call.user, call.project, call.msg
+    project, message = call.project, call.msg
     return {"registered_model": model_out(_model(project, message))}
 
 
@@ -279,9 +282,7 @@ def model_tag_delete(call: Call) -> dict[str, Any]:
     key = text(message, "key", limit=250)
     if key not in repository.tags:
         raise NotFound(f"No tag with name: {key} in registered model {repository.name}.", field="key")
-    services.model_update(
-        user=user, repository=repository, tags={k: v for k, v in repository.tags.items() if k != key}
-    )
+    services.model_update(user=user, repository=repository, tags={k: v for k, v in repository.tags.items() if k != key})
     return {}
 
 
@@ -295,7 +296,7 @@ def _model_record(repository: ModelRepository, key: str) -> Any:
 
 @wire.read
 def model_search(call: Call) -> dict[str, Any]:
-    user, project, message = call.user, call.project, call.msg
+    project, message = call.project, call.msg
     try:
         clauses = search_filter.names_lowered(search_filter.parse(message.get("filter"), attributes={"name"}))
         order = search_filter.order_keys(
@@ -323,7 +324,7 @@ def model_search(call: Call) -> dict[str, Any]:
 
 @wire.read
 def latest_versions(call: Call) -> dict[str, Any]:
-    user, project, message = call.user, call.project, call.msg
+    project, message = call.project, call.msg
     """Assay has no stages: every version is in stage "None", so the latest version answers
     for "None" (or no stage asked), and no version is in Staging, Production or Archived."""
     repository = _model(project, message)
@@ -358,6 +359,7 @@ def _binary(files: list[Artifact], prefix: str) -> Artifact:
     """The file of a model folder that stands for the version's binary (hashed into its
     content hash and checked by the artifact-integrity check): the largest file that is not
     MLflow's metadata (MLmodel, environment files, examples)."""
+
     def relative(a: Artifact) -> str:
         return a.path[len(prefix) + 1 :] if a.path.startswith(prefix + "/") else posixpath.basename(a.path)
 
@@ -365,9 +367,7 @@ def _binary(files: list[Artifact], prefix: str) -> Artifact:
     return max(payload or files, key=lambda a: (a.size, a.path))
 
 
-def _source_files(
-    project: Project, message: dict[str, Any]
-) -> tuple[Run, str, LoggedModel | None, str]:
+def _source_files(project: Project, message: dict[str, Any]) -> tuple[Run, str, LoggedModel | None, str]:
     """(run, folder among its artifacts, logged model, source as sent) of CreateModelVersion."""
     source = text(message, "source")
     model_id = text(message, "model_id", required=False, limit=64)
@@ -390,10 +390,10 @@ def _source_files(
         run, prefix = logged.run, logged.files_prefix
     elif source.startswith("runs:/"):
         run_ref, _, prefix = source.removeprefix("runs:/").partition("/")
-        run = Run.objects.select_related("project", "experiment").filter(project=project, pk=run_ref).first()
-        if run is None:
+        found = Run.objects.select_related("project", "experiment").filter(project=project, pk=run_ref).first()
+        if found is None:
             raise NotFound(f"Run '{run_ref}' not found.", field="source")
-        prefix = prefix.strip("/")
+        run, prefix = found, _relative_source(prefix.strip("/"))
     else:
         location: ArtifactLocation = parse_artifact_uri(project, source, field="source")
         if location.run is None:
@@ -406,6 +406,10 @@ def _source_files(
     if run_id and run_id != run.id:
         raise Invalid(f"run_id {run_id} is not the run the source {source} belongs to ({run.id}).", field="run_id")
     return run, prefix, logged, source
+
+
+def _relative_source(path: str) -> str:
+    return _relative_path(path, "source")
 
 
 @wire.write
@@ -454,7 +458,7 @@ def version_create(call: Call) -> dict[str, Any]:
 
 @wire.read
 def version_get(call: Call) -> dict[str, Any]:
-    user, project, message = call.user, call.project, call.msg
+    project, message = call.project, call.msg
     return {"model_version": version_out(_version(_model(project, message), version_number(message)))}
 
 
@@ -501,7 +505,7 @@ def version_tag_delete(call: Call) -> dict[str, Any]:
 
 @wire.read
 def version_download_uri(call: Call) -> dict[str, Any]:
-    user, project, message = call.user, call.project, call.msg
+    project, message = call.project, call.msg
     version = _version(_model(project, message), version_number(message))
     _, uri = version_source(version)
     return {"artifact_uri": uri}
@@ -509,7 +513,7 @@ def version_download_uri(call: Call) -> dict[str, Any]:
 
 @wire.write
 def stage_transition(call: Call) -> dict[str, Any]:
-    user, project, message = call.user, call.project, call.msg
+    project, message = call.project, call.msg
     _version(_model(project, message), version_number(message))
     raise Invalid(
         "Assay has no model stages (MLflow deprecated them in 2.9): every version's stage is 'None'. Use "
@@ -536,7 +540,7 @@ def _version_record(version: ModelVersion, key: str) -> Any:
 
 @wire.read
 def version_search(call: Call) -> dict[str, Any]:
-    user, project, message = call.user, call.project, call.msg
+    project, message = call.project, call.msg
     try:
         clauses = search_filter.names_lowered(
             search_filter.parse(message.get("filter"), attributes={"name", "version_number", "run_id", "source_path"})
@@ -628,7 +632,7 @@ def alias_delete(call: Call) -> dict[str, Any]:
 
 @wire.read
 def alias_get(call: Call) -> dict[str, Any]:
-    user, project, message = call.user, call.project, call.msg
+    project, message = call.project, call.msg
     repository = _model(project, message)
     alias = _alias_name(message)
     found = Alias.objects.filter(repository=repository, name=alias).select_related("version").first()

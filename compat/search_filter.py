@@ -191,9 +191,7 @@ def matches(clause: Clause, value: Any) -> bool:
         return bool(left != want)
     if isinstance(want, str) and op in {"<", "<=", ">", ">="}:
         raise FilterError(f"The comparison {op} needs a number.")
-    return bool(
-        {"<": left < want, "<=": left <= want, ">": left > want, ">=": left >= want}[op]  # type: ignore[operator]
-    )
+    return bool({"<": left < want, "<=": left <= want, ">": left > want, ">=": left >= want}[op])
 
 
 def order_keys(order_by: Any, *, allowed: set[str], default: list[tuple[str, bool]]) -> list[tuple[str, bool]]:

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
-from django.db.models import Max
+from django.db.models import Max, ProtectedError
 from django.utils import timezone
 
 from accounts import access, names
@@ -756,9 +755,7 @@ def model_rename(*, user: User, repository: ModelRepository, new_name: Any) -> M
     if canonical == repository.name:
         return repository
     if ModelRepository.objects.filter(project_id=repository.project_id, name=canonical).exists():
-        raise Conflict(
-            f"Model {canonical} exists in {repository.project.path}.", code="model_exists", field="new_name"
-        )
+        raise Conflict(f"Model {canonical} exists in {repository.project.path}.", code="model_exists", field="new_name")
     before = repository.name
     repository.name = canonical
     try:
@@ -796,9 +793,7 @@ def version_delete(*, user: User, version: ModelVersion) -> None:
     label = f"{version.repository.name} v{version.number}"
     if version.aliases.exists():
         names_held = ", ".join(sorted(version.aliases.values_list("name", flat=True)))
-        raise Conflict(
-            f"{label} is held by the alias(es) {names_held}; move them first.", code="version_aliased"
-        )
+        raise Conflict(f"{label} is held by the alias(es) {names_held}; move them first.", code="version_aliased")
     try:
         with transaction.atomic():
             version.parents.clear()
@@ -857,7 +852,9 @@ def alias_delete(*, user: User, repository: ModelRepository, alias: Any) -> None
     name = check_alias_name(alias)
     repository = ModelRepository.objects.select_for_update().select_related("project__team").get(pk=repository.pk)
     _refuse_protected(repository, name, merge=None)
-    current = Alias.objects.select_for_update().filter(repository=repository, name=name).select_related("version").first()
+    current = (
+        Alias.objects.select_for_update().filter(repository=repository, name=name).select_related("version").first()
+    )
     if current is None:
         raise NotFound(f"Model {repository.name} has no alias {name}.", code="not_found", field="alias")
     number = current.version.number
