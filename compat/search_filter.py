@@ -27,7 +27,7 @@ _TOKEN = re.compile(
     | (?P<number>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
     | (?P<op>!=|<=|>=|=|<|>)
     | (?P<paren>[(),])
-    | (?P<word>[A-Za-z_][A-Za-z0-9_.\-]*(?:\.`[^`]+`|\."[^"]+")?|`[^`]+`)
+    | (?P<word>[A-Za-z_][A-Za-z0-9_\-]*(?:\.(?:`[^`]+`|"[^"]+"|[A-Za-z0-9_\-]+))*|`[^`]+`)
     )""",
     re.VERBOSE,
 )
@@ -170,7 +170,9 @@ def like_regex(pattern: str, *, case_insensitive: bool) -> re.Pattern[str]:
 def matches(clause: Clause, value: Any) -> bool:
     """Whether ``value`` (None: the key is absent) satisfies ``clause``."""
     if value is None:
-        return clause.op == "!=" and clause.kind == "attribute"
+        # An absent key differs from every value: ``tags.`mlflow.prompt.is_prompt` != 'true'``
+        # (which the 3.x client adds to every registered-model search) keeps untagged models.
+        return clause.op in {"!=", "NOT IN"}
     op, want = clause.op, clause.value
     if op in {"IN", "NOT IN"}:
         inside = str(value) in want
