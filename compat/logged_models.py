@@ -21,10 +21,14 @@ from compat.registry import millis, page, tag_list, text
 from compat.wire import Call
 from core.errors import Invalid, NotFound
 from experiments.models import Experiment, Run
+from experiments.services import experiment_get_or_create
 
 if TYPE_CHECKING:
     from accounts.models import Project
 
+# The client's default experiment, as compat/tracking.py reads it.
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
 MAX_TAGS = 100
 MAX_PARAMS = 100
 MAX_KEY = 250
@@ -90,7 +94,10 @@ def create(call: Call) -> dict[str, Any]:
     user, project, message = call.user, call.project, call.msg
     access.require(user, "run.log", project)
     experiment_id = text(message, "experiment_id", limit=64)
-    experiment = Experiment.objects.filter(project=project, pk=experiment_id).first()
+    if experiment_id == DEFAULT_EXPERIMENT_ID:
+        experiment: Experiment | None = experiment_get_or_create(project=project, name=DEFAULT_EXPERIMENT_NAME)
+    else:
+        experiment = Experiment.objects.filter(project=project, pk=experiment_id).first()
     if experiment is None:
         raise NotFound(f"Could not find experiment with ID {experiment_id}", field="experiment_id")
     run_id = text(message, "source_run_id", required=False, limit=64)
@@ -251,6 +258,8 @@ def search(call: Call) -> dict[str, Any]:
         order.append((str(item["field_name"]), item.get("ascending", True) is not False))
     try:
         clauses = search_filter.parse(message.get("filter"), attributes=ATTRIBUTES, entities={"tag", "param"})
+        default = Experiment.objects.filter(project=project, name__iexact=DEFAULT_EXPERIMENT_NAME).first()
+        ids = [default.pk if i == DEFAULT_EXPERIMENT_ID and default is not None else i for i in ids]
         candidates = LoggedModel.objects.filter(project=project, experiment_id__in=ids, deleted=False)
         found = [
             m
