@@ -46,6 +46,9 @@ ACTIONS: dict[str, ProjectRole] = {
     "artifact.view": ProjectRole.VIEWER,
     "artifact.upload": ProjectRole.WRITER,
     "experiment.create": ProjectRole.WRITER,
+    "experiment.update": ProjectRole.WRITER,  # rename, tags (the MLflow API)
+    "experiment.delete": ProjectRole.MAINTAINER,  # soft delete and restore, with its runs (the MLflow API)
+    "run.delete": ProjectRole.WRITER,  # soft delete and restore (the MLflow API)
     "model.view": ProjectRole.VIEWER,
     "model.create": ProjectRole.MAINTAINER,
     "model.register": ProjectRole.MAINTAINER,

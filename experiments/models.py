@@ -23,6 +23,9 @@ class Experiment(models.Model):
     name = models.CharField(max_length=128)
     description = models.TextField(blank=True, max_length=10_000)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Deleted through the MLflow API (soft, restorable, as MLflow's lifecycle stage "deleted").
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint("project", Lower("name"), name="experiment_project_name_ci_unique")]
@@ -30,6 +33,18 @@ class Experiment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ExperimentTag(models.Model):
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="tags")
+    key = models.CharField(max_length=250)
+    value = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "key"], name="experimenttag_experiment_key_unique")
+        ]
+        ordering = ["key"]
 
 
 class RunStatus(models.TextChoices):
@@ -58,6 +73,8 @@ class Run(models.Model):
     client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - NULL: "no id", outside the unique constraint
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Deleted through the MLflow API (soft, restorable; MLflow's lifecycle stage "deleted").
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -32,7 +32,8 @@ def run_of_client(user: User, client_id: str) -> Run | None:
 
 
 def experiments_of(project: Project) -> QuerySet[Experiment]:
-    return project.experiments.all()
+    """The project's experiments, without those deleted through the MLflow API."""
+    return project.experiments.filter(deleted_at__isnull=True)
 
 
 # Attributes a runs list may be sorted by; anything else is refused (never passed raw to
@@ -48,8 +49,12 @@ RUN_SORT_ATTRIBUTES = {
 }
 
 
-def runs_of(project: Project, *, experiment: Experiment | None = None) -> QuerySet[Run]:
+def runs_of(project: Project, *, experiment: Experiment | None = None, deleted: bool | None = False) -> QuerySet[Run]:
+    """The project's runs; ``deleted``: False (the default) leaves out runs deleted through
+    the MLflow API, True gives only those, None all."""
     qs = Run.objects.filter(project=project).select_related("author", "experiment")
+    if deleted is not None:
+        qs = qs.filter(deleted_at__isnull=not deleted)
     if experiment is not None:
         qs = qs.filter(experiment=experiment)
     return qs

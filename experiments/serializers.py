@@ -31,7 +31,9 @@ class RunCreateIn(serializers.Serializer[Any]):
     tags = serializers.JSONField(required=False, default=dict, help_text="Object of key: string value.")
     notes = StrictCharField(max_length=100_000, required=False, allow_blank=True, default="")
     info = serializers.JSONField(
-        required=False, default=dict, help_text="Sections code, environment, system, error, datasets; at most 1 MiB."
+        required=False,
+        default=dict,
+        help_text="Sections code, environment, system, error, datasets, models; at most 1 MiB.",
     )
     start_time = serializers.DateTimeField(required=False, allow_null=True, default=None)
     client_id = serializers.RegexField(

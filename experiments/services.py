@@ -17,12 +17,13 @@ from django.utils import timezone
 from accounts.models import Project, User
 from accounts.services import project_get_or_create
 from core import jsonsafe
-from core.errors import Conflict, Invalid
+from core.errors import Conflict, Invalid, NotFound
 from core.observability import POINTS_INGESTED
 from core.validation import choice, mapping, string
 from experiments import events, metric_store, metrics
 from experiments.models import (
     Experiment,
+    ExperimentTag,
     Figure,
     Param,
     ProjectKey,
@@ -41,7 +42,7 @@ MAX_CONFIG_BYTES = 256 * 1024
 MAX_INFO_BYTES = 1024 * 1024
 # Clients' clocks drift; a start this far ahead of the server's clock is still accepted.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
-INFO_SECTIONS = {"code", "environment", "system", "error", "datasets"}
+INFO_SECTIONS = {"code", "environment", "system", "error", "datasets", "models"}
 
 _ADJECTIVES = "amber brisk calm dapper eager fair gentle hardy icy jolly keen lively merry noble olive plucky quiet rapid sunny tidy upbeat vivid witty young zesty".split()
 _NOUNS = "river forest meadow comet harbor canyon glacier island lagoon mesa nebula orchard prairie quartz reef summit tundra valley willow aurora breeze cedar delta ember".split()
@@ -126,6 +127,84 @@ def experiment_get_or_create(*, project: Project, name: str) -> Experiment:
             return Experiment.objects.create(project=project, name=name)
     except IntegrityError:
         return Experiment.objects.get(project=project, name__iexact=name)
+
+
+def _experiment_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 128:
+        raise Invalid("An experiment's name is 1-128 characters.", field="name")
+    if "\x00" in name:
+        raise Invalid("An experiment's name may not contain a NUL character.", field="name")
+    return name.strip()
+
+
+def _experiment_tags(tags: Any) -> dict[str, str]:
+    return _check_str_map(tags, field="tags", max_value=MAX_TAG_VALUE, max_items=MAX_TAGS_PER_BATCH, stringify=False)
+
+
+@transaction.atomic
+def experiment_create(*, project: Project, name: str, tags: dict[str, str] | None = None) -> Experiment:
+    """A new experiment; a name taken in the project (also by a deleted experiment, which
+    may be restored) is a Conflict with code ``experiment_exists``."""
+    name = _experiment_name(name)
+    checked_tags = _experiment_tags(tags) if tags else {}
+    if Experiment.objects.filter(project=project, name__iexact=name).exists():
+        raise Conflict(f"An experiment named {name!r} already exists in {project}.", code="experiment_exists")
+    try:
+        with transaction.atomic():
+            experiment = Experiment.objects.create(project=project, name=name)
+    except IntegrityError:
+        raise Conflict(f"An experiment named {name!r} already exists in {project}.", code="experiment_exists") from None
+    ExperimentTag.objects.bulk_create(
+        [ExperimentTag(experiment=experiment, key=k, value=v) for k, v in checked_tags.items()]
+    )
+    return experiment
+
+
+@transaction.atomic
+def experiment_rename(*, experiment: Experiment, name: str) -> Experiment:
+    name = _experiment_name(name)
+    taken = Experiment.objects.filter(project_id=experiment.project_id, name__iexact=name).exclude(pk=experiment.pk)
+    if taken.exists():
+        raise Conflict(f"An experiment named {name!r} already exists.", code="experiment_exists", field="name")
+    experiment.name = name
+    experiment.save(update_fields=["name", "updated_at"])
+    return experiment
+
+
+@transaction.atomic
+def experiment_delete(*, experiment: Experiment) -> Experiment:
+    """Mark the experiment and its runs deleted (restorable); nothing is removed."""
+    now = timezone.now()
+    experiment.deleted_at = now
+    experiment.save(update_fields=["deleted_at", "updated_at"])
+    Run.objects.filter(experiment=experiment, deleted_at__isnull=True).update(deleted_at=now)
+    return experiment
+
+
+@transaction.atomic
+def experiment_restore(*, experiment: Experiment) -> Experiment:
+    """Undo :func:`experiment_delete`: the experiment and the runs deleted with it come back."""
+    if experiment.deleted_at is not None:
+        Run.objects.filter(experiment=experiment, deleted_at=experiment.deleted_at).update(deleted_at=None)
+    experiment.deleted_at = None
+    experiment.save(update_fields=["deleted_at", "updated_at"])
+    return experiment
+
+
+@transaction.atomic
+def experiment_tag_set(*, experiment: Experiment, key: str, value: str) -> None:
+    checked = _experiment_tags({key: value})
+    ExperimentTag.objects.update_or_create(experiment=experiment, key=key, defaults={"value": checked[key]})
+    experiment.save(update_fields=["updated_at"])
+
+
+@transaction.atomic
+def experiment_tag_delete(*, experiment: Experiment, key: str) -> None:
+    """Remove a tag; a tag that is not there is NotFound (as MLflow answers)."""
+    deleted, _ = ExperimentTag.objects.filter(experiment=experiment, key=key).delete()
+    if not deleted:
+        raise NotFound(f"No tag {key!r} on experiment {experiment.name!r}.", field="key")
+    experiment.save(update_fields=["updated_at"])
 
 
 # --- runs -----------------------------------------------------------------------------------
@@ -231,6 +310,36 @@ def run_update(
     run.save()
     events.run_updated(run, status_changed=run.status != old_status)
     return run
+
+
+@transaction.atomic
+def run_delete(*, run: Run) -> Run:
+    """Mark a run deleted (restorable): it leaves searches and the project's runs table."""
+    run = Run.objects.select_for_update().get(pk=run.pk)
+    if run.deleted_at is None:
+        run.deleted_at = timezone.now()
+        run.save(update_fields=["deleted_at", "updated_at"])
+        events.run_updated(run, status_changed=True)  # the project's runs table drops it
+    return run
+
+
+@transaction.atomic
+def run_restore(*, run: Run) -> Run:
+    run = Run.objects.select_for_update().get(pk=run.pk)
+    if run.deleted_at is not None:
+        run.deleted_at = None
+        run.save(update_fields=["deleted_at", "updated_at"])
+        events.run_updated(run, status_changed=True)
+    return run
+
+
+@transaction.atomic
+def run_tag_delete(*, run: Run, key: str) -> None:
+    """Remove a run's tag; a tag that is not there is NotFound (as MLflow answers)."""
+    deleted, _ = Tag.objects.filter(run=run, key=key).delete()
+    if not deleted:
+        raise NotFound(f"No tag {key!r} on run {run.id}.", field="key")
+    events.run_updated(run, status_changed=False)
 
 
 def _ms_now() -> int:
