@@ -18,6 +18,7 @@ from compat import search_filter, wire
 from compat.artifacts import logged_model_artifact_uri
 from compat.models import LoggedModel, VersionSource
 from compat.registry import millis, page, tag_list, text
+from compat.tracking import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME
 from compat.wire import Call
 from core.errors import Invalid, NotFound
 from experiments.models import Experiment, Run
@@ -26,9 +27,6 @@ from experiments.services import experiment_get_or_create
 if TYPE_CHECKING:
     from accounts.models import Project
 
-# The client's default experiment, as compat/tracking.py reads it.
-DEFAULT_EXPERIMENT_ID = "0"
-DEFAULT_EXPERIMENT_NAME = "Default"
 MAX_TAGS = 100
 MAX_PARAMS = 100
 MAX_KEY = 250

@@ -42,30 +42,29 @@ def source_run(mlflow_server: MlflowServer, django_db_blocker: Any) -> Run:
 
 @pytest.fixture(scope="module")
 def registered(mlflow_server: MlflowServer, source_run: Run) -> dict[str, Any]:
-    """One script of the owner: log a model the MLflow 3 way (logged model + its files through
-    the artifact proxy), register it, move aliases, load it back by every kind of URI; then
-    the same as a viewer."""
+    """One script of the owner: ``mlflow.sklearn.log_model(..., registered_model_name=…)`` in a
+    run (a logged model, its files through the artifact proxy, a registered version), aliases
+    moved, the model loaded back by every kind of URI; then the same client as a viewer."""
     script = (
         TRAIN
         + f"""
 import os, tempfile
-from mlflow.entities import LoggedModelStatus
-model = client.create_logged_model("{source_run.experiment_id}", name="clf", source_run_id="{source_run.id}",
-                                   params={{"C": "1.0"}}, tags={{"team": "risk"}})
-folder = os.path.join(tempfile.mkdtemp(), "clf")
-mlflow.sklearn.save_model(trained, folder)
-client.log_model_artifacts(model.model_id, folder)
-client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
-out["model_id"] = model.model_id
-out["found"] = [m.model_id for m in client.search_logged_models(["{source_run.experiment_id}"], filter_string="name = 'clf'")]
-
-version = mlflow.register_model(f"models:/{{model.model_id}}", "Fraud")
+mlflow.set_experiment("training")
+with mlflow.start_run() as run:
+    mlflow.log_param("C", 1.0)
+    info = mlflow.sklearn.log_model(trained, name="clf", registered_model_name="Fraud", input_example=X[:2])
+out["run_id"] = run.info.run_id
+out["experiment_id"] = run.info.experiment_id
+out["model_id"] = info.model_id
+out["found"] = [m.model_id for m in client.search_logged_models([run.info.experiment_id], filter_string="name = 'clf'")]
+out["status"] = client.get_logged_model(info.model_id).status.name
+version = client.get_model_version("fraud", info.registered_model_version)
 out["version"] = version.version
 out["source"] = version.source
 client.set_registered_model_alias("fraud", "Champion", version.version)
 out["by_alias"] = client.get_model_version_by_alias("fraud", "champion").version
 for uri in ("models:/fraud@champion", f"models:/fraud/{{version.version}}", "models:/fraud/latest",
-            f"models:/{{model.model_id}}"):
+            f"models:/{{info.model_id}}"):
     out[uri] = mlflow.pyfunc.load_model(uri).predict(X).tolist() == expected
 out["download_uri"] = client.get_model_version_download_uri("fraud", version.version)
 out["latest"] = [v.version for v in client.get_latest_versions("fraud")]
@@ -92,7 +91,7 @@ seen["model"] = client.get_registered_model("fraud").name
 seen["loaded"] = mlflow.pyfunc.load_model("models:/fraud@champion").predict(X).tolist() == expected
 seen["alias"] = error_of(client.set_registered_model_alias, "fraud", "canary", "1")
 seen["create"] = error_of(client.create_registered_model, "other")
-seen["register"] = error_of(client.create_model_version, "fraud", f"models:/{{model.model_id}}")
+seen["register"] = error_of(client.create_model_version, "fraud", f"models:/{{info.model_id}}")
 seen["logged"] = error_of(client.create_logged_model, "{source_run.experiment_id}", name="x")
 path = os.path.join(tempfile.mkdtemp(), "note.txt")
 open(path, "w").write("hi")
@@ -112,6 +111,7 @@ def test_a_registered_model_loads_by_every_uri_and_predicts_like_the_trained_mod
 ) -> None:
     model_id = registered["model_id"]
     assert registered["found"] == [model_id]
+    assert registered["status"] == "READY"
     assert registered["version"] == "1"
     assert registered["source"] == f"models:/{model_id}"
     assert registered["by_alias"] == "1"
@@ -122,18 +122,17 @@ def test_a_registered_model_loads_by_every_uri_and_predicts_like_the_trained_mod
     assert registered["versions"] == ["1"]
 
 
-def test_the_version_is_assays_with_the_models_files_among_the_runs_artifacts(
-    registered: dict[str, Any], source_run: Run
-) -> None:
+def test_the_version_is_assays_with_the_models_files_among_the_runs_artifacts(registered: dict[str, Any]) -> None:
     model_id = registered["model_id"]
     version = ModelVersion.objects.get(repository__name="fraud", number=1)
-    assert version.source_run_id == source_run.id
+    assert version.source_run_id == registered["run_id"]
+    assert version.params == {"C": "1.0"}  # Assay's snapshot of the run's ingredients
     # the binary is the model's payload, not its metadata (MLmodel, environment files)
     assert version.binary_path.startswith(f"models/{model_id}/model.")
     assert not version.binary_path.endswith(("MLmodel", ".yaml", ".txt"))
     assert (version.description, version.tags) == ("first candidate", {"validated": "yes"})
-    files = Artifact.objects.filter(run=source_run, path__startswith=f"models/{model_id}/")
-    assert {"MLmodel", "requirements.txt"} <= {f.path.rsplit("/", 1)[1] for f in files}
+    files = Artifact.objects.filter(run_id=registered["run_id"], path__startswith=f"models/{model_id}/")
+    assert {"MLmodel", "requirements.txt", "input_example.json"} <= {f.path.rsplit("/", 1)[1] for f in files}
     # stored by content and queued for the worker's processing, like an SDK upload
     assert {f.kind for f in files} == {Artifact.Kind.MODEL}
     assert {f.blob.status for f in files} == {Blob.Status.VERIFIED}
@@ -179,9 +178,9 @@ def test_a_viewer_reads_and_loads_but_changes_nothing(registered: dict[str, Any]
 
 
 def test_an_outsider_gets_the_answer_of_a_missing_project(
-    mlflow_server: MlflowServer, registered: dict[str, Any], source_run: Run
+    mlflow_server: MlflowServer, registered: dict[str, Any]
 ) -> None:
-    files = f"api/2.0/mlflow-artifacts/artifacts/{source_run.experiment_id}/{source_run.id}/artifacts"
+    files = f"api/2.0/mlflow-artifacts/artifacts/{registered['experiment_id']}/{registered['run_id']}/artifacts"
     with mlflow_server.http("outsider") as outsider, mlflow_server.http("owner", project="acme/nope") as missing:
         seen = [
             outsider.get("api/2.0/mlflow/registered-models/get", params={"name": "fraud"}),
@@ -206,12 +205,30 @@ def test_an_outsider_gets_the_answer_of_a_missing_project(
         ("GET", "registered-models/search", {"filter": "name ~ 'x'"}, 400, "INVALID_PARAMETER_VALUE", "filter"),
         ("GET", "model-versions/search", {"filter": "owner = 'x'"}, 400, "INVALID_PARAMETER_VALUE", "owner"),
         ("GET", "registered-models/search", {"page_token": "garbage"}, 400, "INVALID_PARAMETER_VALUE", "page"),
-        ("POST", "registered-models/alias", {"name": "fraud", "alias": "v3", "version": "1"}, 400,
-         "INVALID_PARAMETER_VALUE", "reserved"),
-        ("POST", "model-versions/create", {"name": "fraud", "source": "s3://bucket/model"}, 400,
-         "INVALID_PARAMETER_VALUE", "source"),
-        ("POST", "model-versions/create", {"name": "fraud", "source": "runs:/../../etc"}, 404,
-         "RESOURCE_DOES_NOT_EXIST", "Run"),
+        (
+            "POST",
+            "registered-models/alias",
+            {"name": "fraud", "alias": "v3", "version": "1"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+            "reserved",
+        ),
+        (
+            "POST",
+            "model-versions/create",
+            {"name": "fraud", "source": "s3://bucket/model"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+            "source",
+        ),
+        (
+            "POST",
+            "model-versions/create",
+            {"name": "fraud", "source": "runs:/../../etc"},
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+            "Run",
+        ),
         ("POST", "logged-models", {"experiment_id": "nope"}, 404, "RESOURCE_DOES_NOT_EXIST", "experiment"),
         ("PATCH", "logged-models/m-0123", {"status": "LOGGED_MODEL_READY"}, 404, "RESOURCE_DOES_NOT_EXIST", "m-0123"),
     ],

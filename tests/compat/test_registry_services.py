@@ -19,7 +19,7 @@ from core.errors import Conflict, Forbidden, NotFound
 from experiments.models import Run
 from registry import services
 from registry.models import Alias, ModelRepository, ModelVersion
-from tests.registry.conftest import MakeArtifact, MakeRun, make_artifact, make_run, maintainer  # noqa: F401
+from tests.registry.conftest import MakeArtifact, MakeRun, maintainer, make_artifact, make_run  # noqa: F401
 
 
 @pytest.fixture
@@ -197,9 +197,7 @@ def test_received_bytes_are_stored_by_content_and_queued_for_processing(
     assert len(queued) == 1  # the same processing task as an SDK upload
 
 
-def test_the_same_path_takes_the_same_content_again_but_no_other(
-    run: Run, store_root: Path, tmp_path: Path
-) -> None:
+def test_the_same_path_takes_the_same_content_again_but_no_other(run: Run, store_root: Path, tmp_path: Path) -> None:
     first = _received(run, "model.pkl", b"one", tmp_path)
     again = _received(run, "model.pkl", b"one", tmp_path)
     assert again.pk == first.pk
