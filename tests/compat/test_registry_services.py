@@ -19,7 +19,13 @@ from core.errors import Conflict, Forbidden, NotFound
 from experiments.models import Run
 from registry import services
 from registry.models import Alias, ModelRepository, ModelVersion
-from tests.registry.conftest import MakeArtifact, MakeRun, maintainer, make_artifact, make_run  # noqa: F401
+from tests.registry import conftest as registry_fixtures
+from tests.registry.conftest import MakeArtifact, MakeRun
+
+# The registry's fixtures, used here as there.
+make_run = registry_fixtures.make_run
+make_artifact = registry_fixtures.make_artifact
+maintainer = registry_fixtures.maintainer
 
 
 @pytest.fixture
@@ -129,7 +135,7 @@ def test_an_aliased_version_and_one_in_the_alias_log_stay(
     assert ModelVersion.objects.filter(pk__in=[v1.pk, v2.pk]).count() == 2
 
 
-def test_deleting_needs_the_admin_role(fraud: ModelRepository, v1: ModelVersion, maintainer: User) -> None:  # noqa: F811
+def test_deleting_needs_the_admin_role(fraud: ModelRepository, v1: ModelVersion, maintainer: User) -> None:
     with pytest.raises(Forbidden):
         services.version_delete(user=maintainer, version=v1)
     with pytest.raises(Forbidden):
@@ -233,4 +239,5 @@ def test_deleting_a_folder_keeps_a_registered_versions_binary(
 
     assert list(Artifact.objects.filter(run=run).values_list("path", flat=True)) == ["modelx"]
     version.refresh_from_db()
-    assert version.blob_id is not None and version.binary_path == "model/model.pkl"
+    assert version.blob_id is not None
+    assert version.binary_path == "model/model.pkl"
