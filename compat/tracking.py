@@ -13,6 +13,7 @@ are the run's ``info.datasets`` (as the SDK's ``log_dataset`` writes them), mode
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -427,10 +428,19 @@ def run_restore(call: Call) -> dict[str, Any]:
     return {}
 
 
+# MLflow keeps a run's name in the tag mlflow.runName too, and users filter and sort on it;
+# in Assay the name is the run's attribute.
+_RUN_NAME_TAG_FIELD = re.compile(r"\btags?\.(?:`mlflow\.runName`|\"mlflow\.runName\"|mlflow\.runName\b)", re.IGNORECASE)
+
+
+def _filter_text(text: str) -> str:
+    return _RUN_NAME_TAG_FIELD.sub("attributes.run_name", text)
+
+
 def _order_by(items: list[str]) -> list[str]:
     """MLflow's order_by items in Assay's query language (the same syntax); ``status``
     values are upper case in MLflow and lower case in Assay, which the compiler folds."""
-    return items or ["attributes.start_time DESC"]
+    return [_filter_text(item) for item in items] or ["attributes.start_time DESC"]
 
 
 @wire.read
@@ -456,7 +466,7 @@ def run_search(call: Call) -> dict[str, Any]:
     try:
         qs, _, _, _ = compiler.search(
             qs,
-            filter_text=wire.string(call.msg, "filter") or "",
+            filter_text=_filter_text(wire.string(call.msg, "filter") or ""),
             order_by=_order_by(wire.string_list(call.msg, "order_by")),
         )
     except FilterError as exc:

@@ -79,6 +79,8 @@ def test_client_round_trip_of_experiments_runs_params_metrics_and_tags(mlflow_se
         out["search_filter"] = [r.info.run_name for r in found]
         ordered = client.search_runs([exp_id], "", order_by=["metrics.acc DESC"])
         out["search_order"] = [r.info.run_name for r in ordered]
+        by_tag = client.search_runs([exp_id], "tags.mlflow.runName = 'third'", order_by=["tags.`mlflow.runName` DESC"])
+        out["search_run_name_tag"] = [r.info.run_name for r in by_tag]
         by_status = client.search_runs([exp_id], "attributes.status = 'FAILED'")
         out["search_status"] = [r.info.run_name for r in by_status]
         page1 = client.search_runs([exp_id], "", max_results=2, order_by=["attributes.run_name ASC"])
@@ -132,6 +134,7 @@ def test_client_round_trip_of_experiments_runs_params_metrics_and_tags(mlflow_se
     assert out["search_filter"] == ["second"]
     assert out["search_order"] == ["second", "first", "third"]
     assert out["search_status"] == ["second"]
+    assert out["search_run_name_tag"] == ["third"]
     assert out["pages"][0] == ["first", "second"]
     assert out["pages"][1] == ["third"]
     assert out["pages"][2] is None
@@ -164,3 +167,47 @@ def test_client_round_trip_of_experiments_runs_params_metrics_and_tags(mlflow_se
     assert dict(Param.objects.filter(run=stored).values_list("key", "value")) == {"lr": "0.01", "optimizer": "adam"}
     assert dict(Tag.objects.filter(run=stored).values_list("key", "value")) == {"team": "risk", "stage": "dev"}
     assert MetricSummary.objects.get(run=stored, key="acc").count == 30
+
+
+def test_a_viewer_reads_but_may_not_write_and_an_outsider_sees_nothing(mlflow_server: MlflowServer) -> None:
+    # given an experiment and a run of the owner
+    owner = mlflow_client(
+        mlflow_server,
+        """
+        exp_id = client.create_experiment("guarded")
+        run = client.create_run(exp_id, run_name="guarded-run")
+        client.log_metric(run.info.run_id, "acc", 0.5)
+        out["exp_id"], out["run_id"] = exp_id, run.info.run_id
+        """,
+    )
+    exp_id, run_id = owner["exp_id"], owner["run_id"]
+    script = f"""
+        out["read"] = error_of(client.get_run, "{run_id}")
+        out["search"] = error_of(client.search_runs, ["{exp_id}"])
+        out["log"] = error_of(client.log_metric, "{run_id}", "acc", 0.9)
+        out["param"] = error_of(client.log_param, "{run_id}", "x", "1")
+        out["tag"] = error_of(client.set_tag, "{run_id}", "x", "1")
+        out["create_run"] = error_of(client.create_run, "{exp_id}")
+        out["create_experiment"] = error_of(client.create_experiment, "viewer-made")
+        out["delete_run"] = error_of(client.delete_run, "{run_id}")
+        out["terminate"] = error_of(client.set_terminated, "{run_id}", "FINISHED")
+        """
+
+    # when a viewer and an outsider try
+    viewer = mlflow_client(mlflow_server, script, who="viewer")
+    outsider = mlflow_client(mlflow_server, script, who="outsider")
+
+    # then the viewer reads and is refused every write with PERMISSION_DENIED ...
+    assert viewer["read"] is None
+    assert viewer["search"] is None
+    for call in ("log", "param", "tag", "create_run", "create_experiment", "delete_run", "terminate"):
+        assert viewer[call]["code"] == "PERMISSION_DENIED", call
+    # ... and the outsider learns nothing: the project does not exist for them
+    for call, error in outsider.items():
+        assert error["code"] == "RESOURCE_DOES_NOT_EXIST", call
+    # and nothing was written
+    run = Run.objects.get(pk=run_id)
+    assert run.status == "running"
+    assert MetricSummary.objects.get(run=run, key="acc").count == 1
+    assert not Param.objects.filter(run=run).exists()
+    assert not Experiment.objects.filter(name="viewer-made").exists()

@@ -5,9 +5,12 @@ bad request gets."""
 from __future__ import annotations
 
 import base64
+from typing import Any
 
+import httpx
 import pytest
 
+from experiments.models import MetricSummary, Param, Run
 from tests.compat.conftest import MlflowServer
 
 # django_db: the test database must exist (the module fixture commits its people there).
@@ -106,3 +109,108 @@ def test_a_read_token_may_search_but_not_write(mlflow_server: MlflowServer) -> N
     assert search.status_code == 200, search.text
     assert create.status_code == 403
     assert create.json()["error_code"] == "PERMISSION_DENIED"
+
+
+@pytest.fixture(scope="module")
+def run_id(mlflow_server: MlflowServer) -> str:
+    with mlflow_server.http() as http:
+        created = http.post("api/2.0/mlflow/runs/create", json={"experiment_id": "0", "run_name": "wire"})
+    assert created.status_code == 200, created.text
+    return str(created.json()["run"]["info"]["run_id"])
+
+
+def _post(server: MlflowServer, path: str, body: dict[str, Any]) -> httpx.Response:
+    with server.http() as http:
+        return http.post("api/2.0/mlflow/" + path, json=body)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "words"),
+    [
+        ("runs/log-metric", {"key": "loss", "value": "high", "timestamp": 1}, "must be a number"),
+        ("runs/log-metric", {"key": "bad key!", "value": 1.0, "timestamp": 1}, "metric key"),
+        ("runs/log-metric", {"key": "loss", "value": 1.0, "step": -1, "timestamp": 1}, "at least 0"),
+        ("runs/log-parameter", {"key": "lr", "value": "x" * 6001}, "longer than 6000"),
+        ("runs/set-tag", {"key": "", "value": "x"}, "'key'"),
+        ("runs/update", {"status": "DONE"}, "'status'"),
+        ("runs/log-batch", {"metrics": [{"key": "m", "value": 1.0, "timestamp": 1, "step": 0}] * 1001}, "1000 metrics"),
+        ("runs/log-batch", {"params": [{"key": f"p{i}", "value": "1"} for i in range(101)]}, "100 params"),
+        (
+            "runs/log-batch",
+            {"params": [{"key": "p", "value": "1"}, {"key": "p", "value": "2"}]},
+            "Duplicate parameter key",
+        ),
+        ("runs/log-inputs", {"datasets": [{"dataset": {"name": "d"}}]}, "'digest'"),
+    ],
+)
+def test_bad_input_is_answered_in_mlflows_error_format_and_writes_nothing(
+    mlflow_server: MlflowServer, run_id: str, path: str, body: dict[str, Any], words: str
+) -> None:
+    response = _post(mlflow_server, path, {"run_id": run_id, **body})
+
+    assert response.status_code == 400, response.text
+    error = response.json()
+    assert error["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert words in error["message"]
+    run = Run.objects.get(pk=run_id)
+    assert run.status == "running"
+    assert not Param.objects.filter(run=run).exists()
+    assert not MetricSummary.objects.filter(run=run).exists()
+
+
+def test_a_missing_run_and_a_missing_run_id_are_told_apart(mlflow_server: MlflowServer) -> None:
+    missing = _post(mlflow_server, "runs/log-metric", {"run_id": "f" * 32, "key": "a", "value": 1, "timestamp": 1})
+    no_id = _post(mlflow_server, "runs/log-metric", {"key": "a", "value": 1, "timestamp": 1})
+
+    assert missing.status_code == 404
+    assert missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert no_id.status_code == 400
+    assert "run_id" in no_id.json()["message"]
+
+
+def test_get_takes_the_message_as_query_parameters_and_run_uuid_as_run_id(
+    mlflow_server: MlflowServer, run_id: str
+) -> None:
+    # given points with NaN and infinity, sent as protobuf's JSON mapping writes them
+    body = {
+        "run_uuid": run_id,
+        "metrics": [
+            {"key": "odd", "value": "NaN", "timestamp": 5, "step": 0},
+            {"key": "odd", "value": "Infinity", "timestamp": 6, "step": 1},
+            {"key": "odd", "value": 0.5, "timestamp": 7, "step": 2},
+        ],
+    }
+    assert _post(mlflow_server, "runs/log-batch", body).status_code == 200
+
+    # when the history is read page by page with GET query parameters
+    with mlflow_server.http() as http:
+        first = http.get(
+            "api/2.0/mlflow/metrics/get-history", params={"run_id": run_id, "metric_key": "odd", "max_results": "2"}
+        ).json()
+        second = http.get(
+            "api/2.0/mlflow/metrics/get-history",
+            params={
+                "run_uuid": run_id,
+                "metric_key": "odd",
+                "max_results": "2",
+                "page_token": first["next_page_token"],
+            },
+        ).json()
+        bulk = http.get(
+            "api/2.0/mlflow/metrics/get-history-bulk-interval",
+            params={"run_ids": [run_id], "metric_key": "odd", "start_step": "1", "end_step": "2", "max_results": "10"},
+        ).json()
+        bad_token = http.get(
+            "api/2.0/mlflow/metrics/get-history", params={"run_id": run_id, "metric_key": "odd", "page_token": "zz"}
+        )
+
+    # then the pages hold the points, non-finite values as strings, int64 as numbers
+    assert first["metrics"] == [
+        {"key": "odd", "value": "NaN", "timestamp": 5, "step": 0},
+        {"key": "odd", "value": "Infinity", "timestamp": 6, "step": 1},
+    ]
+    assert second["metrics"] == [{"key": "odd", "value": 0.5, "timestamp": 7, "step": 2}]
+    assert "next_page_token" not in second
+    assert [(p["step"], p["run_id"]) for p in bulk["metrics"]] == [(1, run_id), (2, run_id)]
+    assert bad_token.status_code == 400
+    assert bad_token.json()["error_code"] == "INVALID_PARAMETER_VALUE"
