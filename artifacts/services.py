@@ -358,7 +358,15 @@ def artifacts_sweep(*, now: datetime | None = None) -> dict[str, int]:
 
 @transaction.atomic
 def artifact_store_received(
-    *, run: Run, path: str, local_file: Path, sha256: str, size: int, media_type: str, kind: str = "file"
+    *,
+    run: Run,
+    path: str,
+    sha256: str,
+    size: int,
+    media_type: str,
+    kind: str = "file",
+    local_file: Path | None = None,
+    staged_key: str | None = None,
 ) -> Artifact:
     """Record a file of ``run`` whose bytes this server received and hashed itself while
     reading them (``local_file``, ``sha256`` and ``size`` come from that one pass). The
@@ -366,24 +374,37 @@ def artifact_store_received(
     server's own), unless the project holds them already; the artifact is ``uploaded`` and
     queued for the same processing as an SDK upload (inspection, the pickle scan, a
     preview). The same path with the same content again is harmless; with other content
-    it is 409 ``artifact_exists`` (a run's files are not overwritten)."""
+    it is 409 ``artifact_exists`` (a run's files are not overwritten). The bytes are either
+    ``local_file`` or already in the store at ``staged_key`` (a multipart upload the client
+    sent straight to the store, which the server read back to hash): then they are promoted
+    to their content key, or dropped when the project holds them already."""
+    if (local_file is None) == (staged_key is None):
+        raise ValueError("give the bytes as local_file or as staged_key, not both")
     if size > settings.ASSAY_MAX_ARTIFACT_BYTES:
         raise TooLarge(
             f"The file is {size} bytes; artifacts are at most {settings.ASSAY_MAX_ARTIFACT_BYTES} bytes.",
             code="too_large",
             field="path",
         )
+    store = storage.artifact_store()
     artifact = Artifact.objects.select_for_update().filter(run=run, path=path).first()
-    if artifact is not None and artifact.sha256 == sha256 and artifact.status != Artifact.Status.FAILED:
-        return artifact
-    if artifact is not None and artifact.status not in (Artifact.Status.PENDING, Artifact.Status.FAILED):
+    kept = artifact is not None and artifact.status != Artifact.Status.FAILED
+    if artifact is not None and kept and (artifact.sha256 == sha256 or artifact.status != Artifact.Status.PENDING):
+        # The same content again (harmless), or other content where the run has a file.
+        if staged_key is not None:
+            store.delete(staged_key)
+        if artifact.sha256 == sha256:
+            return artifact
         raise Conflict(
             f"The run already has an artifact {path!r} with other content.", code="artifact_exists", field="path"
         )
     blob = Blob.objects.select_for_update().filter(project=run.project, sha256=sha256).first()
     if blob is None or blob.status != Blob.Status.VERIFIED:
-        store = storage.artifact_store()
-        store.put_file(storage.object_key(run.project_id, sha256), local_file)
+        if staged_key is not None:
+            store.promote(staged_key, storage.object_key(run.project_id, sha256))
+        else:
+            assert local_file is not None
+            store.put_file(storage.object_key(run.project_id, sha256), local_file)
         if blob is None:
             blob = Blob(project=run.project, sha256=sha256, size=size)
         elif blob.upload_id:
@@ -395,6 +416,8 @@ def artifact_store_received(
         blob.upload_id = ""
         blob.part_size = None
         blob.save()
+    elif staged_key is not None:
+        store.delete(staged_key)
     if artifact is None:
         artifact = Artifact(project=run.project, run=run, path=path)
     artifact.blob = blob

@@ -29,13 +29,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from django.conf import settings
+from django.core import signing
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts import access
 from accounts.access import access_project, token_allows
-from artifacts import downloads, paths, services
+from accounts.models import new_id
+from artifacts import downloads, paths, services, storage
 from artifacts.models import Artifact, Blob
 from compat import auth, wire
 from compat.models import LoggedModel
@@ -293,3 +295,121 @@ def file_view(request: HttpRequest, team: str, project: str, artifact_path: str)
     except DomainError as exc:
         mapped = wire.from_domain_error(exc)
         return wire.error_response(mapped.code, mapped.message)
+
+
+# --- multipart upload (S3 only) -------------------------------------------------------------------
+
+MPU_SALT = "assay.mlflow-mpu"
+MPU_MAX_AGE = 7 * 24 * 3600
+MAX_PARTS = 10_000  # S3's limit
+# The client falls back to one PUT when the refusal starts with this sentence
+# (mlflow.exceptions._UnsupportedMultipartUploadException.MESSAGE).
+UNSUPPORTED = "Multipart upload is not supported for the current artifact repository"
+
+
+def multipart_available() -> bool:
+    """Multipart uploads go straight to the store with presigned part URLs: S3 only (the
+    local store's URLs are this server's, so one PUT through the proxy is as good)."""
+    return isinstance(storage.artifact_store(), storage.S3Store)
+
+
+def server_info_flags() -> dict[str, bool]:
+    """What ``server-info`` announces of the artifact proxy."""
+    return {"multipart_uploads_enabled": multipart_available()}
+
+
+def _mpu_target(call: Call) -> tuple[Run, ArtifactLocation]:
+    """The run and the file's path: as MLflow's server does, the URL names the folder and
+    the message's ``path`` (the client's local file) gives the file's name."""
+    location = locate(call.project, call.kwargs.get("artifact_path", ""))
+    run = _run_files(location, user=call.user, action="artifact.upload", field="path")
+    local = wire.required_string(call.msg, "path")
+    name = relative(re.split(r"[/\\]", local)[-1], "path")
+    if not name:
+        raise Invalid("path must name the file being uploaded.", field="path")
+    if not multipart_available():
+        raise wire.MlflowError(f"{UNSUPPORTED}: this server keeps artifacts in a local folder.", "NOT_IMPLEMENTED")
+    path = f"{location.path}/{name}" if location.path else name
+    return run, ArtifactLocation(run=run, path=relative(path, "path"), logged_model=location.logged_model)
+
+
+def _mpu_token(call: Call, run: Run, location: ArtifactLocation) -> dict[str, Any]:
+    """The state of an upload, read back from the ``upload_id`` the client was given: a
+    signed token naming the store's upload, its staging key, the run and the path.
+    # SECURITY: signed, and checked against the URL's project, run and path, so an id of
+    another upload (or a forged one) completes or aborts nothing."""
+    raw = call.msg.get("upload_id")
+    try:
+        state = signing.loads(str(raw), salt=MPU_SALT, max_age=MPU_MAX_AGE) if isinstance(raw, str) else None
+    except signing.BadSignature:
+        state = None
+    if (
+        not isinstance(state, dict)
+        or state.get("project") != call.project.id
+        or state.get("run") != run.id
+        or state.get("path") != location.path
+    ):
+        raise NotFound("No such multipart upload for this path.", field="upload_id")
+    storage.check_key(str(state.get("key", "")))
+    return state
+
+
+@wire.write
+def mpu_create(call: Call) -> dict[str, Any]:
+    run, location = _mpu_target(call)
+    count = wire.integer(call.msg, "num_parts", required=True, minimum=1, maximum=MAX_PARTS)
+    assert count is not None
+    store = storage.artifact_store()
+    key = storage.staging_key(new_id())
+    upload_id = store.multipart_create(key)
+    expires = settings.ASSAY_UPLOAD_URL_EXPIRY_SECONDS
+    token = signing.dumps(
+        {"project": call.project.id, "run": run.id, "path": location.path, "key": key, "upload": upload_id},
+        salt=MPU_SALT,
+    )
+    credentials = [
+        {"url": store.part_url(key, upload_id=upload_id, number=n, size=None, expires=expires), "part_number": n}
+        for n in range(1, count + 1)
+    ]
+    return {"upload_id": token, "credentials": credentials}
+
+
+@wire.write
+def mpu_complete(call: Call) -> dict[str, Any]:
+    """Assemble the parts, then read the file back once to hash it (the client sends no
+    hash; the bytes never passed through this server) and record it like a proxied upload."""
+    run, location = _mpu_target(call)
+    state = _mpu_token(call, run, location)
+    store = storage.artifact_store()
+    key, upload_id = str(state["key"]), str(state["upload"])
+    parts = store.multipart_parts(key, upload_id=upload_id)
+    if not parts:
+        raise Invalid("No part of this upload arrived.", code="upload_incomplete", field="parts")
+    expected = call.msg.get("parts")
+    if isinstance(expected, list) and len(expected) != len(parts):
+        raise Invalid(
+            f"The store holds {len(parts)} part(s) of this upload, the request names {len(expected)}.",
+            code="upload_incomplete",
+            field="parts",
+        )
+    store.multipart_complete(key, upload_id=upload_id, parts=parts)
+    with store.local_copy(key) as local:
+        digest, size = storage.sha256_of(local)
+    services.artifact_store_received(
+        run=run,
+        path=location.path,
+        staged_key=key,
+        sha256=digest,
+        size=size,
+        media_type=_media_type(None, location.path),
+        kind=Artifact.Kind.MODEL if location.logged_model is not None else Artifact.Kind.FILE,
+    )
+    return {}
+
+
+@wire.write
+def mpu_abort(call: Call) -> dict[str, Any]:
+    run, location = _mpu_target(call)
+    state = _mpu_token(call, run, location)
+    storage.artifact_store().multipart_abort(str(state["key"]), upload_id=str(state["upload"]))
+    return {}

@@ -82,6 +82,9 @@ ARTIFACTS = "api/2.0/mlflow-artifacts/"
 artifact_urls = [
     path(ARTIFACTS + "artifacts", route(GET=artifacts.list_handler)),
     path(ARTIFACTS + "artifacts/<path:artifact_path>", artifacts.file_view),
+    path(ARTIFACTS + "mpu/create/<path:artifact_path>", route(POST=artifacts.mpu_create)),
+    path(ARTIFACTS + "mpu/complete/<path:artifact_path>", route(POST=artifacts.mpu_complete)),
+    path(ARTIFACTS + "mpu/abort/<path:artifact_path>", route(POST=artifacts.mpu_abort)),
     re_path(r"^api/2\.0/mlflow-artifacts/(?P<rest>.*)$", meta.out_of_scope, {"area": "mlflow-artifacts"}),
 ]
 
