@@ -121,11 +121,19 @@ def _tags_out(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"key": key, "value": value} for key, value in sorted(tags.items())]
 
 
+def _recorded_source(version: ModelVersion) -> VersionSource | None:
+    """The version's MLflow source (loaded with the version by ``select_related`` in lists)."""
+    try:
+        return version.mlflow_source
+    except VersionSource.DoesNotExist:
+        return None
+
+
 def version_source(version: ModelVersion) -> tuple[str, str]:
     """(source, download URI) of a version: what the client registered from, and the folder of
     run artifacts that holds its files. A version registered with the Assay SDK has no
     MLflow source: both name its binary among the run's artifacts."""
-    recorded = VersionSource.objects.filter(version=version).first()
+    recorded = _recorded_source(version)
     run = version.source_run
     experiment_id = run.experiment_id if run is not None else ""
     if recorded is not None:
@@ -136,10 +144,8 @@ def version_source(version: ModelVersion) -> tuple[str, str]:
 
 def version_out(version: ModelVersion) -> dict[str, Any]:
     source, _ = version_source(version)
-    recorded = getattr(version, "_mlflow_model_id", None)
-    if recorded is None:
-        found = VersionSource.objects.filter(version=version).values_list("model_id", flat=True).first()
-        recorded = found or ""
+    found = _recorded_source(version)
+    recorded = found.model_id if found is not None else ""
     out: dict[str, Any] = {
         "name": version.repository.name,
         "version": str(version.number),
@@ -191,7 +197,7 @@ def _model(project: Project, message: dict[str, Any], key: str = "name") -> Mode
 
 def _version(repository: ModelRepository, number: int) -> ModelVersion:
     version = (
-        ModelVersion.objects.select_related("repository__project__team", "source_run")
+        ModelVersion.objects.select_related("repository__project__team", "source_run", "mlflow_source")
         .filter(repository=repository, number=number)
         .first()
     )
@@ -550,8 +556,10 @@ def version_search(call: Call) -> dict[str, Any]:
             allowed={"name", "version_number", "creation_timestamp", "last_updated_timestamp"},
             default=[("last_updated_timestamp", False), ("name", True), ("version_number", False)],
         )
-        versions = ModelVersion.objects.filter(project=project).select_related(
-            "repository__project__team", "source_run"
+        versions = (
+            ModelVersion.objects.filter(project=project)
+            .select_related("repository__project__team", "source_run", "mlflow_source")
+            .prefetch_related("aliases")
         )
         for clause in clauses:  # narrow in SQL where it is plain equality
             if clause.kind == "attribute" and clause.key == "name" and clause.op == "=":
