@@ -494,6 +494,19 @@ def _metric_row(item: Any, index: int) -> dict[str, Any]:
     return row
 
 
+_ROW_FIELDS = {"key", "value", "timestamp", "step"}
+
+
+def _metric_rows(items: list[Any]) -> list[dict[str, Any]]:
+    """The client's metrics as the log service's rows. What the client sends (every field,
+    numbers, "NaN"/"Infinity" strings) is already that shape: it goes to the service's
+    columnar check as it is (which names ``metrics.<i>.<field>`` at fault); anything else
+    is checked and converted point by point."""
+    if all(type(item) is dict and item.keys() == _ROW_FIELDS for item in items):
+        return items
+    return [_metric_row(item, i) for i, item in enumerate(items)]
+
+
 def metric_text(value: float) -> str:
     return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
@@ -566,8 +579,7 @@ def run_log_batch(call: Call) -> dict[str, Any]:
             f"A batch logging request can contain at most {MAX_ENTITIES_PER_BATCH} total metrics, params "
             f"and tags. Got {total}. Please split up the request into multiple requests."
         )
-    rows = [_metric_row(item, i) for i, item in enumerate(raw_metrics)]
-    _log(run, metrics=rows, params=params, tags=tags)
+    _log(run, metrics=_metric_rows(raw_metrics), params=params, tags=tags)
     return {}
 
 

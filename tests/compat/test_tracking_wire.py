@@ -137,6 +137,21 @@ def _post(server: MlflowServer, path: str, body: dict[str, Any]) -> httpx.Respon
         ("runs/log-batch", {"params": [{"key": f"p{i}", "value": "1"} for i in range(101)]}, "100 params"),
         (
             "runs/log-batch",
+            {
+                "metrics": [
+                    {"key": "a", "value": 1.0, "timestamp": 1, "step": 0},
+                    {"key": "a", "value": "high", "timestamp": 1, "step": 1},
+                ]
+            },
+            "metrics.1.value",
+        ),
+        (
+            "runs/log-batch",
+            {"metrics": [{"key": "a", "value": 1.0, "timestamp": 1, "step": -5}]},
+            "metrics.0.step",
+        ),
+        (
+            "runs/log-batch",
             {"params": [{"key": "p", "value": "1"}, {"key": "p", "value": "2"}]},
             "Duplicate parameter key",
         ),
