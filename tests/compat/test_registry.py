@@ -266,3 +266,23 @@ def test_artifact_paths_are_checked_before_anything_is_written(
     assert response.status_code in (400, 404), response.text
     assert response.json()["error_code"] in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST")
     assert not Artifact.objects.filter(run=source_run, size=1).exists()
+
+
+def test_a_read_token_reads_and_downloads_but_writes_nothing(
+    mlflow_server: MlflowServer, registered: dict[str, Any]
+) -> None:
+    files = f"api/2.0/mlflow-artifacts/artifacts/{registered['experiment_id']}/{registered['run_id']}/artifacts"
+    with mlflow_server.http("owner_read") as http:
+        model = http.get("api/2.0/mlflow/registered-models/get", params={"name": "fraud"})
+        download = http.get(f"{files}/models/{registered['model_id']}/MLmodel")
+        refused = [
+            http.post("api/2.0/mlflow/registered-models/alias", json={"name": "fraud", "alias": "b", "version": "1"}),
+            http.put(f"{files}/read-token.txt", content=b"x"),
+            http.request("DELETE", f"{files}/models/{registered['model_id']}/MLmodel"),
+        ]
+    assert model.status_code == 200
+    assert download.status_code == 302
+    for response in refused:
+        assert (response.status_code, response.json()["error_code"]) == (403, "PERMISSION_DENIED")
+    assert not Artifact.objects.filter(path="read-token.txt").exists()
+    assert Artifact.objects.filter(path=f"models/{registered['model_id']}/MLmodel").exists()
