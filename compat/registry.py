@@ -132,14 +132,17 @@ def _recorded_source(version: ModelVersion) -> VersionSource | None:
 def version_source(version: ModelVersion) -> tuple[str, str]:
     """(source, download URI) of a version: what the client registered from, and the folder of
     run artifacts that holds its files. A version registered with the Assay SDK has no
-    MLflow source: both name its binary among the run's artifacts."""
+    MLflow source: the source is its binary among the run's artifacts, the download URI the
+    binary's folder."""
     recorded = _recorded_source(version)
     run = version.source_run
     experiment_id = run.experiment_id if run is not None else ""
     if recorded is not None:
         return recorded.source, files_uri(experiment_id, recorded.run_ref, recorded.files_prefix)
-    uri = files_uri(experiment_id, version.source_run_ref, version.binary_path)
-    return uri, uri
+    # A client downloads a folder: the one holding the binary (all of the run's files for a
+    # binary at the top).
+    source = files_uri(experiment_id, version.source_run_ref, version.binary_path)
+    return source, files_uri(experiment_id, version.source_run_ref, posixpath.dirname(version.binary_path))
 
 
 def version_out(version: ModelVersion) -> dict[str, Any]:

@@ -49,6 +49,7 @@ def registered(mlflow_server: MlflowServer, source_run: Run) -> dict[str, Any]:
         TRAIN
         + f"""
 import os, tempfile
+from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepository
 mlflow.set_experiment("training")
 with mlflow.start_run() as run:
     mlflow.log_param("C", 1.0)
@@ -82,9 +83,22 @@ client.update_model_version("fraud", version.version, description="first candida
 out["searched"] = [m.name for m in client.search_registered_models("name LIKE 'fr%' AND tags.owner = 'risk-team'")]
 out["versions"] = [v.version for v in client.search_model_versions("name = 'Fraud' AND tags.validated = 'yes'")]
 
+# A version registered with Assay's own API (no MLflow source) reads back through the client.
+import requests
+base = os.environ["MLFLOW_TRACKING_URI"].split("/mlflow/")[0] + "/api/v1/projects/acme/proj/models/"
+auth = {{"Authorization": "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"]}}
+weights = os.path.join(tempfile.mkdtemp(), "weights.bin")
+open(weights, "wb").write(b"sdk weights")
+MlflowArtifactsRepository(run.info.artifact_uri).log_artifact(weights, "sdk")
+requests.post(base, json={{"name": "sdk-model"}}, headers=auth, timeout=30).raise_for_status()
+requests.post(base + "sdk-model/versions/", json={{"run": run.info.run_id, "artifact": "sdk/weights.bin"}},
+              headers=auth, timeout=30).raise_for_status()
+out["sdk_source"] = client.get_model_version("sdk-model", "1").source
+downloaded = mlflow.artifacts.download_artifacts("models:/sdk-model/1", dst_path=tempfile.mkdtemp())
+out["sdk_files"] = {{name: open(os.path.join(downloaded, name)).read() for name in os.listdir(downloaded)}}
+
 # The same client as a viewer (the token is read from the environment at every request;
 # one interpreter instead of two keeps the module fast).
-from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepository
 os.environ["MLFLOW_TRACKING_TOKEN"] = "{mlflow_server.tokens["viewer"]}"
 seen = out["viewer"] = {{}}
 seen["model"] = client.get_registered_model("fraud").name
@@ -120,6 +134,11 @@ def test_a_registered_model_loads_by_every_uri_and_predicts_like_the_trained_mod
     assert registered["download_uri"].endswith(f"/artifacts/models/{model_id}")
     assert registered["searched"] == ["fraud"]
     assert registered["versions"] == ["1"]
+
+
+def test_a_version_registered_with_assays_api_downloads_through_the_client(registered: dict[str, Any]) -> None:
+    assert registered["sdk_source"].endswith(f"/{registered['run_id']}/artifacts/sdk/weights.bin")
+    assert registered["sdk_files"] == {"weights.bin": "sdk weights"}
 
 
 def test_the_version_is_assays_with_the_models_files_among_the_runs_artifacts(registered: dict[str, Any]) -> None:
