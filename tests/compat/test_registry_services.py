@@ -15,6 +15,7 @@ from accounts.models import AuditEvent, Project, User
 from artifacts import services as artifact_services
 from artifacts import storage
 from artifacts.models import Artifact, Blob
+from config.celery import app as celery_app
 from core.errors import Conflict, Forbidden, NotFound
 from experiments.models import Run
 from registry import services
@@ -241,3 +242,24 @@ def test_deleting_a_folder_keeps_a_registered_versions_binary(
     version.refresh_from_db()
     assert version.blob_id is not None
     assert version.binary_path == "model/model.pkl"
+
+
+def test_received_bytes_get_the_same_scan_as_an_sdk_upload(
+    run: Run, store_root: Path, tmp_path: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    # given a pickle that would run os.system when loaded (written by hand, never loaded)
+    data = b"cos\nsystem\n(S'id'\ntR."
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    try:
+        # when the proxy stores it and the queued processing runs
+        with django_capture_on_commit_callbacks(execute=True):
+            artifact = _received(run, "model/model.pkl", data, tmp_path)
+    finally:
+        celery_app.conf.task_always_eager = eager
+
+    # then the worker's processing scanned it like any artifact
+    artifact.refresh_from_db()
+    assert artifact.status == Artifact.Status.READY
+    assert artifact.findings["unsafe"] is True
+    assert "os.system" in artifact.findings["unsafe_globals"]
