@@ -160,10 +160,15 @@ def require(user: AnyUser | None, action: str, project: Project, *, annotated: o
 def access_project(user: AnyUser | None, team: str, name: str, *, action: str = "project.view") -> Project:
     """The project ``team/name`` (names compared case-insensitively) if ``user`` may do
     ``action`` on it. # SECURITY: NotFound for a missing project and an invisible one alike."""
-    project = Project.objects.select_related("team").filter(team__name__iexact=team, name__iexact=name).first()
+    project = (
+        Project.objects.select_related("team")
+        .filter(team__name__iexact=team, name__iexact=name)
+        .annotate(**role_annotations(user))  # the caller's role in the same query
+        .first()
+    )
     if project is None:
         raise NotFound("Not found.")
-    require(user, action, project)
+    require(user, action, project, annotated=project)
     return project
 
 

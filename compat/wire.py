@@ -33,7 +33,7 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from accounts.access import access_project, token_allows
+from accounts.access import access_project, require, token_allows
 from accounts.models import ApiToken, Project, User
 from compat import auth
 from core import jsonsafe
@@ -285,6 +285,11 @@ class Call:
     msg: dict[str, Any]
     kwargs: dict[str, Any]
     request: HttpRequest
+
+    def require(self, action: str) -> None:
+        """NotFound/Forbidden unless the caller may ``action`` on the project (the accounts
+        policy, with the role loaded along with the project for this caller)."""
+        require(self.user, action, self.project, annotated=self.project)
 
 
 Handler = Callable[[Call], Mapping[str, Any] | HttpResponse]

@@ -21,6 +21,15 @@ def test_client_round_trip_of_experiments_runs_params_metrics_and_tags(mlflow_se
         import math, time
         from mlflow.entities import Metric, Param, RunTag, ViewType
 
+        with mlflow.start_run(run_name="fluent") as fluent:  # no experiment set: MLflow's "0"
+            mlflow.log_param("p", "v")
+            mlflow.log_metrics({"m": 1.5, "n": 2.0}, step=4)
+            mlflow.set_tags({"kind": "fluent"})
+        out["default_experiment"] = mlflow.get_experiment("0").name
+        frame = mlflow.search_runs(experiment_ids=["0"])
+        out["fluent_frame"] = frame[["tags.mlflow.runName", "params.p", "metrics.m", "status"]].values.tolist()
+        out["fluent_run"] = mlflow.get_run(fluent.info.run_id).info.experiment_id
+
         exp_id = client.create_experiment("fraud", tags={"team": "risk"})
         out["exp_id"] = exp_id
         out["duplicate"] = error_of(client.create_experiment, "fraud")
@@ -107,6 +116,9 @@ def test_client_round_trip_of_experiments_runs_params_metrics_and_tags(mlflow_se
     )
 
     # then the client saw MLflow's answers ...
+    assert out["default_experiment"] == "Default"
+    assert out["fluent_frame"] == [["fluent", "v", 1.5, "FINISHED"]]
+    assert Experiment.objects.get(pk=out["fluent_run"]).name == "Default"
     assert out["duplicate"]["code"] == "RESOURCE_ALREADY_EXISTS"
     assert out["exp"] == {"name": "fraud", "tags": {"team": "risk"}, "stage": "active"}
     assert out["by_name"] == out["exp_id"]

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from experiments.models import MetricSummary, Param, Run
+from experiments.models import Experiment, MetricSummary, Param, Run
 from tests.compat.conftest import MlflowServer
 
 # django_db: the test database must exist (the module fixture commits its people there).
@@ -103,10 +103,16 @@ def test_a_body_that_is_not_json_is_a_bad_request(mlflow_server: MlflowServer) -
 
 
 def test_a_read_token_may_search_but_not_write(mlflow_server: MlflowServer) -> None:
+    # (this test runs before the module's run_id fixture logs to the default experiment)
+    assert not Experiment.objects.filter(name__iexact="default").exists()
     with mlflow_server.http("owner_read") as http:
         search = http.post("api/2.0/mlflow/experiments/search", json={})
         create = http.post("api/2.0/mlflow/experiments/create", json={"name": "read-only"})
+        default = http.get("api/2.0/mlflow/experiments/get", params={"experiment_id": "0"})
     assert search.status_code == 200, search.text
+    # MLflow's default experiment is made on first use, but not by a read-only token
+    assert default.status_code == 404
+    assert not Experiment.objects.filter(name__iexact="default").exists()
     assert create.status_code == 403
     assert create.json()["error_code"] == "PERMISSION_DENIED"
 
