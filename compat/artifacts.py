@@ -143,7 +143,7 @@ def parse_artifact_uri(project: Project, uri: str, *, field: str) -> ArtifactLoc
     )
 
 
-def _run_files(location: ArtifactLocation, *, user: User, action: str, field: str) -> Run:
+def _run_files(location: ArtifactLocation, *, user: User, project: Project, action: str, field: str) -> Run:
     if location.run is None:
         model = location.logged_model
         raise Invalid(
@@ -151,7 +151,8 @@ def _run_files(location: ArtifactLocation, *, user: User, action: str, field: st
             "Assay keeps a model's files with the run that made it. Log it inside mlflow.start_run().",
             field=field,
         )
-    access.require(user, action, location.run.project)
+    # ``project`` is the URL's, loaded with the caller's role; the run is one of its runs.
+    access.require(user, action, project, annotated=project)
     return location.run
 
 
@@ -164,7 +165,7 @@ def list_files(user: User, project: Project, raw_path: Any) -> dict[str, Any]:
     if raw_path in (None, "", "/"):
         return {}
     location = locate(project, raw_path)
-    run = _run_files(location, user=user, action="artifact.view", field="path")
+    run = _run_files(location, user=user, project=project, action="artifact.view", field="path")
     prefix = location.path
     found = Artifact.objects.filter(run=run).exclude(status=Artifact.Status.FAILED)
     if prefix:
@@ -193,7 +194,7 @@ def _media_type(header: str | None, path: str) -> str:
 
 def upload(user: User, project: Project, raw_path: str, body: Readable, content_type: str | None) -> dict[str, Any]:
     location = locate(project, raw_path)
-    run = _run_files(location, user=user, action="artifact.upload", field="path")
+    run = _run_files(location, user=user, project=project, action="artifact.upload", field="path")
     if not location.path or (location.logged_model is not None and location.path == location.logged_model.files_prefix):
         raise Invalid("Name a file to upload, not the artifact root.", field="path")
     limit = settings.ASSAY_MAX_ARTIFACT_BYTES
@@ -225,7 +226,7 @@ def upload(user: User, project: Project, raw_path: str, body: Readable, content_
 def download_url(user: User, project: Project, raw_path: str) -> str:
     """A short-lived URL of the file's bytes (the caller redirects to it)."""
     location = locate(project, raw_path)
-    run = _run_files(location, user=user, action="artifact.view", field="path")
+    run = _run_files(location, user=user, project=project, action="artifact.view", field="path")
     artifact = (
         Artifact.objects.select_related("blob")
         .filter(run=run, path=location.path)
@@ -248,7 +249,7 @@ def download_url(user: User, project: Project, raw_path: str) -> str:
 
 def delete(user: User, project: Project, raw_path: str) -> dict[str, Any]:
     location = locate(project, raw_path)
-    run = _run_files(location, user=user, action="artifact.upload", field="path")
+    run = _run_files(location, user=user, project=project, action="artifact.upload", field="path")
     target = location.path or None
     exists = Artifact.objects.filter(run=run)
     if target is not None:
@@ -322,7 +323,7 @@ def _mpu_target(call: Call) -> tuple[Run, ArtifactLocation]:
     """The run and the file's path: as MLflow's server does, the URL names the folder and
     the message's ``path`` (the client's local file) gives the file's name."""
     location = locate(call.project, call.kwargs.get("artifact_path", ""))
-    run = _run_files(location, user=call.user, action="artifact.upload", field="path")
+    run = _run_files(location, user=call.user, project=call.project, action="artifact.upload", field="path")
     local = wire.required_string(call.msg, "path")
     name = relative(re.split(r"[/\\]", local)[-1], "path")
     if not name:

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from accounts import access
 from compat import search_filter, wire
 from compat.artifacts import logged_model_artifact_uri
 from compat.models import LoggedModel, VersionSource
@@ -90,7 +89,7 @@ def _model(project: Project, model_id: str, *, allow_deleted: bool = False) -> L
 @wire.write
 def create(call: Call) -> dict[str, Any]:
     user, project, message = call.user, call.project, call.msg
-    access.require(user, "run.log", project)
+    call.require("run.log")
     experiment_id = text(message, "experiment_id", limit=64)
     if experiment_id == DEFAULT_EXPERIMENT_ID:
         experiment: Experiment | None = experiment_get_or_create(project=project, name=DEFAULT_EXPERIMENT_NAME)
@@ -129,9 +128,9 @@ def get(call: Call) -> dict[str, Any]:
 @wire.write
 @transaction.atomic
 def finalize(call: Call) -> dict[str, Any]:
-    user, project, message = call.user, call.project, call.msg
+    project, message = call.project, call.msg
     model_id = str(call.kwargs["model_id"])
-    access.require(user, "run.log", project)
+    call.require("run.log")
     model = _model(project, model_id)
     raw = message.get("status")
     status = STATUS_NUMBERS.get(raw) if isinstance(raw, int) else STATUSES.get(raw) if isinstance(raw, str) else None
@@ -145,11 +144,11 @@ def finalize(call: Call) -> dict[str, Any]:
 @wire.write
 @transaction.atomic
 def delete(call: Call) -> dict[str, Any]:
-    user, project = call.user, call.project
-    model_id = str(call.kwargs["model_id"])
     """Marks the model deleted (MLflow's lifecycle): its files stay with its run, and a
     version registered from it keeps its binary."""
-    access.require(user, "run.log", project)
+    project = call.project
+    model_id = str(call.kwargs["model_id"])
+    call.require("run.log")
     model = _model(project, model_id)
     model.deleted = True
     model.save(update_fields=["deleted", "updated_at"])
@@ -159,9 +158,9 @@ def delete(call: Call) -> dict[str, Any]:
 @wire.write
 @transaction.atomic
 def tags_set(call: Call) -> dict[str, Any]:
-    user, project, message = call.user, call.project, call.msg
+    project, message = call.project, call.msg
     model_id = str(call.kwargs["model_id"])
-    access.require(user, "run.log", project)
+    call.require("run.log")
     model = LoggedModel.objects.select_for_update().filter(pk=_model(project, model_id).pk).get()
     tags = {**model.tags, **_pairs(message, "tags", MAX_TAGS)}
     if len(tags) > 10 * MAX_TAGS:
@@ -174,10 +173,10 @@ def tags_set(call: Call) -> dict[str, Any]:
 @wire.write
 @transaction.atomic
 def tag_delete(call: Call) -> dict[str, Any]:
-    user, project = call.user, call.project
+    project = call.project
     model_id = str(call.kwargs["model_id"])
     key = str(call.kwargs["tag_key"])
-    access.require(user, "run.log", project)
+    call.require("run.log")
     model = LoggedModel.objects.select_for_update().filter(pk=_model(project, model_id).pk).get()
     if key not in model.tags:
         raise NotFound(f"No tag with key {key!r} on logged model {model_id}.", field="tag_key")
@@ -189,9 +188,9 @@ def tag_delete(call: Call) -> dict[str, Any]:
 @wire.write
 @transaction.atomic
 def params_log(call: Call) -> dict[str, Any]:
-    user, project, message = call.user, call.project, call.msg
+    project, message = call.project, call.msg
     model_id = str(call.kwargs["model_id"])
-    access.require(user, "run.log", project)
+    call.require("run.log")
     model = LoggedModel.objects.select_for_update().filter(pk=_model(project, model_id).pk).get()
     params = _pairs(message, "params", MAX_PARAMS)
     for key, value in params.items():

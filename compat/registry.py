@@ -18,7 +18,6 @@ from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 
-from accounts import access
 from artifacts.models import Artifact
 from compat import search_filter, wire
 from compat.artifacts import ArtifactLocation, files_uri, parse_artifact_uri
@@ -219,7 +218,7 @@ def _alias_name(message: dict[str, Any]) -> str:
 @wire.write
 def model_create(call: Call) -> dict[str, Any]:
     user, project, message = call.user, call.project, call.msg
-    access.require(user, "model.create", project)
+    call.require("model.create")
     name = text(message, "name", limit=256)
     try:
         repository = services.model_create(
@@ -248,7 +247,7 @@ def model_get(call: Call) -> dict[str, Any]:
 def model_update(call: Call) -> dict[str, Any]:
     user, project, message = call.user, call.project, call.msg
     repository = _model(project, message)
-    access.require(user, "model.update", project)
+    call.require("model.update")
     description = message.get("description")
     repository = services.model_update(user=user, repository=repository, description=description or "")
     return {"registered_model": model_out(repository)}
@@ -275,7 +274,7 @@ def model_delete(call: Call) -> dict[str, Any]:
 def model_tag_set(call: Call) -> dict[str, Any]:
     user, project, message = call.user, call.project, call.msg
     repository = _model(project, message)
-    access.require(user, "model.update", project)
+    call.require("model.update")
     key = text(message, "key", limit=250)
     value = message.get("value", "")
     services.model_update(user=user, repository=repository, tags={**repository.tags, key: value})
@@ -287,7 +286,7 @@ def model_tag_set(call: Call) -> dict[str, Any]:
 def model_tag_delete(call: Call) -> dict[str, Any]:
     user, project, message = call.user, call.project, call.msg
     repository = _model(project, message)
-    access.require(user, "model.update", project)
+    call.require("model.update")
     key = text(message, "key", limit=250)
     if key not in repository.tags:
         raise NotFound(f"No tag with name: {key} in registered model {repository.name}.", field="key")
@@ -333,9 +332,9 @@ def model_search(call: Call) -> dict[str, Any]:
 
 @wire.read
 def latest_versions(call: Call) -> dict[str, Any]:
-    project, message = call.project, call.msg
     """Assay has no stages: every version is in stage "None", so the latest version answers
     for "None" (or no stage asked), and no version is in Staging, Production or Archived."""
+    project, message = call.project, call.msg
     repository = _model(project, message)
     stages = message.get("stages") or []
     if isinstance(stages, str):
@@ -425,7 +424,7 @@ def _relative_source(path: str) -> str:
 def version_create(call: Call) -> dict[str, Any]:
     user, project, message = call.user, call.project, call.msg
     repository = _model(project, message)
-    access.require(user, "model.register", project)
+    call.require("model.register")
     run, prefix, logged, source = _source_files(project, message)
     in_folder = Artifact.objects.filter(run=run).exclude(status=Artifact.Status.FAILED)
     files = list(in_folder.filter(Q(path=prefix) | Q(path__startswith=f"{prefix}/")) if prefix else in_folder)
@@ -475,7 +474,7 @@ def version_get(call: Call) -> dict[str, Any]:
 def version_update(call: Call) -> dict[str, Any]:
     user, project, message = call.user, call.project, call.msg
     version = _version(_model(project, message), version_number(message))
-    access.require(user, "model.update", project)
+    call.require("model.update")
     description = message.get("description")
     version = services.version_update(user=user, version=version, description=description or "")
     return {"model_version": version_out(version)}
@@ -493,7 +492,7 @@ def version_delete(call: Call) -> dict[str, Any]:
 def version_tag_set(call: Call) -> dict[str, Any]:
     user, project, message = call.user, call.project, call.msg
     version = _version(_model(project, message), version_number(message))
-    access.require(user, "model.update", project)
+    call.require("model.update")
     key = text(message, "key", limit=250)
     services.version_update(user=user, version=version, tags={**version.tags, key: message.get("value", "")})
     return {}
@@ -504,7 +503,7 @@ def version_tag_set(call: Call) -> dict[str, Any]:
 def version_tag_delete(call: Call) -> dict[str, Any]:
     user, project, message = call.user, call.project, call.msg
     version = _version(_model(project, message), version_number(message))
-    access.require(user, "model.update", project)
+    call.require("model.update")
     key = text(message, "key", limit=250)
     if key not in version.tags:
         raise NotFound(f"No tag with name: {key} in model version {version.number}.", field="key")
