@@ -55,6 +55,8 @@ ACTIONS: dict[str, ProjectRole] = {
     "model.update": ProjectRole.MAINTAINER,
     "model.protect": ProjectRole.ADMIN,  # which aliases only a merged review may move
     "alias.move": ProjectRole.MAINTAINER,  # unprotected aliases only: protected ones never move directly
+    # delete a model repository or a version (never one an alias, a review or the alias log holds)
+    "model.delete": ProjectRole.ADMIN,
     "review.view": ProjectRole.VIEWER,
     "review.create": ProjectRole.WRITER,  # open a review request, comment, review
     "review.comment": ProjectRole.WRITER,

@@ -16,10 +16,12 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from artifacts import paths, storage
@@ -349,3 +351,96 @@ def artifacts_sweep(*, now: datetime | None = None) -> dict[str, int]:
         )
         _queue_processing(stale)
     return {"expired": expired, "orphans": orphans, "requeued": len(stale)}
+
+
+# --- files whose bytes this server received itself (the MLflow artifact proxy) ---------------------
+
+
+@transaction.atomic
+def artifact_store_received(
+    *,
+    run: Run,
+    path: str,
+    sha256: str,
+    size: int,
+    media_type: str,
+    kind: str = "file",
+    local_file: Path | None = None,
+    staged_key: str | None = None,
+) -> Artifact:
+    """Record a file of ``run`` whose bytes this server received and hashed itself while
+    reading them (``local_file``, ``sha256`` and ``size`` come from that one pass). The
+    bytes go straight to their content-addressed key (nothing to verify: the hash is the
+    server's own), unless the project holds them already; the artifact is ``uploaded`` and
+    queued for the same processing as an SDK upload (inspection, the pickle scan, a
+    preview). The same path with the same content again is harmless; with other content
+    it is 409 ``artifact_exists`` (a run's files are not overwritten). The bytes are either
+    ``local_file`` or already in the store at ``staged_key`` (a multipart upload the client
+    sent straight to the store, which the server read back to hash): then they are promoted
+    to their content key, or dropped when the project holds them already."""
+    if (local_file is None) == (staged_key is None):
+        raise ValueError("give the bytes as local_file or as staged_key, not both")
+    if size > settings.ASSAY_MAX_ARTIFACT_BYTES:
+        raise TooLarge(
+            f"The file is {size} bytes; artifacts are at most {settings.ASSAY_MAX_ARTIFACT_BYTES} bytes.",
+            code="too_large",
+            field="path",
+        )
+    store = storage.artifact_store()
+    artifact = Artifact.objects.select_for_update().filter(run=run, path=path).first()
+    kept = artifact is not None and artifact.status != Artifact.Status.FAILED
+    if artifact is not None and kept and (artifact.sha256 == sha256 or artifact.status != Artifact.Status.PENDING):
+        # The same content again (harmless), or other content where the run has a file.
+        if staged_key is not None:
+            store.delete(staged_key)
+        if artifact.sha256 == sha256:
+            return artifact
+        raise Conflict(
+            f"The run already has an artifact {path!r} with other content.", code="artifact_exists", field="path"
+        )
+    blob = Blob.objects.select_for_update().filter(project=run.project, sha256=sha256).first()
+    if blob is None or blob.status != Blob.Status.VERIFIED:
+        if staged_key is not None:
+            store.promote(staged_key, storage.object_key(run.project_id, sha256))
+        else:
+            assert local_file is not None
+            store.put_file(storage.object_key(run.project_id, sha256), local_file)
+        if blob is None:
+            blob = Blob(project=run.project, sha256=sha256, size=size)
+        elif blob.upload_id:
+            # An SDK upload of the same content was under way: the bytes are here now.
+            _abort_upload(blob)
+        blob.size = size
+        blob.status = Blob.Status.VERIFIED
+        blob.promoted = True
+        blob.upload_id = ""
+        blob.part_size = None
+        blob.save()
+    elif staged_key is not None:
+        store.delete(staged_key)
+    if artifact is None:
+        artifact = Artifact(project=run.project, run=run, path=path)
+    artifact.blob = blob
+    artifact.sha256 = sha256
+    artifact.size = size
+    artifact.media_type = media_type
+    artifact.kind = kind
+    artifact.status = Artifact.Status.UPLOADED
+    artifact.reason = ""
+    artifact.findings = {}
+    artifact.preview = {}
+    artifact.save()
+    _queue_processing([artifact.id])
+    return artifact
+
+
+@transaction.atomic
+def artifacts_delete(*, run: Run, path: str | None) -> int:
+    """Remove the run's artifact at ``path`` and everything under it as a folder (all of the
+    run's artifacts when ``path`` is None). The content stays in the store while another
+    artifact or a model version holds it; a registered version keeps its binary."""
+    found = Artifact.objects.filter(run=run)
+    if path is not None:
+        found = found.filter(Q(path=path) | Q(path__startswith=f"{path}/"))
+    deleted, _ = found.delete()
+    return deleted

@@ -102,7 +102,11 @@ class ArtifactStore(Protocol):
 
     def put_url(self, key: str, *, size: int, expires: int) -> str: ...
     def multipart_create(self, key: str) -> str: ...
-    def part_url(self, key: str, *, upload_id: str, number: int, size: int, expires: int) -> str: ...
+    def part_url(self, key: str, *, upload_id: str, number: int, size: int | None, expires: int) -> str:
+        """A presigned PUT of one part; ``size`` None leaves the length unsigned (a client that
+        does not say its part sizes: the MLflow client's multipart upload)."""
+        ...
+
     def multipart_parts(self, key: str, *, upload_id: str) -> list[Part]: ...
     def multipart_complete(self, key: str, *, upload_id: str, parts: list[Part]) -> None: ...
     def multipart_abort(self, key: str, *, upload_id: str) -> None: ...
@@ -180,7 +184,9 @@ class LocalStore:
         self._parts_dir(upload_id).mkdir(parents=True, exist_ok=True)
         return upload_id
 
-    def part_url(self, key: str, *, upload_id: str, number: int, size: int, expires: int) -> str:
+    def part_url(self, key: str, *, upload_id: str, number: int, size: int | None, expires: int) -> str:
+        if size is None:
+            raise ValueError("the local store signs every part with its size")
         return self._url({"op": "put", "k": check_key(key), "u": upload_id, "n": number, "s": size}, expires)
 
     def multipart_parts(self, key: str, *, upload_id: str) -> list[Part]:
@@ -370,14 +376,15 @@ class S3Store:
         )
         return str(answer["UploadId"])
 
-    def part_url(self, key: str, *, upload_id: str, number: int, size: int, expires: int) -> str:
-        params = {
+    def part_url(self, key: str, *, upload_id: str, number: int, size: int | None, expires: int) -> str:
+        params: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": self._k(key),
             "UploadId": upload_id,
             "PartNumber": number,
-            "ContentLength": size,
         }
+        if size is not None:
+            params["ContentLength"] = size
         return str(self.signer.generate_presigned_url("upload_part", Params=params, ExpiresIn=expires))
 
     def multipart_parts(self, key: str, *, upload_id: str) -> list[Part]:

@@ -11,7 +11,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from compat import wire
+from compat import artifacts, wire
 
 # The MLflow client release this API is tested with (docs/mlflow.md, requirements-mlflow.lock).
 MLFLOW_VERSION = "3.17.2"
@@ -53,7 +53,7 @@ def version(request: HttpRequest, team: str, project: str) -> HttpResponse:
 
 
 def server_info(request: HttpRequest, team: str, project: str) -> HttpResponse:
-    return wire.json_response(SERVER_INFO)
+    return wire.json_response({**SERVER_INFO, **artifacts.server_info_flags()})
 
 
 @csrf_exempt

@@ -8,9 +8,9 @@ answers MLflow's JSON ``ENDPOINT_NOT_FOUND``; the GenAI parts answer ``NOT_IMPLE
 
 from __future__ import annotations
 
-from django.urls import URLPattern, path, re_path
+from django.urls import path, re_path
 
-from compat import meta, tracking
+from compat import artifacts, logged_models, meta, registry, tracking
 from compat.wire import route
 
 V2 = "api/2.0/mlflow/"
@@ -43,10 +43,48 @@ tracking_urls = [
     path(V2 + "metrics/get-history-bulk-interval", route(GET=tracking.metric_history_bulk_interval)),
 ]
 
-# The registry, MLflow 3 logged models and the mlflow-artifacts proxy add their paths here.
-registry_urls: list[URLPattern] = []
-logged_model_urls: list[URLPattern] = []
-artifact_urls: list[URLPattern] = [
+RM = V2 + "registered-models/"
+MV = V2 + "model-versions/"
+registry_urls = [
+    path(RM + "create", route(POST=registry.model_create)),
+    path(RM + "get", route(GET=registry.model_get)),
+    path(RM + "update", route(PATCH=registry.model_update)),
+    path(RM + "rename", route(POST=registry.model_rename)),
+    path(RM + "delete", route(DELETE=registry.model_delete)),
+    path(RM + "search", route(GET=registry.model_search)),
+    path(RM + "set-tag", route(POST=registry.model_tag_set)),
+    path(RM + "delete-tag", route(DELETE=registry.model_tag_delete)),
+    path(RM + "get-latest-versions", route(GET=registry.latest_versions, POST=registry.latest_versions)),
+    path(RM + "alias", route(GET=registry.alias_get, POST=registry.alias_set, DELETE=registry.alias_delete)),
+    path(MV + "create", route(POST=registry.version_create)),
+    path(MV + "get", route(GET=registry.version_get)),
+    path(MV + "update", route(PATCH=registry.version_update)),
+    path(MV + "delete", route(DELETE=registry.version_delete)),
+    path(MV + "search", route(GET=registry.version_search)),
+    path(MV + "set-tag", route(POST=registry.version_tag_set)),
+    path(MV + "delete-tag", route(DELETE=registry.version_tag_delete)),
+    path(MV + "get-download-uri", route(GET=registry.version_download_uri)),
+    path(MV + "transition-stage", route(POST=registry.stage_transition)),
+]
+LM = V2 + "logged-models"
+logged_model_urls = [
+    path(LM, route(POST=logged_models.create)),
+    path(LM + "/search", route(POST=logged_models.search)),
+    path(
+        LM + "/<str:model_id>",
+        route(GET=logged_models.get, PATCH=logged_models.finalize, DELETE=logged_models.delete),
+    ),
+    path(LM + "/<str:model_id>/tags", route(PATCH=logged_models.tags_set)),
+    path(LM + "/<str:model_id>/tags/<path:tag_key>", route(DELETE=logged_models.tag_delete)),
+    path(LM + "/<str:model_id>/params", route(POST=logged_models.params_log)),
+]
+ARTIFACTS = "api/2.0/mlflow-artifacts/"
+artifact_urls = [
+    path(ARTIFACTS + "artifacts", route(GET=artifacts.list_handler)),
+    path(ARTIFACTS + "artifacts/<path:artifact_path>", artifacts.file_view),
+    path(ARTIFACTS + "mpu/create/<path:artifact_path>", route(POST=artifacts.mpu_create)),
+    path(ARTIFACTS + "mpu/complete/<path:artifact_path>", route(POST=artifacts.mpu_complete)),
+    path(ARTIFACTS + "mpu/abort/<path:artifact_path>", route(POST=artifacts.mpu_abort)),
     re_path(r"^api/2\.0/mlflow-artifacts/(?P<rest>.*)$", meta.out_of_scope, {"area": "mlflow-artifacts"}),
 ]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, ProtectedError
 from django.utils import timezone
 
 from accounts import access, names
@@ -735,3 +735,134 @@ def alias_move(
         },
     )
     return move
+
+
+# --- renaming and deleting (the MLflow-compatible API's lifecycle calls) ---------------------------------
+
+
+@transaction.atomic
+def model_rename(*, user: User, repository: ModelRepository, new_name: Any) -> ModelRepository:
+    """Give a repository another name (``model.update``). Versions, aliases, their log and
+    review requests follow it (they hold the repository, not its name); references written
+    with the old name (``team/project/old@production``) stop resolving, as on GitHub without
+    its redirects."""
+    access.require(user, "model.update", repository.project)
+    try:
+        canonical = check_model_name(new_name)
+    except Invalid as exc:
+        raise Invalid(exc.message, field="new_name") from None
+    repository = ModelRepository.objects.select_for_update().select_related("project__team").get(pk=repository.pk)
+    if canonical == repository.name:
+        return repository
+    if ModelRepository.objects.filter(project_id=repository.project_id, name=canonical).exists():
+        raise Conflict(f"Model {canonical} exists in {repository.project.path}.", code="model_exists", field="new_name")
+    before = repository.name
+    repository.name = canonical
+    try:
+        with transaction.atomic():
+            repository.save(update_fields=["name", "updated_at"])
+    except IntegrityError:
+        raise Conflict(
+            f"Model {canonical} exists in {repository.project.path}.", code="model_exists", field="new_name"
+        ) from None
+    audit_record(
+        actor=user,
+        action="model.rename",
+        target=repository,
+        project=repository.project,
+        data={"before": before, "after": canonical},
+    )
+    return repository
+
+
+def _history_refusal(what: str) -> Conflict:
+    return Conflict(
+        f"{what} is part of the registry's history (an alias points or pointed at it, or a review request "
+        "names it); Assay keeps that history, so it cannot be deleted.",
+        code="version_in_history",
+    )
+
+
+@transaction.atomic
+def version_delete(*, user: User, version: ModelVersion) -> None:
+    """Delete a version nothing refers to (``model.delete``): no alias points at it, no alias
+    move and no review request names it. Its binary's blob stays in the store while another
+    artifact or version holds it; audited."""
+    version = ModelVersion.objects.select_for_update().select_related("repository__project__team").get(pk=version.pk)
+    access.require(user, "model.delete", version.repository.project)
+    label = f"{version.repository.name} v{version.number}"
+    if version.aliases.exists():
+        names_held = ", ".join(sorted(version.aliases.values_list("name", flat=True)))
+        raise Conflict(f"{label} is held by the alias(es) {names_held}; move them first.", code="version_aliased")
+    try:
+        with transaction.atomic():
+            version.parents.clear()
+            ModelVersion.parents.through.objects.filter(to_modelversion=version).delete()
+            version.delete()
+    except ProtectedError:
+        raise _history_refusal(label) from None
+    audit_record(
+        actor=user,
+        action="model.version.delete",
+        target=None,
+        target_label=label,
+        project=version.repository.project,
+        data={"content_hash": version.content_hash},
+    )
+
+
+@transaction.atomic
+def model_delete(*, user: User, repository: ModelRepository) -> None:
+    """Delete a repository and its versions (``model.delete``), unless it holds a protected
+    alias (a protected alias says the model serves; it does not vanish by a direct call) or
+    its history (alias moves, review requests) names any of its versions."""
+    repository = ModelRepository.objects.select_for_update().select_related("project__team").get(pk=repository.pk)
+    access.require(user, "model.delete", repository.project)
+    held = sorted(
+        Alias.objects.filter(repository=repository, name__in=repository.protected_aliases).values_list(
+            "name", flat=True
+        )
+    )
+    if held:
+        raise Conflict(
+            f"Model {repository.name} holds the protected alias(es) {', '.join(held)}; a protected alias moves "
+            "only by merging a review request, and the model cannot be deleted while it holds one.",
+            code="protected_alias",
+        )
+    label = repository.name
+    try:
+        with transaction.atomic():
+            Alias.objects.filter(repository=repository).delete()
+            ModelVersion.parents.through.objects.filter(from_modelversion__repository=repository).delete()
+            ModelVersion.parents.through.objects.filter(to_modelversion__repository=repository).delete()
+            repository.delete()
+    except ProtectedError:
+        raise _history_refusal(f"Model {label}") from None
+    audit_record(
+        actor=user, action="model.delete", target=None, target_label=label, project=repository.project, data={}
+    )
+
+
+@transaction.atomic
+def alias_delete(*, user: User, repository: ModelRepository, alias: Any) -> None:
+    """Remove an alias (``alias.move``). A protected alias is refused exactly as a direct move
+    is (409 ``protected_alias``): it changes only by merging a review request. The removal
+    is audited (the alias log records moves to a version; a removal has none)."""
+    access.require(user, "alias.move", repository.project)
+    name = check_alias_name(alias)
+    repository = ModelRepository.objects.select_for_update().select_related("project__team").get(pk=repository.pk)
+    _refuse_protected(repository, name, merge=None)
+    current = (
+        Alias.objects.select_for_update().filter(repository=repository, name=name).select_related("version").first()
+    )
+    if current is None:
+        raise NotFound(f"Model {repository.name} has no alias {name}.", code="not_found", field="alias")
+    number = current.version.number
+    current.delete()
+    audit_record(
+        actor=user,
+        action="model.alias.delete",
+        target=repository,
+        project=repository.project,
+        data={"alias": name, "from": number},
+    )

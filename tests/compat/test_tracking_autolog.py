@@ -80,11 +80,8 @@ def test_sklearn_autolog_and_the_fluent_api_land_params_tags_datasets_and_metric
     assert run.info["datasets"][f"dataset@{digest}"]["tags"] == {"mlflow.data.context": "train"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sklearn autolog flushes its training metrics only after logging its plots and "
-    "estimator.html through the mlflow-artifacts proxy, which is not served yet (issue 18, artifacts part)",
-)
+# sklearn autolog flushes its training metrics only after logging its plots and estimator.html
+# through the mlflow-artifacts proxy (compat/artifacts.py).
 def test_sklearn_autolog_logs_training_metrics(autolog_out: dict[str, Any]) -> None:
     assert 0.9 < autolog_out["metrics"]["training_accuracy_score"] <= 1.0
     assert "training_f1_score" in autolog_out["metrics"]
