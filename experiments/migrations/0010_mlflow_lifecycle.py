@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('experiments', '0008_artifacts_to_artifacts_app'),
+        ('experiments', '0009_config_values'),
     ]
 
     operations = [
