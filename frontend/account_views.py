@@ -139,6 +139,10 @@ def invitation_page(request: HttpRequest) -> HttpResponse:
         with form_errors(request):
             services.invitation_accept(raw=raw, user=user)  # type: ignore[arg-type]
             request.session.pop(INVITATION_SESSION_KEY, None)
+            if invitation.project is not None:
+                project = invitation.project
+                messages.success(request, f"You are now {invitation.project_role_label} of {project.path}.")
+                return redirect("project", project.team.name, project.name)
             messages.success(request, f"You joined {invitation.team.name}.")
             return redirect("team", invitation.team.name)
     return _invitation_response(request, {"invitation": invitation, "wrong_account": wrong_account})

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import access
 from accounts.access import access_project
+from accounts.models import ProjectRole
 from frontend.common import request_user
 from frontend.errors import form_errors, policy_errors
 from live.eventlog import current_seq
@@ -212,6 +213,12 @@ def review_page(request: HttpRequest, team: str, project: str, number: int) -> H
         "can_dismiss": page.can_dismiss,
         "dismissable_ids": page.dismissable_ids,
         "blockers": page.blockers,
+        # A second reviewer: who may bring one in, and the role approving needs (R1, R3).
+        "can_invite": access.can(user, "project.invite", rr.project),
+        "approver_role": ProjectRole(page.facts.approver_role).label,
+        "roles": [role.label for role in ProjectRole],
+        "invite": {"invitee": "", "role": ProjectRole(page.facts.approver_role).label},
+        "here": _page_url(rr),
     }
     return render(request, "reviews/request.html", context)
 
