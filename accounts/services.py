@@ -410,21 +410,22 @@ def _project_invitation_issue(*, project: Project, inviter: User, role: ProjectR
     return issued
 
 
-def _project_invitation_accept(invitation: Invitation, user: User) -> None:
+def _project_invitation_accept(invitation: Invitation, user: User) -> ProjectGrant:
     assert invitation.project is not None
     assert invitation.project_role is not None
     role = ProjectRole(invitation.project_role)
     grant = ProjectGrant.objects.filter(project=invitation.project, user=user).first()
     if grant is None:
-        grant_create(project=invitation.project, role=role, actor=user, user=user)
-    elif grant.role < role:
-        grant_role_set(grant=grant, role=role, actor=user)
+        return grant_create(project=invitation.project, role=role, actor=user, user=user)
+    if grant.role < role:
+        return grant_role_set(grant=grant, role=role, actor=user)
+    return grant
 
 
 @transaction.atomic
-def invitation_accept(*, raw: str, user: User) -> Membership | None:
-    """Accept the invitation behind ``raw`` as ``user``: the team membership it offers (returned),
-    or, for a project invitation, the role on the project (None: no membership)."""
+def invitation_accept(*, raw: str, user: User) -> Membership | ProjectGrant:
+    """Accept the invitation behind ``raw`` as ``user``: the team membership it offers, or, for
+    a project invitation, the user's grant on the project (no team membership)."""
     invitation = invitation_find(raw)
     if invitation is not None:
         invitation = Invitation.objects.select_for_update().filter(pk=invitation.pk, accepted_at__isnull=True).first()
@@ -436,7 +437,7 @@ def invitation_accept(*, raw: str, user: User) -> Membership | None:
             code="permission_denied",
         )
     if invitation.project_id is not None:
-        _project_invitation_accept(invitation, user)
+        grant = _project_invitation_accept(invitation, user)
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
@@ -450,7 +451,7 @@ def invitation_accept(*, raw: str, user: User) -> Membership | None:
                 "invited_by": invitation.created_by.username if invitation.created_by else None,
             },
         )
-        return None
+        return grant
     membership = Membership.objects.filter(team=invitation.team, user=user).first()
     if membership is None:
         membership = Membership.objects.create(team=invitation.team, user=user, role=invitation.role)

@@ -89,7 +89,7 @@ def test_an_invitation_by_username_may_send_back_to_the_page_it_came_from_but_ne
 
 def _error_page(response: object) -> str:
     assert response.status_code == 400  # type: ignore[attr-defined]
-    return response.content.decode()  # type: ignore[attr-defined]
+    return str(response.content.decode())  # type: ignore[attr-defined]
 
 
 def test_an_unknown_user_is_a_form_error_on_the_invitee_with_the_values_kept(project: Project, owner: User) -> None:
