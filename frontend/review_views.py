@@ -112,7 +112,14 @@ def review_new(request: HttpRequest, team: str, project: str) -> HttpResponse:
     if request.method == "GET" and not form["title"]:
         form["title"] = suggestion
     groups = [{"model": name, "choices": choices} for name, choices in versions.items()]
-    context = {"project": proj, "form": form, "models": models, "version_groups": groups, "suggestion": suggestion}
+    context = {
+        "project": proj,
+        "form": form,
+        "models": models,
+        "version_groups": groups,
+        "suggestion": suggestion,
+        "can_invite": access.can(request.user, "project.invite", proj),
+    }
     return render(request, "reviews/new.html", context, status=400 if request.method == "POST" else 200)
 
 

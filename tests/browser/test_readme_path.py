@@ -31,6 +31,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(trans
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists() else sys.executable
 LIVE = 30_000  # ms: what a worker and a live update may take on a busy 2-core machine
+DOCS = REPO / "docs"
+
+
+def doc_shot(page: Page, name: str) -> None:
+    """Refresh docs/screenshot-<name>.png, only when asked (ASSAY_SCREENSHOTS=1), as
+    tests/browser/test_dashboard.py's test_docs_screenshots does."""
+    if os.environ.get("ASSAY_SCREENSHOTS"):
+        page.screenshot(path=str(DOCS / f"screenshot-{name}.png"), full_page=True)
 
 
 def run_example(base: str, token: str, home: Path, *extra: str) -> str:
@@ -50,7 +58,11 @@ def run_example(base: str, token: str, home: Path, *extra: str) -> str:
 
 
 def test_the_readme_path_from_a_training_script_to_production_with_two_people(
-    browser: Browser, asgi: AsgiServer, settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    browser: Browser,
+    asgi: AsgiServer,  # noqa: F811
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     base = asgi.url
     settings.PUBLIC_URL = base  # the links the API returns, and the local store's upload URLs
@@ -64,6 +76,7 @@ def test_the_readme_path_from_a_training_script_to_production_with_two_people(
         # 1-2. admin signs in and creates a write token on the token page
         admin = signed_in(browser, base, "admin")
         admin.goto(f"{base}/settings/tokens/")
+        doc_shot(admin, "tokens")
         admin.get_by_label("Name").fill("laptop")
         expect(admin.get_by_label("write —", exact=False)).to_be_checked()
         admin.get_by_role("button", name="Create token").click()
@@ -79,11 +92,16 @@ def test_the_readme_path_from_a_training_script_to_production_with_two_people(
 
         # 4. admin invites bob by e-mail from the project page; bob signs up through the link
         admin.goto(f"{base}/admin/digits/")
+        if os.environ.get("ASSAY_SCREENSHOTS"):
+            admin.goto(f"{base}/teams/admin/")
+            doc_shot(admin, "personal-team")
+            admin.goto(f"{base}/admin/digits/")
         admin.get_by_test_id("invite-people").click()
         admin.get_by_label("Username or e-mail").fill("bob@example.com")
         admin.get_by_label("Role on digits").select_option("maintainer")
         admin.get_by_role("button", name="Invite", exact=True).click()
         link = admin.get_by_test_id("invitation-url").inner_text().strip()
+        doc_shot(admin, "access-invite")
 
         bob_context = browser.new_context(viewport={"width": 1280, "height": 900})
         bob = bob_context.new_page()
@@ -94,6 +112,7 @@ def test_the_readme_path_from_a_training_script_to_production_with_two_people(
         expect(bob.get_by_test_id("signup-invitation")).to_contain_text("admin/digits")
         expect(bob.get_by_label("Email")).to_have_value("bob@example.com")
         expect(bob.get_by_label("Username")).to_have_value("bob")
+        doc_shot(bob, "signup-invitation")
         bob.get_by_label("Password", exact=True).fill(PASSWORD)
         bob.get_by_label("Password (again)").fill(PASSWORD)
         bob.get_by_role("button", name="Sign Up").click()
@@ -109,6 +128,7 @@ def test_the_readme_path_from_a_training_script_to_production_with_two_people(
         expect(admin.get_by_label("Title")).to_have_value("Move production to v1 of digits-sgd")
         expect(admin.get_by_label("Candidate version")).to_have_value("v1")
         admin.get_by_label("Reviewers", exact=False).fill("bob")
+        doc_shot(admin, "review-new")
         admin.get_by_role("button", name="Open review request").click()
         expect(admin.get_by_test_id("request-title")).to_contain_text("Move production to v1 of digits-sgd")
         request_url = admin.url
@@ -133,6 +153,7 @@ def test_the_readme_path_from_a_training_script_to_production_with_two_people(
         expect(changes).to_have_count(1, timeout=LIVE)
         expect(changes).to_contain_text("bob")
         never_reloaded(admin)
+        doc_shot(admin, "review")
 
         # 7. admin trains again (v2) and pushes it; bob's page follows live
         expect(bob.locator("html")).to_have_attribute("data-live", "live")
@@ -173,5 +194,12 @@ def test_the_readme_path_from_a_training_script_to_production_with_two_people(
         assert alias.version.number == 2
         admin.goto(f"{base}/admin/digits/models/digits-sgd/")
         expect(admin.get_by_test_id("alias-move-review").first).to_contain_text("#1")
+        if os.environ.get("ASSAY_SCREENSHOTS"):  # a direct move of the protected alias: refused, with the offer
+            admin.get_by_label("Alias", exact=True).fill("production")
+            admin.get_by_label("Version", exact=True).select_option("1")
+            admin.get_by_label("Why").fill("roll back")
+            admin.get_by_role("button", name="Move alias").click()
+            expect(admin.get_by_test_id("open-review-offer")).to_be_visible()
+            doc_shot(admin, "model-protected-move")
         admin.context.close()
         bob_context.close()
