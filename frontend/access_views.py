@@ -107,9 +107,11 @@ def project_invite(request: HttpRequest, team: str, project: str) -> HttpRespons
 
 @login_required
 @require_POST
-def project_invitation_revoke(request: HttpRequest, team: str, project: str, invitation_id: str) -> HttpResponse:
+def project_invitation_revoke(
+    request: HttpRequest, team: str, project: str, project_invitation_id: str
+) -> HttpResponse:
     proj = _project(request, team, project, "project.invite")
-    invitation = selectors.pending_project_invitations_of(proj).filter(pk=invitation_id[:32]).first()
+    invitation = selectors.pending_project_invitations_of(proj).filter(pk=project_invitation_id[:32]).first()
     if invitation is None:
         raise Http404("Not found.")
     services.invitation_revoke(invitation=invitation, actor=request_user(request))

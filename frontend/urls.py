@@ -51,7 +51,7 @@ account_patterns = [
     path("<str:team>/<str:project>/access/grants/", access_views.project_grant_add, name="project-grant-add"),
     path("<str:team>/<str:project>/access/invite/", access_views.project_invite, name="project-invite"),
     path(
-        "<str:team>/<str:project>/access/invitations/<str:invitation_id>/revoke/",
+        "<str:team>/<str:project>/access/invitations/<str:project_invitation_id>/revoke/",
         access_views.project_invitation_revoke,
         name="project-invitation-revoke",
     ),

@@ -214,3 +214,28 @@ def test_the_review_page_offers_its_author_a_way_to_get_a_second_reviewer(
     assert 'data-testid="invite-form"' in as_admin
     assert f'name="next" value="/acme/proj/reviews/{rr.number}/"' in as_admin
     assert re.search(r'id="rr-invite-role"[^>]*>.*?<option value="maintainer" selected>', as_admin, re.S)
+
+
+def test_a_suggested_title_follows_a_pushed_candidate_and_a_written_one_stays(
+    member: User,
+    register: Any,  # noqa: F811
+    v2: ModelVersion,  # noqa: F811
+) -> None:
+    project = v2.repository.project
+    suggested, _ = review_services.review_request_open(
+        user=member,
+        project=project,
+        model="fraud",
+        version=2,
+        alias="production",
+        title="Move production to v2 of fraud",
+    )
+    written, _ = review_services.review_request_open(
+        user=member, project=project, model="fraud", version=2, alias="staging", title="Ship the recall fix"
+    )
+    v3 = register(metrics={"acc": 0.93, "loss": 0.27})
+    for rr in (suggested, written):
+        review_services.review_request_update(user=member, review_request=rr, version=v3.number)
+        rr.refresh_from_db()
+    assert suggested.title == "Move production to v3 of fraud"  # the merge will say what it moves
+    assert written.title == "Ship the recall fix"
