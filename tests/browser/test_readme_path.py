@@ -194,6 +194,8 @@ def test_the_readme_path_from_a_training_script_to_production_with_two_people(
         assert alias.version.number == 2
         admin.goto(f"{base}/admin/digits/models/digits-sgd/")
         expect(admin.get_by_test_id("alias-move-review").first).to_contain_text("#1")
+        # the suggested title followed the pushed candidate: the log says what moved
+        expect(admin.get_by_test_id("alias-move").first).to_contain_text("Move production to v2 of digits-sgd")
         if os.environ.get("ASSAY_SCREENSHOTS"):  # a direct move of the protected alias: refused, with the offer
             admin.get_by_label("Alias", exact=True).fill("production")
             admin.get_by_label("Version", exact=True).select_option("1")
