@@ -64,6 +64,7 @@ ACTIONS: dict[str, ProjectRole] = {
     "review.settings": ProjectRole.ADMIN,  # the review policy of a project or a model repository (R10)
     "project.update": ProjectRole.ADMIN,
     "project.manage_access": ProjectRole.ADMIN,
+    "project.invite": ProjectRole.ADMIN,  # bring someone in (by username or e-mail) with a role
     "project.transfer": ProjectRole.ADMIN,
     "project.view_audit": ProjectRole.ADMIN,
 }

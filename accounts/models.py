@@ -189,12 +189,21 @@ class Invitation(models.Model):
     accepted_at = models.DateTimeField(null=True, blank=True)
     accepted_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # An invitation into one project (``team`` is then the project's team, joined by no one):
+    # accepting it grants ``project_role`` on the project instead of a team membership. The
+    # way to bring someone into a personal team's project, which has no other members.
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="invitations")
+    project_role = models.PositiveSmallIntegerField(null=True, blank=True, choices=ProjectRole.choices)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.team.name}: {self.invitee.username if self.invitee else self.email}"
+
+    @property
+    def project_role_label(self) -> str:
+        return ProjectRole(self.project_role).label if self.project_role is not None else ""
 
     @property
     def addressee(self) -> str:

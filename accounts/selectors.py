@@ -53,9 +53,20 @@ def members_of(team: Team) -> QuerySet[Membership]:
 
 
 def pending_invitations_of(team: Team) -> QuerySet[Invitation]:
+    """The team's own invitations (those into one of its projects are on the project's access page)."""
     return Invitation.objects.filter(
-        team=team, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+        team=team,
+        project__isnull=True,
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
     ).select_related("invitee", "created_by")
+
+
+def pending_project_invitations_of(project: Project) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(
+        project=project, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).select_related("created_by")
 
 
 def grants_of(project: Project) -> QuerySet[ProjectGrant]:

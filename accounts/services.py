@@ -312,14 +312,120 @@ def invitation_find(raw: str) -> Invitation | None:
     if not isinstance(raw, str) or not raw.startswith(INVITATION_PREFIX) or len(raw) > 200:
         return None
     return (
-        Invitation.objects.select_related("team", "invitee", "created_by")
+        Invitation.objects.select_related("team", "invitee", "created_by", "project__team")
         .filter(digest=_digest(raw), accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())
         .first()
     )
 
 
+@dataclass(frozen=True)
+class ProjectInvite:
+    """What inviting someone into a project did: a role granted at once (an existing user,
+    by username) or an invitation link issued (an e-mail address)."""
+
+    grant: ProjectGrant | None = None
+    issued: IssuedInvitation | None = None
+
+
+MAX_INVITEE = 254
+
+
 @transaction.atomic
-def invitation_accept(*, raw: str, user: User) -> Membership:
+def project_invite(*, project: Project, inviter: User, role: object, invitee: object) -> ProjectInvite:
+    """Bring someone into ``project`` with ``role`` (the caller checked ``project.invite``).
+
+    ``invitee`` is a username (the role is granted at once, or raised to ``role``) or an
+    e-mail address (an invitation link, e-mailed and shown once, whose acceptance grants the
+    role: the way in for people without an account). Errors name ``invitee`` or ``role``:
+    an unknown or deactivated user, an invalid address, the inviter themselves, someone who
+    already holds the role (or higher), a pending invitation to the same address."""
+    project_role_ = project_role(role, field="role")
+    target = string(invitee, field="invitee", max_length=MAX_INVITEE, allow_blank=True).strip()
+    if not target:
+        raise Invalid("Give a username or an e-mail address.", field="invitee")
+    if "@" in target:
+        try:
+            validate_email(target)
+        except ValidationError:
+            raise Invalid(f"{target!r} is not a valid e-mail address.", field="invitee") from None
+        pending = Invitation.objects.filter(
+            project=project,
+            email__iexact=target,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        if pending.exists():
+            raise Conflict(
+                f"An invitation to {target} for {project.path} is pending: revoke it to send a new one.",
+                code="invitation_pending",
+                field="invitee",
+            )
+        return ProjectInvite(
+            issued=_project_invitation_issue(project=project, inviter=inviter, role=project_role_, email=target)
+        )
+    user = User.objects.filter(username__iexact=target).first()
+    if user is None or not user.is_active:
+        raise Invalid(
+            f"No active user named {target!r}: invite them by e-mail instead.", code="not_found", field="invitee"
+        )
+    if user.pk == inviter.pk:
+        raise Invalid("You cannot invite yourself.", field="invitee")
+    current = access.role_on(user, project)
+    if current is not None and current >= project_role_:
+        raise Conflict(
+            f"{user.username} is already {ProjectRole(current).label} of {project.path}.",
+            code="already_has_role",
+            field="invitee",
+        )
+    grant = ProjectGrant.objects.filter(project=project, user=user).first()
+    if grant is not None:
+        return ProjectInvite(grant=grant_role_set(grant=grant, role=project_role_, actor=inviter))
+    return ProjectInvite(grant=grant_create(project=project, role=project_role_, actor=inviter, user=user))
+
+
+def _project_invitation_issue(*, project: Project, inviter: User, role: ProjectRole, email: str) -> IssuedInvitation:
+    raw = INVITATION_PREFIX + secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        team=project.team,
+        project=project,
+        project_role=role,
+        email=email,
+        digest=_digest(raw),
+        created_by=inviter,
+        expires_at=timezone.now() + INVITATION_LIFETIME,
+    )
+    issued = IssuedInvitation(invitation=invitation, raw=raw)
+    audit_record(
+        actor=inviter, action="project.invite", target=project, project=project, data={"to": email, "role": role.label}
+    )
+    subject = f"You are invited to {project.path} on Assay"
+    body = (
+        f"{inviter.username} invites you to the project {project.path} on Assay as {role.label}.\n\n"
+        f"Accept the invitation (and create an account if you have none): {issued.url}\n\n"
+        f"The link expires in {INVITATION_LIFETIME.days} days."
+    )
+    # As for team invitations: after commit, and never through a task (the link is the secret).
+    transaction.on_commit(lambda: send_mail(subject, body, None, [email], fail_silently=True))
+    return issued
+
+
+def _project_invitation_accept(invitation: Invitation, user: User) -> ProjectGrant:
+    assert invitation.project is not None
+    assert invitation.project_role is not None
+    role = ProjectRole(invitation.project_role)
+    grant = ProjectGrant.objects.filter(project=invitation.project, user=user).first()
+    if grant is None:
+        return grant_create(project=invitation.project, role=role, actor=user, user=user)
+    if grant.role < role:
+        return grant_role_set(grant=grant, role=role, actor=user)
+    return grant
+
+
+@transaction.atomic
+def invitation_accept(*, raw: str, user: User) -> Membership | ProjectGrant:
+    """Accept the invitation behind ``raw`` as ``user``: the team membership it offers, or, for
+    a project invitation, the user's grant on the project (no team membership)."""
     invitation = invitation_find(raw)
     if invitation is not None:
         invitation = Invitation.objects.select_for_update().filter(pk=invitation.pk, accepted_at__isnull=True).first()
@@ -330,6 +436,22 @@ def invitation_accept(*, raw: str, user: User) -> Membership:
             "This invitation is for another account: sign in as the invited user.",
             code="permission_denied",
         )
+    if invitation.project_id is not None:
+        grant = _project_invitation_accept(invitation, user)
+        invitation.accepted_at = timezone.now()
+        invitation.accepted_by = user
+        invitation.save(update_fields=["accepted_at", "accepted_by"])
+        audit_record(
+            actor=user,
+            action="project.invitation_accept",
+            target=invitation.project,
+            project=invitation.project,
+            data={
+                "role": invitation.project_role_label,
+                "invited_by": invitation.created_by.username if invitation.created_by else None,
+            },
+        )
+        return grant
     membership = Membership.objects.filter(team=invitation.team, user=user).first()
     if membership is None:
         membership = Membership.objects.create(team=invitation.team, user=user, role=invitation.role)

@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from artifacts import store_views
 from config import health
 from core import observability
+from frontend import account_views
 
 
 def favicon(request: HttpRequest) -> HttpResponseRedirect:
@@ -37,6 +38,8 @@ urlpatterns = [
     path("-/store/", store_views.local_store, name="local-store"),
     # MLflow's REST API of one project: MLFLOW_TRACKING_URI=<public URL>/mlflow/<team>/<project>
     path("mlflow/<str:team>/<str:project>/", include("compat.urls")),
+    # allauth's sign-up, aware of the invitation opened in the browser (prefilled, named).
+    path("accounts/signup/", account_views.signup, name="account_signup"),
     path("accounts/", include("allauth.urls")),
     path("", include("frontend.urls")),
 ]

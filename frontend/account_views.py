@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from allauth.account.models import EmailAddress
+from allauth.account.views import SignupView
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -21,7 +22,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
 from accounts.adapters import INVITATION_SESSION_KEY, AccountAdapter
-from accounts.models import ApiToken
+from accounts.models import ApiToken, Invitation
 from core.errors import DomainError
 from frontend.common import request_user
 from frontend.errors import form_errors
@@ -139,6 +140,10 @@ def invitation_page(request: HttpRequest) -> HttpResponse:
         with form_errors(request):
             services.invitation_accept(raw=raw, user=user)  # type: ignore[arg-type]
             request.session.pop(INVITATION_SESSION_KEY, None)
+            if invitation.project is not None:
+                project = invitation.project
+                messages.success(request, f"You are now {invitation.project_role_label} of {project.path}.")
+                return redirect("project", project.team.name, project.name)
             messages.success(request, f"You joined {invitation.team.name}.")
             return redirect("team", invitation.team.name)
     return _invitation_response(request, {"invitation": invitation, "wrong_account": wrong_account})
@@ -150,3 +155,30 @@ def _invitation_response(request: HttpRequest, context: dict[str, object], statu
     response = render(request, "accounts/invitation.html", context, status=status)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _opened_invitation(request: HttpRequest) -> Invitation | None:
+    raw = request.session.get(INVITATION_SESSION_KEY) if hasattr(request, "session") else None
+    return services.invitation_find(raw) if isinstance(raw, str) else None
+
+
+class InvitedSignupView(SignupView):  # type: ignore[misc]
+    """allauth's sign-up, told about the invitation opened in this browser (if any): the
+    form starts with the invited address (and a username made from it), and the page names
+    the team or project the account is for. allauth still decides who may sign up."""
+
+    def get_initial(self) -> dict[str, object]:
+        initial: dict[str, object] = super().get_initial()
+        invitation = _opened_invitation(self.request)
+        if invitation is not None and invitation.email and not initial.get("email"):
+            initial["email"] = invitation.email
+            initial.setdefault("username", AccountAdapter(self.request).generate_unique_username([invitation.email]))
+        return initial
+
+    def get_context_data(self, **kwargs: object) -> dict[str, object]:
+        context: dict[str, object] = super().get_context_data(**kwargs)
+        context["invitation"] = _opened_invitation(self.request)
+        return context
+
+
+signup = InvitedSignupView.as_view()

@@ -61,6 +61,19 @@ def models_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
 def model_page(request: HttpRequest, team: str, project: str, model: str) -> HttpResponse:
     with policy_errors():
         repository = access_model(request.user, team, project, model)
+    return _render_model(request, repository)
+
+
+def _render_model(
+    request: HttpRequest,
+    repository: ModelRepository,
+    *,
+    move: dict[str, str] | None = None,
+    review_offer: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    """The model page; after a refused alias move, with the form's values kept (``move``)
+    and, for a protected alias, the prefilled review request that would move it."""
     versions = list(selectors.versions_of(repository))
     protected = set(repository.protected_aliases)
     aliases = [
@@ -84,7 +97,10 @@ def model_page(request: HttpRequest, team: str, project: str, model: str) -> Htt
             "open_reviews": review_selectors.open_request_count(
                 request.user, repository.project, repository=repository
             ),
+            "move": move or {"alias": "", "version": "", "reason": ""},
+            "review_offer": review_offer,
         },
+        status=status,
     )
 
 
@@ -199,19 +215,28 @@ def version_download(request: HttpRequest, team: str, project: str, model: str, 
 def alias_move_form(request: HttpRequest, team: str, project: str, model: str) -> HttpResponse:
     with policy_errors():
         repository = access_model(request.user, team, project, model, action="alias.move")
-    alias = request.POST.get("alias", "")
+    move = {k: request.POST.get(k, "") for k in ("alias", "version", "reason")}
     try:
         moved = services.alias_move_direct(
             user=request_user(request),
             repository=repository,
-            alias=alias,
-            version=request.POST.get("version", ""),
-            reason=request.POST.get("reason", ""),
+            alias=move["alias"],
+            version=move["version"],
+            reason=move["reason"],
         )
     except DomainError as exc:
+        # The page again, with what was typed; a protected alias moves through a review
+        # request: offer that one, prefilled with the same choice.
         messages.error(request, f"The alias was not moved: {exc.message}")
-    else:
-        messages.success(request, f"{alias} now points to v{moved.version.number}.")
+        offer = ""
+        if exc.code == "protected_alias" and access.can(request.user, "review.create", repository.project):
+            number = move["version"].removeprefix("v")
+            query = {"model": repository.name, "version": f"v{number}", "alias": move["alias"].strip()}
+            if move["reason"].strip():
+                query["description"] = move["reason"].strip()
+            offer = f"{reverse('review-new', args=[team, project])}?{urlencode(query)}"
+        return _render_model(request, repository, move=move, review_offer=offer, status=409 if offer else 400)
+    messages.success(request, f"{move['alias']} now points to v{moved.version.number}.")
     return redirect(_model_url(repository))
 
 

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import access
 from accounts.access import access_project
+from accounts.models import ProjectRole
 from frontend.common import request_user
 from frontend.errors import form_errors, policy_errors
 from live.eventlog import current_seq
@@ -78,6 +79,8 @@ def review_new(request: HttpRequest, team: str, project: str) -> HttpResponse:
         for k in ("model", "version", "alias", "title", "description", "reviewers")
     }
     form["alias"] = form["alias"] or "production"
+    if form["version"].isdigit():
+        form["version"] = f"v{form['version']}"
     if request.method == "POST":
         reviewers = [r for r in form["reviewers"].replace(",", " ").split() if r]
         with form_errors(request, "The request was not opened", with_code=True):
@@ -94,7 +97,44 @@ def review_new(request: HttpRequest, team: str, project: str) -> HttpResponse:
             _mention_note(request, unreachable)
             return redirect(_page_url(rr))
     models = list(registry_selectors.models_of(proj))
-    return render(request, "reviews/new.html", {"project": proj, "form": form, "models": models})
+    versions = _version_choices(models)
+    if models and form["model"] not in versions:
+        form["model"] = models[0].name
+    choices = versions.get(form["model"], [])
+    if choices and form["version"] not in {c["value"] for c in choices}:
+        # the newest version the alias does not hold already (the policy refuses that no-op)
+        form["version"] = next((c["value"] for c in choices if form["alias"] not in c["aliases"]), choices[0]["value"])
+    suggestion = (
+        services.suggested_title(model=form["model"], alias=form["alias"], version_number=int(form["version"][1:]))
+        if choices
+        else ""
+    )
+    if request.method == "GET" and not form["title"]:
+        form["title"] = suggestion
+    groups = [{"model": name, "choices": choices} for name, choices in versions.items()]
+    context = {
+        "project": proj,
+        "form": form,
+        "models": models,
+        "version_groups": groups,
+        "suggestion": suggestion,
+        "can_invite": access.can(request.user, "project.invite", proj),
+    }
+    return render(request, "reviews/new.html", context, status=400 if request.method == "POST" else 200)
+
+
+MAX_VERSION_CHOICES = 100
+
+
+def _version_choices(models: list[Any]) -> dict[str, list[dict[str, Any]]]:
+    """Each model's newest versions for the form's select, with the aliases each one holds."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for repository in models:
+        out[repository.name] = [
+            {"value": f"v{v.number}", "hash": v.short_hash, "aliases": sorted(a.name for a in v.aliases.all())}
+            for v in registry_selectors.versions_of(repository)[:MAX_VERSION_CHOICES]
+        ]
+    return out
 
 
 def _thread_rows(comments: list[Comment]) -> list[dict[str, Any]]:
@@ -246,6 +286,12 @@ def review_page(request: HttpRequest, team: str, project: str, number: int) -> H
         "can_dismiss": page.can_dismiss,
         "dismissable_ids": page.dismissable_ids,
         "blockers": page.blockers,
+        # A second reviewer: who may bring one in, and the role approving needs (R1, R3).
+        "can_invite": access.can(user, "project.invite", rr.project),
+        "approver_role": ProjectRole(page.facts.approver_role).label,
+        "roles": [role.label for role in ProjectRole],
+        "invite": {"invitee": "", "role": ProjectRole(page.facts.approver_role).label},
+        "here": _page_url(rr),
     }
     return render(request, "reviews/request.html", context)
 

@@ -12,7 +12,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import access, selectors, services
-from accounts.models import Invitation, Membership, Project, Team, User
+from accounts.access import access_project
+from accounts.models import Invitation, Membership, Project, ProjectRole, Team, User
 from frontend.common import request_user
 from frontend.errors import form_errors, policy_errors
 
@@ -50,7 +51,12 @@ def team_page(request: HttpRequest, team: str) -> HttpResponse:
 
 
 def _render_team(
-    request: HttpRequest, team: Team, *, issued: services.IssuedInvitation | None = None, status: int = 200
+    request: HttpRequest,
+    team: Team,
+    *,
+    issued: services.IssuedInvitation | None = None,
+    invite: dict[str, str] | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     user = request_user(request)
     can_manage = access.can_manage_team(user, team)
@@ -77,6 +83,12 @@ def _render_team(
         "issued": issued,
         "projects": selectors_projects_of(user, team),
         "team_roles": Membership.Role.values,
+        # A personal team has one member: people come into its projects one project at a time.
+        "invitable_projects": [p for p in selectors_projects_of(user, team) if access.can(user, "project.invite", p)]
+        if personal
+        else [],
+        "project_roles": [role.label for role in ProjectRole],
+        "invite": invite or {"invitee": "", "role": ProjectRole.MAINTAINER.label, "project": ""},
     }
     response = render(request, "accounts/team.html", context, status=status)
     if issued is not None:
@@ -91,7 +103,11 @@ def selectors_projects_of(user: User, team: Team) -> list[Project]:
 @login_required
 @require_POST
 def team_invite(request: HttpRequest, team: str) -> HttpResponse:
-    found = _team(request, team, manage=True)
+    found = _team(request, team)
+    if found.personal_owner_id is not None:
+        return _personal_team_invite(request, found)
+    with policy_errors():
+        access.require_team(request.user, found, manage=True)
     issued: services.IssuedInvitation | None = None
     with form_errors(request):
         target = request.POST.get("invitee", "").strip()
@@ -152,3 +168,27 @@ def member_remove(request: HttpRequest, team: str, username: str) -> HttpRespons
             return redirect("teams")
         messages.success(request, f"{username} removed from {found.name}.")
     return redirect("team", found.name)
+
+
+def _personal_team_invite(request: HttpRequest, team: Team) -> HttpResponse:
+    """A personal team has no other members: its invite form brings someone into one of its
+    projects (the same service as the project's access page)."""
+    form = {
+        "invitee": request.POST.get("invitee", "").strip()[:300],
+        "role": request.POST.get("role", "")[:20],
+        "project": request.POST.get("project", "")[:64],
+    }
+    with policy_errors():
+        project = access_project(request.user, team.name, form["project"], action="project.invite")
+    errors = form_errors(request, "Not invited")
+    with errors:
+        done = services.project_invite(
+            project=project, inviter=request_user(request), role=form["role"], invitee=form["invitee"]
+        )
+        if done.grant is not None:
+            messages.success(
+                request, f"{form['invitee']} is now {ProjectRole(done.grant.role).label} of {project.path}."
+            )
+            return redirect("team", team.name)
+        return _render_team(request, team, issued=done.issued, invite={**form, "invitee": ""})
+    return _render_team(request, team, invite=form, status=400)

@@ -49,6 +49,12 @@ account_patterns = [
     path("-/staff/audit/", admin_views.staff_audit_page, name="staff-audit"),
     path("<str:team>/<str:project>/access/", access_views.project_access_page, name="project-access"),
     path("<str:team>/<str:project>/access/grants/", access_views.project_grant_add, name="project-grant-add"),
+    path("<str:team>/<str:project>/access/invite/", access_views.project_invite, name="project-invite"),
+    path(
+        "<str:team>/<str:project>/access/invitations/<str:project_invitation_id>/revoke/",
+        access_views.project_invitation_revoke,
+        name="project-invitation-revoke",
+    ),
     path(
         "<str:team>/<str:project>/access/<str:kind>/<str:name>/role/",
         access_views.project_grant_change,

@@ -7,7 +7,8 @@ the returned :class:`Decision`'s code; pages ask the same functions for their bo
 The rules mirror GitHub's and GitLab's protected-branch settings:
 
 ====  ==================================================================================
-R1    the author of the request cannot approve it (``author_cannot_approve``)
+R1    the author of the request cannot approve it (``author_cannot_approve``) nor request
+      changes on it (``author_cannot_request_changes``): verdicts are the reviewers'
 R2    whoever registered the candidate cannot approve it (``registrar_cannot_approve``)
 R3    only approvals from members whose role is ≥ the repository's approver role
       (maintainer by default, configurable down to writer) count; others may comment
@@ -133,6 +134,13 @@ def may_review(
                 "you may comment.",
                 Forbidden,
             )
+    if verdict == "request_changes" and user_id == facts.author_id:
+        # R1's other half: a verdict is a reviewer's; the author answers with comments and pushes.
+        return deny(
+            "author_cannot_request_changes",
+            "R1: the author of a review request cannot request changes on it; comment, or push a new candidate.",
+            Forbidden,
+        )
     if verdict in ("approve", "request_changes") and version_hash != facts.candidate_hash:
         return deny(
             "stale_version",

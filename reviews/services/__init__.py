@@ -25,6 +25,7 @@ from reviews.services.conversation import (
     review_dismiss,
     review_submit,
 )
+from reviews.services.inputs import suggested_title
 from reviews.services.notifications import (
     notification_email,
     notification_preferences_update,
@@ -54,4 +55,5 @@ __all__ = [
     "review_settings_delete",
     "review_settings_update",
     "review_submit",
+    "suggested_title",
 ]

@@ -42,6 +42,11 @@ def check_title(value: Any) -> str:
     return title
 
 
+def suggested_title(*, model: str, alias: str, version_number: int) -> str:
+    """The title the open form suggests: "Move production to v3 of digits-sgd"."""
+    return f"Move {alias} to v{version_number} of {model}"
+
+
 def check_labels(value: Any) -> list[str]:
     if value is None:
         return []

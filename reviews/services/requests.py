@@ -28,6 +28,7 @@ from reviews.services.inputs import (
     check_title,
     resolve_reviewers,
     resolve_version,
+    suggested_title,
 )
 from reviews.services.notifications import notify, notify_mentions, watchers
 
@@ -187,6 +188,12 @@ def review_request_update(
         # After the reviewers: one who is both added and mentioned gets "review requested" only.
         unreachable = notify_mentions(request=rr, actor=user, text=mention_text, skip=added).unreachable
     if new_version is not None and new_version.id != rr.candidate_id:
+        # A title still as the open form suggested it follows the candidate, so the merge
+        # (and the alias log) does not say "to v1" when it moves the alias to v2.
+        suggested = suggested_title(model=rr.repository.name, alias=rr.alias, version_number=rr.candidate.number)
+        if new_title is None and rr.title == suggested:
+            rr.title = suggested_title(model=rr.repository.name, alias=rr.alias, version_number=new_version.number)
+            changes["title"] = {"from": suggested, "to": rr.title}
         _push_candidate(rr, new_version, user=user)
         changes["version"] = new_version.number
     if state is not None and state != rr.state:

@@ -242,6 +242,8 @@ def test_docs_screenshots(page: Page, live_server: LiveServer, log_in: LogIn) ->
     log_in("ana")
     page.set_viewport_size({"width": 1680, "height": 900})
     page.goto(f"{live_server.url}/ana/mnist-cnn/")
+    # live_server speaks WSGI (no /ws/): its "Reconnecting…" badge is the test server's, not the page's
+    page.evaluate("document.querySelector('[data-testid=live-status]')?.remove()")
     page.screenshot(path=str(docs / "screenshot-project.png"), full_page=True)
     page.set_viewport_size({"width": 1440, "height": 900})
     page.goto(f"{live_server.url}/ana/mnist-cnn/runs/{run.id}/")
@@ -250,6 +252,7 @@ def test_docs_screenshots(page: Page, live_server: LiveServer, log_in: LogIn) ->
         expect(element).to_have_attribute("data-rendered", "true")
     page.evaluate("window.scrollTo(0, 0)")
     page.wait_for_timeout(300)
+    page.evaluate("document.querySelector('[data-testid=live-status]')?.remove()")
     page.screenshot(path=str(docs / "screenshot-run.png"), full_page=True)
     # the compare page with 20 runs in a 1,400 px window (issue 16): it fits, one legend
     page.set_viewport_size({"width": 1400, "height": 900})

@@ -37,7 +37,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, Membership, Project, ProjectGrant, ProjectRole, User
-from accounts.services import invitation_create, team_create, token_create, token_revoke
+from accounts.services import invitation_create, project_invite, team_create, token_create, token_revoke
 from experiments.models import Run, SavedView
 from tests.factories import ProjectFactory, UserFactory
 from tests.security.test_endpoints import VALID_BODIES, sample_kwargs, victim_run  # noqa: F401 (fixture)
@@ -225,6 +225,8 @@ ROWS: dict[str, dict[str, Rule]] = {
     # --- pages: project access and audit
     "<str:team>/<str:project>/access/": {"get": VIEW},
     "<str:team>/<str:project>/access/grants/": {"post": ADMIN},
+    "<str:team>/<str:project>/access/invite/": {"post": ADMIN},  # accounts.access "project.invite"
+    "<str:team>/<str:project>/access/invitations/<str:project_invitation_id>/revoke/": {"post": ADMIN},
     "<str:team>/<str:project>/access/<str:kind>/<str:name>/role/": {"post": ADMIN},
     "<str:team>/<str:project>/access/<str:kind>/<str:name>/revoke/": {"post": ADMIN},
     "<str:team>/<str:project>/access/visibility/": {"post": ADMIN},
@@ -254,6 +256,8 @@ PAGE_BODIES: dict[str, dict[str, Any] | Callable[[str], dict[str, Any]]] = {
     "team-invite": {"invitee": "newcomer", "role": "member"},
     "team-member-role": {"role": "owner"},
     "project-grant-add": {"kind": "user", "name": "newcomer", "role": "writer"},
+    "project-invite": {"invitee": "newcomer", "role": "writer"},
+    "model-alias-move": {"alias": "staging", "version": "1", "reason": "matrix"},
     "project-grant-change": {"role": "maintainer"},
     "project-visibility": {"visibility": "internal"},
     "project-transfer": lambda username: {"team": username},
@@ -388,12 +392,17 @@ def callers(victim_run: Run, owner: User) -> list[Caller]:  # noqa: F811 (the im
 def page_kwargs(victim_run: Run, owner: User) -> dict[str, str]:  # noqa: F811
     team = victim_run.project.team
     invitation = invitation_create(team=team, inviter=owner, email="someone@example.com")
+    into_project = project_invite(
+        project=victim_run.project, inviter=owner, role="writer", invitee="someone-else@example.com"
+    )
+    assert into_project.issued is not None
     view = SavedView.objects.create(project=victim_run.project, owner=owner, name="owners", query="sort=name")
     return {
         "view_id": view.id,
         "number": "1",
         **sample_kwargs(victim_run),
         "invitation_id": invitation.invitation.id,
+        "project_invitation_id": into_project.issued.invitation.id,
         "token": invitation.raw,
         "action": "deactivate",
     }
