@@ -61,14 +61,20 @@ def manage(env: dict[str, str], *args: str, extra_env: dict[str, str] | None = N
 def make_run_command(port: int) -> str:
     """The server command of `make run PORT=<port>`, as make would run it (``make -n``),
     prerequisites left alone: what a user starts, word for word."""
+    # Under `make test` the outer make's MAKEFLAGS/MAKELEVEL would make this one print
+    # "Entering directory" first: run it as a user's shell would.
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES"}}
+    keep = ["-o", ".venv/.runtime", "-o", "frontend", "-o", "migrate"]  # prerequisites left alone
     recipe = subprocess.run(
-        ["make", "-n", "-o", ".venv/.runtime", "-o", "frontend", "-o", "migrate", "run", f"PORT={port}"],
+        ["make", "--no-print-directory", "-n", *keep, "run", f"PORT={port}"],
         cwd=REPO,
+        env=env,
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    command = recipe.split("\n", 1)[1]  # the banner's echo is the first line
+    banner, command = recipe.split("\n", 1)
+    assert banner.startswith("echo "), recipe  # the banner's echo is the first line
     return "exec env " + command.replace("\\\n", " ").strip()
 
 

@@ -201,9 +201,9 @@ def test_cli_watch_prints_metrics_as_they_arrive_until_the_run_ends(
         watcher.kill()
     assert watcher.returncode == 0, err
     assert out.splitlines() == [
-        "step        0  acc = 0.5",
-        "step        1  acc = 0.5",
-        "step        2  acc = 0.5",
+        "step      0  acc=0.5",
+        "step      1  acc=0.5",
+        "step      2  acc=0.5",
         "status: finished",
     ]
 
@@ -218,7 +218,7 @@ def test_cli_watch_survives_its_server_restarting_and_prints_what_it_missed_once
         assert _next_line(watcher, watcher.stderr) == f"watching run:{run.id} (Ctrl-C to stop)"
         with httpx.Client(base_url=server_b, headers={"Authorization": f"Bearer {token}"}) as http:
             _log(http, run, 0)
-            assert _next_line(watcher, watcher.stdout) == "step        0  acc = 0.5"
+            assert _next_line(watcher, watcher.stdout) == "step      0  acc=0.5"
             servers.stop(0)  # the watcher's server goes away; it retries with backoff
             _log(http, run, 1)  # logged while it cannot hear
             _log(http, run, 2)
@@ -230,8 +230,8 @@ def test_cli_watch_survives_its_server_restarting_and_prints_what_it_missed_once
         watcher.kill()
     assert watcher.returncode == 0, err
     assert out.splitlines() == [
-        "step        1  acc = 0.5",
-        "step        2  acc = 0.5",
+        "step      1  acc=0.5",
+        "step      2  acc=0.5",
         "status: finished",
     ]
 

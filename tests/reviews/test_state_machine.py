@@ -134,6 +134,7 @@ def test_the_alias_moves_only_to_fully_approved_checked_candidates(world: dict[s
             except DomainError as exc:
                 assert exc.code in (  # noqa: PT017 - the refusal is allowed, not expected
                     "author_cannot_approve",
+                    "author_cannot_request_changes",
                     "registrar_cannot_approve",
                     "approver_role_too_low",
                     "stale_version",
