@@ -61,6 +61,7 @@ ACTIONS: dict[str, ProjectRole] = {
     "project.manage_access": ProjectRole.ADMIN,
     "project.transfer": ProjectRole.ADMIN,
     "project.view_audit": ProjectRole.ADMIN,
+    "webhook.manage": ProjectRole.ADMIN,  # webhooks: see and edit targets, secrets, deliveries
 }
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/v1/", include("artifacts.urls")),
     path("api/v1/", include("registry.urls")),
     path("api/v1/", include("reviews.urls")),
+    path("api/v1/", include("automations.urls")),
     path("-/store/", store_views.local_store, name="local-store"),
     path("accounts/", include("allauth.urls")),
     path("", include("frontend.urls")),
