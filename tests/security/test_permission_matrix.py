@@ -154,6 +154,18 @@ ROWS: dict[str, dict[str, Rule]] = {
         "delete": ADMIN,
     },
     "api/v1/projects/<str:team>/<str:project>/review-settings/": {"get": VIEW, "patch": ADMIN},
+    # webhooks: project admins only, reads included (targets, delivery logs)
+    "api/v1/projects/<str:team>/<str:project>/webhooks/": {"get": ADMIN, "post": ADMIN},
+    "api/v1/projects/<str:team>/<str:project>/webhooks/<str:webhook_id>/": {
+        "get": ADMIN,
+        "patch": ADMIN,
+        "delete": ADMIN,
+    },
+    "api/v1/projects/<str:team>/<str:project>/webhooks/<str:webhook_id>/test/": {"post": ADMIN},
+    "api/v1/projects/<str:team>/<str:project>/webhooks/<str:webhook_id>/deliveries/": {"get": ADMIN},
+    "api/v1/projects/<str:team>/<str:project>/webhooks/<str:webhook_id>/deliveries/<str:delivery_id>/redeliver/": {
+        "post": ADMIN
+    },
     "api/v1/notifications/": {"get": USER, "post": USER},
     "api/v1/notifications/preferences/": {"get": USER, "put": USER},
     # --- probes and capability URLs
