@@ -20,6 +20,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import access
 from accounts.access import access_project
 from accounts.models import Project
 from accounts.selectors import projects_visible_to
@@ -291,5 +292,6 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         "compare_url": reverse("project-compare", args=[proj.team.name, proj.name]),
         "live_seq": live_seq,
         "open_reviews": review_selectors.open_request_count(request.user, proj),
+        "can_manage_webhooks": access.can(request.user, "webhook.manage", proj),
     }
     return render(request, "frontend/project.html", context)
