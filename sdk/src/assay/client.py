@@ -203,6 +203,15 @@ class Client:
         params = {"state": state, "limit": limit}
         return _obj(self.request("GET", f"{_project(project)}review-requests/", params=params))
 
+    def list_webhooks(self, project: str) -> list[dict[str, Any]]:
+        answer = self.request("GET", f"{_project(project)}webhooks/")
+        if not isinstance(answer, list) or not all(isinstance(item, dict) for item in answer):
+            raise AssayError("The server answered with an unexpected JSON shape.")
+        return answer
+
+    def test_webhook(self, project: str, webhook_id: str) -> dict[str, Any]:
+        return _obj(self.request("POST", f"{_project(project)}webhooks/{_seg(webhook_id)}/test/"))
+
     def health(self) -> bool:
         try:
             return self._http.get(self.url + "/healthz", timeout=5).status_code == 200
