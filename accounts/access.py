@@ -67,6 +67,7 @@ ACTIONS: dict[str, ProjectRole] = {
     "project.invite": ProjectRole.ADMIN,  # bring someone in (by username or e-mail) with a role
     "project.transfer": ProjectRole.ADMIN,
     "project.view_audit": ProjectRole.ADMIN,
+    "webhook.manage": ProjectRole.ADMIN,  # webhooks: see and edit targets, secrets, deliveries
 }
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

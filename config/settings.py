@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "registry",
     "reviews",
     "compat",
+    "automations",
     "live",
     "frontend",
     # After the project's apps, so that frontend/templates/ overrides allauth's templates.
@@ -194,6 +195,11 @@ ASSAY_LIVE_PREFIX = env_str("ASSAY_LIVE_PREFIX", "assay:live")
 ASSAY_LIVE_RECHECK_SECONDS = env_int("ASSAY_LIVE_RECHECK_SECONDS", 30)
 # A socket without a session or Authorization header must send {"type": "auth"} this soon.
 ASSAY_LIVE_AUTH_TIMEOUT = env_int("ASSAY_LIVE_AUTH_TIMEOUT", 10)
+
+# Webhooks (automations): addresses beyond the SSRF rule (CIDRs or host names), and retries.
+WEBHOOK_ALLOW = env_list("ASSAY_WEBHOOK_ALLOW", [])
+WEBHOOK_RETRY_BASE_MS = env_int("ASSAY_WEBHOOK_RETRY_BASE_MS", 30_000)
+WEBHOOK_MAX_ATTEMPTS = env_int("ASSAY_WEBHOOK_MAX_ATTEMPTS", 8)
 
 # "memory://" alone makes kombu warn "No hostname was supplied" whenever a task is queued.
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"

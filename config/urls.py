@@ -35,6 +35,7 @@ urlpatterns = [
     path("api/v1/", include("artifacts.urls")),
     path("api/v1/", include("registry.urls")),
     path("api/v1/", include("reviews.urls")),
+    path("api/v1/", include("automations.urls")),
     path("-/store/", store_views.local_store, name="local-store"),
     # MLflow's REST API of one project: MLFLOW_TRACKING_URI=<public URL>/mlflow/<team>/<project>
     path("mlflow/<str:team>/<str:project>/", include("compat.urls")),

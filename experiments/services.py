@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Project, User
 from accounts.services import project_get_or_create
-from core import jsonsafe
+from core import domain_events, jsonsafe
 from core.errors import Conflict, Invalid, NotFound
 from core.observability import POINTS_INGESTED
 from core.validation import choice, mapping, string
@@ -318,6 +318,15 @@ def run_update(
     if config is not None:
         _config_values_set(run=run)
     events.run_updated(run, status_changed=run.status != old_status)
+    if run.status != old_status and run.status in (RunStatus.FINISHED, RunStatus.FAILED):
+        domain_events.emit(
+            domain_events.DomainEvent(
+                type=f"run.{run.status}",
+                project_id=run.project_id,
+                actor=None,
+                data={"run": run.id, "name": run.name, "status": run.status},
+            )
+        )
     return run
 
 

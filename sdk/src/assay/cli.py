@@ -14,7 +14,7 @@ from assay._version import __version__
 from assay.api import Api, RunRecord
 from assay.artifacts import download
 from assay.client import Client, normalize_url
-from assay.errors import AssayError, ConfigurationError
+from assay.errors import AssayError, ConfigurationError, UsageError
 from assay.spool import SpoolDir, spooled_dirs, sync
 
 
@@ -305,6 +305,38 @@ def cmd_review_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _project_arg(args: argparse.Namespace) -> str:
+    project = args.project or env.get(env.PROJECT) or ""
+    if project.count("/") != 1:
+        raise UsageError("--project team/project (or ASSAY_PROJECT) is required.")
+    return project
+
+
+def cmd_webhooks_list(args: argparse.Namespace) -> int:
+    project = _project_arg(args)
+    with Api(args.url) as api:
+        items = api.client.list_webhooks(project)
+    if args.json:
+        print(json.dumps(items, indent=1))
+        return 0
+    if not items:
+        print(f"No webhooks in {project}.")
+        return 0
+    for item in items:
+        state = "enabled" if item.get("enabled") else "disabled"
+        events = ",".join(str(e) for e in item.get("events") or [])
+        print(f"{item.get('id')}\t{state}\t{item.get('format')}\t{item.get('name')}\t{item.get('url')}\t{events}")
+    return 0
+
+
+def cmd_webhooks_test(args: argparse.Namespace) -> int:
+    project = _project_arg(args)
+    with Api(args.url) as api:
+        delivery = api.client.test_webhook(project, args.webhook_id)
+    print(f"Test event queued: delivery {delivery.get('id')} ({delivery.get('state')}).")
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     manifest = registry.reproduce(args.ref, args.out, repo=args.repo, url=args.url)
     print(
@@ -435,6 +467,19 @@ def build_parser() -> argparse.ArgumentParser:
     review_merge.add_argument("--project", "-p", help="team/project (default: ASSAY_PROJECT)")
     review_merge.add_argument("--url")
     review_merge.set_defaults(func=cmd_review_merge)
+
+    webhooks = commands.add_parser("webhooks", help="a project's webhooks (project admins)")
+    webhooks_commands = webhooks.add_subparsers(dest="webhooks_command", required=True)
+    webhooks_list = webhooks_commands.add_parser("list", help="webhooks of a project")
+    webhooks_list.add_argument("--project", help="team/project (default: ASSAY_PROJECT)")
+    webhooks_list.add_argument("--json", action="store_true")
+    webhooks_list.add_argument("--url")
+    webhooks_list.set_defaults(func=cmd_webhooks_list)
+    webhooks_test = webhooks_commands.add_parser("test", help="send a test event to a webhook")
+    webhooks_test.add_argument("webhook_id")
+    webhooks_test.add_argument("--project", help="team/project (default: ASSAY_PROJECT)")
+    webhooks_test.add_argument("--url")
+    webhooks_test.set_defaults(func=cmd_webhooks_test)
 
     reproduce_cmd = commands.add_parser("reproduce", help="write a script that rebuilds a model version, and verify.py")
     reproduce_cmd.add_argument("ref", help="team/project/model@ref or model@ref")

@@ -215,6 +215,15 @@ class Client:
     def merge_review_request(self, project: str, number: int, body: dict[str, Any]) -> dict[str, Any]:
         return _obj(self.request("POST", f"{_project(project)}review-requests/{int(number)}/merge/", body=body))
 
+    def list_webhooks(self, project: str) -> list[dict[str, Any]]:
+        answer = self.request("GET", f"{_project(project)}webhooks/")
+        if not isinstance(answer, list) or not all(isinstance(item, dict) for item in answer):
+            raise AssayError("The server answered with an unexpected JSON shape.")
+        return answer
+
+    def test_webhook(self, project: str, webhook_id: str) -> dict[str, Any]:
+        return _obj(self.request("POST", f"{_project(project)}webhooks/{_seg(webhook_id)}/test/"))
+
     def health(self) -> bool:
         try:
             return self._http.get(self.url + "/healthz", timeout=5).status_code == 200
