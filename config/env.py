@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -92,7 +93,36 @@ def oidc_apps(providers: Any) -> list[dict[str, Any]]:
                 "name": str(provider.get("name") or provider["id"]),
                 "client_id": str(provider["client_id"]),
                 "secret": str(provider.get("secret", "")),
-                "settings": {"server_url": str(provider["server_url"])},
+                # Authorization code flow with PKCE (S256), whatever the provider requires.
+                "settings": {"server_url": str(provider["server_url"]), "oauth_pkce_enabled": True},
             }
         )
     return apps
+
+
+TEAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+TEAM_ROLES = ("owner", "member")
+
+
+def oidc_group_map(raw: str) -> dict[str, tuple[str, str]]:
+    """``ASSAY_OIDC_GROUP_MAP``: ``group=team:role`` entries separated by commas
+    (``ml-platform=ml:owner,data=ds:member``) → {group: (team, role)}. Role is ``owner``
+    or ``member``; a group maps to one team (map several groups to reach several teams)."""
+    mapping: dict[str, tuple[str, str]] = {}
+    for index, entry in enumerate(part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        where = f"ASSAY_OIDC_GROUP_MAP entry {index + 1} ({entry!r})"
+        group, sep, target = entry.partition("=")
+        team, sep2, role = target.partition(":")
+        group, team, role = group.strip(), team.strip().lower(), role.strip().lower()
+        if not sep or not sep2 or not group:
+            raise ImproperlyConfigured(f"{where} must be group=team:role, e.g. ml-platform=ml:owner")
+        if not TEAM_NAME.match(team):
+            raise ImproperlyConfigured(f"{where}: {team!r} is not a team name (lowercase letters, digits, '-', '_')")
+        if role not in TEAM_ROLES:
+            raise ImproperlyConfigured(f"{where}: role must be owner or member, not {role!r}")
+        if group in mapping:
+            raise ImproperlyConfigured(f"{where}: group {group!r} is mapped twice")
+        mapping[group] = (team, role)
+    return mapping

@@ -17,7 +17,7 @@ import dj_database_url
 import django_stubs_ext
 from csp.constants import NONE, SELF
 
-from config.env import env_bool, env_choice, env_int, env_json, env_list, env_str, oidc_apps
+from config.env import env_bool, env_choice, env_int, env_json, env_list, env_str, oidc_apps, oidc_group_map
 
 # Lets admin.ModelAdmin[Model] and friends be subscripted at run time (for mypy).
 django_stubs_ext.monkeypatch()
@@ -278,6 +278,14 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Assay"
 SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": oidc_apps(env_json("ASSAY_OIDC_PROVIDERS", []))}}
 SOCIALACCOUNT_STORE_TOKENS = False
+# An OIDC sign-in whose provider asserts a *verified* e-mail signs in (and links to) the
+# existing account with that address; an unverified claim never does (accounts/adapters.py).
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+# Groups become teams at every OIDC sign-in (accounts/sso.py): the claim holding the groups
+# and "group=team:role,…" (memberships so made are managed by the provider).
+ASSAY_OIDC_GROUPS_CLAIM = env_str("ASSAY_OIDC_GROUPS_CLAIM", "groups")
+ASSAY_OIDC_GROUP_MAP = oidc_group_map(env_str("ASSAY_OIDC_GROUP_MAP", ""))
 
 # --- e-mail (invitations, verification, password reset) -----------------------------------------
 EMAIL_BACKEND = env_str("ASSAY_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

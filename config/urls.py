@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from artifacts import store_views
 from config import health
 from core import observability
+from frontend import account_views
 
 
 def favicon(request: HttpRequest) -> HttpResponseRedirect:
@@ -35,6 +36,8 @@ urlpatterns = [
     path("api/v1/", include("registry.urls")),
     path("api/v1/", include("reviews.urls")),
     path("-/store/", store_views.local_store, name="local-store"),
+    # Before allauth's own: a clear page when the provider's discovery is unreachable.
+    path("accounts/oidc/<str:provider_id>/login/", account_views.oidc_login, name="oidc-login"),
     path("accounts/", include("allauth.urls")),
     path("", include("frontend.urls")),
 ]
