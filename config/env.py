@@ -11,6 +11,7 @@ import json
 import os
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -126,3 +127,14 @@ def oidc_group_map(raw: str) -> dict[str, tuple[str, str]]:
             raise ImproperlyConfigured(f"{where}: group {group!r} is mapped twice")
         mapping[group] = (team, role)
     return mapping
+
+
+def oidc_origins(apps: list[dict[str, Any]]) -> list[str]:
+    """The origins of the configured providers: the sign-in form posts to Assay, which
+    redirects the browser to the provider, so the CSP's ``form-action`` must allow them."""
+    origins: list[str] = []
+    for app in apps:
+        url = urlsplit(str(app.get("settings", {}).get("server_url", "")))
+        if url.scheme in ("http", "https") and url.netloc and f"{url.scheme}://{url.netloc}" not in origins:
+            origins.append(f"{url.scheme}://{url.netloc}")
+    return origins

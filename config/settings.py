@@ -17,7 +17,7 @@ import dj_database_url
 import django_stubs_ext
 from csp.constants import NONE, SELF
 
-from config.env import env_bool, env_choice, env_int, env_json, env_list, env_str, oidc_apps, oidc_group_map
+from config.env import env_bool, env_choice, env_int, env_json, env_list, env_str, oidc_apps, oidc_group_map, oidc_origins
 
 # Lets admin.ModelAdmin[Model] and friends be subscripted at run time (for mypy).
 django_stubs_ext.monkeypatch()
@@ -276,7 +276,8 @@ ACCOUNT_RATE_LIMITS = {
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Assay"
-SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": oidc_apps(env_json("ASSAY_OIDC_PROVIDERS", []))}}
+OIDC_APPS = oidc_apps(env_json("ASSAY_OIDC_PROVIDERS", []))
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": OIDC_APPS}}
 SOCIALACCOUNT_STORE_TOKENS = False
 # An OIDC sign-in whose provider asserts a *verified* e-mail signs in (and links to) the
 # existing account with that address; an unverified claim never does (accounts/adapters.py).
@@ -370,7 +371,8 @@ CONTENT_SECURITY_POLICY = {
         "object-src": [NONE],
         "base-uri": [SELF],
         "frame-ancestors": [NONE],
-        "form-action": [SELF],
+        # Signing in through an OpenID Connect provider redirects the form's POST there.
+        "form-action": [SELF, *oidc_origins(OIDC_APPS)],
     }
 }
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import httpx
 import oidc_provider_mock
+from csp.constants import SELF
 from werkzeug.serving import make_server
 
-from config.env import oidc_apps
+from config.env import oidc_apps, oidc_origins
 
 
 @dataclass
@@ -37,6 +38,12 @@ class Provider:
             "secret": self.client_secret if secret is None else secret,
         }
         return {"openid_connect": {"APPS": oidc_apps([entry])}}
+
+    def csp(self, current: dict[str, Any]) -> dict[str, Any]:
+        """``CONTENT_SECURITY_POLICY`` as settings.py builds it with this provider configured."""
+        directives = dict(current["DIRECTIVES"])
+        directives["form-action"] = [SELF, *oidc_origins(self.settings()["openid_connect"]["APPS"])]
+        return {**current, "DIRECTIVES": directives}
 
 
 @contextmanager
