@@ -166,9 +166,7 @@ def sso_error_response(
 ) -> HttpResponse:
     """The page shown when a sign-in through an OpenID Connect provider fails, logged for the
     administrator (provider id, error, exception; never a secret or a token)."""
-    logger.error(
-        "sso: sign-in through %r failed: %s: %s", provider_id, error or type(exception).__name__, exception
-    )
+    logger.error("sso: sign-in through %r failed: %s: %s", provider_id, error or type(exception).__name__, exception)
     return sso_failure_page(
         request,
         title="Sign-in through your identity provider failed",

@@ -81,9 +81,7 @@ def groups_sync(*, user: User, provider_id: str, groups: list[str]) -> GroupSync
             before = membership.role
             membership.role, membership.managed_by = role, provider_id
             membership.save(update_fields=["role", "managed_by"])
-            audit_record(
-                actor=None, action="team.member_role", target=team, data={**by, "from": before, "to": role}
-            )
+            audit_record(actor=None, action="team.member_role", target=team, data={**by, "from": before, "to": role})
             changed.append(name)
     for name, membership in sorted(current.items()):
         if membership.managed_by == provider_id and name not in teams:

@@ -17,7 +17,17 @@ import dj_database_url
 import django_stubs_ext
 from csp.constants import NONE, SELF
 
-from config.env import env_bool, env_choice, env_int, env_json, env_list, env_str, oidc_apps, oidc_group_map, oidc_origins
+from config.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_json,
+    env_list,
+    env_str,
+    oidc_apps,
+    oidc_group_map,
+    oidc_origins,
+)
 
 # Lets admin.ModelAdmin[Model] and friends be subscripted at run time (for mypy).
 django_stubs_ext.monkeypatch()

@@ -28,7 +28,9 @@ class Provider:
         response = httpx.put(f"{self.url}/users/{sub}", json=claims)
         assert response.status_code == 204, response.text
 
-    def settings(self, *, provider_id: str = "idp", secret: str | None = None, url: str | None = None) -> dict[str, Any]:
+    def settings(
+        self, *, provider_id: str = "idp", secret: str | None = None, url: str | None = None
+    ) -> dict[str, Any]:
         """``SOCIALACCOUNT_PROVIDERS`` as ``ASSAY_OIDC_PROVIDERS`` would configure it."""
         entry = {
             "id": provider_id,

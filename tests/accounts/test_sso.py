@@ -41,7 +41,8 @@ def sign_in(client: Client, sub: str) -> tuple[Any, dict[str, list[str]]]:
     assert start.status_code == 302, start.content[:300]
     authorize = start["Location"]
     page = httpx.get(authorize)
-    assert page.status_code == 200 and "Authorize" in page.text, page.text[:300]
+    assert page.status_code == 200, page.text[:300]
+    assert "Authorize" in page.text
     answer = httpx.post(authorize, data={"sub": sub})
     assert answer.status_code == 302, answer.text[:300]
     callback = urlparse(answer.headers["location"])
@@ -55,14 +56,21 @@ def test_code_flow_with_pkce_creates_the_user_and_groups_become_teams(provider: 
     ds = services.team_create(name="ds", owner=owner)
     provider.set_user(
         "ana-1",
-        {"email": "ana@example.com", "email_verified": True, "preferred_username": "ana", "groups": ["ml-platform", "data", "other"]},
+        {
+            "email": "ana@example.com",
+            "email_verified": True,
+            "preferred_username": "ana",
+            "groups": ["ml-platform", "data", "other"],
+        },
     )
     client = Client()
 
     done, query = sign_in(client, "ana-1")
 
-    assert query["code_challenge_method"] == ["S256"] and query["code_challenge"][0]
-    assert done.status_code == 302 and done["Location"] == "/", done.content[:500]
+    assert query["code_challenge_method"] == ["S256"]
+    assert query["code_challenge"][0]
+    assert done.status_code == 302, done.content[:500]
+    assert done["Location"] == "/"
     ana = User.objects.get(email="ana@example.com")
     assert client.get("/").context["user"] == ana
     roles = {m.team.name: (m.role, m.managed_by) for m in Membership.objects.filter(user=ana).select_related("team")}

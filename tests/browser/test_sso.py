@@ -51,7 +51,8 @@ def test_sign_in_through_the_provider_and_teams_follow_the_groups(
     services.team_create(name="ml", owner=boss)
     services.team_create(name="ds", owner=boss)
     provider.set_user(
-        "ana-1", {"email": "ana@example.com", "email_verified": True, "preferred_username": "ana", "groups": ["ml-platform"]}
+        "ana-1",
+        {"email": "ana@example.com", "email_verified": True, "preferred_username": "ana", "groups": ["ml-platform"]},
     )
 
     sign_in_through_provider(page, live_server, "ana-1")
