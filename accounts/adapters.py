@@ -29,6 +29,7 @@ from requests import RequestException
 from accounts.models import Team, User
 from accounts.names import RESERVED_TEAM_NAMES
 from accounts.services import invitation_find
+from accounts.sso import sso_required
 
 INVITATION_SESSION_KEY = "assay_invitation"
 
@@ -52,6 +53,18 @@ class AccountAdapter(DefaultAccountAdapter):  # type: ignore[misc]
         if mode == "invite":
             return pending_invitation_in(request)
         return False
+
+    def authenticate(self, request: HttpRequest, **credentials: Any) -> Any:
+        """The sign-in form's password check; refused (after the password was right, so the
+        answer tells a guesser nothing) for users who must sign in through SSO."""
+        user = super().authenticate(request, **credentials)
+        if user is not None and sso_required(user):
+            logger.info("sso: password sign-in refused for %s (SSO required)", user)
+            raise ValidationError(
+                'Your organisation signs in through single sign-on: use the "Sign in with …" button.',
+                code="sso_required",
+            )
+        return user
 
     def clean_username(self, username: str, shallow: bool = False) -> str:
         username = super().clean_username(username, shallow=shallow)

@@ -30,6 +30,17 @@ logger = logging.getLogger("assay.sso")
 _RANK = {Membership.Role.MEMBER: 0, Membership.Role.OWNER: 1}
 
 
+def sso_required(user: User) -> bool:
+    """Whether ``user`` must sign in through an identity provider, not with a password
+    (``ASSAY_SSO_REQUIRED_DOMAINS``). Superusers are exempt: the break-glass account for
+    when the provider is down. API tokens are not concerned (they are not a sign-in)."""
+    domains = settings.ASSAY_SSO_REQUIRED_DOMAINS
+    if not domains or user.is_superuser:
+        return False
+    domain = (user.email or "").rpartition("@")[2].lower()
+    return "*" in domains or domain in domains
+
+
 @dataclass(frozen=True)
 class GroupSync:
     added: list[str]

@@ -138,3 +138,18 @@ def oidc_origins(apps: list[dict[str, Any]]) -> list[str]:
         if url.scheme in ("http", "https") and url.netloc and f"{url.scheme}://{url.netloc}" not in origins:
             origins.append(f"{url.scheme}://{url.netloc}")
     return origins
+
+
+DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def sso_required_domains(items: list[str]) -> list[str]:
+    """``ASSAY_SSO_REQUIRED_DOMAINS``: e-mail domains whose users must sign in through an
+    OpenID Connect provider (``corp.example,example.org``), lowercased; ``*`` for everyone."""
+    domains: list[str] = []
+    for item in items:
+        domain = item.strip().lower().lstrip("@")
+        if domain != "*" and not DOMAIN.match(domain):
+            raise ImproperlyConfigured(f"ASSAY_SSO_REQUIRED_DOMAINS: {item!r} is not an e-mail domain (or '*')")
+        domains.append(domain)
+    return domains

@@ -27,6 +27,7 @@ from config.env import (
     oidc_apps,
     oidc_group_map,
     oidc_origins,
+    sso_required_domains,
 )
 
 # Lets admin.ModelAdmin[Model] and friends be subscripted at run time (for mypy).
@@ -297,6 +298,9 @@ SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
 # and "group=team:role,…" (memberships so made are managed by the provider).
 ASSAY_OIDC_GROUPS_CLAIM = env_str("ASSAY_OIDC_GROUPS_CLAIM", "groups")
 ASSAY_OIDC_GROUP_MAP = oidc_group_map(env_str("ASSAY_OIDC_GROUP_MAP", ""))
+# SSO required: users whose e-mail is in these domains ("*": everyone) cannot sign in with a
+# password (API tokens keep working; superusers are exempt, the break-glass account).
+ASSAY_SSO_REQUIRED_DOMAINS = sso_required_domains(env_list("ASSAY_SSO_REQUIRED_DOMAINS", []))
 
 # --- e-mail (invitations, verification, password reset) -----------------------------------------
 EMAIL_BACKEND = env_str("ASSAY_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -17,7 +17,7 @@ from django.test import Client
 
 from accounts import services
 from accounts.models import AuditEvent, Membership, Team, User
-from config.env import oidc_group_map
+from config.env import oidc_group_map, sso_required_domains
 from core.errors import Conflict
 from tests.oidc_provider import Provider, oidc_provider
 
@@ -198,3 +198,38 @@ def test_personal_and_unmapped_teams_are_left_alone(provider: Provider) -> None:
     assert set(Membership.objects.filter(user=ana).values_list("team__name", flat=True)) == {"ana", "side"}
     assert not Team.objects.filter(name="ml").exists()  # a mapped team that is missing is not created
     assert not Membership.objects.filter(team=ds, user=ana).exists()
+
+
+# --- SSO required -----------------------------------------------------------------------------------
+
+
+def test_sso_required_refuses_the_password_form_but_api_tokens_keep_working(settings: Any) -> None:
+    settings.ASSAY_SSO_REQUIRED_DOMAINS = ["corp.example"]
+    ana = User.objects.create_user("ana", "ana@Corp.example", "x-pass-123456")
+    User.objects.create_user("eve", "eve@elsewhere.example", "x-pass-123456")
+    User.objects.create_superuser("root", "root@corp.example", "x-pass-123456")
+    User.objects.create_user("stan", "stan@corp.example", "x-pass-123456", is_staff=True)
+    raw = services.token_create(user=ana, name="ci").raw
+
+    refused = Client().post("/login/", {"login": "ana", "password": "x-pass-123456"})
+    wrong = Client().post("/login/", {"login": "ana", "password": "not-it"})
+    other = Client().post("/login/", {"login": "eve", "password": "x-pass-123456"})
+    root = Client().post("/login/", {"login": "root", "password": "x-pass-123456"})
+    admin = Client().post("/-/admin/login/", {"username": "stan", "password": "x-pass-123456"})
+    api = Client().get("/api/v1/teams/", HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    assert refused.status_code == 200
+    assert b"signs in through single sign-on" in refused.content
+    assert "_auth_user_id" not in refused.wsgi_request.session
+    assert b"signs in through single sign-on" not in wrong.content  # a wrong password learns nothing
+    assert other.status_code == 302
+    assert root.status_code == 302  # superusers are the break-glass account
+    assert b"signs in through single sign-on" in admin.content
+    assert api.status_code == 200, api.content
+
+
+def test_the_sso_required_domains_are_validated() -> None:
+    assert sso_required_domains(["Corp.example", "@example.org", "*"]) == ["corp.example", "example.org", "*"]
+    for bad in (["corp"], ["not a domain.com"], ["a@b.com"]):
+        with pytest.raises(ImproperlyConfigured, match="is not an e-mail domain"):
+            sso_required_domains(bad)

@@ -109,3 +109,17 @@ def test_an_unverified_email_claim_is_refused_in_the_browser(
         page.screenshot(path=str(DOCS / "screenshot-sso-refused.png"), full_page=True)
     page.goto(f"{live_server.url}/")
     page.wait_for_url(f"{live_server.url}/login/?next=/")
+
+
+def test_sso_required_refuses_the_password_form(page: Page, live_server: LiveServer, settings: Any) -> None:
+    settings.ASSAY_SSO_REQUIRED_DOMAINS = ["corp.example"]
+    User.objects.create_user("ana", "ana@corp.example", "x-pass-123456")
+
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("Username").fill("ana")
+    page.get_by_label("Password").fill("x-pass-123456")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+    expect(page.get_by_role("alert")).to_contain_text("Your organisation signs in through single sign-on")
+    page.goto(f"{live_server.url}/")
+    page.wait_for_url(f"{live_server.url}/login/?next=/")
