@@ -41,6 +41,8 @@ urlpatterns = [
     path("mlflow/<str:team>/<str:project>/", include("compat.urls")),
     # allauth's sign-up, aware of the invitation opened in the browser (prefilled, named).
     path("accounts/signup/", account_views.signup, name="account_signup"),
+    # Before allauth's own: a clear page when the provider's discovery is unreachable.
+    path("accounts/oidc/<str:provider_id>/login/", account_views.oidc_login, name="oidc-login"),
     path("accounts/", include("allauth.urls")),
     path("", include("frontend.urls")),
 ]
