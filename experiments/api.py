@@ -15,8 +15,8 @@ from accounts.access import access_project
 from accounts.models import User
 from accounts.names import parse_project_path
 from core import paging
-from core.errors import Conflict, Invalid, NotFound
 from core.api import StrictCharField
+from core.errors import Conflict, Invalid, NotFound
 from core.validation import body_object, refuse_nulls, refuse_unknown_fields
 from experiments import metric_store, metrics, selectors, services, tried
 from experiments.access import access_run
@@ -434,7 +434,8 @@ class TriedSettingsIn(serializers.Serializer[Any]):
 
 
 TRIED_SETTINGS_OUT = inline_serializer(
-    "TriedSettings", {"exclude": serializers.ListField(child=serializers.CharField()), "key_metric": serializers.CharField()}
+    "TriedSettings",
+    {"exclude": serializers.ListField(child=serializers.CharField()), "key_metric": serializers.CharField()},
 )
 
 

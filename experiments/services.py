@@ -14,13 +14,13 @@ import orjson
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import Project, User
 from accounts.services import project_get_or_create
 from core import jsonsafe
 from core.errors import Conflict, Invalid
 from core.observability import POINTS_INGESTED
 from core.validation import choice, mapping, string
-from accounts.audit import audit_record
 from experiments import events, fingerprint, metric_store, metrics
 from experiments.config_values import config_entries
 from experiments.models import (
@@ -367,9 +367,7 @@ REFINGERPRINT_BATCH = 2_000
 
 
 @transaction.atomic
-def tried_settings_set(
-    *, project: Project, actor: User, exclude: Any = None, key_metric: Any = None
-) -> TriedSettings:
+def tried_settings_set(*, project: Project, actor: User, exclude: Any = None, key_metric: Any = None) -> TriedSettings:
     """Change what the fingerprint leaves out and which metric "tried?" shows (project
     admins; the caller checked ``project.update``). A changed exclusion list re-fingerprints
     every run of the project in this transaction, in batches."""

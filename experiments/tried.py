@@ -118,4 +118,3 @@ def duplicates_of(run: Run, *, limit: int = 5) -> list[Run]:
         .select_related("author")
         .order_by("-start_time")[:limit]
     )
-
