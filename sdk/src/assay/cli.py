@@ -182,8 +182,14 @@ def load_config_file(path: str) -> dict[str, object]:
         if not isinstance(tree, ast.Call) or tree.args:
             raise ConfigurationError(f"{path}: not an argparse dump (Namespace(key=value, ...)).")
         try:
-            return {str(k.arg): ast.literal_eval(k.value) for k in tree.keywords}
-        except ValueError:
+            out: dict[str, object] = {}
+            for keyword in tree.keywords:
+                if keyword.arg is None:  # **{'a.b': 1}: how a Namespace writes keys that are not names
+                    out.update({str(k): v for k, v in dict(ast.literal_eval(keyword.value)).items()})
+                else:
+                    out[keyword.arg] = ast.literal_eval(keyword.value)
+            return out
+        except (ValueError, TypeError):
             raise ConfigurationError(f"{path}: an argparse dump may hold only literal values.") from None
     try:
         loaded = json.loads(stripped)
