@@ -43,7 +43,9 @@ def test_a_duplicate_configuration_warns_and_a_new_one_does_not(assay_env, proje
     # then one line names the earlier run, its author, status and key metric
     lines = [line for line in capsys.readouterr().err.splitlines() if "already ran" in line]
     assert len(lines) == 1, lines
-    assert "first by ana" in lines[0] and "finished" in lines[0] and "acc=0.8" in lines[0]
+    assert "first by ana" in lines[0]
+    assert "finished" in lines[0]
+    assert "acc=0.8" in lines[0]
     # and a new configuration gets no such line (the nearest runs instead)
     with assay.init(project=project, config={**CONFIG, "lr": 0.5}):
         join_tried_threads()
@@ -60,8 +62,10 @@ def test_if_tried_skip_starts_no_run(assay_env, project, running_server, capsys)
 
     skipped = assay.init(project=project, config=CONFIG, if_tried="skip")
 
-    assert skipped.skipped is True and skipped.mode == "disabled"
-    assert skipped.tried is not None and skipped.tried["identical"][0]["name"] == "done"
+    assert skipped.skipped is True
+    assert skipped.mode == "disabled"
+    assert skipped.tried is not None
+    assert skipped.tried["identical"][0]["name"] == "done"
     assert "skipped: this configuration already ran: done" in capsys.readouterr().err
     skipped.log({"loss": 1.0})  # a no-op, like a disabled run
     skipped.finish()
@@ -139,7 +143,8 @@ def test_a_slow_or_dead_tried_answer_does_not_delay_the_training_loop(flaky_trie
     started = time.monotonic()
     run = assay.init(project=project, config=CONFIG, if_tried="skip")
     waited = time.monotonic() - started
-    assert run.skipped is False and run.mode == "online"
+    assert run.skipped is False
+    assert run.mode == "online"
     run.finish()
     assert waited < 2.5, f"skip waited {waited:.2f} s"
 
@@ -159,7 +164,8 @@ def test_cli_tried_exit_codes_and_formats(assay_env, project, tmp_path: Path, ca
     assert "already ran: base by ana" in capsys.readouterr().out
     assert cli.main(["tried", str(other), "-p", project, "--json"]) == 1
     answer = json.loads(capsys.readouterr().out)
-    assert answer["identical"] == [] and answer["near"][0]["differences"][0]["key"] == "lr"
+    assert answer["identical"] == []
+    assert answer["near"][0]["differences"][0]["key"] == "lr"
     assert cli.main(["tried", str(dump), "-p", project]) == 0
     capsys.readouterr()
     bad = tmp_path / "bad.yaml"
