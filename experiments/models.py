@@ -60,6 +60,9 @@ class Run(models.Model):
     # sha256 of the effective configuration (config + params, experiments/fingerprint.py),
     # kept in step by the run services: "has this configuration been tried?".
     config_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    # The canonical effective configuration the fingerprint hashes (flat, normalised, excluded
+    # keys left out): what the "near runs" scan compares in SQL.
+    config_canonical = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

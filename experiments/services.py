@@ -346,10 +346,11 @@ def _fingerprint_set(*, run: Run, params: dict[str, str] | None = None) -> None:
     if params is None:
         params = dict(Param.objects.filter(run=run).values_list("key", "value"))
     exclude = tried_exclude_of(project_id=run.project_id)
-    value = fingerprint.fingerprint(run.config, params, exclude=exclude)
-    if value != run.config_fingerprint:
-        run.config_fingerprint = value
-        Run.objects.filter(pk=run.pk).update(config_fingerprint=value)
+    entries = fingerprint.effective(run.config, params, exclude=exclude)
+    value = fingerprint.fingerprint_of(entries)
+    if value != run.config_fingerprint or entries != run.config_canonical:
+        run.config_fingerprint, run.config_canonical = value, entries
+        Run.objects.filter(pk=run.pk).update(config_fingerprint=value, config_canonical=entries)
 
 
 def check_config(value: Any) -> dict[str, Any]:
@@ -414,10 +415,11 @@ def runs_refingerprint(*, project: Project, exclude: list[str]) -> int:
             params.setdefault(run_id, {})[key] = value
         updates = []
         for run_id, config, old in rows:
-            new = fingerprint.fingerprint(config or {}, params.get(run_id, {}), exclude=exclude)
+            entries = fingerprint.effective(config or {}, params.get(run_id, {}), exclude=exclude)
+            new = fingerprint.fingerprint_of(entries)
             if new != old:
-                updates.append(Run(pk=run_id, config_fingerprint=new))
-        Run.objects.bulk_update(updates, ["config_fingerprint"])
+                updates.append(Run(pk=run_id, config_fingerprint=new, config_canonical=entries))
+        Run.objects.bulk_update(updates, ["config_fingerprint", "config_canonical"])
         changed += len(updates)
         last = rows[-1][0]
 

@@ -5,7 +5,7 @@ import experiments.models
 from django.conf import settings
 from django.db import migrations, models
 
-from experiments.fingerprint import fingerprint
+from experiments.fingerprint import effective, fingerprint_of
 
 BATCH = 2000
 
@@ -25,8 +25,11 @@ def backfill(apps, schema_editor):
             "run_id", "key", "value"
         ):
             params.setdefault(run_id, {})[key] = value
-        runs = [Run(pk=run_id, config_fingerprint=fingerprint(config or {}, params.get(run_id, {}))) for run_id, config in rows]
-        Run.objects.bulk_update(runs, ["config_fingerprint"])
+        runs = []
+        for run_id, config in rows:
+            entries = effective(config or {}, params.get(run_id, {}))
+            runs.append(Run(pk=run_id, config_fingerprint=fingerprint_of(entries), config_canonical=entries))
+        Run.objects.bulk_update(runs, ["config_fingerprint", "config_canonical"])
         last = rows[-1][0]
 
 
@@ -52,6 +55,11 @@ class Migration(migrations.Migration):
             model_name='run',
             name='config_fingerprint',
             field=models.CharField(blank=True, default='', max_length=64),
+        ),
+        migrations.AddField(
+            model_name="run",
+            name="config_canonical",
+            field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AddIndex(
             model_name='run',

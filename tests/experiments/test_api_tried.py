@@ -159,7 +159,8 @@ def test_bad_settings_are_refused(owner_client: APIClient, project: Project, bod
 
 def test_the_migration_backfills_fingerprints(owner_client: APIClient, project: Project) -> None:
     run_id = create(owner_client, "old", BASE)
-    Run.objects.filter(pk=run_id).update(config_fingerprint="")
+    Run.objects.filter(pk=run_id).update(config_fingerprint="", config_canonical={})
     migration = importlib.import_module("experiments.migrations.0010_config_fingerprint")
     migration.backfill(apps, None)
     assert Run.objects.get(pk=run_id).config_fingerprint == fingerprint(BASE)
+    assert Run.objects.get(pk=run_id).config_canonical == {"epochs": 10, "lr": 0.01, "optimizer.name": "adam"}
