@@ -372,7 +372,7 @@ class RunFigureListView(APIView):
 
 # --- "has this been tried?" ------------------------------------------------------------------
 
-TRIED_RUN_SCHEMA = {
+TRIED_RUN_SCHEMA: dict[str, serializers.Field[Any, Any, Any, Any]] = {
     "id": serializers.CharField(),
     "name": serializers.CharField(),
     "experiment": serializers.CharField(),
