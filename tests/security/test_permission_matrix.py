@@ -118,6 +118,8 @@ ROWS: dict[str, dict[str, Rule]] = {
     "api/v1/runs/<str:run_id>/artifacts/<str:artifact_id>/complete/": {"post": WRITE},
     "api/v1/runs/<str:run_id>/artifacts/<str:artifact_id>/download/": {"get": VIEW},
     "api/v1/projects/<str:team>/<str:project>/keys/": {"get": VIEW},
+    "api/v1/projects/<str:team>/<str:project>/tried/": {"post": VIEW},
+    "api/v1/projects/<str:team>/<str:project>/tried/settings/": {"get": VIEW, "put": ADMIN},
     "api/v1/compare/": {"get": VIEW},
     "api/v1/export/histories/": {"get": VIEW},
     "api/v1/search/": {"get": USER},

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import getpass
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from assay import env, registry, reviews, watch
+from assay import env, registry, reviews, tried, watch
 from assay._version import __version__
 from assay.api import Api, RunRecord
 from assay.artifacts import download
@@ -169,6 +170,63 @@ def _field_value(run: RunRecord, name: str) -> object:
 
 class _RunEnded(Exception):
     """Raised from ``runs watch``'s subscription callback: the run had ended already (its status)."""
+
+
+def load_config_file(path: str) -> dict[str, object]:
+    """A config from a file (``-`` for stdin): JSON, YAML (needs PyYAML: ``assay-sdk[yaml]``)
+    or an argparse dump (``Namespace(lr=0.01, epochs=10)``, what ``print(args)`` writes)."""
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    stripped = text.strip()
+    if stripped.startswith("Namespace("):
+        tree = ast.parse(stripped, mode="eval").body
+        if not isinstance(tree, ast.Call) or tree.args:
+            raise ConfigurationError(f"{path}: not an argparse dump (Namespace(key=value, ...)).")
+        try:
+            out: dict[str, object] = {}
+            for keyword in tree.keywords:
+                if keyword.arg is None:  # **{'a.b': 1}: how a Namespace writes keys that are not names
+                    out.update({str(k): v for k, v in dict(ast.literal_eval(keyword.value)).items()})
+                else:
+                    out[keyword.arg] = ast.literal_eval(keyword.value)
+            return out
+        except (ValueError, TypeError):
+            raise ConfigurationError(f"{path}: an argparse dump may hold only literal values.") from None
+    try:
+        loaded = json.loads(stripped)
+    except ValueError:
+        try:
+            import yaml
+        except ImportError:
+            raise ConfigurationError(
+                f"{path} is not JSON; for YAML install PyYAML (pip install 'assay-sdk[yaml]')."
+            ) from None
+        try:
+            loaded = yaml.safe_load(stripped)
+        except yaml.YAMLError as exc:
+            raise ConfigurationError(f"{path}: neither JSON nor valid YAML ({exc.__class__.__name__}).") from None
+    if not isinstance(loaded, dict):
+        raise ConfigurationError(f"{path}: the config must be an object (key: value), not {type(loaded).__name__}.")
+    return loaded
+
+
+def cmd_tried(args: argparse.Namespace) -> int:
+    """Exit 0 when an identical run exists, 1 when none, 2 on an error."""
+    project = args.project or env.get(env.PROJECT)
+    if not project:
+        print("assay: error: which project? pass -p team/project or set ASSAY_PROJECT.", file=sys.stderr)
+        return 2
+    try:
+        config = load_config_file(args.config)
+        with Client.from_env(args.url) as client:
+            answer = client.tried(project, config)
+    except (OSError, AssayError, SyntaxError) as exc:
+        print(f"assay: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(answer, indent=1))
+    else:
+        print(tried.describe(answer) or f"not tried yet in {project}, and no run differs in only one or two keys.")
+    return 0 if answer.get("identical") else 1
 
 
 def cmd_runs_watch(args: argparse.Namespace) -> int:
@@ -487,6 +545,15 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce_cmd.add_argument("--repo", help="clone from here instead of the recorded git remote")
     reproduce_cmd.add_argument("--url")
     reproduce_cmd.set_defaults(func=cmd_reproduce)
+
+    tried_cmd = commands.add_parser(
+        "tried", help="has this configuration run in the project? (exit 0: yes, 1: no, 2: error)"
+    )
+    tried_cmd.add_argument("config", help="a JSON or YAML file, or an argparse dump; - for stdin")
+    tried_cmd.add_argument("-p", "--project", help="team/project (default ASSAY_PROJECT)")
+    tried_cmd.add_argument("--json", action="store_true", help="print the server's whole answer as JSON")
+    tried_cmd.add_argument("--url")
+    tried_cmd.set_defaults(func=cmd_tried)
 
     pull_cmd = commands.add_parser("pull", help="download a version's binary and manifest.json")
     pull_cmd.add_argument("ref", help="team/project/model@ref or model@ref")

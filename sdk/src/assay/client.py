@@ -224,6 +224,13 @@ class Client:
     def test_webhook(self, project: str, webhook_id: str) -> dict[str, Any]:
         return _obj(self.request("POST", f"{_project(project)}webhooks/{_seg(webhook_id)}/test/"))
 
+    def tried(self, project: str, config: dict[str, Any], *, exclude_run: str | None = None) -> dict[str, Any]:
+        """Runs of ``project`` with this configuration, else the nearest (see assay.tried)."""
+        body: dict[str, Any] = {"config": config}
+        if exclude_run:
+            body["exclude_run"] = exclude_run
+        return _obj(self.request("POST", f"{_project(project)}tried/", body=body))
+
     def health(self) -> bool:
         try:
             return self._http.get(self.url + "/healthz", timeout=5).status_code == 200
