@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from accounts.models import Membership, Project, ProjectGrant, ProjectRole, Team, User
-from core.errors import Forbidden, NotFound
+from core.errors import Conflict, Forbidden, NotFound
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -67,6 +67,7 @@ ACTIONS: dict[str, ProjectRole] = {
     "project.invite": ProjectRole.ADMIN,  # bring someone in (by username or e-mail) with a role
     "project.transfer": ProjectRole.ADMIN,
     "project.view_audit": ProjectRole.ADMIN,
+    "webhook.manage": ProjectRole.ADMIN,  # webhooks: see and edit targets, secrets, deliveries
 }
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -246,6 +247,24 @@ def require_team(user: AnyUser | None, team: Team, *, manage: bool = False) -> N
         raise NotFound("Not found.")
     if manage and not can_manage_team(user, team):
         raise Forbidden(f"Only the owners of team {team.name} may do this.")
+
+
+def membership_managed_reason(membership: Membership) -> str | None:
+    """Why a membership cannot be edited by hand (its role changed, it removed), or None.
+    A membership made from an identity provider's groups follows those groups at every
+    sign-in: change the groups at the provider instead."""
+    if membership.managed_by:
+        return (
+            f"{membership.user.username}'s membership of {membership.team.name} is managed by the "
+            f"identity provider {membership.managed_by!r} (its groups claim): change their groups there."
+        )
+    return None
+
+
+def require_membership_editable(membership: Membership) -> None:
+    reason = membership_managed_reason(membership)
+    if reason:
+        raise Conflict(reason, code="managed_by_idp")
 
 
 def can_create_team(user: AnyUser | None) -> bool:

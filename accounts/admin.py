@@ -13,13 +13,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import HttpRequest
 
 from accounts import access
 from accounts.audit import audit_record
 from accounts.models import ApiToken, AuditEvent, Invitation, Membership, ProjectGrant, ProjectRole, Team, User
+from accounts.sso import sso_required
 
 
 def _stamp(value: Any) -> Any:
@@ -169,3 +172,18 @@ class InvitationAdmin(AuditedAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # invitations are issued by invitation_create, whose link is shown once
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """The admin's own password form obeys SSO-required too (accounts/sso.py)."""
+
+    def confirm_login_allowed(self, user: Any) -> None:
+        super().confirm_login_allowed(user)
+        if sso_required(user):
+            raise ValidationError(
+                "Your organisation signs in through single sign-on: sign in on the site's sign-in page.",
+                code="sso_required",
+            )
+
+
+admin.site.login_form = AdminLoginForm

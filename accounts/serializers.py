@@ -80,10 +80,15 @@ class MemberRoleIn(StrictIn):
 
 class MemberOut(serializers.ModelSerializer[Membership]):
     username = serializers.CharField(source="user.username")
+    managed_by = serializers.CharField(
+        read_only=True,
+        help_text="The OpenID Connect provider whose groups claim manages this membership (then it "
+        "cannot be changed or removed by hand); empty when made by hand.",
+    )
 
     class Meta:
         model = Membership
-        fields = ["username", "role", "created_at"]
+        fields = ["username", "role", "created_at", "managed_by"]
 
 
 class GrantIn(StrictIn):

@@ -197,6 +197,7 @@ def team_member_role_set(*, membership: Membership, role: str, actor: User | Non
     _not_personal(membership.team)
     owners = _lock_owners(membership.team)
     membership.refresh_from_db()
+    access.require_membership_editable(membership)
     if membership.role == role:
         return membership
     if membership.role == Membership.Role.OWNER and owners <= 1:
@@ -219,6 +220,7 @@ def team_member_remove(*, membership: Membership, actor: User | None) -> None:
     _not_personal(membership.team)
     owners = _lock_owners(membership.team)
     membership.refresh_from_db()
+    access.require_membership_editable(membership)
     if membership.role == Membership.Role.OWNER and owners <= 1:
         raise Conflict("The last owner cannot leave the team: make someone else owner first.", code="last_owner")
     username = membership.user.username

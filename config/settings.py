@@ -17,7 +17,18 @@ import dj_database_url
 import django_stubs_ext
 from csp.constants import NONE, SELF
 
-from config.env import env_bool, env_choice, env_int, env_json, env_list, env_str, oidc_apps
+from config.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_json,
+    env_list,
+    env_str,
+    oidc_apps,
+    oidc_group_map,
+    oidc_origins,
+    sso_required_domains,
+)
 
 # Lets admin.ModelAdmin[Model] and friends be subscripted at run time (for mypy).
 django_stubs_ext.monkeypatch()
@@ -69,6 +80,7 @@ INSTALLED_APPS = [
     "registry",
     "reviews",
     "compat",
+    "automations",
     "live",
     "frontend",
     # After the project's apps, so that frontend/templates/ overrides allauth's templates.
@@ -195,6 +207,11 @@ ASSAY_LIVE_RECHECK_SECONDS = env_int("ASSAY_LIVE_RECHECK_SECONDS", 30)
 # A socket without a session or Authorization header must send {"type": "auth"} this soon.
 ASSAY_LIVE_AUTH_TIMEOUT = env_int("ASSAY_LIVE_AUTH_TIMEOUT", 10)
 
+# Webhooks (automations): addresses beyond the SSRF rule (CIDRs or host names), and retries.
+WEBHOOK_ALLOW = env_list("ASSAY_WEBHOOK_ALLOW", [])
+WEBHOOK_RETRY_BASE_MS = env_int("ASSAY_WEBHOOK_RETRY_BASE_MS", 30_000)
+WEBHOOK_MAX_ATTEMPTS = env_int("ASSAY_WEBHOOK_MAX_ATTEMPTS", 8)
+
 # "memory://" alone makes kombu warn "No hostname was supplied" whenever a task is queued.
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
@@ -277,8 +294,20 @@ ACCOUNT_RATE_LIMITS = {
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Assay"
-SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": oidc_apps(env_json("ASSAY_OIDC_PROVIDERS", []))}}
+OIDC_APPS = oidc_apps(env_json("ASSAY_OIDC_PROVIDERS", []))
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": OIDC_APPS}}
 SOCIALACCOUNT_STORE_TOKENS = False
+# An OIDC sign-in whose provider asserts a *verified* e-mail signs in (and links to) the
+# existing account with that address; an unverified claim never does (accounts/adapters.py).
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+# Groups become teams at every OIDC sign-in (accounts/sso.py): the claim holding the groups
+# and "group=team:role,…" (memberships so made are managed by the provider).
+ASSAY_OIDC_GROUPS_CLAIM = env_str("ASSAY_OIDC_GROUPS_CLAIM", "groups")
+ASSAY_OIDC_GROUP_MAP = oidc_group_map(env_str("ASSAY_OIDC_GROUP_MAP", ""))
+# SSO required: users whose e-mail is in these domains ("*": everyone) cannot sign in with a
+# password (API tokens keep working; superusers are exempt, the break-glass account).
+ASSAY_SSO_REQUIRED_DOMAINS = sso_required_domains(env_list("ASSAY_SSO_REQUIRED_DOMAINS", []))
 
 # --- e-mail (invitations, verification, password reset) -----------------------------------------
 EMAIL_BACKEND = env_str("ASSAY_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -363,7 +392,8 @@ CONTENT_SECURITY_POLICY = {
         "object-src": [NONE],
         "base-uri": [SELF],
         "frame-ancestors": [NONE],
-        "form-action": [SELF],
+        # Signing in through an OpenID Connect provider redirects the form's POST there.
+        "form-action": [SELF, *oidc_origins(OIDC_APPS)],
     }
 }
 

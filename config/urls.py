@@ -35,11 +35,14 @@ urlpatterns = [
     path("api/v1/", include("artifacts.urls")),
     path("api/v1/", include("registry.urls")),
     path("api/v1/", include("reviews.urls")),
+    path("api/v1/", include("automations.urls")),
     path("-/store/", store_views.local_store, name="local-store"),
     # MLflow's REST API of one project: MLFLOW_TRACKING_URI=<public URL>/mlflow/<team>/<project>
     path("mlflow/<str:team>/<str:project>/", include("compat.urls")),
     # allauth's sign-up, aware of the invitation opened in the browser (prefilled, named).
     path("accounts/signup/", account_views.signup, name="account_signup"),
+    # Before allauth's own: a clear page when the provider's discovery is unreachable.
+    path("accounts/oidc/<str:provider_id>/login/", account_views.oidc_login, name="oidc-login"),
     path("accounts/", include("allauth.urls")),
     path("", include("frontend.urls")),
 ]

@@ -15,9 +15,10 @@ from accounts.access import access_project
 from accounts.models import User
 from accounts.names import parse_project_path
 from core import paging
+from core.api import StrictCharField
 from core.errors import Conflict, Invalid, NotFound
-from core.validation import refuse_nulls, refuse_unknown_fields
-from experiments import metric_store, metrics, selectors, services
+from core.validation import body_object, refuse_nulls, refuse_unknown_fields
+from experiments import metric_store, metrics, selectors, services, tried
 from experiments.access import access_run
 from experiments.models import Figure, MetricSummary
 from experiments.presenters import runs_out
@@ -367,3 +368,99 @@ class RunFigureListView(APIView):
             run=run, name=v["name"], labels=v["labels"], matrix=v["matrix"], step=v["step"]
         )
         return Response(FigureOut(figure).data, status=status.HTTP_201_CREATED)
+
+
+# --- "has this been tried?" ------------------------------------------------------------------
+
+TRIED_RUN_SCHEMA: dict[str, serializers.Field[Any, Any, Any, Any]] = {
+    "id": serializers.CharField(),
+    "name": serializers.CharField(),
+    "experiment": serializers.CharField(),
+    "author": serializers.CharField(allow_null=True),
+    "status": serializers.CharField(),
+    "start_time": serializers.DateTimeField(),
+    "end_time": serializers.DateTimeField(allow_null=True),
+    "url": serializers.URLField(),
+    "metric": serializers.JSONField(allow_null=True, help_text='{"key", "value"} of the key metric, or null.'),
+}
+
+
+class TriedIn(serializers.Serializer[Any]):
+    config = serializers.JSONField(help_text="The configuration (nested object; params may be mixed in).")
+    exclude_run = serializers.RegexField(
+        r"^[A-Za-z0-9_-]{1,32}$", required=False, help_text="A run id left out of the answer (your own new run)."
+    )
+
+
+class TriedView(APIView):
+    @extend_schema(
+        request=TriedIn,
+        responses=inline_serializer(
+            "Tried",
+            {
+                "fingerprint": serializers.CharField(),
+                "identical_count": serializers.IntegerField(),
+                "identical": inline_serializer("TriedRun", TRIED_RUN_SCHEMA, many=True),
+                "near": inline_serializer(
+                    "NearRun",
+                    {
+                        **TRIED_RUN_SCHEMA,
+                        "differences": serializers.ListField(
+                            child=serializers.JSONField(), help_text='[{"key", "value" (theirs), "yours"}]'
+                        ),
+                    },
+                    many=True,
+                ),
+                "key_metric": serializers.CharField(allow_null=True),
+                "near_window": serializers.IntegerField(),
+            },
+        ),
+        summary="Has this configuration been tried in the project? (identical runs, else the nearest)",
+    )
+    def post(self, request: Request, team: str, project: str) -> Response:
+        proj = access_project(request.user, team, project, action="run.view")
+        body = body_object(request.data, {"config", "exclude_run"}, not_null={"config", "exclude_run"})
+        data = TriedIn(data=body)
+        data.is_valid(raise_exception=True)
+        config = services.check_config(data.validated_data["config"])
+        return Response(
+            tried.tried_lookup(project=proj, config=config, exclude_run=data.validated_data.get("exclude_run"))
+        )
+
+
+class TriedSettingsIn(serializers.Serializer[Any]):
+    exclude = serializers.JSONField(required=False, help_text="Key patterns (fnmatch globs) left out of fingerprints.")
+    key_metric = StrictCharField(max_length=250, required=False, allow_blank=True)
+
+
+TRIED_SETTINGS_OUT = inline_serializer(
+    "TriedSettings",
+    {"exclude": serializers.ListField(child=serializers.CharField()), "key_metric": serializers.CharField()},
+)
+
+
+class TriedSettingsView(APIView):
+    @extend_schema(responses=TRIED_SETTINGS_OUT, summary='The project\'s "tried?" settings')
+    def get(self, request: Request, team: str, project: str) -> Response:
+        proj = access_project(request.user, team, project)
+        exclude, key_metric = tried.tried_settings_of(proj)
+        return Response({"exclude": exclude, "key_metric": key_metric})
+
+    @extend_schema(
+        request=TriedSettingsIn,
+        responses=TRIED_SETTINGS_OUT,
+        summary='Change the "tried?" settings (project admins); fingerprints are recomputed',
+    )
+    def put(self, request: Request, team: str, project: str) -> Response:
+        user = _user(request)
+        proj = access_project(user, team, project, action="project.update")
+        body = body_object(request.data, {"exclude", "key_metric"}, not_null={"exclude", "key_metric"})
+        data = TriedSettingsIn(data=body)
+        data.is_valid(raise_exception=True)
+        row = services.tried_settings_set(
+            project=proj,
+            actor=user,
+            exclude=data.validated_data.get("exclude"),
+            key_metric=data.validated_data.get("key_metric"),
+        )
+        return Response({"exclude": row.exclude, "key_metric": row.key_metric})

@@ -17,7 +17,8 @@ the run and, flattened, as one indexed row per leaf: ``optimizer.name = "adam"``
 
 Config and params are separate namespaces: ``config.lr`` and ``params.lr`` are two
 fields and a run may have both; nothing merges them except a model version's
-"effective params" (registry.diff), where the logged param wins.
+"effective params" (registry.diff) and the configuration fingerprint
+(experiments/fingerprint.py), where the logged param wins.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models.functions import Left, Lower
 
 from accounts.models import Project, new_id
+from experiments.fingerprint import DEFAULT_EXCLUDE
 
 
 class Experiment(models.Model):
@@ -71,6 +72,12 @@ class Run(models.Model):
     # The client's own id for this run (the SDK sends a UUID), so that a retried create,
     # or an offline run synced twice, answers with the run made the first time.
     client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - NULL: "no id", outside the unique constraint
+    # sha256 of the effective configuration (config + params, experiments/fingerprint.py),
+    # kept in step by the run services: "has this configuration been tried?".
+    config_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    # The canonical effective configuration the fingerprint hashes (flat, normalised, excluded
+    # keys left out): what the "near runs" scan compares in SQL.
+    config_canonical = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Deleted through the MLflow API (soft, restorable; MLflow's lifecycle stage "deleted").
@@ -87,6 +94,7 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["project", "-start_time"], name="run_project_start"),
             models.Index(fields=["experiment", "-start_time"], name="run_experiment_start"),
+            models.Index(fields=["project", "config_fingerprint", "-start_time"], name="run_project_fingerprint"),
         ]
 
     def __str__(self) -> str:
@@ -152,6 +160,22 @@ class ConfigValue(models.Model):
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="configvalue_run_key_unique")]
         indexes = [models.Index(fields=["key", "value_prefix", "run"], name="configvalue_key_prefix_run")]
         ordering = ["key"]
+
+
+def default_tried_exclude() -> list[str]:
+    return list(DEFAULT_EXCLUDE)
+
+
+class TriedSettings(models.Model):
+    """A project's settings for "has this been tried?" (no row: the defaults). Edited by
+    project admins through ``/api/v1/projects/{team}/{project}/tried/settings/``."""
+
+    project = models.OneToOneField(Project, primary_key=True, on_delete=models.CASCADE, related_name="tried_settings")
+    # Key patterns left out of the fingerprint (experiments/fingerprint.py).
+    exclude = models.JSONField(default=default_tried_exclude)
+    # The metric shown for matched runs; blank: the metric most of the matched runs have.
+    key_metric = models.CharField(max_length=250, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
 
 
 class MetricSummary(models.Model):

@@ -14,13 +14,14 @@ import orjson
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import Project, User
 from accounts.services import project_get_or_create
-from core import jsonsafe
+from core import domain_events, jsonsafe
 from core.errors import Conflict, Invalid, NotFound
 from core.observability import POINTS_INGESTED
 from core.validation import choice, mapping, string
-from experiments import events, metric_store, metrics
+from experiments import events, fingerprint, metric_store, metrics
 from experiments.config_values import config_entries
 from experiments.models import (
     ConfigValue,
@@ -33,6 +34,7 @@ from experiments.models import (
     RunStatus,
     SavedView,
     Tag,
+    TriedSettings,
 )
 
 BATCH_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -266,6 +268,7 @@ def run_create(
         Tag.objects.bulk_create([Tag(run=run, key=k, value=v) for k, v in checked_tags.items()])
     if config:
         _config_values_set(run=run)
+    _fingerprint_set(run=run, params={})
     events.run_created(run)
     return run
 
@@ -317,7 +320,17 @@ def run_update(
     run.save()
     if config is not None:
         _config_values_set(run=run)
+        _fingerprint_set(run=run)
     events.run_updated(run, status_changed=run.status != old_status)
+    if run.status != old_status and run.status in (RunStatus.FINISHED, RunStatus.FAILED):
+        domain_events.emit(
+            domain_events.DomainEvent(
+                type=f"run.{run.status}",
+                project_id=run.project_id,
+                actor=None,
+                data={"run": run.id, "name": run.name, "status": run.status},
+            )
+        )
     return run
 
 
@@ -442,6 +455,92 @@ def _params_add(*, run: Run, params: dict[str, str]) -> None:
             )
     new = [Param(run=run, key=k, value=v) for k, v in params.items() if k not in existing]
     Param.objects.bulk_create(new)
+    if new:
+        _fingerprint_set(run=run)
+
+
+def _fingerprint_set(*, run: Run, params: dict[str, str] | None = None) -> None:
+    """Recompute the run's configuration fingerprint from ``run.config`` and its params
+    (read from the database unless given). Inside the caller's transaction."""
+    if params is None:
+        params = dict(Param.objects.filter(run=run).values_list("key", "value"))
+    exclude = tried_exclude_of(project_id=run.project_id)
+    entries = fingerprint.effective(run.config, params, exclude=exclude)
+    value = fingerprint.fingerprint_of(entries)
+    if value != run.config_fingerprint or entries != run.config_canonical:
+        run.config_fingerprint, run.config_canonical = value, entries
+        Run.objects.filter(pk=run.pk).update(config_fingerprint=value, config_canonical=entries)
+
+
+def check_config(value: Any) -> dict[str, Any]:
+    """A config as run_create accepts it (an object, at most MAX_CONFIG_BYTES as JSON)."""
+    return _check_mapping(value, field="config", max_bytes=MAX_CONFIG_BYTES)
+
+
+def tried_exclude_of(*, project_id: str) -> list[str]:
+    """The project's excluded key patterns (the defaults when it has no settings row)."""
+    row = TriedSettings.objects.filter(project_id=project_id).values_list("exclude", flat=True).first()
+    return list(row) if row is not None else list(fingerprint.DEFAULT_EXCLUDE)
+
+
+REFINGERPRINT_BATCH = 2_000
+
+
+@transaction.atomic
+def tried_settings_set(*, project: Project, actor: User, exclude: Any = None, key_metric: Any = None) -> TriedSettings:
+    """Change what the fingerprint leaves out and which metric "tried?" shows (project
+    admins; the caller checked ``project.update``). A changed exclusion list re-fingerprints
+    every run of the project in this transaction, in batches."""
+    settings_row = TriedSettings.objects.select_for_update().filter(project=project).first()
+    if settings_row is None:
+        settings_row = TriedSettings(project=project)
+    old_exclude = list(settings_row.exclude)
+    if exclude is not None:
+        try:
+            settings_row.exclude = fingerprint.check_exclude(exclude)
+        except ValueError as exc:
+            raise Invalid(f"exclude {exc}", field="exclude") from None
+    if key_metric is not None:
+        settings_row.key_metric = string(key_metric, field="key_metric", max_length=250, allow_blank=True)
+    settings_row.save()
+    if settings_row.exclude != old_exclude:
+        runs_refingerprint(project=project, exclude=settings_row.exclude)
+    audit_record(
+        actor=actor,
+        action="project.tried_settings",
+        target=project,
+        project=project,
+        data={"exclude": settings_row.exclude, "key_metric": settings_row.key_metric},
+    )
+    return settings_row
+
+
+def runs_refingerprint(*, project: Project, exclude: list[str]) -> int:
+    """Recompute the fingerprint of every run of ``project``; returns how many changed."""
+    changed = 0
+    last = ""
+    while True:
+        rows = list(
+            Run.objects.filter(project=project, pk__gt=last)
+            .order_by("pk")
+            .values_list("pk", "config", "config_fingerprint")[:REFINGERPRINT_BATCH]
+        )
+        if not rows:
+            return changed
+        params: dict[str, dict[str, str]] = {}
+        for run_id, key, value in Param.objects.filter(run_id__in=[r[0] for r in rows]).values_list(
+            "run_id", "key", "value"
+        ):
+            params.setdefault(run_id, {})[key] = value
+        updates = []
+        for run_id, config, old in rows:
+            entries = fingerprint.effective(config or {}, params.get(run_id, {}), exclude=exclude)
+            new = fingerprint.fingerprint_of(entries)
+            if new != old:
+                updates.append(Run(pk=run_id, config_fingerprint=new, config_canonical=entries))
+        Run.objects.bulk_update(updates, ["config_fingerprint", "config_canonical"])
+        changed += len(updates)
+        last = rows[-1][0]
 
 
 def _config_values_set(*, run: Run) -> None:

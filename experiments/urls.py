@@ -7,6 +7,10 @@ from experiments import api, search_api
 urlpatterns = [
     path("projects/<str:team>/<str:project>/experiments/", api.ExperimentListView.as_view(), name="api-experiments"),
     path("projects/<str:team>/<str:project>/keys/", search_api.ProjectKeysView.as_view(), name="api-project-keys"),
+    path("projects/<str:team>/<str:project>/tried/", api.TriedView.as_view(), name="api-tried"),
+    path(
+        "projects/<str:team>/<str:project>/tried/settings/", api.TriedSettingsView.as_view(), name="api-tried-settings"
+    ),
     path("runs/", api.RunListView.as_view(), name="api-runs"),
     path("compare/", search_api.CompareView.as_view(), name="api-compare"),
     path("export/histories/", search_api.HistoryExportView.as_view(), name="api-export-histories"),

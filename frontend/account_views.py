@@ -12,16 +12,18 @@ from datetime import timedelta
 
 from allauth.account.models import EmailAddress
 from allauth.account.views import SignupView
+from allauth.socialaccount.providers.openid_connect import views as oidc_views
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_not_required, login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from requests import RequestException
 
 from accounts import selectors, services
-from accounts.adapters import INVITATION_SESSION_KEY, AccountAdapter
+from accounts.adapters import INVITATION_SESSION_KEY, AccountAdapter, sso_error_response
 from accounts.models import ApiToken, Invitation
 from core.errors import DomainError
 from frontend.common import request_user
@@ -182,3 +184,14 @@ class InvitedSignupView(SignupView):  # type: ignore[misc]
 
 
 signup = InvitedSignupView.as_view()
+
+
+@login_not_required
+def oidc_login(request: HttpRequest, provider_id: str) -> HttpResponse:
+    """allauth's OpenID Connect login view, with a clear page (and a log line) when the
+    provider's discovery document cannot be fetched instead of a server error."""
+    try:
+        response: HttpResponse = oidc_views.login(request, provider_id)
+    except RequestException as exc:
+        return sso_error_response(request, provider_id, exc, "discovery")
+    return response

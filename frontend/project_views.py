@@ -301,5 +301,6 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         "live_seq": live_seq,
         "open_reviews": review_selectors.open_request_count(request.user, proj),
         "can_invite": access.can(request.user, "project.invite", proj),
+        "can_manage_webhooks": access.can(request.user, "webhook.manage", proj),
     }
     return render(request, "frontend/project.html", context)

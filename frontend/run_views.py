@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import access
-from experiments import selectors
+from experiments import selectors, tried
 from experiments.access import access_run
 from experiments.models import Figure, MetricSummary
 from frontend.artifact_views import artifact_context
@@ -24,6 +24,8 @@ from live.topics import run_topic
 
 # Points per chart: the API downsamples longer histories on the server (MinMaxLTTB).
 CHART_MAX_POINTS = 1000
+# "Same configuration as run X (ana, 3 days ago)": the newest few other runs with its fingerprint.
+DUPLICATES_SHOWN = 3
 
 
 @dataclass
@@ -156,5 +158,8 @@ def run_page(request: HttpRequest, team: str, project: str, run_id: str) -> Http
         "can_register_model": access.can(request.user, "model.register", run.project),
         "live_seq": live_seq,
     }
+    duplicates = tried.duplicates_of(run, limit=DUPLICATES_SHOWN + 1)
+    context["duplicates"] = duplicates[:DUPLICATES_SHOWN]
+    context["duplicates_more"] = len(duplicates) > DUPLICATES_SHOWN
     context.update(artifact_context(run))
     return render(request, "frontend/run.html", context)

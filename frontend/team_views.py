@@ -67,7 +67,9 @@ def _render_team(
         {
             "membership": m,
             "is_you": m.user_id == user.pk,
-            "can_change": can_manage and not personal,
+            "can_change": can_manage and not personal and not m.managed_by,
+            # Why a membership the identity provider manages offers no controls (access.py).
+            "managed_reason": access.membership_managed_reason(m),
             # The last owner cannot leave or be demoted: the page says so instead of offering it.
             "is_last_owner": m.role == Membership.Role.OWNER and owners <= 1,
         }

@@ -21,6 +21,7 @@ from frontend import (
     run_views,
     search_views,
     team_views,
+    webhook_views,
 )
 
 account_patterns = [
@@ -103,6 +104,23 @@ review_patterns = [
     path("notifications/", review_views.notifications_page, name="notifications"),
     path("<str:team>/<str:project>/reviews/", review_views.review_list, name="review-list"),
     path("<str:team>/<str:project>/reviews/new/", review_views.review_new, name="review-new"),
+    path("<str:team>/<str:project>/settings/webhooks/", webhook_views.webhooks_page, name="webhooks"),
+    path("<str:team>/<str:project>/settings/webhooks/<str:webhook_id>/", webhook_views.webhook_page, name="webhook"),
+    path(
+        "<str:team>/<str:project>/settings/webhooks/<str:webhook_id>/test/",
+        webhook_views.webhook_test,
+        name="webhook-test",
+    ),
+    path(
+        "<str:team>/<str:project>/settings/webhooks/<str:webhook_id>/delete/",
+        webhook_views.webhook_delete,
+        name="webhook-delete",
+    ),
+    path(
+        "<str:team>/<str:project>/settings/webhooks/<str:webhook_id>/deliveries/<str:delivery_id>/redeliver/",
+        webhook_views.webhook_redeliver,
+        name="webhook-redeliver",
+    ),
     path(
         "<str:team>/<str:project>/review-settings/",
         review_settings_views.project_review_settings_page,

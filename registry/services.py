@@ -23,6 +23,7 @@ from accounts.audit import audit_record
 from accounts.models import Project
 from artifacts import paths
 from artifacts.models import Artifact
+from core import domain_events
 from core.errors import Conflict, DomainError, Invalid, NotFound
 from core.validation import refuse_unknown_fields
 from experiments import metrics as metric_rules
@@ -542,6 +543,15 @@ def version_register(
         project=repository.project,
         data={"content_hash": digest, "run": run.id},
     )
+    domain_events.emit(
+        domain_events.DomainEvent(
+            type="version.created",
+            project_id=repository.project_id,
+            repository_id=repository.id,
+            actor=user.username,
+            data={"version": version.id},
+        )
+    )
     for alias in alias_names:
         alias_move(alias=alias, version=version, user=user, reason=move_reason or f"registered v{number}")
     return version
@@ -733,6 +743,15 @@ def alias_move(
             "reason": text,
             "review_request": review_request_id,
         },
+    )
+    domain_events.emit(
+        domain_events.DomainEvent(
+            type="alias.moved",
+            project_id=repository.project_id,
+            repository_id=repository.id,
+            actor=user.username,
+            data={"move": move.id, "review_request": review_request_id},
+        )
     )
     return move
 

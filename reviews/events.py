@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core import domain_events
 from live.publish import publish_on_commit
 from reviews.models import Notification, ReviewRequest
 
@@ -26,3 +27,17 @@ def request_event(request: ReviewRequest, event: str, data: dict[str, Any]) -> N
 
 def notification_event(notification: Notification, data: dict[str, Any]) -> None:
     publish_on_commit(topic=user_topic(notification.user_id), event="notification.created", data=data)
+
+
+def domain_event(request: ReviewRequest, event_type: str, actor: str, **data: Any) -> None:
+    """Tell the listeners above (automations) that ``request`` was opened, reviewed, merged
+    or closed; inside the transaction of the change (core.domain_events)."""
+    domain_events.emit(
+        domain_events.DomainEvent(
+            type=event_type,
+            project_id=request.project_id,
+            repository_id=request.repository_id,
+            actor=actor,
+            data={"review_request": request.id, **data},
+        )
+    )

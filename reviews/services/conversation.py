@@ -64,6 +64,9 @@ def review_submit(
         rr, TimelineEvent.Kind.REVIEW, user, {"review": review.id, "verdict": verdict, "version": rr.candidate.number}
     )
     events.request_event(rr, "review.created", serializers.review_out(review))
+    if verdict in ("approve", "request_changes"):
+        kind = "approved" if verdict == "approve" else "changes_requested"
+        events.domain_event(rr, f"review_request.{kind}", user.username, review=review.id)
     words = {"approve": "approved", "request_changes": "requested changes on", "comment": "reviewed"}[verdict]
     # One event, one notification per user: a mention is more specific than "review submitted".
     mentioned = notify_mentions(request=rr, actor=user, text=text, place=f"a review of {request_label(rr)}")

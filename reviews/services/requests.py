@@ -112,6 +112,7 @@ def review_request_open(
     # One event, one notification per user: "review requested" is more specific than a mention.
     unreachable = notify_mentions(request=review_request, actor=user, text=body, skip=requested).unreachable
     queue_checks(review_request)
+    events.domain_event(review_request, "review_request.opened", user.username)
     return review_request, unreachable
 
 
@@ -202,6 +203,7 @@ def review_request_update(
             rr.state = ReviewRequest.State.CLOSED
             rr.closed_at = now
             timeline_add(rr, TimelineEvent.Kind.CLOSED, user, {})
+            events.domain_event(rr, "review_request.closed", user.username)
             notify(
                 users=watchers(rr),
                 kind=Notification.Kind.CLOSED,
@@ -329,4 +331,5 @@ def review_request_merge(
         summary=f"{user.username} merged {request_label(rr)}: {rr.repository.name}@{rr.alias} → v{rr.candidate.number}",
     )
     events.request_event(rr, "request.merged", serializers.request_out(rr))
+    events.domain_event(rr, "review_request.merged", user.username)
     return rr

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "assay"
 
 # Imported inside functions on purpose: optional extras, a POSIX-only module, and a slow
 # standard-library import needed only when the environment is captured.
-LAZY_ALLOWED = {"pandas", "psutil", "websockets", "resource", "importlib"}
+LAZY_ALLOWED = {"pandas", "psutil", "websockets", "resource", "importlib", "yaml"}
 
 
 def _modules() -> dict[str, ast.Module]:

@@ -234,7 +234,7 @@ def test_oidc_providers_come_from_the_environment() -> None:
             "name": "Corp SSO",
             "client_id": "c",
             "secret": "s",
-            "settings": {"server_url": "https://sso.example.com"},
+            "settings": {"server_url": "https://sso.example.com", "oauth_pkce_enabled": True},
         }
     ]
     for bad in ({"id": "x"}, [{"id": "x", "server_url": "u"}], [{"id": "x y", "server_url": "u", "client_id": "c"}]):

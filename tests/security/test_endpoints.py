@@ -95,7 +95,17 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "api-project-review-settings": {"required_approvals": 2},
     "api-notifications": {"all": True},
     "api-notification-preferences": {"email": ["mention"]},
+    # webhooks: a public address literal (no DNS needed); the sample webhook is "f"*32
+    "api-webhooks": {"url": "https://93.184.215.14/hook", "events": ["alias.moved"]},
+    "api-webhook": {"name": "renamed"},
+    "api-tried": {"config": {"lr": 0.01}},
+    "api-tried-settings": {"exclude": ["seed"], "key_metric": "acc"},
 }
+# Endpoints only project admins may read (webhooks: targets and delivery logs): a viewer
+# gets 403 there even for GET.
+ADMIN_READ_ENDPOINTS = {"api-webhooks", "api-webhook", "api-webhook-deliveries"}
+# POSTs that only read (a question in a body): viewers may send them.
+READ_POSTS = {"api-tried"}
 # Endpoints over the caller's own objects (their tokens): another user's object is not
 # theirs to know, so even a viewer of the project gets 404 there, never 403.
 OWN_OBJECT_ENDPOINTS = {"api-token"}
@@ -146,6 +156,18 @@ def _registry_samples(run: Run) -> None:
         user=run.author, repository=fraud, run=source, artifact="model.pkl", aliases=["staging"]
     )
     _review_samples(run, fraud)
+    _webhook_samples(run)
+
+
+def _webhook_samples(run: Run) -> None:
+    """Webhook "f"*32 of acme/proj with one delivery "9"*32."""
+    from automations.models import Delivery, Webhook
+
+    webhook = Webhook.objects.create(
+        id="f" * 32, project=run.project, name="sample", url="https://93.184.215.14/hook", secret="x" * 20,
+        events=["alias.moved"],
+    )  # fmt: skip
+    Delivery.objects.create(id="9" * 32, webhook=webhook, event="alias.moved", payload={"event": "alias.moved"})
 
 
 def _review_samples(run: Run, fraud: Any) -> None:
@@ -198,6 +220,8 @@ def sample_kwargs(run: Run) -> dict[str, str]:
         "number": "1",
         "review_id": "b" * 32,
         "comment_id": "d" * 32,
+        "webhook_id": "f" * 32,
+        "delivery_id": "9" * 32,
     }
 
 
@@ -261,6 +285,10 @@ def snapshot() -> dict[str, int]:
     counts["Review.dismissed"] = Review.objects.filter(dismissed_at__isnull=False).count()
     counts["Comment.changed"] = Comment.objects.exclude(body="hello").count()
     counts["Notification.read"] = Notification.objects.filter(read_at__isnull=False).count()
+    from automations.models import Delivery, Webhook
+
+    counts.update({"Webhook": Webhook.objects.count(), "Delivery": Delivery.objects.count()})
+    counts["Webhook.changed"] = Webhook.objects.exclude(name="sample").count()
     return counts
 
 
@@ -453,6 +481,7 @@ def test_an_outsider_sees_the_same_answer_as_for_a_missing_object(
     missing.update({"username": "nosuchuser", "kind": "user", "name": "nosuchuser", "token_id": "f" * 32})
     missing.update({"model": "fraud", "version": "1", "alias": "staging"})
     missing.update({"number": "1", "review_id": "b" * 32, "comment_id": "d" * 32})
+    missing.update({"webhook_id": "f" * 32, "delivery_id": "9" * 32})
     if "run_id" not in route:
         missing["team"], missing["project"] = "nosuchteam", "nosuch"
 
@@ -490,7 +519,7 @@ def test_a_viewer_may_read_every_object_endpoint_but_write_through_none(
 
     if name in OWN_OBJECT_ENDPOINTS:
         assert_error(response, 404, code="not_found")
-    elif method in UNSAFE:
+    elif (method in UNSAFE and name not in READ_POSTS) or name in ADMIN_READ_ENDPOINTS:
         assert_error(response, 403, code="permission_denied")
     else:
         assert response.status_code == 200

@@ -118,6 +118,8 @@ ROWS: dict[str, dict[str, Rule]] = {
     "api/v1/runs/<str:run_id>/artifacts/<str:artifact_id>/complete/": {"post": WRITE},
     "api/v1/runs/<str:run_id>/artifacts/<str:artifact_id>/download/": {"get": VIEW},
     "api/v1/projects/<str:team>/<str:project>/keys/": {"get": VIEW},
+    "api/v1/projects/<str:team>/<str:project>/tried/": {"post": VIEW},
+    "api/v1/projects/<str:team>/<str:project>/tried/settings/": {"get": VIEW, "put": ADMIN},
     "api/v1/compare/": {"get": VIEW},
     "api/v1/export/histories/": {"get": VIEW},
     "api/v1/search/": {"get": USER},
@@ -158,6 +160,18 @@ ROWS: dict[str, dict[str, Rule]] = {
         "delete": ADMIN,
     },
     "api/v1/projects/<str:team>/<str:project>/review-settings/": {"get": VIEW, "patch": ADMIN},
+    # webhooks: project admins only, reads included (targets, delivery logs)
+    "api/v1/projects/<str:team>/<str:project>/webhooks/": {"get": ADMIN, "post": ADMIN},
+    "api/v1/projects/<str:team>/<str:project>/webhooks/<str:webhook_id>/": {
+        "get": ADMIN,
+        "patch": ADMIN,
+        "delete": ADMIN,
+    },
+    "api/v1/projects/<str:team>/<str:project>/webhooks/<str:webhook_id>/test/": {"post": ADMIN},
+    "api/v1/projects/<str:team>/<str:project>/webhooks/<str:webhook_id>/deliveries/": {"get": ADMIN},
+    "api/v1/projects/<str:team>/<str:project>/webhooks/<str:webhook_id>/deliveries/<str:delivery_id>/redeliver/": {
+        "post": ADMIN
+    },
     "api/v1/notifications/": {"get": USER, "post": USER},
     "api/v1/notifications/preferences/": {"get": USER, "put": USER},
     # --- probes and capability URLs
@@ -204,6 +218,14 @@ ROWS: dict[str, dict[str, Rule]] = {
     "notifications/": {"get": USER, "post": USER},
     # --- pages: review policy (as the API: everyone who sees it reads, admins change it)
     "<str:team>/<str:project>/review-settings/": {"get": VIEW, "post": ADMIN},
+    # webhooks settings: project admins only, reads included
+    "<str:team>/<str:project>/settings/webhooks/": {"get": ADMIN, "post": ADMIN},
+    "<str:team>/<str:project>/settings/webhooks/<str:webhook_id>/": {"get": ADMIN, "post": ADMIN},
+    "<str:team>/<str:project>/settings/webhooks/<str:webhook_id>/test/": {"post": ADMIN},
+    "<str:team>/<str:project>/settings/webhooks/<str:webhook_id>/delete/": {"post": ADMIN},
+    "<str:team>/<str:project>/settings/webhooks/<str:webhook_id>/deliveries/<str:delivery_id>/redeliver/": {
+        "post": ADMIN
+    },
     "<str:team>/<str:project>/models/<str:model>/review-settings/": {"get": VIEW, "post": ADMIN},
     "<str:team>/<str:project>/models/<str:model>/review-settings/reset/": {"post": ADMIN},
     "<str:team>/<str:project>/export.csv": {"get": VIEW},
@@ -270,6 +292,8 @@ PAGE_BODIES: dict[str, dict[str, Any] | Callable[[str], dict[str, Any]]] = {
     "review-comment": {"body": "a comment"},
     "review-update": {"state": "closed"},
     "review-dismiss": {"reason": "addressed"},
+    "webhooks": {"url": "https://93.184.215.14/hook", "events": "alias.moved", "format": "json"},
+    "webhook": {"url": "https://93.184.215.14/hook", "events": "alias.moved", "format": "json", "name": "x"},
     "project-review-settings": {"required_approvals": "2", "approver_role": "maintainer", "gates": ""},
     "model-review-settings": {"required_approvals": "2", "approver_role": "maintainer", "gates": ""},
     "notification-settings": {"email": ["mention"]},

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import getpass
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from assay import env, registry, reviews, watch
+from assay import env, registry, reviews, tried, watch
 from assay._version import __version__
 from assay.api import Api, RunRecord
 from assay.artifacts import download
 from assay.client import Client, normalize_url
-from assay.errors import AssayError, ConfigurationError
+from assay.errors import AssayError, ConfigurationError, UsageError
 from assay.spool import SpoolDir, spooled_dirs, sync
 
 
@@ -171,6 +172,63 @@ class _RunEnded(Exception):
     """Raised from ``runs watch``'s subscription callback: the run had ended already (its status)."""
 
 
+def load_config_file(path: str) -> dict[str, object]:
+    """A config from a file (``-`` for stdin): JSON, YAML (needs PyYAML: ``assay-sdk[yaml]``)
+    or an argparse dump (``Namespace(lr=0.01, epochs=10)``, what ``print(args)`` writes)."""
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    stripped = text.strip()
+    if stripped.startswith("Namespace("):
+        tree = ast.parse(stripped, mode="eval").body
+        if not isinstance(tree, ast.Call) or tree.args:
+            raise ConfigurationError(f"{path}: not an argparse dump (Namespace(key=value, ...)).")
+        try:
+            out: dict[str, object] = {}
+            for keyword in tree.keywords:
+                if keyword.arg is None:  # **{'a.b': 1}: how a Namespace writes keys that are not names
+                    out.update({str(k): v for k, v in dict(ast.literal_eval(keyword.value)).items()})
+                else:
+                    out[keyword.arg] = ast.literal_eval(keyword.value)
+            return out
+        except (ValueError, TypeError):
+            raise ConfigurationError(f"{path}: an argparse dump may hold only literal values.") from None
+    try:
+        loaded = json.loads(stripped)
+    except ValueError:
+        try:
+            import yaml
+        except ImportError:
+            raise ConfigurationError(
+                f"{path} is not JSON; for YAML install PyYAML (pip install 'assay-sdk[yaml]')."
+            ) from None
+        try:
+            loaded = yaml.safe_load(stripped)
+        except yaml.YAMLError as exc:
+            raise ConfigurationError(f"{path}: neither JSON nor valid YAML ({exc.__class__.__name__}).") from None
+    if not isinstance(loaded, dict):
+        raise ConfigurationError(f"{path}: the config must be an object (key: value), not {type(loaded).__name__}.")
+    return loaded
+
+
+def cmd_tried(args: argparse.Namespace) -> int:
+    """Exit 0 when an identical run exists, 1 when none, 2 on an error."""
+    project = args.project or env.get(env.PROJECT)
+    if not project:
+        print("assay: error: which project? pass -p team/project or set ASSAY_PROJECT.", file=sys.stderr)
+        return 2
+    try:
+        config = load_config_file(args.config)
+        with Client.from_env(args.url) as client:
+            answer = client.tried(project, config)
+    except (OSError, AssayError, SyntaxError) as exc:
+        print(f"assay: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(answer, indent=1))
+    else:
+        print(tried.describe(answer) or f"not tried yet in {project}, and no run differs in only one or two keys.")
+    return 0 if answer.get("identical") else 1
+
+
 def cmd_runs_watch(args: argparse.Namespace) -> int:
     """Print a run's metrics as they are logged, until it ends (or Ctrl-C)."""
     server = env.resolve_url(args.url)
@@ -305,6 +363,38 @@ def cmd_review_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _project_arg(args: argparse.Namespace) -> str:
+    project = args.project or env.get(env.PROJECT) or ""
+    if project.count("/") != 1:
+        raise UsageError("--project team/project (or ASSAY_PROJECT) is required.")
+    return project
+
+
+def cmd_webhooks_list(args: argparse.Namespace) -> int:
+    project = _project_arg(args)
+    with Api(args.url) as api:
+        items = api.client.list_webhooks(project)
+    if args.json:
+        print(json.dumps(items, indent=1))
+        return 0
+    if not items:
+        print(f"No webhooks in {project}.")
+        return 0
+    for item in items:
+        state = "enabled" if item.get("enabled") else "disabled"
+        events = ",".join(str(e) for e in item.get("events") or [])
+        print(f"{item.get('id')}\t{state}\t{item.get('format')}\t{item.get('name')}\t{item.get('url')}\t{events}")
+    return 0
+
+
+def cmd_webhooks_test(args: argparse.Namespace) -> int:
+    project = _project_arg(args)
+    with Api(args.url) as api:
+        delivery = api.client.test_webhook(project, args.webhook_id)
+    print(f"Test event queued: delivery {delivery.get('id')} ({delivery.get('state')}).")
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     manifest = registry.reproduce(args.ref, args.out, repo=args.repo, url=args.url)
     print(
@@ -436,12 +526,34 @@ def build_parser() -> argparse.ArgumentParser:
     review_merge.add_argument("--url")
     review_merge.set_defaults(func=cmd_review_merge)
 
+    webhooks = commands.add_parser("webhooks", help="a project's webhooks (project admins)")
+    webhooks_commands = webhooks.add_subparsers(dest="webhooks_command", required=True)
+    webhooks_list = webhooks_commands.add_parser("list", help="webhooks of a project")
+    webhooks_list.add_argument("--project", help="team/project (default: ASSAY_PROJECT)")
+    webhooks_list.add_argument("--json", action="store_true")
+    webhooks_list.add_argument("--url")
+    webhooks_list.set_defaults(func=cmd_webhooks_list)
+    webhooks_test = webhooks_commands.add_parser("test", help="send a test event to a webhook")
+    webhooks_test.add_argument("webhook_id")
+    webhooks_test.add_argument("--project", help="team/project (default: ASSAY_PROJECT)")
+    webhooks_test.add_argument("--url")
+    webhooks_test.set_defaults(func=cmd_webhooks_test)
+
     reproduce_cmd = commands.add_parser("reproduce", help="write a script that rebuilds a model version, and verify.py")
     reproduce_cmd.add_argument("ref", help="team/project/model@ref or model@ref")
     reproduce_cmd.add_argument("-o", "--out", required=True, help="directory to write into")
     reproduce_cmd.add_argument("--repo", help="clone from here instead of the recorded git remote")
     reproduce_cmd.add_argument("--url")
     reproduce_cmd.set_defaults(func=cmd_reproduce)
+
+    tried_cmd = commands.add_parser(
+        "tried", help="has this configuration run in the project? (exit 0: yes, 1: no, 2: error)"
+    )
+    tried_cmd.add_argument("config", help="a JSON or YAML file, or an argparse dump; - for stdin")
+    tried_cmd.add_argument("-p", "--project", help="team/project (default ASSAY_PROJECT)")
+    tried_cmd.add_argument("--json", action="store_true", help="print the server's whole answer as JSON")
+    tried_cmd.add_argument("--url")
+    tried_cmd.set_defaults(func=cmd_tried)
 
     pull_cmd = commands.add_parser("pull", help="download a version's binary and manifest.json")
     pull_cmd.add_argument("ref", help="team/project/model@ref or model@ref")

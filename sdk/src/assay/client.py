@@ -215,6 +215,22 @@ class Client:
     def merge_review_request(self, project: str, number: int, body: dict[str, Any]) -> dict[str, Any]:
         return _obj(self.request("POST", f"{_project(project)}review-requests/{int(number)}/merge/", body=body))
 
+    def list_webhooks(self, project: str) -> list[dict[str, Any]]:
+        answer = self.request("GET", f"{_project(project)}webhooks/")
+        if not isinstance(answer, list) or not all(isinstance(item, dict) for item in answer):
+            raise AssayError("The server answered with an unexpected JSON shape.")
+        return answer
+
+    def test_webhook(self, project: str, webhook_id: str) -> dict[str, Any]:
+        return _obj(self.request("POST", f"{_project(project)}webhooks/{_seg(webhook_id)}/test/"))
+
+    def tried(self, project: str, config: dict[str, Any], *, exclude_run: str | None = None) -> dict[str, Any]:
+        """Runs of ``project`` with this configuration, else the nearest (see assay.tried)."""
+        body: dict[str, Any] = {"config": config}
+        if exclude_run:
+            body["exclude_run"] = exclude_run
+        return _obj(self.request("POST", f"{_project(project)}tried/", body=body))
+
     def health(self) -> bool:
         try:
             return self._http.get(self.url + "/healthz", timeout=5).status_code == 200

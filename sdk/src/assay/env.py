@@ -22,6 +22,8 @@ RETRY_TIMEOUT = "ASSAY_RETRY_TIMEOUT"  # seconds of retrying a batch before spoo
 SYSTEM_METRICS = "ASSAY_SYSTEM_METRICS"  # seconds between system/* samples; 0 turns sampling off (default 10)
 CAPTURE_CODE = "ASSAY_CAPTURE_CODE"  # 0: do not record git state and command line
 CAPTURE_ENVIRONMENT = "ASSAY_CAPTURE_ENVIRONMENT"  # 0: do not record Python, packages, OS, GPU
+IF_TRIED = "ASSAY_IF_TRIED"  # warn (default), skip or ignore: what assay.init does when the config already ran
+TRIED_TIMEOUT = "ASSAY_TRIED_TIMEOUT"  # seconds the "tried?" question may take (default 3)
 
 ALL = [
     URL,
@@ -36,6 +38,8 @@ ALL = [
     SYSTEM_METRICS,
     CAPTURE_CODE,
     CAPTURE_ENVIRONMENT,
+    IF_TRIED,
+    TRIED_TIMEOUT,
 ]
 
 MODES = ("online", "offline", "disabled")

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Callable
 
-from assay import env
+from assay import env, tried
 from assay.capture import code_info, environment_info
 from assay.client import Client, normalize_url
 from assay.errors import (
@@ -74,11 +74,20 @@ def init(
     system_metrics: float | bool | None = None,
     retry_timeout: float | None = None,
     silent: bool | None = None,
+    if_tried: str | None = None,
 ) -> Run:
     """Start (or, with ``resume=RUN_ID``, continue) a run and make it the active run.
 
     Online, the server is asked at once, so a wrong URL, a bad token or a project you
     cannot reach raises here with a one-line message. See the README for every argument.
+
+    ``if_tried`` (default ``ASSAY_IF_TRIED`` or ``"warn"``), online with a config only:
+    ``"warn"`` asks the server in a background thread whether this configuration already
+    ran in the project and prints one line (the run starts at once either way);
+    ``"skip"`` asks first (bounded by ``ASSAY_TRIED_TIMEOUT``, 3 s) and, when an identical
+    run exists, starts no run and returns a run in ``disabled`` mode whose ``skipped`` is
+    True and ``tried`` holds the server's answer (if the server cannot tell in time, the
+    run starts); ``"ignore"`` asks nothing.
     """
     global _active
     silent = env.flag(env.SILENT, False) if silent is None else silent
@@ -96,6 +105,11 @@ def init(
         interval = float(system_metrics)
     if retry_timeout is None:
         retry_timeout = env.number(env.RETRY_TIMEOUT, 30.0)
+    if_tried = (if_tried or env.get(env.IF_TRIED) or "warn").strip().lower()
+    if if_tried not in tried.IF_TRIED:
+        raise ConfigurationError(
+            f"if_tried must be one of {', '.join(tried.IF_TRIED)} (ASSAY_IF_TRIED), not {if_tried!r}."
+        )
 
     previous = _active
     if previous is not None and not previous.finished:
@@ -198,6 +212,28 @@ def init(
         return _activate(run)
 
     client = _connect(url, token)
+    token_used = env.resolve_token(token)
+    if if_tried == "skip" and config_dict:
+        known = tried.ask_bounded(client.url, token_used, project, config_dict)
+        if known is not None and known.get("identical"):
+            client.close()
+            say(f"skipped: {tried.describe(known)}")
+            skipped = Run(
+                run_id=f"skipped-{uuid.uuid4().hex[:8]}",
+                name=name or "skipped",
+                url=None,
+                project=project,
+                experiment=experiment,
+                mode="disabled",
+                config=config_dict,
+                client=None,
+                transport=None,
+                spool_factory=None,
+                say=say,
+            )
+            skipped.skipped = True
+            skipped.tried = known
+            return _activate(skipped)
     try:
         answer = client.create_run(create)
     except AssayError as exc:
@@ -228,6 +264,9 @@ def init(
         say=say,
     )
     say(f"run {run.name}: {run.url}")
+    if if_tried == "warn" and config_dict:
+        # Off the training thread: the line comes when the server answers, or never.
+        tried.warn_in_background(server_url, token_used, project, config_dict, exclude_run=run_id, say=say)
     return _activate(run)
 
 

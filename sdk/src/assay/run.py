@@ -184,6 +184,10 @@ class Run:
         self.experiment = experiment
         self.mode = mode
         self.config = config
+        # assay.init(if_tried="skip") found this configuration already ran: no run was
+        # started, and ``tried`` holds the server's answer (identical runs).
+        self.skipped = False
+        self.tried: dict[str, Any] | None = None
         self.summary = Summary(self)
         self._client = client
         self._transport = transport

@@ -1,0 +1,179 @@
+"""The one way the server sends a request to a URL a user gave (webhooks): SSRF-safe.
+
+# SECURITY (../shared/security.md, class 3): the host is resolved here and EVERY address it
+# resolves to must be public (``is_global``, not multicast; IPv4-mapped IPv6 judged as IPv4),
+# unless the administrator allow-listed it (``ASSAY_WEBHOOK_ALLOW``: CIDRs or host names).
+# The connection then goes to the checked address itself (the name is not resolved a second
+# time, so DNS rebinding has no gap), TLS still verifies the certificate for the name. No
+# redirect is followed (a 3xx is a failed attempt), every socket operation and the whole
+# exchange are bounded in time, and at most MAX_RESPONSE_BYTES of the answer are read.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+MAX_URL_LENGTH = 2000
+TIMEOUT_SECONDS = 10.0
+MAX_RESPONSE_BYTES = 64 * 1024
+EXCERPT_BYTES = 1024
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class Refused(Exception):
+    """The URL may not be fetched (bad shape, or a forbidden address); the message says why."""
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str  # lower-case name or address literal (no brackets)
+    port: int
+    path: str  # path and query
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    excerpt: str
+    latency_ms: int
+    location: str | None = None
+
+
+def parse(url: object) -> Target:
+    if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
+        raise Refused(f"url must be an http or https URL of at most {MAX_URL_LENGTH} characters.")
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise Refused("url must not contain spaces or control characters.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise Refused("url is not a valid URL.") from None
+    if parts.scheme not in ("http", "https"):
+        raise Refused("url must start with http:// or https://.")
+    if parts.username is not None or parts.password is not None:
+        raise Refused("url must not carry a user name or password (use the secret).")
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise Refused("url has no host.")
+    if parts.fragment:
+        raise Refused("url must not have a #fragment.")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(parts.scheme, host, port or (443 if parts.scheme == "https" else 80), path)
+
+
+def _allow_list() -> tuple[list[ipaddress.IPv4Network | ipaddress.IPv6Network], set[str]]:
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    hosts: set[str] = set()
+    for entry in getattr(settings, "WEBHOOK_ALLOW", []):
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            hosts.add(entry.lower().rstrip("."))
+    return networks, hosts
+
+
+def _public(address: IPAddress) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def resolve(target: Target) -> list[IPAddress]:
+    """Every address ``target.host`` stands for, each checked; Refused if any is forbidden
+    (a name with one private address among public ones is refused as a whole)."""
+    networks, hosts = _allow_list()
+    try:
+        literal: IPAddress | None = ipaddress.ip_address(target.host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        addresses = [literal]
+    else:
+        try:
+            infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            raise Refused(f"The host {target.host} does not resolve.") from None
+        addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
+        if not addresses:  # pragma: no cover - getaddrinfo raises instead
+            raise Refused(f"The host {target.host} does not resolve.")
+    if target.host.rstrip(".") in hosts:
+        return addresses
+    for address in addresses:
+        if not _public(address) and not any(address in network for network in networks):
+            shown = target.host if literal is not None else f"{target.host} resolves to {address}, which"
+            raise Refused(
+                f"{shown} is a loopback, private, link-local or metadata address: webhooks may not reach it "
+                "(an administrator can allow it with ASSAY_WEBHOOK_ALLOW)."
+            )
+    return addresses
+
+
+def check(url: object) -> Target:
+    """Parse and resolve ``url`` now (creation time); Refused with the reason."""
+    target = parse(url)
+    if target.host.rstrip(".") not in _allow_list()[1]:  # an allow-listed name may not resolve yet
+        resolve(target)
+    return target
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    def __init__(self, target: Target, address: IPAddress, timeout: float) -> None:
+        super().__init__(target.host, target.port, timeout=timeout)
+        self._address = str(address)
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, target: Target, address: IPAddress, timeout: float) -> None:
+        self._tls = ssl.create_default_context()
+        super().__init__(target.host, target.port, timeout=timeout, context=self._tls)
+        self._address = str(address)
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
+
+
+def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float = TIMEOUT_SECONDS) -> Answer:
+    """POST ``body`` to ``url`` through the checks above. Raises Refused (forbidden target)
+    or OSError / http.client.HTTPException (network trouble, timeout)."""
+    target = parse(url)
+    address = resolve(target)[0]
+    started = time.monotonic()
+    deadline = started + timeout
+    connection: http.client.HTTPConnection = (
+        _PinnedHTTPS(target, address, timeout) if target.scheme == "https" else _PinnedHTTP(target, address, timeout)
+    )
+    try:
+        connection.request("POST", target.path, body=body, headers={**headers, "Connection": "close"})
+        response = connection.getresponse()
+        received = b""
+        while len(received) < MAX_RESPONSE_BYTES and time.monotonic() < deadline:
+            chunk = response.read(min(8192, MAX_RESPONSE_BYTES - len(received)))
+            if not chunk:
+                break
+            received += chunk
+        status = response.status
+        location = response.getheader("Location")
+    finally:
+        connection.close()
+    latency = int((time.monotonic() - started) * 1000)
+    return Answer(
+        status=status,
+        excerpt=received[:EXCERPT_BYTES].decode("utf-8", "replace"),
+        latency_ms=latency,
+        location=location,
+    )

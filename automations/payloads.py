@@ -1,0 +1,164 @@
+"""What a webhook sends: the versioned JSON payload of a domain event, with links, and its
+chat form (Slack- and Microsoft Teams-compatible ``{"text": ...}``).
+
+Built inside the transaction of the change (automations.services.on_domain_event), from
+the ids the emitting app gave, so a delivery carries the facts as they were at the event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import Project, new_id
+from core.domain_events import DomainEvent
+from experiments.models import Run
+from registry.models import AliasMove, ModelRepository, ModelVersion
+from registry.selectors import version_url
+from reviews.models import Review, ReviewRequest
+from reviews.serializers import request_url
+
+SCHEMA = "assay.webhook/v1"
+
+
+def project_url(project: Project) -> str:
+    return f"{settings.PUBLIC_URL}/{project.team.name}/{project.name}/"
+
+
+def _model_url(repository: ModelRepository) -> str:
+    project = repository.project
+    return f"{settings.PUBLIC_URL}/{project.team.name}/{project.name}/models/{repository.name}/"
+
+
+def _version(version: ModelVersion | None) -> dict[str, Any] | None:
+    if version is None:
+        return None
+    return {"number": version.number, "content_hash": version.content_hash, "url": version_url(version)}
+
+
+def _review(request_id: str | None) -> dict[str, Any] | None:
+    rr = (
+        ReviewRequest.objects.select_related("author", "merged_by", "project__team").filter(pk=request_id).first()
+        if request_id
+        else None
+    )
+    if rr is None:
+        return None
+    approvers = (
+        Review.objects.filter(request=rr, verdict=Review.Verdict.APPROVE, dismissed_at__isnull=True)
+        .order_by("created_at")
+        .values_list("author__username", flat=True)
+    )
+    return {
+        "number": rr.number,
+        "title": rr.title,
+        "state": rr.state,
+        "alias": rr.alias,
+        "author": rr.author.username if rr.author is not None else None,
+        "approved_by": list(dict.fromkeys(approvers)),
+        "merged_by": rr.merged_by.username if rr.merged_by is not None else None,
+        "candidate": _version(rr.candidate),
+        "url": request_url(rr),
+    }
+
+
+def event_data(event: DomainEvent) -> tuple[dict[str, Any], dict[str, str]]:
+    """(data, links) of ``event``."""
+    kind = event.type
+    if kind == "alias.moved":
+        move = AliasMove.objects.select_related(
+            "repository__project__team", "from_version__repository__project__team", "to_version__repository"
+        ).get(pk=event.data["move"])
+        review = _review(event.data.get("review_request"))
+        data = {
+            "model": move.repository.name,
+            "alias": move.alias,
+            "from": _version(move.from_version),
+            "to": _version(move.to_version),
+            "version_hash": move.to_version.content_hash,
+            "reason": move.reason,
+            "review_request": review,
+        }
+        links = {"model": _model_url(move.repository), "version": version_url(move.to_version)}
+        if review:
+            links["review_request"] = review["url"]
+        return data, links
+    if kind == "version.created":
+        version = ModelVersion.objects.select_related("repository__project__team").get(pk=event.data["version"])
+        return (
+            {"model": version.repository.name, "version": _version(version), "run": version.source_run_ref},
+            {"model": _model_url(version.repository), "version": version_url(version)},
+        )
+    if kind.startswith("review_request."):
+        review = _review(event.data["review_request"])
+        assert review is not None
+        return {"review_request": review, "review": event.data.get("review")}, {"review_request": review["url"]}
+    if kind in ("run.finished", "run.failed"):
+        run = Run.objects.select_related("project__team", "experiment").get(pk=event.data["run"])
+        project = run.project
+        url = f"{settings.PUBLIC_URL}/{project.team.name}/{project.name}/runs/{run.id}/"
+        return (
+            {"run": {"id": run.id, "name": run.name, "status": run.status, "experiment": run.experiment.name}},
+            {"run": url},
+        )
+    raise KeyError(kind)  # pragma: no cover - EVENT_TYPES is closed
+
+
+def build(
+    project: Project, kind: str, actor: str | None, data: dict[str, Any], links: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "event": kind,
+        "event_id": new_id(),
+        "occurred_at": timezone.now().isoformat(),
+        "project": {"path": project.path, "url": project_url(project)},
+        "actor": actor,
+        "data": data,
+        "links": {"project": project_url(project), **links},
+    }
+
+
+def text(payload: dict[str, Any]) -> str:
+    """One line for a chat channel, e.g. "v7 of fraud-detector is now production (review #12
+    by ana, approved by bob)"."""
+    data = payload.get("data") or {}
+    kind = payload.get("event")
+    actor = payload.get("actor") or "someone"
+    where = payload["project"]["path"]
+    if kind == "alias.moved":
+        review = data.get("review_request")
+        line = f"v{data['to']['number']} of {data['model']} is now {data['alias']}"
+        if review:
+            approved = ", ".join(review["approved_by"]) or "no one"
+            return f"{line} (review #{review['number']} by {review['author']}, approved by {approved})"
+        return f"{line} (moved by {actor})"
+    if kind == "version.created":
+        return f"{actor} registered v{data['version']['number']} of {data['model']} in {where}"
+    if isinstance(kind, str) and kind.startswith("review_request."):
+        review = data["review_request"]
+        verb = {
+            "review_request.opened": "opened",
+            "review_request.approved": "approved",
+            "review_request.changes_requested": "requested changes on",
+            "review_request.merged": "merged",
+            "review_request.closed": "closed",
+        }[kind]
+        return f"{actor} {verb} review #{review['number']} in {where}: {review['title']}"
+    if kind in ("run.finished", "run.failed"):
+        return f"Run {data['run']['name']} in {where} {data['run']['status']}"
+    if kind == "webhook.test":
+        return f"Test event from Assay for {where}: this webhook works."
+    return f"{kind} in {where}"  # pragma: no cover
+
+
+def body(payload: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """What is POSTed: the payload itself (json) or the chat message (slack; Teams reads the
+        same ``text``): the line, then the payload's main link on a line of its own (both tools
+    turn a bare URL into a link)."""
+    if fmt == "slack":
+        links = payload.get("links") or {}
+        link = next((v for k, v in links.items() if k != "project"), links.get("project"))
+        return {"text": f"{text(payload)}\n{link}" if link else text(payload)}
+    return payload

@@ -1,0 +1,163 @@
+"""Reads for "has this configuration been tried?" (the API, the run page and the SDK's
+warning all ask these). The rules of the fingerprint are in experiments/fingerprint.py.
+
+* **Identical** runs: same fingerprint in the project, through the index
+  ``run_project_fingerprint`` (project, config_fingerprint, -start_time): the newest
+  :data:`MAX_IDENTICAL` and their count.
+* **Near** runs, asked only when none is identical: among the project's newest
+  :data:`NEAR_WINDOW` runs (a bounded scan of the ``run_project_start`` index), those whose
+  canonical configuration (``Run.config_canonical``) differs in one or two keys (a key
+  present on one side only counts as a difference), fewest differences first, then newest;
+  at most :data:`MAX_NEAR`. Counted in SQL on PostgreSQL, in Python on SQLite.
+* **Key metric**: the project's setting (``TriedSettings.key_metric``) when set; else the
+  metric most of the answered runs have (ties: alphabetical). Its last value is shown.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from django.db import connection
+
+from accounts.models import Project
+from experiments import fingerprint, presenters
+from experiments.models import MetricSummary, Run, TriedSettings
+
+MAX_IDENTICAL = 10
+MAX_NEAR = 5
+MAX_NEAR_DIFFERENCES = 2
+NEAR_WINDOW = 1_000
+
+
+def tried_settings_of(project: Project) -> tuple[list[str], str]:
+    """(excluded key patterns, key metric) of the project; the defaults without a row."""
+    row = TriedSettings.objects.filter(project=project).values_list("exclude", "key_metric").first()
+    if row is None:
+        return list(fingerprint.DEFAULT_EXCLUDE), ""
+    return list(row[0]), row[1]
+
+
+def _runs_out(runs: list[Run], key_metric: str) -> tuple[str | None, list[dict[str, Any]]]:
+    summaries: dict[str, dict[str, float | None]] = {}
+    if runs:
+        for run_id, key, last in MetricSummary.objects.filter(run__in=runs).values_list("run_id", "key", "last"):
+            summaries.setdefault(run_id, {})[key] = last
+    metric = key_metric or None
+    if metric is None:
+        counts = Counter(key for values in summaries.values() for key in values)
+        if counts:
+            metric = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[0][0]
+    out = []
+    for run in runs:
+        value = summaries.get(run.id, {}).get(metric) if metric else None
+        out.append(
+            {
+                "id": run.id,
+                "name": run.name,
+                "experiment": run.experiment.name,
+                "author": run.author.username if run.author else None,
+                "status": run.status,
+                "start_time": run.start_time.isoformat(),
+                "end_time": run.end_time.isoformat() if run.end_time else None,
+                "url": presenters.run_url(run),
+                "metric": None if metric is None else {"key": metric, "value": presenters.number_out(value)},
+            }
+        )
+    return metric, out
+
+
+def tried_lookup(*, project: Project, config: dict[str, Any], exclude_run: str | None = None) -> dict[str, Any]:
+    """What of ``config`` (a config, params may be mixed in: both are keys) already ran in
+    ``project``. ``exclude_run``: a run left out (the caller's own, just created)."""
+    exclude, key_metric = tried_settings_of(project)
+    wanted = fingerprint.effective(config, {}, exclude=exclude)
+    value = fingerprint.fingerprint_of(wanted)
+    base = Run.objects.filter(project=project).select_related("author", "experiment", "project__team")
+    if exclude_run:
+        base = base.exclude(pk=exclude_run)
+    same = base.filter(config_fingerprint=value)
+    identical = list(same.order_by("-start_time")[:MAX_IDENTICAL])
+    count = len(identical) if len(identical) < MAX_IDENTICAL else same.count()
+    near: list[tuple[Run, list[str], dict[str, Any]]] = []
+    if not identical:
+        near = _near(base=base, project=project, wanted=wanted, exclude_run=exclude_run)
+    metric, identical_out = _runs_out(identical, key_metric)
+    near_metric, near_runs = _runs_out([run for run, _, _ in near], key_metric)
+    near_out = []
+    for (_run, keys, theirs), item in zip(near, near_runs, strict=True):
+        item["differences"] = [{"key": k, "value": theirs.get(k), "yours": wanted.get(k)} for k in keys]
+        near_out.append(item)
+    return {
+        "fingerprint": value,
+        "identical_count": count,
+        "identical": identical_out,
+        "near": near_out,
+        "key_metric": metric or near_metric,
+        "near_window": NEAR_WINDOW,
+    }
+
+
+# The near scan in SQL (PostgreSQL): for each of the newest NEAR_WINDOW runs, the keys whose
+# canonical value differs from the asked one plus the asked keys the run lacks. jsonb equality
+# compares numbers numerically, as the canonical form does.
+NEAR_SQL = """
+SELECT r.id, d.n FROM (
+    SELECT id, start_time, config_canonical FROM experiments_run
+    WHERE project_id = %(project)s AND id <> %(exclude)s
+    ORDER BY start_time DESC LIMIT %(window)s
+) r
+CROSS JOIN LATERAL (
+    SELECT (SELECT count(*) FROM jsonb_each(r.config_canonical) e
+            WHERE (%(wanted)s::jsonb -> e.key) IS DISTINCT FROM e.value)
+         + (SELECT count(*) FROM jsonb_object_keys(%(wanted)s::jsonb) k
+            WHERE NOT jsonb_exists(r.config_canonical, k)) AS n
+) d
+WHERE d.n BETWEEN 1 AND %(most)s
+ORDER BY d.n, r.start_time DESC
+LIMIT %(limit)s
+"""
+
+
+def _near(
+    *, base: Any, project: Project, wanted: dict[str, Any], exclude_run: str | None
+) -> list[tuple[Run, list[str], dict[str, Any]]]:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                NEAR_SQL,
+                {
+                    "project": project.pk,
+                    "exclude": exclude_run or "",
+                    "window": NEAR_WINDOW,
+                    "wanted": json.dumps(wanted, allow_nan=False),
+                    "most": MAX_NEAR_DIFFERENCES,
+                    "limit": MAX_NEAR,
+                },
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+        by_id = {run.id: run for run in base.filter(pk__in=ids)}
+        runs = [by_id[i] for i in ids if i in by_id]
+    else:  # the embedded SQLite profile: the same rule in Python over the same window
+        runs = list(base.order_by("-start_time")[:NEAR_WINDOW])
+    found = []
+    for run in runs:
+        theirs = run.config_canonical if isinstance(run.config_canonical, dict) else {}
+        keys = fingerprint.differences(wanted, theirs)
+        if 1 <= len(keys) <= MAX_NEAR_DIFFERENCES:
+            found.append((len(keys), run, keys, theirs))
+    found.sort(key=lambda item: item[0])  # stable: newest first within a count
+    return [(run, keys, theirs) for _, run, keys, theirs in found[:MAX_NEAR]]
+
+
+def duplicates_of(run: Run, *, limit: int = 5) -> list[Run]:
+    """Other runs of the run's project with the same configuration, newest first."""
+    if not run.config_fingerprint:
+        return []
+    return list(
+        Run.objects.filter(project_id=run.project_id, config_fingerprint=run.config_fingerprint)
+        .exclude(pk=run.pk)
+        .select_related("author")
+        .order_by("-start_time")[:limit]
+    )

@@ -1,0 +1,63 @@
+"""A real HTTP receiver for webhook tests: a threaded server on a loopback port that records
+every request (path, headers, body) and answers from a script of (status, headers) pairs,
+the last one repeated."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    host: str
+    port: int
+    answers: list[tuple[int, dict[str, str]]]
+    requests: list[Received] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/hook"
+
+
+@contextmanager
+def receiver(answers: list[tuple[int, dict[str, str]]] | None = None, host: str = "127.0.0.1") -> Iterator[Receiver]:
+    state = Receiver(host=host, port=0, answers=list(answers or [(200, {})]))
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            with lock:
+                state.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                status, headers = state.answers.pop(0) if len(state.answers) > 1 else state.answers[0]
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((host, 0), Handler)
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
