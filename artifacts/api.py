@@ -15,19 +15,20 @@ from artifacts import downloads, paths, selectors, services
 from artifacts.access import access_artifact
 from artifacts.models import Artifact
 from artifacts.presenters import artifact_out
+from core.api import StrictSerializer
 from core.errors import Conflict, Invalid
 from core.validation import refuse_unknown_fields
 from experiments.access import access_run
 
 
-class FileIn(serializers.Serializer[Any]):
+class FileIn(StrictSerializer):
     path = serializers.CharField(help_text="Relative name, e.g. model/weights.safetensors (≤ 1024 characters).")
     size = serializers.IntegerField(help_text="Bytes; at most ASSAY_MAX_ARTIFACT_BYTES (default 5 GiB).")
     sha256 = serializers.CharField(help_text="64 hex characters.")
     media_type = serializers.CharField(required=False, help_text="A hint; the worker detects the real type.")
 
 
-class DeclareIn(serializers.Serializer[Any]):
+class DeclareIn(StrictSerializer):
     kind = serializers.ChoiceField(choices=Artifact.Kind.choices, required=False, default="file")
     files = FileIn(many=True, help_text=f"1-{services.MAX_FILES_PER_DECLARE} files (a directory is one manifest).")
 

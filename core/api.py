@@ -46,6 +46,21 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictSerializer(serializers.Serializer[Any]):
+    """The base of every input serializer: a key it does not know is refused naming it (400),
+    never ignored. DRF drops unknown keys, so a typo or a role riding along in a body went
+    unnoticed (mass assignment), and ``POST /projects/`` with an unknown key answered the
+    404 of its team lookup instead (issue 17). The schema says so: every request body
+    object has ``additionalProperties: false`` (core/openapi.py)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(map(str, set(data) - set(self.fields)))
+            if unknown:
+                raise serializers.ValidationError({unknown[0]: ["Unknown field."]})
+        return super().to_internal_value(data)
+
+
 class FastJSONRenderer(BaseRenderer):
     media_type = "application/json"
     format = "json"

@@ -16,6 +16,7 @@ from accounts.models import User
 from accounts.names import parse_project_path
 from core import paging
 from core.errors import Conflict, Invalid, NotFound
+from core.openapi import int_query
 from core.validation import refuse_nulls, refuse_unknown_fields
 from experiments import metric_store, metrics, selectors, services
 from experiments.access import access_run
@@ -148,8 +149,8 @@ class RunListView(APIView):
             OpenApiParameter("experiment", str, description="experiment name"),
             OpenApiParameter("status", str, description="running, finished, failed or killed"),
             OpenApiParameter("sort", str, description="Older single ordering: `-metrics.acc` (use order_by)"),
-            OpenApiParameter("page", int, description="Older offset paging; the cursor is faster"),
-            OpenApiParameter("page_size", int, description=f"1-{MAX_PAGE_SIZE}, default {PAGE_SIZE}"),
+            int_query("page", lo=1, hi=10**9, default=1, description="Older offset paging; the cursor is faster"),
+            int_query("page_size", lo=1, hi=MAX_PAGE_SIZE, default=PAGE_SIZE),
         ],
         responses=inline_serializer(
             "RunSearchPage",
@@ -296,16 +297,15 @@ class RunMetricListView(APIView):
 class RunMetricHistoryView(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter(
+            int_query(
                 "max_points",
-                int,
-                description=f"Downsample to at most N points (2..{MAX_DOWNSAMPLED_POINTS}) with MinMaxLTTB",
+                lo=2,
+                hi=MAX_DOWNSAMPLED_POINTS,
+                description="Downsample to at most N points with MinMaxLTTB (not with `offset`)",
             ),
-            OpenApiParameter(
-                "offset", int, description=f"Raw points: index of the first point, 0..{paging.MAX_OFFSET} (default 0)"
-            ),
-            OpenApiParameter(
-                "limit", int, description=f"Raw points per page, 1..{MAX_HISTORY_PAGE} (default {DEFAULT_HISTORY_PAGE})"
+            int_query("offset", lo=0, hi=paging.MAX_OFFSET, default=0, description="Raw points: the first one's index"),
+            int_query(
+                "limit", lo=1, hi=MAX_HISTORY_PAGE, default=DEFAULT_HISTORY_PAGE, description="Raw points per page"
             ),
         ],
         responses=MetricHistoryOut,

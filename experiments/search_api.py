@@ -24,6 +24,7 @@ from accounts.access import access_project
 from accounts.names import parse_project_path
 from core import paging
 from core.errors import Invalid
+from core.openapi import int_query
 from experiments import metrics, parquet_export, search_selectors, selectors
 from experiments.access import MAX_RUNS_AT_ONCE, access_runs
 from experiments.api import filter_error
@@ -68,7 +69,7 @@ class ProjectKeysView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("q", str, description="Only keys containing this text (case-insensitive)"),
-            OpenApiParameter("limit", int, description="Per kind, 1-500 (default 50)"),
+            int_query("limit", lo=1, hi=500, default=50, description="Per kind"),
         ],
         responses=inline_serializer(
             "ProjectKeys",
@@ -100,7 +101,7 @@ class CompareView(APIView):
             OpenApiParameter(
                 "keys", str, description=f"Metric keys (at most {MAX_COMPARE_KEYS}); default: the runs' keys"
             ),
-            OpenApiParameter("max_points", int, description=f"Per series, 2-{MAX_COMPARE_POINTS} (MinMaxLTTB)"),
+            int_query("max_points", lo=2, hi=MAX_COMPARE_POINTS, description="Per series (MinMaxLTTB)"),
         ],
         responses=OpenApiTypes.OBJECT,
         summary="Compare runs: summaries, params and downsampled histories of many runs in one request",
@@ -187,7 +188,7 @@ class GlobalSearchView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("q", str, required=True, description="Text to find in names (and run tag values)"),
-            OpenApiParameter("limit", int, description="Per kind, 1-50 (default 10)"),
+            int_query("limit", lo=1, hi=50, default=10, description="Per kind"),
         ],
         responses=OpenApiTypes.OBJECT,
         summary="Find projects, experiments, runs and models by name or tag, across everything you may see",

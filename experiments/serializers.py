@@ -7,13 +7,13 @@ from typing import Any
 
 from rest_framework import serializers
 
-from core.api import StrictCharField
+from core.api import StrictCharField, StrictSerializer
 from experiments import metrics
 from experiments.models import Experiment, Figure, MetricSummary, RunStatus
 from experiments.presenters import number_out
 
 
-class ExperimentIn(serializers.Serializer[Any]):
+class ExperimentIn(StrictSerializer):
     name = StrictCharField(max_length=128)
 
 
@@ -23,7 +23,7 @@ class ExperimentOut(serializers.ModelSerializer[Experiment]):
         fields = ["id", "name", "description", "created_at"]
 
 
-class RunCreateIn(serializers.Serializer[Any]):
+class RunCreateIn(StrictSerializer):
     project = StrictCharField(max_length=129, help_text='"team/project"; created if missing and allowed.')
     experiment = StrictCharField(max_length=128, required=False, default="default")
     name = StrictCharField(max_length=128, required=False, allow_null=True, default=None)
@@ -43,7 +43,7 @@ class RunCreateIn(serializers.Serializer[Any]):
     )
 
 
-class RunUpdateIn(serializers.Serializer[Any]):
+class RunUpdateIn(StrictSerializer):
     name = StrictCharField(max_length=128, required=False)
     notes = StrictCharField(max_length=100_000, required=False, allow_blank=True)
     status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
@@ -52,7 +52,7 @@ class RunUpdateIn(serializers.Serializer[Any]):
     info = serializers.JSONField(required=False, help_text="Merged section by section into the run's info.")
 
 
-class MetricPointIn(serializers.Serializer[Any]):
+class MetricPointIn(StrictSerializer):
     """Documentation only: the log endpoint validates points with a fast validator."""
 
     key = StrictCharField(max_length=metrics.MAX_KEY_LENGTH)
@@ -63,7 +63,7 @@ class MetricPointIn(serializers.Serializer[Any]):
     )
 
 
-class MetricSeriesIn(serializers.Serializer[Any]):
+class MetricSeriesIn(StrictSerializer):
     """Documentation only: the compact columnar form of metric points."""
 
     key = StrictCharField(max_length=metrics.MAX_KEY_LENGTH)
@@ -72,7 +72,7 @@ class MetricSeriesIn(serializers.Serializer[Any]):
     timestamps = serializers.ListField(child=serializers.IntegerField(), required=False)
 
 
-class LogBatchIn(serializers.Serializer[Any]):
+class LogBatchIn(StrictSerializer):
     """Documentation of the log body (validated by ``services.run_log``)."""
 
     batch_id = StrictCharField(
@@ -111,7 +111,7 @@ class SummaryOut(serializers.ModelSerializer[MetricSummary]):
         return number_out(obj.max)
 
 
-class FigureIn(serializers.Serializer[Any]):
+class FigureIn(StrictSerializer):
     kind = serializers.ChoiceField(choices=Figure.Kind.choices, default=Figure.Kind.CONFUSION_MATRIX)
     name = StrictCharField(max_length=128)
     step = serializers.IntegerField(

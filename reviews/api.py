@@ -20,6 +20,7 @@ from accounts.access import access_project
 from accounts.models import ProjectRole, User
 from core import paging
 from core.errors import Invalid
+from core.openapi import int_query
 from core.validation import body_object, query_bool
 from registry.access import access_model
 from reviews import selectors, services
@@ -40,8 +41,8 @@ def _page(request: Request) -> tuple[int, int]:
 
 
 PAGE_PARAMETERS = [
-    OpenApiParameter("limit", int, description=f"1..{MAX_PAGE} (default {DEFAULT_PAGE})"),
-    OpenApiParameter("offset", int, description=f"0..{paging.MAX_OFFSET} (default 0)"),
+    int_query("limit", lo=1, hi=MAX_PAGE, default=DEFAULT_PAGE),
+    int_query("offset", lo=0, hi=paging.MAX_OFFSET, default=0),
 ]
 
 
@@ -139,7 +140,10 @@ class ReviewRequestListView(APIView):
             OpenApiParameter("model", str),
             *PAGE_PARAMETERS,
         ],
-        responses=OBJECT,
+        responses=inline_serializer(
+            "ReviewRequestPage",
+            {"count": serializers.IntegerField(), "results": serializers.ListField(child=serializers.DictField())},
+        ),
         summary="Review requests of a project",
     )
     def get(self, request: Request, team: str, project: str) -> Response:
