@@ -40,7 +40,7 @@ from accounts.serializers import (
 )
 from core import paging
 from core.errors import Forbidden, Invalid, NotFound
-from core.openapi import int_query
+from core.openapi import PROJECT_PATH_PATTERN, int_query, string_query
 
 
 def _user(request: Request) -> User:
@@ -362,7 +362,11 @@ class AuditPagination(_BoundedPagination):
 class AuditListView(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("project", str, description="team/project: that project's events (its admins may)"),
+            string_query(
+                "project",
+                pattern=PROJECT_PATH_PATTERN,
+                description="team/project: that project's events (its admins may)",
+            ),
             OpenApiParameter("actor", str, description="username"),
             OpenApiParameter("action", str, description="an action (grant.create) or a family (grant)"),
             OpenApiParameter("target", str, description="part of the target's label"),

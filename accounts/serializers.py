@@ -12,7 +12,7 @@ from typing import Any
 from rest_framework import serializers
 
 from accounts.models import ApiToken, AuditEvent, Membership, Project, ProjectGrant, ProjectRole, Team
-from core.api import StrictCharField, StrictSerializer
+from core.api import NameField, StrictCharField, StrictSerializer
 
 ROLE_NAMES = [role.label for role in ProjectRole]
 
@@ -22,7 +22,7 @@ ROLE_NAMES = [role.label for role in ProjectRole]
 
 class ProjectIn(StrictSerializer):
     team = StrictCharField(max_length=64)
-    name = StrictCharField(max_length=64)
+    name = NameField()
     description = StrictCharField(max_length=10_000, required=False, allow_blank=True, default="")
 
 
@@ -39,7 +39,7 @@ class ProjectOut(serializers.ModelSerializer[Project]):
 
 
 class TeamIn(StrictSerializer):
-    name = StrictCharField(max_length=64)
+    name = NameField()
     display_name = StrictCharField(max_length=128, required=False, allow_blank=True, default="")
 
 

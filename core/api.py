@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
@@ -44,6 +46,30 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("not_a_string")
         return super().to_internal_value(data)
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (``config``, ``info``, ``tags``…): documented as ``type: object``, not as
+    any JSON value, so the schema says that ``null``, a list or a number is refused (the
+    services check it with ``core.validation.mapping``)."""
+
+
+@extend_schema_field({"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}/[a-z0-9][a-z0-9_-]{0,63}$"})
+class ProjectPathField(StrictCharField):
+    """A project's ``team/project`` path in a body, checked by the services."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=129, **kwargs)
+
+
+@extend_schema_field({"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"})
+class NameField(StrictCharField):
+    """A new team, project or model name (accounts.names.NAME_PATTERN), checked by the
+    services; the schema carries the pattern."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=64, **kwargs)
 
 
 class StrictSerializer(serializers.Serializer[Any]):

@@ -35,6 +35,7 @@ alike (``add_constraints``), so a client (or Schemathesis) can know them:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter
@@ -129,6 +130,29 @@ def int_query(name: str, *, lo: int, hi: int, default: int | None = None, descri
 # accounts.names.NAME_PATTERN, case-insensitive as the lookups are (``iexact``).
 NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 ID_PATTERN = "^[0-9a-f]{32}$"  # accounts.models.new_id
+PROJECT_PATH_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}/[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"  # "team/project"
+RUN_IDS_PATTERN = "^[0-9a-f]{32}(,[0-9a-f]{32}){0,99}$"  # experiments.access.MAX_RUNS_AT_ONCE
+# registry.refs.parse_version_arg: vN (or a bare number below 7 digits), latest, a content-hash
+# prefix, or an alias name (here: one that cannot be read as a version number, e.g. "v0").
+VERSION_REF_PATTERN = (
+    "^([vV][1-9][0-9]{0,8}|[1-9][0-9]{0,5}|latest|[0-9a-f]{7,64}"
+    "|[a-uw-zA-UW-Z][A-Za-z0-9_-]{0,63}|[vV][A-Za-z_-][A-Za-z0-9_-]{0,62})$"
+)
+# A version, never an alias (an alias moved by hand: registry.services._version_to_move_to).
+VERSION_ONLY_PATTERN = "^([vV][1-9][0-9]{0,8}|[1-9][0-9]{0,5}|latest|[0-9a-f]{7,64})$"
+NOT_BLANK = "\\S"  # unanchored: at least one character that is not white space
+
+
+def string_query(
+    name: str, *, pattern: str | None = None, required: bool = False, description: str = ""
+) -> OpenApiParameter:
+    """A string query parameter with the shape the server checks (``pattern``)."""
+    schema: dict[str, Any] = {"type": "string"}
+    if pattern is not None:
+        schema["pattern"] = pattern
+    return OpenApiParameter(name, schema, required=required, description=description)
+
+
 PATH_PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
     "team": {"type": "string", "pattern": NAME_PATTERN},
     "project": {"type": "string", "pattern": NAME_PATTERN},
@@ -140,6 +164,7 @@ PATH_PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
     "comment_id": {"type": "string", "pattern": ID_PATTERN},
     "review_id": {"type": "string", "pattern": ID_PATTERN},
     "number": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+    "version": {"type": "string", "pattern": VERSION_REF_PATTERN},
     "kind": {"type": "string", "enum": ["user", "team"]},
 }
 
@@ -259,15 +284,22 @@ def add_links(result: dict[str, Any]) -> None:
                     parameters = _link(source, target, *found)
                     if parameters is None:
                         continue
-                    for target_method, target_operation in target_item.items():
+                    for target_method in target_item:
                         if target_method not in METHODS or (method == "get" and target_method == "delete"):
                             continue
-                        links[target_operation["operationId"]] = {
-                            "operationId": target_operation["operationId"],
-                            "parameters": parameters,
-                        }
+                        # By reference, not operationId: drf-spectacular numbers clashing ids
+                        # (``v1_projects_retrieve_2``) only after the hooks.
+                        pointer = target.replace("~", "~0").replace("/", "~1")
+                        name = re.sub(r"[^A-Za-z0-9]+", "_", f"{target_method} {target}").strip("_")
+                        links[name] = {"operationRef": f"#/paths/{pointer}/{target_method}", "parameters": parameters}
                 if links:
                     response["links"] = links
+
+
+# A body whose fields are all optional is documented as optional (no body is an empty object),
+# except where the server refuses a missing or empty body: the log call reads its body raw
+# (fast path) and an empty batch is a client's bug (``minProperties: 1``).
+REQUIRED_BODIES = {("post", "/api/v1/runs/{run_id}/log/")}
 
 
 def add_constraints(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
@@ -275,7 +307,7 @@ def add_constraints(result: dict[str, Any], generator: Any, request: Any, public
     links (see the module's docstring)."""
     components = result.get("components", {}).get("schemas", {})
     seen: set[int] = set()
-    for item in result.get("paths", {}).values():
+    for path, item in result.get("paths", {}).items():
         for method, operation in item.items():
             if method not in METHODS:
                 continue
@@ -283,6 +315,11 @@ def add_constraints(result: dict[str, Any], generator: Any, request: Any, public
                 shape = PATH_PARAMETER_SCHEMAS.get(parameter["name"])
                 if parameter.get("in") == "path" and shape is not None:
                     parameter["schema"] = dict(shape)
+            if (method, path) in REQUIRED_BODIES:
+                operation["requestBody"]["required"] = True
+                for content in operation["requestBody"].get("content", {}).values():
+                    if "$ref" in content.get("schema", {}):
+                        _resolve(content["schema"], components)["minProperties"] = 1
             for content in operation.get("requestBody", {}).get("content", {}).values():
                 if "schema" in content:
                     _close_objects(content["schema"], components, seen)

@@ -24,7 +24,7 @@ from accounts.access import access_project
 from accounts.names import parse_project_path
 from core import paging
 from core.errors import Invalid
-from core.openapi import int_query
+from core.openapi import NOT_BLANK, PROJECT_PATH_PATTERN, RUN_IDS_PATTERN, int_query, string_query
 from experiments import metrics, parquet_export, search_selectors, selectors
 from experiments.access import MAX_RUNS_AT_ONCE, access_runs
 from experiments.api import filter_error
@@ -95,8 +95,11 @@ class ProjectKeysView(APIView):
 class CompareView(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter(
-                "runs", str, required=True, description=f"Run ids, comma-separated (at most {MAX_RUNS_AT_ONCE})"
+            string_query(
+                "runs",
+                pattern=RUN_IDS_PATTERN,
+                required=True,
+                description=f"Run ids, comma-separated (at most {MAX_RUNS_AT_ONCE})",
             ),
             OpenApiParameter(
                 "keys", str, description=f"Metric keys (at most {MAX_COMPARE_KEYS}); default: the runs' keys"
@@ -132,8 +135,10 @@ class HistoryExportView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("runs", str, description=f"Run ids, comma-separated (at most {MAX_RUNS_AT_ONCE})"),
-            OpenApiParameter("project", str, description='Or: "team/project" with a filter'),
+            string_query(
+                "runs", pattern=RUN_IDS_PATTERN, description=f"Run ids, comma-separated (at most {MAX_RUNS_AT_ONCE})"
+            ),
+            string_query("project", pattern=PROJECT_PATH_PATTERN, description='Or: "team/project" with a filter'),
             OpenApiParameter(
                 "filter", str, description=f"With project: the runs to export (at most {MAX_EXPORT_RUNS})"
             ),
@@ -187,7 +192,9 @@ class HistoryExportView(APIView):
 class GlobalSearchView(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("q", str, required=True, description="Text to find in names (and run tag values)"),
+            string_query(
+                "q", pattern=NOT_BLANK, required=True, description="Text to find in names (and run tag values)"
+            ),
             int_query("limit", lo=1, hi=50, default=10, description="Per kind"),
         ],
         responses=OpenApiTypes.OBJECT,

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api import StrictCharField, StrictSerializer
+from core.api import JSONObjectField, ProjectPathField, StrictCharField, StrictSerializer
 from experiments import metrics
 from experiments.models import Experiment, Figure, MetricSummary, RunStatus
 from experiments.presenters import number_out
+from experiments.services import INFO_SECTIONS
 
 
 class ExperimentIn(StrictSerializer):
@@ -23,14 +25,25 @@ class ExperimentOut(serializers.ModelSerializer[Experiment]):
         fields = ["id", "name", "description", "created_at"]
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {section: {"type": "object"} for section in sorted(INFO_SECTIONS)},
+        "additionalProperties": False,
+    }
+)
+class RunInfoField(JSONObjectField):
+    """``info``: an object of known sections, each an object (checked by services.check_info)."""
+
+
 class RunCreateIn(StrictSerializer):
-    project = StrictCharField(max_length=129, help_text='"team/project"; created if missing and allowed.')
+    project = ProjectPathField(help_text='"team/project"; created if missing and allowed.')
     experiment = StrictCharField(max_length=128, required=False, default="default")
     name = StrictCharField(max_length=128, required=False, allow_null=True, default=None)
-    config = serializers.JSONField(required=False, default=dict, help_text="Object, at most 256 KiB as JSON.")
-    tags = serializers.JSONField(required=False, default=dict, help_text="Object of key: string value.")
+    config = JSONObjectField(required=False, default=dict, help_text="Object, at most 256 KiB as JSON.")
+    tags = JSONObjectField(required=False, default=dict, help_text="Object of key: string value.")
     notes = StrictCharField(max_length=100_000, required=False, allow_blank=True, default="")
-    info = serializers.JSONField(
+    info = RunInfoField(
         required=False, default=dict, help_text="Sections code, environment, system, error, datasets; at most 1 MiB."
     )
     start_time = serializers.DateTimeField(required=False, allow_null=True, default=None)
@@ -48,14 +61,27 @@ class RunUpdateIn(StrictSerializer):
     notes = StrictCharField(max_length=100_000, required=False, allow_blank=True)
     status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
     end_time = serializers.DateTimeField(required=False)
-    config = serializers.JSONField(required=False, help_text="Merged key by key into the run's config.")
-    info = serializers.JSONField(required=False, help_text="Merged section by section into the run's info.")
+    config = JSONObjectField(required=False, help_text="Merged key by key into the run's config.")
+    info = RunInfoField(required=False, help_text="Merged section by section into the run's info.")
+
+
+# experiments.metrics.check_key (also: no ".." segment, which a pattern without look-arounds
+# cannot say; refused with 400 naming the key).
+@extend_schema_field({"type": "string", "pattern": "^[A-Za-z0-9_.: -][A-Za-z0-9_./: -]{0,249}$"})
+class MetricKeyField(StrictCharField):
+    pass
+
+
+# A param or tag value: a string, or a number or boolean the server stores as text.
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]})
+class ScalarField(serializers.JSONField):
+    pass
 
 
 class MetricPointIn(StrictSerializer):
     """Documentation only: the log endpoint validates points with a fast validator."""
 
-    key = StrictCharField(max_length=metrics.MAX_KEY_LENGTH)
+    key = MetricKeyField(max_length=metrics.MAX_KEY_LENGTH)
     step = serializers.IntegerField(min_value=0, max_value=metrics.MAX_STEP)
     value = serializers.FloatField(help_text='A finite number, or "NaN", "Infinity", "-Infinity".')
     timestamp = serializers.IntegerField(
@@ -66,10 +92,16 @@ class MetricPointIn(StrictSerializer):
 class MetricSeriesIn(StrictSerializer):
     """Documentation only: the compact columnar form of metric points."""
 
-    key = StrictCharField(max_length=metrics.MAX_KEY_LENGTH)
-    steps = serializers.ListField(child=serializers.IntegerField(), min_length=1)
+    key = MetricKeyField(max_length=metrics.MAX_KEY_LENGTH)
+    steps = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=metrics.MAX_STEP),
+        min_length=1,
+        help_text="As long as values (and timestamps)",
+    )
     values = serializers.ListField(child=serializers.FloatField(), min_length=1)
-    timestamps = serializers.ListField(child=serializers.IntegerField(), required=False)
+    timestamps = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=metrics.MAX_TIMESTAMP), required=False
+    )
 
 
 class LogBatchIn(StrictSerializer):
@@ -78,8 +110,8 @@ class LogBatchIn(StrictSerializer):
     batch_id = StrictCharField(
         max_length=64, required=False, help_text="Client-chosen id (a UUID); a retried batch adds nothing."
     )
-    params = serializers.DictField(child=StrictCharField(max_length=6000), required=False)
-    tags = serializers.DictField(child=StrictCharField(max_length=5000), required=False)
+    params = serializers.DictField(child=ScalarField(), required=False, help_text="Values: at most 6,000 characters")
+    tags = serializers.DictField(child=ScalarField(), required=False, help_text="Values: at most 5,000 characters")
     metrics = MetricPointIn(
         many=True, required=False, help_text=f"At most {metrics.MAX_POINTS_PER_BATCH} points in all."
     )
@@ -117,8 +149,11 @@ class FigureIn(StrictSerializer):
     step = serializers.IntegerField(
         min_value=0, max_value=metrics.MAX_STEP, required=False, allow_null=True, default=None
     )
-    labels = serializers.ListField(child=serializers.CharField(max_length=200), max_length=1000)
-    matrix = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField(min_value=0)))
+    labels = serializers.ListField(child=serializers.CharField(max_length=200), min_length=1, max_length=1000)
+    matrix = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=2**53 - 1)),
+        help_text="One row per label, each with one count per label",
+    )
 
 
 class FigureOut(serializers.ModelSerializer[Figure]):

@@ -110,20 +110,37 @@ def test_path_and_paging_parameters_carry_the_bounds_the_server_enforces() -> No
     assert number["team"]["pattern"].startswith("^[A-Za-z0-9]")
 
 
+def _links(path: str, method: str, status: str) -> dict[str, dict[str, str]]:
+    """The links of one answer, keyed by the operation they lead to ("get /api/v1/runs/{run_id}/")."""
+    links = api_schema()["paths"][path][method]["responses"][status].get("links", {})
+    out = {}
+    for link in links.values():
+        target = link["operationRef"].removeprefix("#/paths/").replace("~1", "/").replace("~0", "~")
+        where, verb = target.rsplit("/", 1)
+        out[f"{verb} {where}"] = link["parameters"]
+    return out
+
+
 def test_created_objects_link_to_the_operations_on_them() -> None:
-    paths = api_schema()["paths"]
-    run_links = paths["/api/v1/runs/"]["post"]["responses"]["201"]["links"]
-    assert run_links["v1_runs_retrieve"]["parameters"] == {"run_id": "$response.body#/id"}
-    assert {"v1_runs_log_create", "v1_runs_metrics_list", "v1_runs_partial_update"} <= set(run_links)
-    listed = paths["/api/v1/runs/"]["get"]["responses"]["200"]["links"]
-    assert listed["v1_runs_retrieve"]["parameters"] == {"run_id": "$response.body#/results/0/id"}
-    review = paths["/api/v1/projects/{team}/{project}/review-requests/"]["post"]["responses"]["201"]["links"]
-    assert review["v1_projects_review_requests_comments_create"]["parameters"] == {
+    created = _links("/api/v1/runs/", "post", "201")
+    assert created["get /api/v1/runs/{run_id}/"] == {"run_id": "$response.body#/id"}
+    assert {"post /api/v1/runs/{run_id}/log/", "get /api/v1/runs/{run_id}/metrics/"} <= set(created)
+    listed = _links("/api/v1/runs/", "get", "200")
+    assert listed["get /api/v1/runs/{run_id}/"] == {"run_id": "$response.body#/results/0/id"}
+    review = _links("/api/v1/projects/{team}/{project}/review-requests/", "post", "201")
+    assert review["post /api/v1/projects/{team}/{project}/review-requests/{number}/comments/"] == {
         "number": "$response.body#/number",
         "team": "$request.path.team",
         "project": "$request.path.project",
     }
-    versions = paths["/api/v1/projects/{team}/{project}/models/{model}/versions/"]["get"]["responses"]["200"]["links"]
-    assert versions["v1_projects_models_versions_retrieve"]["parameters"]["version"] == "$response.body#/0/number"
+    versions = _links("/api/v1/projects/{team}/{project}/models/{model}/versions/", "get", "200")
+    assert versions["get /api/v1/projects/{team}/{project}/models/{model}/versions/{version}/"]["version"] == (
+        "$response.body#/0/number"
+    )
+    project = _links("/api/v1/projects/", "post", "201")
+    assert project["get /api/v1/projects/{team}/{project}/"] == {
+        "team": "$response.body#/team",
+        "project": "$response.body#/name",
+    }
     # a list never links to a DELETE (the first token listed may be the caller's own)
-    assert "links" not in paths["/api/v1/tokens/"]["get"]["responses"]["200"]
+    assert _links("/api/v1/tokens/", "get", "200") == {}
