@@ -40,7 +40,7 @@ from accounts.serializers import (
 )
 from core import paging
 from core.errors import Forbidden, Invalid, NotFound
-from core.openapi import PROJECT_PATH_PATTERN, int_query, string_query
+from core.openapi import DATE_OR_DATETIME_PATTERN, PROJECT_PATH_PATTERN, int_query, string_query
 
 
 def _user(request: Request) -> User:
@@ -370,8 +370,8 @@ class AuditListView(APIView):
             OpenApiParameter("actor", str, description="username"),
             OpenApiParameter("action", str, description="an action (grant.create) or a family (grant)"),
             OpenApiParameter("target", str, description="part of the target's label"),
-            OpenApiParameter("since", str, description="ISO date or date-time, inclusive"),
-            OpenApiParameter("until", str, description="ISO date or date-time, exclusive"),
+            string_query("since", pattern=DATE_OR_DATETIME_PATTERN, description="ISO date or date-time, inclusive"),
+            string_query("until", pattern=DATE_OR_DATETIME_PATTERN, description="ISO date or date-time, exclusive"),
             *PAGE_PARAMETERS,
         ],
         responses=paged("AuditEventPage", AuditEventOut),

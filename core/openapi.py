@@ -36,9 +36,11 @@ alike (``add_constraints``), so a client (or Schemathesis) can know them:
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.views import SpectacularAPIView
 
 ERROR_COMPONENT = "Error"
 
@@ -140,6 +142,14 @@ VERSION_REF_PATTERN = (
 )
 # A version, never an alias (an alias moved by hand: registry.services._version_to_move_to).
 VERSION_ONLY_PATTERN = "^([vV][1-9][0-9]{0,8}|[1-9][0-9]{0,5}|latest|[0-9a-f]{7,64})$"
+# experiments.metrics.check_key (not its "no '..' segment"), and a comma-separated list of them.
+METRIC_KEY = "[A-Za-z0-9_.:-][A-Za-z0-9_./: -]{0,249}"
+METRIC_KEYS_PATTERN = f"^{METRIC_KEY}(,{METRIC_KEY}){{0,19}}$"
+# A date or a date-time as Django's parse_date/parse_datetime read them (the calendar is
+# checked by the server: "2026-02-30" is refused).
+DATE_OR_DATETIME_PATTERN = (
+    "^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$"
+)
 NOT_BLANK = "\\S"  # unanchored: at least one character that is not white space
 
 
@@ -325,3 +335,18 @@ def add_constraints(result: dict[str, Any], generator: Any, request: Any, public
                     _close_objects(content["schema"], components, seen)
     add_links(result)
     return result
+
+
+# drf-spectacular loads its extension classes lazily, on the first schema built in the
+# process, and not thread-safely: two first requests at once (uvicorn runs sync views in a
+# thread pool) both answered 500 ("'NoneType' object has no attribute 'startswith'"; found
+# by Schemathesis, three clients starting together). One schema is built at a time.
+_SCHEMA_LOCK = threading.Lock()
+
+
+class SchemaView(SpectacularAPIView):
+    """``/api/schema/``: drf-spectacular's view, building one schema at a time."""
+
+    def _get_schema_response(self, request: Any) -> Any:
+        with _SCHEMA_LOCK:
+            return super()._get_schema_response(request)  # type: ignore[no-untyped-call]

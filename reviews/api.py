@@ -148,7 +148,7 @@ class ReviewRequestListView(APIView):
         parameters=[
             OpenApiParameter("state", str, enum=["open", "closed", "merged", "all"]),
             OpenApiParameter("author", str, description="A username, or `me`"),
-            OpenApiParameter("reviewer", str, description="`me`: requests awaiting my review"),
+            OpenApiParameter("reviewer", str, enum=["me"], description="`me`: requests awaiting my review"),
             OpenApiParameter("model", str),
             *PAGE_PARAMETERS,
         ],

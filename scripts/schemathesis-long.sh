@@ -5,12 +5,12 @@
 # examples per operation and several seeds. Needs `make services`; takes about 15 minutes
 # on an idle 2-core machine. Prints one SUMMARY line; record it in scripts/README.md.
 #
-#   scripts/schemathesis-long.sh                 # 25 examples, seeds 1,2,3
+#   scripts/schemathesis-long.sh                 # 15 examples, seeds 1 and 2
 #   ASSAY_ST_MAX_EXAMPLES=50 ASSAY_ST_SEEDS=4,5 scripts/schemathesis-long.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export ASSAY_ST_MAX_EXAMPLES="${ASSAY_ST_MAX_EXAMPLES:-25}"
-export ASSAY_ST_SEEDS="${ASSAY_ST_SEEDS:-1,2,3}"
+export ASSAY_ST_MAX_EXAMPLES="${ASSAY_ST_MAX_EXAMPLES:-15}"
+export ASSAY_ST_SEEDS="${ASSAY_ST_SEEDS:-1,2}"
 export PYTHONPATH="$PWD/sdk/src${PYTHONPATH:+:$PYTHONPATH}"
 log="${TMPDIR:-/tmp}/assay-schemathesis-long.log"
 start=$(date +%s)
