@@ -40,7 +40,7 @@ from accounts.serializers import (
 )
 from core import paging
 from core.errors import Forbidden, Invalid, NotFound
-from core.openapi import DATE_OR_DATETIME_PATTERN, PROJECT_PATH_PATTERN, int_query, string_query
+from core.openapi import DATE_OR_DATETIME_PATTERN, PROJECT_PATH_PATTERN, int_query, or_empty, string_query
 
 
 def _user(request: Request) -> User:
@@ -370,9 +370,14 @@ class AuditListView(APIView):
             OpenApiParameter("actor", str, description="username"),
             OpenApiParameter("action", str, description="an action (grant.create) or a family (grant)"),
             OpenApiParameter("target", str, description="part of the target's label"),
-            string_query("since", pattern=DATE_OR_DATETIME_PATTERN, description="ISO date or date-time, inclusive"),
-            string_query("until", pattern=DATE_OR_DATETIME_PATTERN, description="ISO date or date-time, exclusive"),
-            *PAGE_PARAMETERS,
+            string_query(
+                "since", pattern=or_empty(DATE_OR_DATETIME_PATTERN), description="ISO date or date-time, inclusive"
+            ),
+            string_query(
+                "until", pattern=or_empty(DATE_OR_DATETIME_PATTERN), description="ISO date or date-time, exclusive"
+            ),
+            PAGE_PARAMETERS[0],
+            int_query("page_size", lo=1, hi=AuditPagination.max_page_size, default=AuditPagination.page_size),
         ],
         responses=paged("AuditEventPage", AuditEventOut),
         summary="The audit log (site administrators; a project's admins with ?project=)",

@@ -87,6 +87,18 @@ class StrictSerializer(serializers.Serializer[Any]):
         return super().to_internal_value(data)
 
 
+class StrictRegexField(serializers.RegexField):
+    """A RegexField that refuses numbers and booleans, as StrictCharField does (``0`` matched
+    ``^[A-Za-z0-9_-]{1,64}$`` once DRF made it ``"0"``)."""
+
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return str(super().to_internal_value(data))
+
+
 class FastJSONRenderer(BaseRenderer):
     media_type = "application/json"
     format = "json"

@@ -153,6 +153,12 @@ DATE_OR_DATETIME_PATTERN = (
 NOT_BLANK = "\\S"  # unanchored: at least one character that is not white space
 
 
+def or_empty(pattern: str) -> str:
+    """An anchored ``pattern`` that also takes "": the query parameters that read an empty
+    value as left out (``?alias=`` lists every model)."""
+    return f"^({pattern[1:-1]})?$"
+
+
 def string_query(
     name: str, *, pattern: str | None = None, required: bool = False, description: str = ""
 ) -> OpenApiParameter:

@@ -24,7 +24,15 @@ from accounts.access import access_project
 from accounts.names import parse_project_path
 from core import paging
 from core.errors import Invalid
-from core.openapi import METRIC_KEYS_PATTERN, NOT_BLANK, PROJECT_PATH_PATTERN, RUN_IDS_PATTERN, int_query, string_query
+from core.openapi import (
+    METRIC_KEYS_PATTERN,
+    NOT_BLANK,
+    PROJECT_PATH_PATTERN,
+    RUN_IDS_PATTERN,
+    int_query,
+    or_empty,
+    string_query,
+)
 from experiments import metrics, parquet_export, search_selectors, selectors
 from experiments.access import MAX_RUNS_AT_ONCE, access_runs
 from experiments.api import filter_error
@@ -103,7 +111,7 @@ class CompareView(APIView):
             ),
             string_query(
                 "keys",
-                pattern=METRIC_KEYS_PATTERN,
+                pattern=or_empty(METRIC_KEYS_PATTERN),
                 description=f"Metric keys (at most {MAX_COMPARE_KEYS}); default: the runs' keys",
             ),
             int_query("max_points", lo=2, hi=MAX_COMPARE_POINTS, description="Per series (MinMaxLTTB)"),
@@ -144,7 +152,9 @@ class HistoryExportView(APIView):
             OpenApiParameter(
                 "filter", str, description=f"With project: the runs to export (at most {MAX_EXPORT_RUNS})"
             ),
-            string_query("keys", pattern=METRIC_KEYS_PATTERN, description="Metric keys, comma-separated; default all"),
+            string_query(
+                "keys", pattern=or_empty(METRIC_KEYS_PATTERN), description="Metric keys, comma-separated; default all"
+            ),
             OpenApiParameter(
                 "format", str, enum=list(EXPORT_FORMATS), description="csv (default) or parquet (zstd, typed columns)"
             ),

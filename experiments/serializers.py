@@ -8,7 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api import JSONObjectField, ProjectPathField, StrictCharField, StrictSerializer
+from core.api import JSONObjectField, ProjectPathField, StrictCharField, StrictRegexField, StrictSerializer
 from experiments import metrics
 from experiments.models import Experiment, Figure, MetricSummary, RunStatus
 from experiments.presenters import number_out
@@ -47,7 +47,7 @@ class RunCreateIn(StrictSerializer):
         required=False, default=dict, help_text="Sections code, environment, system, error, datasets; at most 1 MiB."
     )
     start_time = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    client_id = serializers.RegexField(
+    client_id = StrictRegexField(
         r"^[A-Za-z0-9_-]{1,64}$",
         required=False,
         allow_null=True,
@@ -107,8 +107,8 @@ class MetricSeriesIn(StrictSerializer):
 class LogBatchIn(StrictSerializer):
     """Documentation of the log body (validated by ``services.run_log``)."""
 
-    batch_id = StrictCharField(
-        max_length=64, required=False, help_text="Client-chosen id (a UUID); a retried batch adds nothing."
+    batch_id = StrictRegexField(
+        r"^[A-Za-z0-9_-]{1,64}$", required=False, help_text="Client-chosen id (a UUID); a retried batch adds nothing."
     )
     params = serializers.DictField(child=ScalarField(), required=False, help_text="Values: at most 6,000 characters")
     tags = serializers.DictField(child=ScalarField(), required=False, help_text="Values: at most 5,000 characters")

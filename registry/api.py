@@ -22,7 +22,7 @@ from accounts.access import access_project
 from accounts.models import User
 from core.api import NameField
 from core.errors import Forbidden, Invalid, NotFound
-from core.openapi import NAME_PATTERN, VERSION_ONLY_PATTERN, VERSION_REF_PATTERN, string_query
+from core.openapi import NAME_PATTERN, VERSION_ONLY_PATTERN, VERSION_REF_PATTERN, or_empty, string_query
 from core.validation import body_object
 from experiments.access import access_run
 from registry import refs, reproduce, selectors, services
@@ -260,7 +260,7 @@ class ModelListView(APIView):
                 description="Keep models having a version that matches, in the run query language: "
                 "metrics.<key>, params.<key>, tags.<key>, attributes.name (e.g. `metrics.acc > 0.9`)",
             ),
-            string_query("alias", pattern=NAME_PATTERN, description="Keep models having this alias"),
+            string_query("alias", pattern=or_empty(NAME_PATTERN), description="Keep models having this alias"),
         ],
         responses=type(MODEL_OUT)(many=True),
         summary="Models of a project",
@@ -315,7 +315,7 @@ class VersionListView(APIView):
             OpenApiParameter(
                 "filter", str, description="Run query language over metrics, params, tags of the versions"
             ),
-            string_query("alias", pattern=NAME_PATTERN, description="Only the version carrying this alias"),
+            string_query("alias", pattern=or_empty(NAME_PATTERN), description="Only the version carrying this alias"),
         ],
         responses=type(VERSION_OUT)(many=True),
         summary="Versions of a model, newest first (code diffs and package lists left out)",
@@ -453,10 +453,12 @@ class DiffView(APIView):
         parameters=[
             string_query(
                 "a",
-                pattern=VERSION_REF_PATTERN,
+                pattern=or_empty(VERSION_REF_PATTERN),
                 description="From: vN, alias, hash prefix (default: b's first parent, else b-1)",
             ),
-            string_query("b", pattern=VERSION_REF_PATTERN, description="To: vN, alias, hash prefix (default: latest)"),
+            string_query(
+                "b", pattern=or_empty(VERSION_REF_PATTERN), description="To: vN, alias, hash prefix (default: latest)"
+            ),
         ],
         responses=inline_serializer(
             "ModelDiff", {"params": serializers.JSONField(), "metrics": serializers.JSONField()}

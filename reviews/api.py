@@ -127,7 +127,7 @@ SETTINGS_IN = inline_serializer(
 READ_IN = inline_serializer(
     "NotificationsReadIn",
     {
-        "ids": serializers.ListField(child=serializers.CharField(), required=False),
+        "ids": serializers.ListField(child=serializers.CharField(), min_length=1, max_length=500, required=False),
         "all": serializers.BooleanField(required=False),
     },
 )
@@ -148,7 +148,7 @@ class ReviewRequestListView(APIView):
         parameters=[
             OpenApiParameter("state", str, enum=["open", "closed", "merged", "all"]),
             OpenApiParameter("author", str, description="A username, or `me`"),
-            OpenApiParameter("reviewer", str, enum=["me"], description="`me`: requests awaiting my review"),
+            OpenApiParameter("reviewer", str, enum=["me", ""], description="`me`: requests awaiting my review"),
             OpenApiParameter("model", str),
             *PAGE_PARAMETERS,
         ],
