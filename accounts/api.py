@@ -40,6 +40,7 @@ from accounts.serializers import (
 )
 from core import paging
 from core.errors import Forbidden, Invalid, NotFound
+from core.openapi import DATE_OR_DATETIME_PATTERN, PROJECT_PATH_PATTERN, int_query, or_empty, string_query
 
 
 def _user(request: Request) -> User:
@@ -181,8 +182,8 @@ def paged(name: str, item: type[serializers.Serializer[Any]]) -> serializers.Ser
 
 
 PAGE_PARAMETERS = [
-    OpenApiParameter("page", int, description="1-based page number (default 1)"),
-    OpenApiParameter("page_size", int, description="Items per page (default 50; above the maximum is refused)"),
+    int_query("page", lo=1, hi=paging.MAX_OFFSET, default=1, description="1-based page number; past the last: 404"),
+    int_query("page_size", lo=1, hi=_BoundedPagination.max_page_size, default=_BoundedPagination.page_size),
 ]
 
 
@@ -227,7 +228,12 @@ class ProjectAccessView(APIView):
         proj = access_project(request.user, team, project)
         return Response(GrantOut(selectors.grants_of(proj), many=True).data)
 
-    @extend_schema(request=GrantIn, responses={201: GrantOut}, summary="Grant a role to a user or a team")
+    @extend_schema(
+        request=GrantIn,
+        responses={201: GrantOut},
+        summary="Grant a role to a user or a team",
+        description="Give exactly one of `user` or `team` (both, or neither, is a 400 naming `user`).",
+    )
     def post(self, request: Request, team: str, project: str) -> Response:
         user = _user(request)
         proj = access_project(user, team, project, action="project.manage_access")
@@ -356,13 +362,22 @@ class AuditPagination(_BoundedPagination):
 class AuditListView(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("project", str, description="team/project: that project's events (its admins may)"),
+            string_query(
+                "project",
+                pattern=PROJECT_PATH_PATTERN,
+                description="team/project: that project's events (its admins may)",
+            ),
             OpenApiParameter("actor", str, description="username"),
             OpenApiParameter("action", str, description="an action (grant.create) or a family (grant)"),
             OpenApiParameter("target", str, description="part of the target's label"),
-            OpenApiParameter("since", str, description="ISO date or date-time, inclusive"),
-            OpenApiParameter("until", str, description="ISO date or date-time, exclusive"),
-            *PAGE_PARAMETERS,
+            string_query(
+                "since", pattern=or_empty(DATE_OR_DATETIME_PATTERN), description="ISO date or date-time, inclusive"
+            ),
+            string_query(
+                "until", pattern=or_empty(DATE_OR_DATETIME_PATTERN), description="ISO date or date-time, exclusive"
+            ),
+            PAGE_PARAMETERS[0],
+            int_query("page_size", lo=1, hi=AuditPagination.max_page_size, default=AuditPagination.page_size),
         ],
         responses=paged("AuditEventPage", AuditEventOut),
         summary="The audit log (site administrators; a project's admins with ?project=)",

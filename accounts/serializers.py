@@ -1,6 +1,6 @@
 """Input and output shapes of the accounts API.
 
-# SECURITY: input serializers refuse keys they do not know (``StrictIn``), so a role,
+# SECURITY: input serializers refuse keys they do not know (``core.api.StrictSerializer``), so a role,
 # an owner, a team or a user can never ride along in a body (mass assignment); each role
 # is set only by the one endpoint that exists for it.
 """
@@ -12,17 +12,7 @@ from typing import Any
 from rest_framework import serializers
 
 from accounts.models import ApiToken, AuditEvent, Membership, Project, ProjectGrant, ProjectRole, Team
-from core.api import StrictCharField
-
-
-class StrictIn(serializers.Serializer[Any]):
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({unknown[0]: ["Unknown field."]})
-        return super().to_internal_value(data)
-
+from core.api import NameField, StrictCharField, StrictSerializer
 
 ROLE_NAMES = [role.label for role in ProjectRole]
 
@@ -30,9 +20,9 @@ ROLE_NAMES = [role.label for role in ProjectRole]
 # --- projects ---------------------------------------------------------------------------------
 
 
-class ProjectIn(serializers.Serializer[Any]):
+class ProjectIn(StrictSerializer):
     team = StrictCharField(max_length=64)
-    name = StrictCharField(max_length=64)
+    name = NameField()
     description = StrictCharField(max_length=10_000, required=False, allow_blank=True, default="")
 
 
@@ -48,8 +38,8 @@ class ProjectOut(serializers.ModelSerializer[Project]):
 # --- teams ------------------------------------------------------------------------------------
 
 
-class TeamIn(StrictIn):
-    name = StrictCharField(max_length=64)
+class TeamIn(StrictSerializer):
+    name = NameField()
     display_name = StrictCharField(max_length=128, required=False, allow_blank=True, default="")
 
 
@@ -69,12 +59,12 @@ class TeamOut(serializers.ModelSerializer[Team]):
         return roles.get(team.pk)
 
 
-class MemberAddIn(StrictIn):
+class MemberAddIn(StrictSerializer):
     username = StrictCharField(max_length=150)
     role = serializers.ChoiceField(choices=Membership.Role.choices, default=Membership.Role.MEMBER)
 
 
-class MemberRoleIn(StrictIn):
+class MemberRoleIn(StrictSerializer):
     role = serializers.ChoiceField(choices=Membership.Role.choices)
 
 
@@ -91,7 +81,7 @@ class MemberOut(serializers.ModelSerializer[Membership]):
         fields = ["username", "role", "created_at", "managed_by"]
 
 
-class GrantIn(StrictIn):
+class GrantIn(StrictSerializer):
     user = StrictCharField(max_length=150, required=False)
     team = StrictCharField(max_length=64, required=False)
     role = serializers.ChoiceField(choices=ROLE_NAMES)
@@ -102,7 +92,7 @@ class GrantIn(StrictIn):
         return attrs
 
 
-class GrantRoleIn(StrictIn):
+class GrantRoleIn(StrictSerializer):
     role = serializers.ChoiceField(choices=ROLE_NAMES)
 
 
@@ -127,15 +117,15 @@ class GrantOut(serializers.ModelSerializer[ProjectGrant]):
         return ProjectRole(grant.role).label
 
 
-class VisibilityIn(StrictIn):
+class VisibilityIn(StrictSerializer):
     visibility = serializers.ChoiceField(choices=["private", "internal"])
 
 
-class TransferIn(StrictIn):
+class TransferIn(StrictSerializer):
     team = StrictCharField(max_length=64)
 
 
-class TokenIn(StrictIn):
+class TokenIn(StrictSerializer):
     name = StrictCharField(max_length=100)
     scope = serializers.ChoiceField(choices=ApiToken.Scope.values, default=ApiToken.Scope.WRITE)
     expires_in_days = serializers.IntegerField(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,21 +15,36 @@ from artifacts import downloads, paths, selectors, services
 from artifacts.access import access_artifact
 from artifacts.models import Artifact
 from artifacts.presenters import artifact_out
+from core.api import StrictSerializer
 from core.errors import Conflict, Invalid
+from core.openapi import NOT_BLANK, string_query
 from core.validation import refuse_unknown_fields
 from experiments.access import access_run
 
 
-class FileIn(serializers.Serializer[Any]):
+class FileIn(StrictSerializer):
     path = serializers.CharField(help_text="Relative name, e.g. model/weights.safetensors (≤ 1024 characters).")
-    size = serializers.IntegerField(help_text="Bytes; at most ASSAY_MAX_ARTIFACT_BYTES (default 5 GiB).")
-    sha256 = serializers.CharField(help_text="64 hex characters.")
-    media_type = serializers.CharField(required=False, help_text="A hint; the worker detects the real type.")
+    size = serializers.IntegerField(
+        min_value=0, max_value=settings.ASSAY_MAX_ARTIFACT_BYTES, help_text="Bytes (ASSAY_MAX_ARTIFACT_BYTES)"
+    )
+    sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", help_text="64 hex characters.")
+    media_type = serializers.RegexField(
+        f"^({services.MEDIA_TYPE_PATTERN})?$",
+        max_length=services.MAX_MEDIA_TYPE,
+        required=False,
+        allow_blank=True,
+        help_text="A hint; the worker detects the real type.",
+    )
 
 
-class DeclareIn(serializers.Serializer[Any]):
+class DeclareIn(StrictSerializer):
     kind = serializers.ChoiceField(choices=Artifact.Kind.choices, required=False, default="file")
-    files = FileIn(many=True, help_text=f"1-{services.MAX_FILES_PER_DECLARE} files (a directory is one manifest).")
+    files = serializers.ListField(
+        child=FileIn(),
+        min_length=1,
+        max_length=services.MAX_FILES_PER_DECLARE,
+        help_text="A directory is one manifest.",
+    )
 
 
 ARTIFACT_FIELDS: dict[str, Any] = {
@@ -59,7 +74,13 @@ UPLOAD_FIELDS: dict[str, Any] = {
 
 class RunArtifactListView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("path", str, description="Only this path, or the artifacts under this folder")],
+        parameters=[
+            string_query(
+                "path",
+                pattern=NOT_BLANK,
+                description="Only this path, or the artifacts under this folder (an artifact path: see the POST)",
+            )
+        ],
         responses=inline_serializer("Artifact", ARTIFACT_FIELDS, many=True),
         summary="A run's artifacts, with processing status, findings and previews",
     )

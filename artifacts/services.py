@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MAX_FILES_PER_DECLARE = 1_000
 MAX_MEDIA_TYPE = 255
+MEDIA_TYPE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9!#$&^_.+-]+(;[ -~]*)?"
 MAX_PARTS = 10_000  # S3's limit
 MIN_PART_BYTES = 5 * 1024**2  # S3's limit for every part but the last
 UPLOAD_HEADERS = {"Content-Type": "application/octet-stream"}
@@ -84,11 +85,14 @@ def check_manifest(files: Any, kind: Any) -> tuple[list[DeclaredFile], str]:
         sha = item.get("sha256")
         if not isinstance(sha, str) or not SHA256.match(sha.lower()):
             raise Invalid("sha256 must be 64 hexadecimal characters.", field=f"{at}.sha256")
-        media_type = item.get("media_type", "application/octet-stream") or "application/octet-stream"
+        # Left out or "": the default. Anything else that is not a MIME type (null, {}) is refused.
+        media_type = item.get("media_type", "")
+        if media_type == "":
+            media_type = "application/octet-stream"
         if (
             not isinstance(media_type, str)
             or len(media_type) > MAX_MEDIA_TYPE
-            or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9!#$&^_.+-]+(;[ -~]*)?", media_type)
+            or not re.fullmatch(MEDIA_TYPE_PATTERN, media_type)
         ):
             raise Invalid("media_type must be a MIME type such as text/csv.", field=f"{at}.media_type")
         out.append(DeclaredFile(path=path, size=size, sha256=sha.lower(), media_type=media_type))

@@ -351,11 +351,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # A PATCH body is documented as its serializer says (a field the server needs stays
+    # required, e.g. a member's role), not as every field optional.
+    "COMPONENT_SPLIT_PATCH": False,
     # Enum components (drf-spectacular's default hook), then every operation's error answers
-    # with the one Error component (core/openapi.py).
+    # with the one Error component, then the constraints the server enforces (core/openapi.py).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.openapi.add_error_responses",
+        # Closed request bodies, path parameter shapes, links between operations.
+        "core.openapi.add_constraints",
     ],
     "ENUM_NAME_OVERRIDES": {
         "TeamRoleEnum": "accounts.models.Membership.Role",

@@ -4,11 +4,12 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponseRedirect
 from django.templatetags.static import static
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from artifacts import store_views
 from config import health
 from core import observability
+from core.openapi import SchemaView
 from frontend import account_views
 
 
@@ -23,7 +24,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", observability.metrics_view, name="metrics"),
     path("-/admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
     # Swagger UI without drf-spectacular's inline <style> (the CSP allows none).
     path(
         "api/docs/",

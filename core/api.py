@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
@@ -44,6 +46,57 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("not_a_string")
         return super().to_internal_value(data)
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (``config``, ``info``, ``tags``…): documented as ``type: object``, not as
+    any JSON value, so the schema says that ``null``, a list or a number is refused (the
+    services check it with ``core.validation.mapping``)."""
+
+
+@extend_schema_field({"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}/[a-z0-9][a-z0-9_-]{0,63}$"})
+class ProjectPathField(StrictCharField):
+    """A project's ``team/project`` path in a body, checked by the services."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=129, **kwargs)
+
+
+@extend_schema_field({"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"})
+class NameField(StrictCharField):
+    """A new team, project or model name (accounts.names.NAME_PATTERN), checked by the
+    services; the schema carries the pattern."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=64, **kwargs)
+
+
+class StrictSerializer(serializers.Serializer[Any]):
+    """The base of every input serializer: a key it does not know is refused naming it (400),
+    never ignored. DRF drops unknown keys, so a typo or a role riding along in a body went
+    unnoticed (mass assignment), and ``POST /projects/`` with an unknown key answered the
+    404 of its team lookup instead (issue 17). The schema says so: every request body
+    object has ``additionalProperties: false`` (core/openapi.py)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(map(str, set(data) - set(self.fields)))
+            if unknown:
+                raise serializers.ValidationError({unknown[0]: ["Unknown field."]})
+        return super().to_internal_value(data)
+
+
+class StrictRegexField(serializers.RegexField):
+    """A RegexField that refuses numbers and booleans, as StrictCharField does (``0`` matched
+    ``^[A-Za-z0-9_-]{1,64}$`` once DRF made it ``"0"``)."""
+
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return str(super().to_internal_value(data))
 
 
 class FastJSONRenderer(BaseRenderer):

@@ -17,6 +17,7 @@ from accounts.names import parse_project_path
 from core import paging
 from core.api import StrictCharField
 from core.errors import Conflict, Invalid, NotFound
+from core.openapi import PROJECT_PATH_PATTERN, int_query, string_query
 from core.validation import body_object, refuse_nulls, refuse_unknown_fields
 from experiments import metric_store, metrics, selectors, services, tried
 from experiments.access import access_run
@@ -98,6 +99,13 @@ def filter_error(exc: FilterError, field: str) -> Invalid:
     return Invalid(exc.message, code=code, field=field, extra={"position": exc.position})
 
 
+# selectors.parse_sort: an attribute, or metrics./params. and a metric key (experiments.metrics).
+SORT_PATTERN = (
+    "^-?(start_time|end_time|name|status|created_at|author|duration"
+    "|(metrics|params)\\.[A-Za-z0-9_.: -][A-Za-z0-9_./: -]{0,249})$"
+)
+
+
 def _order_by_params(request: Request) -> list[str]:
     """``order_by`` (repeatable), or the older single ``sort`` (``-metrics.acc``)."""
     order_by = request.query_params.getlist("order_by")
@@ -130,7 +138,7 @@ def _with_query(request: Request, **changes: Any) -> str:
 class RunListView(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("project", str, required=True, description='"team/project"'),
+            string_query("project", pattern=PROJECT_PATH_PATTERN, required=True, description='"team/project"'),
             OpenApiParameter(
                 "filter",
                 str,
@@ -147,10 +155,14 @@ class RunListView(APIView):
             ),
             OpenApiParameter("cursor", str, description="The `next` cursor of the previous page"),
             OpenApiParameter("experiment", str, description="experiment name"),
-            OpenApiParameter("status", str, description="running, finished, failed or killed"),
-            OpenApiParameter("sort", str, description="Older single ordering: `-metrics.acc` (use order_by)"),
-            OpenApiParameter("page", int, description="Older offset paging; the cursor is faster"),
-            OpenApiParameter("page_size", int, description=f"1-{MAX_PAGE_SIZE}, default {PAGE_SIZE}"),
+            OpenApiParameter("status", str, enum=["running", "finished", "failed", "killed"]),
+            string_query(
+                "sort",
+                pattern=SORT_PATTERN,
+                description="Older single ordering: `-metrics.acc` (use order_by; not both)",
+            ),
+            int_query("page", lo=1, hi=10**9, default=1, description="Older offset paging; the cursor is faster"),
+            int_query("page_size", lo=1, hi=MAX_PAGE_SIZE, default=PAGE_SIZE),
         ],
         responses=inline_serializer(
             "RunSearchPage",
@@ -276,7 +288,7 @@ def log_call(user: AnyUser | None, run_id: str, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict) or not body:
         raise Invalid("The body must be a JSON object with batch_id, params, tags, metrics and/or series.")
     refuse_unknown_fields(body, {"batch_id", "params", "tags", "metrics", "series"})
-    refuse_nulls(body, {"metrics", "series"})
+    refuse_nulls(body, {"batch_id", "params", "tags", "metrics", "series"})
     return services.run_log(
         run=run,
         batch_id=body.get("batch_id"),
@@ -297,16 +309,15 @@ class RunMetricListView(APIView):
 class RunMetricHistoryView(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter(
+            int_query(
                 "max_points",
-                int,
-                description=f"Downsample to at most N points (2..{MAX_DOWNSAMPLED_POINTS}) with MinMaxLTTB",
+                lo=2,
+                hi=MAX_DOWNSAMPLED_POINTS,
+                description="Downsample to at most N points with MinMaxLTTB (not with `offset`)",
             ),
-            OpenApiParameter(
-                "offset", int, description=f"Raw points: index of the first point, 0..{paging.MAX_OFFSET} (default 0)"
-            ),
-            OpenApiParameter(
-                "limit", int, description=f"Raw points per page, 1..{MAX_HISTORY_PAGE} (default {DEFAULT_HISTORY_PAGE})"
+            int_query("offset", lo=0, hi=paging.MAX_OFFSET, default=0, description="Raw points: the first one's index"),
+            int_query(
+                "limit", lo=1, hi=MAX_HISTORY_PAGE, default=DEFAULT_HISTORY_PAGE, description="Raw points per page"
             ),
         ],
         responses=MetricHistoryOut,

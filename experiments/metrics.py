@@ -246,7 +246,7 @@ def parse_columns(columns: Any, *, now_ms: int, budget: int, field: str = "serie
         steps = _int_column(steps_in, f"{where}.steps", "step", MAX_STEP)
         values = _float_column(values_in, f"{where}.values")
         ts_in = item.get("timestamps")
-        if ts_in is None:
+        if "timestamps" not in item:  # left out: now; null is refused like any non-list (issue 17)
             timestamps = np.full(len(steps_in), now_ms, dtype=np.int64)
         else:
             if not isinstance(ts_in, list) or len(ts_in) != len(steps_in):

@@ -24,6 +24,15 @@ from accounts.access import access_project
 from accounts.names import parse_project_path
 from core import paging
 from core.errors import Invalid
+from core.openapi import (
+    METRIC_KEYS_PATTERN,
+    NOT_BLANK,
+    PROJECT_PATH_PATTERN,
+    RUN_IDS_PATTERN,
+    int_query,
+    or_empty,
+    string_query,
+)
 from experiments import metrics, parquet_export, search_selectors, selectors
 from experiments.access import MAX_RUNS_AT_ONCE, access_runs
 from experiments.api import filter_error
@@ -68,7 +77,7 @@ class ProjectKeysView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("q", str, description="Only keys containing this text (case-insensitive)"),
-            OpenApiParameter("limit", int, description="Per kind, 1-500 (default 50)"),
+            int_query("limit", lo=1, hi=500, default=50, description="Per kind"),
         ],
         responses=inline_serializer(
             "ProjectKeys",
@@ -97,13 +106,18 @@ class ProjectKeysView(APIView):
 class CompareView(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter(
-                "runs", str, required=True, description=f"Run ids, comma-separated (at most {MAX_RUNS_AT_ONCE})"
+            string_query(
+                "runs",
+                pattern=RUN_IDS_PATTERN,
+                required=True,
+                description=f"Run ids, comma-separated (at most {MAX_RUNS_AT_ONCE})",
             ),
-            OpenApiParameter(
-                "keys", str, description=f"Metric keys (at most {MAX_COMPARE_KEYS}); default: the runs' keys"
+            string_query(
+                "keys",
+                pattern=or_empty(METRIC_KEYS_PATTERN),
+                description=f"Metric keys (at most {MAX_COMPARE_KEYS}); default: the runs' keys",
             ),
-            OpenApiParameter("max_points", int, description=f"Per series, 2-{MAX_COMPARE_POINTS} (MinMaxLTTB)"),
+            int_query("max_points", lo=2, hi=MAX_COMPARE_POINTS, description="Per series (MinMaxLTTB)"),
         ],
         responses=OpenApiTypes.OBJECT,
         summary="Compare runs: summaries, params and downsampled histories of many runs in one request",
@@ -134,12 +148,16 @@ class HistoryExportView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("runs", str, description=f"Run ids, comma-separated (at most {MAX_RUNS_AT_ONCE})"),
-            OpenApiParameter("project", str, description='Or: "team/project" with a filter'),
+            string_query(
+                "runs", pattern=RUN_IDS_PATTERN, description=f"Run ids, comma-separated (at most {MAX_RUNS_AT_ONCE})"
+            ),
+            string_query("project", pattern=PROJECT_PATH_PATTERN, description='Or: "team/project" with a filter'),
             OpenApiParameter(
                 "filter", str, description=f"With project: the runs to export (at most {MAX_EXPORT_RUNS})"
             ),
-            OpenApiParameter("keys", str, description="Metric keys, comma-separated; default all"),
+            string_query(
+                "keys", pattern=or_empty(METRIC_KEYS_PATTERN), description="Metric keys, comma-separated; default all"
+            ),
             OpenApiParameter(
                 "format", str, enum=list(EXPORT_FORMATS), description="csv (default) or parquet (zstd, typed columns)"
             ),
@@ -189,8 +207,10 @@ class HistoryExportView(APIView):
 class GlobalSearchView(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("q", str, required=True, description="Text to find in names (and run tag values)"),
-            OpenApiParameter("limit", int, description="Per kind, 1-50 (default 10)"),
+            string_query(
+                "q", pattern=NOT_BLANK, required=True, description="Text to find in names (and run tag values)"
+            ),
+            int_query("limit", lo=1, hi=50, default=10, description="Per kind"),
         ],
         responses=OpenApiTypes.OBJECT,
         summary="Find projects, experiments, runs and models by name or tag, across everything you may see",

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api import StrictCharField
+from core.api import JSONObjectField, ProjectPathField, StrictCharField, StrictRegexField, StrictSerializer
 from experiments import metrics
 from experiments.models import Experiment, Figure, MetricSummary, RunStatus
 from experiments.presenters import number_out
+from experiments.services import INFO_SECTIONS
 
 
-class ExperimentIn(serializers.Serializer[Any]):
+class ExperimentIn(StrictSerializer):
     name = StrictCharField(max_length=128)
 
 
@@ -23,20 +25,31 @@ class ExperimentOut(serializers.ModelSerializer[Experiment]):
         fields = ["id", "name", "description", "created_at"]
 
 
-class RunCreateIn(serializers.Serializer[Any]):
-    project = StrictCharField(max_length=129, help_text='"team/project"; created if missing and allowed.')
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {section: {"type": "object"} for section in sorted(INFO_SECTIONS)},
+        "additionalProperties": False,
+    }
+)
+class RunInfoField(JSONObjectField):
+    """``info``: an object of known sections, each an object (checked by services.check_info)."""
+
+
+class RunCreateIn(StrictSerializer):
+    project = ProjectPathField(help_text='"team/project"; created if missing and allowed.')
     experiment = StrictCharField(max_length=128, required=False, default="default")
     name = StrictCharField(max_length=128, required=False, allow_null=True, default=None)
-    config = serializers.JSONField(required=False, default=dict, help_text="Object, at most 256 KiB as JSON.")
-    tags = serializers.JSONField(required=False, default=dict, help_text="Object of key: string value.")
+    config = JSONObjectField(required=False, default=dict, help_text="Object, at most 256 KiB as JSON.")
+    tags = JSONObjectField(required=False, default=dict, help_text="Object of key: string value.")
     notes = StrictCharField(max_length=100_000, required=False, allow_blank=True, default="")
-    info = serializers.JSONField(
+    info = RunInfoField(
         required=False,
         default=dict,
         help_text="Sections code, environment, system, error, datasets, uploads, models; at most 1 MiB.",
     )
     start_time = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    client_id = serializers.RegexField(
+    client_id = StrictRegexField(
         r"^[A-Za-z0-9_-]{1,64}$",
         required=False,
         allow_null=True,
@@ -45,19 +58,32 @@ class RunCreateIn(serializers.Serializer[Any]):
     )
 
 
-class RunUpdateIn(serializers.Serializer[Any]):
+class RunUpdateIn(StrictSerializer):
     name = StrictCharField(max_length=128, required=False)
     notes = StrictCharField(max_length=100_000, required=False, allow_blank=True)
     status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
     end_time = serializers.DateTimeField(required=False)
-    config = serializers.JSONField(required=False, help_text="Merged key by key into the run's config.")
-    info = serializers.JSONField(required=False, help_text="Merged section by section into the run's info.")
+    config = JSONObjectField(required=False, help_text="Merged key by key into the run's config.")
+    info = RunInfoField(required=False, help_text="Merged section by section into the run's info.")
 
 
-class MetricPointIn(serializers.Serializer[Any]):
+# experiments.metrics.check_key (also: no ".." segment, which a pattern without look-arounds
+# cannot say; refused with 400 naming the key).
+@extend_schema_field({"type": "string", "pattern": "^[A-Za-z0-9_.: -][A-Za-z0-9_./: -]{0,249}$"})
+class MetricKeyField(StrictCharField):
+    pass
+
+
+# A param or tag value: a string, or a number or boolean the server stores as text.
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]})
+class ScalarField(serializers.JSONField):
+    pass
+
+
+class MetricPointIn(StrictSerializer):
     """Documentation only: the log endpoint validates points with a fast validator."""
 
-    key = StrictCharField(max_length=metrics.MAX_KEY_LENGTH)
+    key = MetricKeyField(max_length=metrics.MAX_KEY_LENGTH)
     step = serializers.IntegerField(min_value=0, max_value=metrics.MAX_STEP)
     value = serializers.FloatField(help_text='A finite number, or "NaN", "Infinity", "-Infinity".')
     timestamp = serializers.IntegerField(
@@ -65,23 +91,29 @@ class MetricPointIn(serializers.Serializer[Any]):
     )
 
 
-class MetricSeriesIn(serializers.Serializer[Any]):
+class MetricSeriesIn(StrictSerializer):
     """Documentation only: the compact columnar form of metric points."""
 
-    key = StrictCharField(max_length=metrics.MAX_KEY_LENGTH)
-    steps = serializers.ListField(child=serializers.IntegerField(), min_length=1)
+    key = MetricKeyField(max_length=metrics.MAX_KEY_LENGTH)
+    steps = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=metrics.MAX_STEP),
+        min_length=1,
+        help_text="As long as values (and timestamps)",
+    )
     values = serializers.ListField(child=serializers.FloatField(), min_length=1)
-    timestamps = serializers.ListField(child=serializers.IntegerField(), required=False)
+    timestamps = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=metrics.MAX_TIMESTAMP), required=False
+    )
 
 
-class LogBatchIn(serializers.Serializer[Any]):
+class LogBatchIn(StrictSerializer):
     """Documentation of the log body (validated by ``services.run_log``)."""
 
-    batch_id = StrictCharField(
-        max_length=64, required=False, help_text="Client-chosen id (a UUID); a retried batch adds nothing."
+    batch_id = StrictRegexField(
+        r"^[A-Za-z0-9_-]{1,64}$", required=False, help_text="Client-chosen id (a UUID); a retried batch adds nothing."
     )
-    params = serializers.DictField(child=StrictCharField(max_length=6000), required=False)
-    tags = serializers.DictField(child=StrictCharField(max_length=5000), required=False)
+    params = serializers.DictField(child=ScalarField(), required=False, help_text="Values: at most 6,000 characters")
+    tags = serializers.DictField(child=ScalarField(), required=False, help_text="Values: at most 5,000 characters")
     metrics = MetricPointIn(
         many=True, required=False, help_text=f"At most {metrics.MAX_POINTS_PER_BATCH} points in all."
     )
@@ -113,14 +145,17 @@ class SummaryOut(serializers.ModelSerializer[MetricSummary]):
         return number_out(obj.max)
 
 
-class FigureIn(serializers.Serializer[Any]):
+class FigureIn(StrictSerializer):
     kind = serializers.ChoiceField(choices=Figure.Kind.choices, default=Figure.Kind.CONFUSION_MATRIX)
     name = StrictCharField(max_length=128)
     step = serializers.IntegerField(
         min_value=0, max_value=metrics.MAX_STEP, required=False, allow_null=True, default=None
     )
-    labels = serializers.ListField(child=serializers.CharField(max_length=200), max_length=1000)
-    matrix = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField(min_value=0)))
+    labels = serializers.ListField(child=serializers.CharField(max_length=200), min_length=1, max_length=1000)
+    matrix = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=2**53 - 1)),
+        help_text="One row per label, each with one count per label",
+    )
 
 
 class FigureOut(serializers.ModelSerializer[Figure]):

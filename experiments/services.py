@@ -588,7 +588,7 @@ def figure_confusion_matrix_add(*, run: Run, name: str, labels: Any, matrix: Any
             raise Invalid(f"Row {i} of matrix must have {size} entries.", field=f"matrix.{i}")
         for j, cell in enumerate(row):
             if type(cell) is not int or cell < 0 or cell > 2**53 - 1:
-                raise Invalid("Each cell is a count: an integer ≥ 0.", field=f"matrix.{i}.{j}")
+                raise Invalid("Each cell is a count: an integer from 0 to 2**53 - 1.", field=f"matrix.{i}.{j}")
     if step is not None and (type(step) is not int or step < 0 or step > metrics.MAX_STEP):
         raise Invalid(f"step must be an integer between 0 and {metrics.MAX_STEP}.", field="step")
     Figure.objects.filter(run=run, kind=Figure.Kind.CONFUSION_MATRIX, name=name, step=step).delete()

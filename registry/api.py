@@ -6,7 +6,13 @@ from typing import Any
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,7 +20,9 @@ from rest_framework.views import APIView
 
 from accounts.access import access_project
 from accounts.models import User
+from core.api import NameField
 from core.errors import Forbidden, Invalid, NotFound
+from core.openapi import NAME_PATTERN, VERSION_ONLY_PATTERN, VERSION_REF_PATTERN, or_empty, string_query
 from core.validation import body_object
 from experiments.access import access_run
 from registry import refs, reproduce, selectors, services
@@ -155,10 +163,24 @@ VERSION_OUT = inline_serializer(
         "tags": serializers.DictField(child=serializers.CharField()),
     },
 )
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": 999_999_999},
+            {"type": "string", "pattern": VERSION_ONLY_PATTERN},
+        ]
+    }
+)
+class VersionArgField(serializers.JSONField):
+    """Documentation: a version number, or a reference to a version (not an alias)."""
+
+
 MODEL_IN = inline_serializer(
     "ModelIn",
     {
-        "name": serializers.CharField(),
+        "name": NameField(),
         "description": serializers.CharField(required=False),
         "tags": serializers.DictField(child=serializers.CharField(), required=False),
         "protected_aliases": serializers.ListField(child=serializers.CharField(), required=False),
@@ -215,7 +237,7 @@ ALIAS_OUT = inline_serializer(
 ALIAS_IN = inline_serializer(
     "ModelAliasMove",
     {
-        "version": serializers.JSONField(help_text="n, vN or a hash prefix"),
+        "version": VersionArgField(help_text="n, vN or a hash prefix"),
         "reason": serializers.CharField(required=False),
     },
 )
@@ -238,7 +260,7 @@ class ModelListView(APIView):
                 description="Keep models having a version that matches, in the run query language: "
                 "metrics.<key>, params.<key>, tags.<key>, attributes.name (e.g. `metrics.acc > 0.9`)",
             ),
-            OpenApiParameter("alias", str, description="Keep models having this alias"),
+            string_query("alias", pattern=or_empty(NAME_PATTERN), description="Keep models having this alias"),
         ],
         responses=type(MODEL_OUT)(many=True),
         summary="Models of a project",
@@ -293,7 +315,7 @@ class VersionListView(APIView):
             OpenApiParameter(
                 "filter", str, description="Run query language over metrics, params, tags of the versions"
             ),
-            OpenApiParameter("alias", str, description="Only the version carrying this alias"),
+            string_query("alias", pattern=or_empty(NAME_PATTERN), description="Only the version carrying this alias"),
         ],
         responses=type(VERSION_OUT)(many=True),
         summary="Versions of a model, newest first (code diffs and package lists left out)",
@@ -429,10 +451,14 @@ class AliasView(APIView):
 class DiffView(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter(
-                "a", str, description="From: vN, alias, hash prefix (default: b's first parent, else b-1)"
+            string_query(
+                "a",
+                pattern=or_empty(VERSION_REF_PATTERN),
+                description="From: vN, alias, hash prefix (default: b's first parent, else b-1)",
             ),
-            OpenApiParameter("b", str, description="To: vN, alias, hash prefix (default: latest)"),
+            string_query(
+                "b", pattern=or_empty(VERSION_REF_PATTERN), description="To: vN, alias, hash prefix (default: latest)"
+            ),
         ],
         responses=inline_serializer(
             "ModelDiff", {"params": serializers.JSONField(), "metrics": serializers.JSONField()}

@@ -20,11 +20,14 @@ from accounts.access import access_project
 from accounts.models import ProjectRole, User
 from core import paging
 from core.errors import Invalid
+from core.openapi import VERSION_REF_PATTERN, int_query
 from core.validation import body_object, query_bool
 from registry.access import access_model
 from reviews import selectors, services
 from reviews import serializers as out
 from reviews.access import access_comment, access_review, access_review_request
+from reviews.models import Notification
+from reviews.services.inputs import ANCHOR_KINDS
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
@@ -40,8 +43,8 @@ def _page(request: Request) -> tuple[int, int]:
 
 
 PAGE_PARAMETERS = [
-    OpenApiParameter("limit", int, description=f"1..{MAX_PAGE} (default {DEFAULT_PAGE})"),
-    OpenApiParameter("offset", int, description=f"0..{paging.MAX_OFFSET} (default 0)"),
+    int_query("limit", lo=1, hi=MAX_PAGE, default=DEFAULT_PAGE),
+    int_query("offset", lo=0, hi=paging.MAX_OFFSET, default=0),
 ]
 
 
@@ -51,7 +54,9 @@ REQUEST_IN = inline_serializer(
     "ReviewRequestIn",
     {
         "model": serializers.CharField(),
-        "version": serializers.CharField(help_text="vN, a number, latest or a hash prefix: the candidate"),
+        "version": serializers.RegexField(
+            VERSION_REF_PATTERN, help_text="vN, a number, latest or a hash prefix: the candidate"
+        ),
         "alias": serializers.CharField(help_text="The alias to move, e.g. production"),
         "title": serializers.CharField(),
         "description": serializers.CharField(required=False, help_text="Markdown; @mentions notify"),
@@ -66,7 +71,7 @@ REQUEST_PATCH = inline_serializer(
         "description": serializers.CharField(required=False),
         "labels": serializers.ListField(child=serializers.CharField(), required=False),
         "reviewers": serializers.ListField(child=serializers.CharField(), required=False),
-        "version": serializers.CharField(required=False, help_text="Push a new candidate (R5)"),
+        "version": serializers.RegexField(VERSION_REF_PATTERN, required=False, help_text="Push a new candidate (R5)"),
         "state": serializers.ChoiceField(choices=["open", "closed"], required=False, help_text="Close or reopen"),
     },
 )
@@ -83,7 +88,14 @@ COMMENT_IN = inline_serializer(
     {
         "body": serializers.CharField(),
         "parent": serializers.CharField(required=False),
-        "anchor": serializers.JSONField(required=False, help_text='{"kind": "metric", "key": "acc"}'),
+        "anchor": inline_serializer(
+            "CommentAnchor",
+            {
+                "kind": serializers.ChoiceField(choices=sorted(ANCHOR_KINDS)),
+                "key": serializers.RegexField("^[^\\x00-\\x1f]{1,500}$", help_text="A name of the diff's two sides"),
+            },
+            required=False,
+        ),
     },
 )
 COMMENT_PATCH = inline_serializer(
@@ -103,7 +115,7 @@ SETTINGS_IN = inline_serializer(
     {
         "required_approvals": serializers.IntegerField(required=False, min_value=1, max_value=6),
         "approver_role": serializers.ChoiceField(choices=["writer", "maintainer"], required=False),
-        "gates": serializers.JSONField(required=False, help_text="[{name, expression}]"),
+        "gates": serializers.ListField(child=serializers.DictField(), required=False, help_text="[{name, expression}]"),
         "required_checks": serializers.ListField(child=serializers.CharField(), required=False),
         "block_unscanned": serializers.BooleanField(
             required=False,
@@ -115,12 +127,13 @@ SETTINGS_IN = inline_serializer(
 READ_IN = inline_serializer(
     "NotificationsReadIn",
     {
-        "ids": serializers.ListField(child=serializers.CharField(), required=False),
+        "ids": serializers.ListField(child=serializers.CharField(), min_length=1, max_length=500, required=False),
         "all": serializers.BooleanField(required=False),
     },
 )
 PREFS_IN = inline_serializer(
-    "NotificationPreferencesIn", {"email": serializers.ListField(child=serializers.CharField())}
+    "NotificationPreferencesIn",
+    {"email": serializers.ListField(child=serializers.ChoiceField(choices=Notification.Kind.values))},
 )
 
 
@@ -135,11 +148,14 @@ class ReviewRequestListView(APIView):
         parameters=[
             OpenApiParameter("state", str, enum=["open", "closed", "merged", "all"]),
             OpenApiParameter("author", str, description="A username, or `me`"),
-            OpenApiParameter("reviewer", str, description="`me`: requests awaiting my review"),
+            OpenApiParameter("reviewer", str, enum=["me", ""], description="`me`: requests awaiting my review"),
             OpenApiParameter("model", str),
             *PAGE_PARAMETERS,
         ],
-        responses=OBJECT,
+        responses=inline_serializer(
+            "ReviewRequestPage",
+            {"count": serializers.IntegerField(), "results": serializers.ListField(child=serializers.DictField())},
+        ),
         summary="Review requests of a project",
     )
     def get(self, request: Request, team: str, project: str) -> Response:

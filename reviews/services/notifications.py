@@ -132,9 +132,13 @@ def notifications_mark_read(*, user: User, ids: Any = None, all_unread: Any = Fa
     if not isinstance(all_unread, bool):
         raise Invalid("all must be true or false.", field="all")
     qs = Notification.objects.filter(user=user, read_at__isnull=True)
+    # ids are checked whenever given, also beside "all": true (they were ignored unchecked).
+    ids_given = not all_unread or ids is not None
+    if ids_given and (
+        not isinstance(ids, list) or not ids or len(ids) > 500 or not all(isinstance(i, str) and i for i in ids)
+    ):
+        raise Invalid('Send {"ids": [notification ids]} or {"all": true}.', field="ids")
     if not all_unread:
-        if not isinstance(ids, list) or not ids or len(ids) > 500 or not all(isinstance(i, str) and i for i in ids):
-            raise Invalid('Send {"ids": [notification ids]} or {"all": true}.', field="ids")
         # SECURITY: only the caller's own notifications; another user's id changes nothing.
         qs = qs.filter(pk__in=ids)
     return qs.update(read_at=timezone.now())

@@ -270,3 +270,32 @@ def test_compare_of_runs_without_metrics_answers(owner_client: APIClient, run: R
     response = owner_client.get("/api/v1/compare/", {"runs": run.id})
 
     assert response.status_code == 200, response.content
+
+
+# --- found by Schemathesis against the schema (issue 17) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"params": None}, "params"),
+        ({"tags": None}, "tags"),
+        ({"batch_id": None, "metrics": [{"key": "a", "step": 0, "value": 1.0}]}, "batch_id"),
+        ({"series": [{"key": "a", "steps": [0], "values": [1.0], "timestamps": None}]}, "series.0.timestamps"),
+    ],
+)
+def test_null_where_the_log_schema_forbids_it_is_refused(
+    owner_client: APIClient, run: Run, body: dict[str, Any], field: str
+) -> None:
+    response = post_json(owner_client, f"/api/v1/runs/{run.id}/log/", body)
+    assert_error(response, 400, field=field)
+    assert not run.batches.exists()
+
+
+def test_a_media_type_that_is_not_a_string_is_refused(owner_client: APIClient, run: Run) -> None:
+    # An object was falsy, so it became the default type; a MIME type is a string or "".
+    file = {"path": "model.pkl", "size": 1, "sha256": "0" * 64, "media_type": {}}
+    response = post_json(owner_client, f"/api/v1/runs/{run.id}/artifacts/", {"files": [file]})
+    assert_error(response, 400, field="files.0.media_type")
+    blank = post_json(owner_client, f"/api/v1/runs/{run.id}/artifacts/", {"files": [{**file, "media_type": ""}]})
+    assert blank.status_code == 201, blank.content

@@ -52,3 +52,95 @@ def test_error_answers_match_the_schema(
     assert_conforms("GET", "/api/v1/projects/acme/nope/", owner_client.get("/api/v1/projects/acme/nope/"))  # 404
     assert_conforms("POST", "/api/v1/projects/", post_json(owner_client, "/api/v1/projects/", {"team": "acme"}))  # 400
     assert_conforms("GET", "/api/v1/projects/?page_size=0", owner_client.get("/api/v1/projects/?page_size=0"))  # 400
+
+
+def _request_bodies() -> list[tuple[str, str, dict[str, object]]]:
+    schema = api_schema()
+    components = schema["components"]["schemas"]
+    bodies = []
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            content = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if content:
+                ref = content["schema"]["$ref"].rsplit("/", 1)[-1]
+                bodies.append((method, path, components[ref]))
+    return bodies
+
+
+def test_every_request_body_refuses_unknown_fields_in_the_schema() -> None:
+    bodies = _request_bodies()
+    assert len(bodies) > 30
+    for method, path, body in bodies:
+        assert body.get("additionalProperties") is False, (method, path)
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        # answered 404 (the team lookup) before ProjectIn refused unknown keys
+        ("/api/v1/projects/", {"team": "nope", "name": "p", "colour": "red"}),
+        ("/api/v1/runs/", {"project": "acme/proj", "colour": "red"}),
+        ("/api/v1/projects/acme/proj/experiments/", {"name": "e", "colour": "red"}),
+    ],
+)
+def test_an_unknown_body_field_is_a_400_naming_it(
+    owner_client: APIClient, project: Project, url: str, body: dict[str, str]
+) -> None:
+    response = post_json(owner_client, url, body)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["field"] == "colour"
+
+
+def test_path_and_paging_parameters_carry_the_bounds_the_server_enforces() -> None:
+    paths = api_schema()["paths"]
+    parameters = {p["name"]: p["schema"] for p in paths["/api/v1/runs/{run_id}/metrics/{key}/"]["get"]["parameters"]}
+    assert parameters["run_id"]["pattern"] == "^[0-9a-f]{32}$"
+    assert (parameters["limit"]["minimum"], parameters["offset"]["minimum"], parameters["max_points"]["minimum"]) == (
+        1,
+        0,
+        2,
+    )
+    page = {p["name"]: p["schema"] for p in paths["/api/v1/projects/"]["get"]["parameters"]}
+    assert (page["page_size"]["minimum"], page["page_size"]["maximum"]) == (1, 1000)
+    number = {
+        p["name"]: p["schema"]
+        for p in paths["/api/v1/projects/{team}/{project}/review-requests/{number}/"]["get"]["parameters"]
+    }
+    assert number["number"]["minimum"] == 1
+    assert number["team"]["pattern"].startswith("^[A-Za-z0-9]")
+
+
+def _links(path: str, method: str, status: str) -> dict[str, dict[str, str]]:
+    """The links of one answer, keyed by the operation they lead to ("get /api/v1/runs/{run_id}/")."""
+    links = api_schema()["paths"][path][method]["responses"][status].get("links", {})
+    out = {}
+    for link in links.values():
+        target = link["operationRef"].removeprefix("#/paths/").replace("~1", "/").replace("~0", "~")
+        where, verb = target.rsplit("/", 1)
+        out[f"{verb} {where}"] = link["parameters"]
+    return out
+
+
+def test_created_objects_link_to_the_operations_on_them() -> None:
+    created = _links("/api/v1/runs/", "post", "201")
+    assert created["get /api/v1/runs/{run_id}/"] == {"run_id": "$response.body#/id"}
+    assert {"post /api/v1/runs/{run_id}/log/", "get /api/v1/runs/{run_id}/metrics/"} <= set(created)
+    listed = _links("/api/v1/runs/", "get", "200")
+    assert listed["get /api/v1/runs/{run_id}/"] == {"run_id": "$response.body#/results/0/id"}
+    review = _links("/api/v1/projects/{team}/{project}/review-requests/", "post", "201")
+    assert review["post /api/v1/projects/{team}/{project}/review-requests/{number}/comments/"] == {
+        "number": "$response.body#/number",
+        "team": "$request.path.team",
+        "project": "$request.path.project",
+    }
+    versions = _links("/api/v1/projects/{team}/{project}/models/{model}/versions/", "get", "200")
+    assert versions["get /api/v1/projects/{team}/{project}/models/{model}/versions/{version}/"]["version"] == (
+        "$response.body#/0/number"
+    )
+    project = _links("/api/v1/projects/", "post", "201")
+    assert project["get /api/v1/projects/{team}/{project}/"] == {
+        "team": "$response.body#/team",
+        "project": "$response.body#/name",
+    }
+    # a list never links to a DELETE (the first token listed may be the caller's own)
+    assert _links("/api/v1/tokens/", "get", "200") == {}

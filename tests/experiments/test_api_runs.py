@@ -161,7 +161,9 @@ def test_info_sections_are_stored(owner_client: APIClient, project: Project) -> 
     assert Run.objects.get(pk=body["id"]).info == info
 
 
-def test_create_ignores_server_owned_fields(owner_client: APIClient, outsider: User, project: Project) -> None:
+def test_create_refuses_server_owned_fields(owner_client: APIClient, outsider: User, project: Project) -> None:
+    # Unknown keys are refused naming the first, not ignored (issue 17: the schema says
+    # additionalProperties: false); a forged id, author or status writes nothing.
     forged = {
         "id": "a" * 32,
         "author": outsider.username,
@@ -174,16 +176,9 @@ def test_create_ignores_server_owned_fields(owner_client: APIClient, outsider: U
 
     response = create_run(owner_client, **forged)
 
-    assert response.status_code == 201
-    body = response.json()
-    run = Run.objects.get(pk=body["id"])
-    assert run.id != "a" * 32
-    assert run.author is not None
-    assert run.author.username == "owner"
-    assert run.status == RunStatus.RUNNING
-    assert run.end_time is None
-    assert run.created_at.year == timezone.now().year
-    assert run.project == project
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "author"
+    assert not Run.objects.exists()
 
 
 # --- read and update -------------------------------------------------------------------------
@@ -294,7 +289,7 @@ def test_patch_with_a_bad_info_section_is_refused(owner_client: APIClient, run: 
     assert_error(patch_json(owner_client, run_path(run), {"info": {"weird": {}}}), 400, field="info")
 
 
-def test_patch_ignores_server_owned_fields(owner_client: APIClient, outsider: User, run: Run) -> None:
+def test_patch_refuses_server_owned_fields(owner_client: APIClient, outsider: User, run: Run) -> None:
     other_project = ProjectFactory.create(team=outsider.personal_team, name="theirs")
     before = Run.objects.get(pk=run.pk)
 
@@ -310,19 +305,15 @@ def test_patch_ignores_server_owned_fields(owner_client: APIClient, outsider: Us
             "experiment_id": "d" * 32,
             "created_at": "2000-01-01T00:00:00Z",
             "start_time": "2000-01-01T00:00:00Z",
-            "notes": "only this changes",
+            "notes": "not even this changes",
         },
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "author"
     after = Run.objects.get(pk=run.pk)
     assert not Run.objects.filter(pk="c" * 32).exists()
-    assert after.author == before.author
-    assert after.project == before.project
-    assert after.experiment == before.experiment
-    assert after.created_at == before.created_at
-    assert after.start_time == before.start_time
-    assert after.notes == "only this changes"
+    assert (after.author, after.project, after.notes) == (before.author, before.project, before.notes)
 
 
 def test_a_teammate_may_update_a_run(member_client: APIClient, run: Run) -> None:
