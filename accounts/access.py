@@ -143,9 +143,10 @@ def role_on(user: AnyUser | None, project: Project, *, annotated: object | None 
     return _combine(project, team_role, grants)
 
 
-def can(user: AnyUser | None, action: str, project: Project) -> bool:
+def can(user: AnyUser | None, action: str, project: Project, *, annotated: object | None = None) -> bool:
+    """``annotated``: see role_on (a project loaded by access_project carries the caller's role)."""
     minimum = ACTIONS[action]  # a KeyError here is a programming error: unknown action
-    role = role_on(user, project)
+    role = role_on(user, project, annotated=annotated)
     return role is not None and role >= minimum
 
 

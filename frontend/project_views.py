@@ -300,7 +300,7 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         "compare_url": reverse("project-compare", args=[proj.team.name, proj.name]),
         "live_seq": live_seq,
         "open_reviews": review_selectors.open_request_count(request.user, proj),
-        "can_invite": access.can(request.user, "project.invite", proj),
-        "can_manage_webhooks": access.can(request.user, "webhook.manage", proj),
+        "can_invite": access.can(request.user, "project.invite", proj, annotated=proj),
+        "can_manage_webhooks": access.can(request.user, "webhook.manage", proj, annotated=proj),
     }
     return render(request, "frontend/project.html", context)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import rest_framework.views  # noqa: F401  (before experiments.services: core.api has an import cycle)
-from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Dialog, Page, Playwright, sync_playwright
 
 # Playwright's sync API runs an event loop in this thread; Django refuses ORM calls from a
 # thread with a running loop unless told that this is deliberate (tests only).
@@ -43,9 +43,27 @@ def playwright_session() -> Iterator[Playwright]:
         yield playwright
 
 
+# When docs/ screenshots are refreshed (ASSAY_SCREENSHOTS=1), every page drops the live
+# socket's "Reconnecting…" pill: live_server speaks WSGI (no /ws/), so the pill is the test
+# server's, not the page's. Normal runs keep it (tests/browser/test_live.py checks it).
+HIDE_LIVE_STATUS = """
+new MutationObserver(() => document.querySelector('[data-testid=live-status]')?.remove())
+  .observe(document, {childList: true, subtree: true});
+"""
+
+
 @pytest.fixture(scope="session")
 def browser(playwright_session: Playwright) -> Iterator[Browser]:
     browser = playwright_session.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    if os.environ.get("ASSAY_SCREENSHOTS"):
+        new_context = browser.new_context
+
+        def new_context_for_docs(*args: object, **kwargs: object) -> BrowserContext:
+            context = new_context(*args, **kwargs)  # type: ignore[arg-type]
+            context.add_init_script(HIDE_LIVE_STATUS)
+            return context
+
+        browser.new_context = new_context_for_docs  # type: ignore[method-assign]
     yield browser
     browser.close()
 
