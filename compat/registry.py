@@ -14,6 +14,7 @@ from __future__ import annotations
 import posixpath
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
@@ -596,8 +597,6 @@ def _protected_refusal(repository: ModelRepository, alias: str, number: int | No
     page_url = reverse("review-new", kwargs={"team": project.team.name, "project": project.name})
     query = f"?model={repository.name}&alias={alias}" + (f"&version={number}" if number else "")
     api_url = reverse("api-review-requests", kwargs={"team": project.team.name, "project": project.name})
-    from django.conf import settings
-
     return Forbidden(
         f"{exc.message} To ask for this move, open a review request: {settings.PUBLIC_URL}{page_url}{query} "
         f"(or POST {settings.PUBLIC_URL}{api_url} with "
