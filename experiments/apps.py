@@ -12,3 +12,7 @@ class ExperimentsConfig(AppConfig):
         from experiments import live
 
         live.register()
+
+        # Lazy by necessity, as in reviews/apps.py: registers the tasks under the names the
+        # services queue them by (experiments.services.REFINGERPRINT_TASK) in every process.
+        from experiments import tasks  # noqa: F401

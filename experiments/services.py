@@ -20,6 +20,7 @@ from accounts.services import project_get_or_create
 from core import domain_events, jsonsafe
 from core.errors import Conflict, Invalid, NotFound
 from core.observability import POINTS_INGESTED
+from core.tasks import enqueue_on_commit
 from core.validation import choice, mapping, string
 from experiments import events, fingerprint, metric_store, metrics
 from experiments.config_values import config_entries
@@ -484,13 +485,15 @@ def tried_exclude_of(*, project_id: str) -> list[str]:
 
 
 REFINGERPRINT_BATCH = 2_000
+REFINGERPRINT_TASK = "experiments.tasks.runs_refingerprint"
 
 
 @transaction.atomic
 def tried_settings_set(*, project: Project, actor: User, exclude: Any = None, key_metric: Any = None) -> TriedSettings:
     """Change what the fingerprint leaves out and which metric "tried?" shows (project
     admins; the caller checked ``project.update``). A changed exclusion list re-fingerprints
-    every run of the project in this transaction, in batches."""
+    every run of the project in a worker after commit (minutes for a million runs: not in a
+    request); runs logged meanwhile are fingerprinted with the new list as they are written."""
     settings_row = TriedSettings.objects.select_for_update().filter(project=project).first()
     if settings_row is None:
         settings_row = TriedSettings(project=project)
@@ -504,7 +507,7 @@ def tried_settings_set(*, project: Project, actor: User, exclude: Any = None, ke
         settings_row.key_metric = string(key_metric, field="key_metric", max_length=250, allow_blank=True)
     settings_row.save()
     if settings_row.exclude != old_exclude:
-        runs_refingerprint(project=project, exclude=settings_row.exclude)
+        enqueue_on_commit(REFINGERPRINT_TASK, str(project.pk))
     audit_record(
         actor=actor,
         action="project.tried_settings",

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from accounts.models import Project
+from config.celery import app as celery_app
 from experiments.fingerprint import fingerprint
 from experiments.models import Run
 
@@ -122,7 +123,10 @@ def test_bad_input_names_its_field(owner_client: APIClient, project: Project, bo
 
 
 def test_admins_change_the_exclusions_and_runs_are_refingerprinted(
-    owner_client: APIClient, member_client: APIClient, project: Project
+    owner_client: APIClient,
+    member_client: APIClient,
+    project: Project,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     a = create(owner_client, "a", {**BASE, "seed": 1})
     create(owner_client, "b", {**BASE, "seed": 2})
@@ -131,7 +135,14 @@ def test_admins_change_the_exclusions_and_runs_are_refingerprinted(
     assert member_client.get(SETTINGS).json()["exclude"][0] == "seed"
     assert member_client.put(SETTINGS, {"exclude": []}, format="json").status_code == 403
 
-    response = owner_client.put(SETTINGS, {"exclude": [], "key_metric": "acc"}, format="json")
+    # the runs are re-fingerprinted by a worker task after commit: run here, in-process
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = owner_client.put(SETTINGS, {"exclude": [], "key_metric": "acc"}, format="json")
+    finally:
+        celery_app.conf.task_always_eager = previous
 
     assert response.status_code == 200, response.content
     assert response.json() == {"exclude": [], "key_metric": "acc"}
