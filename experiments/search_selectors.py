@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
-from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Avg, Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Subquery
 
 from accounts import access
 from accounts.models import Project
@@ -131,25 +131,50 @@ class Group:
     value: str | None
     count: int
     metrics: dict[str, dict[str, float | None]]
+    label: str = ""  # what the value means when it is not itself readable (a fingerprint)
 
 
 MAX_GROUPS = 100
+MAX_LABEL = 200
+
+
+def config_label(canonical: object) -> str:
+    """A configuration in one line, keys sorted: ``batch_size=32, lr=0.01, …``."""
+    if not isinstance(canonical, dict) or not canonical:
+        return "(no configuration)"
+    text = ", ".join(f"{key}={value}" for key, value in sorted(canonical.items()))
+    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
 
 def grouped(runs: QuerySet[Run], *, entity: str, key: str, metric_keys: list[str]) -> tuple[list[Group], bool]:
-    """The runs grouped by the value of a param, config key or tag, with count and mean/min/max of each
-    metric's last value per group; ``(groups, truncated)``. A query per metric, each one
-    aggregate over the filtered runs."""
-    model = VALUE_MODELS[entity]
-    value_of = Subquery(model.objects.filter(run=OuterRef("pk"), key=key).values("value")[:1])
-    base = runs.order_by().annotate(_group=value_of)
+    """The runs grouped by the value of a param, config key or tag, or by their configuration
+    fingerprint (``entity="attribute", key="fingerprint"``: runs of the same configuration),
+    with count and mean/min/max of each metric's last value per group; ``(groups,
+    truncated)``, largest groups first. A query per metric, each one aggregate over the
+    filtered runs."""
+    run_ids = runs.order_by().values("pk")
+    if entity == "attribute":
+        if key != "fingerprint":
+            raise ValueError(f"cannot group by the attribute {key!r}")
+        base = runs.order_by().annotate(_group=F("config_fingerprint"))
+        group_of: Any = F("run__config_fingerprint")
+    else:
+        model = VALUE_MODELS[entity]
+        base = runs.order_by().annotate(
+            _group=Subquery(model.objects.filter(run=OuterRef("pk"), key=key).values("value")[:1])
+        )
+        group_of = Subquery(model.objects.filter(run=OuterRef("run_id"), key=key).values("value")[:1])
     counts = list(base.values("_group").annotate(n=Count("pk")).order_by("-n", "_group")[: MAX_GROUPS + 1])
     truncated = len(counts) > MAX_GROUPS
     counts = counts[:MAX_GROUPS]
     groups = {row["_group"]: Group(value=row["_group"], count=row["n"], metrics={}) for row in counts}
-    run_ids = runs.order_by().values("pk")
+    if entity == "attribute":
+        # The configuration of each group (the same for all its runs: that is what the
+        # fingerprint says), one indexed lookup per group shown.
+        for group in groups.values():
+            config = runs.filter(config_fingerprint=group.value).order_by().values_list("config_canonical", flat=True)
+            group.label = config_label(config.first())
     for metric_key in metric_keys:
-        group_of = Subquery(model.objects.filter(run=OuterRef("run_id"), key=key).values("value")[:1])
         rows = (
             MetricSummary.objects.filter(run__in=run_ids, key=metric_key, last__isnull=False)
             .annotate(_group=group_of)

@@ -120,19 +120,29 @@ def _experiment_with_counts(project: Project) -> list[Experiment]:
 @dataclass
 class GroupRow:
     value: str | None
+    label: str
     count: int
     cells: list[tuple[str, dict[str, float | None] | None]]
     filter_url: str
+
+
+# Grouping by the configuration fingerprint puts runs of the same configuration together
+# (issue 22: "the runs table can group duplicates"); the largest groups come first.
+SAME_CONFIG_GROUP = Column("attribute", "fingerprint")
 
 
 def _group_by(request: HttpRequest, problems: list[str]) -> Column | None:
     raw = request.GET.get("group_by", "").strip()
     if not raw:
         return None
+    if raw == SAME_CONFIG_GROUP.name:
+        return SAME_CONFIG_GROUP
     for prefix, kind in COLUMN_PREFIXES.items():
         if raw.startswith(prefix) and kind != "metric" and len(raw) > len(prefix) and len(raw) <= 260:
             return Column(kind, raw[len(prefix) :])
-    problems.append(f"Cannot group by {raw!r}: group by params.<key>, config.<key> or tags.<key>.")
+    problems.append(
+        f"Cannot group by {raw!r}: group by params.<key>, config.<key>, tags.<key> or {SAME_CONFIG_GROUP.name}."
+    )
     return None
 
 
@@ -237,6 +247,7 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
             group_rows.append(
                 GroupRow(
                     value=g.value,
+                    label=g.label,
                     count=g.count,
                     cells=[(k, g.metrics.get(k)) for k in metric_columns],
                     filter_url=_query(request.GET, filter=narrowed, group_by=None, page=None),
@@ -278,6 +289,7 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         "group_rows": group_rows,
         "groups_truncated": groups_truncated,
         "group_metric_columns": metric_columns,
+        "same_config_group": SAME_CONFIG_GROUP.name,
         "group_choices": [f"config.{k}" for k in keys["config"]]
         + [f"params.{k}" for k in keys["params"]]
         + [f"tags.{k}" for k in keys["tags"]],

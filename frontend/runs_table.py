@@ -20,9 +20,15 @@ DEFAULT_SORT = "-start_time"
 KEY_LIST_LIMIT = 200
 
 
-ColumnKind = Literal["metric", "param", "config", "tag"]
+ColumnKind = Literal["metric", "param", "config", "tag", "attribute"]
 # How a column of each kind is written (``columns=config.optimizer.lr``), as in the query language.
-KIND_PREFIXES: dict[str, str] = {"metric": "metrics", "param": "params", "config": "config", "tag": "tags"}
+KIND_PREFIXES: dict[str, str] = {
+    "metric": "metrics",
+    "param": "params",
+    "config": "config",
+    "tag": "tags",
+    "attribute": "attributes",
+}
 
 
 @dataclass(frozen=True)

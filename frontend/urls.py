@@ -21,6 +21,7 @@ from frontend import (
     run_views,
     search_views,
     team_views,
+    tried_views,
     webhook_views,
 )
 
@@ -69,6 +70,7 @@ account_patterns = [
     path("<str:team>/<str:project>/access/visibility/", access_views.project_visibility, name="project-visibility"),
     path("<str:team>/<str:project>/access/transfer/", access_views.project_transfer, name="project-transfer"),
     path("<str:team>/<str:project>/audit/", admin_views.project_audit_page, name="project-audit"),
+    path("<str:team>/<str:project>/tried/", tried_views.tried_page, name="project-tried"),
 ]
 
 registry_patterns = [

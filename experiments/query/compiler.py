@@ -73,6 +73,7 @@ ATTRIBUTE_COLUMNS = {
     "created_at": "created_at",
     "updated_at": "updated_at",
     "notes": "notes",
+    "fingerprint": "config_fingerprint",
 }
 NULLABLE_COLUMNS = {"end_time", "author__username"}
 LOOKUPS = {"=": "exact", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}

@@ -82,6 +82,9 @@ ATTRIBUTES: dict[str, tuple[str, AttrKind]] = {
     "updated_at": ("updated_at", "time"),
     "duration": ("duration", "number"),
     "notes": ("notes", "string"),
+    # The run's configuration fingerprint (experiments/fingerprint.py): same value, same configuration.
+    "fingerprint": ("fingerprint", "string"),
+    "config_fingerprint": ("fingerprint", "string"),
 }
 # The attribute names offered to users (completion, docs); aliases are accepted too.
 ATTRIBUTE_NAMES = ["name", "status", "experiment", "author", "start_time", "end_time", "created", "duration", "id"]
