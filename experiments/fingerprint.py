@@ -137,7 +137,14 @@ def fingerprint(
 
 def differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     """The keys whose canonical values differ (a key present on one side only counts)."""
-    return sorted(key for key in set(a) | set(b) if key not in a or key not in b or a[key] != b[key])
+    return sorted(
+        key
+        for key in set(a) | set(b)
+        if key not in a
+        or key not in b
+        or a[key] != b[key]
+        or isinstance(a[key], bool) is not isinstance(b[key], bool)  # true is not 1
+    )
 
 
 def check_exclude(value: Any) -> list[str]:

@@ -19,6 +19,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import orjson
+from django.db.models import TextField
+from django.db.models.functions import Cast
+
 from accounts.models import Project
 from experiments import fingerprint, presenters
 from experiments.models import MetricSummary, Run, TriedSettings
@@ -97,25 +101,56 @@ def tried_lookup(*, project: Project, config: dict[str, Any], exclude_run: str |
     }
 
 
+_ABSENT = object()
+
+
+def _count_differences(wanted: dict[str, Any], theirs: dict[str, Any], most: int) -> int:
+    """How many keys differ (as :func:`fingerprint.differences` counts them), stopping
+    past ``most``: the near scan's inner loop, so no sets and no sorting here."""
+    n = 0
+    for key, value in wanted.items():
+        other = theirs.get(key, _ABSENT)
+        if other is _ABSENT or other != value or isinstance(other, bool) is not isinstance(value, bool):
+            n += 1
+            if n > most:
+                return n
+    for key in theirs:
+        if key not in wanted:
+            n += 1
+            if n > most:
+                return n
+    return n
+
+
 def _near(
     *, base: Any, project: Project, wanted: dict[str, Any], exclude_run: str | None
 ) -> list[tuple[Run, list[str], dict[str, Any]]]:
     """The near runs among the project's newest NEAR_WINDOW: one index scan fetching only
-    (id, canonical configuration), the differences counted here (a dict comparison per run
-    is cheaper than the same rule in SQL over JSONB, which took ~50 ms per 1,000 runs), then
-    the chosen few loaded whole. The same code on PostgreSQL and SQLite."""
-    window = base.order_by("-start_time").values_list("id", "config_canonical")[:NEAR_WINDOW]
-    found: list[tuple[int, int, str, list[str], dict[str, Any]]] = []
-    for position, (run_id, theirs) in enumerate(window):
+    (id, canonical configuration as text, decoded with orjson: twice as fast as the driver's
+    JSON decoding), the differences counted here (a dict walk per run is cheaper than the
+    same rule in SQL over JSONB, which took ~50 ms per 1,000 runs), then the chosen few
+    loaded whole. The same code on PostgreSQL and SQLite."""
+    window = (
+        base.order_by("-start_time")
+        .annotate(_canonical=Cast("config_canonical", TextField()))
+        .values_list("id", "_canonical")[:NEAR_WINDOW]
+    )
+    found: list[tuple[int, int, str, dict[str, Any]]] = []
+    for position, (run_id, text) in enumerate(window):
+        theirs = orjson.loads(text) if text else None
         if not isinstance(theirs, dict):
             continue
-        keys = fingerprint.differences(wanted, theirs)
-        if 1 <= len(keys) <= MAX_NEAR_DIFFERENCES:
-            found.append((len(keys), position, run_id, keys, theirs))
+        n = _count_differences(wanted, theirs, MAX_NEAR_DIFFERENCES)
+        if 1 <= n <= MAX_NEAR_DIFFERENCES:
+            found.append((n, position, run_id, theirs))
     found.sort(key=lambda item: (item[0], item[1]))  # fewest differences, then newest
     chosen = found[:MAX_NEAR]
     by_id = {run.id: run for run in base.filter(pk__in=[item[2] for item in chosen])}
-    return [(by_id[run_id], keys, theirs) for _, _, run_id, keys, theirs in chosen if run_id in by_id]
+    return [
+        (by_id[run_id], fingerprint.differences(wanted, theirs), theirs)
+        for _, _, run_id, theirs in chosen
+        if run_id in by_id
+    ]
 
 
 def duplicates_of(run: Run, *, limit: int = 5) -> list[Run]:
