@@ -5,6 +5,7 @@ answer as ``POST /api/v1/projects/{team}/{project}/tried/`` and ``assay tried``
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -35,6 +36,9 @@ def tried_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         except Invalid as exc:
             context["error"] = exc.message
         else:
-            context["answer"] = tried.tried_lookup(project=proj, config=config)
+            answer = tried.tried_lookup(project=proj, config=config)
+            for run in [*answer["identical"], *answer["near"]]:
+                run["started"] = datetime.fromisoformat(run["start_time"])  # for {% reltime %}
+            context["answer"] = answer
     status = 400 if context["error"] else 200
     return render(request, "frontend/tried.html", context, status=status)
