@@ -12,7 +12,6 @@ create accounts). Sign-up through an OpenID Connect provider follows
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
@@ -27,8 +26,7 @@ from django.shortcuts import render
 from requests import RequestException
 
 from accounts.models import Team, User
-from accounts.names import RESERVED_TEAM_NAMES
-from accounts.services import invitation_find
+from accounts.services import handle_generate, invitation_find
 from accounts.sso import sso_required
 
 INVITATION_SESSION_KEY = "assay_invitation"
@@ -75,20 +73,7 @@ class AccountAdapter(DefaultAccountAdapter):  # type: ignore[misc]
 
     def generate_unique_username(self, txts: list[str | None], regex: str | None = None) -> str:
         """A free username that is also a valid, free team name (``ana-lopez``, ``ana-lopez-2``)."""
-        base = ""
-        for txt in txts:
-            if not txt:
-                continue
-            candidate = re.sub(r"[^a-z0-9_-]+", "-", str(txt).split("@")[0].lower()).strip("-_")[:56]
-            if candidate and candidate not in RESERVED_TEAM_NAMES:
-                base = candidate
-                break
-        base = base or "user"
-        name, n = base, 1
-        while User.objects.filter(username__iexact=name).exists() or Team.objects.filter(name__iexact=name).exists():
-            n += 1
-            name = f"{base}-{n}"
-        return name
+        return handle_generate(txts)
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):  # type: ignore[misc]
