@@ -197,6 +197,24 @@ def team_create(*, name: str, owner: User, display_name: str = "") -> Team:
 
 
 @transaction.atomic
+def team_sso_required_set(*, team: Team, required: bool, actor: User) -> Team:
+    """Members of ``team`` must (or need no longer) sign in through single sign-on
+    (``accounts.sso.sso_required``; superusers stay exempt). Only with a provider configured:
+    else nobody could sign in at all."""
+    _not_personal(team)
+    if required and not settings.OIDC_APPS:
+        raise Invalid(
+            "No identity provider is configured (ASSAY_OIDC_PROVIDERS): members could not sign in.",
+            field="sso_required",
+        )
+    if team.sso_required != required:
+        team.sso_required = required
+        team.save(update_fields=["sso_required", "modified_at"])
+        audit_record(actor=actor, action="team.sso_required", target=team, data={"required": required})
+    return team
+
+
+@transaction.atomic
 def team_member_add(
     *,
     team: Team,

@@ -36,6 +36,7 @@ account_patterns = [
     path("teams/", team_views.teams_page, name="teams"),
     path("teams/<str:team>/", team_views.team_page, name="team"),
     path("teams/<str:team>/invite/", team_views.team_invite, name="team-invite"),
+    path("teams/<str:team>/sso/", team_views.team_sso, name="team-sso"),
     path(
         "teams/<str:team>/invitations/<str:invitation_id>/revoke/",
         team_views.invitation_revoke,

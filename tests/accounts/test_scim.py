@@ -350,7 +350,7 @@ def test_a_group_becomes_a_team_with_managed_memberships(scim: Scim, admin: User
 
     # a managed membership cannot be edited by hand
     hand = Membership.objects.get(team=team, user_id=int(bob["id"]))
-    with pytest.raises(Conflict, match="identity provider 'scim'"):
+    with pytest.raises(Conflict, match="through SCIM provisioning"):
         services.team_member_remove(membership=hand, actor=admin)
 
     # members that do not exist are refused, nothing changes

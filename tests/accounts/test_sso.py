@@ -18,7 +18,7 @@ from django.test import Client
 from accounts import services
 from accounts.models import AuditEvent, Membership, Team, User
 from config.env import oidc_group_map, sso_required_domains
-from core.errors import Conflict
+from core.errors import Conflict, Invalid
 from tests.oidc_provider import Provider, oidc_provider
 
 pytestmark = pytest.mark.django_db
@@ -233,3 +233,68 @@ def test_the_sso_required_domains_are_validated() -> None:
     for bad in (["corp"], ["not a domain.com"], ["a@b.com"]):
         with pytest.raises(ImproperlyConfigured, match="is not an e-mail domain"):
             sso_required_domains(bad)
+
+
+OIDC_APP = [{"provider_id": "corp", "name": "Corp", "client_id": "c", "secret": "", "settings": {}}]
+
+
+def test_a_team_can_require_sso_of_its_members(settings: Any) -> None:
+    # given a team with an owner, a member, a superuser member and a provider configured
+    settings.OIDC_APPS = OIDC_APP
+    owner = User.objects.create_user("olga", "olga@example.org", "x-pass-123456")
+    ana = User.objects.create_user("ana", "ana@example.org", "x-pass-123456")
+    root = User.objects.create_superuser("root", "root@example.org", "x-pass-123456")
+    eve = User.objects.create_user("eve", "eve@example.org", "x-pass-123456")
+    ml = services.team_create(name="ml", owner=owner)
+    for user in (ana, root):
+        Membership.objects.create(team=ml, user=user, role="member")
+    raw = services.token_create(user=ana, name="ci").raw
+
+    # a member who is no owner may not turn it on; an outsider does not see the team
+    as_ana, as_eve, as_owner = Client(), Client(), Client()
+    as_ana.force_login(ana)
+    as_eve.force_login(eve)
+    as_owner.force_login(owner)
+    assert as_ana.post("/teams/ml/sso/", {"sso_required": "on"}).status_code == 403
+    assert as_eve.post("/teams/ml/sso/", {"sso_required": "on"}).status_code == 404
+    ml.refresh_from_db()
+    assert not ml.sso_required
+
+    # when the owner turns it on
+    assert as_owner.post("/teams/ml/sso/", {"sso_required": "on"}).status_code == 302
+    ml.refresh_from_db()
+    assert ml.sso_required
+    assert AuditEvent.objects.filter(action="team.sso_required", target_id=str(ml.pk), data__required=True).exists()
+
+    # then the members' password sign-in is refused (after a right password only), the
+    # superuser's and an outsider's is not, and API tokens keep working
+    refused = Client().post("/login/", {"login": "ana", "password": "x-pass-123456"})
+    assert refused.status_code == 200
+    assert b"signs in through single sign-on" in refused.content
+    assert "_auth_user_id" not in refused.wsgi_request.session
+    wrong = Client().post("/login/", {"login": "ana", "password": "not-it"})
+    assert b"signs in through single sign-on" not in wrong.content
+    assert Client().post("/login/", {"login": "root", "password": "x-pass-123456"}).status_code == 302
+    assert Client().post("/login/", {"login": "eve", "password": "x-pass-123456"}).status_code == 302
+    assert Client().get("/api/v1/teams/", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+
+    # and turning it off lets them in again
+    assert as_owner.post("/teams/ml/sso/", {}).status_code == 302
+    assert Client().post("/login/", {"login": "ana", "password": "x-pass-123456"}).status_code == 302
+
+
+def test_a_team_cannot_require_sso_without_a_provider_nor_a_personal_team(settings: Any) -> None:
+    settings.OIDC_APPS = []
+    owner = User.objects.create_user("olga", "olga@example.org", "x-pass-123456")
+    ml = services.team_create(name="ml", owner=owner)
+    with pytest.raises(Invalid, match="No identity provider is configured"):
+        services.team_sso_required_set(team=ml, required=True, actor=owner)
+    browser = Client()
+    browser.force_login(owner)
+    page = browser.post("/teams/ml/sso/", {"sso_required": "on"}, follow=True)
+    assert b"No identity provider is configured" in page.content
+    ml.refresh_from_db()
+    assert not ml.sso_required
+    settings.OIDC_APPS = OIDC_APP
+    with pytest.raises(Invalid, match="personal team"):
+        services.team_sso_required_set(team=owner.personal_team, required=True, actor=owner)
