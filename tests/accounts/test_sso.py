@@ -257,13 +257,11 @@ def test_a_team_can_require_sso_of_its_members(settings: Any) -> None:
     as_owner.force_login(owner)
     assert as_ana.post("/teams/ml/sso/", {"sso_required": "on"}).status_code == 403
     assert as_eve.post("/teams/ml/sso/", {"sso_required": "on"}).status_code == 404
-    ml.refresh_from_db()
-    assert not ml.sso_required
+    assert not Team.objects.get(pk=ml.pk).sso_required
 
     # when the owner turns it on
     assert as_owner.post("/teams/ml/sso/", {"sso_required": "on"}).status_code == 302
-    ml.refresh_from_db()
-    assert ml.sso_required
+    assert Team.objects.get(pk=ml.pk).sso_required
     assert AuditEvent.objects.filter(action="team.sso_required", target_id=str(ml.pk), data__required=True).exists()
 
     # then the members' password sign-in is refused (after a right password only), the
