@@ -28,6 +28,7 @@ from accounts import access
 from accounts.audit import audit_record
 from accounts.models import ApiToken, Invitation, Membership, Project, ProjectGrant, ProjectRole, Team, User
 from accounts.names import RESERVED_TEAM_NAMES, canonical, name_problem, parse_project_path
+from accounts.sso import configured_providers
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.querycache import CompiledQuery
 from core.validation import choice, string
@@ -202,7 +203,7 @@ def team_sso_required_set(*, team: Team, required: bool, actor: User) -> Team:
     (``accounts.sso.sso_required``; superusers stay exempt). Only with a provider configured:
     else nobody could sign in at all."""
     _not_personal(team)
-    if required and not settings.OIDC_APPS:
+    if required and not configured_providers():
         raise Invalid(
             "No identity provider is configured (ASSAY_OIDC_PROVIDERS): members could not sign in.",
             field="sso_required",

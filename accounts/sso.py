@@ -30,6 +30,13 @@ logger = logging.getLogger("assay.sso")
 _RANK = {Membership.Role.MEMBER: 0, Membership.Role.OWNER: 1}
 
 
+def configured_providers() -> list[dict[str, Any]]:
+    """The OpenID Connect providers allauth signs in with (``ASSAY_OIDC_PROVIDERS``, read at
+    start-up into ``SOCIALACCOUNT_PROVIDERS``)."""
+    apps = settings.SOCIALACCOUNT_PROVIDERS.get("openid_connect", {}).get("APPS", [])
+    return list(apps)
+
+
 def sso_required(user: User) -> bool:
     """Whether ``user`` must sign in through an identity provider, not with a password: their
     e-mail domain is in ``ASSAY_SSO_REQUIRED_DOMAINS``, or they belong to a team whose owners

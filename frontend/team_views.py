@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -15,6 +14,7 @@ from django.views.decorators.http import require_POST
 from accounts import access, selectors, services
 from accounts.access import access_project
 from accounts.models import Invitation, Membership, Project, ProjectRole, Team, User
+from accounts.sso import configured_providers
 from frontend.common import request_user
 from frontend.errors import form_errors, policy_errors
 
@@ -92,7 +92,7 @@ def _render_team(
         else [],
         "project_roles": [role.label for role in ProjectRole],
         "invite": invite or {"invitee": "", "role": ProjectRole.MAINTAINER.label, "project": ""},
-        "sso_available": bool(settings.OIDC_APPS),
+        "sso_available": bool(configured_providers()),
     }
     response = render(request, "accounts/team.html", context, status=status)
     if issued is not None:

@@ -240,7 +240,7 @@ OIDC_APP = [{"provider_id": "corp", "name": "Corp", "client_id": "c", "secret": 
 
 def test_a_team_can_require_sso_of_its_members(settings: Any) -> None:
     # given a team with an owner, a member, a superuser member and a provider configured
-    settings.OIDC_APPS = OIDC_APP
+    settings.SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": OIDC_APP}}
     owner = User.objects.create_user("olga", "olga@example.org", "x-pass-123456")
     ana = User.objects.create_user("ana", "ana@example.org", "x-pass-123456")
     root = User.objects.create_superuser("root", "root@example.org", "x-pass-123456")
@@ -282,7 +282,7 @@ def test_a_team_can_require_sso_of_its_members(settings: Any) -> None:
 
 
 def test_a_team_cannot_require_sso_without_a_provider_nor_a_personal_team(settings: Any) -> None:
-    settings.OIDC_APPS = []
+    settings.SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": []}}
     owner = User.objects.create_user("olga", "olga@example.org", "x-pass-123456")
     ml = services.team_create(name="ml", owner=owner)
     with pytest.raises(Invalid, match="No identity provider is configured"):
@@ -293,6 +293,6 @@ def test_a_team_cannot_require_sso_without_a_provider_nor_a_personal_team(settin
     assert b"No identity provider is configured" in page.content
     ml.refresh_from_db()
     assert not ml.sso_required
-    settings.OIDC_APPS = OIDC_APP
+    settings.SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": OIDC_APP}}
     with pytest.raises(Invalid, match="personal team"):
         services.team_sso_required_set(team=owner.personal_team, required=True, actor=owner)
