@@ -254,6 +254,11 @@ def membership_managed_reason(membership: Membership) -> str | None:
     """Why a membership cannot be edited by hand (its role changed, it removed), or None.
     A membership made from an identity provider's groups follows those groups at every
     sign-in: change the groups at the provider instead."""
+    if membership.managed_by == "scim":
+        return (
+            f"{membership.user.username}'s membership of {membership.team.name} is managed by the "
+            "identity provider through SCIM provisioning: change the group there."
+        )
     if membership.managed_by:
         return (
             f"{membership.user.username}'s membership of {membership.team.name} is managed by the "

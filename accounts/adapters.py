@@ -12,9 +12,10 @@ create accounts). Sign-up through an OpenID Connect provider follows
 from __future__ import annotations
 
 import logging
-import re
+import time
 from typing import Any
 
+import jwt
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.models import EmailAddress
 from allauth.core.exceptions import ImmediateHttpResponse
@@ -27,8 +28,7 @@ from django.shortcuts import render
 from requests import RequestException
 
 from accounts.models import Team, User
-from accounts.names import RESERVED_TEAM_NAMES
-from accounts.services import invitation_find
+from accounts.services import handle_generate, invitation_find
 from accounts.sso import sso_required
 
 INVITATION_SESSION_KEY = "assay_invitation"
@@ -75,20 +75,7 @@ class AccountAdapter(DefaultAccountAdapter):  # type: ignore[misc]
 
     def generate_unique_username(self, txts: list[str | None], regex: str | None = None) -> str:
         """A free username that is also a valid, free team name (``ana-lopez``, ``ana-lopez-2``)."""
-        base = ""
-        for txt in txts:
-            if not txt:
-                continue
-            candidate = re.sub(r"[^a-z0-9_-]+", "-", str(txt).split("@")[0].lower()).strip("-_")[:56]
-            if candidate and candidate not in RESERVED_TEAM_NAMES:
-                base = candidate
-                break
-        base = base or "user"
-        name, n = base, 1
-        while User.objects.filter(username__iexact=name).exists() or Team.objects.filter(name__iexact=name).exists():
-            n += 1
-            name = f"{base}-{n}"
-        return name
+        return handle_generate(txts)
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):  # type: ignore[misc]
@@ -112,6 +99,9 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):  # type: ignore[misc]
         # SECURITY: anyone can put any address in an account at a provider that does not
         # verify e-mail; linking on it would hand them the existing account.
         """
+        skew = clock_skew(sociallogin.account.extra_data or {})
+        if skew is not None:
+            raise ImmediateHttpResponse(sso_error_response(request, sociallogin.account.provider, ClockSkew(skew)))
         if sociallogin.is_existing:
             return
         provider = sociallogin.account.provider
@@ -156,8 +146,51 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):  # type: ignore[misc]
         raise ImmediateHttpResponse(sso_error_response(request, provider_id, exception, error))
 
 
+class ClockSkew(Exception):
+    """The ID token's times do not fit this server's clock, beyond ``ASSAY_OIDC_CLOCK_LEEWAY``."""
+
+
+def clock_skew(extra_data: dict[str, Any], now: float | None = None) -> str | None:
+    """Why the ID token of a sign-in is not valid by this server's clock, or None.
+
+    allauth checks ``exp`` (without leeway) but not ``iat`` when it fetched the token itself,
+    so a provider whose clock runs ahead would pass: both are checked here, with the leeway."""
+    claims = extra_data.get("id_token") or {}
+    current = time.time() if now is None else now
+    leeway = settings.ASSAY_OIDC_CLOCK_LEEWAY
+    iat, exp = claims.get("iat"), claims.get("exp")
+    if isinstance(iat, int | float) and iat > current + leeway:
+        return (
+            f"the ID token was issued in the future (iat): {int(iat - current)} s ahead of this "
+            f"server's clock (leeway {leeway} s)"
+        )
+    if isinstance(exp, int | float) and exp < current - leeway:
+        return f"the ID token expired (exp) {int(current - exp)} s ago by this server's clock (leeway {leeway} s)"
+    return None
+
+
+def _clock_cause(exception: BaseException | None) -> str | None:
+    """The clock problem behind an exception (allauth wraps PyJWT's in "Invalid id_token")."""
+    seen = 0
+    while exception is not None and seen < 5:
+        if isinstance(exception, ClockSkew):
+            return str(exception)
+        if isinstance(exception, jwt.ExpiredSignatureError):
+            return f"the ID token expired (exp) by this server's clock: {exception}"
+        if isinstance(exception, jwt.ImmatureSignatureError | jwt.InvalidIssuedAtError):
+            return f"the ID token was issued in the future (iat) by this server's clock: {exception}"
+        exception = exception.__cause__ or exception.__context__
+        seen += 1
+    return None
+
+
 def sso_error_explanation(exception: BaseException | None) -> str:
     """What the person signing in reads about a failed OIDC exchange (the details go to the log)."""
+    if _clock_cause(exception) is not None:
+        return (
+            "The identity provider's token was not valid at this time: the clocks of Assay's server "
+            "and the provider may disagree. Tell your administrator."
+        )
     text = str(exception or "")
     if isinstance(exception, RequestException) and getattr(exception, "response", None) is None:
         return "Assay could not reach the identity provider. Try again later; if it persists, tell your administrator."
@@ -179,7 +212,14 @@ def sso_error_response(
 ) -> HttpResponse:
     """The page shown when a sign-in through an OpenID Connect provider fails, logged for the
     administrator (provider id, error, exception; never a secret or a token)."""
-    logger.error("sso: sign-in through %r failed: %s: %s", provider_id, error or type(exception).__name__, exception)
+    cause = _clock_cause(exception)
+    logger.error(
+        "sso: sign-in through %r failed: %s: %s%s",
+        provider_id,
+        error or type(exception).__name__,
+        exception,
+        f" ({cause})" if cause and cause != str(exception) else "",
+    )
     return sso_failure_page(
         request,
         title="Sign-in through your identity provider failed",

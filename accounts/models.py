@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import TextChoices
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from accounts.names import canonical, name_problem
 
@@ -35,13 +36,38 @@ class User(AbstractUser):
         help_text="1-64 letters, digits, '-' and '_'; also the name of your personal team.",
         error_messages={"unique": "A user with that username already exists."},
     )
+    # SCIM provisioning (accounts/scim_services.py): the provider's userName when it is not a
+    # valid handle (an e-mail, a UPN; "" = the username is the userName), the provider's own id
+    # for the person, and when the account last changed (meta.lastModified; not sign-ins).
+    scim_user_name = models.CharField(max_length=255, blank=True, default="")
+    external_id = models.CharField(max_length=255, blank=True, default="")
+    modified_at = models.DateTimeField(auto_now=True, null=True)
+    # Detached by a SCIM DELETE (deactivated, no longer a SCIM resource; the account stays).
+    scim_deleted = models.BooleanField(default=False)
+    # Bumped to sign the user out everywhere: every session carries a hash of it
+    # (``_get_session_auth_hash``), so the sessions made before stop working, and stay dead
+    # if the account is reactivated later.
+    session_epoch = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
             # Usernames are team names too (every user has a personal team), so "Ana"
             # and "ana" must not both exist.
             models.UniqueConstraint(Lower("username"), name="user_username_ci_unique"),
+            # SCIM's userName is unique across the service, case-insensitively.
+            models.UniqueConstraint(
+                Lower("scim_user_name"), condition=~models.Q(scim_user_name=""), name="user_scim_user_name_ci_unique"
+            ),
         ]
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        # Epoch 0 keeps Django's own hash, so the sessions made before this field existed stay valid.
+        if not self.session_epoch:
+            return str(super()._get_session_auth_hash(secret=secret))  # type: ignore[misc]
+        key_salt = "accounts.User.get_session_auth_hash"
+        return salted_hmac(
+            key_salt, f"{self.password}:{self.session_epoch}", secret=secret, algorithm="sha256"
+        ).hexdigest()
 
 
 class Team(models.Model):
@@ -53,6 +79,13 @@ class Team(models.Model):
     )
     members = models.ManyToManyField(User, through="Membership", related_name="teams")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Members must sign in through single sign-on (accounts/sso.py ``sso_required``).
+    sso_required = models.BooleanField(default=False)
+    # A team provisioned as a SCIM group (accounts/scim_services.py): the provider's id for
+    # the group, and when the group last changed (meta.lastModified).
+    scim_group = models.BooleanField(default=False)
+    external_id = models.CharField(max_length=255, blank=True, default="")
+    modified_at = models.DateTimeField(auto_now=True, null=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(Lower("name"), name="team_name_ci_unique")]
@@ -71,8 +104,9 @@ class Membership(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)
-    # The id of the OpenID Connect provider whose groups claim made this membership ("" = by
-    # hand). Such a membership follows the groups at every sign-in and cannot be edited by hand.
+    # The id of the OpenID Connect provider whose groups claim made this membership, or
+    # ``scim`` for one made by SCIM provisioning ("" = by hand). Such a membership follows the
+    # provider (its groups at every sign-in, or its SCIM calls) and cannot be edited by hand.
     managed_by = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
@@ -151,12 +185,16 @@ class ApiToken(models.Model):
     """A bearer token. Only its SHA-256 and a short clear prefix (to tell tokens apart) are kept.
 
     A token acts as its user, so it never grants more than the user has; a ``read`` token
-    is further limited to safe methods (``accounts.permissions.TokenScopePermission``).
+    is further limited to safe methods (``accounts.permissions.TokenScopePermission``); a
+    ``scim`` token serves /scim/v2/ and nothing else.
     """
 
     class Scope(models.TextChoices):
         READ = "read"
         WRITE = "write"
+        # For an identity provider's SCIM client: /scim/v2/ only, never /api/v1 or sockets
+        # (accounts/services.py ``token_authenticate``). Created by staff for a staff user.
+        SCIM = "scim"
 
     id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -154,3 +154,29 @@ def audit_filters_from(query: Mapping[str, str]) -> AuditFilters:
             moment = timezone.make_aware(moment, UTC)
         values[name] = moment
     return AuditFilters(**values)
+
+
+# --- identity (the staff page: providers, group mappings, SCIM) ---------------------------------
+
+
+def scim_tokens() -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(scope=ApiToken.Scope.SCIM).select_related("user").order_by("-created_at")
+
+
+def scim_last_sync() -> datetime | None:
+    """When an identity provider last called /scim/v2/ (a SCIM token's ``last_used_at``,
+    written at most once a minute)."""
+    return scim_tokens().aggregate(last=Max("last_used_at"))["last"]  # type: ignore[no-any-return]
+
+
+def scim_last_change() -> AuditEvent | None:
+    """The latest change SCIM made (the audit log's ``by: scim`` events)."""
+    return AuditEvent.objects.filter(data__by="scim").order_by("-created_at", "-id").first()
+
+
+def scim_groups_summary() -> QuerySet[Team]:
+    return (
+        Team.objects.filter(scim_group=True)
+        .annotate(scim_members=Count("memberships", filter=Q(memberships__managed_by="scim")))
+        .order_by("name")
+    )

@@ -127,7 +127,8 @@ class TransferIn(StrictSerializer):
 
 class TokenIn(StrictSerializer):
     name = StrictCharField(max_length=100)
-    scope = serializers.ChoiceField(choices=ApiToken.Scope.values, default=ApiToken.Scope.WRITE)
+    # SCIM tokens are made by site staff for an identity provider (manage.py create_token --scope scim).
+    scope = serializers.ChoiceField(choices=[ApiToken.Scope.READ, ApiToken.Scope.WRITE], default=ApiToken.Scope.WRITE)
     expires_in_days = serializers.IntegerField(
         min_value=1, max_value=366, required=False, allow_null=True, default=None, help_text="null: never expires"
     )

@@ -11,6 +11,7 @@ team is part of the use case (the API's create and the first run of a new projec
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +27,8 @@ from django.utils import timezone
 from accounts import access
 from accounts.audit import audit_record
 from accounts.models import ApiToken, Invitation, Membership, Project, ProjectGrant, ProjectRole, Team, User
-from accounts.names import canonical, name_problem, parse_project_path
+from accounts.names import RESERVED_TEAM_NAMES, canonical, name_problem, parse_project_path
+from accounts.sso import configured_providers
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.querycache import CompiledQuery
 from core.validation import choice, string
@@ -66,6 +68,10 @@ def token_create(
     if not name or len(name) > MAX_TOKEN_NAME:
         raise Invalid(f"name must be 1-{MAX_TOKEN_NAME} characters.", field="name")
     scope = choice(scope, ApiToken.Scope.values, field="scope", message="scope must be 'read' or 'write'.")
+    # SECURITY: a SCIM token creates, changes and deactivates accounts: only for site staff,
+    # and never through the user-facing token forms (they offer read and write only).
+    if scope == ApiToken.Scope.SCIM and not (user.is_active and user.is_staff):
+        raise Invalid("A SCIM token belongs to a site administrator.", field="scope")
     if expires_at is not None:
         now = timezone.now()
         if expires_at <= now:
@@ -110,13 +116,19 @@ _TOKEN_BY_DIGEST = CompiledQuery(
 )
 
 
-def token_authenticate(*, raw: str) -> ApiToken | None:
+def token_authenticate(*, raw: str, scim: bool = False) -> ApiToken | None:
+    """The live token behind ``raw``, or None. A ``scim`` token is only ever accepted with
+    ``scim=True`` (the /scim/v2/ endpoints), and only those accept it: the API, the MLflow
+    API and the sockets all come through here with the default."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
     now = timezone.now()
     token = _TOKEN_BY_DIGEST.first(_digest(raw))
     # SECURITY: expired answers exactly as unknown (the caller sees one message for all).
     if token is None or (token.expires_at is not None and token.expires_at <= now):
+        return None
+    # SECURITY: the scope separates the two worlds both ways, with the same "not valid" answer.
+    if (token.scope == ApiToken.Scope.SCIM) != scim:
         return None
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
@@ -125,6 +137,25 @@ def token_authenticate(*, raw: str) -> ApiToken | None:
 
 
 # --- teams and memberships ----------------------------------------------------------------------
+
+
+def handle_generate(txts: list[str | None]) -> str:
+    """A free username that is also a valid, free team name, from the first usable text
+    (``Ana.Lopez@corp.example`` → ``ana-lopez``, then ``ana-lopez-2``, …)."""
+    base = ""
+    for txt in txts:
+        if not txt:
+            continue
+        candidate = re.sub(r"[^a-z0-9_-]+", "-", str(txt).split("@")[0].lower()).strip("-_")[:56]
+        if candidate and candidate not in RESERVED_TEAM_NAMES:
+            base = candidate
+            break
+    base = base or "user"
+    name, n = base, 1
+    while User.objects.filter(username__iexact=name).exists() or Team.objects.filter(name__iexact=name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
 
 
 @transaction.atomic
@@ -163,6 +194,24 @@ def team_create(*, name: str, owner: User, display_name: str = "") -> Team:
         raise Conflict(f"The name {name!r} is taken.", field="name") from None
     Membership.objects.create(team=team, user=owner, role=Membership.Role.OWNER)
     audit_record(actor=owner, action="team.create", target=team)
+    return team
+
+
+@transaction.atomic
+def team_sso_required_set(*, team: Team, required: bool, actor: User) -> Team:
+    """Members of ``team`` must (or need no longer) sign in through single sign-on
+    (``accounts.sso.sso_required``; superusers stay exempt). Only with a provider configured:
+    else nobody could sign in at all."""
+    _not_personal(team)
+    if required and not configured_providers():
+        raise Invalid(
+            "No identity provider is configured (ASSAY_OIDC_PROVIDERS): members could not sign in.",
+            field="sso_required",
+        )
+    if team.sso_required != required:
+        team.sso_required = required
+        team.save(update_fields=["sso_required", "modified_at"])
+        audit_record(actor=actor, action="team.sso_required", target=team, data={"required": required})
     return team
 
 

@@ -30,15 +30,25 @@ logger = logging.getLogger("assay.sso")
 _RANK = {Membership.Role.MEMBER: 0, Membership.Role.OWNER: 1}
 
 
+def configured_providers() -> list[dict[str, Any]]:
+    """The OpenID Connect providers allauth signs in with (``ASSAY_OIDC_PROVIDERS``, read at
+    start-up into ``SOCIALACCOUNT_PROVIDERS``)."""
+    apps = settings.SOCIALACCOUNT_PROVIDERS.get("openid_connect", {}).get("APPS", [])
+    return list(apps)
+
+
 def sso_required(user: User) -> bool:
-    """Whether ``user`` must sign in through an identity provider, not with a password
-    (``ASSAY_SSO_REQUIRED_DOMAINS``). Superusers are exempt: the break-glass account for
-    when the provider is down. API tokens are not concerned (they are not a sign-in)."""
-    domains = settings.ASSAY_SSO_REQUIRED_DOMAINS
-    if not domains or user.is_superuser:
+    """Whether ``user`` must sign in through an identity provider, not with a password: their
+    e-mail domain is in ``ASSAY_SSO_REQUIRED_DOMAINS``, or they belong to a team whose owners
+    turned on "SSO required" (``Team.sso_required``). Superusers are exempt: the break-glass
+    account for when the provider is down. API tokens are not concerned (not a sign-in)."""
+    if user.is_superuser:
         return False
+    domains = settings.ASSAY_SSO_REQUIRED_DOMAINS
     domain = (user.email or "").rpartition("@")[2].lower()
-    return "*" in domains or domain in domains
+    if domains and ("*" in domains or domain in domains):
+        return True
+    return Membership.objects.filter(user=user, team__sso_required=True).exists()
 
 
 @dataclass(frozen=True)

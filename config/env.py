@@ -88,6 +88,9 @@ def oidc_apps(providers: Any) -> list[dict[str, Any]]:
             raise ImproperlyConfigured(f"ASSAY_OIDC_PROVIDERS[{index}] has unknown keys: {', '.join(sorted(unknown))}")
         if not str(provider["id"]).replace("-", "").isalnum():
             raise ImproperlyConfigured(f"ASSAY_OIDC_PROVIDERS[{index}].id must be letters, digits and '-'")
+        if str(provider["id"]).lower() == "scim":
+            # Memberships carry their manager's name; "scim" is SCIM provisioning's.
+            raise ImproperlyConfigured(f"ASSAY_OIDC_PROVIDERS[{index}].id 'scim' is reserved")
         apps.append(
             {
                 "provider_id": str(provider["id"]),

@@ -305,6 +305,8 @@ SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
 # and "group=team:role,…" (memberships so made are managed by the provider).
 ASSAY_OIDC_GROUPS_CLAIM = env_str("ASSAY_OIDC_GROUPS_CLAIM", "groups")
 ASSAY_OIDC_GROUP_MAP = oidc_group_map(env_str("ASSAY_OIDC_GROUP_MAP", ""))
+# Seconds an ID token's iat/exp may be off this server's clock (accounts/adapters.py clock_skew).
+ASSAY_OIDC_CLOCK_LEEWAY = env_int("ASSAY_OIDC_CLOCK_LEEWAY", 120)
 # SSO required: users whose e-mail is in these domains ("*": everyone) cannot sign in with a
 # password (API tokens keep working; superusers are exempt, the break-glass account).
 ASSAY_SSO_REQUIRED_DOMAINS = sso_required_domains(env_list("ASSAY_SSO_REQUIRED_DOMAINS", []))

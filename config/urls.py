@@ -38,6 +38,8 @@ urlpatterns = [
     path("api/v1/", include("reviews.urls")),
     path("api/v1/", include("automations.urls")),
     path("-/store/", store_views.local_store, name="local-store"),
+    # SCIM 2.0 provisioning for identity providers (docs/sso.md): a scim-scoped token only.
+    path("scim/v2/", include("accounts.scim_urls")),
     # MLflow's REST API of one project: MLFLOW_TRACKING_URI=<public URL>/mlflow/<team>/<project>
     path("mlflow/<str:team>/<str:project>/", include("compat.urls")),
     # allauth's sign-up, aware of the invitation opened in the browser (prefilled, named).

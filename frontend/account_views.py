@@ -43,6 +43,11 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/settings.html", context)
 
 
+def _user_scope(value: str) -> str:
+    """The personal token form offers read and write; a SCIM token is made on the staff page."""
+    return "" if value == ApiToken.Scope.SCIM else value
+
+
 @login_required
 def tokens_page(request: HttpRequest) -> HttpResponse:
     user = request_user(request)
@@ -58,7 +63,7 @@ def tokens_page(request: HttpRequest) -> HttpResponse:
                 issued = services.token_create(
                     user=user,
                     name=request.POST.get("name", ""),
-                    scope=request.POST.get("scope", ""),
+                    scope=_user_scope(request.POST.get("scope", "")),
                     expires_at=timezone.now() + timedelta(days=int(days)) if days else None,
                 )
             except DomainError as exc:
@@ -73,7 +78,7 @@ def tokens_page(request: HttpRequest) -> HttpResponse:
         "tokens": tokens,
         "issued": issued,
         "expiry_choices": TOKEN_EXPIRY_CHOICES,
-        "scopes": ApiToken.Scope.values,
+        "scopes": [ApiToken.Scope.READ, ApiToken.Scope.WRITE],
     }
     # SECURITY: the raw token is in this one response only (never in a message or the session).
     response = render(request, "accounts/tokens.html", context, status=status)

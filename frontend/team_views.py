@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from accounts import access, selectors, services
 from accounts.access import access_project
 from accounts.models import Invitation, Membership, Project, ProjectRole, Team, User
+from accounts.sso import configured_providers
 from frontend.common import request_user
 from frontend.errors import form_errors, policy_errors
 
@@ -91,6 +92,7 @@ def _render_team(
         else [],
         "project_roles": [role.label for role in ProjectRole],
         "invite": invite or {"invitee": "", "role": ProjectRole.MAINTAINER.label, "project": ""},
+        "sso_available": bool(configured_providers()),
     }
     response = render(request, "accounts/team.html", context, status=status)
     if issued is not None:
@@ -133,6 +135,22 @@ def invitation_revoke(request: HttpRequest, team: str, invitation_id: str) -> Ht
         raise Http404("Not found.")
     services.invitation_revoke(invitation=invitation, actor=request_user(request))
     messages.success(request, f"Invitation to {invitation.addressee} revoked.")
+    return redirect("team", found.name)
+
+
+@login_required
+@require_POST
+def team_sso(request: HttpRequest, team: str) -> HttpResponse:
+    found = _team(request, team, manage=True)
+    required = request.POST.get("sso_required") == "on"
+    with form_errors(request):
+        services.team_sso_required_set(team=found, required=required, actor=request_user(request))
+        messages.success(
+            request,
+            f"Members of {found.name} must sign in through single sign-on."
+            if required
+            else f"Members of {found.name} may sign in with a password again.",
+        )
     return redirect("team", found.name)
 
 

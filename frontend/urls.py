@@ -37,6 +37,7 @@ account_patterns = [
     path("teams/", team_views.teams_page, name="teams"),
     path("teams/<str:team>/", team_views.team_page, name="team"),
     path("teams/<str:team>/invite/", team_views.team_invite, name="team-invite"),
+    path("teams/<str:team>/sso/", team_views.team_sso, name="team-sso"),
     path(
         "teams/<str:team>/invitations/<str:invitation_id>/revoke/",
         team_views.invitation_revoke,
@@ -49,6 +50,13 @@ account_patterns = [
     path("-/staff/users/", admin_views.staff_users_page, name="staff-users"),
     path("-/staff/users/<str:username>/<str:action>/", admin_views.staff_user_action, name="staff-user-action"),
     path("-/staff/audit/", admin_views.staff_audit_page, name="staff-audit"),
+    path("-/staff/identity/", admin_views.staff_identity_page, name="staff-identity"),
+    path("-/staff/identity/scim-tokens/", admin_views.staff_scim_token_create, name="staff-scim-token-create"),
+    path(
+        "-/staff/identity/scim-tokens/<str:scim_token_id>/revoke/",
+        admin_views.staff_scim_token_revoke,
+        name="staff-scim-token-revoke",
+    ),
     path("<str:team>/<str:project>/access/", access_views.project_access_page, name="project-access"),
     path("<str:team>/<str:project>/access/grants/", access_views.project_grant_add, name="project-grant-add"),
     path("<str:team>/<str:project>/access/invite/", access_views.project_invite, name="project-invite"),

@@ -5,6 +5,7 @@ on or off, clear errors for a misconfigured provider, and groups that become tea
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -16,9 +17,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
 from accounts import services
+from accounts.adapters import clock_skew
 from accounts.models import AuditEvent, Membership, Team, User
 from config.env import oidc_group_map, sso_required_domains
-from core.errors import Conflict
+from core.errors import Conflict, Invalid
 from tests.oidc_provider import Provider, oidc_provider
 
 pytestmark = pytest.mark.django_db
@@ -233,3 +235,124 @@ def test_the_sso_required_domains_are_validated() -> None:
     for bad in (["corp"], ["not a domain.com"], ["a@b.com"]):
         with pytest.raises(ImproperlyConfigured, match="is not an e-mail domain"):
             sso_required_domains(bad)
+
+
+OIDC_APP = [{"provider_id": "corp", "name": "Corp", "client_id": "c", "secret": "", "settings": {}}]
+
+
+def test_a_team_can_require_sso_of_its_members(settings: Any) -> None:
+    # given a team with an owner, a member, a superuser member and a provider configured
+    settings.SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": OIDC_APP}}
+    owner = User.objects.create_user("olga", "olga@example.org", "x-pass-123456")
+    ana = User.objects.create_user("ana", "ana@example.org", "x-pass-123456")
+    root = User.objects.create_superuser("root", "root@example.org", "x-pass-123456")
+    eve = User.objects.create_user("eve", "eve@example.org", "x-pass-123456")
+    ml = services.team_create(name="ml", owner=owner)
+    for user in (ana, root):
+        Membership.objects.create(team=ml, user=user, role="member")
+    raw = services.token_create(user=ana, name="ci").raw
+
+    # a member who is no owner may not turn it on; an outsider does not see the team
+    as_ana, as_eve, as_owner = Client(), Client(), Client()
+    as_ana.force_login(ana)
+    as_eve.force_login(eve)
+    as_owner.force_login(owner)
+    assert as_ana.post("/teams/ml/sso/", {"sso_required": "on"}).status_code == 403
+    assert as_eve.post("/teams/ml/sso/", {"sso_required": "on"}).status_code == 404
+    assert not Team.objects.get(pk=ml.pk).sso_required
+
+    # when the owner turns it on
+    assert as_owner.post("/teams/ml/sso/", {"sso_required": "on"}).status_code == 302
+    assert Team.objects.get(pk=ml.pk).sso_required
+    assert AuditEvent.objects.filter(action="team.sso_required", target_id=str(ml.pk), data__required=True).exists()
+
+    # then the members' password sign-in is refused (after a right password only), the
+    # superuser's and an outsider's is not, and API tokens keep working
+    refused = Client().post("/login/", {"login": "ana", "password": "x-pass-123456"})
+    assert refused.status_code == 200
+    assert b"signs in through single sign-on" in refused.content
+    assert "_auth_user_id" not in refused.wsgi_request.session
+    wrong = Client().post("/login/", {"login": "ana", "password": "not-it"})
+    assert b"signs in through single sign-on" not in wrong.content
+    assert Client().post("/login/", {"login": "root", "password": "x-pass-123456"}).status_code == 302
+    assert Client().post("/login/", {"login": "eve", "password": "x-pass-123456"}).status_code == 302
+    assert Client().get("/api/v1/teams/", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+
+    # and turning it off lets them in again
+    assert as_owner.post("/teams/ml/sso/", {}).status_code == 302
+    assert Client().post("/login/", {"login": "ana", "password": "x-pass-123456"}).status_code == 302
+
+
+def test_a_team_cannot_require_sso_without_a_provider_nor_a_personal_team(settings: Any) -> None:
+    settings.SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": []}}
+    owner = User.objects.create_user("olga", "olga@example.org", "x-pass-123456")
+    ml = services.team_create(name="ml", owner=owner)
+    with pytest.raises(Invalid, match="No identity provider is configured"):
+        services.team_sso_required_set(team=ml, required=True, actor=owner)
+    browser = Client()
+    browser.force_login(owner)
+    page = browser.post("/teams/ml/sso/", {"sso_required": "on"}, follow=True)
+    assert b"No identity provider is configured" in page.content
+    ml.refresh_from_db()
+    assert not ml.sso_required
+    settings.SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": OIDC_APP}}
+    with pytest.raises(Invalid, match="personal team"):
+        services.team_sso_required_set(team=owner.personal_team, required=True, actor=owner)
+
+
+class SkewedClock:
+    """``time`` as the provider's token code sees it: its clock ``offset`` seconds off ours."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+
+@pytest.mark.parametrize(
+    ("offset", "what"),
+    [(600, "issued in the future (iat)"), (-7200, "expired (exp)")],
+    ids=["provider-clock-ahead", "provider-clock-behind"],
+)
+def test_a_clock_skew_beyond_the_leeway_shows_a_clear_error_and_is_logged(
+    provider: Provider, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, offset: int, what: str
+) -> None:
+    # given a provider whose clock is 10 minutes ahead of Assay's (or 2 hours behind): the ID
+    # token it signs is not yet valid (or already expired) by Assay's clock
+    for module in ("authlib.oidc.core.grants.util", "authlib.oidc.core.grants._legacy"):
+        monkeypatch.setattr(f"{module}.time", SkewedClock(offset))
+    provider.set_user("ana-1", {"email": "ana@example.com", "email_verified": True})
+
+    # when a person signs in through it
+    with caplog.at_level(logging.ERROR, logger="assay.sso"):
+        failed, _ = sign_in(Client(), "ana-1")
+
+    # then the page says the clocks may disagree, the log says which claim, nobody is signed in
+    assert failed.status_code == 401
+    assert b"the clocks of Assay" in failed.content
+    assert "_auth_user_id" not in failed.wsgi_request.session
+    logged = [r.getMessage() for r in caplog.records if "sign-in through 'idp' failed" in r.getMessage()]
+    assert logged, caplog.text
+    assert what in logged[0], logged[0]
+    assert not User.objects.filter(email="ana@example.com").exists()
+
+
+def test_a_skew_within_the_leeway_signs_in(provider: Provider, monkeypatch: pytest.MonkeyPatch) -> None:
+    for module in ("authlib.oidc.core.grants.util", "authlib.oidc.core.grants._legacy"):
+        monkeypatch.setattr(f"{module}.time", SkewedClock(60))  # leeway: ASSAY_OIDC_CLOCK_LEEWAY=120
+    provider.set_user("ana-1", {"email": "ana@example.com", "email_verified": True})
+
+    done, _ = sign_in(Client(), "ana-1")
+
+    assert done.status_code == 302, done.content[:300]
+    assert User.objects.filter(email="ana@example.com").exists()
+
+
+def test_clock_skew_reads_iat_and_exp_with_the_leeway(settings: Any) -> None:
+    settings.ASSAY_OIDC_CLOCK_LEEWAY = 120
+    now = 1_800_000_000
+    assert clock_skew({"id_token": {"iat": now + 100, "exp": now + 3700}}, now) is None
+    assert "issued in the future (iat): 121 s ahead" in str(clock_skew({"id_token": {"iat": now + 121}}, now))
+    assert "expired (exp) 121 s ago" in str(clock_skew({"id_token": {"iat": now - 4000, "exp": now - 121}}, now))
+    assert clock_skew({"userinfo": {"sub": "x"}}, now) is None  # no ID token, nothing to check

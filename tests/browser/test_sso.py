@@ -16,7 +16,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from accounts import services
 from accounts.models import Membership, User
-from tests.browser.conftest import PageEvents
+from tests.browser.conftest import PASSWORD, PageEvents
 from tests.oidc_provider import Provider, oidc_provider
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -123,3 +123,56 @@ def test_sso_required_refuses_the_password_form(page: Page, live_server: LiveSer
     expect(page.get_by_role("alert")).to_contain_text("Your organisation signs in through single sign-on")
     page.goto(f"{live_server.url}/")
     page.wait_for_url(f"{live_server.url}/login/?next=/")
+
+
+def test_a_teams_sso_requirement_refuses_its_members_password_form(
+    page: Page, live_server: LiveServer, provider: Provider, log_in: Any
+) -> None:
+    # given a team owner in the browser, a provider configured, and a member with a password
+    olga = User.objects.create_user("olga", "olga@example.org", PASSWORD)
+    ana = User.objects.create_user("ana", "ana@example.org", PASSWORD)
+    ml = services.team_create(name="ml", owner=olga)
+    Membership.objects.create(team=ml, user=ana, role="member")
+    log_in("olga")
+
+    # when the owner requires single sign-on on the team page
+    page.goto(f"{live_server.url}/teams/ml/")
+    form = page.get_by_test_id("team-sso-form")
+    form.get_by_label("Members must sign in through single sign-on").check()
+    form.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").or_(page.locator(".alert-success"))).to_contain_text("must sign in through")
+    if os.environ.get("ASSAY_SCREENSHOTS"):
+        page.screenshot(path=str(DOCS / "screenshot-team-sso.png"), full_page=True)
+    page.context.clear_cookies()
+
+    # then the member's password form is refused
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("Username").fill("ana")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("Your organisation signs in through single sign-on")
+
+
+def test_the_staff_identity_page_tests_a_sign_in_through_the_provider(
+    page: Page, live_server: LiveServer, provider: Provider, log_in: Any
+) -> None:
+    User.objects.create_user("root-admin", "root@example.com", PASSWORD, is_staff=True)
+    provider.set_user("root-1", {"email": "root@example.com", "email_verified": True})
+    log_in("root-admin")
+
+    page.goto(f"{live_server.url}/-/staff/identity/")
+    expect(page.get_by_test_id("providers-table")).to_contain_text("/accounts/oidc/idp/login/callback/")
+    page.get_by_role("button", name="Create token").scroll_into_view_if_needed()
+    page.get_by_label("New SCIM token for").fill("okta")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_test_id("new-token-value")).to_contain_text("asy_")
+    if os.environ.get("ASSAY_SCREENSHOTS"):
+        page.screenshot(path=str(DOCS / "screenshot-staff-identity.png"), full_page=True)
+
+    # "Test sign-in" goes through the provider and comes back to the page
+    page.get_by_test_id("test-sign-in").click()
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_placeholder("sub").fill("root-1")
+    page.get_by_role("button", name="Authorize", exact=True).click()
+    page.wait_for_url(f"{live_server.url}/-/staff/identity/")
+    expect(page.get_by_role("heading", name="Identity", exact=True)).to_be_visible()

@@ -20,6 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, Membership, Project, ProjectGrant, ProjectRole, Team, User
+from accounts.services import token_create
 from artifacts.models import Artifact, Blob
 from experiments.models import Experiment, Figure, LogBatch, MetricChunk, MetricSummary, Param, Run, Tag
 from tests.conftest import ClientFor
@@ -523,5 +524,83 @@ def test_a_viewer_may_read_every_object_endpoint_but_write_through_none(
         assert_error(response, 403, code="permission_denied")
     else:
         assert response.status_code == 200
+    assert snapshot() == before
+    assert run_state(victim_run) == state
+
+
+# --- SCIM (/scim/v2/): its own token world, both ways ----------------------------------------------
+
+
+def scim_endpoints() -> list[tuple[str, str, str]]:
+    """(method, route, url name) for every SCIM route, each with every method (the views
+    answer 405 themselves for what they do not serve)."""
+    return [
+        (method, route, pattern.name or route)
+        for route, pattern in _walk(get_resolver().url_patterns)
+        if route.startswith("scim/v2/")
+        for method in ("get", "post", "put", "patch", "delete")
+    ]
+
+
+SCIM_ENDPOINTS = scim_endpoints()
+SCIM_IDS = [f"{method.upper()} {route}" for method, route, _ in SCIM_ENDPOINTS]
+SCIM_SAMPLE_PATHS = {
+    "(?P<key>[^/]+)": "User",
+    "(?P<user_id>[^/]+)": "1",
+    "(?P<group_id>[^/]+)": "1",
+    "(?P<rest>.*)": "x",
+}
+
+
+def scim_url(route: str) -> str:
+    path = route
+    for pattern, sample in SCIM_SAMPLE_PATHS.items():
+        path = path.replace(pattern, sample)
+    return "/" + path.replace("^", "").replace("/?$", "").replace("$", "").replace("\\.", ".")
+
+
+def test_the_scim_enumeration_finds_the_resources() -> None:
+    urls = {scim_url(route) for _, route, _ in SCIM_ENDPOINTS}
+    assert {"/scim/v2/Users", "/scim/v2/Users/1", "/scim/v2/Groups/1", "/scim/v2/ServiceProviderConfig"} <= urls
+
+
+@pytest.mark.parametrize(("method", "route", "name"), SCIM_ENDPOINTS, ids=SCIM_IDS)
+def test_every_scim_endpoint_refuses_anonymous_callers_api_tokens_and_sessions(
+    victim_run: Run, staff: User, method: str, route: str, name: str
+) -> None:
+    # given a site administrator's ordinary API token and their signed-in browser
+    api_token = token_create(user=staff, name="ci").raw
+    browser = APIClient()
+    browser.force_login(staff)
+    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "intruder"}
+    before, users = snapshot(), User.objects.count()
+
+    for client in (APIClient(), APIClient(HTTP_AUTHORIZATION=f"Bearer {api_token}"), browser):
+        response = send(client, method, scim_url(route), body)
+
+        # then each answers 401 in SCIM's Error format, and nothing is written
+        assert response.status_code == 401, (response.status_code, response.content[:300])
+        error = orjson.loads(response.content)
+        assert error["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+        assert error["status"] == "401"
+    assert snapshot() == before
+    assert User.objects.count() == users
+
+
+@pytest.mark.parametrize(("method", "route", "name"), ENDPOINTS, ids=IDS)
+def test_every_api_endpoint_refuses_a_scim_token(
+    victim_run: Run, staff: User, method: str, route: str, name: str
+) -> None:
+    scim_token = token_create(user=staff, name="okta", scope="scim").raw
+    before, state = snapshot(), run_state(victim_run)
+
+    response = send(
+        APIClient(HTTP_AUTHORIZATION=f"Bearer {scim_token}"),
+        method,
+        build_url(route, sample_kwargs(victim_run)),
+        VALID_BODIES.get(name),
+    )
+
+    assert_error(response, 401)
     assert snapshot() == before
     assert run_state(victim_run) == state
