@@ -37,6 +37,7 @@ urlpatterns = [
     path("api/v1/", include("registry.urls")),
     path("api/v1/", include("reviews.urls")),
     path("api/v1/", include("automations.urls")),
+    path("api/v1/", include("reports.urls")),
     path("-/store/", store_views.local_store, name="local-store"),
     # MLflow's REST API of one project: MLFLOW_TRACKING_URI=<public URL>/mlflow/<team>/<project>
     path("mlflow/<str:team>/<str:project>/", include("compat.urls")),
