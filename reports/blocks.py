@@ -7,7 +7,7 @@ parameters are ``key=value`` pairs on the fence line (values with spaces in quot
     ```assay-chart metrics=val/loss,train/loss query="params.lr > 0.01"
     ```
 
-Kinds: ``assay-chart`` (metrics, query, limit, x), ``assay-runs`` (query, columns, limit,
+Kinds: ``assay-chart`` (metrics, query, limit), ``assay-runs`` (query, columns, limit,
 order), ``assay-confusion`` (run, name), ``assay-diff`` (model, from, to), ``assay-review``
 (request). :func:`split` cuts a body into markdown text and blocks, in order; each block
 gets its index (its place among the body's blocks: what a frozen snapshot is keyed by).
@@ -30,7 +30,7 @@ MAX_COLUMNS = 12
 MAX_LIMIT = 200
 
 KINDS: dict[str, set[str]] = {
-    "chart": {"metrics", "query", "limit", "x", "title"},
+    "chart": {"metrics", "query", "limit", "title"},
     "runs": {"query", "columns", "limit", "order", "title"},
     "confusion": {"run", "name", "title"},
     "diff": {"model", "from", "to", "title"},
