@@ -256,8 +256,8 @@ def report_link(request: HttpRequest, team: str, project: str, number: int) -> H
     (``model`` and ``version``)."""
     with policy_errors():
         report = access_report(request.user, team, project, number, action="report.edit")
-    with form_errors(request, "Not linked"):
-        raw_request = request.POST.get("review_request", "").strip().lstrip("#")
+    raw_request = request.POST.get("review_request", "").strip().lstrip("#")
+    try:
         if raw_request:
             if not raw_request.isdigit() or len(raw_request) > 9:
                 raise Invalid("review_request is a review request's number.", field="review_request")
@@ -267,6 +267,9 @@ def report_link(request: HttpRequest, team: str, project: str, number: int) -> H
                 report, model=request.POST.get("model") or None, version=request.POST.get("version") or None
             )
         services.report_link_add(user=request_user(request), report=report, target=target)
+    except DomainError as exc:  # a request or version the form named that is not in the project
+        messages.error(request, f"Not linked: {exc.message}")
+    else:
         messages.success(request, "Linked as evidence.")
     return redirect(_url(report))
 

@@ -25,6 +25,7 @@ from frontend.errors import form_errors, policy_errors
 from live.eventlog import current_seq
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion
+from reports import selectors as report_selectors
 from reviews import events, policy, selectors, serializers, services
 from reviews.access import access_review_request
 from reviews.models import Comment, ReviewRequest
@@ -292,6 +293,7 @@ def review_page(request: HttpRequest, team: str, project: str, number: int) -> H
         "roles": [role.label for role in ProjectRole],
         "invite": {"invitee": "", "role": ProjectRole(page.facts.approver_role).label},
         "here": _page_url(rr),
+        "evidence": report_selectors.reports_citing_request(rr),
     }
     return render(request, "reviews/request.html", context)
 

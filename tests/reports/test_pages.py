@@ -251,3 +251,41 @@ def test_the_export_is_one_self_contained_html_file(
     assert "<link" not in html
     assert 'src="' not in html
     assert 'href="/' not in html  # site paths made absolute
+
+
+def test_a_cited_report_shows_on_the_review_request_and_the_version_page(
+    project: Project, member: User, owner: User, run: Run
+) -> None:
+    from tests.reports.samples import model_with_request
+
+    model_with_request(run, owner)
+    _report(project, member, "Why v1 is better", title="Evidence for v1")
+    web = _web(member)
+
+    assert web.post(f"{PAGE}1/link/", {"review_request": "1"}).status_code == 302
+    assert web.post(f"{PAGE}1/link/", {"model": "fraud", "version": "v1"}).status_code == 302
+    refused = web.post(f"{PAGE}1/link/", {"review_request": "99"}, follow=True)
+
+    assert b"Not linked" in refused.content
+    review_page = web.get("/acme/proj/reviews/1/").content.decode()
+    version_page = web.get("/acme/proj/models/fraud/v1/").content.decode()
+    for page in (review_page, version_page):
+        evidence = page.split('data-testid="evidence"', 1)[1].split("</section>", 1)[0]
+        assert 'href="/acme/proj/reports/1/">#1 Evidence for v1</a>' in evidence
+    report_page = web.get(f"{PAGE}1/").content.decode()
+    assert "Review request #1: Ship v1" in report_page
+    assert "fraud v1" in report_page
+
+
+def test_a_comment_from_the_page_notifies_a_mentioned_viewer(project: Project, member: User, viewer: User) -> None:
+    from reviews.models import Notification
+
+    _report(project, member, "text")
+
+    response = _web(member).post(f"{PAGE}1/comment/", {"body": "@viewer what do you think?"})
+
+    assert response.status_code == 302
+    notification = Notification.objects.get(user=viewer)
+    assert notification.summary == "member mentioned you in a comment on report #1: Findings"
+    inbox = _web(viewer).get("/notifications/").content.decode()
+    assert 'href="/acme/proj/reports/1/"' in inbox
