@@ -182,6 +182,7 @@ project_patterns = [
         name="saved-view-delete",
     ),
     path("<str:team>/<str:project>/runs/<str:run_id>/", run_views.run_page, name="run"),
+    path("<str:team>/<str:project>/runs/<str:run_id>/notes/", run_views.run_notes, name="run-notes"),
     path(
         "<str:team>/<str:project>/runs/<str:run_id>/artifacts/<str:artifact_id>/download/",
         artifact_views.artifact_download,

@@ -3,15 +3,15 @@ policy."""
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q, QuerySet
 
 from accounts import access
 from accounts.models import Project
+from core import textdiff
 from core.errors import NotFound
+from experiments import search_selectors
 from registry.models import ModelVersion
 from reports.models import Report, ReportComment, ReportLink, ReportRevision
 from reviews.models import ReviewRequest
@@ -47,30 +47,15 @@ def latest_revision(report: Report) -> ReportRevision | None:
     return revisions_of(report).first()
 
 
-@dataclass
-class DiffLine:
-    kind: str  # "add", "del", "hunk", "same", "meta"
-    text: str
-
-
-def revision_diff(a: ReportRevision, b: ReportRevision, *, context: int = 3) -> list[DiffLine]:
+def revision_diff(a: ReportRevision, b: ReportRevision, *, context: int = 3) -> list[textdiff.DiffLine]:
     """The unified diff (difflib) of two revisions' title and body, line by line."""
-    old = [f"# {a.title}", "", *a.body.splitlines()]
-    new = [f"# {b.title}", "", *b.body.splitlines()]
-    lines: list[DiffLine] = []
-    for line in difflib.unified_diff(old, new, f"revision {a.number}", f"revision {b.number}", lineterm="", n=context):
-        if line.startswith(("---", "+++")):
-            kind = "meta"
-        elif line.startswith("@@"):
-            kind = "hunk"
-        elif line.startswith("+"):
-            kind = "add"
-        elif line.startswith("-"):
-            kind = "del"
-        else:
-            kind = "same"
-        lines.append(DiffLine(kind=kind, text=line))
-    return lines
+    return textdiff.unified(
+        [f"# {a.title}", "", *a.body.splitlines()],
+        [f"# {b.title}", "", *b.body.splitlines()],
+        old_name=f"revision {a.number}",
+        new_name=f"revision {b.number}",
+        context=context,
+    )
 
 
 def comments_of(report: Report) -> QuerySet[ReportComment]:
@@ -102,14 +87,17 @@ def reports_matching(user: AnyUser | None, text: str, *, limit: int) -> list[dic
         .order_by("-updated_at")[:limit]
     )
     return [
-        {"number": r.number, "title": r.title, "project": r.project.path, "url": r.path, "snippet": _snippet(r, text)}
+        {
+            "number": r.number,
+            "name": f"#{r.number} {r.title}",
+            "title": r.title,
+            "project": r.project.path,
+            "url": r.path,
+            "snippet": snippet(r.body, text),
+        }
         for r in reports
     ]
 
 
-def _snippet(report: Report, text: str, width: int = 60) -> str:
-    at = report.body.lower().find(text.lower())
-    if at < 0:
-        return ""
-    start = max(at - width, 0)
-    return ("…" if start else "") + report.body[start : at + len(text) + width].replace("\n", " ")
+def snippet(body: str, text: str, width: int = 60) -> str:
+    return search_selectors.snippet(body, text, width=width)
