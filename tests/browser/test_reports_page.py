@@ -59,7 +59,11 @@ def test_a_report_with_a_live_chart_is_written_drawn_updated_and_frozen(
             params={"lr": str(lr)},
             metric_columns=[
                 {"key": "val/loss", "steps": list(range(20)), "values": [1 / (s + 2 + index * 3) for s in range(20)]},
-                {"key": "train/loss", "steps": list(range(20)), "values": [0.8 / (s + 2 + index * 4) for s in range(20)]},
+                {
+                    "key": "train/loss",
+                    "steps": list(range(20)),
+                    "values": [0.8 / (s + 2 + index * 4) for s in range(20)],
+                },
             ],
         )
         runs.append(run)
@@ -80,7 +84,9 @@ def test_a_report_with_a_live_chart_is_written_drawn_updated_and_frozen(
     chart = page.get_by_test_id("report-chart").first
     expect(chart).to_be_visible()
     box = chart.locator("svg").bounding_box()
-    assert box is not None and box["width"] > 300 and box["height"] > 150
+    assert box is not None
+    assert box["width"] > 300
+    assert box["height"] > 150
     assert _points(page, "val/loss") == [20, 20]
     expect(page.locator(".report-legend")).to_contain_text("lr-0.1")
     expect(page.locator(".report-legend")).not_to_contain_text("lr-0.001")
