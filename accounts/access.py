@@ -68,6 +68,9 @@ ACTIONS: dict[str, ProjectRole] = {
     "project.transfer": ProjectRole.ADMIN,
     "project.view_audit": ProjectRole.ADMIN,
     "webhook.manage": ProjectRole.ADMIN,  # webhooks: see and edit targets, secrets, deliveries
+    "report.view": ProjectRole.VIEWER,  # read reports, their revisions, diffs, comments; export
+    "report.edit": ProjectRole.WRITER,  # write, edit, freeze, comment, link as evidence; edit run notes too
+    "report.delete": ProjectRole.MAINTAINER,  # a report's author may delete their own (reports/access.py)
 }
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

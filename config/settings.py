@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "reviews",
     "compat",
     "automations",
+    "reports",
     "live",
     "frontend",
     # After the project's apps, so that frontend/templates/ overrides allauth's templates.

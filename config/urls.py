@@ -37,6 +37,7 @@ urlpatterns = [
     path("api/v1/", include("registry.urls")),
     path("api/v1/", include("reviews.urls")),
     path("api/v1/", include("automations.urls")),
+    path("api/v1/", include("reports.urls")),
     path("-/store/", store_views.local_store, name="local-store"),
     # SCIM 2.0 provisioning for identity providers (docs/sso.md): a scim-scoped token only.
     path("scim/v2/", include("accounts.scim_urls")),

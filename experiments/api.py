@@ -258,7 +258,8 @@ class RunDetailView(APIView):
         run = access_run(request.user, run_id, action="run.update")
         data = RunUpdateIn(data=request.data)
         data.is_valid(raise_exception=True)
-        run = services.run_update(run=run, **data.validated_data)
+        author = request.user if isinstance(request.user, User) else None
+        run = services.run_update(run=run, **data.validated_data, author=author)
         return Response(runs_out([access_run(request.user, run.id)])[0])
 
 

@@ -223,6 +223,23 @@ class LogBatch(models.Model):
         constraints = [models.UniqueConstraint(fields=["run", "batch_id"], name="batch_run_id_unique")]
 
 
+class RunNoteRevision(models.Model):
+    """One saved state of a run's notes (issue 22): who wrote it (None: an SDK or MLflow
+    client that gave no person, or a deleted user) and when. The run's ``notes`` column is
+    the newest; these rows are the history."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="note_revisions")
+    number = models.PositiveIntegerField()
+    body = models.TextField(blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "number"], name="runnoterevision_run_number")]
+        ordering = ["-number"]
+
+
 class Figure(models.Model):
     class Kind(models.TextChoices):
         CONFUSION_MATRIX = "confusion_matrix"

@@ -218,7 +218,7 @@ def search_section_register(name: str, find: SearchSection) -> None:
 
 def global_search(user: AnyUser | None, text: str, *, limit: int, url: Callable[[Run], str]) -> dict[str, Any]:
     """Projects, experiments and runs whose name contains ``text`` (runs also by a tag
-    value), among what ``user`` may see; then each registered section's hits (the
+    value or their notes), among what ``user`` may see; then each registered section's hits (the
     registry's models, by name or by a tag of theirs or of a version)."""
     visible = access.project_filter(user)
     projects = (
@@ -237,7 +237,7 @@ def global_search(user: AnyUser | None, text: str, *, limit: int, url: Callable[
     runs = (
         Run.objects.select_related("project__team", "experiment")
         .filter(access.project_filter(user, prefix="project__"))
-        .filter(Q(name__icontains=text) | Q(tagged))
+        .filter(Q(name__icontains=text) | Q(tagged) | Q(notes__icontains=text))
         .order_by("-start_time")[:limit]
     )
     return {
@@ -251,11 +251,29 @@ def global_search(user: AnyUser | None, text: str, *, limit: int, url: Callable[
             for e in experiments
         ],
         "runs": [
-            {"id": r.pk, "name": r.name, "project": r.project.path, "experiment": r.experiment.name, "url": url(r)}
+            {
+                "id": r.pk,
+                "name": r.name,
+                "project": r.project.path,
+                "experiment": r.experiment.name,
+                "url": url(r),
+                "snippet": snippet(r.notes, text),
+            }
             for r in runs
         ],
         **{name: find(user, text, limit=limit) for name, find in _sections.items()},
     }
+
+
+def snippet(body: str, text: str, *, width: int = 60) -> str:
+    """The part of ``body`` around the first occurrence of ``text`` (case-insensitive), on
+    one line, or "" when it does not occur: what a hit in notes or a report shows."""
+    at = body.lower().find(text.lower()) if text else -1
+    if at < 0:
+        return ""
+    start = max(at - width, 0)
+    end = at + len(text) + width
+    return ("…" if start else "") + " ".join(body[start:end].split()) + ("…" if end < len(body) else "")
 
 
 def known_keys(project: Project, wanted: list[tuple[str, str]]) -> set[tuple[str, str]]:

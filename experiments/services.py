@@ -32,6 +32,7 @@ from experiments.models import (
     Param,
     ProjectKey,
     Run,
+    RunNoteRevision,
     RunStatus,
     SavedView,
     Tag,
@@ -269,9 +270,32 @@ def run_create(
         Tag.objects.bulk_create([Tag(run=run, key=k, value=v) for k, v in checked_tags.items()])
     if config:
         _config_values_set(run=run)
+    if notes:
+        RunNoteRevision.objects.create(run=run, number=1, body=notes, author=user)
     _fingerprint_set(run=run, params={})
     events.run_created(run)
     return run
+
+
+def _note_revision_add(*, run: Run, previous: str, author: User | None) -> None:
+    """Record ``run.notes`` (just changed from ``previous``) as the newest revision of the
+    notes. The caller holds the run's row lock. Notes written before the history existed
+    become revision 1 (author unknown) so that the first diff has a left side."""
+    last = RunNoteRevision.objects.filter(run=run).order_by("-number").values_list("number", flat=True).first()
+    if last is None:
+        last = 0
+        if previous:
+            RunNoteRevision.objects.create(run=run, number=1, body=previous, author=None)
+            last = 1
+    RunNoteRevision.objects.create(run=run, number=last + 1, body=run.notes, author=author)
+
+
+@transaction.atomic
+def run_notes_set(*, run: Run, user: User, notes: object) -> Run:
+    """Edit a run's notes from the run page (the SDK edits them through :func:`run_update`);
+    a change adds a revision with ``user`` as its author."""
+    checked = string(notes, field="notes", max_length=100_000, allow_blank=True)
+    return run_update(run=run, notes=checked, author=user)
 
 
 TERMINAL = {RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED}
@@ -287,12 +311,15 @@ def run_update(
     end_time: datetime | None = None,
     config: dict[str, Any] | None = None,
     info: dict[str, Any] | None = None,
+    author: User | None = None,
 ) -> Run:
     """Rename, annotate, finish or resume a run. ``config`` and ``info`` are merged key by
     key (info by section); a terminal status sets ``end_time`` if not given, and moving
-    back to ``running`` (a resumed run) clears it."""
+    back to ``running`` (a resumed run) clears it. Changed notes add a revision of the
+    notes by ``author`` (None: not known, e.g. an MLflow client)."""
     run = Run.objects.select_for_update().get(pk=run.pk)
     old_status = run.status
+    old_notes = run.notes
     if name is not None:
         run.name = string(name, field="name", max_length=128)
     if notes is not None:
@@ -319,6 +346,8 @@ def run_update(
     if run.end_time is not None and run.end_time < run.start_time:
         raise Invalid("end_time is before the run's start_time.", field="end_time")
     run.save()
+    if run.notes != old_notes:
+        _note_revision_add(run=run, previous=old_notes, author=author)
     if config is not None:
         _config_values_set(run=run)
         _fingerprint_set(run=run)

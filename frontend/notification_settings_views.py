@@ -19,13 +19,14 @@ from reviews import selectors, services
 from reviews.models import Notification
 
 KIND_HELP = {
-    Notification.Kind.MENTION: "Someone @mentions you (or a team of yours) in a request, review or comment.",
+    Notification.Kind.MENTION: "Someone @mentions you (or a team of yours) in a request, review, comment or report.",
     Notification.Kind.REVIEW_REQUESTED: "Someone asks you (or a team of yours) to review a request.",
     Notification.Kind.REVIEW_SUBMITTED: "Someone approves, comments on or requests changes to a request you follow.",
     Notification.Kind.NEW_CANDIDATE: "A request you follow gets a new candidate version.",
     Notification.Kind.CHECKS_FAILED: "A required check fails on a request you follow.",
     Notification.Kind.MERGED: "A request you follow is merged.",
     Notification.Kind.CLOSED: "A request you follow is closed.",
+    Notification.Kind.REPORT_COMMENT: "Someone comments on a report you wrote or commented on.",
 }
 
 

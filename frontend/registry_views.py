@@ -27,6 +27,7 @@ from frontend.errors import policy_errors
 from registry import refs, reproduce, selectors, services
 from registry.access import access_model, access_version
 from registry.models import ModelRepository, ModelVersion
+from reports import selectors as report_selectors
 from reviews import selectors as review_selectors
 
 
@@ -186,6 +187,7 @@ def version_page(request: HttpRequest, team: str, project: str, model: str, numb
             "binary_scan": binary_scan,
             "can_edit": access.can(request.user, "model.update", repository.project),
             "review_url": review_url,
+            "evidence": report_selectors.reports_citing_version(version),
             "open_reviews": review_selectors.open_request_count(
                 request.user, repository.project, repository=repository
             ),

@@ -25,6 +25,7 @@ from frontend.errors import form_errors, policy_errors
 from live.eventlog import current_seq
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion
+from reports import selectors as report_selectors
 from reviews import events, policy, selectors, serializers, services
 from reviews.access import access_review_request
 from reviews.models import Comment, ReviewRequest
@@ -292,6 +293,7 @@ def review_page(request: HttpRequest, team: str, project: str, number: int) -> H
         "roles": [role.label for role in ProjectRole],
         "invite": {"invitee": "", "role": ProjectRole(page.facts.approver_role).label},
         "here": _page_url(rr),
+        "evidence": report_selectors.reports_citing_request(rr),
     }
     return render(request, "reviews/request.html", context)
 
@@ -391,5 +393,5 @@ def notifications_page(request: HttpRequest) -> HttpResponse:
             services.notifications_mark_read(user=user, ids=ids or None, all_unread=not ids)
         return redirect("notifications")
     items = list(selectors.notifications_of(user)[:100])
-    rows = [{"n": n, "url": _page_url(n.request)} for n in items]
+    rows = [{"n": n, "url": _page_url(n.request) if n.request is not None else n.link} for n in items]
     return render(request, "reviews/notifications.html", {"rows": rows, "unread": selectors.unread_count(user)})

@@ -7,18 +7,21 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts import access
-from experiments import selectors, tried
+from core import textdiff
+from experiments import selectors, services, tried
 from experiments.access import access_run
-from experiments.models import Figure, MetricSummary
+from experiments.models import Figure, MetricSummary, Run
 from frontend.artifact_views import artifact_context
-from frontend.errors import policy_errors
+from frontend.common import request_user
+from frontend.errors import form_errors, policy_errors
 from live.eventlog import current_seq
 from live.topics import run_topic
 
@@ -156,6 +159,8 @@ def run_page(request: HttpRequest, team: str, project: str, run_id: str) -> Http
         "sdk_project": run.project.path,
         # The "Register model" button (registry_views.register_form checks again on submit).
         "can_register_model": access.can(request.user, "model.register", run.project),
+        "can_edit_notes": access.can(request.user, "run.update", run.project),
+        "note_revisions": run.note_revisions.count(),
         "live_seq": live_seq,
     }
     duplicates = tried.duplicates_of(run, limit=DUPLICATES_SHOWN + 1)
@@ -163,3 +168,42 @@ def run_page(request: HttpRequest, team: str, project: str, run_id: str) -> Http
     context["duplicates_more"] = len(duplicates) > DUPLICATES_SHOWN
     context.update(artifact_context(run))
     return render(request, "frontend/run.html", context)
+
+
+def _run_in_url(request: HttpRequest, team: str, project: str, run_id: str, *, action: str) -> Run:
+    with policy_errors():
+        run = access_run(request.user, run_id, action=action)
+    if run.project.team.name.lower() != team.lower() or run.project.name.lower() != project.lower():
+        raise Http404("Not found.")
+    return run
+
+
+@login_required
+def run_notes(request: HttpRequest, team: str, project: str, run_id: str) -> HttpResponse:
+    """GET: the history of a run's notes, each revision against the one before (difflib).
+    POST: save the notes written on the run page (writers), a new revision by the user."""
+    if request.method == "POST":
+        run = _run_in_url(request, team, project, run_id, action="run.update")
+        with form_errors(request, "Notes not saved"):
+            services.run_notes_set(
+                run=run, user=request_user(request), notes=request.POST.get("notes", "").replace("\r\n", "\n")
+            )
+            messages.success(request, "Saved the notes.")
+        return redirect(reverse("run", args=[run.project.team.name, run.project.name, run.pk]) + "#notes-title")
+    run = _run_in_url(request, team, project, run_id, action="run.view")
+    revisions = list(run.note_revisions.select_related("author").order_by("-number")[:200])
+    rows = []
+    for index, revision in enumerate(revisions):
+        before = revisions[index + 1] if index + 1 < len(revisions) else None
+        rows.append(
+            {
+                "revision": revision,
+                "lines": textdiff.unified(
+                    before.body.splitlines() if before is not None else [],
+                    revision.body.splitlines(),
+                    old_name=f"revision {before.number}" if before is not None else "(none)",
+                    new_name=f"revision {revision.number}",
+                ),
+            }
+        )
+    return render(request, "frontend/run_notes.html", {"project": run.project, "run": run, "rows": rows})

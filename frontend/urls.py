@@ -16,6 +16,7 @@ from frontend import (
     notification_settings_views,
     project_views,
     registry_views,
+    report_views,
     review_settings_views,
     review_views,
     run_views,
@@ -155,6 +156,24 @@ review_patterns = [
     path(REVIEW + "reviews/<str:review_id>/dismiss/", review_views.dismiss_form, name="review-dismiss"),
 ]
 
+REPORT = "<str:team>/<str:project>/reports/<int:number>/"
+
+report_patterns = [
+    path("<str:team>/<str:project>/reports/", report_views.report_list, name="report-list"),
+    path("<str:team>/<str:project>/reports/new/", report_views.report_new, name="report-new"),
+    path(REPORT, report_views.report_page, name="report"),
+    path(REPORT + "edit/", report_views.report_edit, name="report-edit"),
+    path(REPORT + "freeze/", report_views.report_freeze, name="report-freeze"),
+    path(REPORT + "delete/", report_views.report_delete, name="report-delete"),
+    path(REPORT + "revisions/", report_views.report_history, name="report-history"),
+    path(REPORT + "revisions/<int:revision>/", report_views.report_revision, name="report-revision"),
+    path(REPORT + "diff/", report_views.report_diff, name="report-diff"),
+    path(REPORT + "comment/", report_views.report_comment, name="report-comment"),
+    path(REPORT + "link/", report_views.report_link, name="report-link"),
+    path(REPORT + "links/<str:link_id>/remove/", report_views.report_unlink, name="report-unlink"),
+    path(REPORT + "export.html", report_views.report_export, name="report-export"),
+]
+
 # The run URL shape is also built by the API (experiments.presenters.run_url): keep them in step.
 project_patterns = [
     path("", project_views.home, name="home"),
@@ -173,6 +192,7 @@ project_patterns = [
         name="saved-view-delete",
     ),
     path("<str:team>/<str:project>/runs/<str:run_id>/", run_views.run_page, name="run"),
+    path("<str:team>/<str:project>/runs/<str:run_id>/notes/", run_views.run_notes, name="run-notes"),
     path(
         "<str:team>/<str:project>/runs/<str:run_id>/artifacts/<str:artifact_id>/download/",
         artifact_views.artifact_download,
@@ -185,4 +205,4 @@ project_patterns = [
     ),
 ]
 
-urlpatterns = account_patterns + registry_patterns + review_patterns + project_patterns
+urlpatterns = account_patterns + registry_patterns + review_patterns + report_patterns + project_patterns

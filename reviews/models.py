@@ -268,11 +268,18 @@ class Notification(models.Model):
         CHECKS_FAILED = "checks_failed"
         MERGED = "merged"
         CLOSED = "closed"
+        REPORT_COMMENT = "report_comment"
 
     id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    request = models.ForeignKey(ReviewRequest, on_delete=models.CASCADE, related_name="notifications")
+    # What the notification is about: a review request, or (request NULL) another object of
+    # ``project`` that an app above this one names by its page path in ``link`` (a report).
+    request = models.ForeignKey(
+        ReviewRequest, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    link = models.CharField(max_length=300, blank=True, default="")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     summary = models.CharField(max_length=300)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -282,6 +289,12 @@ class Notification(models.Model):
     class Meta:
         indexes = [models.Index(fields=["user", "read_at", "-created_at"], name="notification_user_unread")]
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(request__isnull=False) | (models.Q(project__isnull=False) & ~models.Q(link="")),
+                name="notification_has_target",
+            )
+        ]
 
 
 class NotificationPreference(models.Model):

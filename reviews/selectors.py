@@ -243,11 +243,15 @@ def timeline_of(request: ReviewRequest) -> list[TimelineEvent]:
 
 
 def notifications_of(user: User, *, unread: bool = False) -> QuerySet[Notification]:
-    # SECURITY: a notification of a request the user no longer may see is not shown.
-    qs = Notification.objects.filter(user=user).filter(access.project_filter(user, prefix="request__project__"))
+    # SECURITY: a notification about what the user no longer may see is not shown (a
+    # request's project, or the project of a notification without a request: a report's).
+    seen = access.project_filter(user, prefix="request__project__") | (
+        Q(request__isnull=True) & access.project_filter(user, prefix="project__")
+    )
+    qs = Notification.objects.filter(user=user).filter(seen)
     if unread:
         qs = qs.filter(read_at__isnull=True)
-    return qs.select_related("request__project__team", "actor").order_by("-created_at", "-id")
+    return qs.select_related("request__project__team", "project__team", "actor").order_by("-created_at", "-id")
 
 
 def unread_count(user: AnyUser | None) -> int:

@@ -54,20 +54,51 @@ def notify(
     summary: str,
     skip: Iterable[User] = (),
 ) -> list[Notification]:
-    """Write one notification per user (not the actor, only who may see the request), then
-    after commit: push each to its user and queue its e-mail. ``skip`` are the users the same
-    event already notified with a more specific reason: one event, one notification each."""
+    """Notifications about a review request (see :func:`notify_about`)."""
+    return notify_about(
+        users=users, kind=kind, project=request.project, actor=actor, summary=summary, request=request, skip=skip
+    )
+
+
+def notify_about(
+    *,
+    users: Iterable[User],
+    kind: str,
+    project: Project,
+    actor: User | None,
+    summary: str,
+    request: ReviewRequest | None = None,
+    link: str = "",
+    skip: Iterable[User] = (),
+) -> list[Notification]:
+    """THE way a notification is written, for a review request or (``request`` None) any
+    other object of ``project`` named by its page path ``link`` (reports use it). One row per
+    user (not the actor, only who may see the project's reviews), then after commit: push
+    each to its user and queue its e-mail. ``skip`` are the users the same event already
+    notified with a more specific reason: one event, one notification each."""
+    if request is None and not link:
+        raise ValueError("A notification needs a request or a link.")
     seen: set[int] = {u.pk for u in skip}
     rows: list[Notification] = []
     for user in users:
         if user.pk in seen or (actor is not None and user.pk == actor.pk) or not user.is_active:
             continue
         seen.add(user.pk)
-        # SECURITY: never notify someone who may not see the request (a team member
+        # SECURITY: never notify someone who may not see the project (a team member
         # without access, a user whose grant was removed).
-        if not access.can(user, "review.view", request.project):
+        if not access.can(user, "review.view", project):
             continue
-        rows.append(Notification(user=user, kind=kind, request=request, actor=actor, summary=summary[:300]))
+        rows.append(
+            Notification(
+                user=user,
+                kind=kind,
+                request=request,
+                project=None if request is not None else project,
+                link="" if request is not None else link[:300],
+                actor=actor,
+                summary=summary[:300],
+            )
+        )
     created = Notification.objects.bulk_create(rows)
     for notification in created:
         events.notification_event(notification, serializers.notification_out(notification))
@@ -97,15 +128,40 @@ def notify_mentions(
     label and title). ``skip``: who the same event notified with a more specific reason (a
     requested reviewer). A caller with a less specific reason of its own (a review submitted
     to its watchers) notifies after this and skips ``reached``."""
-    found, unreachable = resolve_mentions(request.project, text)
+    return notify_mentions_about(
+        project=request.project,
+        actor=actor,
+        text=text,
+        place=place or f"{request_label(request)}: {request.title}",
+        request=request,
+        previous_text=previous_text,
+        skip=skip,
+    )
+
+
+def notify_mentions_about(
+    *,
+    project: Project,
+    actor: User,
+    text: str,
+    place: str,
+    request: ReviewRequest | None = None,
+    link: str = "",
+    previous_text: str = "",
+    skip: Iterable[User] = (),
+) -> Mentions:
+    """:func:`notify_mentions` for any object of ``project`` (a report: ``link`` is its page)."""
+    found, unreachable = resolve_mentions(project, text)
     already = set(mentions.find_mentions(previous_text))
     reached = [u for u in found if u.username not in already]
-    notify(
+    notify_about(
         users=reached,
         kind=Notification.Kind.MENTION,
-        request=request,
+        project=project,
         actor=actor,
-        summary=f"{actor.username} mentioned you in {place or f'{request_label(request)}: {request.title}'}",
+        summary=f"{actor.username} mentioned you in {place}",
+        request=request,
+        link=link,
         skip=skip,
     )
     return Mentions(reached=reached, unreachable=unreachable)
@@ -159,15 +215,16 @@ def notification_email(*, notification_id: str) -> bool:
     with transaction.atomic():
         notification = (
             Notification.objects.select_for_update(of=("self",))
-            .select_related("user", "request__project__team")
+            .select_related("user", "request__project__team", "project__team")
             .filter(pk=notification_id)
             .first()
         )
         if notification is None or notification.emailed_at is not None or not notification.user.email:
             return False
-        if not access.can(notification.user, "review.view", notification.request.project):
+        project = notification.request.project if notification.request is not None else notification.project
+        if project is None or not access.can(notification.user, "review.view", project):
             return False
-        url = serializers.request_url(notification.request)
+        url = serializers.notification_url(notification)
         send_mail(
             subject=f"[Assay] {notification.summary}"[:200],
             message=f"{notification.summary}\n\n{url}\n\nChange which notifications you receive by e-mail at "

@@ -101,6 +101,12 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "api-webhook": {"name": "renamed"},
     "api-tried": {"config": {"lr": 0.01}},
     "api-tried-settings": {"exclude": ["seed"], "key_metric": "acc"},
+    # reports: report #1 of acme/proj with one chart block, cited by model fraud v1 (see _report_samples)
+    "api-reports": {"title": "New report", "body": "Some text"},
+    "api-report": {"body": "Changed"},
+    "api-report-freeze": {"message": "for the record"},
+    "api-report-comments": {"body": "A comment"},
+    "api-report-links": {"review_request": 1},
 }
 # Endpoints only project admins may read (webhooks: targets and delivery logs): a viewer
 # gets 403 there even for GET.
@@ -158,6 +164,21 @@ def _registry_samples(run: Run) -> None:
     )
     _review_samples(run, fraud)
     _webhook_samples(run)
+    _report_samples(run, fraud)
+
+
+def _report_samples(run: Run, fraud: Any) -> None:
+    """Report #1 of acme/proj (one revision, a chart block), cited by fraud v1 (link "7"*32)."""
+    from reports.models import Report, ReportCounter, ReportLink, ReportRevision
+
+    owner = User.objects.get(username="owner")
+    body = "Sample\n\n```assay-chart metrics=system/cpu\n```\n"
+    ReportCounter.objects.create(project=run.project, last_number=1)
+    report = Report.objects.create(
+        project=run.project, number=1, title="Sample", body=body, revision_count=1, created_by=owner
+    )
+    ReportRevision.objects.create(report=report, number=1, title="Sample", body=body, author=owner)
+    ReportLink.objects.create(id="7" * 32, report=report, model_version=fraud.versions.get(number=1), created_by=owner)
 
 
 def _webhook_samples(run: Run) -> None:
@@ -223,6 +244,9 @@ def sample_kwargs(run: Run) -> dict[str, str]:
         "comment_id": "d" * 32,
         "webhook_id": "f" * 32,
         "delivery_id": "9" * 32,
+        "report": "1",
+        "revision": "1",
+        "link_id": "7" * 32,
     }
 
 
@@ -290,6 +314,12 @@ def snapshot() -> dict[str, int]:
 
     counts.update({"Webhook": Webhook.objects.count(), "Delivery": Delivery.objects.count()})
     counts["Webhook.changed"] = Webhook.objects.exclude(name="sample").count()
+    from reports.models import Report, ReportComment, ReportLink, ReportRevision
+
+    counts.update({m.__name__: m.objects.count() for m in (Report, ReportRevision, ReportComment, ReportLink)})
+    counts["Report.changed"] = (
+        Report.objects.exclude(title="Sample").count() + Report.objects.exclude(body__startswith="Sample").count()
+    )
     return counts
 
 
@@ -403,7 +433,7 @@ def _outsider_exports(client: APIClient, run: Run) -> None:
 
 def _outsider_searches(client: APIClient, run: Run) -> None:
     found = client.get("/api/v1/search/", {"q": "first"}).json()
-    assert found == {"projects": [], "experiments": [], "runs": [], "models": []}
+    assert found == {"projects": [], "experiments": [], "runs": [], "models": [], "reports": []}
     found = client.get("/api/v1/search/", {"q": run.project.name}).json()
     assert found["projects"] == []
     assert found["runs"] == []
@@ -483,6 +513,7 @@ def test_an_outsider_sees_the_same_answer_as_for_a_missing_object(
     missing.update({"model": "fraud", "version": "1", "alias": "staging"})
     missing.update({"number": "1", "review_id": "b" * 32, "comment_id": "d" * 32})
     missing.update({"webhook_id": "f" * 32, "delivery_id": "9" * 32})
+    missing.update({"report": "1", "revision": "1", "link_id": "7" * 32})
     if "run_id" not in route:
         missing["team"], missing["project"] = "nosuchteam", "nosuch"
 

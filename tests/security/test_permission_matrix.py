@@ -178,6 +178,16 @@ ROWS: dict[str, dict[str, Rule]] = {
     },
     "api/v1/notifications/": {"get": USER, "post": USER},
     "api/v1/notifications/preferences/": {"get": USER, "put": USER},
+    # --- API: reports (issue 22; delete: the author, here the owner, or maintainers)
+    "api/v1/projects/<str:team>/<str:project>/reports/": {"get": VIEW, "post": WRITE},
+    "api/v1/projects/<str:team>/<str:project>/reports/<int:report>/": {"get": VIEW, "patch": WRITE, "delete": MAINTAIN},
+    "api/v1/projects/<str:team>/<str:project>/reports/<int:report>/revisions/": {"get": VIEW},
+    "api/v1/projects/<str:team>/<str:project>/reports/<int:report>/revisions/<int:revision>/": {"get": VIEW},
+    "api/v1/projects/<str:team>/<str:project>/reports/<int:report>/diff/": {"get": VIEW},
+    "api/v1/projects/<str:team>/<str:project>/reports/<int:report>/freeze/": {"post": WRITE},
+    "api/v1/projects/<str:team>/<str:project>/reports/<int:report>/comments/": {"get": VIEW, "post": WRITE},
+    "api/v1/projects/<str:team>/<str:project>/reports/<int:report>/links/": {"get": VIEW, "post": WRITE},
+    "api/v1/projects/<str:team>/<str:project>/reports/<int:report>/links/<str:link_id>/": {"delete": WRITE},
     # --- probes and capability URLs
     "healthz": {"get": PUBLIC},
     "favicon.ico": {"get": PUBLIC},  # a redirect to the static icon
@@ -198,6 +208,21 @@ ROWS: dict[str, dict[str, Rule]] = {
         "get": Rule("project", minimum=ProjectRole.VIEWER, allowed_as="404")
     },
     "-/search/": {"get": USER},
+    "<str:team>/<str:project>/runs/<str:run_id>/notes/": {"get": VIEW, "post": WRITE},
+    # --- pages: reports
+    "<str:team>/<str:project>/reports/": {"get": VIEW},
+    "<str:team>/<str:project>/reports/new/": {"get": WRITE, "post": WRITE},
+    "<str:team>/<str:project>/reports/<int:number>/": {"get": VIEW},
+    "<str:team>/<str:project>/reports/<int:number>/edit/": {"get": WRITE, "post": WRITE},
+    "<str:team>/<str:project>/reports/<int:number>/freeze/": {"post": WRITE},
+    "<str:team>/<str:project>/reports/<int:number>/delete/": {"post": MAINTAIN},
+    "<str:team>/<str:project>/reports/<int:number>/revisions/": {"get": VIEW},
+    "<str:team>/<str:project>/reports/<int:number>/revisions/<int:revision>/": {"get": VIEW},
+    "<str:team>/<str:project>/reports/<int:number>/diff/": {"get": VIEW},
+    "<str:team>/<str:project>/reports/<int:number>/comment/": {"post": WRITE},
+    "<str:team>/<str:project>/reports/<int:number>/link/": {"post": WRITE},
+    "<str:team>/<str:project>/reports/<int:number>/links/<str:link_id>/remove/": {"post": WRITE},
+    "<str:team>/<str:project>/reports/<int:number>/export.html": {"get": VIEW},
     # --- pages: model registry
     "<str:team>/<str:project>/models/": {"get": VIEW},
     "<str:team>/<str:project>/models/<str:model>/": {"get": VIEW},
@@ -306,6 +331,11 @@ PAGE_BODIES: dict[str, dict[str, Any] | Callable[[str], dict[str, Any]]] = {
     "project-review-settings": {"required_approvals": "2", "approver_role": "maintainer", "gates": ""},
     "model-review-settings": {"required_approvals": "2", "approver_role": "maintainer", "gates": ""},
     "notification-settings": {"email": ["mention"]},
+    "run-notes": {"notes": "edited"},
+    "report-new": {"title": "New", "body": "text", "action": "save"},
+    "report-edit": {"title": "Edited", "body": "text", "action": "save"},
+    "report-comment": {"body": "a comment"},
+    "report-link": {"review_request": "1"},
 }
 API_BODIES: dict[str, Callable[[str], dict[str, Any]]] = {
     "api-project-transfer": lambda username: {"team": username},
