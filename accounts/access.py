@@ -68,6 +68,8 @@ ACTIONS: dict[str, ProjectRole] = {
     "project.transfer": ProjectRole.ADMIN,
     "project.view_audit": ProjectRole.ADMIN,
     "webhook.manage": ProjectRole.ADMIN,  # webhooks: see and edit targets, secrets, deliveries
+    "alert.view": ProjectRole.VIEWER,  # metric alert rules and what they fired (automations)
+    "alert.manage": ProjectRole.ADMIN,  # create, edit, delete metric alert rules
 }
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

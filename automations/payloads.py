@@ -12,6 +12,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import Project, new_id
+from automations import alerts
+from automations.models import AlertFiring
 from core.domain_events import DomainEvent
 from experiments.models import Run
 from registry.models import AliasMove, ModelRepository, ModelVersion
@@ -102,6 +104,29 @@ def event_data(event: DomainEvent) -> tuple[dict[str, Any], dict[str, str]]:
             {"run": {"id": run.id, "name": run.name, "status": run.status, "experiment": run.experiment.name}},
             {"run": url},
         )
+    if kind == "metric.alert":
+        firing = AlertFiring.objects.select_related("rule__experiment", "run__project__team", "run__experiment").get(
+            pk=event.data["firing"]
+        )
+        run, rule = firing.run, firing.rule
+        project = run.project
+        run_url = f"{settings.PUBLIC_URL}/{project.team.name}/{project.name}/runs/{run.id}/"
+        return (
+            {
+                "alert": {
+                    "id": rule.id,
+                    "name": rule.name,
+                    "kind": rule.kind,
+                    "condition": alerts.condition_text(rule),
+                },
+                "run": {"id": run.id, "name": run.name, "status": run.status, "experiment": run.experiment.name},
+                "key": firing.key or None,
+                "value": alerts.firing_value(firing.value),
+                "step": firing.step,
+                "message": firing.message,
+            },
+            {"run": run_url, "alerts": f"{project_url(project)}settings/alerts/"},
+        )
     raise KeyError(kind)  # pragma: no cover - EVENT_TYPES is closed
 
 
@@ -148,6 +173,8 @@ def text(payload: dict[str, Any]) -> str:
         return f"{actor} {verb} review #{review['number']} in {where}: {review['title']}"
     if kind in ("run.finished", "run.failed"):
         return f"Run {data['run']['name']} in {where} {data['run']['status']}"
+    if kind == "metric.alert":
+        return f"Alert in {where}: {data['message']}"
     if kind == "webhook.test":
         return f"Test event from Assay for {where}: this webhook works."
     return f"{kind} in {where}"  # pragma: no cover

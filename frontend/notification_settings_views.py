@@ -26,6 +26,7 @@ KIND_HELP = {
     Notification.Kind.CHECKS_FAILED: "A required check fails on a request you follow.",
     Notification.Kind.MERGED: "A request you follow is merged.",
     Notification.Kind.CLOSED: "A request you follow is closed.",
+    Notification.Kind.METRIC_ALERT: "An alert rule you made fires on a run, or any rule fires on a run of yours.",
 }
 
 

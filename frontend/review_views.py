@@ -391,5 +391,5 @@ def notifications_page(request: HttpRequest) -> HttpResponse:
             services.notifications_mark_read(user=user, ids=ids or None, all_unread=not ids)
         return redirect("notifications")
     items = list(selectors.notifications_of(user)[:100])
-    rows = [{"n": n, "url": _page_url(n.request)} for n in items]
+    rows = [{"n": n, "url": _page_url(n.request) if n.request is not None else n.link} for n in items]
     return render(request, "reviews/notifications.html", {"rows": rows, "unread": selectors.unread_count(user)})

@@ -268,11 +268,18 @@ class Notification(models.Model):
         CHECKS_FAILED = "checks_failed"
         MERGED = "merged"
         CLOSED = "closed"
+        METRIC_ALERT = "metric_alert"  # an alert rule fired on a run (automations)
 
     id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    request = models.ForeignKey(ReviewRequest, on_delete=models.CASCADE, related_name="notifications")
+    # A review request's notification has its request; any other (a metric alert) has no
+    # request but its project and a link (a path under PUBLIC_URL) to what it is about.
+    request = models.ForeignKey(
+        ReviewRequest, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    link = models.CharField(max_length=500, blank=True, default="")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     summary = models.CharField(max_length=300)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -282,6 +289,11 @@ class Notification(models.Model):
     class Meta:
         indexes = [models.Index(fields=["user", "read_at", "-created_at"], name="notification_user_unread")]
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(request__isnull=False) | Q(project__isnull=False), name="notification_has_subject"
+            )
+        ]
 
 
 class NotificationPreference(models.Model):

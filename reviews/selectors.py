@@ -244,10 +244,14 @@ def timeline_of(request: ReviewRequest) -> list[TimelineEvent]:
 
 def notifications_of(user: User, *, unread: bool = False) -> QuerySet[Notification]:
     # SECURITY: a notification of a request the user no longer may see is not shown.
-    qs = Notification.objects.filter(user=user).filter(access.project_filter(user, prefix="request__project__"))
+    # A review's notification is judged by its request's project, any other by its project.
+    visible = (Q(request__isnull=False) & access.project_filter(user, prefix="request__project__")) | (
+        Q(request__isnull=True) & access.project_filter(user, prefix="project__")
+    )
+    qs = Notification.objects.filter(user=user).filter(visible)
     if unread:
         qs = qs.filter(read_at__isnull=True)
-    return qs.select_related("request__project__team", "actor").order_by("-created_at", "-id")
+    return qs.select_related("request__project__team", "project__team", "actor").order_by("-created_at", "-id")
 
 
 def unread_count(user: AnyUser | None) -> int:

@@ -139,13 +139,22 @@ def event_out(event: TimelineEvent) -> dict[str, Any]:
     }
 
 
+def notification_url(notification: Notification) -> str:
+    """Where the notification leads: its review request's page, or its link."""
+    if notification.request is not None:
+        return request_url(notification.request)
+    return f"{settings.PUBLIC_URL}{notification.link}"
+
+
 def notification_out(notification: Notification) -> dict[str, Any]:
     return {
         "id": notification.id,
         "kind": notification.kind,
         "summary": notification.summary,
         "actor": _name(notification.actor),
-        "request": request_brief(notification.request),
+        "request": request_brief(notification.request) if notification.request is not None else None,
+        "project": notification.project.path if notification.project is not None else None,
+        "url": notification_url(notification),
         "created_at": notification.created_at,
         "read": notification.read_at is not None,
         "read_at": notification.read_at,

@@ -76,6 +76,31 @@ def notify(
     return created
 
 
+def notify_project(
+    *, users: Iterable[User], kind: str, project: Project, link: str, summary: str, actor: User | None = None
+) -> list[Notification]:
+    """Notifications about something in ``project`` that is not a review request (a metric
+    alert, automations): one per active user who may see the project, ``link`` the path of
+    the page it is about; pushed live and e-mailed (by the user's preferences) after commit,
+    as :func:`notify`'s are."""
+    seen: set[int] = set()
+    rows: list[Notification] = []
+    for user in users:
+        if user.pk in seen or not user.is_active:
+            continue
+        seen.add(user.pk)
+        # SECURITY: never notify someone who may not see the project.
+        if not access.can(user, "project.view", project):
+            continue
+        rows.append(Notification(user=user, kind=kind, project=project, link=link, actor=actor, summary=summary[:300]))
+    created = Notification.objects.bulk_create(rows)
+    for notification in created:
+        events.notification_event(notification, serializers.notification_out(notification))
+        if kind in selectors.email_kinds(notification.user):
+            enqueue_on_commit(NOTIFICATION_EMAIL_TASK, notification.id)
+    return created
+
+
 @dataclass(frozen=True)
 class Mentions:
     reached: list[User]  # who the mentions addressed (the event notifies them as mentioned)
@@ -159,15 +184,21 @@ def notification_email(*, notification_id: str) -> bool:
     with transaction.atomic():
         notification = (
             Notification.objects.select_for_update(of=("self",))
-            .select_related("user", "request__project__team")
+            .select_related("user", "request__project__team", "project__team")
             .filter(pk=notification_id)
             .first()
         )
         if notification is None or notification.emailed_at is not None or not notification.user.email:
             return False
-        if not access.can(notification.user, "review.view", notification.request.project):
-            return False
-        url = serializers.request_url(notification.request)
+        if notification.request is not None:
+            if not access.can(notification.user, "review.view", notification.request.project):
+                return False
+            url = serializers.request_url(notification.request)
+        else:
+            assert notification.project is not None  # notification_has_subject
+            if not access.can(notification.user, "project.view", notification.project):
+                return False
+            url = serializers.notification_url(notification)
         send_mail(
             subject=f"[Assay] {notification.summary}"[:200],
             message=f"{notification.summary}\n\n{url}\n\nChange which notifications you receive by e-mail at "

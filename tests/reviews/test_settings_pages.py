@@ -192,8 +192,8 @@ def test_every_signed_in_user_chooses_which_notifications_are_emailed(outsider: 
     web = _web(outsider)
     page = web.get(PREFS_PAGE)
     assert page.status_code == 200
-    assert page.content.decode().count('name="email"') == 7
-    assert page.content.decode().count(" checked>") == 7  # all kinds by default
+    assert page.content.decode().count('name="email"') == 8  # metric_alert too (automations)
+    assert page.content.decode().count(" checked>") == 8  # all kinds by default
 
     assert web.post(PREFS_PAGE, {"email": ["mention", "merged"]}).status_code == 302
 

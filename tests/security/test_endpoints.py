@@ -98,6 +98,9 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     # webhooks: a public address literal (no DNS needed); the sample webhook is "f"*32
     "api-webhooks": {"url": "https://93.184.215.14/hook", "events": ["alias.moved"]},
     "api-webhook": {"name": "renamed"},
+    # metric alerts: the sample rule is "7"*32 (with one firing on the victim run)
+    "api-alerts": {"kind": "threshold", "condition": "loss > 2"},
+    "api-alert": {"name": "renamed"},
     "api-tried": {"config": {"lr": 0.01}},
     "api-tried-settings": {"exclude": ["seed"], "key_metric": "acc"},
 }
@@ -168,6 +171,10 @@ def _webhook_samples(run: Run) -> None:
         events=["alias.moved"],
     )  # fmt: skip
     Delivery.objects.create(id="9" * 32, webhook=webhook, event="alias.moved", payload={"event": "alias.moved"})
+    from automations.models import AlertFiring, AlertRule
+
+    rule = AlertRule.objects.create(id="7" * 32, project=run.project, name="sample", kind="nonfinite")
+    AlertFiring.objects.create(rule=rule, run=run, key="loss", value=float("nan"), step=1, message="sample")
 
 
 def _review_samples(run: Run, fraud: Any) -> None:
@@ -222,6 +229,7 @@ def sample_kwargs(run: Run) -> dict[str, str]:
         "comment_id": "d" * 32,
         "webhook_id": "f" * 32,
         "delivery_id": "9" * 32,
+        "rule_id": "7" * 32,
     }
 
 
@@ -289,6 +297,10 @@ def snapshot() -> dict[str, int]:
 
     counts.update({"Webhook": Webhook.objects.count(), "Delivery": Delivery.objects.count()})
     counts["Webhook.changed"] = Webhook.objects.exclude(name="sample").count()
+    from automations.models import AlertFiring, AlertRule
+
+    counts.update({"AlertRule": AlertRule.objects.count(), "AlertFiring": AlertFiring.objects.count()})
+    counts["AlertRule.changed"] = AlertRule.objects.exclude(name="sample").count()
     return counts
 
 
@@ -481,7 +493,7 @@ def test_an_outsider_sees_the_same_answer_as_for_a_missing_object(
     missing.update({"username": "nosuchuser", "kind": "user", "name": "nosuchuser", "token_id": "f" * 32})
     missing.update({"model": "fraud", "version": "1", "alias": "staging"})
     missing.update({"number": "1", "review_id": "b" * 32, "comment_id": "d" * 32})
-    missing.update({"webhook_id": "f" * 32, "delivery_id": "9" * 32})
+    missing.update({"webhook_id": "f" * 32, "delivery_id": "9" * 32, "rule_id": "7" * 32})
     if "run_id" not in route:
         missing["team"], missing["project"] = "nosuchteam", "nosuch"
 
