@@ -71,6 +71,8 @@ ACTIONS: dict[str, ProjectRole] = {
     "report.view": ProjectRole.VIEWER,  # read reports, their revisions, diffs, comments; export
     "report.edit": ProjectRole.WRITER,  # write, edit, freeze, comment, link as evidence; edit run notes too
     "report.delete": ProjectRole.MAINTAINER,  # a report's author may delete their own (reports/access.py)
+    "alert.view": ProjectRole.VIEWER,  # metric alert rules and what they fired (automations)
+    "alert.manage": ProjectRole.ADMIN,  # create, edit, delete metric alert rules
 }
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

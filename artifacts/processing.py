@@ -73,9 +73,11 @@ def _blob_verified(blob_id: str, *, sha256: str, size: int) -> str | None:
     storage.artifact_store().delete(storage.object_key(blob.project_id, blob.sha256))
     blob.status = Blob.Status.FAILED
     blob.save(update_fields=["status", "updated_at"])
-    Artifact.objects.filter(blob=blob).exclude(status__in=[Artifact.Status.READY, Artifact.Status.FAILED]).update(
-        status=Artifact.Status.FAILED, reason=reason, updated_at=timezone.now()
-    )
+    unfinished = Artifact.objects.filter(blob=blob).exclude(status__in=[Artifact.Status.READY, Artifact.Status.FAILED])
+    failed = list(unfinished.values_list("id", "project_id"))
+    unfinished.update(status=Artifact.Status.FAILED, reason=reason, updated_at=timezone.now())
+    for artifact_id, project_id in failed:
+        events.artifact_finished(artifact_id, project_id=project_id)
     return reason
 
 
@@ -126,9 +128,10 @@ def artifact_process(*, artifact_id: str) -> None:
 @transaction.atomic
 def artifact_fail(*, artifact_id: str, reason: str) -> None:
     """Give up on an artifact (processing kept failing): failed, with the reason shown."""
+    # Once: an artifact ready or failed already is left as it is (and tells no one again).
     failed = (
         Artifact.objects.filter(pk=artifact_id)
-        .exclude(status=Artifact.Status.READY)
+        .exclude(status__in=[Artifact.Status.READY, Artifact.Status.FAILED])
         .update(status=Artifact.Status.FAILED, reason=reason[:2000], updated_at=timezone.now())
     )
     if failed:

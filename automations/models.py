@@ -1,5 +1,6 @@
 """Webhooks of a project (optionally of one model repository), their deliveries and every
-attempt of each delivery (append-only log)."""
+attempt of each delivery (append-only log); metric alert rules of a project and what they
+fired (at most once per rule and run)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from django.conf import settings
 from django.db import models
 
 from accounts.models import Project, new_id
+from experiments.models import Experiment, Run
 from registry.models import ModelRepository
 
 
@@ -82,3 +84,61 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery_id} #{self.number}: {self.status_code or self.error}"
+
+
+class AlertRule(models.Model):
+    """A condition on a project's runs (or one experiment's), checked as points arrive
+    (automations/alerts.py) or, for ``stalled``, by a periodic task."""
+
+    class Kind(models.TextChoices):
+        THRESHOLD = "threshold"  # a point of ``key`` ``op`` ``value`` (val/loss > 2)
+        STALLED = "stalled"  # a running run has logged no point for ``minutes``
+        NONFINITE = "nonfinite"  # NaN or ±Infinity logged for ``key`` (any key when blank)
+        VERSUS_BEST = "versus_best"  # ``key`` worse than the experiment's best other run by ``percent`` %
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="alert_rules")
+    experiment = models.ForeignKey(
+        Experiment, null=True, blank=True, on_delete=models.CASCADE, related_name="alert_rules"
+    )
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    key = models.CharField(max_length=250, blank=True, default="")
+    op = models.CharField(max_length=2, blank=True, default="")  # threshold: > >= < <=
+    value = models.FloatField(null=True, blank=True)  # threshold
+    minutes = models.PositiveIntegerField(null=True, blank=True)  # stalled
+    goal = models.CharField(max_length=3, blank=True, default="")  # versus_best: min or max is better
+    percent = models.FloatField(null=True, blank=True)  # versus_best
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["kind", "enabled"], name="alertrule_kind_enabled")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+class AlertFiring(models.Model):
+    """One rule fired on one run: the unique constraint makes it once, whichever process
+    (web, worker, the periodic check) sees the condition first."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="firings")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="alert_firings")
+    key = models.CharField(max_length=250, blank=True, default="")
+    value = models.FloatField(null=True, blank=True)  # NaN and ±Inf as logged
+    step = models.BigIntegerField(null=True, blank=True)
+    message = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["rule", "run"], name="automations_alertfiring_once")]
+        indexes = [models.Index(fields=["rule", "-created_at"], name="alertfiring_rule_created")]
+
+    def __str__(self) -> str:
+        return self.message

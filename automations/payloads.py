@@ -12,11 +12,14 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import Project, new_id
+from artifacts.models import Artifact
+from automations import alerts
+from automations.models import AlertFiring
 from core.domain_events import DomainEvent
 from experiments.models import Run
 from registry.models import AliasMove, ModelRepository, ModelVersion
 from registry.selectors import version_url
-from reviews.models import Review, ReviewRequest
+from reviews.models import Check, Review, ReviewRequest
 from reviews.serializers import request_url
 
 SCHEMA = "assay.webhook/v1"
@@ -102,6 +105,67 @@ def event_data(event: DomainEvent) -> tuple[dict[str, Any], dict[str, str]]:
             {"run": {"id": run.id, "name": run.name, "status": run.status, "experiment": run.experiment.name}},
             {"run": url},
         )
+    if kind == "check.completed":
+        review = _review(event.data["review_request"])
+        assert review is not None
+        check = Check.objects.select_related("version").get(pk=event.data["check"])
+        return (
+            {
+                "review_request": review,
+                "check": {
+                    "id": check.id,
+                    "name": check.name,
+                    "kind": check.kind,
+                    "status": check.status,
+                    "summary": check.summary[:1000],
+                    "version": check.version.number,
+                },
+            },
+            {"review_request": review["url"]},
+        )
+    if kind == "artifact.processed":
+        artifact = Artifact.objects.select_related("project__team", "run").get(pk=event.data["artifact"])
+        project = artifact.project
+        run_url = f"{settings.PUBLIC_URL}/{project.team.name}/{project.name}/runs/{artifact.run_id}/"
+        return (
+            {
+                "artifact": {
+                    "id": artifact.id,
+                    "path": artifact.path,
+                    "status": artifact.status,
+                    "reason": artifact.reason[:1000],
+                    "size": artifact.size,
+                    "sha256": artifact.sha256,
+                    "media_type": artifact.media_type,
+                    "kind": artifact.kind,
+                },
+                "run": {"id": artifact.run_id, "name": artifact.run.name},
+            },
+            {"run": run_url},
+        )
+    if kind == "metric.alert":
+        firing = AlertFiring.objects.select_related("rule__experiment", "run__project__team", "run__experiment").get(
+            pk=event.data["firing"]
+        )
+        run, rule = firing.run, firing.rule
+        project = run.project
+        run_url = f"{settings.PUBLIC_URL}/{project.team.name}/{project.name}/runs/{run.id}/"
+        return (
+            {
+                "alert": {
+                    "id": rule.id,
+                    "name": rule.name,
+                    "kind": rule.kind,
+                    "condition": alerts.condition_text(rule),
+                },
+                "run": {"id": run.id, "name": run.name, "status": run.status, "experiment": run.experiment.name},
+                "key": firing.key or None,
+                "value": alerts.firing_value(firing.value),
+                "step": firing.step,
+                "message": firing.message,
+            },
+            {"run": run_url, "alerts": f"{project_url(project)}settings/alerts/"},
+        )
     raise KeyError(kind)  # pragma: no cover - EVENT_TYPES is closed
 
 
@@ -148,6 +212,15 @@ def text(payload: dict[str, Any]) -> str:
         return f"{actor} {verb} review #{review['number']} in {where}: {review['title']}"
     if kind in ("run.finished", "run.failed"):
         return f"Run {data['run']['name']} in {where} {data['run']['status']}"
+    if kind == "check.completed":
+        review, check = data["review_request"], data["check"]
+        return f"Check {check['name']} {check['status']} on review #{review['number']} in {where}: {review['title']}"
+    if kind == "artifact.processed":
+        artifact = data["artifact"]
+        line = f"Artifact {artifact['path']} of run {data['run']['name']} in {where} is {artifact['status']}"
+        return f"{line}: {artifact['reason']}" if artifact["reason"] else line
+    if kind == "metric.alert":
+        return f"Alert in {where}: {data['message']}"
     if kind == "webhook.test":
         return f"Test event from Assay for {where}: this webhook works."
     return f"{kind} in {where}"  # pragma: no cover

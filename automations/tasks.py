@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from automations import services
+from automations import alerts, services
 from automations.services import DELIVER_TASK
 
 
@@ -18,3 +18,17 @@ def deliver_task(delivery_id: str) -> None:
     wait = services.attempt(delivery_id)
     if wait is not None:
         deliver_task.apply_async(args=(delivery_id,), countdown=wait)
+
+
+@shared_task(name=alerts.FIRE_TASK, acks_late=True, reject_on_worker_lost=True)
+def alert_fire_task(rule_id: str, run_id: str, key: str, value: str, step: str) -> bool:
+    """Fire one alert rule on one run (queued by the log path when a batch crossed it);
+    idempotent: the unique (rule, run) constraint makes a second call do nothing."""
+    fired = alerts.alert_fire(rule_id=rule_id, run_id=run_id, key=key, value=float(value), step=int(step))
+    return fired is not None
+
+
+@shared_task(name=alerts.STALLED_TASK, acks_late=True)
+def alerts_stalled_task() -> int:
+    """Periodic (CELERY_BEAT_SCHEDULE, every minute): fire ``stalled`` rules on quiet runs."""
+    return alerts.stalled_check()

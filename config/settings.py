@@ -212,6 +212,9 @@ ASSAY_LIVE_AUTH_TIMEOUT = env_int("ASSAY_LIVE_AUTH_TIMEOUT", 10)
 WEBHOOK_ALLOW = env_list("ASSAY_WEBHOOK_ALLOW", [])
 WEBHOOK_RETRY_BASE_MS = env_int("ASSAY_WEBHOOK_RETRY_BASE_MS", 30_000)
 WEBHOOK_MAX_ATTEMPTS = env_int("ASSAY_WEBHOOK_MAX_ATTEMPTS", 8)
+# Metric alerts: how long a process keeps a project's rules (and experiments' best values)
+# before reading them again; a rule changed in another process applies within this time.
+ALERT_RULES_TTL = env_int("ASSAY_ALERT_RULES_TTL", 10)
 
 # "memory://" alone makes kombu warn "No hostname was supplied" whenever a task is queued.
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
@@ -237,6 +240,8 @@ CELERY_BEAT_SCHEDULE = {
     "artifacts-sweep": {"task": "artifacts.tasks.artifacts_sweep_task", "schedule": 15 * 60.0},
     # Projects' retention policies (artifacts/retention.py); projects without one are skipped.
     "retention-enforce": {"task": "artifacts.tasks.retention_enforce_task", "schedule": 24 * 3600.0},
+    # Metric alerts of kind "stalled" (automations/alerts.py): runs that went quiet.
+    "alerts-stalled": {"task": "automations.alerts_stalled", "schedule": 60.0},
 }
 
 # --- artifacts ---------------------------------------------------------------------------

@@ -25,6 +25,9 @@ EVENT_TYPES: tuple[str, ...] = (
     "review_request.closed",
     "run.finished",
     "run.failed",
+    "check.completed",
+    "artifact.processed",
+    "metric.alert",
 )
 
 
@@ -56,3 +59,22 @@ def emit(event: DomainEvent) -> None:
         raise KeyError(f"unknown domain event {event.type!r}")
     for handler in list(_handlers):
         handler(event)
+
+
+# --- metric batches -------------------------------------------------------------------------------
+# The log path (experiments.services.run_log) tells the listeners (automations' metric alerts)
+# about every stored batch: the run and its series (key -> experiments.metrics.Series, numpy
+# arrays). A listener must be cheap (it runs in the log call, after the write) and look at
+# the series only when its project has rules; network and database work it queues after commit.
+BatchHandler = Callable[[Any, dict[str, Any]], None]
+_batch_handlers: list[BatchHandler] = []
+
+
+def subscribe_batches(handler: BatchHandler) -> None:
+    if handler not in _batch_handlers:
+        _batch_handlers.append(handler)
+
+
+def batch_logged(run: Any, series: dict[str, Any]) -> None:
+    for handler in _batch_handlers:
+        handler(run, series)

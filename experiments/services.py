@@ -434,6 +434,7 @@ def run_log(
             return {"batch_id": batch_id, "duplicate": True, "points": 0}
         transaction.on_commit(lambda: POINTS_INGESTED.inc(points))
         events.points_logged(run=run, series=series, summaries=summaries)
+        domain_events.batch_logged(run, series)
         return {"batch_id": batch_id, "duplicate": False, "points": points}
 
     with transaction.atomic():
@@ -454,6 +455,7 @@ def run_log(
             new_metric_keys = metric_store.points_add(run=run, series=series, summaries_out=summaries_merged)
             transaction.on_commit(lambda: POINTS_INGESTED.inc(points))
             events.points_logged(run=run, series=series, summaries=summaries_merged)
+            domain_events.batch_logged(run, series)
         _project_keys_add(
             run=run,
             keys={

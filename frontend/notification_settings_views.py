@@ -27,6 +27,7 @@ KIND_HELP = {
     Notification.Kind.MERGED: "A request you follow is merged.",
     Notification.Kind.CLOSED: "A request you follow is closed.",
     Notification.Kind.REPORT_COMMENT: "Someone comments on a report you wrote or commented on.",
+    Notification.Kind.METRIC_ALERT: "An alert rule you made fires on a run, or any rule fires on a run of yours.",
 }
 
 

@@ -12,6 +12,7 @@ from frontend import (
     access_views,
     account_views,
     admin_views,
+    alert_views,
     artifact_views,
     notification_settings_views,
     project_views,
@@ -115,6 +116,11 @@ review_patterns = [
     path("notifications/", review_views.notifications_page, name="notifications"),
     path("<str:team>/<str:project>/reviews/", review_views.review_list, name="review-list"),
     path("<str:team>/<str:project>/reviews/new/", review_views.review_new, name="review-new"),
+    path("<str:team>/<str:project>/settings/alerts/", alert_views.alerts_page, name="alerts"),
+    path("<str:team>/<str:project>/settings/alerts/<str:rule_id>/", alert_views.alert_page, name="alert"),
+    path(
+        "<str:team>/<str:project>/settings/alerts/<str:rule_id>/delete/", alert_views.alert_delete, name="alert-delete"
+    ),
     path("<str:team>/<str:project>/settings/webhooks/", webhook_views.webhooks_page, name="webhooks"),
     path("<str:team>/<str:project>/settings/webhooks/<str:webhook_id>/", webhook_views.webhook_page, name="webhook"),
     path(

@@ -29,7 +29,7 @@ def notification_event(notification: Notification, data: dict[str, Any]) -> None
     publish_on_commit(topic=user_topic(notification.user_id), event="notification.created", data=data)
 
 
-def domain_event(request: ReviewRequest, event_type: str, actor: str, **data: Any) -> None:
+def domain_event(request: ReviewRequest, event_type: str, actor: str | None, **data: Any) -> None:
     """Tell the listeners above (automations) that ``request`` was opened, reviewed, merged
     or closed; inside the transaction of the change (core.domain_events)."""
     domain_events.emit(

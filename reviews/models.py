@@ -269,6 +269,7 @@ class Notification(models.Model):
         MERGED = "merged"
         CLOSED = "closed"
         REPORT_COMMENT = "report_comment"
+        METRIC_ALERT = "metric_alert"  # an alert rule fired on a run (automations)
 
     id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")

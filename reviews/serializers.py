@@ -153,6 +153,7 @@ def notification_out(notification: Notification) -> dict[str, Any]:
         "summary": notification.summary,
         "actor": _name(notification.actor),
         "request": request_brief(notification.request) if notification.request is not None else None,
+        "project": notification.project.path if notification.project is not None else None,
         "url": notification_url(notification),
         "created_at": notification.created_at,
         "read": notification.read_at is not None,

@@ -45,10 +45,11 @@ def _database_url() -> str:
 
 
 @contextmanager
-def celery_worker(tmp_path: Path, *, ready_timeout: float = 60.0) -> Iterator[Worker]:
-    """Start a worker, wait until it consumes, route this process's tasks to it; stop it after."""
-    queue = f"test-{uuid.uuid4().hex[:12]}"
-    log = tmp_path / f"celery-{queue}.log"
+def celery_worker(tmp_path: Path, *, ready_timeout: float = 60.0, queue: str | None = None) -> Iterator[Worker]:
+    """Start a worker, wait until it consumes, route this process's tasks to it; stop it after.
+    ``queue``: consume an earlier worker's queue (to take over what a killed one left)."""
+    queue = queue or f"test-{uuid.uuid4().hex[:12]}"
+    log = tmp_path / f"celery-{queue}-{uuid.uuid4().hex[:6]}.log"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings_test",

@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='notification',
             name='kind',
-            field=models.CharField(choices=[('mention', 'Mention'), ('review_requested', 'Review Requested'), ('review_submitted', 'Review Submitted'), ('new_candidate', 'New Candidate'), ('checks_failed', 'Checks Failed'), ('merged', 'Merged'), ('closed', 'Closed'), ('report_comment', 'Report Comment')], max_length=20),
+            field=models.CharField(choices=[('mention', 'Mention'), ('review_requested', 'Review Requested'), ('review_submitted', 'Review Submitted'), ('new_candidate', 'New Candidate'), ('checks_failed', 'Checks Failed'), ('merged', 'Merged'), ('closed', 'Closed'), ('report_comment', 'Report Comment'), ('metric_alert', 'Metric Alert')], max_length=20),
         ),
         migrations.AlterField(
             model_name='notification',

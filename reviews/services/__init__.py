@@ -30,6 +30,7 @@ from reviews.services.notifications import (
     notification_email,
     notification_preferences_update,
     notifications_mark_read,
+    notify_about,
 )
 from reviews.services.requests import review_request_merge, review_request_open, review_request_update
 from reviews.services.settings import (
@@ -47,6 +48,7 @@ __all__ = [
     "notification_email",
     "notification_preferences_update",
     "notifications_mark_read",
+    "notify_about",
     "project_review_settings_update",
     "review_dismiss",
     "review_request_merge",

@@ -203,6 +203,7 @@ def check_run(*, check_id: str) -> Check | None:
             {"name": check.name, "status": status, "summary": summary[:300], "version": version.number},
         )
         events.request_event(rr, "check.updated", serializers.check_out(check, required=required))
+        events.domain_event(rr, "check.completed", None, check=check.id)
         if status in ("failed", "error") and rr.author is not None:
             notify(
                 users=[rr.author],

@@ -1,10 +1,12 @@
 """A real HTTP receiver for webhook tests: a threaded server on a loopback port that records
 every request (path, headers, body) and answers from a script of (status, headers) pairs,
-the last one repeated."""
+the last one repeated. ``slow_first``: seconds the first request waits before its answer
+(a slow receiver, to kill a worker in the middle of a delivery)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,7 +33,9 @@ class Receiver:
 
 
 @contextmanager
-def receiver(answers: list[tuple[int, dict[str, str]]] | None = None, host: str = "127.0.0.1") -> Iterator[Receiver]:
+def receiver(
+    answers: list[tuple[int, dict[str, str]]] | None = None, host: str = "127.0.0.1", slow_first: float = 0.0
+) -> Iterator[Receiver]:
     state = Receiver(host=host, port=0, answers=list(answers or [(200, {})]))
     lock = threading.Lock()
 
@@ -41,7 +45,10 @@ def receiver(answers: list[tuple[int, dict[str, str]]] | None = None, host: str 
             body = self.rfile.read(length)
             with lock:
                 state.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                first = len(state.requests) == 1
                 status, headers = state.answers.pop(0) if len(state.answers) > 1 else state.answers[0]
+            if first and slow_first:
+                time.sleep(slow_first)
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -122,3 +123,40 @@ def test_a_receiver_failing_twice_gets_the_same_delivery_three_times_and_the_log
         (3, 200, True),
     ]
     assert all(a["latency_ms"] >= 0 and a["response_excerpt"] == "ok" for a in deliveries[0]["attempts"])
+
+
+def test_a_worker_killed_mid_delivery_leaves_it_to_another_that_delivers_it_once(
+    allow_loopback: None, monkeypatch: pytest.MonkeyPatch, owner_client: APIClient, project: Any, tmp_path: Path
+) -> None:
+    # given a receiver slow to answer its first request, and a short broker visibility
+    # timeout (the workers read it from their environment), so the killed worker's message
+    # comes back within seconds rather than an hour
+    monkeypatch.setenv("ASSAY_CELERY_VISIBILITY_TIMEOUT", "3")
+    with receiver(slow_first=30.0) as rx:
+        created = hook(owner_client, rx)
+        with celery_worker(tmp_path) as first:
+            assert post_json(owner_client, f"{BASE}{created['id']}/test/", {}).status_code == 202
+            wait_for(lambda: rx.requests, what=f"the first attempt; worker log:\n{first.output()[-3000:]}")
+            # when the worker is killed while it waits for the answer
+            first.process.send_signal(signal.SIGKILL)
+            first.process.wait(timeout=10)
+            queue = first.queue
+        delivery = Delivery.objects.get()
+        assert delivery.state == "pending"
+        assert delivery.attempts == 1  # claimed, never logged: the worker died in the middle
+        # then another worker on the same queue gets the unacknowledged message back
+        with celery_worker(tmp_path, queue=queue) as second:
+            wait_for(
+                lambda: Delivery.objects.filter(pk=delivery.pk, state="delivered").exists(),
+                timeout=60,
+                what=f"the delivery after the kill; worker log:\n{second.output()[-3000:]}",
+            )
+            time.sleep(4.0)  # a further visibility timeout: room for a duplicate to show up
+    # and it is delivered once: one delivery id, one successful attempt logged, the message
+    # sent at most once more than the attempt that died (at-least-once, deduped by the id)
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts) == ("delivered", 2)
+    assert {r.headers["x-assay-delivery"] for r in rx.requests} == {delivery.id}
+    assert len(rx.requests) == 2
+    assert [(a.number, a.ok, a.status_code) for a in delivery.attempt_log.all()] == [(2, True, 200)]
+    assert Delivery.objects.count() == 1

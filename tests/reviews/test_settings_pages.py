@@ -192,8 +192,10 @@ def test_every_signed_in_user_chooses_which_notifications_are_emailed(outsider: 
     web = _web(outsider)
     page = web.get(PREFS_PAGE)
     assert page.status_code == 200
-    assert page.content.decode().count('name="email"') == 8  # one per notification kind (report_comment: issue 22)
-    assert page.content.decode().count(" checked>") == 8  # all kinds by default
+    assert (
+        page.content.decode().count('name="email"') == 9
+    )  # one per notification kind (report_comment: issue 22; metric_alert: automations)
+    assert page.content.decode().count(" checked>") == 9  # all kinds by default
 
     assert web.post(PREFS_PAGE, {"email": ["mention", "merged"]}).status_code == 302
 

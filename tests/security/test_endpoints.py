@@ -99,6 +99,9 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     # webhooks: a public address literal (no DNS needed); the sample webhook is "f"*32
     "api-webhooks": {"url": "https://93.184.215.14/hook", "events": ["alias.moved"]},
     "api-webhook": {"name": "renamed"},
+    # metric alerts: the sample rule is "7"*32 (with one firing on the victim run)
+    "api-alerts": {"kind": "threshold", "condition": "loss > 2"},
+    "api-alert": {"name": "renamed"},
     "api-tried": {"config": {"lr": 0.01}},
     "api-tried-settings": {"exclude": ["seed"], "key_metric": "acc"},
     # reports: report #1 of acme/proj with one chart block, cited by model fraud v1 (see _report_samples)
@@ -190,6 +193,10 @@ def _webhook_samples(run: Run) -> None:
         events=["alias.moved"],
     )  # fmt: skip
     Delivery.objects.create(id="9" * 32, webhook=webhook, event="alias.moved", payload={"event": "alias.moved"})
+    from automations.models import AlertFiring, AlertRule
+
+    rule = AlertRule.objects.create(id="7" * 32, project=run.project, name="sample", kind="nonfinite")
+    AlertFiring.objects.create(rule=rule, run=run, key="loss", value=float("nan"), step=1, message="sample")
 
 
 def _review_samples(run: Run, fraud: Any) -> None:
@@ -247,6 +254,7 @@ def sample_kwargs(run: Run) -> dict[str, str]:
         "report": "1",
         "revision": "1",
         "link_id": "7" * 32,
+        "rule_id": "7" * 32,
     }
 
 
@@ -320,6 +328,10 @@ def snapshot() -> dict[str, int]:
     counts["Report.changed"] = (
         Report.objects.exclude(title="Sample").count() + Report.objects.exclude(body__startswith="Sample").count()
     )
+    from automations.models import AlertFiring, AlertRule
+
+    counts.update({"AlertRule": AlertRule.objects.count(), "AlertFiring": AlertFiring.objects.count()})
+    counts["AlertRule.changed"] = AlertRule.objects.exclude(name="sample").count()
     return counts
 
 
@@ -514,6 +526,7 @@ def test_an_outsider_sees_the_same_answer_as_for_a_missing_object(
     missing.update({"number": "1", "review_id": "b" * 32, "comment_id": "d" * 32})
     missing.update({"webhook_id": "f" * 32, "delivery_id": "9" * 32})
     missing.update({"report": "1", "revision": "1", "link_id": "7" * 32})
+    missing.update({"rule_id": "7" * 32})
     if "run_id" not in route:
         missing["team"], missing["project"] = "nosuchteam", "nosuch"
 

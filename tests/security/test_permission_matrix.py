@@ -176,6 +176,11 @@ ROWS: dict[str, dict[str, Rule]] = {
     "api/v1/projects/<str:team>/<str:project>/webhooks/<str:webhook_id>/deliveries/<str:delivery_id>/redeliver/": {
         "post": ADMIN
     },
+    # metric alerts: viewers read the rules and what fired; project admins change them
+    "api/v1/projects/<str:team>/<str:project>/alerts/": {"get": VIEW, "post": ADMIN},
+    "api/v1/projects/<str:team>/<str:project>/alerts/fired/": {"get": VIEW},
+    "api/v1/projects/<str:team>/<str:project>/alerts/<str:rule_id>/": {"get": VIEW, "patch": ADMIN, "delete": ADMIN},
+    "api/v1/projects/<str:team>/<str:project>/alerts/<str:rule_id>/fired/": {"get": VIEW},
     "api/v1/notifications/": {"get": USER, "post": USER},
     "api/v1/notifications/preferences/": {"get": USER, "put": USER},
     # --- API: reports (issue 22; delete: the author, here the owner, or maintainers)
@@ -247,6 +252,10 @@ ROWS: dict[str, dict[str, Rule]] = {
     "notifications/": {"get": USER, "post": USER},
     # --- pages: review policy (as the API: everyone who sees it reads, admins change it)
     "<str:team>/<str:project>/review-settings/": {"get": VIEW, "post": ADMIN},
+    # alerts settings: everyone who sees the project reads; project admins change
+    "<str:team>/<str:project>/settings/alerts/": {"get": VIEW, "post": ADMIN},
+    "<str:team>/<str:project>/settings/alerts/<str:rule_id>/": {"get": VIEW, "post": ADMIN},
+    "<str:team>/<str:project>/settings/alerts/<str:rule_id>/delete/": {"post": ADMIN},
     # webhooks settings: project admins only, reads included
     "<str:team>/<str:project>/settings/webhooks/": {"get": ADMIN, "post": ADMIN},
     "<str:team>/<str:project>/settings/webhooks/<str:webhook_id>/": {"get": ADMIN, "post": ADMIN},
@@ -328,6 +337,8 @@ PAGE_BODIES: dict[str, dict[str, Any] | Callable[[str], dict[str, Any]]] = {
     "review-dismiss": {"reason": "addressed"},
     "webhooks": {"url": "https://93.184.215.14/hook", "events": "alias.moved", "format": "json"},
     "webhook": {"url": "https://93.184.215.14/hook", "events": "alias.moved", "format": "json", "name": "x"},
+    "alerts": {"kind": "threshold", "condition": "loss > 2"},
+    "alert": {"kind": "nonfinite", "name": "renamed", "enabled": "on"},
     "project-review-settings": {"required_approvals": "2", "approver_role": "maintainer", "gates": ""},
     "model-review-settings": {"required_approvals": "2", "approver_role": "maintainer", "gates": ""},
     "notification-settings": {"email": ["mention"]},
