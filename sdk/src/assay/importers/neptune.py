@@ -95,8 +95,8 @@ def open_source(args: argparse.Namespace) -> NeptuneParquet:
 def _pyarrow() -> Any:
     try:
         import pyarrow.parquet as pq
-    except ImportError as exc:
-        raise UsageError("reading Parquet needs pyarrow: pip install 'assay-sdk[import]'") from exc
+    except ImportError:
+        raise UsageError("reading Parquet needs pyarrow: pip install 'assay-sdk[import]'") from None
     return pq
 
 
@@ -158,8 +158,8 @@ class NeptuneParquet:
     def _check_schema(self, part: Path) -> None:
         try:
             schema = self._pq.read_schema(part)
-        except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for anything not Parquet
-            raise UsageError(f"{part}: not a readable Parquet file ({str(exc).splitlines()[0]})") from exc
+        except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
+            raise UsageError(f"{part}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
         missing = [name for name in REQUIRED if name not in schema.names]
         if missing or not any(name in schema.names for name in VALUE_COLUMNS):
             raise UsageError(

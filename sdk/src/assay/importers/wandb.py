@@ -172,12 +172,12 @@ def core_path() -> str:
     """The wandb-core binary of the installed wandb package (its transaction log reader)."""
     try:
         from wandb.util import get_core_path
-    except ImportError as exc:
-        raise UsageError("reading W&B folders needs the wandb package: pip install wandb") from exc
+    except ImportError:
+        raise UsageError("reading W&B folders needs the wandb package: pip install wandb") from None
     try:
         return str(get_core_path())
-    except Exception as exc:  # WandbCoreNotAvailableError, whatever its module in this version
-        raise UsageError(f"the wandb package has no wandb-core reader for this platform: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - WandbCoreNotAvailableError, whose module moves between versions
+        raise UsageError(f"the wandb package has no wandb-core reader for this platform: {exc}") from None
 
 
 class TransactionLog:
@@ -230,8 +230,8 @@ class TransactionLog:
         for line in lines:
             try:
                 record = json.loads(line)
-            except ValueError as exc:
-                raise UsageError(f"{self.path}: wandb-core printed something that is not JSON: {line[:80]!r}") from exc
+            except ValueError:
+                raise UsageError(f"{self.path}: wandb-core printed something that is not JSON: {line[:80]!r}") from None
             yield record
 
 
@@ -533,16 +533,16 @@ class WandbApi:
     def __init__(self, entity: str, project: str, only: set[str]) -> None:
         try:
             import wandb
-        except ImportError as exc:
-            raise UsageError("reading W&B's API needs the wandb package: pip install wandb") from exc
+        except ImportError:
+            raise UsageError("reading W&B's API needs the wandb package: pip install wandb") from None
         self.entity, self.project, self.only = entity, project, only
         try:
             self.api = wandb.Api(timeout=60)
             self._runs = self.api.runs(f"{entity}/{project}", per_page=200)
             self._total: int | None = len(self._runs)
-        except Exception as exc:  # wandb raises its own CommError/ValueError subclasses
+        except Exception as exc:  # noqa: BLE001 - wandb raises CommError, ValueError, requests errors…
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UsageError(f"W&B project {entity}/{project}: cannot be read through W&B's API ({first})") from exc
+            raise UsageError(f"W&B project {entity}/{project}: cannot be read through W&B's API ({first})") from None
         self._temp = tempfile.TemporaryDirectory(prefix="assay-import-wandb-api-")
 
     def describe(self) -> str:
