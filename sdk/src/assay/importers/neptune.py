@@ -47,8 +47,9 @@ from typing import IO, Any
 
 from assay.errors import UsageError
 from assay.importers.model import Point, SourceFile, SourceModel, SourceRun
+from assay.importers.neptune_offline import NeptuneOffline
 
-HELP = "neptune-exporter Parquet files (a data path with one folder per project)"
+HELP = "neptune-exporter Parquet files (--parquet) or Neptune 1.x offline runs (--offline .neptune)"
 
 BATCH_ROWS = 65_536  # rows per Parquet batch read
 REQUIRED = ("project_id", "run_id", "attribute_path", "attribute_type", "step", "timestamp")
@@ -84,10 +85,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def open_source(args: argparse.Namespace) -> NeptuneParquet:
+def open_source(args: argparse.Namespace) -> NeptuneParquet | NeptuneOffline:
     directory = getattr(args, "parquet", None)
+    offline = getattr(args, "offline", None)
+    if directory and offline:
+        raise UsageError("give either --parquet or --offline, not both.")
+    if offline:
+        return NeptuneOffline(Path(offline))
     if not directory:
-        raise UsageError("--parquet DIR (neptune-exporter's data path) is required.")
+        raise UsageError("--parquet DIR (neptune-exporter's data path) or --offline .neptune is required.")
     files = getattr(args, "files", None)
     return NeptuneParquet(Path(directory), Path(files) if files else None, set(getattr(args, "run", None) or []))
 
