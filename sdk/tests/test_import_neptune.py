@@ -226,7 +226,8 @@ def test_export_reads_back_exactly(export):
 
 def test_points_stream_in_bounded_batches(export, monkeypatch):
     monkeypatch.setattr(reader, "BATCH_ROWS", 128)
-    first = next(open_export(export.data).runs())
+    source = open_export(export.data)
+    first = next(source.runs())
     sizes = [len(batch) for batch in first.points]
     assert len(sizes) > 10
     assert max(sizes) <= 128

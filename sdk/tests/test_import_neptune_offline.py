@@ -131,7 +131,8 @@ def test_cut_log_is_said(project_dir, tmp_path):
     data = (folder / "data-1.log").read_text()
     (copy / "data-1.log").write_text(data[: len(data) // 2])
     # when it is read, then what was cut is said
-    [run] = list(open_offline(tmp_path).runs())
+    source = open_offline(tmp_path)
+    [run] = list(source.runs())
     assert any("cut short" in remark for remark in run.remarks)
     assert [p for batch in run.points for p in batch]
 

@@ -179,7 +179,8 @@ def test_offline_run_reads_back_exactly(logged):
 
 def test_points_stream_in_bounded_batches(logged, monkeypatch):
     monkeypatch.setattr(reader, "BATCH", 100)
-    [run] = list(open_dir(Path(logged["dir"])).runs())
+    source = open_dir(Path(logged["dir"]))
+    [run] = list(source.runs())
     sizes = [len(batch) for batch in run.points]
     assert len(sizes) > 5
     assert max(sizes) < 100 + 20  # a batch closes after the row that filled it
@@ -234,9 +235,10 @@ def test_damaged_and_truncated_logs_are_said(logged, tmp_path):
     cut.mkdir(parents=True)
     (cut / original.name).write_bytes(data[: len(data) // 3])
 
-    # when they are read
-    [from_damaged] = list(open_dir(damaged.parent).runs())
-    [from_cut] = list(open_dir(cut.parent).runs())
+    # when they are read (each source kept: its temporary files live as long as it does)
+    damaged_source, cut_source = open_dir(damaged.parent), open_dir(cut.parent)
+    [from_damaged] = list(damaged_source.runs())
+    [from_cut] = list(cut_source.runs())
 
     # then what the reader skipped is in the remarks, and the cut run is not "finished"
     assert any("corrupt" in remark for remark in from_damaged.remarks)

@@ -31,13 +31,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import math
 import os
+import pickle
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -165,19 +167,36 @@ def _summary_clean(summary: dict[str, Any]) -> dict[str, Any]:
     return {key: kept[key] for key in sorted(kept)}
 
 
+_orjson: Any
+try:  # the SDK's "fast" extra: several times json's speed on wandb-core's lines
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is optional
+    _orjson = None
+
+
+def _loads(line: str) -> Any:
+    if _orjson is not None:
+        try:
+            return _orjson.loads(line)
+        except _orjson.JSONDecodeError:  # integers beyond 64 bits, which json reads
+            pass
+    return json.loads(line)
+
+
 # --- local folders --------------------------------------------------------------------------
 
 
 def core_path() -> str:
-    """The wandb-core binary of the installed wandb package (its transaction log reader)."""
-    try:
-        from wandb.util import get_core_path
-    except ImportError:
-        raise UsageError("reading W&B folders needs the wandb package: pip install wandb") from None
-    try:
-        return str(get_core_path())
-    except Exception as exc:  # noqa: BLE001 - WandbCoreNotAvailableError, whose module moves between versions
-        raise UsageError(f"the wandb package has no wandb-core reader for this platform: {exc}") from None
+    """The wandb-core binary of the installed wandb package (its transaction log reader), found
+    where ``wandb.util.get_core_path`` looks, without importing wandb (seconds of imports)."""
+    spec = importlib.util.find_spec("wandb")
+    if spec is None or not spec.submodule_search_locations:
+        raise UsageError("reading W&B folders needs the wandb package: pip install wandb")
+    for location in spec.submodule_search_locations:
+        binary = Path(location) / "bin" / "wandb-core"
+        if binary.is_file():
+            return str(binary)
+    raise UsageError("the installed wandb package has no wandb-core reader for this platform")
 
 
 class TransactionLog:
@@ -229,7 +248,7 @@ class TransactionLog:
     def _parse(self, lines: IO[str]) -> Iterator[dict[str, Any]]:
         for line in lines:
             try:
-                record = json.loads(line)
+                record = _loads(line)
             except ValueError:
                 raise UsageError(f"{self.path}: wandb-core printed something that is not JSON: {line[:80]!r}") from None
             yield record
@@ -338,16 +357,17 @@ class WandbFolders:
         scratch.mkdir(parents=True, exist_ok=True)
         other_path = scratch / OTHER_FILE
         state = _RunState()
-        with other_path.open("w", encoding="utf-8") as others:
+        spool = _PointSpool(scratch / "points.pickle", keep=self._temp)
+        with other_path.open("w", encoding="utf-8") as others, spool:
             for log in logs:
                 reader = TransactionLog(log)
                 for record in reader.records():
-                    self._first_pass(state, record, others)
+                    self._read_record(state, record, others, spool)
                 state.warnings.extend(f"{log.name}: {warning}" for warning in reader.warnings)
-        return self._source_run(state, logs, other_path)
+        return self._source_run(state, logs, other_path, spool)
 
     @staticmethod
-    def _first_pass(state: _RunState, record: dict[str, Any], others: IO[str]) -> None:
+    def _read_record(state: _RunState, record: dict[str, Any], others: IO[str], spool: _PointSpool) -> None:
         kind = record.get("type")
         body = record.get(kind or "") or {}
         if kind == "run":
@@ -377,22 +397,30 @@ class WandbFolders:
                 state.last_time = max(state.last_time or 0.0, float(when))
             split = split_row(row)
             state.boolean_keys.update(split.booleans)
+            stamp = timestamp_ms(when)
+            spool.extend((key, step, value, stamp) for key, value in split.numbers.items())
             for key, value in split.others.items():
                 state.other_values += 1
                 state.other_keys.add(key)
                 line = {"step": step, "timestamp": timestamp_ms(when), "key": key, "value": value}
                 others.write(json.dumps(line, ensure_ascii=False) + "\n")
         elif kind == "stats":
+            sample = state.stats_rows
             state.stats_rows += 1
+            stamp = timestamp_ms(body.get("timestamp"))
             if body.get("timestamp"):
-                state.last_time = max(state.last_time or 0.0, parse_time(body["timestamp"]))
+                state.last_time = max(state.last_time or 0.0, stamp / 1000)
+            for key, value in flatten(body.get("item") or {}).items():
+                metric = number(value)
+                if metric is not None:
+                    spool.extend([(f"system/{key}", sample, metric, stamp)])
         elif kind == "exit":
             state.exit_code = int(body.get("exit_code") or 0)
             state.runtime = max(state.runtime, float(body.get("runtime") or 0))
         elif kind in ("artifact", "use_artifact"):
             state.artifacts += 1
 
-    def _source_run(self, state: _RunState, logs: list[Path], other_path: Path) -> SourceRun:
+    def _source_run(self, state: _RunState, logs: list[Path], other_path: Path, spool: _PointSpool) -> SourceRun:
         entity = state.entity or "-"
         project = state.project or "uncategorized"
         run_id = state.run_id or logs[0].stem.removeprefix("run-")
@@ -434,7 +462,7 @@ class WandbFolders:
             tags=tags,
             notes=state.notes,
             summary=_summary_clean(state.summary),
-            points=_LogPoints(logs),
+            points=spool,
             files=files,
             remarks=remarks,
         )
@@ -487,40 +515,45 @@ def _folder_files(folders: list[Path], remarks: list[str]) -> list[SourceFile]:
     return list(found.values())
 
 
-class _LogPoints:
-    """The numeric history and the system metrics of a run's logs, in batches (second pass)."""
+class _PointSpool:
+    """The run's numeric history and system metrics, kept in a private temporary file while the
+    log is read once, then handed to the writer in batches: one pass of wandb-core over the log
+    instead of two, and never more than one batch in memory."""
 
-    def __init__(self, logs: list[Path]) -> None:
-        self.logs = logs
+    def __init__(self, path: Path, keep: object = None) -> None:
+        self.path = path
+        self.keep = keep  # the temporary directory holding the file lives as long as this
+        self.batch: list[tuple[str, int, float, int]] = []
+        self.handle: IO[bytes] | None = None
+
+    def __enter__(self) -> _PointSpool:
+        self.handle = self.path.open("wb")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._flush()
+        if self.handle is not None:
+            self.handle.close()
+
+    def extend(self, points: Iterable[tuple[str, int, float, int]]) -> None:
+        self.batch.extend(points)
+        if len(self.batch) >= BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.batch and self.handle is not None:
+            pickle.dump(self.batch, self.handle, protocol=pickle.HIGHEST_PROTOCOL)
+            self.batch = []
 
     def __iter__(self) -> Iterator[list[Point]]:
-        batch: list[Point] = []
-        sample = 0
-        for log in self.logs:
-            for record in TransactionLog(log).records():
-                kind = record.get("type")
-                if kind == "history":
-                    body = record["history"]
-                    row = body.get("item") or {}
-                    step = _step_of(body)
-                    when = timestamp_ms(row.get("_timestamp"))
-                    for key, value in split_row(row).numbers.items():
-                        batch.append(Point(key, step, value, when))
-                elif kind == "stats":
-                    body = record["stats"]
-                    when = timestamp_ms(body.get("timestamp"))
-                    for key, value in flatten(body.get("item") or {}).items():
-                        metric = number(value)
-                        if metric is not None:
-                            batch.append(Point(f"system/{key}", sample, metric, when))
-                    sample += 1
-                else:
-                    continue
-                if len(batch) >= BATCH:
-                    yield batch
-                    batch = []
-        if batch:
-            yield batch
+        # SECURITY: unpickles only the file this object wrote, in a 0700 temporary directory.
+        with self.path.open("rb") as handle:
+            while True:
+                try:
+                    batch = pickle.load(handle)  # noqa: S301 - our own file, see above
+                except EOFError:
+                    break
+                yield [Point(key, step, value, stamp) for key, step, value, stamp in batch]
 
 
 # --- W&B's public API (not testable here: no network) ----------------------------------------
