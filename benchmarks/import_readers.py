@@ -15,6 +15,7 @@ two sizes to see it.
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import os
 import resource
@@ -27,7 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sdk" / "src"))
 
-from assay.importers import neptune, wandb
+# (by name: mypy resolves `assay` to the SDK installed in .venv, which may predate the readers)
+neptune = importlib.import_module("assay.importers.neptune")
+wandb = importlib.import_module("assay.importers.wandb")
 
 KEYS = 10
 
