@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -271,3 +272,45 @@ def test_cli_parser_takes_the_wandb_options():
 def test_option_mistakes(argv, message):
     with pytest.raises(UsageError, match=message):
         reader.open_source(argparse.Namespace(run=[], **argv))
+
+
+RESUMER = textwrap.dedent(
+    """
+    import sys
+    import wandb
+
+    part = int(sys.argv[1])
+    run = wandb.init(project="vision", entity="acme", id="resumed01", resume="allow", config={f"part{part}": part})
+    for step in range(part * 10, part * 10 + 10):
+        run.log({"x": step * 1.5}, step=step)
+    with open(f"{run.dir}/part{part}.txt", "w") as handle:
+        handle.write(str(part))
+    run.finish()
+    """
+)
+
+
+def test_resumed_run_is_one_run(tmp_path):
+    # given a run resumed once: two folders, one run id (folder names carry the second)
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DIR": str(tmp_path)}
+    env.update(WANDB_CONFIG_DIR=str(tmp_path / "config"), WANDB_CACHE_DIR=str(tmp_path / "cache"))
+    script = tmp_path / "resume.py"
+    script.write_text(RESUMER)
+    for part in (0, 1):
+        if part:
+            time.sleep(1.1)  # the second folder's name must sort after the first's
+        subprocess.run([sys.executable, str(script), str(part)], env=env, check=True, cwd=tmp_path, timeout=120)
+    assert len(list((tmp_path / "wandb").glob("offline-run-*-resumed01"))) == 2
+
+    # when the folder is read
+    source = open_dir(tmp_path / "wandb")
+    [run] = list(source.runs())
+
+    # then it is one run with both parts' history, config and files
+    assert source.count_runs() == 1
+    assert run.source_id == "acme/vision/resumed01"
+    assert run.config == {"part0": 0, "part1": 1}
+    points = [(p.key, p.step, p.value) for batch in run.points for p in batch if p.key == "x"]
+    assert points == [("x", step, step * 1.5) for step in range(20)]
+    assert {"part0.txt", "part1.txt"} <= {file.path for file in run.files}
+    assert run.summary["x"] == 19 * 1.5

@@ -571,7 +571,7 @@ class WandbApi:
         self.entity, self.project, self.only = entity, project, only
         try:
             self.api = wandb.Api(timeout=60)
-            self._runs = self.api.runs(f"{entity}/{project}", per_page=200)
+            self._runs = self.api.runs(f"{entity}/{project}", per_page=200, lazy=False)
             self._total: int | None = len(self._runs)
         except Exception as exc:  # noqa: BLE001 - wandb raises CommError, ValueError, requests errors…
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
