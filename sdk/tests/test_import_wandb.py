@@ -314,3 +314,11 @@ def test_resumed_run_is_one_run(tmp_path):
     assert points == [("x", step, step * 1.5) for step in range(20)]
     assert {"part0.txt", "part1.txt"} <= {file.path for file in run.files}
     assert run.summary["x"] == 19 * 1.5
+
+
+def test_too_old_wandb_is_named(logged, monkeypatch):
+    monkeypatch.setattr(reader.importlib.metadata, "version", lambda name: "0.16.6")
+    source = open_dir(Path(logged["dir"]))
+    with pytest.raises(UsageError) as caught:
+        list(source.runs())
+    assert "wandb 0.16.6 is installed; reading .wandb logs needs wandb>=0.31.0" in _one_line(caught.value)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.metadata
 import importlib.util
 import json
 import math
@@ -50,6 +51,9 @@ from assay.importers.model import Point, SourceFile, SourceModel, SourceRun
 HELP = "W&B run folders (offline-run-*, run-*) or, with --entity and --wandb-project, W&B's API"
 
 BATCH = 5000  # points per batch handed to the writer
+# The first wandb whose wandb-core prints a log as JSON lines (`leet inspect --json`) that this
+# reader was tested with; wandb-core reads logs written by older clients.
+MIN_WANDB = "0.31.0"
 OTHER_FILE = "wandb-history-other.jsonl"
 # History keys W&B adds to every row: the step is kept as the step, the others are not metrics.
 _ROW_KEYS = ("_step", "_runtime", "_timestamp")
@@ -186,12 +190,22 @@ def _loads(line: str) -> Any:
 # --- local folders --------------------------------------------------------------------------
 
 
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+
+
 def core_path() -> str:
     """The wandb-core binary of the installed wandb package (its transaction log reader), found
     where ``wandb.util.get_core_path`` looks, without importing wandb (seconds of imports)."""
     spec = importlib.util.find_spec("wandb")
     if spec is None or not spec.submodule_search_locations:
-        raise UsageError("reading W&B folders needs the wandb package: pip install wandb")
+        raise UsageError(f"reading W&B folders needs the wandb package: pip install 'wandb>={MIN_WANDB}'")
+    installed = importlib.metadata.version("wandb")
+    if _version_tuple(installed) < _version_tuple(MIN_WANDB):
+        raise UsageError(
+            f"wandb {installed} is installed; reading .wandb logs needs wandb>={MIN_WANDB}, whose wandb-core"
+            f" prints them (older logs are read too): pip install -U 'wandb>={MIN_WANDB}'"
+        )
     for location in spec.submodule_search_locations:
         binary = Path(location) / "bin" / "wandb-core"
         if binary.is_file():
