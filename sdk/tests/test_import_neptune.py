@@ -235,6 +235,7 @@ def test_points_stream_in_bounded_batches(export, monkeypatch):
 
 def test_one_project_folder_and_run_filter(export):
     source = open_export(export.data / sanitize(PROJECT), export.files, "SEG-2")
+    assert source.count_runs() == 1
     assert [run.source_id for run in source.runs()] == [f"{PROJECT}/SEG-2"]
 
 

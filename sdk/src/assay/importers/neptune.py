@@ -176,13 +176,19 @@ class NeptuneParquet:
         return f"neptune-exporter Parquet files under {self.path}"
 
     def count_runs(self) -> int | None:
-        return None if self.only else len(self.runs_found)
+        wanted = {sanitize_path_part(run_id) for run_id in self.only}
+        return sum(1 for run in self.runs_found if not wanted or run.prefix in wanted)
 
     def models(self) -> Iterator[SourceModel]:
         return iter(())
 
     def runs(self) -> Iterator[SourceRun]:
+        # The exporter names a run's files after its id (sanitize_path_part): a filtered-out run is
+        # skipped without being read.
+        wanted = {sanitize_path_part(run_id) for run_id in self.only}
         for index, run in enumerate(self.runs_found):
+            if wanted and run.prefix not in wanted:
+                continue
             source_run = self._read_run(run, Path(self._temp.name) / str(index))
             if source_run is not None:
                 yield source_run
