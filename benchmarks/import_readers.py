@@ -5,7 +5,8 @@
 - Neptune: neptune-exporter Parquet (its SCHEMA), ``--neptune-runs`` runs × 10 float series ×
   ``--neptune-steps`` steps, fractional steps, read back in batches.
 
-Peak RSS is this process's (``ru_maxrss``) and, for W&B, the largest child (wandb-core). The
+Each read runs in a fresh process; its peak RSS is that process's (VmHWM) and, for W&B, the
+largest child's (wandb-core). The
 readers keep one batch at a time, so the peak should not grow with the history size: run with
 two sizes to see it.
 
@@ -36,6 +37,12 @@ KEYS = 10
 
 
 def rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak RSS in MB. For this process, VmHWM: ``ru_maxrss`` of a process started by a large
+    parent carries the parent's peak across fork and exec (Linux keeps the larger)."""
+    if who == resource.RUSAGE_SELF:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(who).ru_maxrss / 1024
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import math
 import re
@@ -100,7 +101,7 @@ def open_source(args: argparse.Namespace) -> NeptuneParquet | NeptuneOffline:
 
 def _pyarrow() -> Any:
     try:
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # the optional extra assay-sdk[import], loaded when used
     except ImportError:
         raise UsageError("reading Parquet needs pyarrow: pip install 'assay-sdk[import]'") from None
     return pq
@@ -116,8 +117,6 @@ class _Run:
 def sanitize_path_part(part: str) -> str:
     """neptune-exporter's folder name for a project id (``neptune_exporter.utils``), to find the
     files of a project from its ``project_id``."""
-    import hashlib
-
     safe = "".join(c if c.isalnum() or c in ("_", "-") else "_" for c in part)
     return safe + "-" + hashlib.blake2b(part.encode("utf-8"), digest_size=8).hexdigest()
 
@@ -201,7 +200,7 @@ class NeptuneParquet:
         yield from file.iter_batches(batch_size=BATCH_ROWS, columns=present)
 
     def _read_run(self, run: _Run, scratch: Path) -> SourceRun | None:
-        import pyarrow.compute as pc
+        import pyarrow.compute as pc  # optional (assay-sdk[import]); present once _pyarrow() passed
 
         state = _RunState()
         series = _SeriesFiles(scratch)
@@ -391,8 +390,8 @@ class _FloatSeries:
         self.default_ms = round(started * 1000) if started is not None else 0
 
     def __iter__(self) -> Iterator[list[Point]]:
-        import pyarrow as pa
-        import pyarrow.compute as pc
+        import pyarrow as pa  # optional (assay-sdk[import]); present once _pyarrow() passed
+        import pyarrow.compute as pc  # optional (assay-sdk[import]); present once _pyarrow() passed
 
         factor = pa.scalar(Decimal(self.multiplier), pa.decimal128(7, 0))
         columns = ["attribute_path", "attribute_type", "step", "timestamp", "float_value"]
@@ -416,7 +415,7 @@ class _FloatSeries:
 
 def _decimals(steps: Any) -> int:
     """The fewest decimal places that hold every step of a batch exactly (0 to 6)."""
-    import pyarrow.compute as pc
+    import pyarrow.compute as pc  # optional (assay-sdk[import]); present once _pyarrow() passed
 
     if not len(steps) or steps.null_count == len(steps):
         return 0

@@ -579,7 +579,7 @@ class WandbApi:
 
     def __init__(self, entity: str, project: str, only: set[str]) -> None:
         try:
-            import wandb
+            import wandb  # optional (assay-sdk[import-wandb]), and seconds to import: only for the API path
         except ImportError:
             raise UsageError("reading W&B's API needs the wandb package: pip install wandb") from None
         self.entity, self.project, self.only = entity, project, only
