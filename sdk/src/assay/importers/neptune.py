@@ -52,7 +52,7 @@ from assay.importers.neptune_offline import NeptuneOffline
 
 HELP = "neptune-exporter Parquet files (--parquet) or Neptune 1.x offline runs (--offline .neptune)"
 
-BATCH_ROWS = 65_536  # rows per Parquet batch read
+BATCH_ROWS = 16_384  # rows per Parquet batch read (65,536 costs ~50 MB more peak RSS, no speed)
 REQUIRED = ("project_id", "run_id", "attribute_path", "attribute_type", "step", "timestamp")
 VALUE_COLUMNS = (
     "int_value",
