@@ -280,6 +280,14 @@ def test_folder_without_runs(tmp_path):
     assert "no neptune-exporter run here" in _one_line(caught.value)
 
 
+def test_model_registry_export_is_named(tmp_path):
+    (tmp_path / "acme_seg-0123" / "models").mkdir(parents=True)
+    (tmp_path / "acme_seg-0123" / "models" / "SEG-MOD_part_0.parquet").write_bytes(b"")
+    with pytest.raises(UsageError) as caught:
+        open_export(tmp_path)
+    assert "a model registry export (export-models), which this importer does not read" in _one_line(caught.value)
+
+
 def test_cli_parser_takes_the_neptune_options():
     from assay.importers import add_parser
 

@@ -133,6 +133,11 @@ class NeptuneParquet:
         self.only = only
         self.runs_found = self._find(path)
         if not self.runs_found:
+            if any(path.glob("models")) or any(path.glob("*/models")) or any(path.glob("*/model_versions")):
+                raise UsageError(
+                    f"--parquet {path}: a model registry export (export-models), which this importer does not"
+                    " read; give the runs' data path (neptune-exporter export --data-path)"
+                )
             raise UsageError(
                 f"--parquet {path}: no neptune-exporter run here (expected <project>/<run>_part_0.parquet)"
             )
