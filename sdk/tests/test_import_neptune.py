@@ -280,6 +280,19 @@ def test_folder_without_runs(tmp_path):
     assert "no neptune-exporter run here" in _one_line(caught.value)
 
 
+def test_long_names_are_cut_and_said(tmp_path):
+    # given a Neptune 2.x run whose free-text sys/name (the experiment) is longer than Assay holds
+    export = Export(tmp_path)
+    title = "a very long description of what this run tried " * 5
+    export.write_run("SEG-9", [attr("sys/name", "string", string_value=title)])
+    # when it is read, then the name is cut and the full text is in the remarks
+    source = open_export(export.data)
+    [run] = list(source.runs())
+    assert len(run.experiment) == 128
+    assert title.startswith(run.experiment[:-1])
+    assert any(title in remark for remark in run.remarks)
+
+
 def test_model_registry_export_is_named(tmp_path):
     (tmp_path / "acme_seg-0123" / "models").mkdir(parents=True)
     (tmp_path / "acme_seg-0123" / "models" / "SEG-MOD_part_0.parquet").write_bytes(b"")

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from assay.errors import UsageError
+from assay.importers.limits import fit_names
 from assay.importers.model import Point, SourceFile, SourceModel, SourceRun
 from assay.importers.neptune_offline import NeptuneOffline
 
@@ -195,7 +196,7 @@ class NeptuneParquet:
                 continue
             source_run = self._read_run(run, Path(self._temp.name) / str(index))
             if source_run is not None:
-                yield source_run
+                yield fit_names(source_run)
 
     # --- first pass: everything but the float series ------------------------------------------
 

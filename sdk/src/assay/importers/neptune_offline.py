@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from assay.errors import UsageError
+from assay.importers.limits import fit_names
 from assay.importers.model import Point, SourceFile, SourceModel, SourceRun
 
 BATCH = 5000
@@ -121,7 +122,7 @@ class NeptuneOffline:
         for index, folder in enumerate(self.folders):
             run = self._read(folder, Path(self._temp.name) / str(index))
             if run is not None:
-                yield run
+                yield fit_names(run)
 
     def _read(self, folder: Path, scratch: Path) -> SourceRun | None:
         try:

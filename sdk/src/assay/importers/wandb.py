@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from assay.errors import UsageError
+from assay.importers.limits import fit_names
 from assay.importers.model import Point, SourceFile, SourceModel, SourceRun
 
 HELP = "W&B run folders (offline-run-*, run-*) or, with --entity and --wandb-project, W&B's API"
@@ -365,7 +366,7 @@ class WandbFolders:
 
     def runs(self) -> Iterator[SourceRun]:
         for index, logs in enumerate(self.groups):
-            yield self._read_run(logs, Path(self._temp.name) / str(index))
+            yield fit_names(self._read_run(logs, Path(self._temp.name) / str(index)))
 
     def _read_run(self, logs: list[Path], scratch: Path) -> SourceRun:
         scratch.mkdir(parents=True, exist_ok=True)
@@ -605,7 +606,7 @@ class WandbApi:
         for index, run in enumerate(self._runs):
             if self.only and run.id not in self.only:
                 continue
-            yield self._source_run(run, Path(self._temp.name) / str(index))
+            yield fit_names(self._source_run(run, Path(self._temp.name) / str(index)))
 
     def _source_run(self, run: Any, scratch: Path) -> SourceRun:
         scratch.mkdir(parents=True, exist_ok=True)
