@@ -322,3 +322,74 @@ def test_too_old_wandb_is_named(logged, monkeypatch):
     with pytest.raises(UsageError) as caught:
         list(source.runs())
     assert "wandb 0.16.6 is installed; reading .wandb logs needs wandb>=0.31.0" in _one_line(caught.value)
+
+
+class _FakeFile:
+    def __init__(self, name: str, content: bytes) -> None:
+        self.name, self.content = name, content
+
+    def download(self, root: str = ".", replace: bool = False) -> None:
+        target = Path(root) / self.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(self.content)
+
+
+class _FakeRun:
+    """The attributes of wandb.apis.public.Run that the API path reads (wandb 0.31.0)."""
+
+    def __init__(self) -> None:
+        self.id, self.name, self.state, self.created_at = "r1", "api-run", "crashed", "2026-01-02T03:04:05Z"
+        self.tags, self.notes, self.group, self.job_type, self.username = ["t1"], "n", "g", "", "ada"
+        self.config = {"lr": 0.1, "_wandb": {"x": 1}}
+        self.summary_metrics = {"loss": 0.5, "_runtime": 12.5, "img": {"_type": "image-file", "path": "media/a.png"}}
+
+    def scan_history(self, page_size: int = 1000) -> list[dict[str, Any]]:
+        return [
+            {"_step": step, "_timestamp": 1_767_322_000 + step, "loss": 1 / (step + 1), "note": f"s{step}"}
+            for step in range(3)
+        ]
+
+    def history(self, stream: str = "default", pandas: bool = True, samples: int = 500) -> list[dict[str, Any]]:
+        assert (stream, pandas) == ("system", False)
+        return [{"_timestamp": 1_767_322_000.5, "system.cpu": 12.0}]
+
+    def files(self) -> list[_FakeFile]:
+        return [_FakeFile("output.log", b"hello\n")]
+
+
+class _FakeApi:
+    """Stands for W&B's servers, which this machine cannot reach."""
+
+    def __init__(self, timeout: int = 0) -> None:
+        pass
+
+    def runs(self, path: str, per_page: int = 50, lazy: bool = True) -> list[_FakeRun]:
+        assert (path, lazy) == ("acme/vision", False)
+        return [_FakeRun()]
+
+
+def test_api_path_maps_a_run(monkeypatch):
+    import wandb
+
+    monkeypatch.setattr(wandb, "Api", _FakeApi)
+    source = reader.open_source(argparse.Namespace(dir=None, entity="acme", wandb_project="vision", run=[]))
+    assert source.count_runs() == 1
+    [run] = list(source.runs())
+    assert (run.source_id, run.experiment, run.name, run.status, run.author) == (
+        "acme/vision/r1",
+        "vision",
+        "api-run",
+        "failed",
+        "ada",
+    )
+    assert run.started_at == 1_767_323_045.0
+    assert run.ended_at == 1_767_323_045.0 + 12.5
+    assert run.config == {"lr": 0.1}
+    assert run.tags == {"t1": "", "wandb.group": "g"}
+    assert run.summary == {"loss": 0.5, "img": {"_type": "image-file", "path": "media/a.png"}}
+    points = [(p.key, p.step, p.value) for batch in run.points for p in batch]
+    assert points == [("loss", 0, 1.0), ("loss", 1, 0.5), ("loss", 2, 1 / 3), ("system/cpu", 0, 12.0)]
+    files = {file.path: file.local.read_bytes() for file in run.files}
+    assert files["output.log"] == b"hello\n"
+    notes = [json.loads(line)["value"] for line in files[reader.OTHER_FILE].decode().splitlines()]
+    assert notes == ["s0", "s1", "s2"]
