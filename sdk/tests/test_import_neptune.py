@@ -166,7 +166,7 @@ def test_export_reads_back_exactly(export):
     assert first.ended_at == T0.timestamp() + 3600
     assert first.tags["unet"] == first.tags["baseline"] == ""
     assert first.tags["sys/hostname"] == "gpu-7"
-    assert first.tags["neptune/step_multiplier"] == "100"
+    assert first.tags["neptune.step_multiplier"] == "100"
     # parameters are the config, natively typed, under their Neptune paths
     assert first.config == {
         "parameters/lr": 0.0003,
@@ -220,7 +220,7 @@ def test_export_reads_back_exactly(export):
 
     # and a run with whole steps keeps them, a failed run is failed
     assert second.status == "failed"
-    assert "neptune/step_multiplier" not in second.tags
+    assert "neptune.step_multiplier" not in second.tags
     assert [p.step for batch in second.points for p in batch] == list(range(100))
 
 

@@ -92,7 +92,7 @@ def test_offline_run_reads_back(project_dir):
     assert run.source_id.startswith("offline/")
     assert (run.experiment, run.status, run.notes) == ("unet-sweep", "finished", "first U-Net")
     assert {tag for tag, value in run.tags.items() if value == ""} == {"unet", "final"}
-    assert run.tags["neptune/step_multiplier"] == "100"
+    assert run.tags["neptune.step_multiplier"] == "100"
     assert run.config["parameters/lr"] == 0.0003
     assert run.config["parameters/epochs"] == 40
     assert run.config["parameters/augment"] is True

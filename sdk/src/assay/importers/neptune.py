@@ -24,7 +24,7 @@ equivalent, and what is done with it (said in each run's remarks):
 - float series become metric points. Neptune steps are decimals: when a run has fractional
   steps, all its float series' steps are multiplied by the same power of ten (the smallest that
   makes them whole, at most 10**6) so that order and spacing are kept and series stay aligned;
-  the factor is kept in the tag ``neptune/step_multiplier`` and said in the remarks;
+  the factor is kept in the tag ``neptune.step_multiplier`` and said in the remarks;
 - string series and histogram series are kept as files ``neptune-series/<path>.jsonl``, one
   line per point with its original step and timestamp;
 - files, file series (``<path>/step_<step>/<name>``), file sets and artifacts become files of the
@@ -300,10 +300,10 @@ class NeptuneParquet:
         remarks: list[str] = []
         multiplier = 10**state.decimals
         if state.decimals:
-            tags["neptune/step_multiplier"] = str(multiplier)
+            tags["neptune.step_multiplier"] = str(multiplier)
             remarks.append(
                 f"fractional steps: every float series step multiplied by {multiplier} (step {multiplier * 3 // 2}"
-                f" is Neptune step 1.5), keeping their order, spacing and alignment; tag neptune/step_multiplier"
+                f" is Neptune step 1.5), keeping their order, spacing and alignment; tag neptune.step_multiplier"
             )
         for kind, label in (("string_series", "string series"), ("histogram_series", "histogram series")):
             if state.counts.get(kind):

@@ -262,10 +262,10 @@ class NeptuneOffline:
         remarks = list(state.remarks)
         multiplier = 10**state.decimals
         if state.decimals:
-            tags["neptune/step_multiplier"] = str(multiplier)
+            tags["neptune.step_multiplier"] = str(multiplier)
             remarks.append(
                 f"fractional steps: every float series step multiplied by {multiplier}, keeping their order,"
-                " spacing and alignment; tag neptune/step_multiplier"
+                " spacing and alignment; tag neptune.step_multiplier"
             )
         if any(name.startswith("neptune-series/") for name in state.files):
             remarks.append("string series and image series kept as files neptune-series/<path>.jsonl (step, timestamp)")
