@@ -240,7 +240,12 @@ class TransactionLog:
         ]
         with tempfile.TemporaryFile("w+", encoding="utf-8") as errors:
             process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL, text=True, bufsize=1 << 20
+                command,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                stdin=subprocess.DEVNULL,
+                encoding="utf-8",  # wandb-core writes UTF-8 whatever the locale
+                bufsize=1 << 20,
             )
             assert process.stdout is not None
             try:
