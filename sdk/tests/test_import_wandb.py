@@ -34,7 +34,7 @@ WRITER = textwrap.dedent(
 
     out = sys.argv[1]
     run = wandb.init(
-        project="vision", entity="acme", name="resnet-a", notes="first try\\nwith two lines",
+        project="vision", entity="acme", name="resnet-a", notes="first try\\nwith two lines, naïve café",
         tags=["baseline", "gpu"], group="sweep-1", job_type="train",
         config={"lr": 0.001, "layers": [64, 128], "optimizer": {"name": "adam", "beta": 0.9}},
     )
@@ -109,7 +109,7 @@ def test_offline_run_reads_back_exactly(logged):
     assert run.source == "wandb"
     assert run.source_id == f"acme/vision/{logged['id']}"
     assert (run.experiment, run.name, run.status) == ("vision", "resnet-a", "finished")
-    assert run.notes == "first try\nwith two lines"
+    assert run.notes == "first try\nwith two lines, naïve café"
     assert run.config == {
         "lr": 0.001,
         "layers": [64, 128],
