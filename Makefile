@@ -26,6 +26,13 @@ PORT ?= 8000
 	.venv-mlflow/bin/pip install -q --disable-pip-version-check -r requirements-mlflow.lock
 	touch $@
 
+# The real neptune 1.x client, for the offline-folder importer's tests only: its own venv, because
+# its swagger/jsonschema extras would change the format checks of the main venv's validators.
+.venv-neptune/.installed: requirements-neptune.lock
+	test -x .venv-neptune/bin/python || python3.11 -m venv .venv-neptune
+	.venv-neptune/bin/pip install -q --disable-pip-version-check -r requirements-neptune.lock
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -60,7 +67,7 @@ lint: .venv/.dev
 	.venv/bin/lint-imports --no-cache
 	cd sdk && ../.venv/bin/mypy
 
-test: .venv/.dev .venv-mlflow/.installed frontend chromium services lint
+test: .venv/.dev .venv-mlflow/.installed .venv-neptune/.installed frontend chromium services lint
 	.venv/bin/pytest -n 2 --dist loadgroup
 
 format: .venv/.dev
@@ -75,4 +82,4 @@ bench: .venv/.dev frontend services
 	$(PY) benchmarks/ingest.py
 
 clean:
-	rm -rf .venv .venv-mlflow node_modules frontend/static/dist var
+	rm -rf .venv .venv-mlflow .venv-neptune node_modules frontend/static/dist var
