@@ -5,7 +5,7 @@ PIP := .venv/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format services chromium frontend migrate bench stack clean
+.PHONY: run test lint format services chromium frontend migrate bench stack clean mlflow-yardstick
 
 # --- set-up (each step re-runs only when its inputs change) -------------------------------
 .venv/.runtime: requirements.lock
@@ -80,6 +80,12 @@ stack: .venv/.dev frontend services
 
 bench: .venv/.dev frontend services
 	$(PY) benchmarks/ingest.py
+
+# MLflow's own REST tests against Assay (issue 18's yardstick; minutes, so not in `make test`):
+# MLFLOW_SRC is a checkout of mlflow/mlflow (docs/mlflow.md, "Yardstick").
+mlflow-yardstick: .venv/.dev .venv-mlflow/.installed services
+	@test -n "$(MLFLOW_SRC)" || { echo "usage: make mlflow-yardstick MLFLOW_SRC=/path/to/mlflow  (git clone --depth 1 --branch v3.17.2 https://github.com/mlflow/mlflow)"; exit 2; }
+	$(PY) scripts/mlflow_yardstick/run.py $(MLFLOW_SRC)
 
 clean:
 	rm -rf .venv .venv-mlflow .venv-neptune node_modules frontend/static/dist var

@@ -23,7 +23,7 @@ from django.db import transaction
 
 from accounts.access import can, token_allows
 from compat import experiment_filter, wire
-from compat.wire import Call, MlflowError
+from compat.wire import Call, MlflowError, shown
 from core.errors import Invalid, NotFound
 from experiments import metric_store, selectors, services
 from experiments.access import access_run
@@ -67,13 +67,15 @@ def from_ms(value: int, name: str) -> datetime:
     try:
         return datetime.fromtimestamp(value / 1000, tz=UTC)
     except (OverflowError, OSError, ValueError):
-        raise MlflowError(f"Invalid value {value} for parameter '{name}': not a time in ms since the epoch.") from None
+        raise MlflowError(
+            f"Invalid value {shown(value)} for parameter '{name}' supplied: not a time in ms since the epoch."
+        ) from None
 
 
 def _key_values(msg: dict[str, Any], name: str, limit: int) -> list[tuple[str, Any]]:
     items = msg.get(name) or []
     if not isinstance(items, list):
-        raise MlflowError(f"Invalid value for parameter '{name}': it must be a list.")
+        raise MlflowError(f"Invalid value {shown(items)} for parameter '{name}' supplied: it must be a list.")
     if len(items) > limit:
         raise MlflowError(
             f"A batch logging request can contain at most {limit} {name}. Got {len(items)} {name}. "
@@ -82,18 +84,26 @@ def _key_values(msg: dict[str, Any], name: str, limit: int) -> list[tuple[str, A
     out = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise MlflowError(f"Invalid value for parameter '{name}[{index}]': it must be an object.")
+            raise MlflowError(
+                f"Invalid value {shown(item)} for parameter '{name}[{index}]' supplied: it must be an object."
+            )
         out.append((wire.required_string(item, "key"), item.get("value")))
     return out
 
 
-def _strings(pairs: list[tuple[str, Any]], name: str) -> dict[str, str]:
+def _strings(pairs: list[tuple[str, Any]], name: str, *, single: bool = False) -> dict[str, str]:
+    """Keys and string values of params or tags (``name``: "param" or "tag"); a value that is
+    not a string is named as MLflow names it: ``value`` in a single call, else
+    ``params[i].value``."""
     out: dict[str, str] = {}
-    for key, value in pairs:
+    for index, (key, value) in enumerate(pairs):
         if value is None:
             value = ""
         if not isinstance(value, str):
-            raise MlflowError(f"Invalid value {value!r} for {name} '{key}': it must be a string.")
+            where = "value" if single else f"{name}s[{index}].value"
+            raise MlflowError(
+                f"Invalid value {shown(value)} for parameter '{where}' supplied: {name} {key!r} must be a string."
+            )
         if key in out and out[key] != value and name == "param":
             raise MlflowError(f"Duplicate parameter key '{key}' with different values in one batch.")
         out[key] = value
@@ -161,7 +171,9 @@ def experiment_create(call: Call) -> dict[str, Any]:
     call.require("experiment.create")
     name = wire.required_string(call.msg, "name")
     tags = _strings(_key_values(call.msg, "tags", MAX_PARAMS_TAGS_PER_BATCH), "tag")
-    # artifact_location is not taken: Assay's store decides where artifacts go (docs/mlflow.md).
+    # artifact_location is checked as MLflow does (a string), then not taken: Assay's store
+    # decides where artifacts go (docs/mlflow.md).
+    wire.string(call.msg, "artifact_location")
     experiment = services.experiment_create(project=call.project, name=name, tags=tags)
     return {"experiment_id": experiment.pk}
 
@@ -244,7 +256,9 @@ def _view_type(msg: dict[str, Any], name: str) -> bool | None:
     if isinstance(value, int) and not isinstance(value, bool):
         value = {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}.get(value, str(value))
     if value not in VIEW_TYPES:
-        raise MlflowError(f"Invalid value {value!r} for parameter '{name}': ACTIVE_ONLY, DELETED_ONLY or ALL.")
+        raise MlflowError(
+            f"Invalid value {shown(value)} for parameter '{name}' supplied: ACTIVE_ONLY, DELETED_ONLY or ALL."
+        )
     return VIEW_TYPES[value]
 
 
@@ -260,6 +274,9 @@ def _run(call: Call, *, action: str = "run.view") -> Run:
         run = None
     if run is None or run.project_id != call.project.pk:
         raise MlflowError(f"Run with id={run_id} not found", "RESOURCE_DOES_NOT_EXIST")
+    if action == "run.log" and run.deleted_at is not None:
+        # MLflow refuses to log to a deleted run, in these words.
+        raise MlflowError(f"The run {run.pk} must be in the 'active' state. Current state is deleted.")
     return run
 
 
@@ -408,7 +425,9 @@ def run_update(call: Call) -> dict[str, Any]:
     status = None
     if status_in is not None:
         if status_in not in STATUS_IN:
-            raise MlflowError(f"Invalid value {status_in!r} for parameter 'status': one of {', '.join(STATUS_IN)}.")
+            raise MlflowError(
+                f"Invalid value {shown(status_in)} for parameter 'status' supplied: one of {', '.join(STATUS_IN)}."
+            )
         status = STATUS_IN[status_in]
     end = wire.integer(call.msg, "end_time", minimum=0)
     run = services.run_update(
@@ -483,13 +502,18 @@ def run_search(call: Call) -> dict[str, Any]:
     return out
 
 
-def _metric_row(item: Any, index: int) -> dict[str, Any]:
+def _metric_row(item: Any, index: int | None) -> dict[str, Any]:
+    """One metric point of a log-batch (``index``) or of a log-metric call (None)."""
+    where = "" if index is None else f"metrics[{index}]."
     if not isinstance(item, dict):
-        raise MlflowError(f"Invalid value for parameter 'metrics[{index}]': it must be an object.")
+        raise MlflowError(
+            f"Invalid value {shown(item)} for parameter 'metrics[{index}]' supplied: it must be an object."
+        )
     key = wire.string(item, "key", required=True)
-    if "value" not in item:
-        raise MlflowError(f"Missing value for required parameter 'metrics[{index}].value'.")
-    value = wire.number(item["value"], f"metrics[{index}].value")
+    for field in ("value", "timestamp"):  # both required by MLflow's LogMetric and LogBatch
+        if item.get(field) is None:
+            raise MlflowError(f"Missing value for required parameter '{where}{field}'.")
+    value = wire.number(item["value"], f"{where}value")
     timestamp = wire.integer(item, "timestamp", minimum=0)
     step = wire.integer(item, "step", default=0, minimum=0)
     row: dict[str, Any] = {"key": key, "step": step, "value": value if math.isfinite(value) else metric_text(value)}
@@ -537,7 +561,7 @@ def _log(run: Run, *, metrics: list[dict[str, Any]], params: dict[str, str], tag
 @wire.write
 def run_log_metric(call: Call) -> dict[str, Any]:
     run = _run(call, action="run.log")
-    row = _metric_row(call.msg, 0)
+    row = _metric_row(call.msg, None)
     _log(run, metrics=[row], params={}, tags={})
     return {}
 
@@ -546,7 +570,7 @@ def run_log_metric(call: Call) -> dict[str, Any]:
 def run_log_param(call: Call) -> dict[str, Any]:
     run = _run(call, action="run.log")
     key = wire.required_string(call.msg, "key")
-    _log(run, metrics=[], params=_strings([(key, call.msg.get("value"))], "param"), tags={})
+    _log(run, metrics=[], params=_strings([(key, call.msg.get("value"))], "param", single=True), tags={})
     return {}
 
 
@@ -554,7 +578,7 @@ def run_log_param(call: Call) -> dict[str, Any]:
 def run_set_tag(call: Call) -> dict[str, Any]:
     run = _run(call, action="run.log")
     key = wire.required_string(call.msg, "key")
-    _log(run, metrics=[], params={}, tags=_strings([(key, call.msg.get("value"))], "tag"))
+    _log(run, metrics=[], params={}, tags=_strings([(key, call.msg.get("value"))], "tag", single=True))
     return {}
 
 
@@ -565,7 +589,11 @@ def run_delete_tag(call: Call) -> dict[str, Any]:
     if key == NOTE_TAG:
         services.run_update(run=run, notes="")
         return {}
-    services.run_tag_delete(run=run, key=key)
+    try:
+        services.run_tag_delete(run=run, key=key)
+    except NotFound:
+        # MLflow's words, which its clients and tests match.
+        raise MlflowError(f"No tag with name: {key} in run with id {run.id}", "RESOURCE_DOES_NOT_EXIST") from None
     return {}
 
 
@@ -574,7 +602,7 @@ def run_log_batch(call: Call) -> dict[str, Any]:
     run = _run(call, action="run.log")
     raw_metrics = call.msg.get("metrics") or []
     if not isinstance(raw_metrics, list):
-        raise MlflowError("Invalid value for parameter 'metrics': it must be a list.")
+        raise MlflowError(f"Invalid value {shown(raw_metrics)} for parameter 'metrics' supplied: it must be a list.")
     if len(raw_metrics) > MAX_METRICS_PER_BATCH:
         raise MlflowError(
             f"A batch logging request can contain at most {MAX_METRICS_PER_BATCH} metrics. "
@@ -720,13 +748,20 @@ def metric_history_bulk_interval(call: Call) -> dict[str, Any]:
     """Each run's points of one key between ``start_step`` and ``end_step``, at most
     ``max_results`` per run, evenly spread (first and last kept), as MLflow samples them."""
     run_ids = wire.string_list(call.msg, "run_ids")
-    if not run_ids or len(run_ids) > MAX_BULK_RUNS:
-        raise MlflowError(f"'run_ids' must name 1-{MAX_BULK_RUNS} runs.")
+    if not run_ids:
+        raise MlflowError("Missing value for required parameter 'run_ids'.")
+    if len(run_ids) > MAX_BULK_RUNS:
+        raise MlflowError(
+            f"GetMetricHistoryBulkInterval request must specify at most {MAX_BULK_RUNS} run_ids. "
+            f"Received {len(run_ids)} run_ids."
+        )
     key = wire.required_string(call.msg, "metric_key")
     start = wire.integer(call.msg, "start_step")
     end = wire.integer(call.msg, "end_step")
-    if (start is None) != (end is None) or (start is not None and end is not None and start > end):
-        raise MlflowError("'start_step' and 'end_step' go together, with start_step <= end_step.")
+    if (start is None) != (end is None):
+        raise MlflowError("If either start step or end step are specified, both must be specified.")
+    if start is not None and end is not None and start > end:
+        raise MlflowError(f"end_step must be greater than start_step. Found start_step={start} and end_step={end}.")
     max_results = wire.integer(
         call.msg, "max_results", default=HISTORY_PAGE_DEFAULT, minimum=1, maximum=HISTORY_PAGE_DEFAULT
     )

@@ -8,7 +8,8 @@ answers MLflow's JSON ``ENDPOINT_NOT_FOUND``; the GenAI parts answer ``NOT_IMPLE
 
 from __future__ import annotations
 
-from django.urls import path, re_path
+from django.urls import URLPattern, path, re_path
+from django.urls.resolvers import RoutePattern
 
 from compat import artifacts, logged_models, meta, registry, tracking
 from compat.wire import route
@@ -99,4 +100,16 @@ meta_urls = [
     re_path(r"^(?P<rest>.*)$", meta.not_found),
 ]
 
-urlpatterns = [*tracking_urls, *registry_urls, *logged_model_urls, *artifact_urls, *meta_urls]
+
+def _ajax(patterns: list[URLPattern]) -> list[URLPattern]:
+    """The same paths under ``ajax-api/``: MLflow's server answers its REST API there too (its
+    web UI's prefix), and scripts written against MLflow's server use it."""
+    return [
+        path("ajax-" + str(p.pattern), p.callback, p.default_args)
+        for p in patterns
+        if isinstance(p.pattern, RoutePattern) and str(p.pattern).startswith("api/")
+    ]
+
+
+api_urls = [*tracking_urls, *registry_urls, *logged_model_urls, *artifact_urls]
+urlpatterns = [*api_urls, *_ajax(api_urls), *meta_urls]

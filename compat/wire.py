@@ -23,6 +23,7 @@ written, as the unmodified ``mlflow`` client (3.x, ``mlflow/utils/rest_utils.py`
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -153,6 +154,15 @@ def message(request: HttpRequest) -> dict[str, Any]:
     return body
 
 
+def shown(value: Any) -> str:
+    """A refused value as MLflow's messages show it (``Invalid value <JSON> for parameter …
+    supplied``): compact JSON, keys sorted; what JSON cannot hold, as text."""
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=True, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def string(msg: Mapping[str, Any], name: str, *, required: bool = False, default: str | None = None) -> str | None:
     value = msg.get(name)
     if value is None or (value == "" and not required):
@@ -162,7 +172,7 @@ def string(msg: Mapping[str, Any], name: str, *, required: bool = False, default
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
     if not isinstance(value, str):
-        raise MlflowError(f"Invalid value {value!r} for parameter '{name}': it must be a string.")
+        raise MlflowError(f"Invalid value {shown(value)} for parameter '{name}' supplied: it must be a string.")
     if "\x00" in value:
         raise MlflowError(f"Invalid value for parameter '{name}': it contains a NUL character.")
     if required and not value:
@@ -194,17 +204,25 @@ def integer(
         try:
             value = int(value.strip())
         except ValueError:
-            raise MlflowError(f"Invalid value {value!r} for parameter '{name}': it must be an integer.") from None
+            raise MlflowError(
+                f"Invalid value {shown(value)} for parameter '{name}' supplied: it must be an integer."
+            ) from None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise MlflowError(f"Invalid value {value!r} for parameter '{name}': it must be an integer.")
+        raise MlflowError(f"Invalid value {shown(value)} for parameter '{name}' supplied: it must be an integer.")
     if not jsonsafe.INT64_MIN <= value <= jsonsafe.INT64_MAX:
-        raise MlflowError(f"Invalid value {value} for parameter '{name}': it is beyond the 64-bit range.")
+        raise MlflowError(
+            f"Invalid value {shown(value)} for parameter '{name}' supplied: it is beyond the 64-bit range."
+        )
     if minimum is not None and value < minimum:
-        raise MlflowError(f"Invalid value {value} for parameter '{name}': it must be at least {minimum}.")
+        raise MlflowError(
+            f"Invalid value {shown(value)} for parameter '{name}' supplied: it must be at least {minimum}."
+        )
     if maximum is not None and value > maximum:
-        raise MlflowError(f"Invalid value {value} for parameter '{name}': it must be at most {maximum}.")
+        raise MlflowError(
+            f"Invalid value {shown(value)} for parameter '{name}' supplied: it must be at most {maximum}."
+        )
     return value
 
 
@@ -212,7 +230,7 @@ def number(value: Any, name: str) -> float:
     """A double of a message: a JSON number, or one of protobuf's strings (``"NaN"``,
     ``"Infinity"``, ``"-Infinity"``) or a decimal string (GET)."""
     if isinstance(value, bool) or value is None:
-        raise MlflowError(f"Invalid value {value!r} for parameter '{name}': it must be a number.")
+        raise MlflowError(f"Invalid value {shown(value)} for parameter '{name}' supplied: it must be a number.")
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
@@ -220,7 +238,7 @@ def number(value: Any, name: str) -> float:
             return float(value)
         except ValueError:
             pass
-    raise MlflowError(f"Invalid value {value!r} for parameter '{name}': it must be a number.")
+    raise MlflowError(f"Invalid value {shown(value)} for parameter '{name}' supplied: it must be a number.")
 
 
 def boolean(msg: Mapping[str, Any], name: str, *, default: bool = False) -> bool:
@@ -231,7 +249,7 @@ def boolean(msg: Mapping[str, Any], name: str, *, default: bool = False) -> bool
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise MlflowError(f"Invalid value {value!r} for parameter '{name}': it must be true or false.")
+    raise MlflowError(f"Invalid value {shown(value)} for parameter '{name}' supplied: it must be true or false.")
 
 
 def string_list(msg: Mapping[str, Any], name: str) -> list[str]:
@@ -241,7 +259,9 @@ def string_list(msg: Mapping[str, Any], name: str) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise MlflowError(f"Invalid value for parameter '{name}': it must be a list of strings.")
+        raise MlflowError(
+            f"Invalid value {shown(value)} for parameter '{name}' supplied: it must be a list of strings."
+        )
     return value
 
 

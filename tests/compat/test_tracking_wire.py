@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from compat.urls import tracking_urls
-from experiments.models import Experiment, MetricSummary, Param, Run
+from experiments.models import Experiment, MetricSummary, Param, Run, Tag
 from tests.compat.conftest import MlflowServer
 
 # django_db: the test database must exist (the module fixture commits its people there).
@@ -164,6 +164,27 @@ def _post(server: MlflowServer, path: str, body: dict[str, Any]) -> httpx.Respon
             "Duplicate parameter key",
         ),
         ("runs/log-inputs", {"datasets": [{"dataset": {"name": "d"}}]}, "'digest'"),
+        # MLflow's own words (its REST tests match them): the value as JSON, then "supplied"
+        (
+            "runs/log-metric",
+            {"run_id": 31, "key": "a", "value": 1, "timestamp": 1},
+            "Invalid value 31 for parameter 'run_id' supplied",
+        ),
+        (
+            "runs/log-metric",
+            {"key": "a", "value": 1, "timestamp": 1, "step": "foo"},
+            "Invalid value \"foo\" for parameter 'step' supplied",
+        ),
+        ("runs/log-metric", {"key": "a", "value": 1.0}, "Missing value for required parameter 'timestamp'"),
+        ("runs/log-batch", {"metrics": "foo"}, "Invalid value \"foo\" for parameter 'metrics' supplied"),
+        ("runs/log-batch", {"params": "foo"}, "Invalid value \"foo\" for parameter 'params' supplied"),
+        (
+            "runs/log-batch",
+            {"metrics": [{"key": "mae", "value": 2.5}]},
+            "Missing value for required parameter 'metrics[0].timestamp'",
+        ),
+        ("runs/set-tag", {"key": "t", "value": 41}, "Invalid value 41 for parameter 'value' supplied"),
+        ("runs/log-parameter", {"key": "p", "value": 41}, "Invalid value 41 for parameter 'value' supplied"),
     ],
 )
 def test_bad_input_is_answered_in_mlflows_error_format_and_writes_nothing(
@@ -310,3 +331,73 @@ def test_every_tracking_endpoint_applies_the_policy_to_every_kind_of_caller(
     # and nothing was written by any of them
     assert not Experiment.objects.filter(name__in=["matrix-new", "matrix-renamed"]).exists()
     assert not Param.objects.filter(run_id=run_id, key="k").exists()
+
+
+def test_a_tag_that_is_not_there_and_a_deleted_run_are_refused_in_mlflows_words(mlflow_server: MlflowServer) -> None:
+    with mlflow_server.http() as http:
+        created = http.post("api/2.0/mlflow/runs/create", json={"experiment_id": "0", "run_name": "doomed"})
+        run = created.json()["run"]["info"]["run_id"]
+        no_tag = http.post("api/2.0/mlflow/runs/delete-tag", json={"run_id": run, "key": "fakeTag"})
+        assert http.post("api/2.0/mlflow/runs/delete", json={"run_id": run}).status_code == 200
+        on_deleted = http.post("api/2.0/mlflow/runs/set-tag", json={"run_id": run, "key": "t", "value": "v"})
+        batch_on_deleted = http.post(
+            "api/2.0/mlflow/runs/log-batch", json={"run_id": run, "params": [{"key": "p", "value": "1"}]}
+        )
+        read_deleted = http.get("api/2.0/mlflow/runs/get", params={"run_id": run})
+
+    assert no_tag.status_code == 404
+    assert no_tag.json() == {
+        "error_code": "RESOURCE_DOES_NOT_EXIST",
+        "message": f"No tag with name: fakeTag in run with id {run}",
+    }
+    for refused in (on_deleted, batch_on_deleted):
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["message"] == f"The run {run} must be in the 'active' state. Current state is deleted."
+    assert not Tag.objects.filter(run_id=run, key="t").exists()
+    assert not Param.objects.filter(run_id=run).exists()
+    assert read_deleted.json()["run"]["info"]["lifecycle_stage"] == "deleted"  # reading still works
+
+
+def test_experiment_create_checks_artifact_location_is_a_string(mlflow_server: MlflowServer) -> None:
+    response = _post(mlflow_server, "experiments/create", {"name": "typed-location", "artifact_location": 9.0})
+
+    assert response.status_code == 400
+    assert "Invalid value 9.0 for parameter 'artifact_location' supplied" in response.json()["message"]
+    assert not Experiment.objects.filter(name="typed-location").exists()
+
+
+def test_the_api_answers_under_ajax_api_too(mlflow_server: MlflowServer, run_id: str) -> None:
+    """MLflow's server serves its REST API under ``/ajax-api/2.0/`` as well (its web UI's
+    prefix); scripts written against it use that prefix."""
+    with mlflow_server.http() as http:
+        ajax = http.get("ajax-api/2.0/mlflow/runs/get", params={"run_id": run_id})
+        api = http.get("api/2.0/mlflow/runs/get", params={"run_id": run_id})
+        unknown = http.get("ajax-api/2.0/mlflow/runs/no-such-thing")
+
+    assert ajax.status_code == 200
+    assert ajax.json() == api.json()
+    assert unknown.status_code == 404
+    assert unknown.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ({"metric_key": "k"}, "Missing value for required parameter 'run_ids'."),
+        ({"run_ids": [f"id_{i}" for i in range(101)], "metric_key": "k"}, "must specify at most 100 run_ids"),
+        ({"run_ids": ["x"], "metric_key": "k", "start_step": 1}, "If either start step or end step are specified"),
+        (
+            {"run_ids": ["x"], "metric_key": "k", "start_step": 2, "end_step": 1},
+            "end_step must be greater than start_step",
+        ),
+    ],
+)
+def test_bulk_interval_refusals_in_mlflows_words(
+    mlflow_server: MlflowServer, params: dict[str, Any], words: str
+) -> None:
+    with mlflow_server.http() as http:
+        response = http.get("api/2.0/mlflow/metrics/get-history-bulk-interval", params=params)
+
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert words in response.json()["message"]
