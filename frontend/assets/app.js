@@ -3,6 +3,7 @@
 // attributes. ECharts is large, so it lives in charts-page.js, loaded by the run page only.
 import "bootstrap/dist/css/bootstrap.css";
 import "./app.css";
+import "./panels.css";
 
 // Importing a plugin registers its data-API (data-bs-toggle="dropdown" and so on).
 import "bootstrap/js/dist/collapse";
