@@ -144,6 +144,17 @@ function groupOptions(select, runs) {
   }
 }
 
+// Each panel's histories come in a request of its own, sent when the panel nears the
+// viewport: the server reads (and downsamples) one key of every run at a time, its workers
+// answer several panels in parallel, and the first panels draw before the last are read.
+// The first answer also brings the runs (names, params, config, summaries): the legend,
+// the grouping choices, parallel coordinates and the scatter start from it.
+function keyUrl(config, key) {
+  const url = new URL(config.dataUrl, window.location.href);
+  url.searchParams.set("keys", key);
+  return url.toString();
+}
+
 export async function initCompare() {
   initKeyPicker();
   const source = document.getElementById("compare-config");
@@ -151,35 +162,31 @@ export async function initCompare() {
   if (!source) return;
   const config = JSON.parse(source.textContent);
   const note = document.querySelector("[data-compare-note]");
-  let data;
-  try {
-    const response = await fetch(config.dataUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    data = await response.json();
-  } catch (error) {
-    if (container) container.dataset.rendered = "error";
-    if (note) note.textContent = `Could not load the runs' histories (${error.message}).`;
-    return;
-  }
-  const colors = data.runs.map((_, index) => seriesColor(index));
-  const runEntries = data.runs.map((run, index) => ({ id: run.id, name: run.name, color: colors[index] }));
-  const starts = new Map(data.runs.map((run) => [run.id, Date.parse(run.start_time)]));
   const board = new Board();
   const groupSelect = document.getElementById("group-by");
-  groupOptions(groupSelect, data.runs);
+  const series = {}; // run id -> key -> history
+  const starts = new Map();
+  let runs = null;
+  let runEntries = [];
+  let colors = [];
   let groups = null;
+  let downsampled = false;
+
   const history = (run, key) => {
-    const s = data.series[run.id] && data.series[run.id][key];
+    const s = series[run.id] && series[run.id][key];
     if (!s) return null;
     if (!s.parsed) s.parsed = { steps: s.steps, values: s.values.map(toNumber), times: s.timestamps, downsampled: s.downsampled, start: starts.get(run.id) };
     return s.parsed;
   };
   const sourcesFor = (key) => {
+    if (!runs) return [];
     if (!groups) {
-      return runEntries.map((entry, index) => {
-        const s = history(data.runs[index], key);
-        return s ? { ...entry, ...s } : null;
-      }).filter(Boolean);
+      return runEntries
+        .map((entry, index) => {
+          const s = history(runs[index], key);
+          return s ? { ...entry, ...s } : null;
+        })
+        .filter(Boolean);
     }
     return groups
       .map((group) => {
@@ -191,7 +198,7 @@ export async function initCompare() {
   };
   const setGroups = () => {
     const value = groupSelect?.value || "";
-    groups = value ? groupRuns(data.runs, value) : null;
+    groups = value && runs ? groupRuns(runs, value) : null;
     board.hidden.clear();
     board.highlight = null;
     board.setLegend(groups || runEntries);
@@ -199,44 +206,88 @@ export async function initCompare() {
     board.redraw();
   };
   groupSelect?.addEventListener("change", setGroups);
-  board.setLegend(runEntries);
 
-  if (container) {
-    const figures = [...container.querySelectorAll("[data-compare-chart]")];
-    for (const el of figures) board.add(new Panel(el, () => sourcesFor(el.dataset.key)));
-    const byEl = new Map(board.panels.map((p) => [p.el, p]));
-    const columnClass = container.className;
-    container.className = "";
-    new Sections(container, { columnClass });
-    drawWhenVisible(figures, (el) => byEl.get(el).draw());
-    container.dataset.rendered = "true";
+  const started = (body) => {
+    runs = body.runs;
+    colors = runs.map((_, index) => seriesColor(index));
+    runEntries = runs.map((run, index) => ({ id: run.id, name: run.name, color: colors[index] }));
+    for (const run of runs) starts.set(run.id, Date.parse(run.start_time));
+    groupOptions(groupSelect, runs);
+    board.setLegend(runEntries);
+    drawExtras(config, body, colors);
+  };
+  const failed = (message) => {
+    if (container) container.dataset.rendered = "error";
+    if (note) note.textContent = `Could not load the runs' histories (${message}).`;
+  };
+  const load = async (key) => {
+    const response = await fetch(keyUrl(config, key), { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const body = await response.json();
+    for (const [runId, byKey] of Object.entries(body.series)) {
+      series[runId] = series[runId] || {};
+      Object.assign(series[runId], byKey);
+      downsampled = downsampled || Object.values(byKey).some((s) => s.downsampled);
+    }
+    if (!runs) started(body);
+    if (note && downsampled) note.textContent = `Long histories are downsampled on the server (${body.method}); the CSV export has every point.`;
+  };
+
+  const figures = container ? [...container.querySelectorAll("[data-compare-chart]")] : [];
+  if (!figures.length) {
+    // No chart: the runs still feed parallel coordinates and the scatter.
+    if (config.runs.length) {
+      try {
+        const url = new URL(config.dataUrl, window.location.href);
+        url.searchParams.set("max_points", "2");
+        const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+        if (response.ok) started(await response.json());
+      } catch {
+        // the tables above still say everything
+      }
+    }
+    return;
   }
-  if (note) {
-    const down = Object.values(data.series).some((byKey) => Object.values(byKey).some((s) => s.downsampled));
-    note.textContent = down ? `Long histories are downsampled on the server (${data.method}); the CSV export has every point.` : "";
+  const panels = new Map();
+  for (const el of figures) {
+    const panel = new Panel(el, () => sourcesFor(el.dataset.key));
+    board.add(panel);
+    panels.set(el, panel);
   }
+  const columnClass = container.className;
+  container.className = "";
+  new Sections(container, { columnClass });
+  drawWhenVisible(figures, (el) => {
+    load(el.dataset.key)
+      .then(() => panels.get(el).draw())
+      .catch((error) => failed(error.message));
+  });
+  container.dataset.rendered = "true";
+}
+
+async function drawExtras(config, data, colors) {
   const parallel = document.querySelector("[data-parallel]");
   const scatter = document.querySelector("[data-scatter]");
-  if (parallel || scatter) {
-    const extra = await import("./compare-extra.js");
-    const mountChart = (figure, option) => {
-      const canvas = figure.querySelector("[data-chart-canvas]");
-      const chart = echarts.getInstanceByDom(canvas) || echarts.init(canvas, null, { renderer: "canvas" });
-      if (!figure.dataset.bound) {
-        figure.dataset.bound = "true";
-        chart.on("finished", () => {
-          figure.dataset.rendered = "true";
-        });
-        new ResizeObserver(() => chart.resize()).observe(canvas);
-      }
-      chart.setOption(option(), { notMerge: true });
-      document.addEventListener("assay:themechange", () => chart.setOption(option(), { notMerge: true }));
-    };
-    if (parallel && (config.parallel.params.length || config.parallel.metrics.length)) {
-      mountChart(parallel, () => extra.parallelOption(config, data, colors));
+  if (!parallel && !scatter) return;
+  const extra = await import("./compare-extra.js");
+  const mountChart = (figure, option) => {
+    const canvas = figure.querySelector("[data-chart-canvas]");
+    const chart = echarts.getInstanceByDom(canvas) || echarts.init(canvas, null, { renderer: "canvas" });
+    if (!figure.dataset.bound) {
+      figure.dataset.bound = "true";
+      chart.on("finished", () => {
+        figure.dataset.rendered = "true";
+      });
+      new ResizeObserver(() => chart.resize()).observe(canvas);
+      document.addEventListener("assay:themechange", () => chart.setOption(figure.currentOption(), { notMerge: true }));
     }
-    if (scatter) initScatter(scatter, data, colors, extra, mountChart);
+    figure.currentOption = option;
+    chart.setOption(option(), { notMerge: true });
+  };
+  if (parallel && (config.parallel.params.length || config.parallel.metrics.length)) {
+    mountChart(parallel, () => extra.parallelOption(config, data, colors));
   }
+  if (scatter) initScatter(scatter, data, colors, extra, mountChart);
 }
 
 function initScatter(figure, data, colors, extra, mountChart) {

@@ -192,7 +192,8 @@ function lineSeries(s, { dim, width }) {
       name: s.name,
       type: "line",
       data: s.points,
-      showSymbol: s.points.length < 2,
+      // No symbol objects for long lines (a hundred runs' lines draw much faster without).
+      symbol: s.points.length < 2 ? "circle" : "none",
       symbolSize: 5,
       connectNulls: false, // NaN and ±Inf are gaps, not zeros
       silent: faint,
@@ -262,7 +263,11 @@ export function panelOption(key, drawn, settings, { highlight, zoom }) {
 // Turns a run's (or a group's) data into what panelOption draws under the settings.
 // source: {id, name, color, steps, values, times, downsampled} (values may be null: gaps)
 //      or {id, name, color, aggregate: {xs, mean, min, max}} for a group of runs.
-export function prepare(source, settings, zoom) {
+// A band is drawn behind a downsampled run's line only when few lines share the panel (with
+// many, bands would hide each other); groups always have theirs.
+export const BAND_MAX_SERIES = 10;
+
+export function prepare(source, settings, zoom, { band: withBand = true } = {}) {
   const positive = (v) => (settings.log && v !== null && v <= 0 ? null : v);
   if (source.aggregate) {
     const { xs, mean, min, max } = source.aggregate;
@@ -284,7 +289,7 @@ export function prepare(source, settings, zoom) {
   const points = windowed(raw, zoom);
   const smooth = sm ? windowed(xs.map((x, i) => [x, sm[i]]), zoom) : null;
   let band = null;
-  if (source.downsampled && points.length > 40) {
+  if (withBand && source.downsampled && points.length > 40) {
     const buckets = Math.max(20, Math.floor(points.length / 8));
     band = envelope(
       points.map((p) => p[0]),
@@ -478,9 +483,9 @@ export class Panel {
     this.mount();
     const board = this.board;
     const settings = board.settings;
-    const drawn = this.sources()
-      .filter((s) => !board.hidden.has(s.id))
-      .map((s) => prepare(s, settings, this.zoom));
+    const shown = this.sources().filter((s) => !board.hidden.has(s.id));
+    const band = shown.length <= BAND_MAX_SERIES;
+    const drawn = shown.map((s) => prepare(s, settings, this.zoom, { band }));
     this.chart.setOption(
       panelOption(this.key, drawn, settings, { highlight: board.highlight, zoom: this.zoom }),
       { notMerge: true, lazyUpdate: false },
