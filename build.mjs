@@ -43,6 +43,7 @@ await esbuild.build({
     charts: "frontend/assets/charts-page.js",
     compare: "frontend/assets/compare-page.js",
     lineage: "frontend/assets/lineage-page.js",
+    "project-charts": "frontend/assets/project-charts.js",
   },
   format: "esm",
   splitting: true,

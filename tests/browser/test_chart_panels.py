@@ -349,3 +349,49 @@ def test_compare_100_runs_fits_groups_and_shares_one_legend(
     expect(legend).to_have_count(COMPARE_RUNS)
     assert page.evaluate("document.documentElement.scrollWidth") <= 1400
     assert events.errors == []
+
+
+def test_project_page_charts_overlay_the_listed_runs_in_sections(
+    page: Page, live_server: LiveServer, log_in: LogIn, events: PageEvents
+) -> None:
+    # given: three runs logging train/, val/ and system/ keys
+    ana = User.objects.create_user(username="ana", password=PASSWORD)
+    runs = []
+    for index in range(3):
+        run = services.run_create(user=ana, project_path="ana/proj", name=f"trial-{index}")
+        steps = list(range(50))
+        services.run_log(
+            run=run,
+            batch_id=None,
+            metric_columns=[
+                {"key": key, "steps": steps, "values": [1 / (1 + s) + index / 10 for s in steps]}
+                for key in ("train/loss", "val/loss", "system/cpu")
+            ],
+        )
+        runs.append(run)
+    log_in("ana")
+
+    # when
+    page.goto(f"{live_server.url}/ana/proj/")
+
+    # then: one panel per key in sections (system/ last and closed), every listed run overlaid
+    charts = page.get_by_test_id("project-charts")
+    expect(charts.locator("details.chart-section")).to_have_count(3)
+    sections = charts.locator("details.chart-section").all()
+    assert [s.get_attribute("data-section") for s in sections] == ["train", "val", "system"]
+    assert sections[2].evaluate("d => d.open") is False
+    loss = charts.locator("figure[data-key='train/loss']")
+    expect(loss).to_have_attribute("data-rendered", "true")
+    assert {s["id"] for s in _series(_option(loss), "main:")} == {f"main:{r.id}" for r in runs}
+    expect(charts.get_by_test_id("chart-legend").get_by_role("button")).to_have_count(3)
+    expect(page.get_by_test_id("project-charts-note")).to_contain_text("3 metric keys, 3 runs of this page overlaid")
+    # the legend hides a run in every panel of the page
+    charts.get_by_test_id("chart-legend").get_by_role("button").first.click()
+    val = charts.locator("figure[data-key='val/loss']")
+    expect(val).to_have_attribute("data-rendered", "true")
+    for figure in (loss, val):
+        ids = {s["id"] for s in _series(_option(figure), "main:")}
+        assert len(ids) == 2
+    charts.scroll_into_view_if_needed()
+    _shot(page, "screenshot-project-charts.png")
+    assert events.errors == []
