@@ -4,6 +4,7 @@
 import "bootstrap/dist/css/bootstrap.css";
 import "./app.css";
 import "./report.css";
+import "./panels.css";
 
 // Importing a plugin registers its data-API (data-bs-toggle="dropdown" and so on).
 import "bootstrap/js/dist/collapse";

@@ -1,225 +1,27 @@
-// Metric line charts and confusion-matrix heatmaps, drawn with ECharts (tree-shaken).
+// The run page's charts: one panel per metric key, in sections by key prefix (system/ last and
+// closed), a search box, the shared chart settings and legend (panels.js), and confusion-matrix
+// heatmaps (heatmap.js, loaded only when the page has one).
 //
 // Markup contract (see frontend/templates/frontend/run.html):
-//   <div data-metric-chart data-url="/api/v1/runs/<id>/metrics/<key>/?max_points=1000" data-key="…">
-//     <div data-chart-canvas></div> <p data-chart-note></p>
-//   </div>
+//   <div data-testid="metric-charts"> <div class="col"> <figure data-metric-chart
+//       data-url="/api/v1/runs/<id>/metrics/<key>/?max_points=1000" data-key="…">
+//     <figcaption/> <div data-chart-canvas></div> <p data-chart-note></p> </figure> </div> … </div>
 //   <div data-heatmap data-figure="<id of a json_script tag>"> <div data-chart-canvas></div> </div>
+//   the toolbar of includes/chart_toolbar.html (data-run-name names the run in the legend)
 // When a chart has drawn, its container gets data-rendered="true" (the browser tests wait for it);
 // when it could not, data-rendered="error" and the note says why.
 //
 // # SECURITY: everything users wrote (metric keys, confusion-matrix labels) reaches the page
 // as text only: axis labels are drawn on the canvas, tooltips are DOM nodes filled with
 // textContent, notes use textContent. Nothing here assigns innerHTML.
-import { HeatmapChart, LineChart } from "echarts/charts";
-import { GridComponent, TooltipComponent, VisualMapComponent } from "echarts/components";
-import * as echarts from "echarts/core";
-import { CanvasRenderer } from "echarts/renderers";
+import { echarts } from "./chart-core.js";
 import { fetchPage, inertCopy } from "./live-parts.js";
+import { Board, drawWhenVisible, Panel, Sections, seriesColor, toNumber } from "./panels.js";
 
-echarts.use([LineChart, HeatmapChart, GridComponent, TooltipComponent, VisualMapComponent, CanvasRenderer]);
-
-const charts = new Set(); // {chart, el, option: () => object}
-
-function cssVar(name, fallback) {
-  const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-  return value || fallback;
-}
-
-function palette() {
-  return {
-    text: cssVar("--bs-body-color", "#212529"),
-    muted: cssVar("--bs-secondary-color", "#6c757d"),
-    border: cssVar("--bs-border-color", "#dee2e6"),
-    background: cssVar("--bs-body-bg", "#ffffff"),
-    line: cssVar("--bs-primary", "#0d6efd"),
-    dark: document.documentElement.getAttribute("data-bs-theme") === "dark",
-  };
-}
-
-// The API sends non-finite values as the strings "NaN", "Infinity" and "-Infinity".
-function toNumber(value) {
-  return typeof value === "number" && Number.isFinite(value) ? value : null;
-}
-
-export function formatNumber(value) {
-  if (value === null || value === undefined) return "—";
-  if (typeof value === "string") return value;
-  if (Number.isInteger(value) && Math.abs(value) < 1e6) return String(value);
-  const abs = Math.abs(value);
-  if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return Number(value.toPrecision(4)).toExponential();
-  return String(Number(value.toPrecision(5)));
-}
-
-function tooltipBox(title, rows, colors) {
-  const box = document.createElement("div");
-  box.className = "chart-tooltip";
-  const head = document.createElement("div");
-  head.className = "chart-tooltip-title";
-  head.textContent = title;
-  box.appendChild(head);
-  for (const [label, value, color] of rows) {
-    const row = document.createElement("div");
-    row.className = "chart-tooltip-row";
-    if (color) {
-      const marker = document.createElement("span");
-      marker.className = "chart-tooltip-marker";
-      marker.style.backgroundColor = color; // CSSOM, which the style-src CSP allows
-      row.appendChild(marker);
-    }
-    const name = document.createElement("span");
-    name.textContent = label;
-    const val = document.createElement("strong");
-    val.textContent = value;
-    row.append(name, val);
-    box.appendChild(row);
-  }
-  box.dataset.theme = colors.dark ? "dark" : "light";
-  return box;
-}
-
-function baseTooltip(colors) {
-  return {
-    backgroundColor: colors.background,
-    borderColor: colors.border,
-    textStyle: { color: colors.text, fontSize: 12 },
-    confine: true,
-  };
-}
-
-function lineOption(key, points) {
-  const colors = palette();
-  return {
-    animation: false,
-    grid: { left: 8, right: 16, top: 12, bottom: 4, outerBoundsMode: "same", outerBoundsContain: "axisLabel" },
-    tooltip: {
-      ...baseTooltip(colors),
-      trigger: "axis",
-      axisPointer: { type: "line", lineStyle: { color: colors.muted } },
-      formatter: (params) => {
-        const p = Array.isArray(params) ? params[0] : params;
-        const [step, value] = p.data;
-        return tooltipBox(`step ${step}`, [[key, formatNumber(value ?? "NaN/∞ (gap)"), p.color]], colors);
-      },
-    },
-    xAxis: {
-      type: "value",
-      min: "dataMin",
-      max: "dataMax",
-      axisLine: { lineStyle: { color: colors.border } },
-      axisLabel: { color: colors.muted, fontSize: 11, hideOverlap: true },
-      splitLine: { show: false },
-    },
-    yAxis: {
-      type: "value",
-      scale: true,
-      axisLabel: { color: colors.muted, fontSize: 11, formatter: (v) => formatNumber(v) },
-      splitLine: { lineStyle: { color: colors.border, type: "dashed" } },
-    },
-    series: [
-      {
-        name: key,
-        type: "line",
-        data: points,
-        showSymbol: points.length < 2,
-        symbolSize: 5,
-        connectNulls: false, // NaN and ±Inf are gaps, not zeros
-        lineStyle: { width: 1.6, color: colors.line },
-        itemStyle: { color: colors.line },
-      },
-    ],
-  };
-}
-
-function heatmapOption(figure) {
-  const colors = palette();
-  const labels = figure.labels.map(String);
-  let max = 0;
-  for (const row of figure.matrix) for (const count of row) if (count > max) max = count;
-  const cells = [];
-  figure.matrix.forEach((row, i) => {
-    row.forEach((count, j) => {
-      // x = predicted (column), y = true label (row). The count's colour flips with the
-      // cell's darkness so that it keeps its contrast.
-      const strong = max > 0 && count / max > 0.5;
-      cells.push({ value: [j, i, count], label: { color: strong || colors.dark ? "#ffffff" : "#212529" } });
-    });
-  });
-  const many = labels.length > 12;
-  return {
-    animation: false,
-    grid: { left: 8, right: 8, top: 28, bottom: 8, outerBoundsMode: "same", outerBoundsContain: "all" },
-    tooltip: {
-      ...baseTooltip(colors),
-      formatter: (p) => {
-        const [j, i, count] = p.value;
-        return tooltipBox(
-          `true ${labels[i]} → predicted ${labels[j]}`,
-          [["count", formatNumber(count), null]],
-          colors,
-        );
-      },
-    },
-    xAxis: {
-      type: "category",
-      data: labels,
-      position: "top",
-      name: "predicted",
-      nameLocation: "middle",
-      nameGap: 22,
-      nameTextStyle: { color: colors.muted },
-      axisLabel: { color: colors.text, fontSize: 11, interval: 0, rotate: many ? 45 : 0, width: 90, overflow: "truncate" },
-      axisLine: { lineStyle: { color: colors.border } },
-      axisTick: { show: false },
-      splitArea: { show: false },
-    },
-    yAxis: {
-      type: "category",
-      data: labels,
-      inverse: true,
-      name: "true",
-      nameLocation: "middle",
-      nameRotate: 90,
-      nameGap: 0,
-      nameTextStyle: { color: colors.muted, padding: [0, 0, 8, 0] },
-      axisLabel: { color: colors.text, fontSize: 11, interval: 0, width: 100, overflow: "truncate" },
-      axisLine: { lineStyle: { color: colors.border } },
-      axisTick: { show: false },
-    },
-    visualMap: {
-      show: false,
-      min: 0,
-      max: Math.max(max, 1),
-      inRange: { color: colors.dark ? ["#1b2430", "#3d8bfd"] : ["#f4f8ff", "#0a58ca"] },
-    },
-    series: [
-      {
-        type: "heatmap",
-        data: cells,
-        label: {
-          show: !many || labels.length <= 30,
-          fontSize: many ? 9 : 12,
-          formatter: (p) => formatNumber(p.value[2]),
-        },
-        itemStyle: { borderColor: colors.background, borderWidth: 1 },
-        emphasis: { itemStyle: { borderColor: colors.text, borderWidth: 1 } },
-      },
-    ],
-  };
-}
-
-function mount(el, option) {
-  const target = el.querySelector("[data-chart-canvas]") || el;
-  const chart = echarts.init(target, null, { renderer: "canvas" });
-  chart.on("finished", () => {
-    el.dataset.rendered = "true";
-  });
-  chart.setOption(option());
-  const entry = { chart, option };
-  charts.add(entry);
-  new ResizeObserver(() => chart.resize()).observe(target);
-  return entry;
-}
+let board = null;
+let sections = null;
+const panels = new Map(); // key -> Panel
+let runEntry = { id: "run", name: "run", color: seriesColor(0) };
 
 function fail(el, message) {
   el.dataset.rendered = "error";
@@ -230,7 +32,19 @@ function fail(el, message) {
   }
 }
 
+function panelFor(el) {
+  let panel = panels.get(el.dataset.key);
+  if (panel && panel.el === el) return panel;
+  const data = { steps: [], values: [], times: [], downsampled: false };
+  panel = new Panel(el, () => (data.loaded ? [{ ...runEntry, ...data }] : []));
+  panel.data = data;
+  panels.set(el.dataset.key, panel);
+  board.add(panel);
+  return panel;
+}
+
 async function drawMetric(el) {
+  const panel = panelFor(el);
   let body;
   try {
     const response = await fetch(el.dataset.url, {
@@ -246,23 +60,25 @@ async function drawMetric(el) {
     fail(el, "Could not load this metric (network error).");
     return;
   }
-  const points = body.points.map((p) => [p.step, toNumber(p.value)]);
-  const live = liveCharts.get(el.dataset.key);
-  const gaps = points.filter((p) => p[1] === null).length;
+  const data = panel.data;
+  data.steps = body.points.map((p) => p.step);
+  data.values = body.points.map((p) => toNumber(p.value));
+  data.times = body.points.map((p) => p.timestamp);
+  data.downsampled = body.downsampled;
+  data.loaded = true;
+  const gaps = data.values.filter((v) => v === null).length;
   const notes = [];
-  if (body.downsampled) notes.push(`${points.length.toLocaleString()} of ${body.total.toLocaleString()} points (${body.method})`);
+  if (body.downsampled) notes.push(`${data.steps.length.toLocaleString()} of ${body.total.toLocaleString()} points (${body.method}; band: min–max)`);
   else notes.push(`${body.total.toLocaleString()} points`);
   if (gaps) notes.push(`${gaps.toLocaleString()} NaN/∞ shown as gaps`);
   const note = el.querySelector("[data-chart-note]");
   if (note) note.textContent = notes.join(" · ");
-  if (!live) {
-    mount(el, () => lineOption(el.dataset.key, points));
-    return;
+  panel.draw();
+  const live = liveCharts.get(el.dataset.key);
+  if (live) {
+    live.entry = panel;
+    for (const batch of live.pending.splice(0)) extend(live, batch);
   }
-  live.points = points;
-  if (live.entry) live.entry.chart.setOption(live.entry.option(), { notMerge: true }); // caught up after a reset
-  else live.entry = mount(el, () => lineOption(el.dataset.key, live.points));
-  for (const batch of live.pending.splice(0)) extend(live, batch);
 }
 
 // --- live: while the run is running, new points extend the lines (see live.js) ------------------
@@ -271,29 +87,36 @@ async function drawMetric(el) {
 // chart is redrawn at most once per REDRAW_MS.
 const MAX_LIVE_POINTS = 4000;
 const REDRAW_MS = 500;
-const liveCharts = new Map(); // key -> {points, entry, pending, timer, el}
+const liveCharts = new Map(); // key -> {entry (its Panel, once loaded), pending, timer, el}
 
 function extend(live, batch) {
   if (!live.entry) {
     live.pending.push(batch); // the history is still loading: apply after it
     return;
   }
-  const lastStep = live.points.length ? live.points[live.points.length - 1][0] : -Infinity;
+  const data = live.entry.data;
+  const lastStep = data.steps.length ? data.steps[data.steps.length - 1] : -Infinity;
+  const now = Date.now();
   batch.steps.forEach((step, i) => {
-    if (step > lastStep) live.points.push([step, toNumber(batch.values[i])]);
+    if (step <= lastStep) return;
+    data.steps.push(step);
+    data.values.push(toNumber(batch.values[i]));
+    data.times.push(batch.timestamps ? batch.timestamps[i] : now);
   });
-  if (live.points.length > MAX_LIVE_POINTS) {
-    const last = live.points[live.points.length - 1];
-    live.points = live.points.filter((_, i) => i % 2 === 0);
-    if (live.points[live.points.length - 1] !== last) live.points.push(last);
+  if (data.steps.length > MAX_LIVE_POINTS) {
+    // Every other point, and the last one: the line keeps its shape at half the points.
+    const keep = (_, i) => i % 2 === 0 || i === data.steps.length - 1;
+    data.steps = data.steps.filter(keep);
+    data.values = data.values.filter(keep);
+    data.times = data.times.filter(keep);
   }
   if (live.timer) return;
   live.timer = setTimeout(() => {
     live.timer = null;
-    live.entry.chart.setOption({ series: [{ data: live.points, showSymbol: live.points.length < 2 }] });
-    live.el.dataset.livePoints = String(live.points.length);
+    live.entry.draw();
+    live.el.dataset.livePoints = String(data.steps.length);
     const note = live.el.querySelector("[data-chart-note]");
-    if (note) note.textContent = `${live.points.length.toLocaleString()} points · live`;
+    if (note) note.textContent = `${data.steps.length.toLocaleString()} points · live`;
   }, REDRAW_MS);
 }
 
@@ -321,6 +144,7 @@ async function addCharts(section) {
     const empty = section.querySelector("[data-no-metrics]");
     if (empty) empty.replaceWith(grid);
     else section.appendChild(grid);
+    sections = makeSections(grid);
   }
   for (const figure of fresh.querySelectorAll("[data-metric-chart]")) {
     if (liveCharts.has(figure.dataset.key)) continue;
@@ -333,8 +157,9 @@ async function addCharts(section) {
     el.setAttribute("aria-labelledby", `${id}-title`);
     const caption = el.querySelector("figcaption");
     if (caption) caption.id = `${id}-title`;
-    liveCharts.set(el.dataset.key, { points: [], entry: null, pending: [], timer: null, el });
-    grid.appendChild(column);
+    liveCharts.set(el.dataset.key, { entry: null, pending: [], timer: null, el });
+    if (sections) sections.place(column);
+    else grid.appendChild(column);
     drawMetric(el);
   }
 }
@@ -345,7 +170,7 @@ export function initLiveCharts() {
   if (!header || !section) return;
   const topic = header.dataset.liveTopic;
   for (const el of document.querySelectorAll("[data-metric-chart]")) {
-    liveCharts.set(el.dataset.key, { points: [], entry: null, pending: [], timer: null, el });
+    liveCharts.set(el.dataset.key, { entry: null, pending: [], timer: null, el });
   }
   document.addEventListener("assay:live", (e) => {
     const { topic: from, event, data } = e.detail;
@@ -371,7 +196,7 @@ export function initLiveCharts() {
   });
 }
 
-function drawHeatmap(el) {
+async function drawHeatmap(el) {
   const source = document.getElementById(el.dataset.figure);
   let figure;
   try {
@@ -380,34 +205,45 @@ function drawHeatmap(el) {
     fail(el, "This figure's data could not be read.");
     return;
   }
+  const { heatmapOption } = await import("./heatmap.js");
   // Square-ish cells: the height follows the number of labels, within bounds.
   const canvas = el.querySelector("[data-chart-canvas]");
   const size = figure.labels.length;
   canvas.style.height = `${Math.min(720, Math.max(260, 60 + size * 36))}px`;
-  mount(el, () => heatmapOption(figure));
+  const chart = echarts.init(canvas, null, { renderer: "canvas" });
+  chart.on("finished", () => {
+    el.dataset.rendered = "true";
+  });
+  chart.setOption(heatmapOption(figure));
+  new ResizeObserver(() => chart.resize()).observe(canvas);
+  document.addEventListener("assay:themechange", () => chart.setOption(heatmapOption(figure), { notMerge: true }));
+}
+
+function makeSections(grid) {
+  const columnClass = grid.className;
+  grid.className = "";
+  return new Sections(grid, { columnClass });
 }
 
 export function initCharts() {
   const metricCharts = document.querySelectorAll("[data-metric-chart]");
   const heatmaps = document.querySelectorAll("[data-heatmap]");
-  if (!metricCharts.length && !heatmaps.length) return;
-
+  if (!board && (metricCharts.length || document.querySelector("[data-live-charts]"))) {
+    const toolbar = document.querySelector("[data-chart-toolbar]");
+    runEntry = { id: "run", name: toolbar?.dataset.runName || "this run", color: seriesColor(0) };
+    board = new Board();
+    board.setLegend([runEntry]);
+    const grid = document.querySelector("[data-live-charts] [data-testid=metric-charts]");
+    if (grid) sections = makeSections(grid);
+    const count = document.querySelector("[data-panel-count]");
+    if (count && sections) {
+      const system = sections.sections.get("system");
+      count.textContent =
+        `${metricCharts.length} chart${metricCharts.length === 1 ? "" : "s"} in ${sections.sections.size} section${sections.sections.size === 1 ? "" : "s"}, every key logged more than once; each is drawn as it scrolls into view` +
+        (system ? ` (system/ starts closed)` : "");
+    }
+  }
   // A run may log hundreds of keys: fetch each history only when its chart nears the viewport.
-  const observer = new IntersectionObserver(
-    (entries) => {
-      for (const entry of entries) {
-        if (!entry.isIntersecting) continue;
-        observer.unobserve(entry.target);
-        if (entry.target.hasAttribute("data-heatmap")) drawHeatmap(entry.target);
-        else drawMetric(entry.target);
-      }
-    },
-    { rootMargin: "600px 0px" },
-  );
-  for (const el of metricCharts) observer.observe(el);
-  for (const el of heatmaps) observer.observe(el);
-
-  document.addEventListener("assay:themechange", () => {
-    for (const { chart, option } of charts) chart.setOption(option(), { notMerge: true });
-  });
+  drawWhenVisible(metricCharts, drawMetric);
+  drawWhenVisible(heatmaps, drawHeatmap);
 }

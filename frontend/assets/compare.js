@@ -1,179 +1,25 @@
 // The compare page's charts. One request (/api/v1/compare/) brings every run's downsampled
-// histories; charts redraw locally when smoothing, the x axis or the log scale change.
+// histories; the panels (panels.js) redraw locally when smoothing, the x axis, the log scale,
+// the legend or the grouping change, and each is drawn when it nears the viewport.
 //
 // Markup contract (frontend/templates/frontend/compare.html):
 //   <script type="application/json" id="compare-config">{dataUrl, keys, runs, parallel}</script>
-//   <ul data-compare-legend></ul>   the one legend of every chart (filled here; never paginates)
-//   <div data-compare-charts> … one <div data-compare-chart data-key="…"> per key … </div>
+//   the toolbar of includes/chart_toolbar.html, with #group-by (a config or param key, or none)
+//   <ul data-chart-legend></ul>   the one legend of every chart (filled here; never paginates)
+//   <div data-compare-charts> … one <figure data-compare-chart data-key="…"> per key … </div>
 //   <form data-key-picker>  checkboxes name=keys, [data-key-search], [data-key-select], [data-key-count]
-//   controls: #smoothing (range 0-0.99), #x-axis (step|time|relative), #log-scale (checkbox)
 //   <div data-parallel> <div data-chart-canvas></div> </div>
+//   <figure data-scatter> #scatter-x #scatter-y <div data-chart-canvas></div> </figure>
 // Containers get data-rendered="true" once drawn (the browser tests wait for it).
 //
-// # SECURITY: run names and keys are user-written: legends and axis names are canvas text,
-// notes use textContent; nothing assigns innerHTML.
-import { LineChart, ParallelChart } from "echarts/charts";
-import { GridComponent, ParallelComponent, TooltipComponent } from "echarts/components";
-import * as echarts from "echarts/core";
-import { CanvasRenderer } from "echarts/renderers";
+// # SECURITY: run names and keys are user-written: legends are textContent, axis names canvas
+// text; nothing assigns innerHTML.
+import { echarts } from "./chart-core.js";
+import { Board, drawWhenVisible, Panel, Sections, seriesColor, smoothed, toNumber, xValues } from "./panels.js";
 
-echarts.use([LineChart, ParallelChart, GridComponent, ParallelComponent, TooltipComponent, CanvasRenderer]);
+const BINS = 200;
 
-// Colour-blind-friendly (Okabe-Ito plus greys); the legend also names every run.
-const COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000", "#999999", "#882255"];
-const DASHES = ["solid", "dashed", "dotted"];
-
-function cssVar(name, fallback) {
-  const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-  return value || fallback;
-}
-
-function toNumber(value) {
-  return typeof value === "number" && Number.isFinite(value) ? value : null;
-}
-
-function smooth(values, weight) {
-  // Exponential moving average with debiasing (as TensorBoard); gaps stay gaps.
-  if (!weight) return values;
-  let last = 0;
-  let count = 0;
-  return values.map((v) => {
-    if (v === null) return null;
-    last = last * weight + (1 - weight) * v;
-    count += 1;
-    return last / (1 - Math.pow(weight, count));
-  });
-}
-
-function lineStyle(index) {
-  return { color: COLORS[index % COLORS.length], type: DASHES[Math.floor(index / COLORS.length) % DASHES.length] };
-}
-
-function lineOption(key, runs, series, settings, hidden) {
-  const text = cssVar("--bs-body-color", "#212529");
-  const muted = cssVar("--bs-secondary-color", "#6c757d");
-  const border = cssVar("--bs-border-color", "#dee2e6");
-  const xName = { step: "step", time: "time", relative: "seconds since start" }[settings.x];
-  return {
-    animation: false,
-    color: COLORS,
-    grid: { left: 8, right: 16, top: 16, bottom: 4, outerBoundsMode: "same", outerBoundsContain: "axisLabel" },
-    tooltip: { trigger: "axis", confine: true, valueFormatter: (v) => (v === null || v === undefined ? "—" : Number(v).toPrecision(5)) },
-    xAxis: {
-      type: settings.x === "time" ? "time" : "value",
-      name: xName,
-      nameLocation: "end",
-      nameTextStyle: { color: muted, fontSize: 11 },
-      min: "dataMin",
-      max: "dataMax",
-      axisLabel: { color: muted, fontSize: 11, hideOverlap: true },
-      axisLine: { lineStyle: { color: border } },
-      splitLine: { show: false },
-    },
-    yAxis: {
-      type: settings.log ? "log" : "value",
-      scale: true,
-      axisLabel: { color: muted, fontSize: 11 },
-      splitLine: { lineStyle: { color: border, type: "dashed" } },
-    },
-    series: runs
-      .map((run, index) => {
-        const s = series[run.id] && series[run.id][key];
-        if (!s || hidden.has(run.id)) return null;
-        const values = smooth(s.values.map(toNumber), settings.smoothing).map((v) => (settings.log && v !== null && v <= 0 ? null : v));
-        const t0 = s.timestamps.length ? s.timestamps[0] : 0;
-        const xs = settings.x === "step" ? s.steps : settings.x === "time" ? s.timestamps : s.timestamps.map((t) => (t - t0) / 1000);
-        return {
-          name: run.name,
-          type: "line",
-          data: xs.map((x, i) => [x, values[i]]),
-          showSymbol: xs.length < 2,
-          connectNulls: false,
-          itemStyle: { color: lineStyle(index).color },
-          lineStyle: { width: 1.5, ...lineStyle(index) },
-        };
-      })
-      .filter(Boolean),
-  };
-}
-
-function parallelOption(config, data) {
-  const text = cssVar("--bs-body-color", "#212529");
-  const muted = cssVar("--bs-secondary-color", "#6c757d");
-  const dims = [
-    ...config.parallel.params.map((p) => ({ kind: p.source === "config" ? "config" : "params", key: p.key })),
-    ...config.parallel.metrics.map((key) => ({ kind: "metrics", key })),
-  ];
-  const axes = dims.map((d, dim) => {
-    const values = data.runs.map((r) => (d.kind === "metrics" ? r.metrics[d.key] && r.metrics[d.key].last : (r[d.kind] || {})[d.key]));
-    const numeric = values.every((v) => v === undefined || v === null || (d.kind === "metrics" ? typeof v === "number" : !Number.isNaN(Number(v)) && v !== ""));
-    const axis = { dim, name: `${{ params: "p:", config: "c:", metrics: "m:" }[d.kind]}${d.key}`, nameTextStyle: { color: text, fontSize: 11 }, axisLabel: { color: muted, fontSize: 10 } };
-    if (!numeric) {
-      axis.type = "category";
-      axis.data = [...new Set(values.filter((v) => v !== undefined && v !== null).map(String))];
-    } else {
-      // Each run is its own series; the axis range must cover all of them.
-      const present = values.filter((v) => v !== undefined && v !== null).map(Number).filter(Number.isFinite);
-      if (present.length) {
-        const lo = Math.min(...present);
-        const hi = Math.max(...present);
-        const pad = hi > lo ? (hi - lo) * 0.05 : Math.abs(hi) * 0.05 || 1;
-        axis.min = lo - pad;
-        axis.max = hi + pad;
-        axis.axisLabel.formatter = (v) => Number(v.toPrecision(3)).toString();
-      }
-    }
-    return { axis, numeric, values };
-  });
-  return {
-    animation: false,
-    color: COLORS,
-    parallel: { left: 60, right: 80, top: 40, bottom: 30 },
-    parallelAxis: axes.map((a) => a.axis),
-    tooltip: { trigger: "item", confine: true },
-    series: data.runs.map((run, index) => ({
-      name: run.name,
-      type: "parallel",
-      lineStyle: { width: 2, opacity: 0.8, ...lineStyle(index) },
-      data: [axes.map((a) => (a.values[index] === undefined || a.values[index] === null ? null : a.numeric ? Number(a.values[index]) : String(a.values[index])))],
-    })),
-  };
-}
-
-// One legend for every chart, as HTML: it wraps (and scrolls past a few lines) instead of
-// paging, and a click hides or shows a run in every chart.
-function buildLegend(list, runs, hidden, redraw) {
-  if (!list) return;
-  list.replaceChildren();
-  runs.forEach((run, index) => {
-    const item = document.createElement("li");
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "compare-legend-item";
-    button.setAttribute("aria-pressed", "true");
-    button.title = `${run.name}: select to hide or show it in the charts`;
-    const swatch = document.createElement("span");
-    swatch.className = "compare-legend-swatch";
-    const style = lineStyle(index);
-    swatch.style.borderTop = `3px ${style.type} ${style.color}`;
-    const name = document.createElement("span");
-    name.className = "compare-legend-name";
-    name.textContent = run.name;
-    button.append(swatch, name);
-    button.addEventListener("click", () => {
-      const hide = !hidden.has(run.id);
-      if (hide) hidden.add(run.id);
-      else hidden.delete(run.id);
-      button.setAttribute("aria-pressed", hide ? "false" : "true");
-      redraw();
-    });
-    item.appendChild(button);
-    list.appendChild(item);
-  });
-}
-
-// The key picker: find keys by text, select the shown ones or none, count what is ticked.
-function initKeyPicker() {
+export function initKeyPicker() {
   const form = document.querySelector("[data-key-picker]");
   if (!form) return;
   const search = form.querySelector("[data-key-search]");
@@ -207,66 +53,270 @@ function initKeyPicker() {
   update();
 }
 
-function settingsFromControls() {
-  return {
-    smoothing: Number(document.getElementById("smoothing")?.value || 0),
-    x: document.getElementById("x-axis")?.value || "step",
-    log: Boolean(document.getElementById("log-scale")?.checked),
-  };
+// Groups of runs by the text of one config or param key ("(none)" when a run lacks it).
+function groupRuns(runs, groupKey) {
+  const colon = groupKey.indexOf(":");
+  const kind = groupKey.slice(0, colon);
+  const key = groupKey.slice(colon + 1);
+  const groups = new Map();
+  for (const run of runs) {
+    const value = (run[kind] || {})[key];
+    const label = value === undefined || value === null ? "(none)" : String(value);
+    if (!groups.has(label)) groups.set(label, []);
+    groups.get(label).push(run);
+  }
+  return [...groups.entries()].map(([label, members], index) => ({
+    id: `group:${label}`,
+    name: `${key} = ${label} (${members.length} run${members.length === 1 ? "" : "s"})`,
+    color: seriesColor(index),
+    runs: members,
+  }));
+}
+
+// The mean and min–max of a group's runs in BINS bins of the x axis: each run's (smoothed)
+// points are averaged per bin, then the runs are combined per bin.
+function aggregate(histories, settings) {
+  const curves = histories.map((s) => {
+    const xs = xValues(s, settings.x);
+    return { xs, ys: smoothed(s.values, settings) || s.values };
+  });
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const { xs } of curves) {
+    if (!xs.length) continue;
+    lo = Math.min(lo, xs[0]);
+    hi = Math.max(hi, xs[xs.length - 1]);
+  }
+  if (lo === Infinity) return { xs: [], mean: [], min: [], max: [] };
+  const width = hi > lo ? (hi - lo) / BINS : 1;
+  const sum = new Float64Array(BINS);
+  const count = new Uint32Array(BINS);
+  const min = new Array(BINS).fill(null);
+  const max = new Array(BINS).fill(null);
+  const runSum = new Float64Array(BINS);
+  const runCount = new Uint32Array(BINS);
+  const xSum = new Float64Array(BINS); // a bin's x: the mean x of its points (steps stay steps)
+  const xCount = new Uint32Array(BINS);
+  for (const { xs, ys } of curves) {
+    runSum.fill(0);
+    runCount.fill(0);
+    for (let i = 0; i < xs.length; i += 1) {
+      if (ys[i] === null) continue;
+      const b = Math.min(BINS - 1, Math.floor((xs[i] - lo) / width));
+      runSum[b] += ys[i];
+      runCount[b] += 1;
+      xSum[b] += xs[i];
+      xCount[b] += 1;
+    }
+    for (let b = 0; b < BINS; b += 1) {
+      if (!runCount[b]) continue;
+      const v = runSum[b] / runCount[b];
+      sum[b] += v;
+      count[b] += 1;
+      if (min[b] === null || v < min[b]) min[b] = v;
+      if (max[b] === null || v > max[b]) max[b] = v;
+    }
+  }
+  const out = { xs: [], mean: [], min: [], max: [] };
+  for (let b = 0; b < BINS; b += 1) {
+    if (!count[b]) continue;
+    out.xs.push(xSum[b] / xCount[b]);
+    out.mean.push(sum[b] / count[b]);
+    out.min.push(min[b]);
+    out.max.push(max[b]);
+  }
+  return out;
+}
+
+function groupOptions(select, runs) {
+  if (!select) return;
+  for (const kind of ["config", "params"]) {
+    const keys = new Set();
+    for (const run of runs) for (const key of Object.keys(run[kind] || {})) keys.add(key);
+    for (const key of [...keys].sort()) {
+      const distinct = new Set(runs.map((r) => String((r[kind] || {})[key])));
+      if (distinct.size < 2 || distinct.size === runs.length) continue; // one group, or one per run
+      const option = document.createElement("option");
+      option.value = `${kind}:${key}`;
+      option.textContent = `${kind === "config" ? "config" : "param"} ${key} (${distinct.size} groups)`;
+      select.appendChild(option);
+    }
+  }
+}
+
+// Each panel's histories come in a request of its own, sent when the panel nears the
+// viewport: the server reads (and downsamples) one key of every run at a time, its workers
+// answer several panels in parallel, and the first panels draw before the last are read.
+// The first answer also brings the runs (names, params, config, summaries): the legend,
+// the grouping choices, parallel coordinates and the scatter start from it.
+function keyUrl(config, key) {
+  const url = new URL(config.dataUrl, window.location.href);
+  url.searchParams.set("keys", key);
+  return url.toString();
 }
 
 export async function initCompare() {
   initKeyPicker();
   const source = document.getElementById("compare-config");
   const container = document.querySelector("[data-compare-charts]");
-  if (!source || !container) return;
+  if (!source) return;
   const config = JSON.parse(source.textContent);
   const note = document.querySelector("[data-compare-note]");
-  let data;
-  try {
-    const response = await fetch(config.dataUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  const board = new Board();
+  const groupSelect = document.getElementById("group-by");
+  const series = {}; // run id -> key -> history
+  const starts = new Map();
+  let runs = null;
+  let runEntries = [];
+  let colors = [];
+  let groups = null;
+  let downsampled = false;
+
+  const history = (run, key) => {
+    const s = series[run.id] && series[run.id][key];
+    if (!s) return null;
+    if (!s.parsed) s.parsed = { steps: s.steps, values: s.values.map(toNumber), times: s.timestamps, downsampled: s.downsampled, start: starts.get(run.id) };
+    return s.parsed;
+  };
+  const sourcesFor = (key) => {
+    if (!runs) return [];
+    if (!groups) {
+      return runEntries
+        .map((entry, index) => {
+          const s = history(runs[index], key);
+          return s ? { ...entry, ...s } : null;
+        })
+        .filter(Boolean);
+    }
+    return groups
+      .map((group) => {
+        const members = group.runs.map((run) => history(run, key)).filter(Boolean);
+        if (!members.length) return null;
+        return { id: group.id, name: group.name, color: group.color, aggregate: aggregate(members, board.settings) };
+      })
+      .filter(Boolean);
+  };
+  const setGroups = () => {
+    const value = groupSelect?.value || "";
+    groups = value && runs ? groupRuns(runs, value) : null;
+    board.hidden.clear();
+    board.highlight = null;
+    board.setLegend(groups || runEntries);
+    if (container) container.dataset.grouped = value ? "true" : "false";
+    board.redraw();
+  };
+  groupSelect?.addEventListener("change", setGroups);
+
+  const started = (body) => {
+    runs = body.runs;
+    colors = runs.map((_, index) => seriesColor(index));
+    runEntries = runs.map((run, index) => ({ id: run.id, name: run.name, color: colors[index] }));
+    for (const run of runs) starts.set(run.id, Date.parse(run.start_time));
+    groupOptions(groupSelect, runs);
+    board.setLegend(runEntries);
+    drawExtras(config, body, colors);
+  };
+  const failed = (message) => {
+    if (container) container.dataset.rendered = "error";
+    if (note) note.textContent = `Could not load the runs' histories (${message}).`;
+  };
+  const load = async (key) => {
+    const response = await fetch(keyUrl(config, key), { credentials: "same-origin", headers: { Accept: "application/json" } });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    data = await response.json();
-  } catch (error) {
-    container.dataset.rendered = "error";
-    if (note) note.textContent = `Could not load the runs' histories (${error.message}).`;
+    const body = await response.json();
+    for (const [runId, byKey] of Object.entries(body.series)) {
+      series[runId] = series[runId] || {};
+      Object.assign(series[runId], byKey);
+      downsampled = downsampled || Object.values(byKey).some((s) => s.downsampled);
+    }
+    if (!runs) started(body);
+    if (note && downsampled) note.textContent = `Long histories are downsampled on the server (${body.method}); the CSV export has every point.`;
+  };
+
+  const figures = container ? [...container.querySelectorAll("[data-compare-chart]")] : [];
+  if (!figures.length) {
+    // No chart: the runs still feed parallel coordinates and the scatter.
+    if (config.runs.length) {
+      try {
+        const url = new URL(config.dataUrl, window.location.href);
+        url.searchParams.set("max_points", "2");
+        const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+        if (response.ok) started(await response.json());
+      } catch {
+        // the tables above still say everything
+      }
+    }
     return;
   }
-  const charts = [];
-  for (const el of container.querySelectorAll("[data-compare-chart]")) {
-    const canvas = el.querySelector("[data-chart-canvas]");
-    const chart = echarts.init(canvas, null, { renderer: "canvas" });
-    chart.on("finished", () => {
-      el.dataset.rendered = "true";
-    });
-    new ResizeObserver(() => chart.resize()).observe(canvas);
-    charts.push({ el, chart, key: el.dataset.key });
+  const panels = new Map();
+  for (const el of figures) {
+    const panel = new Panel(el, () => sourcesFor(el.dataset.key));
+    board.add(panel);
+    panels.set(el, panel);
   }
-  const hidden = new Set();
-  const draw = () => {
-    const settings = settingsFromControls();
-    const label = document.querySelector("[data-smoothing-value]");
-    if (label) label.textContent = settings.smoothing.toFixed(2);
-    for (const { chart, key } of charts) chart.setOption(lineOption(key, data.runs, data.series, settings, hidden), { notMerge: true });
-  };
-  buildLegend(document.querySelector("[data-compare-legend]"), data.runs, hidden, draw);
-  draw();
+  const columnClass = container.className;
+  container.className = "";
+  new Sections(container, { columnClass });
+  drawWhenVisible(figures, (el) => {
+    load(el.dataset.key)
+      .then(() => panels.get(el).draw())
+      .catch((error) => failed(error.message));
+  });
   container.dataset.rendered = "true";
-  for (const id of ["smoothing", "x-axis", "log-scale"]) document.getElementById(id)?.addEventListener("input", draw);
-  document.addEventListener("assay:themechange", draw);
-  if (note) {
-    const down = Object.values(data.series).some((byKey) => Object.values(byKey).some((s) => s.downsampled));
-    note.textContent = down ? `Long histories are downsampled on the server (${data.method}); the CSV export has every point.` : "";
-  }
+}
 
+async function drawExtras(config, data, colors) {
   const parallel = document.querySelector("[data-parallel]");
+  const scatter = document.querySelector("[data-scatter]");
+  if (!parallel && !scatter) return;
+  const extra = await import("./compare-extra.js");
+  const mountChart = (figure, option) => {
+    const canvas = figure.querySelector("[data-chart-canvas]");
+    const chart = echarts.getInstanceByDom(canvas) || echarts.init(canvas, null, { renderer: "canvas" });
+    if (!figure.dataset.bound) {
+      figure.dataset.bound = "true";
+      chart.on("finished", () => {
+        figure.dataset.rendered = "true";
+      });
+      new ResizeObserver(() => chart.resize()).observe(canvas);
+      document.addEventListener("assay:themechange", () => chart.setOption(figure.currentOption(), { notMerge: true }));
+    }
+    figure.currentOption = option;
+    chart.setOption(option(), { notMerge: true });
+  };
   if (parallel && (config.parallel.params.length || config.parallel.metrics.length)) {
-    const canvas = parallel.querySelector("[data-chart-canvas]");
-    const chart = echarts.init(canvas, null, { renderer: "canvas" });
-    chart.on("finished", () => {
-      parallel.dataset.rendered = "true";
-    });
-    new ResizeObserver(() => chart.resize()).observe(canvas);
-    chart.setOption(parallelOption(config, data));
+    mountChart(parallel, () => extra.parallelOption(config, data, colors));
   }
+  if (scatter) initScatter(scatter, data, colors, extra, mountChart);
+}
+
+function initScatter(figure, data, colors, extra, mountChart) {
+  const columns = [];
+  for (const kind of ["config", "params"]) {
+    const keys = new Set();
+    for (const run of data.runs) for (const key of Object.keys(run[kind] || {})) keys.add(key);
+    for (const key of [...keys].sort()) columns.push({ kind, key, label: `${kind === "config" ? "config" : "param"} ${key}` });
+  }
+  const metricKeys = new Set();
+  for (const run of data.runs) for (const key of Object.keys(run.metrics)) metricKeys.add(key);
+  for (const key of [...metricKeys].sort()) columns.push({ kind: "metrics", key, label: `${key} (last)` });
+  const xSelect = figure.querySelector("#scatter-x");
+  const ySelect = figure.querySelector("#scatter-y");
+  if (!xSelect || !ySelect || columns.length < 1) return;
+  columns.forEach((column, index) => {
+    for (const select of [xSelect, ySelect]) {
+      const option = document.createElement("option");
+      option.value = String(index);
+      option.textContent = column.label;
+      select.appendChild(option);
+    }
+  });
+  // Default: the first param or config column against the first metric.
+  const firstMetric = columns.findIndex((c) => c.kind === "metrics");
+  xSelect.value = "0";
+  ySelect.value = String(firstMetric >= 0 ? firstMetric : Math.min(1, columns.length - 1));
+  const draw = () => mountChart(figure, () => extra.scatterOption(data, colors, columns[Number(xSelect.value)], columns[Number(ySelect.value)]));
+  xSelect.addEventListener("change", draw);
+  ySelect.addEventListener("change", draw);
+  draw();
 }

@@ -8,12 +8,10 @@
 //
 // # SECURITY: node labels are user-written (model, run and dataset names): ECharts draws them
 // on the canvas; tooltips are built with textContent; nothing here assigns innerHTML.
-import { GraphChart } from "echarts/charts";
-import { TooltipComponent } from "echarts/components";
-import * as echarts from "echarts/core";
-import { CanvasRenderer } from "echarts/renderers";
+import { install as GraphChart } from "echarts/lib/chart/graph/install.js";
+import { echarts } from "./chart-core.js";
 
-echarts.use([GraphChart, TooltipComponent, CanvasRenderer]);
+echarts.use([GraphChart]);
 
 const COLUMN = { dataset: 0, run: 1, parent: 2, version: 3, child: 4 };
 const SYMBOL = { dataset: "rect", run: "diamond", version: "roundRect" };
