@@ -281,3 +281,21 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class RunsTableLayout(models.Model):
+    """One user's runs table of one project (issue 20): the columns chosen, in order, those of
+    them pinned to the left, and the runs pinned to the top. Written by
+    ``table_services``; a ``?columns=`` in the page's address (a shared link, a saved view)
+    still wins over it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # ``["metrics.loss", "config.optimizer.lr"]``; NULL: never chosen, the project's defaults.
+    columns = models.JSONField(null=True, blank=True)
+    pinned_columns = models.JSONField(default=list, blank=True)
+    pinned_runs = models.JSONField(default=list, blank=True)  # run ids, in the order pinned
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="runstablelayout_project_user_unique")]
