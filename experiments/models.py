@@ -95,6 +95,10 @@ class Run(models.Model):
             models.Index(fields=["project", "-start_time"], name="run_project_start"),
             models.Index(fields=["experiment", "-start_time"], name="run_experiment_start"),
             models.Index(fields=["project", "config_fingerprint", "-start_time"], name="run_project_fingerprint"),
+            # The runs table counts a project's live runs per experiment (index-only, issue 20).
+            models.Index(
+                fields=["project", "experiment"], condition=models.Q(deleted_at__isnull=True), name="run_project_live"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
+from django.core.cache import cache
 from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, QuerySet, Subquery
 
 from accounts import access
@@ -60,10 +61,25 @@ def key_counts(project: Project) -> dict[str, int]:
 POPULAR_SAMPLE = 500
 
 
+# Read on every view of the runs table, changed by the runs that come and go: kept a minute.
+POPULAR_CACHE_SECONDS = 60
+
+
 def popular_keys(project: Project, *, limit: int, sample: int = POPULAR_SAMPLE) -> dict[str, list[str]]:
     """Per kind (metric, param, config), the keys the most of the project's newest ``sample``
     runs logged, most used first (ties by name); ``system/`` metrics are never among them (the
-    SDK logs them for every run)."""
+    SDK logs them for every run). Cached for a minute per project (three aggregates over
+    ~10 rows per run each)."""
+    cache_key = f"popular-keys:{project.pk}:{limit}:{sample}"
+    cached = cache.get(cache_key)
+    if isinstance(cached, dict):
+        return cached
+    out = _popular_keys(project, limit=limit, sample=sample)
+    cache.set(cache_key, out, POPULAR_CACHE_SECONDS)
+    return out
+
+
+def _popular_keys(project: Project, *, limit: int, sample: int) -> dict[str, list[str]]:
     newest = runs_of(project).order_by("-start_time").values("pk")[:sample]
     out: dict[str, list[str]] = {}
     for kind, model in (("metric", MetricSummary), ("param", Param), ("config", ConfigValue)):

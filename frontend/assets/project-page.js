@@ -174,10 +174,10 @@ function initColumnSearch(form) {
   let timer = null;
   let asked = 0;
 
-  function shown() {
-    // Names already in the form outside the results (ticked or offered): not offered twice.
-    return new Set(
-      [...form.querySelectorAll("input[name=columns]")].filter((el) => !results.contains(el)).map((el) => el.value),
+  function checkedElsewhere(name) {
+    // A found key may also be listed in the form (shown or most logged): one state for both.
+    return [...form.querySelectorAll("input[name=columns]")].some(
+      (el) => !results.contains(el) && el.value === name && el.checked,
     );
   }
 
@@ -190,6 +190,7 @@ function initColumnSearch(form) {
     check.name = "columns";
     check.value = name;
     check.id = `col-found-${index}`;
+    check.checked = checkedElsewhere(name);
     const label = document.createElement("label");
     label.className = "form-check-label mono";
     label.htmlFor = check.id;
@@ -218,13 +219,12 @@ function initColumnSearch(form) {
       return;
     }
     if (mine !== asked) return; // a later search answered first
-    const already = shown();
     const keptNames = new Set(kept.map((el) => el.querySelector("input").value));
     const names = [];
     for (const [field, prefix] of COLUMN_KINDS) {
       for (const key of body[field] || []) names.push(`${prefix}.${key}`);
     }
-    const fresh = names.filter((n) => !already.has(n) && !keptNames.has(n));
+    const fresh = names.filter((n) => !keptNames.has(n));
     const rows = fresh.map((name, i) => row(name, `${mine}-${i}`));
     const note = document.createElement("p");
     note.className = "text-body-secondary mb-0";
@@ -238,6 +238,13 @@ function initColumnSearch(form) {
   input.addEventListener("input", () => {
     clearTimeout(timer);
     timer = setTimeout(search, 150);
+  });
+  form.addEventListener("change", (event) => {
+    const changed = event.target;
+    if (!changed.matches("input[name=columns]")) return;
+    for (const twin of form.querySelectorAll("input[name=columns]")) {
+      if (twin !== changed && twin.value === changed.value) twin.checked = changed.checked;
+    }
   });
   input.addEventListener("keydown", (event) => {
     // Enter searches at once instead of submitting the column form.
