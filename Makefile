@@ -5,7 +5,7 @@ PIP := .venv/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format services chromium frontend migrate bench stack clean mlflow-yardstick
+.PHONY: run test lint format services chromium frontend static migrate bench stack clean mlflow-yardstick
 
 # --- set-up (each step re-runs only when its inputs change) -------------------------------
 .venv/.runtime: requirements.lock
@@ -46,9 +46,14 @@ frontend: frontend/static/dist/.built
 migrate: .venv/.runtime
 	$(PY) manage.py migrate --noinput -v 0
 
+# Static files with hashed names and gzip/brotli copies (config/settings.py, STORAGES), served
+# by WhiteNoise with a year's Cache-Control; collected again only when a source changed.
+static: .venv/.runtime frontend
+	$(PY) manage.py collectstatic_if_changed -v 0
+
 # --- the embedded default: SQLite, local artifacts, eager tasks, in-memory channel layer ---
 # (--lifespan off: Django has no ASGI lifespan; without it uvicorn says so at every start.)
-run: .venv/.runtime frontend migrate
+run: .venv/.runtime frontend static migrate
 	@echo "Assay on http://$(HOST):$(PORT)/  (first admin: $(PY) manage.py createsuperuser)"
 	ASSAY_PUBLIC_URL="$${ASSAY_PUBLIC_URL:-http://$(HOST):$(PORT)}" \
 	  .venv/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --no-access-log --lifespan off

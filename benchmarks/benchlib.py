@@ -78,8 +78,10 @@ def manage(env: dict[str, str], *args: str) -> str:
 def prepare(dbname: str, env: dict[str, str]) -> str:
     """Fresh database, migrated, with a superuser; returns an API token for it."""
     recreate_database(dbname)
-    Path(env["ASSAY_VAR_DIR"], "static").mkdir(parents=True, exist_ok=True)  # WhiteNoise warns otherwise
     manage(env, "migrate", "--noinput", "-v", "0")
+    # Pages link the hashed names of collected files (config/settings.py, STORAGES); collected
+    # again only when a source changed.
+    manage(env, "collectstatic_if_changed", "-v", "0")
     user_env = dict(
         env,
         DJANGO_SUPERUSER_USERNAME=USERNAME,

@@ -9,6 +9,11 @@ import tempfile
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/assay")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("ASSAY_VAR_DIR", tempfile.mkdtemp(prefix="assay-test-var-"))
+# One collection of the static files for every test process and run (frontend/static_files.py
+# collects again only when a source changed); subprocess servers inherit it.
+os.environ.setdefault(
+    "ASSAY_STATIC_ROOT", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var", "test-static")
+)
 os.environ.setdefault("ASSAY_SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
 
 from config.settings import *  # noqa: F403

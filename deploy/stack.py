@@ -228,11 +228,11 @@ class Stack:
         metrics_dir = self.log_dir.parent / "prometheus"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
-        # Static files are served through the finders; an absent STATIC_ROOT only warns.
-        (self.log_dir.parent / "static").mkdir(parents=True, exist_ok=True)
         ensure_database(self.database_url)
         if migrate:
             self.manage("migrate", "--noinput", "-v", "0")
+        # Pages link the hashed names of collected files (config/settings.py, STORAGES).
+        self.manage("collectstatic_if_changed", "-v", "0")
         self.start_s3()
         self.start_workers()
         self.start_web()

@@ -95,6 +95,10 @@ class Run(models.Model):
             models.Index(fields=["project", "-start_time"], name="run_project_start"),
             models.Index(fields=["experiment", "-start_time"], name="run_experiment_start"),
             models.Index(fields=["project", "config_fingerprint", "-start_time"], name="run_project_fingerprint"),
+            # The runs table counts a project's live runs per experiment (index-only, issue 20).
+            models.Index(
+                fields=["project", "experiment"], condition=models.Q(deleted_at__isnull=True), name="run_project_live"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -298,3 +302,21 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class RunsTableLayout(models.Model):
+    """One user's runs table of one project (issue 20): the columns chosen, in order, those of
+    them pinned to the left, and the runs pinned to the top. Written by
+    ``table_services``; a ``?columns=`` in the page's address (a shared link, a saved view)
+    still wins over it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # ``["metrics.loss", "config.optimizer.lr"]``; NULL: never chosen, the project's defaults.
+    columns = models.JSONField(null=True, blank=True)
+    pinned_columns = models.JSONField(default=list, blank=True)
+    pinned_runs = models.JSONField(default=list, blank=True)  # run ids, in the order pinned
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="runstablelayout_project_user_unique")]

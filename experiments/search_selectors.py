@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
+from django.core.cache import cache
 from django.db.models import Avg, Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Subquery
 
 from accounts import access
@@ -20,11 +21,13 @@ from experiments.models import (
     Param,
     ProjectKey,
     Run,
+    RunsTableLayout,
     SavedView,
     Tag,
 )
 from experiments.query import parser
 from experiments.query.compiler import VALUE_MODELS, ValueModel
+from experiments.selectors import runs_of
 
 if TYPE_CHECKING:
     from accounts.access import AnyUser
@@ -43,6 +46,56 @@ def project_keys(project: Project, *, contains: str = "", limit: int = 50) -> di
         out[name] = keys[:limit]
     out["attributes"] = [a for a in parser.ATTRIBUTE_NAMES if contains.lower() in a]
     return out
+
+
+def key_counts(project: Project) -> dict[str, int]:
+    """How many keys of each kind the project's runs logged (one index-only count)."""
+    counts = {kind: 0 for kind in ProjectKey.Kind.values}
+    for row in ProjectKey.objects.filter(project=project).values("kind").annotate(n=Count("pk")).order_by():
+        counts[row["kind"]] = row["n"]
+    return counts
+
+
+# The default columns of the runs table come from the newest runs: what a project logs now,
+# read in a bounded number of rows however many runs it holds.
+POPULAR_SAMPLE = 500
+
+
+# Read on every view of the runs table, changed by the runs that come and go: kept a minute.
+POPULAR_CACHE_SECONDS = 60
+
+
+def popular_keys(project: Project, *, limit: int, sample: int = POPULAR_SAMPLE) -> dict[str, list[str]]:
+    """Per kind (metric, param, config), the keys the most of the project's newest ``sample``
+    runs logged, most used first (ties by name); ``system/`` metrics are never among them (the
+    SDK logs them for every run). Cached for a minute per project (three aggregates over
+    ~10 rows per run each)."""
+    cache_key = f"popular-keys:{project.pk}:{limit}:{sample}"
+    cached = cache.get(cache_key)
+    if isinstance(cached, dict):
+        return cached
+    out = _popular_keys(project, limit=limit, sample=sample)
+    cache.set(cache_key, out, POPULAR_CACHE_SECONDS)
+    return out
+
+
+def _popular_keys(project: Project, *, limit: int, sample: int) -> dict[str, list[str]]:
+    newest = runs_of(project).order_by("-start_time").values("pk")[:sample]
+    out: dict[str, list[str]] = {}
+    for kind, model in (("metric", MetricSummary), ("param", Param), ("config", ConfigValue)):
+        qs = model.objects.filter(run_id__in=newest)
+        if kind == "metric":
+            qs = qs.exclude(key__startswith="system/")
+        rows = qs.values("key").annotate(n=Count("run_id")).order_by("-n", "key")[:limit]
+        out[kind] = [row["key"] for row in rows]
+    return out
+
+
+def table_layout_of(user: AnyUser | None, project: Project) -> RunsTableLayout | None:
+    """``user``'s runs-table layout of ``project``, if they ever chose one."""
+    if user is None or not user.is_authenticated:
+        return None
+    return RunsTableLayout.objects.filter(project=project, user_id=user.pk).first()
 
 
 def _columns(history: metrics.History) -> dict[str, Any]:

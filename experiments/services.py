@@ -634,7 +634,7 @@ def figure_confusion_matrix_add(*, run: Run, name: str, labels: Any, matrix: Any
 # --- saved views of the runs table (issue 6) ------------------------------------------------------
 
 # The query-string parameters a saved view keeps (anything else, e.g. page, is dropped).
-SAVED_VIEW_PARAMETERS = ("filter", "sort", "order_by", "columns", "group_by", "experiment")
+SAVED_VIEW_PARAMETERS = ("filter", "sort", "order_by", "columns", "pin", "group_by", "experiment")
 MAX_SAVED_VIEWS_PER_PROJECT = 100
 
 

@@ -10,30 +10,48 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Max
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString
+from django.views.decorators.http import require_POST
 
 from accounts import access
 from accounts.access import access_project
 from accounts.models import Project
 from accounts.selectors import projects_visible_to
-from experiments import search_selectors, selectors
+from experiments import search_selectors, selectors, table_services
+from experiments.access import access_run
 from experiments.models import Experiment, Run
 from experiments.query.parser import FilterError
-from frontend.errors import policy_errors
-from frontend.runs_table import COLUMN_PREFIXES, DEFAULT_SORT, KEY_LIST_LIMIT, KIND_PREFIXES, Column, chosen_columns
+from frontend.common import request_user
+from frontend.errors import form_errors, policy_errors
+from frontend.runs_table import (
+    COLUMN_PREFIXES,
+    DEFAULT_SORT,
+    KEY_LIST_LIMIT,
+    KIND_PREFIXES,
+    Cell,
+    Column,
+    cells_html,
+    chosen_columns,
+    metric_cell,
+    pinned_columns,
+    text_cell,
+)
+from frontend.search_views import MAX_COMPARE_RUNS
 from live.eventlog import current_seq
 from live.topics import project_topic
 from reviews import selectors as review_selectors
 
 RUNS_PER_PAGE = 50
+# Keys of each kind listed in the column menu, most used first; the menu's search finds the rest.
+POPULAR_LISTED = 30
 
 
 # --- home -----------------------------------------------------------------------------------
@@ -71,6 +89,7 @@ class Header:
     aria_sort: str | None
     numeric: bool = False
     group: str = ""
+    pinned: bool = False
 
 
 @dataclass
@@ -78,7 +97,12 @@ class Row:
     run: Run
     duration: float | None
     running: bool
-    cells: list[tuple[Column, Any]] = field(default_factory=list)
+    pinned: bool = False
+    cells: list[Cell] = field(default_factory=list)
+
+    @property
+    def cells_html(self) -> SafeString:
+        return cells_html(self.cells)
 
 
 def _query(base: QueryDict, **changes: str | None) -> str:
@@ -94,7 +118,14 @@ def _query(base: QueryDict, **changes: str | None) -> str:
 
 
 def _header(
-    request: HttpRequest, label: str, sort: str, current: str, *, numeric: bool = False, group: str = ""
+    request: HttpRequest,
+    label: str,
+    sort: str,
+    current: str,
+    *,
+    numeric: bool = False,
+    group: str = "",
+    pinned: bool = False,
 ) -> Header:
     # First click sorts ascending, the next one descending, and so on.
     if current == sort:
@@ -110,11 +141,24 @@ def _header(
         aria_sort=aria,
         numeric=numeric,
         group=group,
+        pinned=pinned,
     )
 
 
 def _experiment_with_counts(project: Project) -> list[Experiment]:
-    return list(selectors.experiments_of(project).annotate(run_count=Count("runs")))
+    """The project's experiments, each with ``run_count``: its runs not deleted, counted in one
+    index-only scan (``run_project_live``) rather than a join over every run row."""
+    experiments = list(selectors.experiments_of(project))
+    counts = dict(
+        selectors.runs_of(project)
+        .order_by()
+        .values("experiment_id")
+        .annotate(n=Count("*"))
+        .values_list("experiment_id", "n")
+    )
+    for e in experiments:
+        e.run_count = counts.get(e.pk, 0)  # type: ignore[attr-defined]
+    return experiments
 
 
 @dataclass
@@ -194,12 +238,32 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
             runs_qs = runs_qs.none()
 
     keys = search_selectors.project_keys(proj, limit=KEY_LIST_LIMIT)
-    key_lists = {"metric": keys["metrics"], "param": keys["params"], "config": keys["config"], "tag": keys["tags"]}
-    columns = chosen_columns(request, proj, key_lists, problems)
+    layout = search_selectors.table_layout_of(request.user, proj)
+    popular = search_selectors.popular_keys(proj, limit=POPULAR_LISTED)
+    columns = chosen_columns(request, proj, problems, saved=layout.columns if layout else None, popular=popular)
+    pinned = pinned_columns(request, columns, layout.pinned_columns if layout else [])
+    # Pinned columns come first, right after the run's name (and stay there when scrolling).
+    columns = pinned + [c for c in columns if c not in pinned]
 
-    page = Paginator(runs_qs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
-    runs: list[Run] = list(page.object_list)
-    # Only the runs of this page: three queries whatever the size of the project.
+    # Runs pinned to the top: on every page, whatever the filter, and not again below.
+    pinned_ids = list(layout.pinned_runs) if layout else []
+    pinned_runs: list[Run] = []
+    matching_pinned = 0
+    if pinned_ids:
+        by_id = {r.pk: r for r in selectors.runs_of(proj).filter(pk__in=pinned_ids)}
+        pinned_runs = [by_id[i] for i in pinned_ids if i in by_id]
+        matching_pinned = runs_qs.filter(pk__in=pinned_ids).count() if filter_error is None else 0
+        runs_qs = runs_qs.exclude(pk__in=pinned_ids)
+
+    paginator = Paginator(runs_qs, RUNS_PER_PAGE)
+    if not filter_text and filter_error is None:
+        # Unfiltered, the count is known already (the experiments' counts): no second scan.
+        known = experiment.run_count if experiment is not None else sum(e.run_count for e in experiments)  # type: ignore[attr-defined]
+        paginator.count = known - matching_pinned  # type: ignore[misc]
+    page = paginator.get_page(request.GET.get("page"))
+    page_runs: list[Run] = list(page.object_list)
+    runs = pinned_runs + page_runs
+    # Only the runs shown: four queries whatever the size of the project.
     metric_columns = [c.key for c in columns if c.kind == "metric"]
     param_columns = [c.key for c in columns if c.kind == "param"]
     tag_columns = [c.key for c in columns if c.kind == "tag"]
@@ -211,23 +275,26 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
 
     now = timezone.now()
     rows: list[Row] = []
+    pinned_set = {r.pk for r in pinned_runs}
     for run in runs:
         running = run.end_time is None
         row = Row(
             run=run,
             duration=(now - run.start_time).total_seconds() if running else run.duration_seconds,
             running=running,
+            pinned=run.pk in pinned_set,
         )
         for column in columns:
+            stick = column in pinned
             if column.kind == "metric":
                 summary = summaries.get(run.id, {}).get(column.key)
-                row.cells.append((column, summary.last if summary is not None else None))
+                row.cells.append(metric_cell(column, summary.last if summary is not None else None, pinned=stick))
             elif column.kind == "param":
-                row.cells.append((column, params.get(run.id, {}).get(column.key)))
+                row.cells.append(text_cell(column, params.get(run.id, {}).get(column.key), pinned=stick))
             elif column.kind == "config":
-                row.cells.append((column, config.get(run.id, {}).get(column.key)))
+                row.cells.append(text_cell(column, config.get(run.id, {}).get(column.key), pinned=stick))
             else:
-                row.cells.append((column, tags.get(run.id, {}).get(column.key)))
+                row.cells.append(text_cell(column, tags.get(run.id, {}).get(column.key), pinned=stick))
         rows.append(row)
 
     group_column = _group_by(request, problems)
@@ -261,10 +328,48 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         _header(request, "Started", "start_time", sort),
         _header(request, "Duration", "duration", sort, numeric=True),
     ]
-    column_headers = [_header(request, c.key, c.name, sort, numeric=c.kind == "metric", group=c.kind) for c in columns]
+    pinned_names = {c.name for c in pinned}
+    column_headers = [
+        _header(request, c.key, c.name, sort, numeric=c.kind == "metric", group=c.kind, pinned=c.name in pinned_names)
+        for c in columns
+    ]
     chosen_names = {c.name for c in columns}
     current_query = request.GET.copy()
     current_query.pop("page", None)
+    # A saved view keeps the columns shown, wherever they came from (address, layout, defaults).
+    view_query = current_query.copy()
+    view_query["columns"] = ",".join(c.name for c in columns)
+    view_query["pin"] = ",".join(c.name for c in pinned)
+    if not view_query["pin"]:
+        view_query.pop("pin")
+    # Where the column and pin forms send the user back: this view, minus what they change.
+    back_query = current_query.copy()
+    for name in ("columns", "pin"):
+        back_query.pop(name, None)
+    counts = search_selectors.key_counts(proj)
+    more_columns = [
+        (
+            legend,
+            kind,
+            [(f"{KIND_PREFIXES[kind]}.{k}", k) for k in listed if f"{KIND_PREFIXES[kind]}.{k}" not in chosen_names],
+        )
+        for legend, kind, listed in (
+            ("Summary metrics (last value), most logged", "metric", popular["metric"]),
+            ("Config, most logged", "config", popular["config"]),
+            ("Params, most logged", "param", popular["param"]),
+            ("Tags", "tag", keys["tags"][:POPULAR_LISTED]),
+        )
+    ]
+    # "Compare all matching": the compare page reads the same filter (experiment included).
+    compare_filter = filter_text
+    if experiment is not None:
+        clause = f"attributes.experiment = {_quote_filter_value(experiment.name)}"
+        compare_filter = f"({filter_text}) and {clause}" if filter_text else clause
+    compare_all_url = (
+        reverse("project-compare", args=[proj.team.name, proj.name])
+        + "?"
+        + QueryDict.fromkeys(["filter"], value=compare_filter).urlencode()
+    )
     context = {
         "project": proj,
         "experiments": experiments,
@@ -281,7 +386,7 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         "filter_caret_pad": " " * filter_error.position if filter_error else "",
         "group_hidden": [
             (name, value)
-            for name in ("experiment", "sort", "filter", "columns")
+            for name in ("experiment", "sort", "filter", "columns", "pin")
             for value in request.GET.getlist(name)
             if value
         ],
@@ -290,22 +395,33 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         "groups_truncated": groups_truncated,
         "group_metric_columns": metric_columns,
         "same_config_group": SAME_CONFIG_GROUP.name,
-        "group_choices": [f"config.{k}" for k in keys["config"]]
-        + [f"params.{k}" for k in keys["params"]]
-        + [f"tags.{k}" for k in keys["tags"]],
-        "keys_truncated": keys["truncated"],
-        "available_metrics": [(f"metrics.{k}", k, f"metrics.{k}" in chosen_names) for k in keys["metrics"]],
-        "available_params": [(f"params.{k}", k, f"params.{k}" in chosen_names) for k in keys["params"]],
-        "available_config": [(f"config.{k}", k, f"config.{k}" in chosen_names) for k in keys["config"]],
-        "available_tags": [(f"tags.{k}", k, f"tags.{k}" in chosen_names) for k in keys["tags"]],
-        "chosen_columns": ",".join(c.name for c in columns),
+        "group_choices": [
+            (choice, group_column is not None and group_column.name == choice)
+            for choice in [f"config.{k}" for k in keys["config"]]
+            + [f"params.{k}" for k in keys["params"]]
+            + [f"tags.{k}" for k in keys["tags"]]
+        ],
+        # Row links are built from these, not reversed ~100 times per page.
+        "runs_base": reverse("project", args=[proj.team.name, proj.name]) + "runs/",
+        "shown_columns": [(c, c.name in pinned_names) for c in columns],
+        "more_columns": [group for group in more_columns if group[2]],
+        "key_count": sum(counts.values()),
+        "chosen_columns": ",".join(c.name for c in columns) if "columns" in request.GET else "",
+        "chosen_pins": ",".join(c.name for c in pinned) if "pin" in request.GET else "",
+        "back_query": back_query.urlencode(),
+        "layout_saved": layout is not None and layout.columns is not None,
+        "pinned_count": len(pinned_runs),
+        "compare_all_url": compare_all_url,
+        "matching_count": page.paginator.count + matching_pinned if filter_error is None else 0,
+        "max_compare": MAX_COMPARE_RUNS,
         "all_runs_url": _query(request.GET, experiment=None, page=None),
         "experiment_links": [
             (e, _query(request.GET, experiment=e.name, page=None), experiment is not None and e.pk == experiment.pk)
             for e in experiments
         ],
-        "colspan": 2 + len(headers) + len(column_headers),
+        "colspan": 3 + len(headers) + len(column_headers),
         "current_query": current_query.urlencode(),
+        "view_query": view_query.urlencode(),
         "export_url": reverse("project-export", args=[proj.team.name, proj.name]) + "?" + current_query.urlencode(),
         "saved_views": list(search_selectors.saved_views_of(request.user, proj)),
         "keys_url": reverse("api-project-keys", args=[proj.team.name, proj.name]),
@@ -316,3 +432,59 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         "can_manage_webhooks": access.can(request.user, "webhook.manage", proj, annotated=proj),
     }
     return render(request, "frontend/project.html", context)
+
+
+# --- the runs table's layout: columns chosen and pinned, runs pinned (issue 20) ---------------
+
+# What the column and pin forms may carry back to the page (anything else is dropped).
+BACK_PARAMETERS = ("experiment", "filter", "sort", "order_by", "group_by", "page")
+
+
+def _back(request: HttpRequest, proj: Project) -> HttpResponseRedirect:
+    back = QueryDict(request.POST.get("back", "")[:8000])
+    query = QueryDict(mutable=True)
+    for name in BACK_PARAMETERS:
+        values = back.getlist(name)
+        if values:
+            query.setlist(name, values)
+    encoded = query.urlencode()
+    return HttpResponseRedirect(
+        reverse("project", args=[proj.team.name, proj.name]) + (f"?{encoded}" if encoded else "")
+    )
+
+
+@login_required
+@require_POST
+def table_columns(request: HttpRequest, team: str, project: str) -> HttpResponse:
+    """The column menu's form: keep the ticked columns (in the form's order) and pins as the
+    user's own table of this project, or ``reset`` to the project's defaults."""
+    with policy_errors():
+        proj = access_project(request.user, team, project)
+    with form_errors(request, "The columns were not saved"):
+        if request.POST.get("reset"):
+            table_services.table_columns_reset(user=request_user(request), project=proj)
+        else:
+            table_services.table_columns_set(
+                user=request_user(request),
+                project=proj,
+                columns=request.POST.getlist("columns"),
+                pinned=request.POST.getlist("pinned"),
+            )
+    return _back(request, proj)
+
+
+@login_required
+@require_POST
+def run_pin(request: HttpRequest, team: str, project: str, run_id: str) -> HttpResponse:
+    """Pin a run to the top of the user's runs table (``pinned=1``) or unpin it (``pinned=0``)."""
+    with policy_errors():
+        run = access_run(request.user, run_id)
+    # The URL names the run's project; a run reached through another project's URL is not there.
+    if run.project.team.name.lower() != team.lower() or run.project.name.lower() != project.lower():
+        raise Http404("Not found.")
+    wanted = request.POST.get("pinned", "")
+    with form_errors(request, "The run was not pinned"):
+        table_services.table_run_pin(
+            user=request_user(request), project=run.project, run=run, pinned={"1": True, "0": False}.get(wanted, wanted)
+        )
+    return _back(request, run.project)

@@ -4,6 +4,7 @@ and (artifact_views) its artifacts. Thin: the policy loads and checks, the selec
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from accounts import access
 from core import textdiff
 from experiments import selectors, services, tried
 from experiments.access import access_run
-from experiments.models import Figure, MetricSummary, Run
+from experiments.models import Figure, MetricSummary, Run, RunStatus
 from frontend.artifact_views import artifact_context
 from frontend.common import request_user
 from frontend.errors import form_errors, policy_errors
@@ -84,6 +85,40 @@ def _info_sections(info: dict[str, Any]) -> list[InfoSection]:
             items.append(item)
         sections.append(InfoSection(key=name, title=INFO_SECTIONS.get(name, str(name).capitalize()), items=items))
     return sections
+
+
+@dataclass
+class RunError:
+    """What ended a failed or killed run, shown at the top of its page: the exception the SDK
+    recorded (``info.error``: type, message, traceback; sdk/src/assay/run.py ``error_info``)."""
+
+    kind: str
+    message: str
+    where: str
+    traceback: str
+
+
+# The innermost frame of a Python traceback: ``  File "train.py", line 12, in step``.
+_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (.+)$', re.MULTILINE)
+
+
+def run_error(run: Run) -> RunError | None:
+    """The error of a run that did not finish well, or None. A failed run without a recorded
+    error still gets a line saying so (the status alone is not an explanation)."""
+    if run.status not in (RunStatus.FAILED, RunStatus.KILLED):
+        return None
+    error = run.info.get("error") if isinstance(run.info, dict) else None
+    if not isinstance(error, dict):
+        return RunError(kind="", message="", where="", traceback="")
+    traceback = str(error.get("traceback") or "")
+    frames = _FRAME.findall(traceback)
+    where = f"{frames[-1][0]}, line {frames[-1][1]}, in {frames[-1][2]}" if frames else ""
+    return RunError(
+        kind=str(error.get("type") or ""),
+        message=str(error.get("message") or ""),
+        where=where,
+        traceback=traceback,
+    )
 
 
 def single_point(summary: MetricSummary) -> bool:
@@ -153,7 +188,13 @@ def run_page(request: HttpRequest, team: str, project: str, run_id: str) -> Http
         "charts": charts,
         "single_values": single_values,
         "figures": figures,
-        "info_sections": _info_sections(run.info if isinstance(run.info, dict) else {}),
+        "run_error": (error := run_error(run)),
+        # The error is at the top of the page; the info sections below leave it out then.
+        "info_sections": _info_sections(
+            {k: v for k, v in run.info.items() if not (k == "error" and error is not None)}
+            if isinstance(run.info, dict)
+            else {}
+        ),
         "info_json": json.dumps(run.info, indent=2, ensure_ascii=False, default=str) if run.info else "",
         "config_json": json.dumps(run.config, indent=2, ensure_ascii=False, default=str) if run.config else "",
         "sdk_project": run.project.path,

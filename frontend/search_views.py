@@ -27,7 +27,7 @@ from experiments.models import Figure, MetricSummary, Run
 from experiments.query.parser import FilterError
 from frontend.common import request_user
 from frontend.errors import form_errors, policy_errors
-from frontend.runs_table import DEFAULT_SORT, KEY_LIST_LIMIT, chosen_columns
+from frontend.runs_table import DEFAULT_COLUMNS_PER_KIND, DEFAULT_SORT, chosen_columns
 
 # The compare API's limit (experiments.access.MAX_RUNS_AT_ONCE); more runs are compared by
 # grouping them (the charts' "Group runs by").
@@ -103,12 +103,17 @@ def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
     problems: list[str] = []
     ids = _ids(request.GET)
     filter_text = request.GET.get("filter", "").strip()
-    if not ids and filter_text:
+    # ``?filter=`` (the runs table's "Compare all matching"; empty: every run of the project).
+    if not ids and "filter" in request.GET:
         try:
             qs, _, _ = selectors.runs_search(
                 proj, filter_text=filter_text, order_by=request.GET.getlist("order_by") or ["start_time DESC"]
             )
             ids = list(qs.values_list("pk", flat=True)[:COMPARE_BY_FILTER])
+            if len(ids) == COMPARE_BY_FILTER and (matching := qs.count()) > COMPARE_BY_FILTER:
+                problems.append(
+                    f"Comparing the newest {COMPARE_BY_FILTER} of the {matching:,} runs matching the filter."
+                )
         except FilterError as exc:
             problems.append(f"Invalid filter at position {exc.position}: {exc.message}")
     if len(ids) > MAX_COMPARE_RUNS:
@@ -291,12 +296,14 @@ def project_export(request: HttpRequest, team: str, project: str) -> StreamingHt
         return HttpResponse(
             f"Invalid {exc.source} at position {exc.position}: {exc.message}", status=400, content_type="text/plain"
         )  # type: ignore[return-value]
-    keys = search_selectors.project_keys(proj, limit=KEY_LIST_LIMIT)
+    # The columns of the page the export was asked from: the address's, the user's or the defaults.
+    layout = search_selectors.table_layout_of(request.user, proj)
     columns = chosen_columns(
         request,
         proj,
-        {"metric": keys["metrics"], "param": keys["params"], "config": keys["config"], "tag": keys["tags"]},
         [],
+        saved=layout.columns if layout else None,
+        popular=search_selectors.popular_keys(proj, limit=DEFAULT_COLUMNS_PER_KIND),
     )
 
     def rows() -> Iterator[list[Any]]:

@@ -209,6 +209,9 @@ project_patterns = [
         artifact_views.artifact_thumbnail,
         name="artifact-thumbnail",
     ),
+    # The runs table's layout, per user (issue 20).
+    path("<str:team>/<str:project>/table/columns/", project_views.table_columns, name="project-table-columns"),
+    path("<str:team>/<str:project>/runs/<str:run_id>/pin/", project_views.run_pin, name="run-pin"),
 ]
 
 urlpatterns = account_patterns + registry_patterns + review_patterns + report_patterns + project_patterns

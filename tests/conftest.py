@@ -6,24 +6,35 @@ bearer tokens, issued by ``accounts.services.token_create``."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
-from django.conf import settings
+from django.contrib.staticfiles import handlers as staticfiles_handlers
+from django.contrib.staticfiles.handlers import StaticFilesHandler
 from rest_framework.test import APIClient
 
 from accounts.models import Project, ProjectRole, Team, User
 from accounts.services import team_create, team_member_add, token_create
 from experiments.models import Experiment, Run
+from frontend.static_files import collect_if_changed
 from tests.factories import ExperimentFactory, ProjectFactory, ProjectGrantFactory, RunFactory, UserFactory
 
 ClientFor = Callable[[User | None], APIClient]
 
 
+class _ThroughWhiteNoise(StaticFilesHandler):
+    """pytest-django's live_server would answer /static/ from the finders, which know no
+    hashed name: let the request reach WhiteNoise, as in production."""
+
+    def _should_handle(self, path: str) -> bool:
+        return False
+
+
 @pytest.fixture(autouse=True, scope="session")
-def _static_root() -> None:
-    # WhiteNoise warns on every request when STATIC_ROOT is missing (tests never collectstatic).
-    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+def _static_files() -> None:
+    # Pages link hashed names from the manifest (config/settings.py, STORAGES): collect first,
+    # once for every worker and run (only again when a source changed).
+    collect_if_changed()
+    staticfiles_handlers.StaticFilesHandler = _ThroughWhiteNoise  # type: ignore[misc]
 
 
 @pytest.fixture

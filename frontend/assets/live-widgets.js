@@ -120,8 +120,9 @@ function runUpdated(run) {
     const meta = document.querySelector(`[data-run-header="${CSS.escape(run.id)}"] ~ [data-live-part="run-meta"]`);
     if (meta) stopDurations(meta);
   }
-  // Durations, end times and the last values of a finished run: the server's rendering.
-  refreshParts(["runs", "run-meta", "project-meta"]);
+  // Durations, end times and the last values of a finished run, a failed run's error: the
+  // server's rendering.
+  refreshParts(["runs", "run-meta", "run-error", "project-meta"]);
 }
 
 function runCreated() {

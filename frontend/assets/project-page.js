@@ -1,5 +1,7 @@
-// The project page: key completion in the query bar, group-by that applies on change, and
-// the "Compare selected" button that follows the runs' checkboxes.
+// The project page: key completion in the query bar, group-by that applies on change, the
+// "Compare selected" button that follows the runs' checkboxes (and "select this page"), the
+// column menu's key search (the keys API, server-side: a project may have thousands of keys),
+// and the columns pinned to the left (sticky, their offsets measured here).
 //
 // # SECURITY: keys come from the API and users wrote them: suggestions are built with
 // textContent only, never innerHTML.
@@ -147,6 +149,138 @@ function initCompareSelection() {
   updateCompareButton();
 }
 
+function initSelectPage() {
+  document.addEventListener("change", (event) => {
+    if (!event.target.matches("[data-select-page]")) return;
+    for (const box of document.querySelectorAll("[data-compare-checkbox]")) box.checked = event.target.checked;
+    updateCompareButton();
+  });
+}
+
+const COLUMN_KINDS = [
+  ["metrics", "metrics"],
+  ["config", "config"],
+  ["params", "params"],
+  ["tags", "tags"],
+];
+
+function initColumnSearch(form) {
+  const input = form.querySelector("#column-search");
+  const results = form.querySelector("#column-search-results");
+  const box = form.querySelector("[data-column-results]");
+  const url = form.dataset.keysUrl;
+  if (!input || !results || !box || !url || input.dataset.bound) return;
+  input.dataset.bound = "1";
+  let timer = null;
+  let asked = 0;
+
+  function checkedElsewhere(name) {
+    // A found key may also be listed in the form (shown or most logged): one state for both.
+    return [...form.querySelectorAll("input[name=columns]")].some(
+      (el) => !results.contains(el) && el.value === name && el.checked,
+    );
+  }
+
+  function row(name, index) {
+    const div = document.createElement("div");
+    div.className = "form-check";
+    const check = document.createElement("input");
+    check.type = "checkbox";
+    check.className = "form-check-input";
+    check.name = "columns";
+    check.value = name;
+    check.id = `col-found-${index}`;
+    check.checked = checkedElsewhere(name);
+    const label = document.createElement("label");
+    label.className = "form-check-label mono";
+    label.htmlFor = check.id;
+    label.textContent = name;
+    div.append(check, label);
+    return div;
+  }
+
+  async function search() {
+    const text = input.value.trim();
+    const mine = ++asked;
+    // Ticked results stay (they are part of what Apply saves); the others are replaced.
+    const kept = [...results.querySelectorAll("input:checked")].map((el) => el.closest(".form-check"));
+    if (!text) {
+      results.replaceChildren(...kept);
+      box.hidden = kept.length === 0;
+      return;
+    }
+    const params = new URLSearchParams({ q: text, limit: "25" });
+    let body;
+    try {
+      const response = await fetch(`${url}?${params}`, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!response.ok) return;
+      body = await response.json();
+    } catch {
+      return;
+    }
+    if (mine !== asked) return; // a later search answered first
+    const keptNames = new Set(kept.map((el) => el.querySelector("input").value));
+    const names = [];
+    for (const [field, prefix] of COLUMN_KINDS) {
+      for (const key of body[field] || []) names.push(`${prefix}.${key}`);
+    }
+    const fresh = names.filter((n) => !keptNames.has(n));
+    const rows = fresh.map((name, i) => row(name, `${mine}-${i}`));
+    const note = document.createElement("p");
+    note.className = "text-body-secondary mb-0";
+    note.dataset.testid = "column-search-note";
+    if (!names.length) note.textContent = `No key contains “${text}”.`;
+    else if (body.truncated) note.textContent = "More keys match: type more of the name.";
+    results.replaceChildren(...kept, ...rows, ...(note.textContent ? [note] : []));
+    box.hidden = false;
+  }
+
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(search, 150);
+  });
+  form.addEventListener("change", (event) => {
+    const changed = event.target;
+    if (!changed.matches("input[name=columns]")) return;
+    for (const twin of form.querySelectorAll("input[name=columns]")) {
+      if (twin !== changed && twin.value === changed.value) twin.checked = changed.checked;
+    }
+  });
+  input.addEventListener("keydown", (event) => {
+    // Enter searches at once instead of submitting the column form.
+    if (event.key === "Enter") {
+      event.preventDefault();
+      clearTimeout(timer);
+      search();
+    }
+  });
+}
+
+function stickColumns() {
+  // Sticky cells (the selection box, the run's name, pinned columns) need their left offset:
+  // the widths of the sticky columns before them, measured on the header row.
+  const table = document.querySelector("[data-testid=runs-table]");
+  if (!table) return;
+  const header = table.tHead?.rows[0];
+  if (!header) return;
+  const offsets = new Map();
+  let left = 0;
+  [...header.cells].forEach((cell, index) => {
+    if (cell.hasAttribute("data-sticky")) {
+      offsets.set(index, left);
+      left += cell.getBoundingClientRect().width;
+    }
+  });
+  for (const tableRow of table.rows) {
+    [...tableRow.cells].forEach((cell, index) => {
+      if (offsets.has(index) && cell.hasAttribute("data-sticky")) {
+        cell.style.left = `${offsets.get(index)}px`;
+        cell.classList.add("sticky-col");
+      }
+    });
+  }
+}
+
 function initAutosubmit() {
   document.addEventListener("change", (event) => {
     if (event.target.matches("select[data-autosubmit]")) event.target.form.requestSubmit();
@@ -157,11 +291,19 @@ ready(() => {
   const form = document.querySelector("[data-testid=query-bar]");
   if (form) initQueryBar(form);
   initCompareSelection();
+  initSelectPage();
   initAutosubmit();
+  const columns = document.querySelector("[data-testid=columns-form]");
+  if (columns) initColumnSearch(columns);
+  stickColumns();
+  window.addEventListener("resize", stickColumns);
   // A live update re-rendered a part of the page (live-parts.js): bind what it brought.
   document.addEventListener("assay:live-part", (event) => {
     const bar = event.target.querySelector("[data-testid=query-bar]");
     if (bar) initQueryBar(bar);
+    const columnsForm = event.target.querySelector("[data-testid=columns-form]");
+    if (columnsForm) initColumnSearch(columnsForm);
+    stickColumns();
     updateCompareButton();
   });
 });

@@ -19,7 +19,7 @@ def public_url_of_make_run(*make_args: str, env: dict[str, str] | None = None) -
     # The recipe as make would run it (-n), prerequisites left alone (-o), then run with the
     # server command swapped for one that prints the public URL the server would use.
     recipe = subprocess.run(
-        ["make", "-n", "-o", ".venv/.runtime", "-o", "frontend", "-o", "migrate", "run", *make_args],
+        ["make", "-n", "-o", ".venv/.runtime", "-o", "frontend", "-o", "static", "-o", "migrate", "run", *make_args],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.conf import settings
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
@@ -41,6 +42,9 @@ def embedded_env(var_dir: Path) -> dict[str, str]:
         if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"} and not k.startswith("ASSAY_")
     }
     env["ASSAY_VAR_DIR"] = str(var_dir)
+    # The static files the session collected (tests/conftest.py): `make run`'s own `static`
+    # step would collect the same files again into var_dir, for ~20 s.
+    env["ASSAY_STATIC_ROOT"] = str(settings.STATIC_ROOT)
     return env
 
 
@@ -64,7 +68,7 @@ def make_run_command(port: int) -> str:
     # Under `make test` the outer make's MAKEFLAGS/MAKELEVEL would make this one print
     # "Entering directory" first: run it as a user's shell would.
     env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES"}}
-    keep = ["-o", ".venv/.runtime", "-o", "frontend", "-o", "migrate"]  # prerequisites left alone
+    keep = ["-o", ".venv/.runtime", "-o", "frontend", "-o", "static", "-o", "migrate"]  # prerequisites left alone
     recipe = subprocess.run(
         ["make", "--no-print-directory", "-n", *keep, "run", f"PORT={port}"],
         cwd=REPO,

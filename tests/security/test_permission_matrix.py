@@ -271,6 +271,9 @@ ROWS: dict[str, dict[str, Rule]] = {
     # a saved view is its owner's (the sample is the owner's): 404 for everyone else
     "<str:team>/<str:project>/views/<str:view_id>/": {"get": NOBODY},
     "<str:team>/<str:project>/views/<str:view_id>/delete/": {"post": NOBODY},
+    # the runs table's layout is the caller's own: anyone who may see the project keeps one
+    "<str:team>/<str:project>/table/columns/": {"post": VIEW},
+    "<str:team>/<str:project>/runs/<str:run_id>/pin/": {"post": VIEW},
     # --- pages: account, tokens, teams
     "settings/": {"get": USER},
     "settings/tokens/": {"get": USER, "post": USER},
@@ -327,6 +330,8 @@ PAGE_BODIES: dict[str, dict[str, Any] | Callable[[str], dict[str, Any]]] = {
     "project-visibility": {"visibility": "internal"},
     "project-transfer": lambda username: {"team": username},
     "saved-view-create": {"name": "mine", "query": "sort=-start_time"},
+    "project-table-columns": {"back": "sort=name"},
+    "run-pin": {"pinned": "1"},
     "run-register-model": {"name": "matrix-model", "artifact": "model.bin"},
     "model-edit": {"description": "# Edited", "tags": "stage=edited"},
     "model-version-edit": {"description": "# Edited", "tags": "stage=edited"},
