@@ -73,6 +73,11 @@ ACTIONS: dict[str, ProjectRole] = {
     "report.delete": ProjectRole.MAINTAINER,  # a report's author may delete their own (reports/access.py)
     "alert.view": ProjectRole.VIEWER,  # metric alert rules and what they fired (automations)
     "alert.manage": ProjectRole.ADMIN,  # create, edit, delete metric alert rules
+    # `assay import`: runs with their source's ids, times and authors; models with their versions
+    # and aliases (an unprotected alias as alias.move; a protected one only as project admin).
+    "run.import": ProjectRole.WRITER,
+    "model.import": ProjectRole.MAINTAINER,
+    "alias.import_protected": ProjectRole.ADMIN,
 }
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
