@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -42,6 +42,28 @@ CHART_POINT_BUDGET = 150_000
 EXPORT_MAX_ROWS = 100_000
 # Metric names whose best value is the smallest; any other metric's best is the largest.
 LOWER_IS_BETTER = re.compile(r"(loss|err|error|mse|mae|rmse|perplexity|latency|time|wer|cer)", re.IGNORECASE)
+
+
+def _section_rank(key: str) -> tuple[int, str]:
+    """The order of panels on the page (panels.js): keys without a prefix, the prefixes
+    alphabetically, system/ last."""
+    slash = key.find("/")
+    prefix = key[:slash] if slash > 0 else ""
+    return (0 if not prefix else 2 if prefix == "system" else 1, prefix)
+
+
+PRELOADED_PANELS = 3
+
+
+def _first_panel_urls(data_url: str, keys: list[str]) -> list[str]:
+    """The per-key URLs compare.js fetches first (the same string: keys set in the query),
+    for <link rel=preload> so that the first panels' data loads with the page's code."""
+    if not keys:
+        return []
+    base, _, query = data_url.partition("?")
+    pairs = [(name, value) for name, value in parse_qsl(query, keep_blank_values=True) if name != "keys"]
+    first = sorted(keys, key=lambda k: (_section_rank(k), keys.index(k)))[:PRELOADED_PANELS]
+    return [base + "?" + urlencode([*pairs, ("keys", key)]) for key in first]
 
 
 def chart_points(runs: int, keys: int) -> int:
@@ -177,8 +199,8 @@ def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
     single_rows = [row for row in metric_rows if row.key in single_keys]
     picker = _chart_keys(request.GET, [k for k in metric_keys if k not in single_keys], problems)
     chart_keys = picker.chosen
-    config = {
-        "dataUrl": reverse("api-compare")
+    data_url = (
+        reverse("api-compare")
         + "?"
         + urlencode(
             {
@@ -186,7 +208,10 @@ def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
                 "max_points": chart_points(len(runs), len(chart_keys)),
                 "keys": ",".join(chart_keys),
             }
-        ),
+        )
+    )
+    config = {
+        "dataUrl": data_url,
         "keys": chart_keys,
         "runs": [{"id": r.pk, "name": r.name} for r in runs],
         "parallel": {
@@ -205,6 +230,7 @@ def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
         "metric_rows": metric_rows,
         "figure_groups": figure_groups,
         "compare_config": config,
+        "preload_urls": _first_panel_urls(data_url, chart_keys),
         "picker": picker,
         "single_rows": single_rows,
         "picker_hidden": [

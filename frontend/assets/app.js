@@ -1,6 +1,7 @@
 // The dashboard's deferred bundle on every page: Bootstrap's CSS and the plugins the pages
 // use, then one small module per kind of interaction, each finding its elements by data-
-// attributes. ECharts is large, so it lives in charts-page.js, loaded by the run page only.
+// attributes. ECharts is large, so it lives in the chart pages' ES modules (build.mjs), which
+// share one chunk of it; panels.css (the chart panels' styles) is small and comes with app.css.
 import "bootstrap/dist/css/bootstrap.css";
 import "./app.css";
 import "./report.css";

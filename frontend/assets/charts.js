@@ -245,5 +245,6 @@ export function initCharts() {
   }
   // A run may log hundreds of keys: fetch each history only when its chart nears the viewport.
   drawWhenVisible(metricCharts, drawMetric);
-  drawWhenVisible(heatmaps, drawHeatmap);
+  // Confusion matrices carry their data in the page: drawn well before they are reached.
+  drawWhenVisible(heatmaps, drawHeatmap, "2000px");
 }

@@ -564,7 +564,7 @@ export class Panel {
 
 // Draws each panel when it nears the viewport (charts below the fold, or in a closed
 // section, cost nothing until seen).
-export function drawWhenVisible(items, draw) {
+export function drawWhenVisible(items, draw, margin = "400px") {
   const observer = new IntersectionObserver(
     (entries) => {
       for (const entry of entries) {
@@ -573,7 +573,7 @@ export function drawWhenVisible(items, draw) {
         draw(entry.target);
       }
     },
-    { rootMargin: "400px 0px" },
+    { rootMargin: `${margin} 0px` },
   );
   for (const el of items) observer.observe(el);
   return observer;

@@ -257,7 +257,7 @@ def test_docs_screenshots(page: Page, live_server: LiveServer, log_in: LogIn) ->
     # the compare page with 20 runs in a 1,400 px window (issue 16): it fits, one legend
     page.set_viewport_size({"width": 1400, "height": 900})
     page.goto(f"{live_server.url}/ana/mnist-cnn/compare/?filter=metrics.val/accuracy+>+0")
-    for element in page.locator("[data-compare-chart], [data-parallel]").all():
+    for element in page.locator("[data-compare-chart], [data-parallel], [data-heatmap]").all():
         element.scroll_into_view_if_needed()
         expect(element).to_have_attribute("data-rendered", "true")
     page.evaluate("window.scrollTo(0, 0)")
