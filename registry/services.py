@@ -504,6 +504,7 @@ def version_register(
             f"(content hash {digest[:12]}).",
             code="version_exists",
             field="artifact",
+            extra={"version": existing.number},
         )
     number = (ModelVersion.objects.filter(repository=repository).aggregate(top=Max("number"))["top"] or 0) + 1
     version = ModelVersion.objects.create(
