@@ -34,6 +34,7 @@ RESERVED_TEAM_NAMES = frozenset(
         "teams",
         "invitations",
         "notifications",
+        "mlflow",
     }
 )
 

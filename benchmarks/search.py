@@ -103,6 +103,8 @@ def build(dsn: str, runs: int) -> dict[str, Any]:
                     "{}",
                     start,
                     start,
+                    "",
+                    "{}",
                 )
 
         _copy_rows(
@@ -122,6 +124,8 @@ def build(dsn: str, runs: int) -> dict[str, Any]:
                 "info",
                 "created_at",
                 "updated_at",
+                "config_fingerprint",
+                "config_canonical",
             ],
             run_rows(),
         )

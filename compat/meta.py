@@ -69,3 +69,13 @@ def out_of_scope(request: HttpRequest, team: str, project: str, area: str, rest:
 @csrf_exempt
 def not_found(request: HttpRequest, team: str, project: str, rest: str = "") -> HttpResponse:
     return wire.error_response("ENDPOINT_NOT_FOUND", f"No MLflow endpoint at {request.method} {request.path}.")
+
+
+@csrf_exempt
+def outside_a_project(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """A path under /mlflow/ that names no project (``/mlflow/acme/``): MLflow's JSON 404,
+    not a page (config/urls.py; the team name ``mlflow`` is reserved for this)."""
+    return wire.error_response(
+        "ENDPOINT_NOT_FOUND",
+        f"No MLflow endpoint at {request.method} {request.path}: the tracking URI is <public URL>/mlflow/<team>/<project>.",
+    )

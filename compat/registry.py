@@ -425,13 +425,11 @@ def version_create(call: Call) -> dict[str, Any]:
                 tags=tag_list(message),
             )
         except Conflict as exc:
-            if exc.code == "version_exists":
-                raise Conflict(
-                    f"{exc.message} Assay identifies a version by its content; these files and this run are "
-                    "registered already.",
-                    code="version_exists",
-                    field="source",
-                ) from None
+            if exc.code == "version_exists" and "version" in exc.extra:
+                # MLflow would make another number for the same files; Assay identifies a
+                # version by its content, so it answers the version these files already are
+                # (the client's register_model / log_model then carry on as after a creation).
+                return {"model_version": version_out(_version(repository, int(exc.extra["version"])))}
             raise
         VersionSource.objects.create(
             version=version,

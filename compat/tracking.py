@@ -25,7 +25,7 @@ from accounts.access import can, token_allows
 from compat import experiment_filter, wire
 from compat.wire import Call, MlflowError, shown
 from core.errors import Invalid, NotFound
-from experiments import metric_store, selectors, services
+from experiments import metric_store, selectors, services, tried
 from experiments.access import access_run
 from experiments.models import Experiment, ExperimentTag, MetricSummary, Run, RunStatus, Tag
 from experiments.query import compiler
@@ -56,6 +56,10 @@ VIEW_TYPES = {"ACTIVE_ONLY": False, "DELETED_ONLY": True, "ALL": None}
 RUN_NAME_TAG = "mlflow.runName"
 NOTE_TAG = "mlflow.note.content"
 USER_TAG = "mlflow.user"
+# Issue 22 ("has this been tried?"): on a run whose configuration (config + params,
+# normalised, excluded keys left out: experiments/fingerprint.py) an earlier run of the
+# project already had, the id of the most recent such run. Computed when the run is read.
+SAME_CONFIG_TAG = "assay.same_config_as"
 MODEL_HISTORY_TAG = "mlflow.log-model.history"
 
 
@@ -345,15 +349,19 @@ def _outputs_out(run: Run) -> dict[str, Any]:
 
 
 def runs_out(runs: list[Run]) -> list[dict[str, Any]]:
-    """Runs as MLflow's Run messages: three queries for the whole list."""
+    """Runs as MLflow's Run messages: four queries for the whole list."""
     params = selectors.params_of(runs)
     summaries = selectors.summaries_of(runs)
     tags: dict[str, dict[str, str]] = {}
     for run_id, key, value in Tag.objects.filter(run__in=runs).values_list("run_id", "key", "value"):
         tags.setdefault(run_id, {})[key] = value
+    same_config = tried.earlier_same_config(runs)
     out = []
     for run in runs:
         run_tags = dict(tags.get(run.pk, {}))
+        run_tags.pop(SAME_CONFIG_TAG, None)  # Assay's to say, not the client's
+        if run.pk in same_config:
+            run_tags[SAME_CONFIG_TAG] = same_config[run.pk]
         run_tags[RUN_NAME_TAG] = run.name
         if run.notes:
             run_tags[NOTE_TAG] = run.notes

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -104,6 +105,24 @@ def error_response(code: str, message: str, headers: Mapping[str, str] | None = 
     )
     for name, value in (headers or {}).items():
         response[name] = value
+    return response
+
+
+# Assay's refusal codes (core.http, before any view) in MLflow's terms.
+_REFUSAL_CODES = {
+    "not_found": "ENDPOINT_NOT_FOUND",
+    "permission_denied": "PERMISSION_DENIED",
+    "server_error": "INTERNAL_ERROR",
+    "bad_request": "BAD_REQUEST",
+}
+
+
+def refusal_response(status: int, code: str, message: str) -> HttpResponse:
+    """What Django and core.http answer without a view under ``/mlflow/`` (an unknown path, a
+    malformed request, a body over the limit, a server error), in MLflow's error format with
+    the status they chose (registered in CompatConfig.ready)."""
+    response = error_response(_REFUSAL_CODES.get(code, "INVALID_PARAMETER_VALUE"), message)
+    response.status_code = status
     return response
 
 
@@ -346,6 +365,8 @@ def _call(handler: Handler, request: HttpRequest, team: str, project_name: str, 
     except DomainError as exc:
         mapped = from_domain_error(exc)
         return error_response(mapped.code, mapped.message)
+    except SuspiciousOperation as exc:  # too many query fields, a body over Django's limit
+        return error_response("BAD_REQUEST", str(exc) or "The request is malformed.")
     except Exception:
         logger.exception("MLflow endpoint %s failed", request.path)
         return error_response("INTERNAL_ERROR", "The server failed on this request; the error is in its log.")

@@ -7,6 +7,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from artifacts import store_views
+from compat import meta as compat_meta
 from config import health
 from core import observability
 from core.openapi import SchemaView
@@ -43,6 +44,8 @@ urlpatterns = [
     path("scim/v2/", include("accounts.scim_urls")),
     # MLflow's REST API of one project: MLFLOW_TRACKING_URI=<public URL>/mlflow/<team>/<project>
     path("mlflow/<str:team>/<str:project>/", include("compat.urls")),
+    path("mlflow/", compat_meta.outside_a_project),
+    path("mlflow/<path:rest>", compat_meta.outside_a_project),
     # allauth's sign-up, aware of the invitation opened in the browser (prefilled, named).
     path("accounts/signup/", account_views.signup, name="account_signup"),
     # Before allauth's own: a clear page when the provider's discovery is unreachable.

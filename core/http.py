@@ -14,7 +14,8 @@
   local store's upload URL) are marked with :func:`body_limit_exempt`.
 
 Under ``/api/`` the refusals, unknown URLs (404) and server errors (500) answer the API's
-JSON error shape (``core.api.error_body``); pages get the site's own 404/403/500 pages
+JSON error shape (``core.api.error_body``); under a prefix an app registered with
+:func:`register_error_dialect` (``/mlflow/``: compat), that app's error format; pages get the site's own 404/403/500 pages
 (``frontend/templates/404.html`` and so on: the layout with its navigation). The handlers
 are installed in ``config/urls.py``. A 403 or 404 is logged as one line, without the
 traceback Django attaches to a refused permission (``core.observability.RefusalTracebackFilter``).
@@ -53,8 +54,32 @@ def is_api(request: HttpRequest) -> bool:
     return request.path_info.startswith(API_PREFIX)
 
 
+# Other wire formats mounted under a path of their own (the MLflow API under /mlflow/): the
+# refusals and errors Django gives there without a view are written in that format. An app
+# registers its writer in its AppConfig.ready() (core imports no app).
+ErrorWriter = Callable[[int, str, str], HttpResponse]
+_DIALECTS: list[tuple[str, ErrorWriter]] = []
+
+
+def register_error_dialect(prefix: str, writer: ErrorWriter) -> None:
+    """Answer refusals and errors under ``prefix`` with ``writer(status, code, message)``."""
+    if all(known != prefix for known, _ in _DIALECTS):
+        _DIALECTS.append((prefix, writer))
+
+
+def _dialect(request: HttpRequest) -> ErrorWriter | None:
+    for prefix, writer in _DIALECTS:
+        if request.path_info.startswith(prefix):
+            return writer
+    return None
+
+
 def refusal(request: HttpRequest, status: int, code: str, message: str, field: str | None = None) -> HttpResponse:
-    """The JSON error shape under /api/, a short text answer on pages."""
+    """The JSON error shape under /api/, a registered dialect's under its prefix, a short
+    text answer on pages."""
+    dialect = _dialect(request)
+    if dialect is not None:
+        return dialect(status, code, f"{message} ({field})" if field else message)
     if is_api(request):
         return HttpResponse(
             jsonsafe.dumps(error_body(code, message, field)), status=status, content_type="application/json"
@@ -123,24 +148,24 @@ def body_too_large(request: HttpRequest) -> str:
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if is_api(request):
+    if is_api(request) or _dialect(request):
         return refusal(request, 400, "bad_request", "The request is malformed.")
     return defaults.bad_request(request, exception)
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if is_api(request):
+    if is_api(request) or _dialect(request):
         return refusal(request, 403, "permission_denied", "You do not have permission to perform this action.")
     return defaults.permission_denied(request, exception)
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if is_api(request):
+    if is_api(request) or _dialect(request):
         return refusal(request, 404, "not_found", "Not found.")
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    if is_api(request):
+    if is_api(request) or _dialect(request):
         return refusal(request, 500, "server_error", "A server error occurred.")
     return defaults.server_error(request)

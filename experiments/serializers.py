@@ -113,7 +113,7 @@ class LogBatchIn(StrictSerializer):
         r"^[A-Za-z0-9_-]{1,64}$", required=False, help_text="Client-chosen id (a UUID); a retried batch adds nothing."
     )
     params = serializers.DictField(child=ScalarField(), required=False, help_text="Values: at most 6,000 characters")
-    tags = serializers.DictField(child=ScalarField(), required=False, help_text="Values: at most 5,000 characters")
+    tags = serializers.DictField(child=ScalarField(), required=False, help_text="Values: at most 8,000 characters")
     metrics = MetricPointIn(
         many=True, required=False, help_text=f"At most {metrics.MAX_POINTS_PER_BATCH} points in all."
     )

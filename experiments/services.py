@@ -43,7 +43,7 @@ from experiments.models import (
 
 BATCH_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_PARAM_VALUE = 6_000
-MAX_TAG_VALUE = 5_000
+MAX_TAG_VALUE = 8_000  # MLflow's limit for run tags (its client sends tags up to it)
 MAX_PARAMS_PER_BATCH = 1_000
 MAX_TAGS_PER_BATCH = 1_000
 MAX_CONFIG_BYTES = 256 * 1024

@@ -20,7 +20,8 @@ from collections import Counter
 from typing import Any
 
 import orjson
-from django.db.models import TextField
+from django.db import connection
+from django.db.models import OuterRef, Subquery, TextField
 from django.db.models.functions import Cast
 
 from accounts.models import Project
@@ -163,3 +164,24 @@ def duplicates_of(run: Run, *, limit: int = 5) -> list[Run]:
         .select_related("author")
         .order_by("-start_time")[:limit]
     )
+
+
+def earlier_same_config(runs: list[Run]) -> dict[str, str]:
+    """For each of ``runs`` whose configuration (non-empty) an earlier run of its project
+    already had: the id of the most recent such run (started before it; deleted runs left
+    out). One query for the list, along the (project, fingerprint, start) index."""
+    candidates = [run.pk for run in runs if run.config_fingerprint and run.config_canonical]
+    if not candidates:
+        return {}
+    earlier = (
+        Run.objects.filter(
+            project_id=OuterRef("project_id"),
+            config_fingerprint=OuterRef("config_fingerprint"),
+            start_time__lt=OuterRef("start_time"),
+            deleted_at__isnull=True,
+        )
+        .order_by("-start_time")
+        .values("pk")[:1]
+    )
+    pairs = Run.objects.filter(pk__in=candidates).annotate(same=Subquery(earlier)).values_list("pk", "same")
+    return {run_id: same for run_id, same in pairs if same}

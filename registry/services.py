@@ -507,6 +507,7 @@ def version_register(
             f"(content hash {digest[:12]}).",
             code="version_exists",
             field="artifact",
+            extra={"version": existing.number},
         )
     number = (ModelVersion.objects.filter(repository=repository).aggregate(top=Max("number"))["top"] or 0) + 1
     if imported is not None and not ModelVersion.objects.filter(repository=repository, number=imported.number).exists():

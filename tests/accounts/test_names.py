@@ -25,7 +25,7 @@ def test_malformed_names_are_refused(name: str) -> None:
     assert name_problem(name, team=True) is not None
 
 
-@pytest.mark.parametrize("name", ["api", "login", "static", "healthz", "ws", "docs"])
+@pytest.mark.parametrize("name", ["api", "login", "static", "healthz", "ws", "docs", "mlflow"])
 def test_reserved_names_are_refused_for_teams_only(name: str) -> None:
     assert "reserved" in (name_problem(name, team=True) or "")
     assert name_problem(name, team=False) is None

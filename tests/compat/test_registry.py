@@ -77,6 +77,10 @@ client.set_registered_model_alias("fraud", "staging", version.version)
 client.delete_registered_model_alias("fraud", "staging")
 out["staging_after_delete"] = error_of(client.get_model_version_by_alias, "fraud", "staging")
 out["again"] = error_of(client.create_registered_model, "fraud")
+# The same files registered again: MLflow would make version 2; Assay answers the version
+# these files already are, and the client's register_model carries on as after a creation.
+same = mlflow.register_model(f"models:/{{info.model_id}}", "Fraud")
+out["registered_again"] = [same.version, [v.version for v in client.search_model_versions("name = 'fraud'")]]
 client.set_registered_model_tag("fraud", "owner", "risk-team")
 client.set_model_version_tag("fraud", version.version, "validated", "yes")
 client.update_model_version("fraud", version.version, description="first candidate")
@@ -183,6 +187,10 @@ def test_stages_are_answered_as_by_a_registry_without_them(registered: dict[str,
     assert registered["stage"]["code"] == "INVALID_PARAMETER_VALUE"
     assert "aliases" in registered["stage"]["message"]
     assert registered["again"]["code"] == "RESOURCE_ALREADY_EXISTS"
+
+
+def test_registering_the_same_files_again_answers_their_version(registered: dict[str, Any]) -> None:
+    assert registered["registered_again"] == [registered["version"], [registered["version"]]]
 
 
 def test_a_viewer_reads_and_loads_but_changes_nothing(registered: dict[str, Any]) -> None:
@@ -305,3 +313,22 @@ def test_a_read_token_reads_and_downloads_but_writes_nothing(
         assert (response.status_code, response.json()["error_code"]) == (403, "PERMISSION_DENIED")
     assert not Artifact.objects.filter(path="read-token.txt").exists()
     assert Artifact.objects.filter(path=f"models/{registered['model_id']}/MLmodel").exists()
+
+
+def test_prompts_are_refused_clearly_and_leave_ordinary_models_alone(mlflow_server: MlflowServer) -> None:
+    """MLflow 3 keeps a prompt as a registered model tagged ``mlflow.prompt.is_prompt`` whose
+    versions hold no files (docs/mlflow.md: what was verified)."""
+    out = mlflow_client(
+        mlflow_server,
+        """
+out["register"] = error_of(mlflow.genai.register_prompt, name="greet", template="Hello {{name}}")
+out["load"] = error_of(mlflow.genai.load_prompt, "prompts:/greet/1")
+out["models"] = [m.name for m in client.search_registered_models()]
+""",
+    )
+
+    assert out["register"]["code"] == "INVALID_PARAMETER_VALUE"
+    assert "Assay registers files it stores" in out["register"]["message"]
+    assert out["load"] is not None
+    assert "greet" not in out["models"]  # hidden from the model list, as MLflow hides prompts
+    assert not ModelVersion.objects.filter(repository__name="greet").exists()

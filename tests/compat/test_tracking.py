@@ -224,3 +224,35 @@ def test_a_viewer_reads_but_may_not_write_and_an_outsider_sees_nothing(mlflow_se
     assert MetricSummary.objects.get(run=run, key="acc").count == 1
     assert not Param.objects.filter(run=run).exists()
     assert not Experiment.objects.filter(name="viewer-made").exists()
+
+
+def test_a_run_with_an_earlier_runs_configuration_carries_its_id(mlflow_server: MlflowServer) -> None:
+    """Issue 22 through the MLflow client: the same params in other spellings (``0.01`` and
+    ``1e-2``) are the same configuration; the later run names the earlier one in the tag
+    ``assay.same_config_as``, in get_run and search_runs; another configuration gets none."""
+    out = mlflow_client(
+        mlflow_server,
+        """
+import time
+from mlflow.entities import Param
+exp = client.create_experiment("tried-through-mlflow")
+def run_with(lr, seed):
+    run_id = client.create_run(exp).info.run_id
+    client.log_batch(run_id, params=[Param("h18_lr", lr), Param("h18_depth", "3"), Param("seed", seed)])
+    time.sleep(0.05)
+    return run_id
+first = run_with("0.01", "1")
+second = run_with("1e-2", "2")       # same configuration (the seed is excluded by default)
+other = run_with("0.02", "3")
+third = run_with("0.010", "4")       # same again: names the most recent earlier one
+client.set_tag(other, "assay.same_config_as", "forged")  # Assay's to say, not the client's
+out["ids"] = [first, second, other, third]
+out["got"] = [client.get_run(r).data.tags.get("assay.same_config_as") for r in out["ids"]]
+found = client.search_runs([exp])
+out["searched"] = {r.info.run_id: r.data.tags.get("assay.same_config_as") for r in found}
+""",
+    )
+
+    first, second, other, third = out["ids"]
+    assert out["got"] == [None, first, None, second]
+    assert out["searched"] == {first: None, second: first, other: None, third: second}

@@ -401,3 +401,52 @@ def test_bulk_interval_refusals_in_mlflows_words(
     assert response.status_code == 400
     assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     assert words in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "code"),
+    [
+        ("/mlflow/", {}, 404, "ENDPOINT_NOT_FOUND"),  # no team, no project: no route at all
+        ("/mlflow/acme/", {}, 404, "ENDPOINT_NOT_FOUND"),
+        ("/mlflow/acme/proj/api/2.0/mlflow/runs/get", {"run_id": "a\x00b"}, 400, "INVALID_PARAMETER_VALUE"),
+        (
+            "/mlflow/acme/proj/api/2.0/mlflow/metrics/get-history-bulk-interval",
+            {"run_ids": [f"r{i}" for i in range(1001)], "metric_key": "k"},
+            400,
+            "BAD_REQUEST",
+        ),
+    ],
+)
+def test_refusals_before_any_view_are_mlflows_json(
+    mlflow_server: MlflowServer, path: str, params: dict[str, Any], status: int, code: str
+) -> None:
+    """Django refuses these before a view runs (no route; NUL in a parameter; more query
+    fields than DATA_UPLOAD_MAX_NUMBER_FIELDS): under /mlflow/ the answer is still MLflow's
+    JSON, which its client parses (an HTML page would be its "unexpected response")."""
+    headers = {"Authorization": f"Bearer {mlflow_server.tokens['owner']}"}
+    response = httpx.get(mlflow_server.url + path, params=params, headers=headers, timeout=30)
+
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error_code"] == code
+    assert response.json()["message"]
+
+
+def test_the_rest_api_keeps_its_own_refusals(mlflow_server: MlflowServer) -> None:
+    api = httpx.get(mlflow_server.url + "/api/v1/no-such-endpoint/", timeout=30)
+
+    assert api.status_code == 404
+    assert api.headers["content-type"] == "application/json"
+    assert "error_code" not in api.json()  # Assay's error shape, not MLflow's
+
+
+def test_tag_values_take_mlflows_8000_characters(mlflow_server: MlflowServer, run_id: str) -> None:
+    longest = _post(mlflow_server, "runs/set-tag", {"run_id": run_id, "key": "long", "value": "x" * 8000})
+    too_long = _post(mlflow_server, "runs/set-tag", {"run_id": run_id, "key": "longer", "value": "x" * 8001})
+
+    assert longest.status_code == 200, longest.text
+    assert Tag.objects.get(run_id=run_id, key="long").value == "x" * 8000
+    assert too_long.status_code == 400
+    assert too_long.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "8000" in too_long.json()["message"]
+    assert not Tag.objects.filter(run_id=run_id, key="longer").exists()

@@ -46,7 +46,7 @@ from assay.spool import SpoolDir, log_line, op_line, send_line
 MAX_POINTS_PER_BATCH = 100_000  # the server's limit
 MAX_PARAMS_PER_BATCH = 1_000
 MAX_PARAM_VALUE = 6_000
-MAX_TAG_VALUE = 5_000
+MAX_TAG_VALUE = 8_000
 MAX_KEY_LENGTH = 250
 MAX_STEP = 2**53 - 1
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./: ")
