@@ -20,7 +20,6 @@ from collections import Counter
 from typing import Any
 
 import orjson
-from django.db import connection
 from django.db.models import OuterRef, Subquery, TextField
 from django.db.models.functions import Cast
 
