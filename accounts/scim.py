@@ -51,6 +51,7 @@ from scim2_models import (
     ResponseParameters,
     Schema,
     SCIMException,
+    ScimPolicy,
     ServiceProviderConfig,
     Sort,
 )
@@ -74,6 +75,15 @@ DEFAULT_COUNT = 100
 MAX_COUNT = 200
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
+# What the identity providers send beyond the strict reading (scim2-models' ScimPolicy):
+# attributes Assay does not model (the enterprise extension, custom ones) are dropped, not
+# refused; Microsoft Entra's "remove" carrying the members to remove in ``value``, and its
+# ``emails[type eq "work"].value`` on a user with no such entry yet (the entry is created).
+POLICY = ScimPolicy(
+    unknown=ScimPolicy.Unknown.ignore,
+    remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+    unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
+)
 # scimType values of RFC 7644 §3.12 a domain error's code may carry through.
 _SCIM_TYPES = {
     "invalidFilter",
@@ -319,7 +329,8 @@ def scim_view(methods: set[str]) -> Callable[[View], View]:
                 response["Allow"] = ", ".join(sorted(methods))
                 return response
             try:
-                return view(request, actor, *args, **kwargs)
+                with POLICY:
+                    return view(request, actor, *args, **kwargs)
             except _Refused as refused:
                 return refused.response
             except DomainError as exc:
@@ -509,8 +520,12 @@ def schemas_view(request: HttpRequest, actor: User, key: str | None = None) -> H
 
 
 def _user_fields(resource: ScimUser[Any]) -> UserFields:
+    # One address is kept: the primary one, else the work one (Entra writes
+    # emails[type eq "work"].value), else the first.
     emails = resource.emails or []
-    primary = next((e for e in emails if e.primary), emails[0] if emails else None)
+    primary = next(
+        (e for e in emails if e.primary), next((e for e in emails if e.type == "work"), emails[0] if emails else None)
+    )
     return UserFields(
         user_name=resource.user_name or "",
         external_id=resource.external_id or "",

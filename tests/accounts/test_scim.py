@@ -416,3 +416,46 @@ def test_discovery_describes_what_is_stored(scim: Scim) -> None:
     assert [a["name"] for a in user["attributes"]] == ["userName", "name", "active", "emails", "groups"]
     assert {t["endpoint"] for t in types} == {"/Users", "/Groups"}
     assert orjson.loads(scim.get(f"/Schemas/{GROUP}").content)["id"] == GROUP
+
+
+def test_what_entra_and_okta_send_is_understood(scim: Scim) -> None:
+    # Entra: capitalised ops, booleans as strings, a value path on an entry not yet there, a
+    # remove naming its members in "value", the enterprise extension (not kept)
+    ana = new_user(
+        scim,
+        "ana@corp.example",
+        emails=[{"value": "ana@corp.example", "type": "work", "primary": True}],
+        **{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"employeeNumber": "42"}},
+    )
+    path = f"/Users/{ana['id']}"
+    moved = scim.patch(path, {"op": "Add", "path": 'emails[type eq "work"].value', "value": "ana.l@corp.example"})
+    assert moved.status_code == 200, moved.content
+    assert User.objects.get(pk=int(ana["id"])).email == "ana.l@corp.example"
+    off = scim.patch(path, {"op": "Replace", "path": "active", "value": "False"})
+    assert off.status_code == 200, off.content
+    assert not User.objects.get(pk=int(ana["id"])).is_active
+
+    group = orjson.loads(scim.post("/Groups", {"schemas": [GROUP], "displayName": "Eng"}).content)
+    gpath = f"/Groups/{group['id']}"
+    scim.patch(gpath, {"op": "Add", "path": "members", "value": [{"value": ana["id"]}]})
+    removed = scim.patch(gpath, {"op": "Remove", "path": "members", "value": [{"value": ana["id"]}]})
+    assert removed.status_code == 200, removed.content
+    assert "members" not in orjson.loads(removed.content)
+
+    # Okta: a full PUT of the user with the fields it keeps
+    put = scim.call(
+        "PUT",
+        path,
+        {
+            "schemas": [USER],
+            "id": ana["id"],
+            "userName": "ana@corp.example",
+            "name": {"givenName": "Ana", "familyName": "Lopez"},
+            "emails": [{"primary": True, "value": "ana@corp.example", "type": "work"}],
+            "active": True,
+            "groups": [],
+        },
+    )
+    assert put.status_code == 200, put.content
+    user = User.objects.get(pk=int(ana["id"]))
+    assert (user.is_active, user.first_name, user.email) == (True, "Ana", "ana@corp.example")
