@@ -392,13 +392,18 @@ def test_a_mapped_group_is_its_team_with_the_mapped_role(scim: Scim, settings: A
     assert by_member["totalResults"] == 1
 
 
-def test_a_group_named_like_a_person_gets_a_team_of_its_own(scim: Scim) -> None:
+def test_an_unmapped_group_never_takes_over_an_existing_team(scim: Scim) -> None:
     ana = new_user(scim, "ana")
-    group = orjson.loads(scim.post("/Groups", {"schemas": [GROUP], "displayName": "ana"}).content)
-    team = Team.objects.get(pk=int(group["id"]))
-    assert team.name == "ana-2"
-    assert team.personal_owner_id is None
+    acme = TeamFactory.create(name="acme")
+
+    for name, expected in (("ana", "ana-2"), ("acme", "acme-2")):
+        created = scim.post("/Groups", {"schemas": [GROUP], "displayName": name, "members": [{"value": ana["id"]}]})
+        team = Team.objects.get(pk=int(orjson.loads(created.content)["id"]))
+        assert team.name == expected
+        assert team.personal_owner_id is None
     assert User.objects.get(pk=int(ana["id"])).personal_team.name == "ana"
+    assert not Membership.objects.filter(team=acme).exists()
+    assert not Team.objects.get(pk=acme.pk).scim_group
 
 
 def test_discovery_describes_what_is_stored(scim: Scim) -> None:
