@@ -424,7 +424,8 @@ def _resource_response(
 def _check_if_match(request: HttpRequest, current: Any) -> None:
     wanted = request.headers.get("If-Match")
     if wanted and wanted.strip() != "*" and current.meta.version not in [v.strip() for v in wanted.split(",")]:
-        raise _Refused(error_response(412, "The resource changed since that version (If-Match).", "invalidVers"))
+        # RFC 7644 §3.14: 412 Precondition Failed, no scimType (invalidVers is about protocol versions)
+        raise _Refused(error_response(412, "The resource changed since that version (If-Match)."))
 
 
 def _int_param(value: Any, name: str, default: int) -> int:
@@ -519,7 +520,9 @@ def schemas_view(request: HttpRequest, actor: User, key: str | None = None) -> H
 # --- users -------------------------------------------------------------------------------------
 
 
-def _user_fields(resource: ScimUser[Any]) -> UserFields:
+def _user_fields(resource: ScimUser[Any], *, active_if_absent: bool = True) -> UserFields:
+    """The account's fields from a User. ``active`` absent means active on a create, and no
+    change on a replacement (a PUT that leaves it out never reactivates anyone)."""
     # One address is kept: the primary one, else the work one (Entra writes
     # emails[type eq "work"].value), else the first.
     emails = resource.emails or []
@@ -532,7 +535,7 @@ def _user_fields(resource: ScimUser[Any]) -> UserFields:
         given_name=(resource.name.given_name if resource.name else None) or "",
         family_name=(resource.name.family_name if resource.name else None) or "",
         email=(primary.value if primary else None) or "",
-        active=True if resource.active is None else bool(resource.active),
+        active=active_if_absent if resource.active is None else bool(resource.active),
     )
 
 
@@ -590,7 +593,8 @@ def user_view(request: HttpRequest, actor: User, user_id: str) -> HttpResponse:
         resource = current
         patch.patch(resource)
         ctx = Context.RESOURCE_PATCH_RESPONSE
-    user = scim_services.scim_user_update(actor=actor, user=user, fields=_user_fields(resource))
+    fields = _user_fields(resource, active_if_absent=user.is_active)
+    user = scim_services.scim_user_update(actor=actor, user=user, fields=fields)
     return _resource_response(request, _user_out(user), ctx, params=_query_parameters(request))
 
 
