@@ -51,6 +51,7 @@ from scim2_models import (
     ResponseParameters,
     Schema,
     SCIMException,
+    ScimPolicy,
     ServiceProviderConfig,
     Sort,
 )
@@ -74,6 +75,15 @@ DEFAULT_COUNT = 100
 MAX_COUNT = 200
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
+# What the identity providers send beyond the strict reading (scim2-models' ScimPolicy):
+# attributes Assay does not model (the enterprise extension, custom ones) are dropped, not
+# refused; Microsoft Entra's "remove" carrying the members to remove in ``value``, and its
+# ``emails[type eq "work"].value`` on a user with no such entry yet (the entry is created).
+POLICY = ScimPolicy(
+    unknown=ScimPolicy.Unknown.ignore,
+    remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+    unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
+)
 # scimType values of RFC 7644 §3.12 a domain error's code may carry through.
 _SCIM_TYPES = {
     "invalidFilter",
@@ -319,7 +329,8 @@ def scim_view(methods: set[str]) -> Callable[[View], View]:
                 response["Allow"] = ", ".join(sorted(methods))
                 return response
             try:
-                return view(request, actor, *args, **kwargs)
+                with POLICY:
+                    return view(request, actor, *args, **kwargs)
             except _Refused as refused:
                 return refused.response
             except DomainError as exc:
@@ -413,7 +424,8 @@ def _resource_response(
 def _check_if_match(request: HttpRequest, current: Any) -> None:
     wanted = request.headers.get("If-Match")
     if wanted and wanted.strip() != "*" and current.meta.version not in [v.strip() for v in wanted.split(",")]:
-        raise _Refused(error_response(412, "The resource changed since that version (If-Match).", "invalidVers"))
+        # RFC 7644 §3.14: 412 Precondition Failed, no scimType (invalidVers is about protocol versions)
+        raise _Refused(error_response(412, "The resource changed since that version (If-Match)."))
 
 
 def _int_param(value: Any, name: str, default: int) -> int:
@@ -508,16 +520,22 @@ def schemas_view(request: HttpRequest, actor: User, key: str | None = None) -> H
 # --- users -------------------------------------------------------------------------------------
 
 
-def _user_fields(resource: ScimUser[Any]) -> UserFields:
+def _user_fields(resource: ScimUser[Any], *, active_if_absent: bool = True) -> UserFields:
+    """The account's fields from a User. ``active`` absent means active on a create, and no
+    change on a replacement (a PUT that leaves it out never reactivates anyone)."""
+    # One address is kept: the primary one, else the work one (Entra writes
+    # emails[type eq "work"].value), else the first.
     emails = resource.emails or []
-    primary = next((e for e in emails if e.primary), emails[0] if emails else None)
+    primary = next(
+        (e for e in emails if e.primary), next((e for e in emails if e.type == "work"), emails[0] if emails else None)
+    )
     return UserFields(
         user_name=resource.user_name or "",
         external_id=resource.external_id or "",
         given_name=(resource.name.given_name if resource.name else None) or "",
         family_name=(resource.name.family_name if resource.name else None) or "",
         email=(primary.value if primary else None) or "",
-        active=True if resource.active is None else bool(resource.active),
+        active=active_if_absent if resource.active is None else bool(resource.active),
     )
 
 
@@ -575,7 +593,8 @@ def user_view(request: HttpRequest, actor: User, user_id: str) -> HttpResponse:
         resource = current
         patch.patch(resource)
         ctx = Context.RESOURCE_PATCH_RESPONSE
-    user = scim_services.scim_user_update(actor=actor, user=user, fields=_user_fields(resource))
+    fields = _user_fields(resource, active_if_absent=user.is_active)
+    user = scim_services.scim_user_update(actor=actor, user=user, fields=fields)
     return _resource_response(request, _user_out(user), ctx, params=_query_parameters(request))
 
 

@@ -13,8 +13,8 @@ plain values, check them, write in one transaction and audit with ``by: scim``.
   deactivates the same way and detaches the account from SCIM (it is no longer listed); the
   account and what it made stay, as a departed colleague's runs do.
 - **Groups** are teams (``Team.scim_group``). A group whose displayName is mapped by
-  ``ASSAY_OIDC_GROUP_MAP`` is that team, its members get the mapped role; any other group is
-  the team named after it (created if missing). Members made by SCIM are ``managed_by =
+  ``ASSAY_OIDC_GROUP_MAP`` is that team, its members get the mapped role; any other group gets
+  a new team named after it (``-2`` when the name is taken: never an existing team). Members made by SCIM are ``managed_by =
   "scim"``: they follow the provider and cannot be edited by hand; a hand-made membership of a
   listed member is taken over (its role kept when the group maps none). DELETE detaches the
   team from SCIM and removes the memberships SCIM made; the team and its projects stay.
@@ -286,12 +286,17 @@ def scim_group_create(*, actor: User, fields: GroupFields) -> Team:
     fields = _clean_group(fields)
     if scim_groups().filter(display_name__iexact=fields.display_name).exists():
         raise Conflict(f"The group {fields.display_name!r} exists.", code="uniqueness", field="displayName")
-    name, _role = _team_for(fields.display_name)
-    team = Team.objects.select_for_update().filter(name__iexact=name).first()
-    if team is not None and (team.personal_owner_id is not None or team.scim_group):
-        if team.personal_owner_id is None:
-            raise Conflict(f"The team {team.name} is another SCIM group.", code="uniqueness", field="displayName")
-        team = None  # a person's handle: the group gets a team of its own
+    name, mapped_role = _team_for(fields.display_name)
+    # SECURITY: only a group the site mapped (ASSAY_OIDC_GROUP_MAP) takes over an existing
+    # team; any other group gets a team of its own, so a provider cannot join people to a
+    # team by naming a group after it.
+    team = (
+        Team.objects.select_for_update().filter(name__iexact=name, personal_owner__isnull=True).first()
+        if mapped_role is not None
+        else None
+    )
+    if team is not None and team.scim_group:
+        raise Conflict(f"The team {team.name} is another SCIM group.", code="uniqueness", field="displayName")
     if team is None:
         if User.objects.filter(username__iexact=name).exists() or Team.objects.filter(name__iexact=name).exists():
             name = handle_generate([name])

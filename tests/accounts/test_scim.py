@@ -254,7 +254,7 @@ def test_etags_answer_304_and_refuse_a_stale_if_match(scim: Scim) -> None:
     stale = scim.patch(
         f"/Users/{ana['id']}", {"op": "replace", "path": "active", "value": False}, HTTP_IF_MATCH=version
     )
-    scim_error(stale, 412, "invalidVers")
+    scim_error(stale, 412)
     assert User.objects.get(pk=int(ana["id"])).is_active
     fresh = scim.patch(
         f"/Users/{ana['id']}", {"op": "replace", "path": "active", "value": False}, HTTP_IF_MATCH=changed["ETag"]
@@ -317,6 +317,12 @@ def test_deactivation_ends_the_sessions_made_before(scim: Scim) -> None:
     scim.patch(f"/Users/{ana['id']}", {"op": "replace", "path": "active", "value": True})
 
     assert browser.get("/").status_code == 302  # signed out, though active again
+    # a PUT that leaves "active" out changes nothing about it
+    scim.patch(f"/Users/{ana['id']}", {"op": "replace", "path": "active", "value": False})
+    put = scim.call("PUT", f"/Users/{ana['id']}", {"schemas": [USER], "userName": "ana"})
+    assert put.status_code == 200
+    assert orjson.loads(put.content)["active"] is False
+    scim.patch(f"/Users/{ana['id']}", {"op": "replace", "path": "active", "value": True})
     fresh = Client()
     fresh.force_login(User.objects.get(pk=user.pk))
     assert fresh.get("/").status_code == 200
@@ -392,13 +398,18 @@ def test_a_mapped_group_is_its_team_with_the_mapped_role(scim: Scim, settings: A
     assert by_member["totalResults"] == 1
 
 
-def test_a_group_named_like_a_person_gets_a_team_of_its_own(scim: Scim) -> None:
+def test_an_unmapped_group_never_takes_over_an_existing_team(scim: Scim) -> None:
     ana = new_user(scim, "ana")
-    group = orjson.loads(scim.post("/Groups", {"schemas": [GROUP], "displayName": "ana"}).content)
-    team = Team.objects.get(pk=int(group["id"]))
-    assert team.name == "ana-2"
-    assert team.personal_owner_id is None
+    acme = TeamFactory.create(name="acme")
+
+    for name, expected in (("ana", "ana-2"), ("acme", "acme-2")):
+        created = scim.post("/Groups", {"schemas": [GROUP], "displayName": name, "members": [{"value": ana["id"]}]})
+        team = Team.objects.get(pk=int(orjson.loads(created.content)["id"]))
+        assert team.name == expected
+        assert team.personal_owner_id is None
     assert User.objects.get(pk=int(ana["id"])).personal_team.name == "ana"
+    assert not Membership.objects.filter(team=acme).exists()
+    assert not Team.objects.get(pk=acme.pk).scim_group
 
 
 def test_discovery_describes_what_is_stored(scim: Scim) -> None:
@@ -416,3 +427,46 @@ def test_discovery_describes_what_is_stored(scim: Scim) -> None:
     assert [a["name"] for a in user["attributes"]] == ["userName", "name", "active", "emails", "groups"]
     assert {t["endpoint"] for t in types} == {"/Users", "/Groups"}
     assert orjson.loads(scim.get(f"/Schemas/{GROUP}").content)["id"] == GROUP
+
+
+def test_what_entra_and_okta_send_is_understood(scim: Scim) -> None:
+    # Entra: capitalised ops, booleans as strings, a value path on an entry not yet there, a
+    # remove naming its members in "value", the enterprise extension (not kept)
+    ana = new_user(
+        scim,
+        "ana@corp.example",
+        emails=[{"value": "ana@corp.example", "type": "work", "primary": True}],
+        **{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"employeeNumber": "42"}},
+    )
+    path = f"/Users/{ana['id']}"
+    moved = scim.patch(path, {"op": "Add", "path": 'emails[type eq "work"].value', "value": "ana.l@corp.example"})
+    assert moved.status_code == 200, moved.content
+    assert User.objects.get(pk=int(ana["id"])).email == "ana.l@corp.example"
+    off = scim.patch(path, {"op": "Replace", "path": "active", "value": "False"})
+    assert off.status_code == 200, off.content
+    assert not User.objects.get(pk=int(ana["id"])).is_active
+
+    group = orjson.loads(scim.post("/Groups", {"schemas": [GROUP], "displayName": "Eng"}).content)
+    gpath = f"/Groups/{group['id']}"
+    scim.patch(gpath, {"op": "Add", "path": "members", "value": [{"value": ana["id"]}]})
+    removed = scim.patch(gpath, {"op": "Remove", "path": "members", "value": [{"value": ana["id"]}]})
+    assert removed.status_code == 200, removed.content
+    assert "members" not in orjson.loads(removed.content)
+
+    # Okta: a full PUT of the user with the fields it keeps
+    put = scim.call(
+        "PUT",
+        path,
+        {
+            "schemas": [USER],
+            "id": ana["id"],
+            "userName": "ana@corp.example",
+            "name": {"givenName": "Ana", "familyName": "Lopez"},
+            "emails": [{"primary": True, "value": "ana@corp.example", "type": "work"}],
+            "active": True,
+            "groups": [],
+        },
+    )
+    assert put.status_code == 200, put.content
+    user = User.objects.get(pk=int(ana["id"]))
+    assert (user.is_active, user.first_name, user.email) == (True, "Ana", "ana@corp.example")

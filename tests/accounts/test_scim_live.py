@@ -227,7 +227,11 @@ def test_deactivating_through_scim_answers_401_and_closes_the_sockets(server: st
     with _http(server, scim_token) as http:
         again = http.put(
             f"/Users/{user_id}",
-            json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "Ana.Lopez@corp.example"},
+            json={
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "Ana.Lopez@corp.example",
+                "active": True,
+            },
         )
         assert again.status_code == 200, again.text
         assert again.json()["active"] is True
