@@ -35,9 +35,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 
 from accounts.audit import audit_record
-from accounts.models import ApiToken, Membership, Team, User
+from accounts.models import Membership, Team, User
 from accounts.names import RESERVED_TEAM_NAMES, canonical, name_problem
-from accounts.services import handle_generate, token_revoke
+from accounts.services import handle_generate, user_deactivate
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 
 SCIM_MANAGER = "scim"
@@ -224,15 +224,8 @@ def scim_user_update(*, actor: User, user: User, fields: UserFields) -> User:
 
 
 def _deactivate(*, actor: User, user: User) -> None:
-    """Signed out everywhere, tokens revoked, sockets closed (see the module's docstring)."""
-    user.is_active = False
-    user.session_epoch += 1
-    user.save(update_fields=["is_active", "session_epoch", "modified_at"])
-    revoked = 0
-    for token in ApiToken.objects.filter(user=user, revoked_at__isnull=True):
-        token_revoke(token=token, actor=actor)
-        revoked += 1
-    audit_record(actor=actor, action="user.deactivate", target=user, data={**_BY, "tokens_revoked": revoked})
+    """Signed out everywhere, tokens revoked, sockets closed: as staff deactivate."""
+    user_deactivate(user=user, actor=actor, audit=_BY)
 
 
 @transaction.atomic

@@ -15,6 +15,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -712,15 +713,34 @@ def project_transfer(*, project: Project, team: Team, actor: User | None) -> Pro
 
 @transaction.atomic
 def user_set_active(*, user: User, active: bool, actor: User) -> User:
-    """Deactivate (or reactivate) an account: a deactivated user can neither sign in nor
-    use a token, and their sessions stop working at their next request."""
+    """Deactivate (see :func:`user_deactivate`) or reactivate an account (staff pages)."""
     if user.pk == actor.pk and not active:
         raise Invalid("You cannot deactivate your own account.", field="username")
-    if user.is_active != active:
-        user.is_active = active
-        user.save(update_fields=["is_active"])
-        audit_record(actor=actor, action="user.reactivate" if active else "user.deactivate", target=user)
+    if user.is_active == active:
+        return user
+    if active:
+        user.is_active = True
+        user.save(update_fields=["is_active", "modified_at"])
+        audit_record(actor=actor, action="user.reactivate", target=user)
+    else:
+        user_deactivate(user=user, actor=actor)
     return user
+
+
+@transaction.atomic
+def user_deactivate(*, user: User, actor: User | None, audit: dict[str, Any] | None = None) -> None:
+    """THE way an account is deactivated, by staff or by the identity provider (SCIM): the
+    user can no longer sign in; every session ends (``session_epoch``: for good, also if
+    the account is reactivated later), every token is revoked, and the sockets opened with
+    them or with a session close (accounts/live.py, on these saves)."""
+    user.is_active = False
+    user.session_epoch += 1
+    user.save(update_fields=["is_active", "session_epoch", "modified_at"])
+    revoked = 0
+    for token in ApiToken.objects.filter(user=user, revoked_at__isnull=True):
+        token_revoke(token=token, actor=actor)
+        revoked += 1
+    audit_record(actor=actor, action="user.deactivate", target=user, data={**(audit or {}), "tokens_revoked": revoked})
 
 
 @transaction.atomic

@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import AuditEvent, Membership, Project, ProjectGrant, ProjectRole, Team, User
+from accounts.services import token_create
 
 pytestmark = pytest.mark.django_db
 
@@ -220,6 +221,27 @@ def test_the_in_app_staff_pages_audit_user_administration(staff: User, member: U
         (name, "staffer", "198.51.100.7")
         for name in ("user.deactivate", "user.reactivate", "user.make_admin", "user.remove_admin")
     ]
+
+
+def test_a_staff_deactivation_ends_sessions_and_revokes_tokens_as_scim_does(staff: User, member: User) -> None:
+    # given a member signed in, with a token
+    token = token_create(user=member, name="ci").token
+    session = Client()
+    session.force_login(member)
+    assert session.get("/").status_code == 200
+    staffer = Client()
+    staffer.force_login(staff)
+
+    # when staff deactivate the account, then reactivate it
+    assert staffer.post(f"/-/staff/users/{member.username}/deactivate/").status_code == 302
+    assert staffer.post(f"/-/staff/users/{member.username}/reactivate/").status_code == 302
+
+    # then the token stays revoked and the old session stays signed out
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert session.get("/")["Location"].startswith("/login/")
+    event = AuditEvent.objects.get(action="user.deactivate", target_id=str(member.pk))
+    assert event.data["tokens_revoked"] == 1
 
 
 def test_the_admin_index_has_one_accounts_section(db: None) -> None:
