@@ -298,3 +298,28 @@ def test_a_comment_from_the_page_notifies_a_mentioned_viewer(project: Project, m
     assert notification.summary == "member mentioned you in a comment on report #1: Findings"
     inbox = _web(viewer).get("/notifications/").content.decode()
     assert 'href="/acme/proj/reports/1/"' in inbox
+
+
+def test_a_report_is_cited_from_the_review_request_page_and_the_version_page(
+    project: Project, member: User, owner: User, run: Run, viewer: User
+) -> None:
+    from reports.models import ReportLink
+    from tests.reports.samples import model_with_request
+
+    model_with_request(run, owner)
+    _report(project, member, "text", title="Why v1")
+    web = _web(member)
+    assert b'data-testid="cite-report-form"' in web.get("/acme/proj/reviews/1/").content
+    assert b'data-testid="cite-report-form"' not in _web(viewer).get("/acme/proj/reviews/1/").content
+
+    on_request = web.post("/acme/proj/reviews/1/evidence/", {"report": "1"})
+    on_version = web.post("/acme/proj/models/fraud/v1/evidence/", {"report": "1"})
+    missing = web.post("/acme/proj/reviews/1/evidence/", {"report": "7"}, follow=True)
+
+    assert on_request.status_code == 302
+    assert on_request["Location"] == "/acme/proj/reviews/1/"
+    assert on_version.status_code == 302
+    assert on_version["Location"] == "/acme/proj/models/fraud/v1/"
+    assert b"Not cited" in missing.content
+    assert ReportLink.objects.count() == 2
+    assert _web(viewer).post("/acme/proj/reviews/1/evidence/", {"report": "1"}).status_code == 403
