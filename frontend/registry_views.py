@@ -188,6 +188,7 @@ def version_page(request: HttpRequest, team: str, project: str, model: str, numb
             "can_edit": access.can(request.user, "model.update", repository.project),
             "review_url": review_url,
             "evidence": report_selectors.reports_citing_version(version),
+            "cite_choices": report_selectors.citable_reports(request.user, repository.project),
             "open_reviews": review_selectors.open_request_count(
                 request.user, repository.project, repository=repository
             ),

@@ -312,3 +312,41 @@ def report_export(request: HttpRequest, team: str, project: str, number: int) ->
     name = slugify(report.title)[:60] or "report"
     response["Content-Disposition"] = f'attachment; filename="{report.project.name}-report-{report.number}-{name}.html"'
     return response
+
+
+def _cite(request: HttpRequest, team: str, project: str, target_of: Any, back: str) -> HttpResponse:
+    """Cite report ``report`` (a number, from the form) on the review request or version that
+    ``target_of(report)`` names; back to that page with a message."""
+    raw = request.POST.get("report", "").strip().lstrip("#")
+    with policy_errors():
+        access_project(request.user, team, project, action="report.edit")
+    if not raw.isdigit() or len(raw) > 9:
+        messages.error(request, "Not cited: report is a report's number.")
+        return redirect(back)
+    try:
+        report = access_report(request.user, team, project, raw, action="report.edit")
+        services.report_link_add(user=request_user(request), report=report, target=target_of(report))
+    except DomainError as exc:
+        # A report number that is not the project's is "not found", as on any page.
+        messages.error(request, f"Not cited: {exc.message}")
+    else:
+        messages.success(request, f"Cited report #{report.number} as evidence.")
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def review_cite_report(request: HttpRequest, team: str, project: str, number: int) -> HttpResponse:
+    """From a review request's page: cite one of the project's reports as evidence."""
+    back = f"/{team}/{project}/reviews/{number}/"
+    return _cite(request, team, project, lambda report: services.link_target(report, review_request=number), back)
+
+
+@login_required
+@require_POST
+def version_cite_report(request: HttpRequest, team: str, project: str, model: str, number: int) -> HttpResponse:
+    """From a model version's page: cite one of the project's reports as evidence."""
+    back = f"/{team}/{project}/models/{model}/v{number}/"
+    return _cite(
+        request, team, project, lambda report: services.link_target(report, model=model, version=str(number)), back
+    )

@@ -294,6 +294,7 @@ def review_page(request: HttpRequest, team: str, project: str, number: int) -> H
         "invite": {"invitee": "", "role": ProjectRole(page.facts.approver_role).label},
         "here": _page_url(rr),
         "evidence": report_selectors.reports_citing_request(rr),
+        "cite_choices": report_selectors.citable_reports(user, rr.project),
     }
     return render(request, "reviews/request.html", context)
 

@@ -178,6 +178,16 @@ report_patterns = [
     path(REPORT + "link/", report_views.report_link, name="report-link"),
     path(REPORT + "links/<str:link_id>/remove/", report_views.report_unlink, name="report-unlink"),
     path(REPORT + "export.html", report_views.report_export, name="report-export"),
+    path(
+        "<str:team>/<str:project>/reviews/<int:number>/evidence/",
+        report_views.review_cite_report,
+        name="review-cite-report",
+    ),
+    path(
+        "<str:team>/<str:project>/models/<str:model>/v<int:number>/evidence/",
+        report_views.version_cite_report,
+        name="version-cite-report",
+    ),
 ]
 
 # The run URL shape is also built by the API (experiments.presenters.run_url): keep them in step.

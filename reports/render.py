@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from django.utils.html import format_html, format_html_join
+import numpy as np
+import numpy.typing as npt
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import Project
@@ -29,8 +31,9 @@ PALETTE = (
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
 )  # fmt: skip
 DASHES = ("", "6 3", "2 2")  # with more runs than colours, the dash pattern tells them apart
-WIDTH, HEIGHT = 640, 220
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 56, 12, 10, 26
+# The viewBox, in units of half a pixel of the drawn chart (about 640 × 220 px).
+WIDTH, HEIGHT = 1280, 440
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 112, 24, 20, 52
 
 
 def _fmt(value: Any) -> str:
@@ -47,75 +50,80 @@ def _style(index: int) -> tuple[str, str]:
     return PALETTE[index % len(PALETTE)], DASHES[(index // len(PALETTE)) % len(DASHES)]
 
 
+def _arrays(curve: Mapping[str, Any]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    x = np.asarray(curve["steps"], dtype=np.float64)
+    y = np.asarray([np.nan if v is None else v for v in curve["values"]], dtype=np.float64)
+    return x, y
+
+
+def _coordinates(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], scale: tuple[float, float, float, float]
+) -> list[str]:
+    """The curve as SVG ``points`` lists (``"x y x y …"``: SVG takes white space between all
+    numbers) in whole viewBox units (the viewBox is twice the drawn size, so a unit is half a
+    pixel or less): one string per stretch between gaps (a non-finite value is a gap),
+    repeated consecutive points dropped. Vectorised: a report of 10 charts over 100 runs
+    draws some 1,500 curves."""
+    x0, x1, y0, y1 = scale
+    px = np.rint(PAD_LEFT + (x - x0) / (x1 - x0) * (WIDTH - PAD_LEFT - PAD_RIGHT)).astype(np.int64)
+    py = np.rint(PAD_TOP + (1 - (np.nan_to_num(y) - y0) / (y1 - y0)) * (HEIGHT - PAD_TOP - PAD_BOTTOM)).astype(np.int64)
+    finite = np.isfinite(y)
+    pieces: list[str] = []
+    # Stretches of finite points: split where finiteness changes.
+    edges = np.flatnonzero(np.diff(finite.astype(np.int8))) + 1
+    for start, stop in zip(np.r_[0, edges].tolist(), np.r_[edges, finite.size].tolist(), strict=True):
+        if not finite[start]:
+            continue
+        sx, sy = px[start:stop], py[start:stop]
+        keep = np.ones(sx.size, dtype=bool)
+        keep[1:] = (sx[1:] != sx[:-1]) | (sy[1:] != sy[:-1])
+        pieces.append(" ".join(map(str, np.column_stack((sx[keep], sy[keep])).ravel().tolist())))
+    return pieces
+
+
 def _chart_panel(key: str, curves: list[dict[str, Any]], runs: list[dict[str, Any]]) -> SafeString:
-    points = [
-        (s, v) for curve in curves for s, v in zip(curve["steps"], curve["values"], strict=False) if v is not None
-    ]
-    if not points:
+    arrays = [_arrays(curve) for curve in curves]
+    finite_x = [x[np.isfinite(y)] for x, y in arrays]
+    finite_y = [y[np.isfinite(y)] for _, y in arrays]
+    if not any(v.size for v in finite_y):
         return format_html(
             '<figure class="report-chart-panel"><figcaption>{}</figcaption><p class="report-empty">'
             "No points logged for {} by these runs.</p></figure>",
             key,
             key,
         )
-    xs = [float(p[0]) for p in points]
-    ys = [float(p[1]) for p in points]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
+    x0 = float(min(v.min() for v in finite_x if v.size))
+    x1 = float(max(v.max() for v in finite_x if v.size))
+    y0 = float(min(v.min() for v in finite_y if v.size))
+    y1 = float(max(v.max() for v in finite_y if v.size))
     if x1 == x0:
         x1 = x0 + 1
     if y1 == y0:
         y0, y1 = y0 - 0.5, y1 + 0.5
-    plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
-    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
-
-    def sx(x: float) -> float:
-        return PAD_LEFT + (x - x0) / (x1 - x0) * plot_w
-
-    def sy(y: float) -> float:
-        return PAD_TOP + (1 - (y - y0) / (y1 - y0)) * plot_h
-
-    lines = []
-    for curve in curves:
-        # A gap (a non-finite value) splits the curve into pieces.
-        pieces: list[list[str]] = [[]]
-        for s, v in zip(curve["steps"], curve["values"], strict=False):
-            if v is None:
-                pieces.append([])
+    lines: list[str] = []
+    for curve, (x, y) in zip(curves, arrays, strict=True):
+        colour, dash = _style(curve["run"])  # ours: constants
+        # SECURITY: the run name is the one user-written value here: escaped once.
+        name = escape(runs[curve["run"]]["name"] if curve["run"] < len(runs) else "")
+        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        for piece in _coordinates(x, y, (x0, x1, y0, y1)):  # whole numbers only
+            if piece.count(" ") == 1:  # one point: a dot, not a line
+                cx, cy = piece.split(" ")
+                lines.append(f'<circle cx="{cx}" cy="{cy}" r="4" fill="{colour}"><title>{name}</title></circle>')
             else:
-                pieces[-1].append(f"{sx(s):.1f},{sy(v):.1f}")
-        colour, dash = _style(curve["run"])
-        name = runs[curve["run"]]["name"] if curve["run"] < len(runs) else ""
-        for piece in pieces:
-            if not piece:
-                continue
-            shape = (
-                format_html(
-                    '<circle cx="{}" cy="{}" r="2.5" fill="{}"><title>{}</title></circle>',
-                    *piece[0].split(","),
-                    colour,
-                    name,
+                lines.append(
+                    f'<polyline fill="none" stroke="{colour}" stroke-width="3"{dash_attr} points="{piece}">'
+                    f"<title>{name}</title></polyline>"
                 )
-                if len(piece) == 1
-                else format_html(
-                    '<polyline class="report-line" fill="none" stroke="{}" stroke-width="1.6"{} points="{}">'
-                    "<title>{}</title></polyline>",
-                    colour,
-                    format_html(' stroke-dasharray="{}"', dash) if dash else "",
-                    " ".join(piece),
-                    name,
-                )
-            )
-            lines.append(shape)
     axis = format_html(
-        '<line x1="{l}" y1="{b}" x2="{r}" y2="{b}" stroke="#888" stroke-width="1"/>'
-        '<line x1="{l}" y1="{t}" x2="{l}" y2="{b}" stroke="#888" stroke-width="1"/>'
+        '<line x1="{l}" y1="{b}" x2="{r}" y2="{b}" stroke="#888" stroke-width="2"/>'
+        '<line x1="{l}" y1="{t}" x2="{l}" y2="{b}" stroke="#888" stroke-width="2"/>'
         '<text x="{tl}" y="{ty1}" text-anchor="end" class="report-tick">{ymax}</text>'
         '<text x="{tl}" y="{ty0}" text-anchor="end" class="report-tick">{ymin}</text>'
         '<text x="{l}" y="{tx}" text-anchor="start" class="report-tick">{xmin}</text>'
         '<text x="{r}" y="{tx}" text-anchor="end" class="report-tick">step {xmax}</text>',
-        l=PAD_LEFT, r=WIDTH - PAD_RIGHT, t=PAD_TOP, b=HEIGHT - PAD_BOTTOM, tl=PAD_LEFT - 4,
-        ty1=PAD_TOP + 8, ty0=HEIGHT - PAD_BOTTOM, tx=HEIGHT - 8,
+        l=PAD_LEFT, r=WIDTH - PAD_RIGHT, t=PAD_TOP, b=HEIGHT - PAD_BOTTOM, tl=PAD_LEFT - 8,
+        ty1=PAD_TOP + 16, ty0=HEIGHT - PAD_BOTTOM, tx=HEIGHT - 16,
         ymax=_fmt(float(y1)), ymin=_fmt(float(y0)), xmin=_fmt(x0), xmax=_fmt(x1),
     )  # fmt: skip
     return format_html(
@@ -128,7 +136,7 @@ def _chart_panel(key: str, curves: list[dict[str, Any]], runs: list[dict[str, An
         HEIGHT,
         f"{key} against step, {len(curves)} runs",
         axis,
-        mark_safe("".join(lines)),  # noqa: S308 - each piece built by format_html above
+        mark_safe("".join(lines)),  # noqa: S308 - numbers and constants, the run names escaped
     )
 
 
@@ -307,13 +315,14 @@ def block_html(resolved: Mapping[str, Any], *, frozen: bool) -> SafeString:
 def render_body(project: Project, body: str, *, snapshot: Mapping[str, Any] | None = None) -> SafeString:
     """The report's HTML: blocks from ``snapshot`` (a frozen revision) or resolved now."""
     parts: list[str] = []
+    reads = resolve.Reads()
     for segment in split(body):
         if isinstance(segment, Block):
             stored = snapshot.get(str(segment.index)) if snapshot is not None else None
             if stored is not None:
                 parts.append(block_html(stored, frozen=True))
             else:
-                parts.append(block_html(resolve.resolve(project, segment), frozen=False))
+                parts.append(block_html(resolve.resolve(project, segment, reads=reads), frozen=False))
         elif segment.strip():
             parts.append(markdown.render(segment))
     return mark_safe("".join(parts))  # noqa: S308 - markdown sanitised by core.markdown, blocks by format_html

@@ -9,6 +9,8 @@ project is "not found" here, the same as a missing one.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +26,9 @@ from registry import selectors as registry_selectors
 from reports.blocks import DEFAULT_LIMIT, MAX_COLUMNS, MAX_LIMIT, MAX_METRICS, Block, BlockError, blocks_of
 from reviews.models import Check, Review, ReviewRequest
 
-MAX_POINTS = 300  # per curve: a chart in a document, not an analysis tool (the compare page is)
+MIN_POINTS = 40
+PANEL_POINTS = 6000
+MAX_POINTS = 150  # per curve: a chart about 640 px wide in a document, not an analysis tool (the compare page is)
 DEFAULT_METRIC_COLUMNS = 4
 
 
@@ -36,37 +40,74 @@ def _run_url(run: Run) -> str:
     return f"/{run.project.team.name}/{run.project.name}/runs/{run.pk}/"
 
 
-def _runs(project: Project, block: Block, *, order_by: list[str] | None = None) -> list[Run]:
+@dataclass
+class Reads:
+    """What the blocks of one report read, kept for the other blocks of the same render: a
+    report often asks the same query for several charts, and charts of the same runs share
+    their curves. One render only: nothing outlives the request."""
+
+    runs: dict[tuple[str, str, int], list[Run]] = field(default_factory=dict)
+    curves: dict[tuple[str, str, int], dict[str, Any] | None] = field(default_factory=dict)
+
+
+def points_per_curve(curves: int) -> int:
+    """How many points each curve of a chart panel keeps: MAX_POINTS for a few runs, fewer
+    when many runs overlap in one panel (a panel about 640 px wide holds PANEL_POINTS in all,
+    never less than MIN_POINTS a curve): what a reader can tell apart, and a page that stays
+    light (10 charts over 100 runs are 1,500 curves)."""
+    return max(MIN_POINTS, min(MAX_POINTS, PANEL_POINTS // max(curves, 1)))
+
+
+def _runs(project: Project, block: Block, reads: Reads, *, order_by: list[str] | None = None) -> list[Run]:
     limit = block.int_param("limit", DEFAULT_LIMIT.get(block.kind, 20), 1, MAX_LIMIT)
+    memo = (block.get("query"), "|".join(order_by or []), limit)
+    if memo in reads.runs:
+        return reads.runs[memo]
     try:
         qs, _, _ = selectors.runs_search(project, filter_text=block.get("query"), order_by=order_by)
     except FilterError as exc:
         raise BlockError(f"query: {exc}") from None
-    return list(qs.select_related("project__team")[:limit])
+    found = list(qs.select_related("project__team")[:limit])
+    reads.runs[memo] = found
+    return found
 
 
-def chart(project: Project, block: Block) -> dict[str, Any]:
+def _curves(runs: list[Run], keys: list[str], reads: Reads, points: int) -> None:
+    """Read (once per render) and downsample each run's history of each key into ``reads``."""
+    missing_runs = [r for r in runs if any((r.pk, k, points) not in reads.curves for k in keys)]
+    if not missing_runs:
+        return
+    histories = metric_store.histories(missing_runs, keys)
+    for run in missing_runs:
+        for key in keys:
+            if (run.pk, key, points) in reads.curves:
+                continue
+            history = histories.get(run.pk, {}).get(key)
+            if history is None or not len(history):
+                reads.curves[(run.pk, key, points)] = None
+                continue
+            shown = metrics.downsample(history, points)
+            reads.curves[(run.pk, key, points)] = {
+                "total": len(history),
+                "steps": shown.steps.tolist(),
+                # JSON has no NaN: non-finite points are left out of a drawn line anyway.
+                "values": [v if math.isfinite(v) else None for v in shown.values.tolist()],
+            }
+
+
+def chart(project: Project, block: Block, reads: Reads) -> dict[str, Any]:
     keys = block.list_param("metrics", MAX_METRICS)
     if not keys:
         raise BlockError("metrics names one or more metric keys, separated by commas.")
-    runs = _runs(project, block)
-    histories = metric_store.histories(runs, keys)
+    runs = _runs(project, block, reads)
+    points = points_per_curve(len(runs))
+    _curves(runs, keys, reads, points)
     series: dict[str, list[dict[str, Any]]] = {key: [] for key in keys}
     for index, run in enumerate(runs):
         for key in keys:
-            history = histories.get(run.pk, {}).get(key)
-            if history is None or not len(history):
-                continue
-            shown = metrics.downsample(history, MAX_POINTS)
-            series[key].append(
-                {
-                    "run": index,
-                    "total": len(history),
-                    "steps": shown.steps.tolist(),
-                    # JSON has no NaN: non-finite points are left out of a drawn line anyway.
-                    "values": [v if math.isfinite(v) else None for v in shown.values.tolist()],
-                }
-            )
+            curve = reads.curves.get((run.pk, key, points))
+            if curve is not None:
+                series[key].append({"run": index, **curve})
     return {
         "metrics": keys,
         "query": block.get("query"),
@@ -102,7 +143,7 @@ def _column_values(runs: list[Run], columns: list[str]) -> dict[str, dict[str, A
 ATTRIBUTE_COLUMNS = ("name", "status", "experiment", "author", "start_time")
 
 
-def runs_table(project: Project, block: Block) -> dict[str, Any]:
+def runs_table(project: Project, block: Block, reads: Reads) -> dict[str, Any]:
     columns = block.list_param("columns", MAX_COLUMNS)
     for column in columns:
         entity, _, key = column.partition(".")
@@ -112,7 +153,7 @@ def runs_table(project: Project, block: Block) -> dict[str, Any]:
                 "metrics.<key>, params.<key>, config.<key>, tags.<key>)."
             )
     order = block.get("order")
-    runs = _runs(project, block, order_by=[order] if order else None)
+    runs = _runs(project, block, reads, order_by=[order] if order else None)
     if not columns:
         metric_keys = sorted({k for by_key in selectors.summaries_of(runs).values() for k in by_key})
         columns = ["name", "status", *[f"metrics.{k}" for k in metric_keys if not k.startswith("system/")]][
@@ -134,7 +175,7 @@ def runs_table(project: Project, block: Block) -> dict[str, Any]:
     return {"columns": columns, "query": block.get("query"), "rows": rows}
 
 
-def confusion(project: Project, block: Block) -> dict[str, Any]:
+def confusion(project: Project, block: Block, reads: Reads) -> dict[str, Any]:
     run_id = block.get("run").strip()
     run = (
         selectors.runs_of(project).select_related("project__team").filter(pk=run_id).first()
@@ -159,7 +200,7 @@ def confusion(project: Project, block: Block) -> dict[str, Any]:
     }
 
 
-def version_diff(project: Project, block: Block) -> dict[str, Any]:
+def version_diff(project: Project, block: Block, reads: Reads) -> dict[str, Any]:
     repository = registry_selectors.model_of(project, block.get("model").strip().lower())
     if repository is None:
         raise BlockError(f"model: no model {block.get('model')[:60]!r} in this project.")
@@ -179,7 +220,7 @@ def version_diff(project: Project, block: Block) -> dict[str, Any]:
     }
 
 
-def review(project: Project, block: Block) -> dict[str, Any]:
+def review(project: Project, block: Block, reads: Reads) -> dict[str, Any]:
     raw = block.get("request").strip().lstrip("#")
     number = int(raw) if raw.isdigit() and len(raw) < 10 else 0
     request = (
@@ -206,10 +247,18 @@ def review(project: Project, block: Block) -> dict[str, Any]:
     }
 
 
-RESOLVERS = {"chart": chart, "runs": runs_table, "confusion": confusion, "diff": version_diff, "review": review}
+RESOLVERS: dict[str, Callable[[Project, Block, Reads], dict[str, Any]]] = {
+    "chart": chart,
+    "runs": runs_table,
+    "confusion": confusion,
+    "diff": version_diff,
+    "review": review,
+}
 
 
-def resolve(project: Project, block: Block, *, now: datetime | None = None) -> dict[str, Any]:
+def resolve(
+    project: Project, block: Block, *, now: datetime | None = None, reads: Reads | None = None
+) -> dict[str, Any]:
     """``{"kind", "params", "at", "data"}`` or ``{"kind", "params", "at", "error"}``: never raises
     for bad parameters (the report still renders; the block says what is wrong)."""
     out: dict[str, Any] = {"kind": block.kind, "params": block.params, "at": (now or timezone.now()).isoformat()}
@@ -217,7 +266,7 @@ def resolve(project: Project, block: Block, *, now: datetime | None = None) -> d
         out["error"] = block.error
         return out
     try:
-        out["data"] = RESOLVERS[block.kind](project, block)
+        out["data"] = RESOLVERS[block.kind](project, block, reads if reads is not None else Reads())
     except BlockError as exc:
         out["error"] = str(exc)
     except DomainError as exc:  # a bad version ref and the like: the message names it
@@ -228,4 +277,5 @@ def resolve(project: Project, block: Block, *, now: datetime | None = None) -> d
 def resolve_all(project: Project, body: str) -> dict[str, dict[str, Any]]:
     """Every block of ``body``, by index (as text: JSON keys), resolved now (what a freeze stores)."""
     now = timezone.now()
-    return {str(b.index): resolve(project, b, now=now) for b in blocks_of(body)}
+    reads = Reads()
+    return {str(b.index): resolve(project, b, now=now, reads=reads) for b in blocks_of(body)}

@@ -77,6 +77,14 @@ def reports_citing_version(version: ModelVersion) -> list[Report]:
     return list(Report.objects.filter(links__model_version=version).select_related("project__team").order_by("number"))
 
 
+def citable_reports(user: AnyUser | None, project: Project, *, limit: int = 100) -> list[Report]:
+    """The reports ``user`` may cite on a request or version of ``project`` (writers: all of
+    the project's, last edited first), for the pages' "Cite report" menus."""
+    if not access.can(user, "report.edit", project):
+        return []
+    return list(Report.objects.filter(project=project).order_by("-updated_at")[:limit])
+
+
 def reports_matching(user: AnyUser | None, text: str, *, limit: int) -> list[dict[str, Any]]:
     """Global search: reports whose title or current text contains ``text``, among the
     projects ``user`` may see."""

@@ -230,3 +230,23 @@ def test_links_to_a_version_and_a_review_request_of_the_same_project_only(
     link_id = links[0]["id"]
     assert member_client.delete(f"{BASE}1/links/{link_id}/").status_code == 204
     assert_error(member_client.delete(f"{BASE}1/links/{link_id}/"), 404)
+
+
+def test_a_report_mention_is_emailed_with_the_reports_address(
+    member_client: APIClient, viewer: User, mailoutbox: list[Any]
+) -> None:
+    from django.conf import settings
+
+    from reviews.services import notification_email
+
+    viewer.email = "viewer@example.com"
+    viewer.save(update_fields=["email"])
+    _create(member_client, body="@viewer have a look")
+    notification = Notification.objects.get(user=viewer)
+
+    assert notification_email(notification_id=notification.id) is True
+    assert notification_email(notification_id=notification.id) is False  # at most once
+
+    assert len(mailoutbox) == 1
+    assert f"{settings.PUBLIC_URL}/acme/proj/reports/1/" in mailoutbox[0].body
+    assert mailoutbox[0].subject == "[Assay] member mentioned you in report #1: Findings"

@@ -232,6 +232,8 @@ ROWS: dict[str, dict[str, Rule]] = {
     "<str:team>/<str:project>/reports/<int:number>/link/": {"post": WRITE},
     "<str:team>/<str:project>/reports/<int:number>/links/<str:link_id>/remove/": {"post": WRITE},
     "<str:team>/<str:project>/reports/<int:number>/export.html": {"get": VIEW},
+    "<str:team>/<str:project>/reviews/<int:number>/evidence/": {"post": WRITE},
+    "<str:team>/<str:project>/models/<str:model>/v<int:number>/evidence/": {"post": WRITE},
     # --- pages: model registry
     "<str:team>/<str:project>/models/": {"get": VIEW},
     "<str:team>/<str:project>/models/<str:model>/": {"get": VIEW},
@@ -356,6 +358,8 @@ PAGE_BODIES: dict[str, dict[str, Any] | Callable[[str], dict[str, Any]]] = {
     "report-edit": {"title": "Edited", "body": "text", "action": "save"},
     "report-comment": {"body": "a comment"},
     "report-link": {"review_request": "1"},
+    "review-cite-report": {"report": "1"},
+    "version-cite-report": {"report": "1"},
 }
 API_BODIES: dict[str, Callable[[str], dict[str, Any]]] = {
     "api-project-transfer": lambda username: {"team": username},
