@@ -249,7 +249,7 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
     if not filter_text and filter_error is None:
         # Unfiltered, the count is known already (the experiments' counts): no second scan.
         known = experiment.run_count if experiment is not None else sum(e.run_count for e in experiments)  # type: ignore[attr-defined]
-        paginator.count = known - matching_pinned  # type: ignore[misc]
+        paginator.count = known - matching_pinned
     page = paginator.get_page(request.GET.get("page"))
     page_runs: list[Run] = list(page.object_list)
     runs = pinned_runs + page_runs
