@@ -108,6 +108,29 @@ def _popular_keys(project: Project, *, limit: int, sample: int) -> dict[str, lis
     return out
 
 
+def top_run_ids_by_metric(
+    project: Project,
+    *,
+    key: str,
+    descending: bool,
+    limit: int,
+    experiment: Experiment | None = None,
+    exclude: list[str] | None = None,
+) -> list[str]:
+    """The ids of the first ``limit`` live runs of ``project`` that logged ``key`` (a non-null
+    last value), in the runs table's order for a sort by that metric: by last value, then by
+    id. An index walk of ``(key, last, run)`` that stops after ``limit`` rows, instead of
+    joining the key's summary to every run of the project. When fewer than ``limit`` come
+    back, the page reaches the runs without the key: the caller must use the full query."""
+    qs = MetricSummary.objects.filter(key=key, last__isnull=False, run__project=project, run__deleted_at__isnull=True)
+    if experiment is not None:
+        qs = qs.filter(run__experiment=experiment)
+    if exclude:
+        qs = qs.exclude(run_id__in=exclude)
+    order = ("-last", "run_id") if descending else ("last", "run_id")
+    return list(qs.order_by(*order).values_list("run_id", flat=True)[:limit])
+
+
 def table_layout_of(user: AnyUser | None, project: Project) -> RunsTableLayout | None:
     """``user``'s runs-table layout of ``project``, if they ever chose one."""
     if user is None or not user.is_authenticated:
