@@ -6,4 +6,9 @@ set -eu
 cd "$(dirname "$0")/.."
 GUNICORN="${GUNICORN:-.venv/bin/gunicorn}"
 [ -x "$GUNICORN" ] || GUNICORN=gunicorn
+PYTHON="${PYTHON:-.venv/bin/python}"
+[ -x "$PYTHON" ] || PYTHON=python
+# Pages link the hashed names of collected static files (config/settings.py, STORAGES): collect
+# them first; a no-op when no source changed since the last collection.
+"$PYTHON" manage.py collectstatic_if_changed -v 0
 exec "$GUNICORN" --config deploy/gunicorn.conf.py "$@" config.asgi:application

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Avg, Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Subquery
 
 from accounts import access
@@ -27,7 +28,6 @@ from experiments.models import (
 )
 from experiments.query import parser
 from experiments.query.compiler import VALUE_MODELS, ValueModel
-from experiments.selectors import runs_of
 
 if TYPE_CHECKING:
     from accounts.access import AnyUser
@@ -80,15 +80,55 @@ def popular_keys(project: Project, *, limit: int, sample: int = POPULAR_SAMPLE) 
 
 
 def _popular_keys(project: Project, *, limit: int, sample: int) -> dict[str, list[str]]:
-    newest = runs_of(project).order_by("-start_time").values("pk")[:sample]
-    out: dict[str, list[str]] = {}
-    for kind, model in (("metric", MetricSummary), ("param", Param), ("config", ConfigValue)):
-        qs = model.objects.filter(run_id__in=newest)
-        if kind == "metric":
-            qs = qs.exclude(key__startswith="system/")
-        rows = qs.values("key").annotate(n=Count("run_id")).order_by("-n", "key")[:limit]
-        out[kind] = [row["key"] for row in rows]
+    # One statement for the three kinds (PostgreSQL and SQLite alike): the newest runs, each
+    # kind's keys counted over them, ranked within the kind.
+    run, summary, param, config = (m._meta.db_table for m in (Run, MetricSummary, Param, ConfigValue))
+    sql = f"""
+        WITH newest AS (
+            SELECT id FROM {run} WHERE project_id = %s AND deleted_at IS NULL ORDER BY start_time DESC LIMIT %s
+        ),
+        counted AS (
+            SELECT 'metric' AS kind, key, COUNT(*) AS n FROM {summary}
+             WHERE run_id IN (SELECT id FROM newest) AND substr(key, 1, 7) <> 'system/' GROUP BY key
+            UNION ALL
+            SELECT 'param', key, COUNT(*) FROM {param} WHERE run_id IN (SELECT id FROM newest) GROUP BY key
+            UNION ALL
+            SELECT 'config', key, COUNT(*) FROM {config} WHERE run_id IN (SELECT id FROM newest) GROUP BY key
+        )
+        SELECT kind, key FROM (
+            SELECT kind, key, n, ROW_NUMBER() OVER (PARTITION BY kind ORDER BY n DESC, key) AS place FROM counted
+        ) ranked
+        WHERE place <= %s ORDER BY kind, place
+    """  # noqa: S608 - table names from the models; values bound
+    out: dict[str, list[str]] = {"metric": [], "param": [], "config": []}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [project.pk, sample, limit])
+        for kind, key in cursor.fetchall():
+            out[kind].append(key)
     return out
+
+
+def top_run_ids_by_metric(
+    project: Project,
+    *,
+    key: str,
+    descending: bool,
+    limit: int,
+    experiment: Experiment | None = None,
+    exclude: list[str] | None = None,
+) -> list[str]:
+    """The ids of the first ``limit`` live runs of ``project`` that logged ``key`` (a non-null
+    last value), in the runs table's order for a sort by that metric: by last value, then by
+    id. An index walk of ``(key, last, run)`` that stops after ``limit`` rows, instead of
+    joining the key's summary to every run of the project. When fewer than ``limit`` come
+    back, the page reaches the runs without the key: the caller must use the full query."""
+    qs = MetricSummary.objects.filter(key=key, last__isnull=False, run__project=project, run__deleted_at__isnull=True)
+    if experiment is not None:
+        qs = qs.filter(run__experiment=experiment)
+    if exclude:
+        qs = qs.exclude(run_id__in=exclude)
+    order = ("-last", "run_id") if descending else ("last", "run_id")
+    return list(qs.order_by(*order).values_list("run_id", flat=True)[:limit])
 
 
 def table_layout_of(user: AnyUser | None, project: Project) -> RunsTableLayout | None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Max
+from django.db.models import Count, Max, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
@@ -28,7 +30,7 @@ from accounts.selectors import projects_visible_to
 from experiments import search_selectors, selectors, table_services
 from experiments.access import access_run
 from experiments.models import Experiment, Run
-from experiments.query.parser import FilterError
+from experiments.query.parser import FilterError, parse_order_by
 from frontend.common import request_user
 from frontend.errors import form_errors, policy_errors
 from frontend.runs_table import (
@@ -146,19 +148,46 @@ def _header(
 
 
 def _experiment_with_counts(project: Project) -> list[Experiment]:
-    """The project's experiments, each with ``run_count``: its runs not deleted, counted in one
-    index-only scan (``run_project_live``) rather than a join over every run row."""
-    experiments = list(selectors.experiments_of(project))
-    counts = dict(
-        selectors.runs_of(project)
+    """The project's experiments, each with ``run_count``: its runs not deleted, counted by an
+    index-only scan of ``run_project_live`` per experiment, not a join over every run row."""
+    live = (
+        Run.objects.filter(project=OuterRef("project"), experiment=OuterRef("pk"), deleted_at__isnull=True)
         .order_by()
-        .values("experiment_id")
+        .values("experiment")
         .annotate(n=Count("*"))
-        .values_list("experiment_id", "n")
+        .values("n")
     )
-    for e in experiments:
-        e.run_count = counts.get(e.pk, 0)  # type: ignore[attr-defined]
-    return experiments
+    return list(selectors.experiments_of(project).annotate(run_count=Coalesce(Subquery(live), 0)))
+
+
+# A sort by one metric reads its first pages from the summary index (top_run_ids_by_metric).
+FAST_SORT_PAGES = 20
+
+
+def _page_sorted_by_metric(
+    proj: Project, sort: str, experiment: Experiment | None, pinned_ids: list[str], page: Any
+) -> list[Run] | None:
+    """The runs of an unfiltered page sorted by one metric, without joining the metric to every
+    run of the project; None when the page is not one of the first, the sort is not by one
+    metric, or the page reaches runs that did not log it (then the full query answers)."""
+    if page.number > FAST_SORT_PAGES:
+        return None
+    try:
+        term = parse_order_by(sort)
+    except FilterError:
+        return None
+    if term.field.entity != "metric":
+        return None
+    offset = (page.number - 1) * page.paginator.per_page
+    top = offset + page.paginator.per_page
+    ids = search_selectors.top_run_ids_by_metric(
+        proj, key=term.field.key, descending=term.descending, limit=top, experiment=experiment, exclude=pinned_ids
+    )
+    if len(ids) < top:
+        return None
+    wanted = ids[offset:]
+    by_id = {r.pk: r for r in selectors.runs_of(proj).filter(pk__in=wanted)}
+    return [by_id[i] for i in wanted if i in by_id]
 
 
 @dataclass
@@ -259,9 +288,11 @@ def project_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
     if not filter_text and filter_error is None:
         # Unfiltered, the count is known already (the experiments' counts): no second scan.
         known = experiment.run_count if experiment is not None else sum(e.run_count for e in experiments)  # type: ignore[attr-defined]
-        paginator.count = known - matching_pinned  # type: ignore[misc]
+        paginator.count = known - matching_pinned
     page = paginator.get_page(request.GET.get("page"))
-    page_runs: list[Run] = list(page.object_list)
+    page_runs = _page_sorted_by_metric(proj, sort, experiment, pinned_ids, page) if not filter_text else None
+    if page_runs is None:
+        page_runs = list(page.object_list)
     runs = pinned_runs + page_runs
     # Only the runs shown: four queries whatever the size of the project.
     metric_columns = [c.key for c in columns if c.kind == "metric"]

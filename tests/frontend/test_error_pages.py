@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from django.templatetags.static import static
 from django.test import Client
 
 from accounts.models import Project, User
@@ -25,7 +26,7 @@ def test_an_unknown_page_is_a_styled_404_with_the_navigation(owner: User, projec
 
     assert response.status_code == 404
     page = response.content.decode()
-    assert "dist/app.css" in page  # the site's stylesheet, not Django's bare page
+    assert static("dist/app.css") in page  # the site's stylesheet (hashed), not Django's bare page
     assert 'data-testid="user-menu"' in page  # the navigation, signed in
     assert "Page not found" in page
     assert 'href="/"' in page
@@ -40,7 +41,7 @@ def test_a_refused_page_is_a_styled_403_logged_without_a_traceback(
 
     assert response.status_code == 403
     page = response.content.decode()
-    assert "dist/app.css" in page
+    assert static("dist/app.css") in page
     assert 'data-testid="user-menu"' in page
     assert "You may not do this" in page
     refusals = [r for r in caplog.records if r.name == "django.request"]
@@ -53,7 +54,7 @@ def test_the_500_page_extends_the_layout(owner: User) -> None:
     from django.template import loader
 
     page = loader.get_template("500.html").render()  # as Django renders it: no request, no database
-    assert "dist/app.css" in page
+    assert static("dist/app.css") in page
     assert "Something went wrong" in page
     assert 'href="/"' in page
 

@@ -15,7 +15,7 @@ from django.test import Client
 
 from accounts.models import Project, User
 from core.errors import Invalid, NotFound
-from experiments import services, table_services
+from experiments import search_selectors, selectors, services, table_services
 from experiments.models import Run, RunsTableLayout, SavedView
 from tests.factories import ProjectFactory, RunFactory
 
@@ -344,3 +344,36 @@ def test_the_page_costs_the_same_queries_with_pins_and_saved_columns(
         response = client.get(URL)
 
     assert response.status_code == 200
+
+
+# --- a sort by one metric, read from the summary index ------------------------------------------
+
+
+@pytest.mark.parametrize("sort", ["-metrics.zeta", "metrics.zeta", "-metrics.beta", "metrics.beta"])
+def test_pages_sorted_by_a_metric_are_the_full_querys_pages(
+    owner: User, runs: list[Run], project: Project, monkeypatch: pytest.MonkeyPatch, sort: str
+) -> None:
+    # given: ties (two runs with the same last value), runs without the key (beta), a pinned run
+    for run in runs[:2]:
+        log(run, metrics={"zeta": 0.42})
+    client = web(owner)
+    client.post(f"/acme/proj/runs/{runs[3].id}/pin/", {"pinned": "1"})
+    monkeypatch.setattr("frontend.project_views.RUNS_PER_PAGE", 2)
+    reference, _, _ = selectors.runs_search(project, order_by=[sort])
+    expected = [r.pk for r in reference if r.pk != runs[3].id]
+
+    # when: every page, the index walk where it applies and the full query past it
+    shown: list[str] = []
+    for number in (1, 2, 3):
+        rows = body_rows(client.get(URL, {"sort": sort, "page": str(number)}).content.decode())
+        assert rows[0] == runs[3].id  # pinned, on every page
+        shown += rows[1:]
+
+    # then
+    assert shown == expected
+
+
+def test_the_index_walk_stops_at_runs_without_the_key(owner: User, runs: list[Run], project: Project) -> None:
+    ids = search_selectors.top_run_ids_by_metric(project, key="beta", descending=True, limit=50)
+
+    assert ids == [runs[0].id, runs[2].id, runs[4].id]  # 1/1, 1/3, 1/5: the three that logged it
