@@ -68,6 +68,11 @@ ACTIONS: dict[str, ProjectRole] = {
     "project.transfer": ProjectRole.ADMIN,
     "project.view_audit": ProjectRole.ADMIN,
     "webhook.manage": ProjectRole.ADMIN,  # webhooks: see and edit targets, secrets, deliveries
+    # `assay import`: runs with their source's ids, times and authors; models with their versions
+    # and aliases (an unprotected alias as alias.move; a protected one only as project admin).
+    "run.import": ProjectRole.WRITER,
+    "model.import": ProjectRole.MAINTAINER,
+    "alias.import_protected": ProjectRole.ADMIN,
 }
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

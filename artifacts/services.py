@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -175,11 +175,21 @@ def artifact_declare(*, run: Run, files: list[DeclaredFile], kind: str) -> list[
     to_process: list[str] = []
     for index, declared in enumerate(files):
         blob = Blob.objects.select_for_update().filter(project=run.project, sha256=declared.sha256).first()
+        created = False
         if blob is None:
             blob = Blob(project=run.project, sha256=declared.sha256, size=declared.size)
             _start_upload(blob)
-            blob.save()
-        elif blob.size != declared.size:
+            try:
+                with transaction.atomic():
+                    blob.save()
+                created = True
+            except IntegrityError:
+                # Two runs declared the same content at once (an import sends runs in
+                # parallel, and MLflow model folders share files): the other one made the
+                # blob; this declaration joins it.
+                _abort_upload(blob)
+                blob = Blob.objects.select_for_update().get(project=run.project, sha256=declared.sha256)
+        if not created and blob.size != declared.size:
             if (
                 blob.status in (Blob.Status.PENDING, Blob.Status.FAILED)
                 and not blob.artifacts.exclude(status=Artifact.Status.FAILED)
@@ -197,7 +207,7 @@ def artifact_declare(*, run: Run, files: list[DeclaredFile], kind: str) -> list[
                     code="size_mismatch",
                     field=f"files.{index}.size",
                 )
-        elif blob.status == Blob.Status.FAILED:
+        elif not created and blob.status == Blob.Status.FAILED:
             _abort_upload(blob)
             _start_upload(blob)
             blob.save()

@@ -27,6 +27,7 @@ from compat.models import LoggedModel, VersionSource
 from compat.wire import Call
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from experiments.models import Run
+from registry import selectors as registry_selectors
 from registry import services
 from registry.models import Alias, ModelRepository, ModelVersion
 
@@ -37,16 +38,6 @@ STAGES = {"none": "None", "staging": "Staging", "production": "Production", "arc
 NO_STAGE = "None"
 MAX_MODELS_RESULTS = 1_000
 MAX_VERSIONS_RESULTS = 10_000
-# Files of an MLflow model folder that describe it; the version's binary is the largest other file.
-MODEL_METADATA_FILES = {
-    "MLmodel",
-    "conda.yaml",
-    "python_env.yaml",
-    "requirements.txt",
-    "input_example.json",
-    "serving_input_example.json",
-    "registered_model_meta",
-}
 
 
 # --- message fields ---------------------------------------------------------------------------------
@@ -364,18 +355,6 @@ def latest_versions(call: Call) -> dict[str, Any]:
 # --- model versions ---------------------------------------------------------------------------------
 
 
-def _binary(files: list[Artifact], prefix: str) -> Artifact:
-    """The file of a model folder that stands for the version's binary (hashed into its
-    content hash and checked by the artifact-integrity check): the largest file that is not
-    MLflow's metadata (MLmodel, environment files, examples)."""
-
-    def relative(a: Artifact) -> str:
-        return a.path[len(prefix) + 1 :] if a.path.startswith(prefix + "/") else posixpath.basename(a.path)
-
-    payload = [a for a in files if relative(a) not in MODEL_METADATA_FILES and not relative(a).startswith("metadata/")]
-    return max(payload or files, key=lambda a: (a.size, a.path))
-
-
 def _source_files(project: Project, message: dict[str, Any]) -> tuple[Run, str, LoggedModel | None, str]:
     """(run, folder among its artifacts, logged model, source as sent) of CreateModelVersion."""
     source = text(message, "source")
@@ -434,7 +413,7 @@ def version_create(call: Call) -> dict[str, Any]:
             f"Run {run.id} has no files under {prefix or '/'!r}: upload the model before registering it.",
             field="source",
         )
-    binary = _binary(files, prefix)
+    binary = registry_selectors.model_binary(files, prefix)
     with transaction.atomic():
         try:
             version = services.version_register(

@@ -274,7 +274,7 @@ def run_info_out(run: Run) -> dict[str, Any]:
             "run_uuid": run.pk,
             "run_name": run.name,
             "experiment_id": run.experiment_id,
-            "user_id": run.author.username if run.author else "",
+            "user_id": run.source_author or (run.author.username if run.author else ""),
             "status": _status_out(run),
             "start_time": ms(run.start_time),
             "end_time": ms(run.end_time),

@@ -82,6 +82,14 @@ class Run(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # Deleted through the MLflow API (soft, restorable; MLflow's lifecycle stage "deleted").
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Imported runs (``assay import``, experiments/imports.py): the source system ("mlflow",
+    # "wandb", "neptune") and the run's id there, unique in a project, which is what makes a
+    # second import add nothing; the source's author name when no Assay user has it; and
+    # when the import of the run finished (None while it is under way: a re-run resumes it).
+    source = models.CharField(max_length=16, blank=True, default="")
+    source_id = models.CharField(max_length=256, blank=True, default="")
+    source_author = models.CharField(max_length=150, blank=True, default="")
+    imported_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -89,6 +97,11 @@ class Run(models.Model):
                 fields=["author", "client_id"],
                 condition=models.Q(client_id__isnull=False),
                 name="run_author_client_id_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["project", "source", "source_id"],
+                condition=~models.Q(source=""),
+                name="run_project_source_id_unique",
             ),
         ]
         indexes = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -14,8 +15,9 @@ import orjson
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from accounts.access import can
 from accounts.audit import audit_record
-from accounts.models import Project, User
+from accounts.models import Project, User, new_id
 from accounts.services import project_get_or_create
 from core import domain_events, jsonsafe
 from core.errors import Conflict, Invalid, NotFound
@@ -50,7 +52,8 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 # "uploads": what the SDK could not upload and kept for `assay sync` ({"pending": [names],
 # "reason", "spool", "host"}); sync sets "pending" to [] once they are up.
 # "models": what MLflow's client logs with log_model (compat/).
-INFO_SECTIONS = {"code", "environment", "system", "error", "datasets", "uploads", "models"}
+# "imported": what an import kept that Assay has no field for ({"source", "summary", …}).
+INFO_SECTIONS = {"code", "environment", "system", "error", "datasets", "uploads", "models", "imported"}
 
 _ADJECTIVES = "amber brisk calm dapper eager fair gentle hardy icy jolly keen lively merry noble olive plucky quiet rapid sunny tidy upbeat vivid witty young zesty".split()
 _NOUNS = "river forest meadow comet harbor canyon glacier island lagoon mesa nebula orchard prairie quartz reef summit tundra valley willow aurora breeze cedar delta ember".split()
@@ -637,3 +640,146 @@ def saved_view_save(*, user: User, project: Project, name: str, query: str) -> S
 @transaction.atomic
 def saved_view_delete(*, view: SavedView) -> None:
     view.delete()
+
+
+# --- imports (`assay import`: MLflow, W&B, Neptune) -------------------------------------------------
+
+IMPORT_SOURCES = ("mlflow", "wandb", "neptune")
+MAX_SOURCE_ID = 256
+KEPT_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class RunImport:
+    """What :func:`run_import` did: ``created`` False when the source's run was imported
+    before (then nothing was written); ``id_kept`` whether the source's run id is the run's."""
+
+    run: Run
+    created: bool
+    id_kept: bool
+
+
+def check_source(source: Any, source_id: Any) -> tuple[str, str]:
+    source = choice(
+        source, IMPORT_SOURCES, field="source", message=f"source must be one of {', '.join(IMPORT_SOURCES)}."
+    )
+    source_id = string(source_id, field="source_id", max_length=MAX_SOURCE_ID)
+    if "\x00" in source_id:
+        raise Invalid("source_id contains a NUL character.", field="source_id")
+    return source, source_id
+
+
+def _import_author(project: Project, name: str) -> User | None:
+    """The Assay user an imported author name stands for: an active user of that name who
+    holds a role on the project. # SECURITY: never anyone else (a run cannot be attributed to a
+    user who could not have logged it)."""
+    if not name:
+        return None
+    user = User.objects.filter(username__iexact=name, is_active=True).first()
+    return user if user is not None and can(user, "run.view", project) else None
+
+
+@transaction.atomic
+def run_import(
+    *,
+    user: User,
+    project: Project,
+    source: Any,
+    source_id: Any,
+    experiment: Any,
+    name: Any = None,
+    run_id: Any = None,
+    status: Any = RunStatus.FINISHED,
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+    author: Any = "",
+    params: Any = None,
+    tags: Any = None,
+    config: Any = None,
+    notes: Any = "",
+    info: Any = None,
+) -> RunImport:
+    """Create the run a source system had, with its id (a 32-hex MLflow run id is kept when no
+    Assay run has it), status, times and author; or, when the project holds a run imported
+    from ``(source, source_id)`` already, return it and write nothing. The caller checked
+    ``run.import``. Everything is validated before the first write. The run is marked
+    complete by :func:`run_import_complete` once its points and files are in."""
+    source, source_id = check_source(source, source_id)
+    existing = Run.objects.filter(project=project, source=source, source_id=source_id).first()
+    if existing is not None:
+        return RunImport(run=existing, created=False, id_kept=existing.pk == run_id)
+    exp_name = _experiment_name(experiment) if experiment is not None else "default"
+    run_name = string(name, field="name", max_length=128, allow_blank=True) if name is not None else ""
+    run_status = choice(
+        status, RunStatus.values, field="status", message=f"status must be one of {', '.join(RunStatus.values)}."
+    )
+    if run_id is not None and (not isinstance(run_id, str) or not KEPT_RUN_ID.match(run_id)):
+        raise Invalid("run_id is 32 lower-case hexadecimal characters (an MLflow run id).", field="run_id")
+    author_name = string(author or "", field="author", max_length=150, allow_blank=True)
+    checked_notes = string(notes or "", field="notes", max_length=100_000, allow_blank=True)
+    checked_config = check_config(config if config is not None else {})
+    checked_info = check_info(info if info is not None else {})
+    checked_params = check_params(params) if params is not None else {}
+    checked_tags = check_tags(tags) if tags is not None else {}
+    now = timezone.now()
+    start = start_time or now
+    if start > now + MAX_CLOCK_SKEW:
+        raise Invalid("start_time is in the future.", field="start_time")
+    if end_time is not None and end_time < start:
+        raise Invalid("end_time is before start_time.", field="end_time")
+    if end_time is not None and run_status == RunStatus.RUNNING:
+        raise Invalid("A running run has no end_time.", field="end_time")
+    matched = _import_author(project, author_name)
+    exp = experiment_get_or_create(project=project, name=exp_name)
+    # A kept id is the source's; an id another run holds (the same store imported into a
+    # second project) cannot be, and the run gets a new one (the answer says so).
+    kept = run_id is not None and not Run.objects.filter(pk=run_id).exists()
+    try:
+        with transaction.atomic():
+            run = Run.objects.create(
+                id=run_id if kept else new_id(),
+                project=project,
+                experiment=exp,
+                name=run_name or _random_run_name(),
+                author=matched or user,
+                status=run_status,
+                start_time=start,
+                end_time=end_time,
+                notes=checked_notes,
+                config=checked_config,
+                info=checked_info,
+                source=source,
+                source_id=source_id,
+                source_author="" if matched is not None else author_name,
+            )
+    except IntegrityError:
+        # Two imports of the same source run raced: the other one made it.
+        existing = Run.objects.filter(project=project, source=source, source_id=source_id).first()
+        if existing is None:
+            raise
+        return RunImport(run=existing, created=False, id_kept=existing.pk == run_id)
+    if checked_tags:
+        Tag.objects.bulk_create([Tag(run=run, key=k, value=v) for k, v in checked_tags.items()])
+    if checked_params:
+        Param.objects.bulk_create([Param(run=run, key=k, value=v) for k, v in checked_params.items()])
+    if checked_config:
+        _config_values_set(run=run)
+    _fingerprint_set(run=run, params=checked_params)
+    _project_keys_add(
+        run=run, keys={ProjectKey.Kind.PARAM: list(checked_params), ProjectKey.Kind.TAG: list(checked_tags)}
+    )
+    events.run_created(run)
+    return RunImport(run=run, created=True, id_kept=kept)
+
+
+@transaction.atomic
+def run_import_complete(*, run: Run) -> Run:
+    """Mark an imported run's import finished (its points and files are in): a later import of
+    the same source skips it whole. Completing again changes nothing."""
+    run = Run.objects.select_for_update().get(pk=run.pk)
+    if not run.source:
+        raise Invalid("This run was not imported.", code="not_imported", field="run")
+    if run.imported_at is None:
+        run.imported_at = timezone.now()
+        run.save(update_fields=["imported_at", "updated_at"])
+    return run

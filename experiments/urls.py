@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from experiments import api, search_api
+from experiments import api, imports_api, search_api
 
 urlpatterns = [
     path("projects/<str:team>/<str:project>/experiments/", api.ExperimentListView.as_view(), name="api-experiments"),
@@ -10,6 +10,19 @@ urlpatterns = [
     path("projects/<str:team>/<str:project>/tried/", api.TriedView.as_view(), name="api-tried"),
     path(
         "projects/<str:team>/<str:project>/tried/settings/", api.TriedSettingsView.as_view(), name="api-tried-settings"
+    ),
+    path(
+        "projects/<str:team>/<str:project>/imports/runs/", imports_api.RunImportView.as_view(), name="api-import-runs"
+    ),
+    path(
+        "projects/<str:team>/<str:project>/imports/runs/lookup/",
+        imports_api.RunImportLookupView.as_view(),
+        name="api-import-runs-lookup",
+    ),
+    path(
+        "projects/<str:team>/<str:project>/imports/runs/<str:run_id>/complete/",
+        imports_api.RunImportCompleteView.as_view(),
+        name="api-import-run-complete",
     ),
     path("runs/", api.RunListView.as_view(), name="api-runs"),
     path("compare/", search_api.CompareView.as_view(), name="api-compare"),

@@ -68,6 +68,9 @@ class ModelRepository(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # An imported model (registry/imports.py): the source system and the model's name there.
+    source = models.CharField(max_length=16, blank=True, default="")
+    source_id = models.CharField(max_length=256, blank=True, default="")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "name"], name="model_project_name_unique")]
@@ -110,9 +113,19 @@ class ModelVersion(models.Model):
     # Editable metadata (logged in the audit log).
     description = models.TextField(blank=True, max_length=20_000)
     tags = models.JSONField(default=dict, blank=True)
+    # Imported versions (registry/imports.py): the source system and the version's identity
+    # there (unique in a repository: a second import adds nothing). ``created_at`` and
+    # ``author_label`` are then the source's.
+    source = models.CharField(max_length=16, blank=True, default="")
+    source_id = models.CharField(max_length=256, blank=True, default="")
 
     class Meta:
         constraints = [
+            models.UniqueConstraint(
+                fields=["repository", "source", "source_id"],
+                condition=~models.Q(source=""),
+                name="version_repository_source_unique",
+            ),
             models.UniqueConstraint(fields=["repository", "number"], name="version_repository_number_unique"),
             models.UniqueConstraint(fields=["repository", "content_hash"], name="version_repository_hash_unique"),
         ]
@@ -171,6 +184,8 @@ class AliasMove(models.Model):
     # The id of the review request whose merge moved the alias (reviews app); None for a
     # direct move. A plain id, not a foreign key: the registry does not depend on reviews.
     review_request_id = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001 - NULL: "no review"
+    # Set by an import (registry/imports.py): the alias stood there in the source system.
+    imported = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import posixpath
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,16 @@ MAX_SEARCHED_VERSIONS = 10_000
 # Artifacts whose bytes the server has (or is checking): a version may be registered on
 # them. Pending (bytes not sent) and failed artifacts are refused.
 REGISTRABLE = {Artifact.Status.UPLOADED, Artifact.Status.PROCESSING, Artifact.Status.READY}
+# Files of an MLflow model folder that describe it; the version's binary is the largest other file.
+MODEL_METADATA_FILES = {
+    "MLmodel",
+    "conda.yaml",
+    "python_env.yaml",
+    "requirements.txt",
+    "input_example.json",
+    "serving_input_example.json",
+    "registered_model_meta",
+}
 
 
 def models_visible_to(user: AnyUser | None) -> QuerySet[ModelRepository]:
@@ -408,3 +419,18 @@ def versions_search(
         return [v for v in versions if _matches(node, _version_record(v))]
     except query_parser.FilterError as exc:
         raise Invalid(exc.message, code="invalid_filter", field="filter", extra={"position": exc.position}) from None
+
+
+# --- MLflow model folders (the MLflow API and imports register them) -------------------------
+
+
+def model_binary(files: list[Artifact], prefix: str) -> Artifact:
+    """The file of a model folder that stands for the version's binary (hashed into its
+    content hash and checked by the artifact-integrity check): the largest file that is not
+    MLflow's metadata (MLmodel, environment files, examples)."""
+
+    def relative(a: Artifact) -> str:
+        return a.path[len(prefix) + 1 :] if a.path.startswith(prefix + "/") else posixpath.basename(a.path)
+
+    payload = [a for a in files if relative(a) not in MODEL_METADATA_FILES and not relative(a).startswith("metadata/")]
+    return max(payload or files, key=lambda a: (a.size, a.path))

@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
@@ -432,7 +433,7 @@ def _check_alias_targets(repository: ModelRepository, aliases: Any) -> list[str]
 
 
 def _refuse_protected(
-    repository: ModelRepository, alias: str, *, merge: ReviewMerge | None, field: str = "alias"
+    repository: ModelRepository, alias: str, *, merge: ReviewMerge | ImportAlias | None, field: str = "alias"
 ) -> None:
     if alias in repository.protected_aliases and merge is None:
         raise Conflict(
@@ -457,12 +458,14 @@ def version_register(
     tags: Any = None,
     aliases: Any = None,
     reason: Any = None,
+    imported: ImportedVersion | None = None,
 ) -> ModelVersion:
     """Register the next version of ``repository`` from ``run``: snapshot the run's code,
     config, params, datasets, environment and summary metrics, the artifact's sha256 and
     the parents; compute the content hash; optionally point ``aliases`` at it. Everything is
     validated before the first write; registering the same ingredients again is 409
-    ``version_exists``."""
+    ``version_exists``. ``imported`` (registry/imports.py only): the version's number, time,
+    author and identity in the system it is imported from."""
     if run.project_id != repository.project_id:
         # SECURITY: a run of another project is "not found", whatever the caller may see.
         raise NotFound("No such run in this project.", code="not_found", field="run")
@@ -506,6 +509,8 @@ def version_register(
             field="artifact",
         )
     number = (ModelVersion.objects.filter(repository=repository).aggregate(top=Max("number"))["top"] or 0) + 1
+    if imported is not None and not ModelVersion.objects.filter(repository=repository, number=imported.number).exists():
+        number = imported.number  # the source's number when free (MLflow's numbers have gaps)
     version = ModelVersion.objects.create(
         repository=repository,
         project_id=repository.project_id,
@@ -528,10 +533,13 @@ def version_register(
         metrics=metrics,
         parent_hashes=parent_hashes,
         author=user,
-        author_label=user.username,
-        created_at=timezone.now(),
+        # An imported version keeps its source's author name, also when the source had none.
+        author_label=imported.author if imported is not None else user.username,
+        created_at=imported.created_at if imported is not None and imported.created_at else timezone.now(),
         description=text,
         tags=tag_values,
+        source=imported.source if imported is not None else "",
+        source_id=imported.source_id if imported is not None else "",
     )
     if parent_versions:
         version.parents.set(parent_versions)
@@ -614,6 +622,31 @@ def version_update(
 
 
 @dataclass(frozen=True)
+class ImportedVersion:
+    """What an import keeps of a version (registry/imports.py passes it to version_register)."""
+
+    source: str
+    source_id: str
+    number: int
+    created_at: datetime | None = None
+    author: str = ""
+
+
+@dataclass(frozen=True)
+class ImportAlias:
+    """Proof that an alias move is part of an import: an alias the imported model had in its
+    source system. Like :class:`ReviewMerge` it lets :func:`alias_move` move a protected
+    alias, and only one module builds it: ``registry.imports.model_import``, after it checked
+    that the importer is a project admin (``alias.import_protected``) for a protected alias.
+    ``tests/registry/test_imports.py`` reads every application module and fails if another
+    one constructs an ImportAlias. The move is logged with ``imported=True``."""
+
+    source: str
+    alias: str
+    version_id: str
+
+
+@dataclass(frozen=True)
 class ReviewMerge:
     """Proof that an alias move is the merge of a review request: the only thing that lets
     :func:`alias_move` move a protected alias.
@@ -643,6 +676,10 @@ class ReviewMerge:
 
 
 def _check_merge(merge: object, *, alias: str, version: ModelVersion) -> None:
+    if isinstance(merge, ImportAlias):
+        if merge.alias != alias or merge.version_id != version.id:
+            raise ValueError(f"The import sets {merge.alias!r} to version {merge.version_id}, not {alias!r}.")
+        return
     if not isinstance(merge, ReviewMerge):
         # SECURITY: a string (the review id of old) is not proof of a merge.
         raise TypeError(f"merge must be a ReviewMerge, not {type(merge).__name__}.")
@@ -694,7 +731,7 @@ def alias_move(
     version: ModelVersion,
     user: User,
     reason: Any = "",
-    merge: ReviewMerge | None = None,
+    merge: ReviewMerge | ImportAlias | None = None,
 ) -> AliasMove | None:
     """Point ``alias`` of the version's repository at ``version`` (creating the alias when
     new) and log the move: the one place that moves an alias. A protected alias moves only
@@ -720,7 +757,7 @@ def alias_move(
     else:
         current.version = version
         current.save(update_fields=["version", "updated_at"])
-    review_request_id = merge.review_request_id if merge is not None else None
+    review_request_id = merge.review_request_id if isinstance(merge, ReviewMerge) else None
     move = AliasMove.objects.create(
         repository=repository,
         alias=name,
@@ -730,6 +767,7 @@ def alias_move(
         actor_label=user.username,
         reason=text,
         review_request_id=review_request_id,
+        imported=isinstance(merge, ImportAlias),
     )
     audit_record(
         actor=user,
@@ -742,6 +780,7 @@ def alias_move(
             "to": version.number,
             "reason": text,
             "review_request": review_request_id,
+            "imported": isinstance(merge, ImportAlias),
         },
     )
     domain_events.emit(

@@ -2,11 +2,16 @@ from __future__ import annotations
 
 from django.urls import path
 
-from registry import api
+from registry import api, imports_api
 
 BASE = "projects/<str:team>/<str:project>/models/"
 
 urlpatterns = [
+    path(
+        "projects/<str:team>/<str:project>/imports/models/",
+        imports_api.ModelImportView.as_view(),
+        name="api-import-models",
+    ),
     path(BASE, api.ModelListView.as_view(), name="api-models"),
     path(BASE + "<str:model>/", api.ModelDetailView.as_view(), name="api-model"),
     path(BASE + "<str:model>/versions/", api.VersionListView.as_view(), name="api-model-versions"),

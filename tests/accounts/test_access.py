@@ -98,14 +98,14 @@ def test_a_lower_grant_does_not_lower_a_team_role(owner: User, project: Project)
             ProjectRole.WRITER,
             {"project.view", "run.view", "run.create", "run.update", "run.log", "experiment.create", "model.view"}
             | {"artifact.view", "artifact.upload", "review.view", "review.create", "review.comment"}
-            | {"experiment.update", "run.delete"},
+            | {"experiment.update", "run.delete", "run.import"},
         ),
         (
             ProjectRole.MAINTAINER,
             {"project.view", "run.view", "run.create", "run.update", "run.log", "experiment.create", "model.register"}
             | {"model.view", "model.create", "model.update", "alias.move", "artifact.view", "artifact.upload"}
             | {"review.view", "review.create", "review.comment", "review.merge"}
-            | {"experiment.update", "experiment.delete", "run.delete"},
+            | {"experiment.update", "experiment.delete", "run.delete", "run.import", "model.import"},
         ),
         (ProjectRole.ADMIN, set(access.ACTIONS)),
     ],

@@ -100,12 +100,22 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "api-webhook": {"name": "renamed"},
     "api-tried": {"config": {"lr": 0.01}},
     "api-tried-settings": {"exclude": ["seed"], "key_metric": "acc"},
+    # imports (issue 19): the sample run is marked imported from mlflow "victim" (victim_run)
+    "api-import-runs": {"source": "mlflow", "source_id": "sample-run", "run_id": "1" * 32},
+    "api-import-runs-lookup": {"source": "mlflow", "source_ids": ["victim"]},
+    "api-import-run-complete": {},
+    "api-import-models": {
+        "source": "mlflow",
+        "source_id": "Imported",
+        "name": "imported",
+        "versions": [{"source_id": "Imported/1", "version": 1, "run": "e" * 32, "artifact_path": "weights.bin"}],
+    },
 }
 # Endpoints only project admins may read (webhooks: targets and delivery logs): a viewer
 # gets 403 there even for GET.
 ADMIN_READ_ENDPOINTS = {"api-webhooks", "api-webhook", "api-webhook-deliveries"}
 # POSTs that only read (a question in a body): viewers may send them.
-READ_POSTS = {"api-tried"}
+READ_POSTS = {"api-tried", "api-import-runs-lookup"}
 # Endpoints over the caller's own objects (their tokens): another user's object is not
 # theirs to know, so even a viewer of the project gets 404 there, never 403.
 OWN_OBJECT_ENDPOINTS = {"api-token"}
@@ -121,6 +131,7 @@ def victim_run(owner_client: APIClient, run: Run) -> Run:
     Artifact.objects.create(
         id="a" * 32, project=run.project, run=run, blob=blob, path="model.bin", sha256="a" * 64, size=3, status="ready"
     )
+    Run.objects.filter(pk=run.pk).update(source="mlflow", source_id="victim")
     # accounts: a user outside everything, a user grant on the project, a token of the owner
     UserFactory.create(username="newcomer")
     ProjectGrant.objects.create(
