@@ -65,6 +65,7 @@ WRITER = textwrap.dedent(
 
 
 def write_offline_run(tmp_path: Path, steps: int = STEPS) -> dict[str, Any]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
         "WANDB_MODE": "offline",
