@@ -16,6 +16,7 @@ import pytest
 from conftest import Server, subprocess_env
 from test_import_neptune import PROJECT as NEPTUNE_PROJECT
 from test_import_neptune import T0, Export, attr, series
+from test_import_neptune_offline import write_offline_run as write_neptune_offline_run
 from test_import_wandb import STEPS, write_offline_run
 
 import assay
@@ -161,3 +162,28 @@ def test_a_corrupt_log_is_one_line_and_writes_nothing(running_server, assay_env,
     assert len(lines) == 1, result.stderr
     assert "run-abcd1234.wandb: not a readable W&B transaction log" in lines[0]
     assert imported_runs(project) == []
+
+
+def test_a_neptune_offline_run_is_imported_once(running_server, assay_env, project, tmp_path):
+    # given a run the neptune 1.x client kept offline (.venv-neptune), and a project
+    folder = write_neptune_offline_run(tmp_path)
+    make_project(running_server, project)
+    env = subprocess_env(assay_env)
+
+    # when it is imported, twice
+    first = assay_import(env, "neptune", "--offline", str(folder), "--project", project)
+    again = assay_import(env, "neptune", "--offline", str(folder), "--project", project)
+
+    # then its fractional steps are scaled, its automatic steps counted, and nothing is added the second time
+    assert first.returncode == 0, first.stderr
+    [run] = imported_runs(project)
+    assert (run.experiment, run.notes) == ("unet-sweep", "first U-Net")
+    with assay.Api() as api:
+        assert [(p.step, p.value) for p in api.history(run.id, "train/loss")] == [
+            (i * 25, 1.0 / (i + 1)) for i in range(600)
+        ]
+        assert [p.step for p in api.history(run.id, "eval/iou")] == [i * 100 for i in range(50)]
+    assert files_of(run.id)["data/config.yaml"] == digest(b"lr: 0.0003\n")
+    assert again.returncode == 0, again.stderr
+    assert "already imported, nothing added" in again.stdout
+    assert [r.id for r in imported_runs(project)] == [run.id]

@@ -308,3 +308,5 @@ def test_cli_parser_takes_the_neptune_options():
     add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["import", "neptune", "--parquet", "exports/data", "--files", "exports/files"])
     assert (args.parquet, args.files, args.import_module) == ("exports/data", "exports/files", reader)
+    args = parser.parse_args(["import", "neptune", "--offline", ".neptune"])
+    assert (args.offline, args.parquet) == (".neptune", None)
