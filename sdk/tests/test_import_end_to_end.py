@@ -7,8 +7,10 @@ and a neptune-exporter export written in its schema are imported, read back thro
 from __future__ import annotations
 
 import hashlib
+import signal
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -187,3 +189,37 @@ def test_a_neptune_offline_run_is_imported_once(running_server, assay_env, proje
     assert again.returncode == 0, again.stderr
     assert "already imported, nothing added" in again.stdout
     assert [r.id for r in imported_runs(project)] == [run.id]
+
+
+def test_a_neptune_import_killed_mid_way_resumes_to_exact_totals(running_server, assay_env, project, tmp_path):
+    # given an export of 12 runs of 20,000 points with fractional steps, and a project
+    export = Export(tmp_path)
+    for number in range(12):
+        steps = [Decimal(i) / 4 for i in range(20_000)]
+        export.write_run(f"SEG-{number}", [*series("train/loss", steps, lambda s: float(s))])
+    make_project(running_server, project)
+    env = subprocess_env(assay_env)
+    command = [sys.executable, "-m", "assay.cli", "import", "neptune", "--parquet", str(export.data), "-p", project]
+
+    # when the import is killed once some runs are in, and run again
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while len(imported_runs(project)) < 3:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    halfway = len(imported_runs(project))
+    again = assay_import(env, "neptune", "--parquet", str(export.data), "-p", project)
+
+    # then every run is there once, with exactly its points
+    assert again.returncode == 0, again.stderr + again.stdout
+    assert 3 <= halfway < 12  # killed mid-way
+    runs = imported_runs(project)
+    assert sorted(run.name for run in runs) == sorted(f"SEG-{number}" for number in range(12))
+    with assay.Api() as api:
+        for run in runs:
+            assert api.metrics(run.id)["train/loss"]["count"] == 20_000, run.name
+            steps = [p.step for p in api.history(run.id, "train/loss")]
+            assert steps == [i * 25 for i in range(20_000)], run.name
