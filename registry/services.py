@@ -534,7 +534,8 @@ def version_register(
         metrics=metrics,
         parent_hashes=parent_hashes,
         author=user,
-        author_label=imported.author if imported is not None and imported.author else user.username,
+        # An imported version keeps its source's author name, also when the source had none.
+        author_label=imported.author if imported is not None else user.username,
         created_at=imported.created_at if imported is not None and imported.created_at else timezone.now(),
         description=text,
         tags=tag_values,

@@ -45,9 +45,13 @@ def _database_url() -> str:
 
 
 @contextmanager
-def celery_worker(tmp_path: Path, *, ready_timeout: float = 60.0, queue: str | None = None) -> Iterator[Worker]:
+def celery_worker(
+    tmp_path: Path, *, ready_timeout: float = 60.0, queue: str | None = None, env: dict[str, str] | None = None
+) -> Iterator[Worker]:
     """Start a worker, wait until it consumes, route this process's tasks to it; stop it after.
-    ``queue``: consume an earlier worker's queue (to take over what a killed one left)."""
+    ``queue``: a queue named beforehand (a server started earlier sends its tasks there), or
+    an earlier worker's (to take over what a killed one left); ``env``: more environment
+    (e.g. that server's ASSAY_VAR_DIR, where its files are)."""
     queue = queue or f"test-{uuid.uuid4().hex[:12]}"
     log = tmp_path / f"celery-{queue}-{uuid.uuid4().hex[:6]}.log"
     env = {
@@ -57,6 +61,7 @@ def celery_worker(tmp_path: Path, *, ready_timeout: float = 60.0, queue: str | N
         "REDIS_URL": settings.REDIS_URL,
         "ASSAY_CELERY_QUEUE": queue,
         "PYTHONUNBUFFERED": "1",
+        **(env or {}),
     }
     command = [
         str(CELERY), "-A", "config", "worker", "-Q", queue, "--pool", "solo", "--concurrency", "1",

@@ -308,3 +308,12 @@ def test_cli_parser_takes_the_neptune_options():
     add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["import", "neptune", "--parquet", "exports/data", "--files", "exports/files"])
     assert (args.parquet, args.files, args.import_module) == ("exports/data", "exports/files", reader)
+    args = parser.parse_args(["import", "neptune", "--offline", ".neptune"])
+    assert (args.offline, args.parquet) == (".neptune", None)
+
+
+def test_two_reads_yield_the_same_points_in_the_same_order(export):
+    # what lets a killed import resume: the writer numbers batches in the order a reader yields
+    first_source, second_source = open_export(export.data), open_export(export.data)
+    as_list = lambda run: [(p.key, p.step, p.value, p.timestamp) for batch in run.points for p in batch]  # noqa: E731
+    assert [as_list(run) for run in first_source.runs()] == [as_list(run) for run in second_source.runs()]

@@ -65,6 +65,7 @@ WRITER = textwrap.dedent(
 
 
 def write_offline_run(tmp_path: Path, steps: int = STEPS) -> dict[str, Any]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
         "WANDB_MODE": "offline",
@@ -393,3 +394,11 @@ def test_api_path_maps_a_run(monkeypatch):
     assert files["output.log"] == b"hello\n"
     notes = [json.loads(line)["value"] for line in files[reader.OTHER_FILE].decode().splitlines()]
     assert notes == ["s0", "s1", "s2"]
+
+
+def test_two_reads_yield_the_same_points_in_the_same_order(logged):
+    # what lets a killed import resume: the writer numbers batches in the order a reader yields
+    first_source, second_source = open_dir(Path(logged["dir"])), open_dir(Path(logged["dir"]))
+    [first], [second] = list(first_source.runs()), list(second_source.runs())
+    as_list = lambda run: [(p.key, p.step, repr(p.value), p.timestamp) for batch in run.points for p in batch]  # noqa: E731
+    assert as_list(first) == as_list(second)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from assay import env, registry, reviews, tried, watch
+from assay import env, importers, registry, reviews, tried, watch
 from assay._version import __version__
 from assay.api import Api, RunRecord
 from assay.artifacts import download
@@ -560,6 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
     pull_cmd.add_argument("-o", "--out", required=True, help="directory to write into")
     pull_cmd.add_argument("--url")
     pull_cmd.set_defaults(func=cmd_pull)
+
+    importers.add_parser(commands)  # assay import mlflow|wandb|neptune
     return parser
 
 

@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 # The sources whose reader module exists; each branch adding one adds its name here.
-_CLI_SOURCES: tuple[str, ...] = ("wandb", "neptune")
+_CLI_SOURCES: tuple[str, ...] = ("mlflow", "wandb", "neptune")
 
 
 def add_parser(commands: Any) -> None:

@@ -83,7 +83,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="neptune-exporter's --files-path (default: a 'files' folder next to the data folder, if there is one)",
     )
     parser.add_argument(
-        "--run", action="append", default=[], metavar="ID", help="only this Neptune run id (repeatable)"
+        "--offline", help="a Neptune 1.x client's offline folder (.neptune, or the project folder holding it)"
+    )
+    parser.add_argument(
+        "--run", action="append", default=[], metavar="ID", help="only this Neptune run id (repeatable, --parquet)"
     )
 
 
