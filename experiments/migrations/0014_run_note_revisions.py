@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('experiments', '0011_config_fingerprint'),
+        ('experiments', '0013_run_project_live'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
