@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('accounts', '0006_membership_managed_by'),
         ('artifacts', '0001_initial'),
-        ('experiments', '0012_imported_sources'),
+        ('experiments', '0015_imported_sources'),
         ('registry', '0004_artifacts_app'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0006_membership_managed_by'),
-        ('experiments', '0011_config_fingerprint'),
+        ('experiments', '0014_run_note_revisions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
