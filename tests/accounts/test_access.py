@@ -93,19 +93,24 @@ def test_a_lower_grant_does_not_lower_a_team_role(owner: User, project: Project)
 @pytest.mark.parametrize(
     ("role", "allowed"),
     [
-        (ProjectRole.VIEWER, {"project.view", "run.view", "model.view", "artifact.view", "review.view"}),
+        (
+            ProjectRole.VIEWER,
+            {"project.view", "run.view", "model.view", "artifact.view", "review.view", "report.view", "alert.view"},
+        ),
         (
             ProjectRole.WRITER,
             {"project.view", "run.view", "run.create", "run.update", "run.log", "experiment.create", "model.view"}
             | {"artifact.view", "artifact.upload", "review.view", "review.create", "review.comment"}
-            | {"experiment.update", "run.delete", "run.import"},
+            | {"experiment.update", "run.delete", "run.import"}
+            | {"report.view", "report.edit", "alert.view"},
         ),
         (
             ProjectRole.MAINTAINER,
             {"project.view", "run.view", "run.create", "run.update", "run.log", "experiment.create", "model.register"}
             | {"model.view", "model.create", "model.update", "alias.move", "artifact.view", "artifact.upload"}
             | {"review.view", "review.create", "review.comment", "review.merge"}
-            | {"experiment.update", "experiment.delete", "run.delete", "run.import", "model.import"},
+            | {"experiment.update", "experiment.delete", "run.delete", "run.import", "model.import"}
+            | {"report.view", "report.edit", "report.delete", "alert.view"},
         ),
         (ProjectRole.ADMIN, set(access.ACTIONS)),
     ],
