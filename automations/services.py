@@ -326,13 +326,13 @@ def attempt(delivery_id: str) -> float | None:
             error=error,
             response_excerpt=excerpt,
         )
-        locked = Webhook.objects.select_for_update().get(pk=webhook.pk)
         if ok:
             Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.DELIVERED, finished_at=timezone.now())
-            if locked.failed_deliveries:
-                locked.failed_deliveries = 0
-                locked.save(update_fields=["failed_deliveries"])
+            # No lock of the webhook on success (deliveries of one webhook would queue behind
+            # each other): the failure count is reset only when there is one to reset.
+            Webhook.objects.filter(pk=webhook.pk, failed_deliveries__gt=0).update(failed_deliveries=0)
             return None
+        locked = Webhook.objects.select_for_update().get(pk=webhook.pk)
         if not final and number < _max_attempts():
             return backoff_seconds(number)
         Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.FAILED, finished_at=timezone.now())
