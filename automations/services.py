@@ -11,6 +11,7 @@ import json
 import logging
 import secrets
 import time
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -33,6 +34,8 @@ from registry import selectors as registry_selectors
 log = logging.getLogger(__name__)
 
 DELIVER_TASK = "automations.deliver"
+PRUNE_TASK = "automations.deliveries_prune"
+PRUNE_CHUNK = 5_000
 TEST_EVENT = "webhook.test"
 MAX_WEBHOOKS_PER_PROJECT = 20
 SECRET_MIN, SECRET_MAX = 16, 200
@@ -326,13 +329,13 @@ def attempt(delivery_id: str) -> float | None:
             error=error,
             response_excerpt=excerpt,
         )
-        locked = Webhook.objects.select_for_update().get(pk=webhook.pk)
         if ok:
             Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.DELIVERED, finished_at=timezone.now())
-            if locked.failed_deliveries:
-                locked.failed_deliveries = 0
-                locked.save(update_fields=["failed_deliveries"])
+            # No lock of the webhook on success (deliveries of one webhook would queue behind
+            # each other): the failure count is reset only when there is one to reset.
+            Webhook.objects.filter(pk=webhook.pk, failed_deliveries__gt=0).update(failed_deliveries=0)
             return None
+        locked = Webhook.objects.select_for_update().get(pk=webhook.pk)
         if not final and number < _max_attempts():
             return backoff_seconds(number)
         Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.FAILED, finished_at=timezone.now())
@@ -387,3 +390,24 @@ def _disable(webhook: Webhook, *, last_error: str) -> None:
             )
         )
     log.warning("webhook %s of %s disabled: %s", webhook.id, project.path, webhook.disabled_reason)
+
+
+# --- retention (a periodic task) -----------------------------------------------------------------
+
+
+def deliveries_prune(*, days: int | None = None) -> int:
+    """Delete finished deliveries (delivered, failed, skipped) created more than ``days``
+    ago (``ASSAY_WEBHOOK_RETENTION_DAYS``), with their attempts, in chunks so that no
+    statement holds many locks; pending ones stay whatever their age. Returns how many."""
+    keep = int(getattr(settings, "WEBHOOK_RETENTION_DAYS", 30)) if days is None else days
+    cutoff = timezone.now() - timedelta(days=keep)
+    old = Delivery.objects.filter(created_at__lt=cutoff).exclude(state=Delivery.State.PENDING)
+    deleted = 0
+    while True:
+        chunk = list(old.values_list("pk", flat=True)[:PRUNE_CHUNK])
+        if not chunk:
+            return deleted
+        with transaction.atomic():
+            Delivery.objects.filter(redelivery_of__in=chunk).update(redelivery_of=None)
+            Attempt.objects.filter(delivery_id__in=chunk).delete()
+            deleted += Delivery.objects.filter(pk__in=chunk).delete()[1].get("automations.Delivery", 0)

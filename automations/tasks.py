@@ -32,3 +32,9 @@ def alert_fire_task(rule_id: str, run_id: str, key: str, value: str, step: str) 
 def alerts_stalled_task() -> int:
     """Periodic (CELERY_BEAT_SCHEDULE, every minute): fire ``stalled`` rules on quiet runs."""
     return alerts.stalled_check()
+
+
+@shared_task(name=services.PRUNE_TASK, acks_late=True)
+def deliveries_prune_task() -> int:
+    """Periodic (CELERY_BEAT_SCHEDULE, daily): delete deliveries past the retention."""
+    return services.deliveries_prune()

@@ -213,6 +213,8 @@ ASSAY_LIVE_AUTH_TIMEOUT = env_int("ASSAY_LIVE_AUTH_TIMEOUT", 10)
 WEBHOOK_ALLOW = env_list("ASSAY_WEBHOOK_ALLOW", [])
 WEBHOOK_RETRY_BASE_MS = env_int("ASSAY_WEBHOOK_RETRY_BASE_MS", 30_000)
 WEBHOOK_MAX_ATTEMPTS = env_int("ASSAY_WEBHOOK_MAX_ATTEMPTS", 8)
+# Finished deliveries (and their attempts) older than this are deleted by a daily task.
+WEBHOOK_RETENTION_DAYS = env_int("ASSAY_WEBHOOK_RETENTION_DAYS", 30)
 # Metric alerts: how long a process keeps a project's rules (and experiments' best values)
 # before reading them again; a rule changed in another process applies within this time.
 ALERT_RULES_TTL = env_int("ASSAY_ALERT_RULES_TTL", 10)
@@ -243,6 +245,8 @@ CELERY_BEAT_SCHEDULE = {
     "retention-enforce": {"task": "artifacts.tasks.retention_enforce_task", "schedule": 24 * 3600.0},
     # Metric alerts of kind "stalled" (automations/alerts.py): runs that went quiet.
     "alerts-stalled": {"task": "automations.alerts_stalled", "schedule": 60.0},
+    # Webhook deliveries past ASSAY_WEBHOOK_RETENTION_DAYS (automations/services.py).
+    "webhook-deliveries-prune": {"task": "automations.deliveries_prune", "schedule": 24 * 3600.0},
 }
 
 # --- artifacts ---------------------------------------------------------------------------

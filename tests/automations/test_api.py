@@ -224,3 +224,35 @@ def test_backoff_doubles_and_is_bounded(settings: Any) -> None:
     settings.WEBHOOK_RETRY_BASE_MS = 30_000
     assert [services.backoff_seconds(n) for n in (1, 2, 3)] == [30.0, 60.0, 120.0]
     assert services.backoff_seconds(20) == 3600.0
+
+
+def test_finished_deliveries_past_the_retention_are_pruned_pending_and_recent_ones_kept(
+    project: Any, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from automations.tasks import deliveries_prune_task
+
+    # given deliveries old and new, finished and pending, with attempts and a redelivery
+    settings.WEBHOOK_RETENTION_DAYS = 30
+    hook = Webhook.objects.create(project=project, name="h", url="https://93.184.215.14/", secret=SECRET, events=[])
+    old = timezone.now() - timedelta(days=31)
+
+    def make(state: str, created: Any) -> Delivery:
+        delivery = Delivery.objects.create(webhook=hook, event="alias.moved", payload={}, state=state)
+        Delivery.objects.filter(pk=delivery.pk).update(created_at=created)
+        Attempt.objects.create(delivery=delivery, number=1, started_at=created, status_code=200, ok=True)
+        return delivery
+
+    old_done, old_failed, old_pending = make("delivered", old), make("failed", old), make("pending", old)
+    recent = make("delivered", timezone.now() - timedelta(days=29))
+    again = Delivery.objects.create(webhook=hook, event="alias.moved", payload={}, redelivery_of=old_failed)
+    # when the daily task runs
+    assert deliveries_prune_task.apply().get() == 2
+    # then only the old finished ones are gone, with their attempts
+    assert set(Delivery.objects.values_list("pk", flat=True)) == {old_pending.pk, recent.pk, again.pk}
+    assert Attempt.objects.filter(delivery_id__in=[old_done.pk, old_failed.pk]).count() == 0
+    assert Delivery.objects.get(pk=again.pk).redelivery_of_id is None
+    assert deliveries_prune_task.apply().get() == 0

@@ -1,0 +1,242 @@
+"""Webhook deliveries under load: events committed at a target rate (1,000/s by default),
+each queued for delivery to one webhook whose receiver is on loopback, sent by real Celery
+worker processes; reports the rate actually queued and the delivery latency (receiver
+arrival minus the commit of the event's transaction).
+
+Self-contained: recreates the database ``assay_bench_webhooks``, migrates it, starts the
+receiver (a threaded HTTP server answering 200 at once), the Celery workers (their own
+queue on the Redis of REDIS_URL's database 6) and the producers (forked processes, each
+committing its share of events through ``core.domain_events.emit`` — the path a real
+change takes — at an even pace).
+
+    .venv/bin/python benchmarks/webhooks.py [--events 5000] [--rate 1000] [--producers 4]
+        [--workers 2] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import benchlib
+
+DBNAME = benchlib.dbname("assay_bench_webhooks")
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.arrivals: dict[str, float] = {}
+        self.duplicates = 0
+        self.lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                now = time.time()
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                delivery = self.headers.get("X-Assay-Delivery", "")
+                with owner.lock:
+                    if delivery in owner.arrivals:
+                        owner.duplicates += 1
+                    else:
+                        owner.arrivals[delivery] = now
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def _producer(
+    env: dict[str, str],
+    run_id: str,
+    project_id: str,
+    count: int,
+    rate: float,
+    start_at: float,
+    results: Any,
+    per_transaction: int = 1,
+) -> None:
+    """Commit ``count`` run.finished events at ``rate`` per second from ``start_at``; put
+    [(delivery id, commit time)] on ``results``. A spawned process (the connection pool of
+    a forked one would wait forever for its parent's pool threads)."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.db import transaction
+
+    from automations import services
+    from core import domain_events
+
+    queued: list[str] = []
+    original = services._queue
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        delivery = original(*args, **kwargs)
+        queued.append(delivery.id)
+        return delivery
+
+    services._queue = recording  # instrumentation: which delivery each commit made
+    committed: list[tuple[str, float]] = []
+    event = domain_events.DomainEvent(type="run.finished", project_id=project_id, actor=None, data={"run": run_id})
+    for i in range(0, count, per_transaction):
+        due = start_at + i / rate
+        wait = due - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        with transaction.atomic():
+            for _ in range(per_transaction):
+                domain_events.emit(event)
+        now = time.time()
+        committed += [(delivery, now) for delivery in queued[-per_transaction:]]
+    results.put(committed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--rate", type=float, default=1000.0, help="events committed per second, in all")
+    parser.add_argument("--producers", type=int, default=4, help="producer processes sharing the rate")
+    parser.add_argument(
+        "--per-transaction", type=int, default=1, help="events committed together (changes made in one transaction)"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+    parser.add_argument("--concurrency", type=int, default=8, help="threads per worker (--pool threads)")
+    args = parser.parse_args()
+
+    queue = f"bench-webhooks-{uuid.uuid4().hex[:8]}"
+    env = benchlib.server_env(
+        DBNAME,
+        redis_db=6,
+        extra={"ASSAY_WEBHOOK_ALLOW": "127.0.0.1/32", "ASSAY_CELERY_QUEUE": queue, "ASSAY_LOG_LEVEL": "WARNING"},
+    )
+    print(f"preparing database {DBNAME} ...", flush=True)
+    benchlib.prepare(DBNAME, env)
+    receiver = Receiver()
+    logs = Path(env["ASSAY_VAR_DIR"])
+    workers = []
+    for n in range(args.workers):
+        log = (logs / f"worker-{n}.log").open("wb")
+        command = [
+            str(benchlib.VENV_BIN / "celery"), "-A", "config", "worker", "-Q", queue, "--pool", "threads",
+            "--concurrency", str(args.concurrency), "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "--loglevel", "INFO", "--hostname", f"{queue}-{n}@%h",
+        ]  # fmt: skip
+        workers.append(subprocess.Popen(command, cwd=benchlib.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+    try:
+        deadline = time.time() + 90
+        while not all(" ready." in (logs / f"worker-{n}.log").read_text(errors="replace") for n in range(args.workers)):
+            if time.time() > deadline:
+                raise RuntimeError("the Celery workers did not start")
+            time.sleep(0.3)
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        from django.db import connections
+        from django.db.models import Count
+
+        from accounts.models import User
+        from automations import services
+        from automations.models import Delivery
+        from experiments.services import run_create
+
+        user = User.objects.get(username=benchlib.USERNAME)
+        run = run_create(user=user, project_path="bench/hooks", name="webhook-bench")
+        services.webhook_create(user=user, project=run.project, url=receiver.url, events=["run.finished"])
+        connections.close_all()
+
+        ctx = mp.get_context("spawn")
+        results = ctx.Queue()
+        share = args.events // args.producers
+        start_at = time.time() + 15.0  # the spawned producers set Django up first
+        producers = [
+            ctx.Process(
+                target=_producer,
+                args=(env, run.id, run.project_id, share, args.rate / args.producers, start_at, results),
+                kwargs={"per_transaction": args.per_transaction},
+            )
+            for _ in range(args.producers)
+        ]
+        for p in producers:
+            p.start()
+        committed: dict[str, float] = {}
+        for _ in producers:
+            committed.update(results.get(timeout=600))
+        for p in producers:
+            p.join()
+        queued_wall = max(committed.values()) - start_at
+        total = share * args.producers
+        deadline = time.time() + 300
+        while len(receiver.arrivals) < total and time.time() < deadline:
+            time.sleep(0.2)
+        latencies = [receiver.arrivals[d] - t for d, t in committed.items() if d in receiver.arrivals]
+        states = dict(Delivery.objects.values_list("state").annotate(n=Count("id")))
+    finally:
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            try:
+                w.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        receiver.server.shutdown()
+    stats = benchlib.summary_ms(latencies)
+    benchlib.print_table(
+        [
+            "events",
+            "target /s",
+            "queued /s",
+            "delivered",
+            "duplicates",
+            "latency ms p50",
+            "p95",
+            "p99",
+            "max",
+            "states",
+        ],
+        [
+            [
+                f"{total:,}",
+                f"{args.rate:,.0f}",
+                f"{total / queued_wall:,.0f}",
+                f"{len(latencies):,}",
+                str(receiver.duplicates),
+                f"{stats['p50']:.0f}",
+                f"{stats['p95']:.0f}",
+                f"{stats.get('p99', float('nan')):.0f}",
+                f"{max(latencies) * 1000:.0f}",
+                ", ".join(f"{k} {v}" for k, v in sorted(states.items())),
+            ]
+        ],
+    )
+    print(
+        f"{args.producers} producers ({args.per_transaction} event(s) per transaction), "
+        f"{args.workers} Celery workers x {args.concurrency} threads; "
+        f"target: 1,000 events/s queued, delivery p95 < 1,000 ms after commit"
+    )
+
+
+if __name__ == "__main__":
+    main()
