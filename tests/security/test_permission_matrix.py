@@ -302,6 +302,7 @@ ROWS: dict[str, dict[str, Rule]] = {
     "<str:team>/<str:project>/access/visibility/": {"post": ADMIN},
     "<str:team>/<str:project>/access/transfer/": {"post": ADMIN},
     "<str:team>/<str:project>/audit/": {"get": ADMIN},
+    "<str:team>/<str:project>/tried/": {"get": VIEW, "post": VIEW},  # "has this been tried?": run.view
     # --- pages: site administration
     "-/staff/users/": {"get": STAFF},
     "-/staff/users/<str:username>/<str:action>/": {"post": STAFF},
@@ -336,6 +337,7 @@ PAGE_BODIES: dict[str, dict[str, Any] | Callable[[str], dict[str, Any]]] = {
     "project-visibility": {"visibility": "internal"},
     "project-transfer": lambda username: {"team": username},
     "saved-view-create": {"name": "mine", "query": "sort=-start_time"},
+    "project-tried": {"config": "lr: 0.01"},
     "project-table-columns": {"back": "sort=name"},
     "run-pin": {"pinned": "1"},
     "run-register-model": {"name": "matrix-model", "artifact": "model.bin"},
