@@ -95,8 +95,8 @@ def write_store(path: Path, runs: int, metrics: int, steps: int) -> None:
     print(f"store written in {time.monotonic() - started:,.0f} s: {path}", file=sys.stderr)
 
 
-def run_import(url: str, token: str, store: Path, workers: int) -> tuple[float, int, str]:
-    """(seconds, peak RSS in KiB, stdout) of one ``assay import mlflow``."""
+def run_import(url: str, token: str, store: Path, workers: int) -> tuple[float, int, str, float]:
+    """(seconds, peak RSS in KiB, stdout, CPU seconds) of one ``assay import mlflow``."""
     env = dict(
         os.environ,
         ASSAY_URL=url,
@@ -107,13 +107,16 @@ def run_import(url: str, token: str, store: Path, workers: int) -> tuple[float, 
     )
     command = [str(MLFLOW_PYTHON), "-m", "assay.cli", "import", "mlflow", "--tracking-uri", f"sqlite:///{store}"]
     command += ["-p", PROJECT, "--workers", str(workers)]
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     elapsed = time.monotonic() - started
     if done.returncode != 0:
         raise RuntimeError(f"the import failed ({done.returncode}):\n{done.stderr[-3000:]}\n{done.stdout[-3000:]}")
     # ru_maxrss of RUSAGE_CHILDREN is the largest of the waited-for children: the import.
-    return elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
+    return elapsed, after.ru_maxrss, done.stdout, cpu
 
 
 def main() -> None:
@@ -134,9 +137,9 @@ def main() -> None:
         with benchlib.api_client(server.url, token) as client:
             benchlib.create_run(client, PROJECT, "project-maker")  # the project must exist
         before = server.cpu_snapshot()
-        seconds, rss_kib, report = run_import(server.url, token, args.store, args.workers)
+        seconds, rss_kib, report, client_cpu = run_import(server.url, token, args.store, args.workers)
         cpu = server.cpu_since(before)
-        again, _, report_again = run_import(server.url, token, args.store, args.workers)
+        again, _, report_again, _ = run_import(server.url, token, args.store, args.workers)
     with psycopg.connect(env["DATABASE_URL"].replace("postgres://", "postgresql://", 1)) as db:
         stored = db.execute(
             "select coalesce(sum(s.count), 0) from experiments_metricsummary s join experiments_run r on r.id = s.run_id "
@@ -152,6 +155,7 @@ def main() -> None:
             "seconds",
             "points/s",
             "peak RSS (MiB)",
+            "importer CPU s",
             "server CPU s",
             "postgres CPU s",
             "re-run s",
@@ -163,6 +167,7 @@ def main() -> None:
                 f"{seconds:,.1f}",
                 f"{points / seconds:,.0f}",
                 f"{rss_kib / 1024:,.0f}",
+                f"{client_cpu:,.1f}",
                 f"{cpu.server:,.1f}",
                 f"{cpu.postgres:,.1f}",
                 f"{again:,.1f}",

@@ -203,9 +203,11 @@ def assay_import(server: MlflowServer, *args: str, who: str = "owner", wait: boo
         "PYTHONUNBUFFERED": "1",
     }
     command = [str(MLFLOW_PYTHON), "-m", "assay.cli", "import", "mlflow", *args]
+    cwd = server.var_dir / "import-cwd"  # where MLflow would make ./mlflow.db by mistake
+    cwd.mkdir(exist_ok=True)
     if not wait:
-        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -322,6 +324,7 @@ def test_an_mlruns_folder_is_imported(mlflow_server: MlflowServer) -> None:
         for key in ("name", "status", "start_time", "end_time", "params", "tags", "metrics", "histories", "files"):
             assert dst[key] == src[key], (run_id, key)
     assert assay["model"]["aliases"] == {"champion": "2"}
+    assert list((mlflow_server.var_dir / "import-cwd").iterdir()) == []  # reading made no store
     assert [assay["model"]["versions"][n]["run_id"] for n in ("1", "2")] == written["runs"][:2]
 
 

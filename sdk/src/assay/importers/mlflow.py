@@ -124,8 +124,13 @@ class MlflowSource:
     def __init__(
         self, tracking_uri: str, registry_uri: str, *, experiments: Optional[list[str]] = None, models: bool = True
     ) -> None:
+        import mlflow
         from mlflow import MlflowClient
 
+        # Also the process's default: parts of MLflow that resolve a run (the file registry
+        # among them) use the global URI, which otherwise is ./mlflow.db, made on first use.
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(registry_uri)
         self.uri = tracking_uri
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
         self.only = experiments
@@ -259,45 +264,57 @@ class MlflowSource:
     def _points(self, run_id: str, keys: list[str], remarks: list[str]) -> Iterator[list[Point]]:
         """Every point of every metric of the run, key by key in MLflow's order (time, step,
         value), in batches: read lazily, when the writer gets there."""
-        negative = 0
+        outside = 0
         store = self._sql_store()
-        rows: Iterable[tuple[str, int, float, int]]
-        rows = self._sql_rows(store, run_id) if store is not None else self._client_rows(run_id, keys)
-        batch: list[Point] = []
-        for key, step, value, timestamp in rows:
-            if not 0 <= step <= MAX_STEP:
-                negative += 1
-                continue
-            batch.append(Point(key, int(step), float(value), int(timestamp)))
-            if len(batch) >= POINTS_PER_BATCH:
+        chunks = self._sql_rows(store, run_id) if store is not None else self._client_rows(run_id, keys)
+        nan = float("nan")
+        for rows in chunks:
+            batch = [
+                Point(key, step, nan if is_nan else value, timestamp)
+                for key, step, value, timestamp, is_nan in rows
+                if 0 <= step <= MAX_STEP
+            ]
+            outside += len(rows) - len(batch)
+            if batch:
                 yield batch
-                batch = []
-        if batch:
-            yield batch
-        if negative:
-            remarks.append(f"{negative:,} points at steps outside 0..2^53-1 left out (Assay's steps start at 0)")
+        if outside:
+            remarks.append(f"{outside:,} points at steps outside 0..2^53-1 left out (Assay's steps start at 0)")
 
-    def _client_rows(self, run_id: str, keys: list[str]) -> Iterator[tuple[str, int, float, int]]:
+    def _client_rows(self, run_id: str, keys: list[str]) -> Iterator[list[tuple[str, int, float, int, bool]]]:
         for key in keys:
-            for metric in self.client.get_metric_history(run_id, key):
-                yield key, metric.step, metric.value, metric.timestamp
+            history = self.client.get_metric_history(run_id, key)
+            for start in range(0, len(history), POINTS_PER_BATCH):
+                yield [(key, m.step, m.value, m.timestamp, False) for m in history[start : start + POINTS_PER_BATCH]]
 
     @staticmethod
-    def _sql_rows(store: Any, run_id: str) -> Iterator[tuple[str, int, float, int]]:
-        """The same rows as ``get_metric_history`` (same order), read by MLflow's own SQL
-        store in one query per run instead of one per key, without building an entity per
-        point (10x faster on a long history)."""
+    def _sql_rows(store: Any, run_id: str) -> Iterator[list[tuple[str, int, float, int, bool]]]:
+        """The same rows as ``get_metric_history`` (same order), read through MLflow's own SQL
+        store (its engine and table) in one query per run instead of one per key, fetched as
+        the database driver's plain tuples instead of an entity per point (the history of a
+        long run reads 20x faster)."""
         from mlflow.store.tracking.dbmodels.models import SqlMetric
+        from sqlalchemy import select
 
-        with store.ManagedSessionMaker() as session:
-            query = (
-                session.query(SqlMetric.key, SqlMetric.step, SqlMetric.value, SqlMetric.timestamp, SqlMetric.is_nan)
-                .filter(SqlMetric.run_uuid == run_id)
-                .order_by(SqlMetric.key, SqlMetric.timestamp, SqlMetric.step, SqlMetric.value)
-                .yield_per(POINTS_PER_BATCH)
-            )
-            for key, step, value, timestamp, is_nan in query:
-                yield key, step, float("nan") if is_nan else value, timestamp
+        table = SqlMetric.__table__
+        query = (
+            select(table.c.key, table.c.step, table.c.value, table.c.timestamp, table.c.is_nan)
+            .where(table.c.run_uuid == run_id)
+            .order_by(table.c.key, table.c.timestamp, table.c.step, table.c.value)
+        )
+        compiled = query.compile(dialect=store.engine.dialect)
+        params = compiled.construct_params()
+        args: Any = tuple(params[name] for name in compiled.positiontup or ()) if compiled.positional else params
+        connection = store.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(str(compiled), args)
+            while True:
+                rows = cursor.fetchmany(POINTS_PER_BATCH)
+                if not rows:
+                    break
+                yield rows
+        finally:
+            connection.close()
 
     def _files(self, run_id: str, artifact_uri: str, prefix: str = "") -> Iterator[SourceFile]:
         """The run's artifacts: found in place when the store keeps them on this machine,

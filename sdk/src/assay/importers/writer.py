@@ -124,7 +124,7 @@ class Progress:
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         of = f"/{self.total:,}" if self.total is not None else ""
-        text = f"import: {self.phase}: {self.done:,}{of} ({self.done / elapsed:,.1f}/s)"
+        text = f"assay import: {self.phase}: {self.done:,}{of} ({self.done / elapsed:,.1f}/s)"
         if self.points:
             text += f", points {self.points:,} ({self.points / elapsed:,.0f}/s)"
         if self.files:
@@ -167,13 +167,26 @@ def _chunks(batches: Iterable[list[Point]], size: int) -> Iterator[list[Point]]:
 
 
 def _series(points: list[Point]) -> list[dict[str, Any]]:
-    columns: dict[str, tuple[list[int], list[Any], list[int]]] = {}
+    """A batch as the log endpoint's columns, one per key (the bulk form: about 3x cheaper to
+    encode and parse than a row per point)."""
+    by_key: dict[str, list[Point]] = {}
     for point in points:
-        steps, values, stamps = columns.setdefault(point.key, ([], [], []))
-        steps.append(point.step)
-        values.append(_value(point.value))
-        stamps.append(point.timestamp)
-    return [{"key": k, "steps": s, "values": v, "timestamps": t} for k, (s, v, t) in columns.items()]
+        same = by_key.get(point.key)
+        if same is None:
+            by_key[point.key] = [point]
+        else:
+            same.append(point)
+    inf = math.inf
+    return [
+        {
+            "key": key,
+            "steps": [p.step for p in same],
+            # NaN fails every comparison and ±inf the bounds: only those go through _value.
+            "values": [p.value if -inf < p.value < inf else _value(p.value) for p in same],
+            "timestamps": [p.timestamp for p in same],
+        }
+        for key, same in by_key.items()
+    ]
 
 
 def model_name(name: str) -> str:
@@ -462,13 +475,22 @@ def dry_run(source: Source, project: str, client: Optional[Client], source_name:
     report = Report()
     progress = Progress("runs (dry run)", source.count_runs())
     pending: list[str] = []
+    missing: list[bool] = []  # the project is not on the server: stop asking
 
     def ask() -> None:
-        if client is None or not pending:
+        if client is None or not pending or missing:
+            pending.clear()
             return
         team, name = project.split("/")
         path = f"/projects/{quote(team, safe='')}/{quote(name, safe='')}/imports/runs/lookup/"
-        found = client.request("POST", path, body={"source": source_name, "source_ids": pending}).get("found") or {}
+        try:
+            answer = client.request("POST", path, body={"source": source_name, "source_ids": pending})
+        except NotFoundError:
+            report.remark(f"no project {project} on the server (or not visible to this token): nothing is there yet")
+            missing.append(True)
+            pending.clear()
+            return
+        found = answer.get("found") or {}
         report.add("runs already imported", sum(1 for v in found.values() if v.get("complete")))
         report.add("runs to resume", sum(1 for v in found.values() if not v.get("complete")))
         pending.clear()
@@ -541,7 +563,7 @@ def import_source(source: Source, args: argparse.Namespace) -> int:
     with Client.from_env(getattr(args, "url", None), timeout=120) as client:
         importer = Importer(client, project, source_name, workers=int(getattr(args, "workers", None) or WORKERS))
         importer.check_access()
-        print(f"import: {source.describe()} -> {project}", file=sys.stderr)
+        print(f"assay import: {source.describe()} -> {project}", file=sys.stderr)
         try:
             importer.import_runs(source.runs(), source.count_runs())
             importer.import_models(source.models())
