@@ -226,6 +226,22 @@ def send_test(*, user: User, webhook: Webhook) -> Delivery:
     return _queue(webhook, TEST_EVENT, payload)
 
 
+def send_test_now(*, user: User, webhook: Webhook) -> Attempt:
+    """Send a ``webhook.test`` delivery in this request, once (no retry: it is a check), and
+    answer its attempt (MLflow's ``test_webhook`` waits for the receiver's answer). The
+    delivery and attempt are logged as any other; no task is queued, so no worker sends it too."""
+    access.require(user, "webhook.manage", webhook.project)
+    payload = payloads.build(webhook.project, TEST_EVENT, user.username, {"webhook": webhook.id}, {})
+    delivery = Delivery.objects.create(webhook=webhook, event=TEST_EVENT, payload=payload)
+    if attempt(delivery.id) is not None:  # a retryable failure: a test is tried once
+        Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.PENDING).update(
+            state=Delivery.State.FAILED, finished_at=timezone.now()
+        )
+    return Attempt.objects.filter(delivery=delivery).order_by("-number").first() or Attempt(
+        delivery=delivery, number=0, started_at=timezone.now(), error="not sent"
+    )
+
+
 @transaction.atomic
 def redeliver(*, user: User, webhook: Webhook, delivery: Delivery) -> Delivery:
     """Queue the same payload again as a new delivery (a new delivery id; the payload's
