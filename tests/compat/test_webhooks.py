@@ -15,6 +15,7 @@ import pytest
 
 from accounts.models import AuditEvent
 from automations.models import Delivery, Webhook
+from compat.urls import webhook_urls
 from tests.automations.receiver import receiver
 from tests.compat.conftest import MlflowServer, mlflow_client
 
@@ -227,3 +228,60 @@ def test_paging_is_checked(mlflow_server: MlflowServer) -> None:
         too_many = http.get("api/2.0/mlflow/webhooks", params={"max_results": "5000"})
     assert too_many.status_code == 400
     assert "max_results" in too_many.json()["message"]
+
+
+# --- every webhook endpoint against every kind of caller ------------------------------------------
+
+WEBHOOK_ENDPOINTS = [
+    (method, str(pattern.pattern), bool(handler.mlflow_write))
+    for pattern in webhook_urls
+    for method, handler in pattern.callback.mlflow_handlers.items()  # type: ignore[attr-defined]
+]
+
+
+def test_the_walk_finds_the_six_webhook_calls() -> None:
+    assert len(WEBHOOK_ENDPOINTS) == 6
+    assert ("POST", "api/2.0/mlflow/webhooks/<str:webhook_id>/test", True) in WEBHOOK_ENDPOINTS
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "writes"), WEBHOOK_ENDPOINTS, ids=[f"{m} {p}" for m, p, _ in WEBHOOK_ENDPOINTS]
+)
+def test_every_webhook_endpoint_applies_the_policy_to_every_kind_of_caller(
+    mlflow_server: MlflowServer, method: str, path: str, writes: bool
+) -> None:
+    with mlflow_server.http() as http:
+        made = http.post(
+            "api/2.0/mlflow/webhooks",
+            json={
+                "name": "matrix",
+                "url": "http://127.0.0.2/h",
+                "events": [{"entity": "MODEL_VERSION", "action": "CREATED"}],
+            },
+        )
+    assert made.status_code == 200, made.text
+    hook_id = made.json()["webhook"]["webhook_id"]
+    url = path.replace("<str:webhook_id>", hook_id)
+    body = {
+        "name": "changed",
+        "url": "http://127.0.0.2/other",
+        "events": [{"entity": "MODEL_VERSION", "action": "CREATED"}],
+    }
+    answers: dict[str, tuple[int, str]] = {}
+    for who in (None, "outsider", "viewer", "owner_read"):
+        with mlflow_server.http(who) as http:
+            response = http.get(url) if method == "GET" else http.request(method, url, json=body)
+        answers[str(who)] = (response.status_code, response.json().get("error_code", ""))
+    assert answers["None"] == (401, "UNAUTHENTICATED")
+    assert answers["outsider"] == (404, "RESOURCE_DOES_NOT_EXIST")
+    assert answers["viewer"] == (403, "PERMISSION_DENIED")  # webhook.manage: admins only, reads too
+    if writes:
+        assert answers["owner_read"] == (403, "PERMISSION_DENIED")
+    else:
+        assert answers["owner_read"][0] == 200, answers
+    # and nothing was changed, sent or deleted by any of them
+    hook = Webhook.objects.get(pk=hook_id)
+    assert hook.name == "matrix"
+    assert hook.url == "http://127.0.0.2/h"
+    assert not Delivery.objects.filter(webhook=hook).exists()
+    hook.delete()  # the project's limit of webhooks: the next case starts from as many
