@@ -13,16 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from automations import services
+from automations import payloads, services
 from automations.models import Webhook
 from compat import wire
 from compat.wire import Call, MlflowError
 
-# MLflow's event (entity.action, lower-case) -> Assay's event.
-TO_ASSAY: dict[str, str] = {
-    "model_version.created": "version.created",
-    "model_version_alias.created": "alias.moved",  # set or moved (MLflow's set_registered_model_alias)
-}
+# MLflow's event (entity.action, lower-case) -> Assay's event; the mapping is automations'
+# (its ``mlflow`` format uses it too). alias.moved is a set or a move of an alias.
+TO_ASSAY: dict[str, str] = {f"{entity}.{action}": assay for assay, (entity, action) in payloads.MLFLOW_EVENTS.items()}
 TO_MLFLOW: dict[str, str] = {assay: mlflow for mlflow, assay in TO_ASSAY.items()}
 # Valid in MLflow, with no Assay event behind them: refused by name.
 UNMAPPED = (

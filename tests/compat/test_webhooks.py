@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 
+import httpx
 import pytest
 
 from accounts.models import AuditEvent
@@ -285,3 +286,44 @@ def test_every_webhook_endpoint_applies_the_policy_to_every_kind_of_caller(
     assert hook.url == "http://127.0.0.2/h"
     assert not Delivery.objects.filter(webhook=hook).exists()
     hook.delete()  # the project's limit of webhooks: the next case starts from as many
+
+
+def test_the_mlflow_format_sends_mlflows_body_and_a_signature_mlflows_code_computes_alike(
+    mlflow_server: MlflowServer,
+) -> None:
+    with receiver(host="127.0.0.2") as rx:
+        made = mlflow_client(
+            mlflow_server,
+            EVENTS + f'out["id"] = client.create_webhook("mlf", "{rx.url}", [ev("model_version_alias", "created")], '
+            f'secret="{SECRET}").webhook_id',
+        )
+        base = mlflow_server.url + "/api/v1/projects/acme/proj/webhooks/"
+        headers = {"Authorization": f"Bearer {mlflow_server.tokens['owner']}"}
+        # the format is Assay's setting (MLflow's messages have no field for it)
+        bad = httpx.patch(
+            f"{base}{made['id']}/", json={"format": "mlflow", "events": ["run.finished"]}, headers=headers
+        )
+        switched = httpx.patch(f"{base}{made['id']}/", json={"format": "mlflow"}, headers=headers)
+        assert switched.status_code == 200, switched.text
+        tested = mlflow_client(
+            mlflow_server, f'r = client.test_webhook("{made["id"]}")\nout["ok"] = [r.success, r.response_status]'
+        )
+        request = rx.requests[-1]
+    assert bad.status_code == 400
+    assert "format" in bad.text
+    assert tested["ok"] == [True, 200]
+    sent = json.loads(request.body)
+    assert sent["entity"] == "model_version_alias"
+    assert sent["action"] == "created"
+    assert set(sent) == {"entity", "action", "timestamp", "data"}
+    # MLflow's own signing function, fed what the receiver got, computes the same header
+    check = mlflow_client(
+        mlflow_server,
+        f"""
+from mlflow.webhooks.delivery import _generate_hmac_signature
+out["sig"] = _generate_hmac_signature({SECRET!r}, {request.headers["x-mlflow-delivery-id"]!r},
+                                      {request.headers["x-mlflow-timestamp"]!r}, {request.body.decode()!r})
+""",
+    )
+    assert check["sig"] == request.headers["x-mlflow-signature"]
+    assert request.headers["x-assay-signature"].startswith("sha256=")  # Assay's headers are sent too
