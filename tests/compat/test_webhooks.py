@@ -327,3 +327,35 @@ out["sig"] = _generate_hmac_signature({SECRET!r}, {request.headers["x-mlflow-del
     )
     assert check["sig"] == request.headers["x-mlflow-signature"]
     assert request.headers["x-assay-signature"].startswith("sha256=")  # Assay's headers are sent too
+
+
+def test_assays_other_events_stay_hidden_and_kept_and_a_failed_test_says_why(mlflow_server: MlflowServer) -> None:
+    base = mlflow_server.url + "/api/v1/projects/acme/proj/webhooks/"
+    headers = {"Authorization": f"Bearer {mlflow_server.tokens['owner']}"}
+    made = httpx.post(
+        base,
+        json={"url": "http://127.0.0.2:9/h", "events": ["alias.moved", "run.finished"], "secret": SECRET},
+        headers=headers,
+    )
+    assert made.status_code == 201, made.text
+    hook_id = made.json()["id"]
+    out = mlflow_client(
+        mlflow_server,
+        EVENTS
+        + f"""
+out["before"] = plain(client.get_webhook("{hook_id}"))["events"]
+out["after"] = plain(client.update_webhook("{hook_id}", events=[ev("model_version", "created")]))["events"]
+r = client.test_webhook("{hook_id}")
+out["test"] = [r.success, r.response_status, r.error_message]
+""",
+    )
+    assert out["before"] == ["model_version_alias.created"]
+    assert out["after"] == ["model_version.created"]
+    assert Webhook.objects.get(pk=hook_id).events == ["version.created", "run.finished"]
+    success, status, error = out["test"]
+    assert success is False
+    assert status in (None, 0)
+    assert "ConnectionRefused" in error
+    delivery = Delivery.objects.get(webhook_id=hook_id)
+    assert delivery.state == "failed"
+    assert delivery.attempts == 1
