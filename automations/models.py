@@ -16,6 +16,7 @@ class Webhook(models.Model):
     class Format(models.TextChoices):
         JSON = "json"
         SLACK = "slack"
+        MLFLOW = "mlflow"  # MLflow's body and X-MLflow-* signature (docs/automations.md)
 
     id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="webhooks")

@@ -226,10 +226,50 @@ def text(payload: dict[str, Any]) -> str:
     return f"{kind} in {where}"  # pragma: no cover
 
 
-def body(payload: dict[str, Any], fmt: str) -> dict[str, Any]:
-    """What is POSTed: the payload itself (json) or the chat message (slack; Teams reads the
+# Assay's events MLflow names (its webhooks' ``entity.action``): the one mapping, used by the
+# ``mlflow`` format here and by the MLflow-compatible API (compat/webhooks.py).
+MLFLOW_EVENTS: dict[str, tuple[str, str]] = {
+    "version.created": ("model_version", "created"),
+    "alias.moved": ("model_version_alias", "created"),
+}
+
+
+def _mlflow_data(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """MLflow's payload of ``kind`` (mlflow/webhooks/types.py) from Assay's data."""
+    if kind == "version.created":
+        version = data.get("version") or {}
+        return {
+            "name": data.get("model"),
+            "version": str(version.get("number")),
+            "source": version.get("url"),
+            "run_id": data.get("run"),
+            "tags": {},
+            "description": None,
+        }
+    if kind == "alias.moved":
+        return {
+            "name": data.get("model"),
+            "alias": data.get("alias"),
+            "version": str((data.get("to") or {}).get("number")),
+        }
+    return dict(data)  # webhook.test: Assay's test data ({"webhook": id})
+
+
+def body(payload: dict[str, Any], fmt: str, events: list[str] | None = None) -> dict[str, Any]:
+    """What is POSTed: the payload itself (json), the chat message (slack; Teams reads the
         same ``text``): the line, then the payload's main link on a line of its own (both tools
-    turn a bare URL into a link)."""
+    turn a bare URL into a link), or MLflow's shape (mlflow: ``entity``, ``action``,
+    ``timestamp``, ``data``; a test is sent as the webhook's first event, as MLflow does)."""
+    if fmt == "mlflow":
+        kind = payload.get("event") or ""
+        named = MLFLOW_EVENTS.get(kind) or next((MLFLOW_EVENTS[e] for e in events or [] if e in MLFLOW_EVENTS), None)
+        entity, action = named or ("webhook", "test")
+        return {
+            "entity": entity,
+            "action": action,
+            "timestamp": payload.get("occurred_at"),
+            "data": _mlflow_data(kind, payload.get("data") or {}),
+        }
     if fmt == "slack":
         links = payload.get("links") or {}
         link = next((v for k, v in links.items() if k != "project"), links.get("project"))

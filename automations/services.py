@@ -4,6 +4,7 @@ delivery (the worker's side), with retries, the attempt log and auto-disabling."
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import http.client
@@ -80,6 +81,17 @@ def check_events(value: Any) -> list[str]:
     return events
 
 
+def check_format(value: Any, events: list[str]) -> str:
+    fmt = choice(value, Webhook.Format.values, field="format")
+    unnamed = [e for e in events if e not in payloads.MLFLOW_EVENTS]
+    if fmt == Webhook.Format.MLFLOW and unnamed:
+        raise Invalid(
+            f"format mlflow sends only events MLflow names ({', '.join(payloads.MLFLOW_EVENTS)}), not {unnamed[0]}.",
+            field="format",
+        )
+    return fmt
+
+
 def check_enabled(value: Any) -> bool:
     if not isinstance(value, bool):
         raise Invalid("enabled must be true or false.", field="enabled")
@@ -128,7 +140,7 @@ def webhook_create(
     access.require(user, "webhook.manage", project)
     checked_url = check_url(url)
     chosen = check_events(events)
-    fmt = choice(format, Webhook.Format.values, field="format")
+    fmt = check_format(format, chosen)
     key = check_secret(secret) if secret is not None else secrets.token_urlsafe(32)
     on = check_enabled(enabled)
     label = string(name, field="name", max_length=100) if name is not None else outbound.parse(checked_url).host
@@ -163,8 +175,8 @@ def webhook_update(*, user: User, webhook: Webhook, changes: dict[str, Any]) -> 
         webhook.secret = check_secret(changes["secret"])
     if "events" in changes:
         webhook.events = check_events(changes["events"])
-    if "format" in changes:
-        webhook.format = choice(changes["format"], Webhook.Format.values, field="format")
+    if "format" in changes or "events" in changes:
+        webhook.format = check_format(changes.get("format", webhook.format), webhook.events)
     if "model" in changes:
         webhook.repository = _repository(webhook.project, changes["model"])
     if "enabled" in changes:
@@ -226,6 +238,22 @@ def send_test(*, user: User, webhook: Webhook) -> Delivery:
     return _queue(webhook, TEST_EVENT, payload)
 
 
+def send_test_now(*, user: User, webhook: Webhook) -> Attempt:
+    """Send a ``webhook.test`` delivery in this request, once (no retry: it is a check), and
+    answer its attempt (MLflow's ``test_webhook`` waits for the receiver's answer). The
+    delivery and attempt are logged as any other; no task is queued, so no worker sends it too."""
+    access.require(user, "webhook.manage", webhook.project)
+    payload = payloads.build(webhook.project, TEST_EVENT, user.username, {"webhook": webhook.id}, {})
+    delivery = Delivery.objects.create(webhook=webhook, event=TEST_EVENT, payload=payload)
+    if attempt(delivery.id) is not None:  # a retryable failure: a test is tried once
+        Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.PENDING).update(
+            state=Delivery.State.FAILED, finished_at=timezone.now()
+        )
+    return Attempt.objects.filter(delivery=delivery).order_by("-number").first() or Attempt(
+        delivery=delivery, number=0, started_at=timezone.now(), error="not sent"
+    )
+
+
 @transaction.atomic
 def redeliver(*, user: User, webhook: Webhook, delivery: Delivery) -> Delivery:
     """Queue the same payload again as a new delivery (a new delivery id; the payload's
@@ -265,6 +293,13 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
+def mlflow_signature(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:
+    """MLflow's ``X-MLflow-Signature`` (mlflow/webhooks/delivery.py): ``v1,`` + base64 of the
+    HMAC-SHA256 of ``<delivery id>.<timestamp>.<body>`` under the webhook's secret."""
+    message = delivery_id.encode() + b"." + timestamp.encode() + b"." + body
+    return "v1," + base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
+
+
 def _begin(delivery_id: str) -> tuple[Delivery, int] | None:
     """Claim the next attempt number, or None when there is nothing to send."""
     with transaction.atomic():
@@ -292,7 +327,7 @@ def attempt(delivery_id: str) -> float | None:
         return None
     delivery, number = claimed
     webhook = delivery.webhook
-    body = json.dumps(payloads.body(delivery.payload, webhook.format), separators=(",", ":")).encode()
+    body = json.dumps(payloads.body(delivery.payload, webhook.format, webhook.events), separators=(",", ":")).encode()
     timestamp = str(int(time.time()))
     headers = {
         "Content-Type": "application/json",
@@ -302,6 +337,12 @@ def attempt(delivery_id: str) -> float | None:
         "X-Assay-Timestamp": timestamp,
         "X-Assay-Signature": signature(webhook.secret, timestamp, body),
     }
+    if webhook.format == Webhook.Format.MLFLOW:
+        headers |= {
+            "X-MLflow-Delivery-Id": delivery.id,
+            "X-MLflow-Timestamp": timestamp,
+            "X-MLflow-Signature": mlflow_signature(webhook.secret, delivery.id, timestamp, body),
+        }
     started = timezone.now()
     clock = time.monotonic()
     status: int | None = None

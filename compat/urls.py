@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.urls import URLPattern, path, re_path
 from django.urls.resolvers import RoutePattern
 
-from compat import artifacts, logged_models, meta, registry, tracking
+from compat import artifacts, logged_models, meta, registry, tracking, webhooks
 from compat.wire import route
 
 V2 = "api/2.0/mlflow/"
@@ -67,6 +67,12 @@ registry_urls = [
     path(MV + "get-download-uri", route(GET=registry.version_download_uri)),
     path(MV + "transition-stage", route(POST=registry.stage_transition)),
 ]
+WH = V2 + "webhooks"
+webhook_urls = [
+    path(WH, route(POST=webhooks.create, GET=webhooks.list_)),
+    path(WH + "/<str:webhook_id>", route(GET=webhooks.get, PATCH=webhooks.update, DELETE=webhooks.delete)),
+    path(WH + "/<str:webhook_id>/test", route(POST=webhooks.test)),
+]
 LM = V2 + "logged-models"
 logged_model_urls = [
     path(LM, route(POST=logged_models.create)),
@@ -111,5 +117,5 @@ def _ajax(patterns: list[URLPattern]) -> list[URLPattern]:
     ]
 
 
-api_urls = [*tracking_urls, *registry_urls, *logged_model_urls, *artifact_urls]
+api_urls = [*tracking_urls, *registry_urls, *webhook_urls, *logged_model_urls, *artifact_urls]
 urlpatterns = [*api_urls, *_ajax(api_urls), *meta_urls]

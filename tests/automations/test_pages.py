@@ -63,6 +63,7 @@ def test_only_admins_see_or_change_webhooks(
         ({"events": []}, "events"),
         ({"events": ["alias.moved", "nope"]}, "events.1"),
         ({"format": "xml"}, "format"),
+        ({"format": "mlflow", "events": ["run.finished"]}, "format"),  # MLflow names no run event
         ({"secret": "short"}, "secret"),
         ({"model": "no-such-model"}, "model"),
     ],
@@ -121,3 +122,12 @@ def test_a_generated_secret_is_shown_once(owner: User, project: Any, settings: A
     assert len(secret) >= 32
     assert f"shown this once: {secret}" in created.content.decode()
     assert secret not in web.get(f"{PAGE}{Webhook.objects.get().id}/").content.decode()
+
+
+def test_the_form_offers_mlflows_format_and_saves_it(owner: User, project: Any, settings: Any) -> None:
+    settings.WEBHOOK_ALLOW = []
+    page = _web(owner).get(PAGE).content.decode()
+    assert '<option value="mlflow">MLflow (its body and X-MLflow-Signature)</option>' in page
+    response = _web(owner).post(PAGE, _valid("https://93.184.215.14/hook", format="mlflow"))
+    assert response.status_code == 302
+    assert Webhook.objects.get().format == "mlflow"

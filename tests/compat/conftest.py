@@ -146,7 +146,10 @@ def _start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]
 
 @pytest.fixture(scope="module")
 def mlflow_server(
-    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+    django_db_setup: None,
+    django_db_blocker: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[MlflowServer]:
     var_dir = tmp_path_factory.mktemp("mlflow-server")
     tag = uuid.uuid4().hex[:12]
@@ -177,6 +180,7 @@ def mlflow_server(
         "ASSAY_PUBLIC_URL": server.url,
         "ASSAY_DB_POOL_MIN": "1",
         "ASSAY_DB_POOL_MAX": "4",
+        **getattr(request.module, "SERVER_ENV", {}),  # a module's own settings of its server
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     process = _start(env, port, var_dir / "server.log")
