@@ -429,7 +429,7 @@ with contextlib.suppress(OSError):
 # loudly instead of linking an unversioned URL.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "frontend.static_files.StaticStorage"},
 }
 # Only the hashed copies are kept (and compressed): every page links through {% static %}.
 WHITENOISE_KEEP_ONLY_HASHED_FILES = True

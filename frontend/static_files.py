@@ -20,6 +20,15 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
+from whitenoise.storage import CompressedManifestStaticFilesStorage
+
+
+class StaticStorage(CompressedManifestStaticFilesStorage):
+    """WhiteNoise's hashed and compressed storage, which also rewrites the ES module imports
+    between bundles (``from"./chunk-….js"``: the chart pages share chunks split by esbuild)
+    to the hashed names: only hashed copies are kept, so an unrewritten import is a 404."""
+
+    support_js_module_import_aggregation = True
 
 
 def inputs_fingerprint() -> str:
@@ -30,6 +39,8 @@ def inputs_fingerprint() -> str:
             stat = os.stat(storage.path(path))
             entries.append(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}")
     entries.sort()
+    # The storage's own rules change the output too (e.g. rewriting module imports).
+    entries.append(settings.STORAGES["staticfiles"]["BACKEND"])
     return hashlib.sha256("\n".join(entries).encode()).hexdigest()
 
 

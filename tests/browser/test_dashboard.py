@@ -65,9 +65,12 @@ def test_owner_browses_project_and_sees_run_charts(
     for index in range(2):
         expect(heatmaps.nth(index)).to_have_attribute("data-rendered", "true")
         expect(heatmaps.nth(index).locator("canvas")).to_have_count(1)
-    # Hovering a line chart shows a tooltip (DOM built with textContent) naming the key.
+    # Hovering a line chart shows a tooltip (DOM built with textContent): the step and every
+    # series' value, named by its run (the panel's title names the key).
     charts.nth(2).locator("canvas").hover(position={"x": 150, "y": 100})
-    expect(page.locator(".chart-tooltip").first).to_contain_text("train/loss")
+    tooltip = page.locator(".chart-tooltip").first
+    expect(tooltip).to_contain_text("step")
+    expect(tooltip).to_contain_text(run.name)
     expect(page.get_by_test_id("params-table")).to_contain_text("optimizer")
     expect(page.get_by_test_id("summary-table")).to_contain_text("val/accuracy")
     expect(page.get_by_test_id("info-code")).to_contain_text("python train.py --epochs 20")
