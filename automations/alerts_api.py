@@ -81,10 +81,15 @@ _RULE_FIELDS: dict[str, Any] = {
     "key": serializers.CharField(
         required=False, allow_null=True, help_text="nonfinite (blank: any key) and versus_best: the metric key"
     ),
-    "minutes": serializers.IntegerField(required=False, help_text=f"stalled: 1 to {alerts.MAX_MINUTES}"),
+    "minutes": serializers.IntegerField(
+        required=False, min_value=1, max_value=alerts.MAX_MINUTES, help_text=f"stalled: 1 to {alerts.MAX_MINUTES}"
+    ),
     "goal": serializers.ChoiceField(choices=list(GOALS), required=False, help_text="versus_best: which is better"),
     "percent": serializers.FloatField(
-        required=False, help_text="versus_best: fires when worse than the best by more than this % of it"
+        required=False,
+        min_value=0,
+        max_value=alerts.MAX_PERCENT,
+        help_text="versus_best: fires when worse than the best by more than this % of it",
     ),
     "experiment": serializers.CharField(required=False, allow_null=True, help_text="only this experiment's runs"),
     "enabled": serializers.BooleanField(required=False),

@@ -24,7 +24,7 @@ from core.validation import body_object
 from experiments import services
 from experiments.access import access_run
 from experiments.models import LogBatch, Run, RunStatus
-from experiments.serializers import RunInfoField
+from experiments.serializers import ParamsField, RunInfoField, TagsField
 
 MAX_LOOKUP = 1_000
 
@@ -52,8 +52,8 @@ class RunImportIn(StrictSerializer):
         help_text="The source's user name: the run's author when a user of that name holds a role on the "
         "project, else kept as source_author.",
     )
-    params = JSONObjectField(required=False, default=dict, help_text="At most 1,000; more through the log endpoint.")
-    tags = JSONObjectField(required=False, default=dict)
+    params = ParamsField(required=False, default=dict, help_text="At most 1,000; more through the log endpoint.")
+    tags = TagsField(required=False, default=dict)
     config = JSONObjectField(required=False, default=dict)
     notes = StrictCharField(max_length=100_000, required=False, allow_blank=True, default="")
     info = RunInfoField(required=False, default=dict)
@@ -130,7 +130,7 @@ class RunImportCompleteView(APIView):
 class RunImportLookupIn(StrictSerializer):
     source = serializers.ChoiceField(choices=services.IMPORT_SOURCES)  # type: ignore[assignment]  # the metaclass takes declared fields off the class
     source_ids = serializers.ListField(
-        child=StrictCharField(max_length=services.MAX_SOURCE_ID), max_length=MAX_LOOKUP, allow_empty=False
+        child=StrictCharField(max_length=services.MAX_SOURCE_ID), min_length=1, max_length=MAX_LOOKUP
     )
 
 

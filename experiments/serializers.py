@@ -12,7 +12,7 @@ from core.api import JSONObjectField, ProjectPathField, StrictCharField, StrictR
 from experiments import metrics
 from experiments.models import Experiment, Figure, MetricSummary, RunStatus
 from experiments.presenters import number_out
-from experiments.services import INFO_SECTIONS
+from experiments.services import INFO_SECTIONS, MAX_PARAM_VALUE, MAX_PARAMS_PER_BATCH, MAX_TAG_VALUE, MAX_TAGS_PER_BATCH
 
 
 class ExperimentIn(StrictSerializer):
@@ -34,6 +34,21 @@ class ExperimentOut(serializers.ModelSerializer[Experiment]):
 )
 class RunInfoField(JSONObjectField):
     """``info``: an object of known sections, each an object (checked by services.check_info)."""
+
+
+def _scalar_map(max_length: int, max_items: int) -> dict[str, Any]:
+    scalar = [{"type": "string", "maxLength": max_length}, {"type": "number"}, {"type": "boolean"}]
+    return {"type": "object", "maxProperties": max_items, "additionalProperties": {"oneOf": scalar}}
+
+
+@extend_schema_field(_scalar_map(MAX_PARAM_VALUE, MAX_PARAMS_PER_BATCH))
+class ParamsField(JSONObjectField):
+    """``params``: key: value, a value a string, number or boolean (stored as text)."""
+
+
+@extend_schema_field(_scalar_map(MAX_TAG_VALUE, MAX_TAGS_PER_BATCH))
+class TagsField(JSONObjectField):
+    """``tags``: key: value, a value a string, number or boolean (stored as text)."""
 
 
 class RunCreateIn(StrictSerializer):

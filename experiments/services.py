@@ -736,9 +736,6 @@ def run_import(
     ``run.import``. Everything is validated before the first write. The run is marked
     complete by :func:`run_import_complete` once its points and files are in."""
     source, source_id = check_source(source, source_id)
-    existing = Run.objects.filter(project=project, source=source, source_id=source_id).first()
-    if existing is not None:
-        return RunImport(run=existing, created=False, id_kept=existing.pk == run_id)
     exp_name = _experiment_name(experiment) if experiment is not None else "default"
     run_name = string(name, field="name", max_length=128, allow_blank=True) if name is not None else ""
     run_status = choice(
@@ -760,6 +757,10 @@ def run_import(
         raise Invalid("end_time is before start_time.", field="end_time")
     if end_time is not None and run_status == RunStatus.RUNNING:
         raise Invalid("A running run has no end_time.", field="end_time")
+    # Imported before: answered only for a valid request (a bad one is refused either way).
+    existing = Run.objects.filter(project=project, source=source, source_id=source_id).first()
+    if existing is not None:
+        return RunImport(run=existing, created=False, id_kept=existing.pk == run_id)
     matched = _import_author(project, author_name)
     exp = experiment_get_or_create(project=project, name=exp_name)
     # A kept id is the source's; an id another run holds (the same store imported into a

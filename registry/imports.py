@@ -160,9 +160,10 @@ def model_import(
     canonical = services.check_model_name(name)
     text = services.check_description(description if description is not None else "")
     tag_values = services.check_tags(tags if tags is not None else {})
-    if not isinstance(versions or [], list) or len(versions or []) > MAX_VERSIONS:
+    versions = [] if versions is None else versions
+    if not isinstance(versions, list) or len(versions) > MAX_VERSIONS:
         raise Invalid(f"versions is a list of at most {MAX_VERSIONS} versions.", field="versions")
-    wanted = [_version_in(item, i) for i, item in enumerate(versions or [])]
+    wanted = [_version_in(item, i) for i, item in enumerate(versions)]
     alias_targets = _aliases_in(aliases if aliases is not None else {})
     model_created_at = _moment(created_at, "created_at")
     runs = {

@@ -47,7 +47,7 @@ MODEL_IMPORT_IN = inline_serializer(
             max_length=imports.MAX_VERSIONS,
             required=False,
         ),
-        "aliases": serializers.DictField(child=serializers.IntegerField(), required=False),
+        "aliases": serializers.DictField(child=serializers.IntegerField(min_value=1), required=False),
     },
 )
 

@@ -36,21 +36,27 @@ REPORT_IN = inline_serializer(
     {
         "title": serializers.CharField(max_length=services.MAX_TITLE),
         "body": serializers.CharField(
-            required=False, max_length=services.MAX_BODY, help_text="Markdown with live blocks; @mentions notify"
+            required=False,
+            allow_blank=True,
+            max_length=services.MAX_BODY,
+            help_text="Markdown with live blocks; @mentions notify",
         ),
-        "message": serializers.CharField(required=False, max_length=services.MAX_MESSAGE, help_text="Why"),
+        "message": serializers.CharField(
+            required=False, allow_blank=True, max_length=services.MAX_MESSAGE, help_text="Why"
+        ),
     },
 )
 REPORT_PATCH = inline_serializer(
     "ReportPatch",
     {
         "title": serializers.CharField(required=False, max_length=services.MAX_TITLE),
-        "body": serializers.CharField(required=False, max_length=services.MAX_BODY),
-        "message": serializers.CharField(required=False, max_length=services.MAX_MESSAGE),
+        "body": serializers.CharField(required=False, allow_blank=True, max_length=services.MAX_BODY),
+        "message": serializers.CharField(required=False, allow_blank=True, max_length=services.MAX_MESSAGE),
     },
 )
 FREEZE_IN = inline_serializer(
-    "ReportFreezeIn", {"message": serializers.CharField(required=False, max_length=services.MAX_MESSAGE)}
+    "ReportFreezeIn",
+    {"message": serializers.CharField(required=False, allow_blank=True, max_length=services.MAX_MESSAGE)},
 )
 COMMENT_IN = inline_serializer("ReportCommentIn", {"body": serializers.CharField(max_length=services.MAX_COMMENT)})
 LINK_IN = inline_serializer(

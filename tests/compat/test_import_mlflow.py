@@ -110,7 +110,8 @@ def describe(client, run_ids, model):
             "user_id": r.info.user_id,
             "experiment": client.get_experiment(r.info.experiment_id).name,
             "params": r.data.params,
-            "tags": r.data.tags,
+            # assay.same_config_as is Assay's own, computed on read (issue 22): not imported data.
+            "tags": {k: v for k, v in r.data.tags.items() if k != "assay.same_config_as"},
             "metrics": {k: repr(v) for k, v in r.data.metrics.items()},
             "histories": {
                 k: sorted((m.step, repr(m.value), m.timestamp) for m in client.get_metric_history(rid, k))
