@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import orjson
 from django.db import transaction
+from django.db.models import Q
 
 from accounts.access import can, token_allows
 from compat import experiment_filter, wire
@@ -27,7 +28,7 @@ from compat.wire import Call, MlflowError, shown
 from core.errors import Invalid, NotFound
 from experiments import metric_store, selectors, services, tried
 from experiments.access import access_run
-from experiments.models import Experiment, ExperimentTag, MetricSummary, Run, RunStatus, Tag
+from experiments.models import Experiment, ExperimentTag, Run, RunStatus, Tag
 from experiments.query import compiler
 from experiments.query.parser import FilterError
 
@@ -305,13 +306,12 @@ def run_info_out(run: Run) -> dict[str, Any]:
     )
 
 
-def _metric_out(summary: MetricSummary) -> dict[str, Any]:
-    value = summary.last if summary.last is not None else math.nan
+def _metric_out(key: str, last: float | None, last_step: int, last_timestamp: int) -> dict[str, Any]:
     return {
-        "key": summary.key,
-        "value": wire.double(value),
-        "timestamp": summary.last_timestamp,
-        "step": summary.last_step,
+        "key": key,
+        "value": wire.double(last if last is not None else math.nan),
+        "timestamp": last_timestamp,
+        "step": last_step,
     }
 
 
@@ -349,12 +349,10 @@ def _outputs_out(run: Run) -> dict[str, Any]:
 
 
 def runs_out(runs: list[Run]) -> list[dict[str, Any]]:
-    """Runs as MLflow's Run messages: four queries for the whole list."""
-    params = selectors.params_of(runs)
-    summaries = selectors.summaries_of(runs)
-    tags: dict[str, dict[str, str]] = {}
-    for run_id, key, value in Tag.objects.filter(run__in=runs).values_list("run_id", "key", "value"):
-        tags.setdefault(run_id, {})[key] = value
+    """Runs as MLflow's Run messages: two queries for the whole list (params, metrics and
+    tags in one; the earlier runs of the same configuration)."""
+    records = selectors.run_records_of([run.pk for run in runs])
+    params, summaries, tags = records.params, records.metrics, records.tags
     same_config = tried.earlier_same_config(runs)
     out = []
     for run in runs:
@@ -371,7 +369,7 @@ def runs_out(runs: list[Run]) -> list[dict[str, Any]]:
             {
                 "info": run_info_out(run),
                 "data": {
-                    "metrics": [_metric_out(s) for s in summaries.get(run.pk, {}).values()],
+                    "metrics": [_metric_out(k, *s) for k, s in summaries.get(run.pk, {}).items()],
                     "params": [{"key": k, "value": v} for k, v in params.get(run.pk, {}).items()],
                     "tags": [{"key": k, "value": v} for k, v in run_tags.items()],
                 },
@@ -483,17 +481,19 @@ def run_search(call: Call) -> dict[str, Any]:
     qs = selectors.runs_of(call.project, deleted=deleted)
     experiment_ids = wire.string_list(call.msg, "experiment_ids")
     if experiment_ids:
-        wanted = {e for e in experiment_ids if e != DEFAULT_EXPERIMENT_ID}
-        experiments = set(
-            Experiment.objects.filter(project=call.project, pk__in=[e for e in wanted if len(e) <= 32]).values_list(
-                "pk", flat=True
-            )
+        # In the search's own query (no round trip of its own): the project's experiments of
+        # these ids, and for "0" the project's Default experiment (the first by name, as
+        # run_create picks it).
+        wanted = Experiment.objects.filter(
+            project=call.project, pk__in=[e for e in experiment_ids if e != DEFAULT_EXPERIMENT_ID and len(e) <= 32]
         )
+        where = Q(experiment_id__in=wanted.values("pk"))
         if DEFAULT_EXPERIMENT_ID in experiment_ids:
-            default = Experiment.objects.filter(project=call.project, name__iexact=DEFAULT_EXPERIMENT_NAME).first()
-            if default is not None:
-                experiments.add(default.pk)
-        qs = qs.filter(experiment_id__in=experiments)
+            default = Experiment.objects.filter(project=call.project, name__iexact=DEFAULT_EXPERIMENT_NAME)
+            where |= Q(experiment_id__in=default.values("pk")[:1])
+        qs = qs.filter(where)
+    # What runs_out reads: the author's name, not the experiment row nor the config.
+    qs = qs.select_related(None).select_related("author").defer("config")
     try:
         qs, _, _, _ = compiler.search(
             qs,

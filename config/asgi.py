@@ -9,13 +9,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Django must be set up before anything imports models (the consumers do).
 django.setup(set_prefix=False)
 
+from compat.fastpath import MlflowLogFastPath  # noqa: E402
 from config.middleware import SyncChainASGIHandler  # noqa: E402
 from experiments.hotpath import LogFastPath  # noqa: E402
 
 # Django's ASGIHandler, with the middleware chain and view in one thread hop.
 django_asgi_app = SyncChainASGIHandler()
 # In front of it, the log call's fast path (experiments/hotpath.py); everything else passes through.
-http_app = LogFastPath(django_asgi_app)
+http_app = MlflowLogFastPath(LogFastPath(django_asgi_app))  # and MLflow's log calls (compat/fastpath.py)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -79,6 +79,11 @@ def _never_called(request: HttpRequest) -> HttpResponse:
 
 
 class LogFastPath:
+    # The paths this class serves, and what it adds to each answer (what DRF adds to the
+    # view's). A subclass serves other paths (compat/fastpath.py: MLflow's log calls).
+    path_pattern = LOG_PATH
+    answer_headers = _DRF_HEADERS
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         # The middleware's headers, by whether the request is HTTPS (_middleware_headers).
@@ -107,7 +112,7 @@ class LogFastPath:
     def _eligible(self, scope: Scope) -> ASGIRequest | None:
         """A Django request object for a log call this path may serve, else None (Django
         serves it). Reads headers only: the body is still unread when the answer is None."""
-        if scope["type"] != "http" or scope["method"] != "POST" or not LOG_PATH.fullmatch(scope["path"]):
+        if scope["type"] != "http" or scope["method"] != "POST" or not self.path_pattern.fullmatch(scope["path"]):
             return None
         if b"%00" in scope.get("query_string", b""):  # core.http's guard refuses it
             return None
@@ -134,6 +139,9 @@ class LogFastPath:
     def _route(self) -> str:
         """The URL pattern's route, as Django's latency metric labels this call."""
         return resolve(f"/api/v1/runs/{'0' * 32}/log/").route
+
+    def route_of(self, request: ASGIRequest) -> str:
+        return self._route
 
     @cached_property
     def _header_middleware(self) -> list[Any]:
@@ -166,13 +174,13 @@ class LogFastPath:
             signals.request_finished.send(sender=self.__class__)
             request_id_var.reset(token)
         response = HttpResponse(payload, status=status, content_type="application/json")
-        for name, value in (_DRF_HEADERS | extra | self._middleware_headers(request)).items():
+        for name, value in (self.answer_headers | extra | self._middleware_headers(request)).items():
             response[name] = value
         response["Content-Length"] = str(len(response.content))  # as CommonMiddleware does
         response["X-Request-ID"] = request_id
         if 400 <= status < 500:  # a 500 was logged with its traceback
             log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
-        HTTP_LATENCY.labels("POST", self._route, str(status)).observe(time.perf_counter() - started)
+        HTTP_LATENCY.labels("POST", self.route_of(request), str(status)).observe(time.perf_counter() - started)
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.items()]
         return status, headers, response.content, pending
 
