@@ -23,7 +23,7 @@ from django.core.management import call_command
 from whitenoise.storage import CompressedManifestStaticFilesStorage
 
 
-class StaticStorage(CompressedManifestStaticFilesStorage):
+class StaticStorage(CompressedManifestStaticFilesStorage):  # type: ignore[misc]  # whitenoise ships no type hints
     """WhiteNoise's hashed and compressed storage, which also rewrites the ES module imports
     between bundles (``from"./chunk-….js"``: the chart pages share chunks split by esbuild)
     to the hashed names: only hashed copies are kept, so an unrewritten import is a 404."""
