@@ -103,6 +103,9 @@ def build(dsn: str, runs: int) -> dict[str, Any]:
                     start,
                     "",
                     "{}",
+                    "",
+                    "",
+                    "",
                 )
 
         _copy(
@@ -124,6 +127,9 @@ def build(dsn: str, runs: int) -> dict[str, Any]:
                 "updated_at",
                 "config_fingerprint",
                 "config_canonical",
+                "source",
+                "source_id",
+                "source_author",
             ],
             run_rows(),
         )

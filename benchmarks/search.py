@@ -105,6 +105,9 @@ def build(dsn: str, runs: int) -> dict[str, Any]:
                     start,
                     "",
                     "{}",
+                    "",
+                    "",
+                    "",
                 )
 
         _copy_rows(
@@ -126,6 +129,9 @@ def build(dsn: str, runs: int) -> dict[str, Any]:
                 "updated_at",
                 "config_fingerprint",
                 "config_canonical",
+                "source",
+                "source_id",
+                "source_author",
             ],
             run_rows(),
         )

@@ -89,14 +89,15 @@ def build(dsn: str, runs: int) -> float:
                 yield (
                     run_id, project_id, experiment_id, f"run-{index:07d}", author_id, "finished", start,
                     start + timedelta(minutes=10), "", json.dumps(config), "{}", start, start,
-                    fingerprint_of(entries := effective(config, {})), json.dumps(entries),
+                    fingerprint_of(entries := effective(config, {})), json.dumps(entries), "", "", "",
                 )  # fmt: skip
 
         _copy(
             conn,
             "experiments_run",
             ["id", "project_id", "experiment_id", "name", "author_id", "status", "start_time", "end_time", "notes",
-             "config", "info", "created_at", "updated_at", "config_fingerprint", "config_canonical"],
+             "config", "info", "created_at", "updated_at", "config_fingerprint", "config_canonical",
+             "source", "source_id", "source_author"],
             run_rows(),
         )  # fmt: skip
         _copy(
