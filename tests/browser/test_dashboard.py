@@ -243,11 +243,13 @@ def test_docs_screenshots(page: Page, live_server: LiveServer, log_in: LogIn) ->
             run=each, batch_id=None, metric_rows=[{"key": "test/accuracy", "step": 200, "value": 0.9 + index / 317}]
         )
     log_in("ana")
-    page.set_viewport_size({"width": 1680, "height": 900})
+    page.set_viewport_size({"width": 1680, "height": 1300})
     page.goto(f"{live_server.url}/ana/mnist-cnn/")
     # live_server speaks WSGI (no /ws/): its "Reconnecting…" badge is the test server's, not the page's
     page.evaluate("document.querySelector('[data-testid=live-status]')?.remove()")
-    page.screenshot(path=str(docs / "screenshot-project.png"), full_page=True)
+    # The window, not the full page: the charts below it are drawn only as they scroll into view.
+    page.wait_for_selector("[data-rendered='true']", timeout=15_000)
+    page.screenshot(path=str(docs / "screenshot-project.png"))
     page.set_viewport_size({"width": 1440, "height": 900})
     page.goto(f"{live_server.url}/ana/mnist-cnn/runs/{run.id}/")
     for element in page.locator("[data-metric-chart], [data-heatmap]").all():
