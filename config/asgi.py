@@ -9,6 +9,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Django must be set up before anything imports models (the consumers do).
 django.setup(set_prefix=False)
 
+from django.conf import settings  # noqa: E402
+
+if settings.CELERY_TASK_ALWAYS_EAGER and settings.EMBEDDED_SCHEDULER:
+    # The embedded profile has no beat and no worker: its periodic and delayed tasks run here.
+    from core import embedded
+
+    embedded.start()
+
 from compat.fastpath import MlflowLogFastPath  # noqa: E402
 from config.middleware import SyncChainASGIHandler  # noqa: E402
 from experiments.hotpath import LogFastPath  # noqa: E402

@@ -6,7 +6,9 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = Celery("assay")
+# core.embedded.DelayAwareTask: in the embedded profile a delayed task waits on the in-process
+# scheduler instead of running at once (eager Celery ignores countdowns); elsewhere Celery's Task.
+app = Celery("assay", task_cls="core.embedded:DelayAwareTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

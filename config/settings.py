@@ -238,7 +238,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": max(1, min(60, _VISIBILITY_TIMEOUT // 5)),
     "unacked_restore_throttle": 1,
 }
-# Periodic work (run `celery -A config beat` once per deployment).
+# Periodic work (run `celery -A config beat` once per deployment). In the embedded profile
+# (eager tasks) the server process runs this schedule itself (core/embedded.py) unless
+# ASSAY_EMBEDDED_SCHEDULER is off; entries must be in seconds for it.
+EMBEDDED_SCHEDULER = env_bool("ASSAY_EMBEDDED_SCHEDULER", True)
 CELERY_BEAT_SCHEDULE = {
     "artifacts-sweep": {"task": "artifacts.tasks.artifacts_sweep_task", "schedule": 15 * 60.0},
     # Projects' retention policies (artifacts/retention.py); projects without one are skipped.
