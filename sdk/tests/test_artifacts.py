@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import REPO, VENV_BIN, Server, free_port, fresh_server, point_sdk_at
+from conftest import REPO, VENV_BIN, Server, free_port, fresh_server, point_sdk_at, stop_process
 
 import assay
 from assay.artifacts import name_problem
@@ -80,13 +80,7 @@ class Worker:
             log.write("\n--- start ---\n")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         with open(self.log_path, "a") as log:
             log.write("\n--- start ---\n")
 
