@@ -4,6 +4,7 @@ client and the messages a page flashed."""
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
 import orjson
@@ -76,3 +77,13 @@ def signed_in(user: User) -> Client:
 def flashed(response: Any) -> list[str]:
     """The messages (django.contrib.messages) the request of ``response`` added."""
     return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM a server started by a test; SIGKILL when it has not exited 10 s later."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
