@@ -25,8 +25,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 from django.conf import settings
@@ -68,6 +69,7 @@ from core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 logger = logging.getLogger("assay.scim")
 ResourceT = TypeVar("ResourceT", bound=Resource[Any])
+ObjT = TypeVar("ObjT", User, Team)
 DescribedT = TypeVar("DescribedT", Schema, ResourceType)
 
 CONTENT_TYPE = "application/scim+json"
@@ -438,25 +440,24 @@ def _int_param(value: Any, name: str, default: int) -> int:
 
 
 def _list(
-    queryset: QuerySet[Any],
-    fields: Any,
-    out: Callable[[Any], Any],
+    kind: _Kind[Any, Any],
     *,
     filter_text: Any,
     start_index: Any,
     count: Any,
     params: ResponseParameters[Any] | None,
 ) -> HttpResponse:
+    queryset = kind.queryset()
     if filter_text:
         if not isinstance(filter_text, str):
             raise Invalid("filter must be a string.", code="invalidFilter", field="filter")
-        queryset = queryset.filter(compile_filter(filter_text, fields)).distinct()
+        queryset = queryset.filter(compile_filter(filter_text, kind.filter_fields)).distinct()
     # RFC 7644 §3.4.2.4: startIndex below 1 is 1; a negative count is 0; count is capped.
     start = max(1, _int_param(start_index, "startIndex", 1))
     size = min(MAX_COUNT, max(0, _int_param(count, "count", DEFAULT_COUNT)))
     total = queryset.count()
     page = list(queryset.order_by("pk")[start - 1 : start - 1 + size]) if size else []
-    resources = [out(obj) for obj in page]
+    resources = [kind.out(obj) for obj in page]
     body = {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
         "totalResults": total,
@@ -517,7 +518,71 @@ def schemas_view(request: HttpRequest, actor: User, key: str | None = None) -> H
     return _discovery_list(schemas) if key is None else _one_of(schemas, key, "schema")
 
 
-# --- users -------------------------------------------------------------------------------------
+# --- users and groups ----------------------------------------------------------------------------
+#
+# Users and Groups are served alike (list, search, create, get, replace, patch, delete, with
+# ETags); a ``_Kind`` says how one of them is read, presented, parsed and written.
+
+
+@dataclass(frozen=True)
+class _Kind(Generic[ObjT, ResourceT]):
+    resource_model: type[ResourceT]
+    patch_model: type[PatchOp[Any]]
+    filter_fields: Any
+    queryset: Callable[[], QuerySet[ObjT]]  # with what ``out`` reads prefetched
+    out: Callable[[ObjT], ResourceT]
+    get: Callable[[str], ObjT]
+    create: Callable[[User, ResourceT], ObjT]  # (actor, resource)
+    update: Callable[[User, ObjT, ResourceT], ObjT]  # (actor, stored object, resource)
+    delete: Callable[[User, ObjT], None]  # (actor, stored object)
+
+    def parse(self, request: HttpRequest, ctx: Context) -> ResourceT:
+        return self.resource_model.model_validate(_body(request), scim_ctx=ctx)
+
+
+def _collection(request: HttpRequest, actor: User, kind: _Kind[Any, Any]) -> HttpResponse:
+    if request.method == "POST":
+        obj = kind.create(actor, kind.parse(request, Context.RESOURCE_CREATION_REQUEST))
+        return _resource_response(request, kind.out(obj), Context.RESOURCE_CREATION_RESPONSE, status=201)
+    return _list(
+        kind,
+        filter_text=request.GET.get("filter"),
+        start_index=request.GET.get("startIndex"),
+        count=request.GET.get("count"),
+        params=_query_parameters(request),
+    )
+
+
+def _search(request: HttpRequest, kind: _Kind[Any, Any]) -> HttpResponse:
+    body = _search_body(request)
+    return _list(
+        kind,
+        filter_text=body.get("filter"),
+        start_index=body.get("startIndex"),
+        count=body.get("count"),
+        params=_response_parameters(body.get("attributes"), body.get("excludedAttributes")),
+    )
+
+
+def _item(request: HttpRequest, actor: User, kind: _Kind[Any, Any], key: str) -> HttpResponse:
+    obj = kind.get(key)
+    current = kind.out(obj)
+    if request.method == "GET":
+        return _resource_response(request, current, Context.RESOURCE_QUERY_RESPONSE, params=_query_parameters(request))
+    _check_if_match(request, current)
+    if request.method == "DELETE":
+        kind.delete(actor, obj)
+        return HttpResponse(status=204)
+    if request.method == "PUT":
+        resource = kind.parse(request, Context.RESOURCE_REPLACEMENT_REQUEST)
+        ctx = Context.RESOURCE_REPLACEMENT_RESPONSE
+    else:
+        patch = kind.patch_model.model_validate(_body(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST)
+        resource = current
+        patch.patch(resource)
+        ctx = Context.RESOURCE_PATCH_RESPONSE
+    obj = kind.update(actor, obj, resource)
+    return _resource_response(request, kind.out(obj), ctx, params=_query_parameters(request))
 
 
 def _user_fields(resource: ScimUser[Any], *, active_if_absent: bool = True) -> UserFields:
@@ -539,68 +604,6 @@ def _user_fields(resource: ScimUser[Any], *, active_if_absent: bool = True) -> U
     )
 
 
-def _parse_user(request: HttpRequest, ctx: Context) -> ScimUser[Any]:
-    resource: ScimUser[Any] = ScimUser.model_validate(_body(request), scim_ctx=ctx)
-    return resource
-
-
-@scim_view({"GET", "POST"})
-def users_view(request: HttpRequest, actor: User) -> HttpResponse:
-    if request.method == "POST":
-        resource = _parse_user(request, Context.RESOURCE_CREATION_REQUEST)
-        user = scim_services.scim_user_create(actor=actor, fields=_user_fields(resource))
-        return _resource_response(request, _user_out(user), Context.RESOURCE_CREATION_RESPONSE, status=201)
-    return _list(
-        _users_with_groups(scim_services.scim_users()),
-        USER_FIELDS,
-        _user_out,
-        filter_text=request.GET.get("filter"),
-        start_index=request.GET.get("startIndex"),
-        count=request.GET.get("count"),
-        params=_query_parameters(request),
-    )
-
-
-@scim_view({"POST"})
-def users_search_view(request: HttpRequest, actor: User) -> HttpResponse:
-    body = _search_body(request)
-    return _list(
-        _users_with_groups(scim_services.scim_users()),
-        USER_FIELDS,
-        _user_out,
-        filter_text=body.get("filter"),
-        start_index=body.get("startIndex"),
-        count=body.get("count"),
-        params=_response_parameters(body.get("attributes"), body.get("excludedAttributes")),
-    )
-
-
-@scim_view({"GET", "PUT", "PATCH", "DELETE"})
-def user_view(request: HttpRequest, actor: User, user_id: str) -> HttpResponse:
-    user = scim_services.scim_user_get(user_id)
-    current = _user_out(user)
-    if request.method == "GET":
-        return _resource_response(request, current, Context.RESOURCE_QUERY_RESPONSE, params=_query_parameters(request))
-    _check_if_match(request, current)
-    if request.method == "DELETE":
-        scim_services.scim_user_delete(actor=actor, user=user)
-        return HttpResponse(status=204)
-    if request.method == "PUT":
-        resource = _parse_user(request, Context.RESOURCE_REPLACEMENT_REQUEST)
-        ctx = Context.RESOURCE_REPLACEMENT_RESPONSE
-    else:
-        patch = PatchOp[ScimUser[Any]].model_validate(_body(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST)
-        resource = current
-        patch.patch(resource)
-        ctx = Context.RESOURCE_PATCH_RESPONSE
-    fields = _user_fields(resource, active_if_absent=user.is_active)
-    user = scim_services.scim_user_update(actor=actor, user=user, fields=fields)
-    return _resource_response(request, _user_out(user), ctx, params=_query_parameters(request))
-
-
-# --- groups ------------------------------------------------------------------------------------
-
-
 def _group_fields(resource: ScimGroup) -> GroupFields:
     ids: list[int] = []
     for member in resource.members or []:
@@ -613,61 +616,62 @@ def _group_fields(resource: ScimGroup) -> GroupFields:
     )
 
 
-def _parse_group(request: HttpRequest, ctx: Context) -> ScimGroup:
-    return ScimGroup.model_validate(_body(request), scim_ctx=ctx)
+USERS: _Kind[User, ScimUser[Any]] = _Kind(
+    resource_model=ScimUser,
+    patch_model=PatchOp[ScimUser[Any]],
+    filter_fields=USER_FIELDS,
+    queryset=lambda: _users_with_groups(scim_services.scim_users()),
+    out=_user_out,
+    get=scim_services.scim_user_get,
+    create=lambda actor, resource: scim_services.scim_user_create(actor=actor, fields=_user_fields(resource)),
+    update=lambda actor, user, resource: scim_services.scim_user_update(
+        actor=actor, user=user, fields=_user_fields(resource, active_if_absent=user.is_active)
+    ),
+    delete=lambda actor, user: scim_services.scim_user_delete(actor=actor, user=user),
+)
+GROUPS: _Kind[Team, ScimGroup] = _Kind(
+    resource_model=ScimGroup,
+    patch_model=PatchOp[ScimGroup],
+    filter_fields=GROUP_FIELDS,
+    queryset=lambda: _groups_with_members(scim_services.scim_groups()),
+    out=_group_out,
+    get=scim_services.scim_group_get,
+    create=lambda actor, resource: scim_services.scim_group_create(actor=actor, fields=_group_fields(resource)),
+    update=lambda actor, team, resource: scim_services.scim_group_update(
+        actor=actor, team=team, fields=_group_fields(resource)
+    ),
+    delete=lambda actor, team: scim_services.scim_group_delete(actor=actor, team=team),
+)
+
+
+@scim_view({"GET", "POST"})
+def users_view(request: HttpRequest, actor: User) -> HttpResponse:
+    return _collection(request, actor, USERS)
+
+
+@scim_view({"POST"})
+def users_search_view(request: HttpRequest, actor: User) -> HttpResponse:
+    return _search(request, USERS)
+
+
+@scim_view({"GET", "PUT", "PATCH", "DELETE"})
+def user_view(request: HttpRequest, actor: User, user_id: str) -> HttpResponse:
+    return _item(request, actor, USERS, user_id)
 
 
 @scim_view({"GET", "POST"})
 def groups_view(request: HttpRequest, actor: User) -> HttpResponse:
-    if request.method == "POST":
-        resource = _parse_group(request, Context.RESOURCE_CREATION_REQUEST)
-        team = scim_services.scim_group_create(actor=actor, fields=_group_fields(resource))
-        return _resource_response(request, _group_out(team), Context.RESOURCE_CREATION_RESPONSE, status=201)
-    return _list(
-        _groups_with_members(scim_services.scim_groups()),
-        GROUP_FIELDS,
-        _group_out,
-        filter_text=request.GET.get("filter"),
-        start_index=request.GET.get("startIndex"),
-        count=request.GET.get("count"),
-        params=_query_parameters(request),
-    )
+    return _collection(request, actor, GROUPS)
 
 
 @scim_view({"POST"})
 def groups_search_view(request: HttpRequest, actor: User) -> HttpResponse:
-    body = _search_body(request)
-    return _list(
-        _groups_with_members(scim_services.scim_groups()),
-        GROUP_FIELDS,
-        _group_out,
-        filter_text=body.get("filter"),
-        start_index=body.get("startIndex"),
-        count=body.get("count"),
-        params=_response_parameters(body.get("attributes"), body.get("excludedAttributes")),
-    )
+    return _search(request, GROUPS)
 
 
 @scim_view({"GET", "PUT", "PATCH", "DELETE"})
 def group_view(request: HttpRequest, actor: User, group_id: str) -> HttpResponse:
-    team = scim_services.scim_group_get(group_id)
-    current = _group_out(team)
-    if request.method == "GET":
-        return _resource_response(request, current, Context.RESOURCE_QUERY_RESPONSE, params=_query_parameters(request))
-    _check_if_match(request, current)
-    if request.method == "DELETE":
-        scim_services.scim_group_delete(actor=actor, team=team)
-        return HttpResponse(status=204)
-    if request.method == "PUT":
-        resource = _parse_group(request, Context.RESOURCE_REPLACEMENT_REQUEST)
-        ctx = Context.RESOURCE_REPLACEMENT_RESPONSE
-    else:
-        patch = PatchOp[ScimGroup].model_validate(_body(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST)
-        resource = current
-        patch.patch(resource)
-        ctx = Context.RESOURCE_PATCH_RESPONSE
-    team = scim_services.scim_group_update(actor=actor, team=team, fields=_group_fields(resource))
-    return _resource_response(request, _group_out(team), ctx, params=_query_parameters(request))
+    return _item(request, actor, GROUPS, group_id)
 
 
 # --- the rest ----------------------------------------------------------------------------------

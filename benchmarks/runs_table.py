@@ -27,8 +27,6 @@ import random
 import shutil
 import sys
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import benchlib
+from benchmarks import benchlib, seeding
 from benchmarks.search import session_client
 
 DBNAME = benchlib.dbname("assay_bench_table")
@@ -59,80 +57,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _copy(conn: psycopg.Connection[Any], table: str, columns: list[str], rows: Any) -> None:
-    with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
 def build(dsn: str, runs: int) -> dict[str, Any]:
     rng = random.Random(20)
     started = time.perf_counter()
     with psycopg.connect(dsn, autocommit=False) as conn:
-        row = conn.execute(
-            "SELECT p.id, e.id, u.id FROM experiments_project p JOIN experiments_experiment e ON e.project_id = p.id "
-            "JOIN accounts_user u ON u.username = %s LIMIT 1",
-            [benchlib.USERNAME],
-        ).fetchone()
-        if row is None:
-            raise RuntimeError("the project, its experiment and the bench user must exist first")
-        project_id, experiment_id, author_id = row
-        t0 = datetime(2026, 1, 1, tzinfo=UTC)
-        run_ids = [uuid.uuid4().hex for _ in range(runs)]
-        statuses = ["finished"] * 8 + ["failed", "running"]
-
-        def run_rows() -> Any:
-            for index, run_id in enumerate(run_ids):
-                start = t0 + timedelta(seconds=index * 30)
-                status = statuses[index % len(statuses)]
-                end = None if status == "running" else start + timedelta(seconds=600 + index % 3600)
-                name = f"run-{index:06d}"
-                yield (
-                    run_id,
-                    project_id,
-                    experiment_id,
-                    name,
-                    author_id,
-                    status,
-                    start,
-                    end,
-                    "",
-                    "{}",
-                    "{}",
-                    start,
-                    start,
-                    "",
-                    "{}",
-                    "",
-                    "",
-                    "",
-                )
-
-        _copy(
-            conn,
-            "experiments_run",
-            [
-                "id",
-                "project_id",
-                "experiment_id",
-                "name",
-                "author_id",
-                "status",
-                "start_time",
-                "end_time",
-                "notes",
-                "config",
-                "info",
-                "created_at",
-                "updated_at",
-                "config_fingerprint",
-                "config_canonical",
-                "source",
-                "source_id",
-                "source_author",
-            ],
-            run_rows(),
-        )
+        bench = seeding.bench_project(conn)
+        project_id = bench.project_id
+        run_ids = seeding.copy_runs(conn, bench, runs)
 
         def metric_rows() -> Any:
             for index, run_id in enumerate(run_ids):
@@ -141,7 +72,7 @@ def build(dsn: str, runs: int) -> dict[str, Any]:
                     last = quality if "acc" in key else 1.5 - quality
                     yield (run_id, key, last, min(last, 0.1), max(last, 1.0), 99, 1767225600000 + index * 30_000, 100)
 
-        _copy(
+        seeding.copy_rows(
             conn,
             "experiments_metricsummary",
             ["run_id", "key", "last", "min", "max", "last_step", "last_timestamp", "count"],
@@ -156,7 +87,7 @@ def build(dsn: str, runs: int) -> dict[str, Any]:
                 for key in rng.sample(TAIL_PARAMS, 7):
                     yield (run_id, key, str(rng.randint(0, 1000)))
 
-        _copy(conn, "experiments_param", ["run_id", "key", "value"], param_rows())
+        seeding.copy_rows(conn, "experiments_param", ["run_id", "key", "value"], param_rows())
 
         def config_rows() -> Any:
             for run_id in run_ids:
@@ -165,8 +96,8 @@ def build(dsn: str, runs: int) -> dict[str, Any]:
                 for key in rng.sample(TAIL_CONFIG, 3):
                     yield (run_id, key, str(rng.random()))
 
-        _copy(conn, "experiments_configvalue", ["run_id", "key", "value"], config_rows())
-        _copy(
+        seeding.copy_rows(conn, "experiments_configvalue", ["run_id", "key", "value"], config_rows())
+        seeding.copy_rows(
             conn,
             "experiments_tag",
             ["run_id", "key", "value"],
@@ -178,7 +109,9 @@ def build(dsn: str, runs: int) -> dict[str, Any]:
             ("config", COMMON_CONFIG + TAIL_CONFIG),
             ("tag", ["team"]),
         ):
-            _copy(conn, "experiments_projectkey", ["project_id", "kind", "key"], ((project_id, kind, k) for k in keys))
+            seeding.copy_rows(
+                conn, "experiments_projectkey", ["project_id", "kind", "key"], ((project_id, kind, k) for k in keys)
+            )
         conn.commit()
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")

@@ -25,8 +25,6 @@ import argparse
 import random
 import sys
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +34,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import benchlib, mlflow_search
+from benchmarks import benchlib, mlflow_search, seeding
 
 DBNAME = benchlib.dbname("assay_bench_search")
 PROJECT = "bench/search"
@@ -61,80 +59,12 @@ def param_keys() -> list[str]:
     return ["optimizer", "lr", "batch_size"] + [f"p{i}" for i in range(PARAMS - 3)]
 
 
-def _copy_rows(conn: psycopg.Connection[Any], table: str, columns: list[str], rows: Any) -> None:
-    with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
 def build(dsn: str, runs: int) -> dict[str, Any]:
     """Write the runs straight into the tables (the API would take an hour for 1,000,000 summaries)."""
     rng = random.Random(6)
     started = time.perf_counter()
     with psycopg.connect(dsn, autocommit=False) as conn:
-        row = conn.execute(
-            "SELECT p.id, e.id, u.id FROM experiments_project p JOIN experiments_experiment e ON e.project_id = p.id "
-            "JOIN accounts_user u ON u.username = %s LIMIT 1",
-            [benchlib.USERNAME],
-        ).fetchone()
-        if row is None:
-            raise RuntimeError("the project, its experiment and the bench user must exist first")
-        project_id, experiment_id, author_id = row
-        t0 = datetime(2026, 1, 1, tzinfo=UTC)
-        run_ids = [uuid.uuid4().hex for _ in range(runs)]
-        statuses = ["finished"] * 8 + ["failed", "running"]
-
-        def run_rows() -> Any:
-            for index, run_id in enumerate(run_ids):
-                start = t0 + timedelta(seconds=index * 30)
-                status = statuses[index % len(statuses)]
-                end = None if status == "running" else start + timedelta(seconds=600 + index % 3600)
-                yield (
-                    run_id,
-                    project_id,
-                    experiment_id,
-                    f"run-{index:06d}",
-                    author_id,
-                    status,
-                    start,
-                    end,
-                    "",
-                    "{}",
-                    "{}",
-                    start,
-                    start,
-                    "",
-                    "{}",
-                    "",
-                    "",
-                    "",
-                )
-
-        _copy_rows(
-            conn,
-            "experiments_run",
-            [
-                "id",
-                "project_id",
-                "experiment_id",
-                "name",
-                "author_id",
-                "status",
-                "start_time",
-                "end_time",
-                "notes",
-                "config",
-                "info",
-                "created_at",
-                "updated_at",
-                "config_fingerprint",
-                "config_canonical",
-                "source",
-                "source_id",
-                "source_author",
-            ],
-            run_rows(),
-        )
+        run_ids = seeding.copy_runs(conn, seeding.bench_project(conn), runs)
         pkeys, mkeys = param_keys(), metric_keys()
 
         def param_rows() -> Any:
@@ -147,7 +77,7 @@ def build(dsn: str, runs: int) -> dict[str, Any]:
                 for key, value in zip(pkeys, values, strict=True):
                     yield (run_id, key, value)
 
-        _copy_rows(conn, "experiments_param", ["run_id", "key", "value"], param_rows())
+        seeding.copy_rows(conn, "experiments_param", ["run_id", "key", "value"], param_rows())
 
         def tag_rows() -> Any:
             for run_id in run_ids:
@@ -155,12 +85,12 @@ def build(dsn: str, runs: int) -> dict[str, Any]:
                 yield (run_id, "stage", rng.choice(["dev", "tuning", "final"]))
                 yield (run_id, "seed", str(rng.randint(0, 99)))
 
-        _copy_rows(conn, "experiments_tag", ["run_id", "key", "value"], tag_rows())
+        seeding.copy_rows(conn, "experiments_tag", ["run_id", "key", "value"], tag_rows())
 
         steps = np.arange(POINTS, dtype="<i8")
         steps_bytes = steps.tobytes()
         np_rng = np.random.default_rng(6)
-        ts0 = int(t0.timestamp() * 1000)
+        ts0 = int(seeding.FIRST_START.timestamp() * 1000)
 
         def metric_rows() -> Any:
             for index, run_id in enumerate(run_ids):

@@ -34,7 +34,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import benchlib
+from benchmarks import benchlib, seeding
 from experiments.fingerprint import effective, fingerprint_of
 
 DBNAME = benchlib.dbname("assay_bench_tried")
@@ -62,23 +62,11 @@ def random_config(rng: random.Random) -> dict[str, Any]:
     return config
 
 
-def _copy(conn: psycopg.Connection[Any], table: str, columns: list[str], rows: Any) -> None:
-    with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
 def build(dsn: str, runs: int) -> float:
     rng = random.Random(22)
     started = time.perf_counter()
     with psycopg.connect(dsn, autocommit=False) as conn:
-        row = conn.execute(
-            "SELECT p.id, e.id, u.id FROM experiments_project p JOIN experiments_experiment e ON e.project_id = p.id "
-            "JOIN accounts_user u ON u.username = %s LIMIT 1",
-            [benchlib.USERNAME],
-        ).fetchone()
-        assert row is not None, "the project, its experiment and the bench user must exist first"
-        project_id, experiment_id, author_id = row
+        bench = seeding.bench_project(conn)
         t0 = datetime(2025, 1, 1, tzinfo=UTC)
         run_ids = [uuid.uuid4().hex for _ in range(runs)]
 
@@ -86,21 +74,21 @@ def build(dsn: str, runs: int) -> float:
             for index, run_id in enumerate(run_ids):
                 config = random_config(rng)
                 start = t0 + timedelta(seconds=index * 20)
-                yield (
-                    run_id, project_id, experiment_id, f"run-{index:07d}", author_id, "finished", start,
-                    start + timedelta(minutes=10), "", json.dumps(config), "{}", start, start,
-                    fingerprint_of(entries := effective(config, {})), json.dumps(entries), "", "", "",
-                )  # fmt: skip
+                entries = effective(config, {})
+                yield seeding.run_row(
+                    bench,
+                    run_id,
+                    name=f"run-{index:07d}",
+                    status="finished",
+                    start=start,
+                    end=start + timedelta(minutes=10),
+                    config=json.dumps(config),
+                    config_fingerprint=fingerprint_of(entries),
+                    config_canonical=json.dumps(entries),
+                )
 
-        _copy(
-            conn,
-            "experiments_run",
-            ["id", "project_id", "experiment_id", "name", "author_id", "status", "start_time", "end_time", "notes",
-             "config", "info", "created_at", "updated_at", "config_fingerprint", "config_canonical",
-             "source", "source_id", "source_author"],
-            run_rows(),
-        )  # fmt: skip
-        _copy(
+        seeding.copy_rows(conn, "experiments_run", seeding.RUN_COLUMNS, run_rows())
+        seeding.copy_rows(
             conn,
             "experiments_metricsummary",
             ["run_id", "key", "last", "min", "max", "last_step", "last_timestamp", "count"],

@@ -101,8 +101,7 @@ def project_invite(request: HttpRequest, team: str, project: str) -> HttpRespons
             )
             return redirect(form["next"] or reverse("project-access", args=[proj.team.name, proj.name]))
         return _render_access(request, proj, issued=done.issued, invite={**form, "invitee": ""})
-    field = errors.error.field if errors.error is not None else ""
-    return _render_access(request, proj, invite=form, invite_error=field or "invitee", status=400)
+    return _render_access(request, proj, invite=form, invite_error=errors.field or "invitee", status=400)
 
 
 @login_required

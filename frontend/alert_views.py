@@ -115,7 +115,7 @@ def alerts_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
             rule = alerts.rule_create(user=request_user(request), project=proj, spec=_spec(form))
             messages.success(request, f"Alert rule {rule.name} created.")
             return redirect(reverse("alerts", args=[proj.team.name, proj.name]))
-        status, field = 400, errors.error.field if errors.error is not None and errors.error.field else ""
+        status, field = 400, errors.field
     context = {
         **_context(request, proj, form, field),
         "rules": [(r, alerts.condition_text(r)) for r in alerts.rules_of(proj)],
@@ -135,7 +135,7 @@ def alert_page(request: HttpRequest, team: str, project: str, rule_id: str) -> H
             alerts.rule_update(user=request_user(request), rule=rule, changes=_spec(form))
             messages.success(request, "Alert rule saved.")
             return redirect(request.path)
-        status, field = 400, errors.error.field if errors.error is not None and errors.error.field else ""
+        status, field = 400, errors.field
     context = {
         **_context(request, rule.project, form, field),
         "rule": rule,

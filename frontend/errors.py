@@ -55,6 +55,11 @@ class FormErrors:
         self.request, self.what, self.with_code, self.with_field = request, what, with_code, with_field
         self.error: DomainError | None = None
 
+    @property
+    def field(self) -> str:
+        """The field the refusal names; "" when it names none or nothing was refused."""
+        return (self.error.field or "") if self.error is not None else ""
+
     def __enter__(self) -> None:
         return None
 

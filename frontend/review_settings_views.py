@@ -128,7 +128,7 @@ def _save(request: HttpRequest, save: Any, *, project: Project, repository: Mode
         save(**_changes(form))
         messages.success(request, "Review policy saved.")
         return redirect(request.path)
-    field = errors.error.field if errors.error is not None and errors.error.field else ""
+    field = errors.field
     # nothing was saved: the page names the policy that still applies, with the form as sent
     current = selectors.settings_for(repository) if repository is not None else selectors.project_settings_for(project)
     return _render(

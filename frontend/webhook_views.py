@@ -97,7 +97,7 @@ def webhooks_page(request: HttpRequest, team: str, project: str) -> HttpResponse
             shown = "" if form["secret"] else f" Its generated signing secret, shown this once: {secret}"
             messages.success(request, f"Webhook {webhook.name} created.{shown}")
             return redirect(reverse("webhook", args=[proj.team.name, proj.name, webhook.id]))
-        status, field = 400, errors.error.field if errors.error is not None and errors.error.field else ""
+        status, field = 400, errors.field
     context = {**_context(proj, form, field), "webhooks": services.webhooks_of(proj)}
     return render(request, "automations/webhooks.html", context, status=status)
 
@@ -117,7 +117,7 @@ def webhook_page(request: HttpRequest, team: str, project: str, webhook_id: str)
             services.webhook_update(user=request_user(request), webhook=webhook, changes=changes)
             messages.success(request, "Webhook saved.")
             return redirect(request.path)
-        status, field = 400, errors.error.field if errors.error is not None and errors.error.field else ""
+        status, field = 400, errors.field
     context = {
         **_context(webhook.project, form, field),
         "webhook": webhook,

@@ -1,13 +1,18 @@
 """Small helpers shared by the API tests: JSON requests sent as raw bytes (orjson, as the
-SDK does) and assertions on the one error shape."""
+SDK does) and assertions on the one error shape; and by the page tests: a signed-in browser
+client and the messages a page flashed."""
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
 import orjson
+from django.contrib.messages import get_messages
+from django.test import Client
 from rest_framework.test import APIClient
 
+from accounts.models import User
 from experiments.models import Run
 
 JSON = "application/json"
@@ -60,3 +65,25 @@ def rows(
     key: str, steps: range | list[int], value: float = 0.5, timestamp: int = 1764150000000
 ) -> list[dict[str, Any]]:
     return [{"key": key, "step": s, "value": value, "timestamp": timestamp} for s in steps]
+
+
+def signed_in(user: User) -> Client:
+    """A browser client with ``user``'s session."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def flashed(response: Any) -> list[str]:
+    """The messages (django.contrib.messages) the request of ``response`` added."""
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM a server started by a test; SIGKILL when it has not exited 10 s later."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -35,6 +35,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM ``proc`` if it still runs; SIGKILL when it has not exited 20 s later."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @dataclass
 class Server:
     """uvicorn serving config.asgi from the repository; stop() and start() keep the port."""
@@ -82,13 +93,7 @@ class Server:
         raise RuntimeError("uvicorn did not answer /healthz within 60 s")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     def kill(self) -> None:
@@ -111,56 +116,69 @@ def _manage(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@contextlib.contextmanager
+def fresh_server(var: Path, dbname: str, env: dict[str, str], *, with_admin: bool = False) -> Iterator[Server]:
+    """uvicorn on a new database ``dbname``, migrated, with the user "ana" and her token (and the
+    superuser "admin" and his, ``with_admin``); ``env`` adds to or overrides the server's
+    environment. The database is dropped afterwards."""
     psycopg = pytest.importorskip("psycopg")
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    dbname = f"assay_sdktest_{worker}_{uuid.uuid4().hex[:8]}"
     base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgres://", 1)
-    var = tmp_path_factory.mktemp("server-var")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSAY_", "DJANGO_", "PYTEST_"))}
-    env.update(
+    server_env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSAY_", "DJANGO_", "PYTEST_"))}
+    server_env.update(
         {
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "DATABASE_URL": f"{base}/{dbname}",
-            "REDIS_URL": os.environ.get("ASSAY_TEST_SDK_REDIS", "redis://127.0.0.1:6379/13"),
-            "ASSAY_SECRET_KEY": "sdk-test-key-" + "x" * 40,
             "ASSAY_VAR_DIR": str(var),
             "ASSAY_ARTIFACTS": str(var / "artifacts"),
-            "ASSAY_DB_CONN_MAX_AGE": "60",
             "PYTHONUNBUFFERED": "1",
+            **env,
         }
     )
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{dbname}"')
-    srv = Server(env=env, log_path=var / "server.log")
-    env["ASSAY_PUBLIC_URL"] = srv.url
+    srv = Server(env=server_env, log_path=var / "server.log")
+    server_env["ASSAY_PUBLIC_URL"] = srv.url
     try:
-        _manage(env, "migrate", "--noinput", "-v", "0")
+        _manage(server_env, "migrate", "--noinput", "-v", "0")
+        if with_admin:
+            _manage(
+                dict(
+                    server_env,
+                    DJANGO_SUPERUSER_USERNAME="admin",
+                    DJANGO_SUPERUSER_EMAIL="admin@example.com",
+                    DJANGO_SUPERUSER_PASSWORD="admin-password-123",
+                ),
+                "createsuperuser",
+                "--noinput",
+            )
         _manage(
-            dict(
-                env,
-                DJANGO_SUPERUSER_USERNAME="admin",
-                DJANGO_SUPERUSER_EMAIL="admin@example.com",
-                DJANGO_SUPERUSER_PASSWORD="admin-password-123",
-            ),
-            "createsuperuser",
-            "--noinput",
-        )
-        _manage(
-            env,
+            server_env,
             "shell",
             "-c",
             "from accounts.models import User; User.objects.create_user('ana', 'ana@example.com', 'ana-password-123')",
         )
-        srv.admin_token = _manage(env, "create_token", "admin").strip().splitlines()[-1]
-        srv.token = _manage(env, "create_token", "ana").strip().splitlines()[-1]
+        if with_admin:
+            srv.admin_token = _manage(server_env, "create_token", "admin").strip().splitlines()[-1]
+        srv.token = _manage(server_env, "create_token", "ana").strip().splitlines()[-1]
         srv.start()
         yield srv
     finally:
         srv.stop()
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    env = {
+        "REDIS_URL": os.environ.get("ASSAY_TEST_SDK_REDIS", "redis://127.0.0.1:6379/13"),
+        "ASSAY_SECRET_KEY": "sdk-test-key-" + "x" * 40,
+        "ASSAY_DB_CONN_MAX_AGE": "60",
+    }
+    var = tmp_path_factory.mktemp("server-var")
+    with fresh_server(var, f"assay_sdktest_{worker}_{uuid.uuid4().hex[:8]}", env, with_admin=True) as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -171,23 +189,31 @@ def running_server(server: Server) -> Server:
     return server
 
 
-@pytest.fixture
-def assay_env(running_server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """ASSAY_* pointing at the test server, with a private spool and config directory."""
+def point_sdk_at(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **extra: str) -> dict[str, str]:
+    """ASSAY_* pointing at ``server`` (any other ASSAY_* of this environment removed), with a
+    private spool and config directory, no system metrics nor environment capture; ``extra``
+    adds variables."""
     for name in list(os.environ):
         if name.startswith("ASSAY_"):
             monkeypatch.delenv(name)
     values = {
-        "ASSAY_URL": running_server.url,
-        "ASSAY_TOKEN": running_server.token,
+        "ASSAY_URL": server.url,
+        "ASSAY_TOKEN": server.token,
         "ASSAY_DIR": str(tmp_path / "assay"),
         "ASSAY_CONFIG_DIR": str(tmp_path / "config"),
         "ASSAY_SYSTEM_METRICS": "0",
         "ASSAY_CAPTURE_ENVIRONMENT": "0",
+        **extra,
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     return values
+
+
+@pytest.fixture
+def assay_env(running_server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """ASSAY_* pointing at the test server, with a private spool and config directory."""
+    return point_sdk_at(running_server, tmp_path, monkeypatch)
 
 
 @pytest.fixture(autouse=True)

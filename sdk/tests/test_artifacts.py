@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import PG_ADMIN, REPO, VENV_BIN, Server, _manage, free_port
+from conftest import REPO, VENV_BIN, Server, free_port, fresh_server, point_sdk_at, stop_process
 
 import assay
 from assay.artifacts import name_problem
@@ -34,45 +34,17 @@ PART = 5 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    psycopg = pytest.importorskip("psycopg")
-    dbname = f"assay_sdkart_{uuid.uuid4().hex[:8]}"
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgres://", 1)
+    env = {
+        "REDIS_URL": os.environ.get("ASSAY_TEST_ARTIFACT_REDIS", "redis://127.0.0.1:6379/12"),
+        "ASSAY_CELERY_QUEUE": f"assay-test-{uuid.uuid4().hex[:8]}",
+        "ASSAY_CELERY_VISIBILITY_TIMEOUT": "4",
+        "ASSAY_SECRET_KEY": "sdk-artifact-test-key-" + "x" * 40,
+        "ASSAY_MULTIPART_THRESHOLD": str(6 * 1024 * 1024),
+        "ASSAY_UPLOAD_PART_BYTES": str(PART),
+    }
     var = tmp_path_factory.mktemp("artifact-var")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSAY_", "DJANGO_", "PYTEST_"))}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": f"{base}/{dbname}",
-            "REDIS_URL": os.environ.get("ASSAY_TEST_ARTIFACT_REDIS", "redis://127.0.0.1:6379/12"),
-            "ASSAY_CELERY_QUEUE": f"assay-test-{uuid.uuid4().hex[:8]}",
-            "ASSAY_CELERY_VISIBILITY_TIMEOUT": "4",
-            "ASSAY_SECRET_KEY": "sdk-artifact-test-key-" + "x" * 40,
-            "ASSAY_VAR_DIR": str(var),
-            "ASSAY_ARTIFACTS": str(var / "artifacts"),
-            "ASSAY_MULTIPART_THRESHOLD": str(6 * 1024 * 1024),
-            "ASSAY_UPLOAD_PART_BYTES": str(PART),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{dbname}"')
-    srv = Server(env=env, log_path=var / "server.log")
-    env["ASSAY_PUBLIC_URL"] = srv.url
-    try:
-        _manage(env, "migrate", "--noinput", "-v", "0")
-        _manage(
-            env,
-            "shell",
-            "-c",
-            "from accounts.models import User; User.objects.create_user('ana', 'ana@example.com', 'ana-password-123')",
-        )
-        srv.token = _manage(env, "create_token", "ana").strip().splitlines()[-1]
-        srv.start()
+    with fresh_server(var, f"assay_sdkart_{uuid.uuid4().hex[:8]}", env) as srv:
         yield srv
-    finally:
-        srv.stop()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 
 class Worker:
@@ -108,13 +80,7 @@ class Worker:
             log.write("\n--- start ---\n")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         with open(self.log_path, "a") as log:
             log.write("\n--- start ---\n")
 
@@ -129,21 +95,7 @@ def worker(stack: Server, tmp_path: Path) -> Iterator[Worker]:
 
 @pytest.fixture
 def env_for(stack: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for name in list(os.environ):
-        if name.startswith("ASSAY_"):
-            monkeypatch.delenv(name)
-    values = {
-        "ASSAY_URL": stack.url,
-        "ASSAY_TOKEN": stack.token,
-        "ASSAY_DIR": str(tmp_path / "assay"),
-        "ASSAY_CONFIG_DIR": str(tmp_path / "config"),
-        "ASSAY_SYSTEM_METRICS": "0",
-        "ASSAY_CAPTURE_ENVIRONMENT": "0",
-        "ASSAY_CAPTURE_CODE": "0",
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    return values
+    return point_sdk_at(stack, tmp_path, monkeypatch, ASSAY_CAPTURE_CODE="0")
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from accounts.models import User
 from accounts.services import token_create
 from tests.e2e.test_embedded_smoke import UVICORN, free_port
 from tests.factories import UserFactory
+from tests.helpers import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -105,12 +106,7 @@ def server(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pyte
             time.sleep(0.2)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @pytest.fixture

@@ -5,30 +5,17 @@ nothing saved."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from django.contrib.messages import get_messages
-from django.test import Client
 from django.utils.html import escape
 
 from accounts.models import Project, User
 from automations.models import AlertFiring, AlertRule
 from experiments.models import Run
+from tests.helpers import flashed, signed_in
 
 pytestmark = pytest.mark.django_db
 
 PAGE = "/acme/proj/settings/alerts/"
-
-
-def _web(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def _messages(response: Any) -> list[str]:
-    return [str(m) for m in get_messages(response.wsgi_request)]
 
 
 def test_viewers_read_admins_change_outsiders_see_nothing(
@@ -39,7 +26,7 @@ def test_viewers_read_admins_change_outsiders_see_nothing(
     AlertFiring.objects.create(rule=rule, run=run, key="loss", value=float("nan"), step=3, message="fired <b>x</b>")
     # then writers and viewers read the list, the rule and what fired, without a form
     for user in (member, viewer):
-        web = _web(user)
+        web = signed_in(user)
         page = web.get(PAGE).content.decode()
         assert "nan guard" in page
         assert "NaN or Infinity in any metric" in page
@@ -52,18 +39,18 @@ def test_viewers_read_admins_change_outsiders_see_nothing(
         assert web.post(f"{PAGE}{rule.id}/", {"kind": "stalled", "minutes": "5"}).status_code == 403
         assert web.post(f"{PAGE}{rule.id}/delete/").status_code == 403
     # an outsider gets 404 everywhere, for the rule and a missing one alike
-    web = _web(outsider)
+    web = signed_in(outsider)
     for path in (PAGE, f"{PAGE}{rule.id}/", f"{PAGE}{'0' * 32}/"):
         assert web.get(path).status_code == 404
     assert web.post(PAGE, {"kind": "stalled", "minutes": "5"}).status_code == 404
     assert web.post(f"{PAGE}{rule.id}/delete/").status_code == 404
     assert list(AlertRule.objects.values_list("name", "kind")) == [("nan guard", "nonfinite")]
     # and the project page links the alerts for everyone who sees it
-    assert 'data-testid="project-alerts-link"' in _web(viewer).get("/acme/proj/").content.decode()
+    assert 'data-testid="project-alerts-link"' in signed_in(viewer).get("/acme/proj/").content.decode()
 
 
 def test_an_admin_creates_edits_and_deletes_a_rule(owner: User, project: Project, run: Run) -> None:
-    web = _web(owner)
+    web = signed_in(owner)
     assert 'data-testid="alert-form"' in web.get(PAGE).content.decode()
     # create a threshold rule limited to the run's experiment (the other kinds' fields are ignored)
     response = web.post(
@@ -105,9 +92,9 @@ def test_an_admin_creates_edits_and_deletes_a_rule(owner: User, project: Project
 def test_a_bad_rule_is_a_400_naming_the_field_with_the_form_kept(
     owner: User, project: Project, form: dict[str, str], field: str
 ) -> None:
-    response = _web(owner).post(PAGE, form)
+    response = signed_in(owner).post(PAGE, form)
     assert response.status_code == 400
-    assert any(field in m for m in _messages(response)), _messages(response)
+    assert any(field in m for m in flashed(response)), flashed(response)
     page = response.content.decode()
     assert "is-invalid" in page or field == "kind"
     for value in form.values():

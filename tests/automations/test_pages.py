@@ -8,27 +8,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.messages import get_messages
-from django.test import Client
 
 from accounts.models import User
 from automations.models import Delivery, Webhook
 from tests.automations.conftest import SECRET
 from tests.automations.receiver import receiver
+from tests.helpers import flashed, signed_in
 
 pytestmark = pytest.mark.django_db
 
 PAGE = "/acme/proj/settings/webhooks/"
-
-
-def _web(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def _messages(response: Any) -> list[str]:
-    return [str(m) for m in get_messages(response.wsgi_request)]
 
 
 def _valid(url: str, **extra: Any) -> dict[str, Any]:
@@ -41,7 +30,7 @@ def test_only_admins_see_or_change_webhooks(
     settings.WEBHOOK_ALLOW = ["127.0.0.1/32"]
     hook = Webhook.objects.create(project=project, name="h", url="http://127.0.0.1:9/", secret=SECRET, events=[])
     for user, status in ((member, 403), (maintainer, 403), (outsider, 404)):
-        web = _web(user)
+        web = signed_in(user)
         assert web.get(PAGE).status_code == status
         assert web.post(PAGE, _valid("http://127.0.0.1:9/x")).status_code == status
         assert web.get(f"{PAGE}{hook.id}/").status_code == status
@@ -50,8 +39,8 @@ def test_only_admins_see_or_change_webhooks(
     assert list(Webhook.objects.values_list("name", flat=True)) == ["h"]
     assert not Delivery.objects.exists()
     # the project page links the settings for admins only
-    assert 'data-testid="project-webhooks-link"' in _web(owner).get("/acme/proj/").content.decode()
-    assert 'data-testid="project-webhooks-link"' not in _web(member).get("/acme/proj/").content.decode()
+    assert 'data-testid="project-webhooks-link"' in signed_in(owner).get("/acme/proj/").content.decode()
+    assert 'data-testid="project-webhooks-link"' not in signed_in(member).get("/acme/proj/").content.decode()
 
 
 @pytest.mark.parametrize(
@@ -72,10 +61,10 @@ def test_a_bad_value_is_refused_naming_the_field_and_nothing_is_saved(
     owner: User, project: Any, change: dict[str, Any], field: str, settings: Any
 ) -> None:
     settings.WEBHOOK_ALLOW = []
-    response = _web(owner).post(PAGE, {**_valid("https://93.184.215.14/hook"), **change})
+    response = signed_in(owner).post(PAGE, {**_valid("https://93.184.215.14/hook"), **change})
     assert response.status_code == 400 if field != "model" else 404
     if field != "model":
-        (message,) = _messages(response)
+        (message,) = flashed(response)
         assert message.startswith("Webhook not created")
         assert field.split(".")[0] in message or "url" in message.lower()
         assert 'value="deploy"' in response.content.decode()  # the form is kept
@@ -86,7 +75,7 @@ def test_an_admin_creates_edits_tests_and_redelivers(
     owner: User, project: Any, settings: Any, eager: None, django_capture_on_commit_callbacks: Any
 ) -> None:
     settings.WEBHOOK_ALLOW = ["127.0.0.1/32"]
-    web = _web(owner)
+    web = signed_in(owner)
     with receiver() as rx:
         created = web.post(PAGE, _valid(rx.url))
         assert created.status_code == 302, created.content[:500]
@@ -116,7 +105,7 @@ def test_an_admin_creates_edits_tests_and_redelivers(
 
 def test_a_generated_secret_is_shown_once(owner: User, project: Any, settings: Any) -> None:
     settings.WEBHOOK_ALLOW = ["127.0.0.1/32"]
-    web = _web(owner)
+    web = signed_in(owner)
     created = web.post(PAGE, _valid("http://127.0.0.1:9/", secret=""), follow=True)
     secret = Webhook.objects.get().secret
     assert len(secret) >= 32
@@ -126,8 +115,8 @@ def test_a_generated_secret_is_shown_once(owner: User, project: Any, settings: A
 
 def test_the_form_offers_mlflows_format_and_saves_it(owner: User, project: Any, settings: Any) -> None:
     settings.WEBHOOK_ALLOW = []
-    page = _web(owner).get(PAGE).content.decode()
+    page = signed_in(owner).get(PAGE).content.decode()
     assert '<option value="mlflow">MLflow (its body and X-MLflow-Signature)</option>' in page
-    response = _web(owner).post(PAGE, _valid("https://93.184.215.14/hook", format="mlflow"))
+    response = signed_in(owner).post(PAGE, _valid("https://93.184.215.14/hook", format="mlflow"))
     assert response.status_code == 302
     assert Webhook.objects.get().format == "mlflow"

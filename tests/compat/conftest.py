@@ -39,6 +39,7 @@ from accounts.models import ProjectRole
 from accounts.services import team_create, token_create
 from tests.e2e.test_embedded_smoke import UVICORN, free_port
 from tests.factories import ProjectFactory, ProjectGrantFactory, UserFactory
+from tests.helpers import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 MLFLOW_PYTHON = REPO / ".venv-mlflow" / "bin" / "python"
@@ -187,12 +188,7 @@ def mlflow_server(
     try:
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         with django_db_blocker.unblock():
             # What a transactional test does when it ends: the next module starts empty.
             call_command("flush", interactive=False, verbosity=0)

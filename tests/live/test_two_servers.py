@@ -25,6 +25,7 @@ from accounts.models import User
 from accounts.services import token_create
 from experiments.models import Run
 from tests.e2e.test_embedded_smoke import UVICORN, free_port
+from tests.helpers import stop_process
 from tests.live.conftest import in_own_loop
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,12 +77,7 @@ class Servers:
         process, self.processes[n] = self.processes[n], None
         if process is None:
             return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ change, audited; the version's ingredients and hash do not; bad input names the 
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from accounts.models import AuditEvent, User
 from core import markdown
@@ -12,6 +11,7 @@ from core.errors import DomainError
 from frontend.registry_views import parse_tag_lines
 from registry import services
 from registry.models import AliasMove, ModelRepository, ModelVersion
+from tests.helpers import signed_in
 from tests.registry.conftest import MakeArtifact, MakeRun
 
 pytestmark = pytest.mark.django_db
@@ -26,14 +26,8 @@ def version(owner: User, model: ModelRepository, make_run: MakeRun, make_artifac
     return services.version_register(user=owner, repository=model, run=run, artifact="model.pkl")
 
 
-def _web(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def test_a_maintainer_edits_a_versions_description_and_tags(maintainer: User, version: ModelVersion) -> None:
-    web = _web(maintainer)
+    web = signed_in(maintainer)
     page = web.get(PAGE + "v1/")
     assert 'href="/acme/proj/models/fraud/v1/edit/"' in page.content.decode()
     assert web.get(PAGE + "v1/edit/").status_code == 200
@@ -64,7 +58,7 @@ def test_a_models_description_is_rendered_with_the_one_markdown_policy(
     model.save(update_fields=["description"])
 
     # when
-    page = _web(maintainer).get(PAGE).content.decode()
+    page = signed_in(maintainer).get(PAGE).content.decode()
 
     # then: the HTML a review comment would get (core.markdown): raw HTML shown as text
     assert markdown.render(model.description) in page
@@ -73,7 +67,7 @@ def test_a_models_description_is_rendered_with_the_one_markdown_policy(
 
 
 def test_a_maintainer_edits_the_models_description(maintainer: User, model: ModelRepository) -> None:
-    web = _web(maintainer)
+    web = signed_in(maintainer)
     assert 'href="/acme/proj/models/fraud/edit/"' in web.get(PAGE).content.decode()
 
     response = web.post(PAGE + "edit/", {"description": "# Fraud\nscores payments", "tags": "domain=payments"})
@@ -97,7 +91,7 @@ def test_a_maintainer_edits_the_models_description(maintainer: User, model: Mode
 def test_bad_tags_are_refused_naming_the_line_and_nothing_changes(
     maintainer: User, version: ModelVersion, tags: str, message: str
 ) -> None:
-    response = _web(maintainer).post(PAGE + "v1/edit/", {"description": "kept in the form", "tags": tags})
+    response = signed_in(maintainer).post(PAGE + "v1/edit/", {"description": "kept in the form", "tags": tags})
 
     assert response.status_code == 400
     body = response.content.decode()
@@ -108,7 +102,7 @@ def test_bad_tags_are_refused_naming_the_line_and_nothing_changes(
 
 
 def test_a_member_may_read_but_not_edit(member: User, version: ModelVersion) -> None:
-    web = _web(member)
+    web = signed_in(member)
     assert "/v1/edit/" not in web.get(PAGE + "v1/").content.decode()
     assert web.get(PAGE + "v1/edit/").status_code == 403
     assert web.post(PAGE + "v1/edit/", {"description": "x", "tags": ""}).status_code == 403
@@ -117,8 +111,8 @@ def test_a_member_may_read_but_not_edit(member: User, version: ModelVersion) -> 
 
 
 def test_an_outsider_gets_not_found(outsider: User, version: ModelVersion) -> None:
-    assert _web(outsider).get(PAGE + "v1/edit/").status_code == 404
-    assert _web(outsider).post(PAGE + "edit/", {"description": "x"}).status_code == 404
+    assert signed_in(outsider).get(PAGE + "v1/edit/").status_code == 404
+    assert signed_in(outsider).post(PAGE + "edit/", {"description": "x"}).status_code == 404
 
 
 def test_tag_lines_parse_to_a_dict() -> None:
@@ -133,7 +127,7 @@ def _messages(response: object) -> list[str]:
 
 
 def test_the_alias_form_moves_an_unprotected_alias_with_the_apis_rule(maintainer: User, version: ModelVersion) -> None:
-    web = _web(maintainer)
+    web = signed_in(maintainer)
 
     response = web.post(PAGE + "aliases/", {"alias": "staging", "version": "1", "reason": "first"}, follow=True)
 
@@ -155,7 +149,7 @@ def test_the_alias_form_moves_an_unprotected_alias_with_the_apis_rule(maintainer
 def test_the_alias_form_refuses_what_the_api_refuses(
     maintainer: User, version: ModelVersion, form: dict[str, str], message: str
 ) -> None:
-    response = _web(maintainer).post(PAGE + "aliases/", form, follow=True)
+    response = signed_in(maintainer).post(PAGE + "aliases/", form, follow=True)
 
     [shown] = _messages(response)
     assert shown.startswith("The alias was not moved: ")
@@ -164,7 +158,7 @@ def test_the_alias_form_refuses_what_the_api_refuses(
 
 
 def test_a_member_may_not_move_an_alias(member: User, version: ModelVersion) -> None:
-    response = _web(member).post(PAGE + "aliases/", {"alias": "staging", "version": "1"})
+    response = signed_in(member).post(PAGE + "aliases/", {"alias": "staging", "version": "1"})
 
     assert response.status_code == 403
     assert not AliasMove.objects.exists()

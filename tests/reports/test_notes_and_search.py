@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import Project, User
 from experiments.models import Run, RunNoteRevision
 from reports import services
-from tests.helpers import patch_json, run_path
+from tests.helpers import patch_json, run_path, signed_in
 
 pytestmark = pytest.mark.django_db
-
-
-def _web(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _notes_url(run: Run) -> str:
@@ -29,7 +22,7 @@ def test_a_writer_edits_notes_on_the_run_page_and_each_change_is_a_revision(
 ) -> None:
     # given: notes the SDK wrote
     assert patch_json(owner_client, run_path(run), {"notes": "lr too high"}).status_code == 200
-    web = _web(member)
+    web = signed_in(member)
     assert b'data-testid="notes-edit"' in web.get(f"/acme/proj/runs/{run.pk}/").content
 
     # when
@@ -49,7 +42,7 @@ def test_a_writer_edits_notes_on_the_run_page_and_each_change_is_a_revision(
 
 
 def test_saving_the_same_notes_adds_no_revision(run: Run, member: User) -> None:
-    web = _web(member)
+    web = signed_in(member)
     web.post(_notes_url(run), {"notes": "a"})
     web.post(_notes_url(run), {"notes": "a"})
 
@@ -59,7 +52,7 @@ def test_saving_the_same_notes_adds_no_revision(run: Run, member: User) -> None:
 def test_notes_written_before_the_history_become_its_first_revision(run: Run, member: User) -> None:
     Run.objects.filter(pk=run.pk).update(notes="old notes")  # as before this feature: no revision
 
-    _web(member).post(_notes_url(run), {"notes": "new notes"})
+    signed_in(member).post(_notes_url(run), {"notes": "new notes"})
 
     assert list(RunNoteRevision.objects.filter(run=run).order_by("number").values_list("body", "author")) == [
         ("old notes", None),
@@ -69,7 +62,7 @@ def test_notes_written_before_the_history_become_its_first_revision(run: Run, me
 
 @pytest.mark.usefixtures("viewer")
 def test_a_viewer_sees_the_history_but_cannot_edit_notes(run: Run, viewer: User) -> None:
-    web = _web(viewer)
+    web = signed_in(viewer)
 
     assert b'data-testid="notes-edit"' not in web.get(f"/acme/proj/runs/{run.pk}/").content
     assert web.get(_notes_url(run)).status_code == 200
@@ -79,14 +72,14 @@ def test_a_viewer_sees_the_history_but_cannot_edit_notes(run: Run, viewer: User)
 
 
 def test_an_outsider_gets_404_for_notes(run: Run, outsider: User) -> None:
-    web = _web(outsider)
+    web = signed_in(outsider)
 
     assert web.get(_notes_url(run)).status_code == 404
     assert web.post(_notes_url(run), {"notes": "x"}).status_code == 404
 
 
 def test_notes_that_are_too_long_are_refused_and_nothing_changes(run: Run, member: User) -> None:
-    response = _web(member).post(_notes_url(run), {"notes": "x" * 100_001}, follow=True)
+    response = signed_in(member).post(_notes_url(run), {"notes": "x" * 100_001}, follow=True)
 
     assert b"Notes not saved" in response.content
     assert RunNoteRevision.objects.count() == 0
@@ -98,9 +91,9 @@ def test_global_search_finds_runs_by_their_notes_and_reports_by_their_text(
     patch_json(owner_client, run_path(run), {"notes": "The warmup schedule diverged at step 400"})
     services.report_create(user=member, project=project, title="Warmup study", body="Cosine warmup wins by 2 points")
 
-    page = _web(member).get("/-/search/", {"q": "warmup"}).content.decode()
+    page = signed_in(member).get("/-/search/", {"q": "warmup"}).content.decode()
     api = owner_client.get("/api/v1/search/", {"q": "warmup"}).json()
-    hidden = _web(outsider).get("/-/search/", {"q": "warmup"}).content.decode()
+    hidden = signed_in(outsider).get("/-/search/", {"q": "warmup"}).content.decode()
 
     assert f'href="/acme/proj/runs/{run.pk}/"' in page
     assert "The warmup schedule diverged" in page  # the snippet

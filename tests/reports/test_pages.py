@@ -6,25 +6,18 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import Project, User
 from experiments.models import Figure, Run
 from reports import services
 from reports.models import Report, ReportRevision
-from tests.helpers import log_path, post_json, rows
+from tests.helpers import log_path, post_json, rows, signed_in
 
 pytestmark = pytest.mark.django_db
 
 PAGE = "/acme/proj/reports/"
 CHART = "```assay-chart metrics=loss\n```\n"
-
-
-def _web(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _log(client: APIClient, run: Run, steps: range, value: float, batch: str) -> None:
@@ -47,7 +40,7 @@ def test_a_live_chart_shows_a_newly_logged_point_and_a_frozen_one_does_not(
     # given: a run with three points, a report with a live chart of it
     _log(owner_client, run, range(3), 1.0, "b1")
     report = _report(project, member, "Loss so far:\n\n" + CHART)
-    web = _web(member)
+    web = signed_in(member)
     before = _polyline_points(web.get(f"{PAGE}1/").content.decode())
     assert len(before) == 1
     assert len(before[0].split()) // 2 == 3
@@ -82,7 +75,7 @@ def test_an_edit_after_a_freeze_is_live_again(
     services.report_update(user=member, report=report, body=CHART + "\nA conclusion.")
     _log(owner_client, run, range(2, 3), 0.5, "b2")
 
-    page = _web(member).get(f"{PAGE}1/").content.decode()
+    page = signed_in(member).get(f"{PAGE}1/").content.decode()
 
     assert 'data-state="live"' in page
     assert len(_polyline_points(page)[0].split()) // 2 == 3
@@ -91,7 +84,7 @@ def test_an_edit_after_a_freeze_is_live_again(
 @pytest.mark.usefixtures("viewer")
 def test_a_viewer_reads_but_every_write_page_refuses(project: Project, member: User, viewer: User) -> None:
     _report(project, member, "Hello")
-    web = _web(viewer)
+    web = signed_in(viewer)
 
     page = web.get(f"{PAGE}1/")
     assert page.status_code == 200
@@ -109,7 +102,7 @@ def test_a_viewer_reads_but_every_write_page_refuses(project: Project, member: U
 
 def test_an_outsider_gets_404_on_every_report_page(project: Project, member: User, outsider: User) -> None:
     _report(project, member, "Secret")
-    web = _web(outsider)
+    web = signed_in(outsider)
 
     for url in ("", "1/", "1/edit/", "1/revisions/", "1/revisions/1/", "1/diff/", "1/export.html", "new/", "2/"):
         assert web.get(PAGE + url).status_code == 404, url
@@ -151,7 +144,7 @@ def test_markdown_and_block_parameters_are_rendered_safely(
     Run.objects.filter(pk=run.pk).update(name="<img src=x onerror=alert(9)>")
     _report(project, member, XSS_BODY, title="<script>alert('title')</script>")
 
-    html = _web(member).get(f"{PAGE}1/").content.decode()
+    html = signed_in(member).get(f"{PAGE}1/").content.decode()
 
     body = html.split('data-testid="report-body">', 1)[1].split("</article>", 1)[0]
     assert "<script" not in body
@@ -178,20 +171,20 @@ def test_the_revision_diff_page_marks_added_and_removed_lines(project: Project, 
     report = _report(project, member, "keep\nold line\n")
     services.report_update(user=member, report=report, body="keep\nnew line\n<script>x</script>\n", message="fix")
 
-    page = _web(member).get(f"{PAGE}1/diff/?from=1&to=2").content.decode()
+    page = signed_in(member).get(f"{PAGE}1/diff/?from=1&to=2").content.decode()
 
     assert (
         '<span class="diff-del" data-kind="del"><span class="visually-hidden">removed: </span>-old line</span>' in page
     )
     assert '<span class="diff-add" data-kind="add"><span class="visually-hidden">added: </span>+new line</span>' in page
     assert "+&lt;script&gt;x&lt;/script&gt;" in page
-    history = _web(member).get(f"{PAGE}1/revisions/").content.decode()
+    history = signed_in(member).get(f"{PAGE}1/revisions/").content.decode()
     assert history.count('data-testid="report-revision-row"') == 2
     assert "fix" in history
 
 
 def test_the_editor_previews_without_saving_and_saves_a_revision(project: Project, member: User) -> None:
-    web = _web(member)
+    web = signed_in(member)
 
     preview = web.post(f"{PAGE}new/", {"title": "T", "body": "# Heading\n\n" + CHART, "action": "preview"})
     assert preview.status_code == 200
@@ -217,7 +210,7 @@ def test_a_confusion_matrix_block_draws_the_runs_matrix(project: Project, member
     )
     _report(project, member, f"```assay-confusion run={run.pk} name=val\n```\n")
 
-    page = _web(member).get(f"{PAGE}1/").content.decode()
+    page = signed_in(member).get(f"{PAGE}1/").content.decode()
 
     assert '<td class="num cm-9">9</td>' in page
     assert '<td class="num cm-1">1</td>' in page
@@ -236,7 +229,7 @@ def test_a_run_of_another_project_is_not_found_in_a_block(
     )
     _report(project, member, f"```assay-confusion run={foreign.pk}\n```\n")
 
-    page = _web(member).get(f"{PAGE}1/").content.decode()
+    page = signed_in(member).get(f"{PAGE}1/").content.decode()
 
     assert "no run" in page
     assert "cm-9" not in page
@@ -248,7 +241,7 @@ def test_the_export_is_one_self_contained_html_file(
     _log(owner_client, run, range(5), 1.0, "b1")
     _report(project, member, "# Result\n\n" + CHART + "\n[run](/acme/proj/)\n")
 
-    response = _web(member).get(f"{PAGE}1/export.html")
+    response = signed_in(member).get(f"{PAGE}1/export.html")
 
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith('attachment; filename="proj-report-1-findings.html"')
@@ -269,7 +262,7 @@ def test_a_cited_report_shows_on_the_review_request_and_the_version_page(
 
     model_with_request(run, owner)
     _report(project, member, "Why v1 is better", title="Evidence for v1")
-    web = _web(member)
+    web = signed_in(member)
 
     assert web.post(f"{PAGE}1/link/", {"review_request": "1"}).status_code == 302
     assert web.post(f"{PAGE}1/link/", {"model": "fraud", "version": "v1"}).status_code == 302
@@ -291,12 +284,12 @@ def test_a_comment_from_the_page_notifies_a_mentioned_viewer(project: Project, m
 
     _report(project, member, "text")
 
-    response = _web(member).post(f"{PAGE}1/comment/", {"body": "@viewer what do you think?"})
+    response = signed_in(member).post(f"{PAGE}1/comment/", {"body": "@viewer what do you think?"})
 
     assert response.status_code == 302
     notification = Notification.objects.get(user=viewer)
     assert notification.summary == "member mentioned you in a comment on report #1: Findings"
-    inbox = _web(viewer).get("/notifications/").content.decode()
+    inbox = signed_in(viewer).get("/notifications/").content.decode()
     assert 'href="/acme/proj/reports/1/"' in inbox
 
 
@@ -308,9 +301,9 @@ def test_a_report_is_cited_from_the_review_request_page_and_the_version_page(
 
     model_with_request(run, owner)
     _report(project, member, "text", title="Why v1")
-    web = _web(member)
+    web = signed_in(member)
     assert b'data-testid="cite-report-form"' in web.get("/acme/proj/reviews/1/").content
-    assert b'data-testid="cite-report-form"' not in _web(viewer).get("/acme/proj/reviews/1/").content
+    assert b'data-testid="cite-report-form"' not in signed_in(viewer).get("/acme/proj/reviews/1/").content
 
     on_request = web.post("/acme/proj/reviews/1/evidence/", {"report": "1"})
     on_version = web.post("/acme/proj/models/fraud/v1/evidence/", {"report": "1"})
@@ -322,4 +315,4 @@ def test_a_report_is_cited_from_the_review_request_page_and_the_version_page(
     assert on_version["Location"] == "/acme/proj/models/fraud/v1/"
     assert b"Not cited" in missing.content
     assert ReportLink.objects.count() == 2
-    assert _web(viewer).post("/acme/proj/reviews/1/evidence/", {"report": "1"}).status_code == 403
+    assert signed_in(viewer).post("/acme/proj/reviews/1/evidence/", {"report": "1"}).status_code == 403

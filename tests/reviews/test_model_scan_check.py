@@ -6,6 +6,7 @@ review policy blocks it (``block_unscanned``)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,48 +57,38 @@ def example_model_bytes(tmp_path: Path, extra: Any = None) -> bytes:
     return path.read_bytes()
 
 
+CandidateChecks = Callable[[bytes], dict[str, dict[str, Any]]]
+
+
+@pytest.fixture
 def candidate_checks(
-    *,
-    data: bytes,
-    model: ModelRepository,
-    owner: User,
-    owner_client: APIClient,
-    member_client: APIClient,
-    make_run: Any,
-    captured: Any,
-) -> dict[str, dict[str, Any]]:
-    """Upload ``data`` as the run's model.joblib, register it, open a review into
-    production and return its checks by name."""
-    run: Run = make_run()
-    with captured(execute=True):
-        log_file(owner_client, run, "model.joblib", data, "model")
-    registry_services.version_register(user=owner, repository=model, run=run, artifact="model.joblib")
-    with captured(execute=True):
-        opened = post_json(
-            member_client, BASE, {"model": "fraud", "version": 1, "alias": "production", "title": "Ship v1"}
-        )
-    assert opened.status_code == 201, opened.content
-    return {c["name"]: c for c in member_client.get(f"{BASE}{opened.json()['number']}/checks/").json()}
-
-
-def test_the_example_joblib_model_passes_artifact_integrity(
-    tmp_path: Path,
     model: ModelRepository,
     owner: User,
     owner_client: APIClient,
     member_client: APIClient,
     make_run: Any,
     django_capture_on_commit_callbacks: Any,
-) -> None:
-    checks = candidate_checks(
-        data=example_model_bytes(tmp_path),
-        model=model,
-        owner=owner,
-        owner_client=owner_client,
-        member_client=member_client,
-        make_run=make_run,
-        captured=django_capture_on_commit_callbacks,
-    )
+) -> CandidateChecks:
+    """Upload ``data`` as a run's model.joblib, register it, open a review into production
+    and return its checks by name."""
+
+    def checks(data: bytes) -> dict[str, dict[str, Any]]:
+        run: Run = make_run()
+        with django_capture_on_commit_callbacks(execute=True):
+            log_file(owner_client, run, "model.joblib", data, "model")
+        registry_services.version_register(user=owner, repository=model, run=run, artifact="model.joblib")
+        with django_capture_on_commit_callbacks(execute=True):
+            opened = post_json(
+                member_client, BASE, {"model": "fraud", "version": 1, "alias": "production", "title": "Ship v1"}
+            )
+        assert opened.status_code == 201, opened.content
+        return {c["name"]: c for c in member_client.get(f"{BASE}{opened.json()['number']}/checks/").json()}
+
+    return checks
+
+
+def test_the_example_joblib_model_passes_artifact_integrity(tmp_path: Path, candidate_checks: CandidateChecks) -> None:
+    checks = candidate_checks(example_model_bytes(tmp_path))
 
     integrity = checks["artifact-integrity"]
     assert integrity["status"] == "passed", integrity["summary"]
@@ -108,23 +99,9 @@ def test_the_example_joblib_model_passes_artifact_integrity(
 
 
 def test_a_joblib_model_with_a_dangerous_global_fails_with_the_finding(
-    tmp_path: Path,
-    model: ModelRepository,
-    owner: User,
-    owner_client: APIClient,
-    member_client: APIClient,
-    make_run: Any,
-    django_capture_on_commit_callbacks: Any,
+    tmp_path: Path, candidate_checks: CandidateChecks
 ) -> None:
-    checks = candidate_checks(
-        data=example_model_bytes(tmp_path, extra=SystemCall()),
-        model=model,
-        owner=owner,
-        owner_client=owner_client,
-        member_client=member_client,
-        make_run=make_run,
-        captured=django_capture_on_commit_callbacks,
-    )
+    checks = candidate_checks(example_model_bytes(tmp_path, extra=SystemCall()))
 
     integrity = checks["artifact-integrity"]
     assert integrity["status"] == "failed"
@@ -133,24 +110,14 @@ def test_a_joblib_model_with_a_dangerous_global_fails_with_the_finding(
 
 
 def test_an_unscannable_file_passes_with_a_warning_unless_the_policy_blocks_it(
-    model: ModelRepository,
-    owner: User,
+    candidate_checks: CandidateChecks,
     owner_client: APIClient,
     member_client: APIClient,
-    make_run: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     # given: a .joblib the scanner cannot follow (lz4 frame magic; lz4 is not installed)
     data = b"\x04\x22\x4d\x18" + b"\x00" * 64
-    checks = candidate_checks(
-        data=data,
-        model=model,
-        owner=owner,
-        owner_client=owner_client,
-        member_client=member_client,
-        make_run=make_run,
-        captured=django_capture_on_commit_callbacks,
-    )
+    checks = candidate_checks(data)
 
     # then: by default, a warning and a pass
     integrity = checks["artifact-integrity"]
@@ -176,24 +143,8 @@ def test_block_unscanned_must_be_a_boolean(model: ModelRepository, owner_client:
     assert_error(patch_json(owner_client, SETTINGS, {"block_unscanned": "yes"}), 400, field="block_unscanned")
 
 
-def test_the_check_page_shows_bytes_and_contents_apart(
-    tmp_path: Path,
-    model: ModelRepository,
-    owner: User,
-    owner_client: APIClient,
-    member_client: APIClient,
-    make_run: Any,
-    django_capture_on_commit_callbacks: Any,
-) -> None:
-    candidate_checks(
-        data=b"\x04\x22\x4d\x18" + b"\x00" * 64,
-        model=model,
-        owner=owner,
-        owner_client=owner_client,
-        member_client=member_client,
-        make_run=make_run,
-        captured=django_capture_on_commit_callbacks,
-    )
+def test_the_check_page_shows_bytes_and_contents_apart(candidate_checks: CandidateChecks, owner: User) -> None:
+    candidate_checks(b"\x04\x22\x4d\x18" + b"\x00" * 64)
     browser = Client()
     browser.force_login(owner)
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
@@ -17,18 +16,13 @@ from registry import services as registry_services
 from registry.models import ModelVersion
 from reviews import selectors
 from reviews.models import ReviewRequest
+from tests.helpers import signed_in
 from tests.reviews.test_api import opened as opened
 
 pytestmark = pytest.mark.django_db
 
 REVIEWS = 'href="/acme/proj/reviews/"'
 PAGES = ("/acme/proj/", "/acme/proj/models/", "/acme/proj/models/fraud/", "/acme/proj/models/fraud/v2/")
-
-
-def _web(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _open_count_queries(queries: list[dict[str, Any]]) -> list[str]:
@@ -41,7 +35,7 @@ def test_each_page_links_to_the_reviews_with_the_open_count(path: str, opened: d
     # given one open request on fraud, seen by a viewer
     # when
     with CaptureQueriesContext(connection) as ctx:
-        response = _web(viewer).get(path)
+        response = signed_in(viewer).get(path)
     # then
     assert response.status_code == 200
     html = response.content.decode()
@@ -55,20 +49,20 @@ def test_the_model_count_is_the_models_own(opened: dict[str, Any], owner: User) 
     # given a second model without requests
     registry_services.model_create(user=owner, project=ReviewRequest.objects.get().project, name="other")
     # then its page counts none, the project's page counts the one on fraud
-    web = _web(owner)
+    web = signed_in(owner)
     assert web.get("/acme/proj/models/other/").context["open_reviews"] == 0
     assert web.get("/acme/proj/").context["open_reviews"] == 1
 
 
 def test_closed_and_merged_requests_are_not_counted(opened: dict[str, Any], owner: User) -> None:
     ReviewRequest.objects.update(state=ReviewRequest.State.CLOSED)
-    response = _web(owner).get("/acme/proj/models/fraud/")
+    response = signed_in(owner).get("/acme/proj/models/fraud/")
     assert response.context["open_reviews"] == 0
     assert REVIEWS in response.content.decode()
 
 
 def test_an_outsider_gets_neither_link_nor_count(opened: dict[str, Any], outsider: User, v2: ModelVersion) -> None:
-    web = _web(outsider)
+    web = signed_in(outsider)
     for path in PAGES:
         assert web.get(path).status_code == 404
     assert selectors.open_request_count(outsider, v2.repository.project) is None
@@ -78,6 +72,6 @@ def test_an_outsider_gets_neither_link_nor_count(opened: dict[str, Any], outside
 
 
 def test_the_project_and_model_pages_link_to_the_review_policy(v2: ModelVersion, viewer: User) -> None:
-    web = _web(viewer)
+    web = signed_in(viewer)
     assert 'href="/acme/proj/review-settings/"' in web.get("/acme/proj/").content.decode()
     assert 'href="/acme/proj/models/fraud/review-settings/"' in web.get("/acme/proj/models/fraud/").content.decode()

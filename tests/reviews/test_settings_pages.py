@@ -17,6 +17,7 @@ from frontend.review_settings_views import parse_gate_lines
 from registry.models import ModelRepository, ModelVersion
 from reviews import selectors
 from reviews.models import NotificationPreference, ProjectReviewSettings, ReviewSettings
+from tests.helpers import signed_in
 from tests.reviews.test_api import opened as opened
 
 pytestmark = pytest.mark.django_db
@@ -33,12 +34,6 @@ VALID = {
 }
 
 
-def _web(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def _errors(response: Any) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
 
@@ -47,7 +42,7 @@ def _errors(response: Any) -> list[str]:
 
 
 def test_an_admin_changes_the_project_policy(owner: User, model: ModelRepository) -> None:
-    web = _web(owner)
+    web = signed_in(owner)
     page = web.get(PROJECT_PAGE)
     assert page.status_code == 200
     assert 'data-testid="policy-save"' in page.content.decode()
@@ -74,7 +69,7 @@ def test_below_admin_the_policy_is_read_only_and_a_change_is_refused(
     who: str, request: pytest.FixtureRequest, model: ModelRepository
 ) -> None:
     user: User = request.getfixturevalue(who)
-    web = _web(user)
+    web = signed_in(user)
     page = web.get(PROJECT_PAGE)
     assert page.status_code == 200
     html = page.content.decode()
@@ -88,7 +83,7 @@ def test_below_admin_the_policy_is_read_only_and_a_change_is_refused(
 
 
 def test_an_outsider_gets_404_for_every_policy_page(outsider: User, model: ModelRepository) -> None:
-    web = _web(outsider)
+    web = signed_in(outsider)
     for path in (PROJECT_PAGE, MODEL_PAGE):
         assert web.get(path).status_code == 404
         assert web.post(path, VALID).status_code == 404
@@ -125,7 +120,7 @@ def test_an_invalid_value_is_refused_naming_the_field_and_nothing_is_saved(
     page: str, change: dict[str, Any], field: str, owner: User, model: ModelRepository
 ) -> None:
     # when
-    response = _web(owner).post(page, {**VALID, **change})
+    response = signed_in(owner).post(page, {**VALID, **change})
     # then
     assert response.status_code == 400
     errors = _errors(response)
@@ -147,7 +142,7 @@ def test_an_invalid_value_is_refused_naming_the_field_and_nothing_is_saved(
 
 
 def test_an_admin_gives_a_model_its_own_policy_and_drops_it_again(owner: User, model: ModelRepository) -> None:
-    web = _web(owner)
+    web = signed_in(owner)
     assert "applies now: the defaults" in web.get(MODEL_PAGE).content.decode()
 
     assert web.post(MODEL_PAGE, {**VALID, "required_approvals": "3"}).status_code == 302
@@ -166,7 +161,7 @@ def test_an_admin_gives_a_model_its_own_policy_and_drops_it_again(owner: User, m
 
 
 def test_a_model_page_shows_the_project_policy_it_follows(owner: User, model: ModelRepository) -> None:
-    web = _web(owner)
+    web = signed_in(owner)
     web.post(PROJECT_PAGE, {**VALID, "required_approvals": "4"})
     page = web.get(MODEL_PAGE).content.decode()
     assert "applies now: the project&#x27;s policy" in page
@@ -189,7 +184,7 @@ def test_gate_lines_are_parsed_for_the_service() -> None:
 
 
 def test_every_signed_in_user_chooses_which_notifications_are_emailed(outsider: User) -> None:
-    web = _web(outsider)
+    web = signed_in(outsider)
     page = web.get(PREFS_PAGE)
     assert page.status_code == 200
     assert (
@@ -206,7 +201,7 @@ def test_every_signed_in_user_chooses_which_notifications_are_emailed(outsider: 
 
 
 def test_an_unknown_kind_is_refused_naming_the_field_and_nothing_is_saved(outsider: User) -> None:
-    response = _web(outsider).post(PREFS_PAGE, {"email": ["mention", "everything"]})
+    response = signed_in(outsider).post(PREFS_PAGE, {"email": ["mention", "everything"]})
     assert response.status_code == 400
     errors = _errors(response)
     assert len(errors) == 1
@@ -221,7 +216,7 @@ def test_the_preferences_need_a_sign_in() -> None:
 
 
 def test_the_settings_pages_and_the_notification_centre_link_to_the_preferences(outsider: User) -> None:
-    web = _web(outsider)
+    web = signed_in(outsider)
     for path in ("/settings/", "/settings/tokens/", "/notifications/", PREFS_PAGE):
         assert f'href="{PREFS_PAGE}"' in web.get(path).content.decode(), path
 
@@ -232,6 +227,6 @@ def test_a_notification_email_points_to_the_preferences_page(opened: dict[str, A
 
 
 def test_the_policy_page_shows_the_models_open_requests(opened: dict[str, Any], v2: ModelVersion, owner: User) -> None:
-    page = _web(owner).get(MODEL_PAGE)
+    page = signed_in(owner).get(MODEL_PAGE)
     assert page.context["open_reviews"] == 1
     assert 'href="/acme/proj/reviews/"' in page.content.decode()
