@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import benchlib
 
-DBNAME = "assay_bench_charts"
+DBNAME = benchlib.dbname("assay_bench_charts")  # BENCH_DB replaces it
 PASSWORD = "bench-password-123"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
