@@ -82,13 +82,15 @@ def test_the_page_lists_the_runs_the_charts_draw(owner: User, runs: list[Run]) -
     # when it is read
     page = web.get("/acme/urls/compare/", {"runs": ",".join(r.id for r in runs)}).content.decode()
     # then its config names each run with its start time (lines and legend need no request)
-    config = json.loads(re.search(r'<script id="compare-config" type="application/json">(.*?)</script>', page, re.S)[1])
+    found = re.search(r'<script id="compare-config" type="application/json">(.*?)</script>', page, re.S)
+    assert found is not None
+    config = json.loads(found[1])
     assert config["runs"] == [{"id": r.id, "name": r.name, "start_time": r.start_time.isoformat()} for r in runs]
 
 
 def test_only_splits_the_compare_answer_into_its_two_parts(owner_client: APIClient, runs: list[Run]) -> None:
     # given the whole answer for two runs and two keys
-    query = {"runs": ",".join(r.id for r in runs), "keys": "lr,train/acc", "max_points": 2}
+    query: dict[str, str] = {"runs": ",".join(r.id for r in runs), "keys": "lr,train/acc", "max_points": "2"}
     whole = owner_client.get("/api/v1/compare/", query).json()
     # when each part is asked for alone
     series = owner_client.get("/api/v1/compare/", {**query, "only": "series"}).json()
