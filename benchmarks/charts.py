@@ -12,6 +12,8 @@ cache):
 * compare page, 100 runs x 10 keys x 10,000 steps: time to every panel drawn, in a window tall
   enough to show all 10 panels at once (1400 x 4000) so none is left for later; target < 3 s;
   and to the panels of a 1400 x 900 window;
+* per page, the median time each chart's drawing took in the page (the ``assay:draw <key>``
+  performance measures of panels.js) and the bytes of history the page fetched;
 * the JavaScript and CSS a run page loads: bytes as served, and gzip-compressed (level 6), target
   <= 250 KB compressed.
 
