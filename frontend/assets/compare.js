@@ -263,8 +263,9 @@ export async function initCompare() {
   const columnClass = container.className;
   container.className = "";
   new Sections(container, { columnClass });
-  // The details are asked for once the first panel is drawn: the server then answers the
-  // first screen's histories first (the lines and the legend do not wait for them).
+  // The details are asked for once the panels in view are drawn: until then the server
+  // answers their histories, and the browser draws them, without the details' query, the
+  // parallel-coordinates chunk and the two charts below competing.
   let detailsAsked = false;
   const askDetails = () => {
     if (detailsAsked) return;
@@ -272,13 +273,18 @@ export async function initCompare() {
     details();
   };
   const started = new WeakSet();
+  let pending = 0;
   const start = (el) => {
     if (started.has(el)) return;
     started.add(el);
+    pending += 1;
     load(el.dataset.key)
       .then(() => panels.get(el).draw())
       .catch((error) => failed(error.message))
-      .finally(askDetails);
+      .finally(() => {
+        pending -= 1;
+        if (!pending) askDetails();
+      });
   };
   // The panels in view now are asked for at once: the IntersectionObserver reports them only
   // after the next frame, which the layout of a 100-run page delays by up to half a second
@@ -288,7 +294,7 @@ export async function initCompare() {
     if (box.height > 0 && box.top < window.innerHeight && box.bottom > 0) start(el);
   }
   drawWhenVisible(figures, start);
-  setTimeout(askDetails, 2000); // no panel in view (all filtered or folded away)
+  if (!pending) askDetails(); // no panel in view (all filtered or folded away)
   container.dataset.rendered = "true";
 }
 
