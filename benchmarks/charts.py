@@ -12,6 +12,8 @@ cache):
 * compare page, 100 runs x 10 keys x 10,000 steps: time to every panel drawn, in a window tall
   enough to show all 10 panels at once (1400 x 4000) so none is left for later; target < 3 s;
   and to the panels of a 1400 x 900 window;
+* per page, the median time each chart's drawing took in the page (the ``assay:draw <key>``
+  performance measures of panels.js) and the bytes of history the page fetched;
 * the JavaScript and CSS a run page loads: bytes as served, and gzip-compressed (level 6), target
   <= 250 KB compressed.
 
@@ -43,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import benchlib
 
-DBNAME = "assay_bench_charts"
+DBNAME = benchlib.dbname("assay_bench_charts")  # BENCH_DB replaces it
 PASSWORD = "bench-password-123"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -188,6 +190,10 @@ def measure(
             "performance.getEntriesByType('resource').map(e => ({name: e.name, type: e.initiatorType, transfer: e.transferSize, body: e.encodedBodySize, start: e.startTime, end: e.responseEnd}))"
         )
         nav = page.evaluate("performance.getEntriesByType('navigation')[0].responseEnd")
+        # What each panel's drawing took in the page (panels.js measures "assay:draw <key>").
+        draws = page.evaluate(
+            "performance.getEntriesByType('measure').filter(e => e.name.startsWith('assay:draw ')).map(e => e.duration)"
+        )
         times = [drawn[k] for k in visible]
         if not times:
             raise RuntimeError(f"{path}: no chart in the first viewport")
@@ -201,6 +207,8 @@ def measure(
             "first": min(times) / 1000,
             "all": max(times) / 1000,
             "html": nav / 1000,
+            "draw_ms": statistics.median(draws) if draws else 0.0,
+            "api_bytes": sum(r["body"] for r in api),
             "resources": resources,
         }
     finally:
@@ -312,6 +320,8 @@ def main() -> None:
                         f"{statistics.median(s['api_start'] for s in samples):.2f} / {statistics.median(s['api_end'] for s in samples):.2f}",
                         f"{statistics.median(s['first'] for s in samples):.2f} ({min(s['first'] for s in samples):.2f}-{max(s['first'] for s in samples):.2f})",
                         f"{statistics.median(s['all'] for s in samples):.2f} ({min(s['all'] for s in samples):.2f}-{max(s['all'] for s in samples):.2f})",
+                        f"{statistics.median(s['draw_ms'] for s in samples):.0f}",
+                        f"{statistics.median(s['api_bytes'] for s in samples) / 1e6:.1f}",
                         first_target,
                         all_target,
                     ]
@@ -329,6 +339,8 @@ def main() -> None:
             "first data request sent / answered",
             "first chart",
             "all in view",
+            "draw per chart ms",
+            "API MB",
             "target first",
             "target all",
         ],

@@ -71,6 +71,22 @@ def access_runs(user: AnyUser | None, run_ids: list[str], *, action: str = "run.
     return [runs[r] for r in wanted]
 
 
+def access_run_ids(user: AnyUser | None, run_ids: list[str], *, action: str = "run.view") -> list[str]:
+    """:func:`access_runs` for a caller that needs only the ids (the compare page's histories):
+    the same check and the same NotFound, without loading the runs and their relations."""
+    wanted = list(dict.fromkeys(run_ids))
+    if not wanted or len(wanted) > MAX_RUNS_AT_ONCE or any(not isinstance(r, str) or len(r) > 32 for r in wanted):
+        raise NotFound("Not found.")
+    found = set(
+        Run.objects.filter(pk__in=wanted)
+        .filter(access.project_filter(user, prefix="project__", minimum=access.ACTIONS[action]))
+        .values_list("pk", flat=True)
+    )
+    if len(found) != len(wanted):
+        raise NotFound("Not found.")
+    return wanted
+
+
 def access_saved_view(user: AnyUser | None, view_id: str, *, action: str = "project.view") -> SavedView:
     """A saved view is its owner's: anyone else, and anyone who lost sight of the project,
     gets NotFound. (Sharing is by URL: the view's query string, checked like any page.)"""

@@ -304,8 +304,13 @@ def _history_binary(run: Run, key: str) -> list[tuple[bytes, bytes, bytes]]:
 def histories(runs: list[Run], keys: list[str] | None) -> dict[str, dict[str, metrics.History]]:
     """Run id → key → every point, for many runs and keys (all keys when ``keys`` is None)
     in one query."""
+    return histories_of([r.pk for r in runs], keys)
+
+
+def histories_of(run_ids: list[str], keys: list[str] | None) -> dict[str, dict[str, metrics.History]]:
+    """:func:`histories` by run id (the caller checked access to each)."""
     grouped: dict[tuple[str, str], list[tuple[bytes, bytes, bytes]]] = {}
-    for run_id, key, steps, values, timestamps in _chunk_rows([r.pk for r in runs], keys):
+    for run_id, key, steps, values, timestamps in _chunk_rows(run_ids, keys):
         grouped.setdefault((run_id, key), []).append((bytes(steps), bytes(values), bytes(timestamps)))
     out: dict[str, dict[str, metrics.History]] = {}
     for (run_id, key), chunks in grouped.items():

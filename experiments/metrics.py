@@ -378,6 +378,20 @@ def assemble(chunks: list[tuple[bytes, bytes, bytes]]) -> History:
 DOWNSAMPLE_METHOD = "minmax-lttb"
 
 
+class _MinMaxLTTB(MinMaxLTTBDownsampler):
+    """tsdownsample's MinMaxLTTB without its per-call dtype check when the array is float64
+    (what :func:`downsample` always passes): the check compiles and matches regular
+    expressions against the dtype's name for x and y, a third of the time of downsampling a
+    10,000-point history to 150 points (the compare page does it 100 times per panel)."""
+
+    def _supports_dtype(self, arr: npt.NDArray[Any], y: bool = True) -> None:
+        if arr.dtype != np.float64:
+            super()._supports_dtype(arr, y=y)
+
+
+_DOWNSAMPLER = _MinMaxLTTB()  # type: ignore[no-untyped-call]  # stateless: one for every call
+
+
 def downsample(history: History, max_points: int) -> History:
     """At most ``max_points`` points that keep the shape of the curve.
 
@@ -397,7 +411,7 @@ def downsample(history: History, max_points: int) -> History:
     if finite_idx.size > budget:
         x = history.steps[finite_idx].astype(np.float64)
         y = history.values[finite_idx]
-        chosen = finite_idx[MinMaxLTTBDownsampler().downsample(x, y, n_out=budget)]  # type: ignore[no-untyped-call]
+        chosen = finite_idx[_DOWNSAMPLER.downsample(x, y, n_out=budget)]
     else:
         chosen = finite_idx
     keep_nf = non_finite_idx[: max_points - chosen.size] if non_finite_idx.size else non_finite_idx

@@ -34,7 +34,7 @@ from core.openapi import (
     string_query,
 )
 from experiments import metrics, parquet_export, search_selectors, selectors
-from experiments.access import MAX_RUNS_AT_ONCE, access_runs
+from experiments.access import MAX_RUNS_AT_ONCE, access_run_ids, access_runs
 from experiments.api import filter_error
 from experiments.csv_export import rows_to_csv
 from experiments.models import Run
@@ -118,6 +118,14 @@ class CompareView(APIView):
                 description=f"Metric keys (at most {MAX_COMPARE_KEYS}); default: the runs' keys",
             ),
             int_query("max_points", lo=2, hi=MAX_COMPARE_POINTS, description="Per series (MinMaxLTTB)"),
+            OpenApiParameter(
+                "only",
+                str,
+                enum=list(search_selectors.COMPARE_PARTS),
+                description="Only that part of the answer: `runs` (each run's params, config and summaries, "
+                "and `all_keys`; no history is read) or `series` (the downsampled histories of `keys`); "
+                "default both",
+            ),
         ],
         responses=OpenApiTypes.OBJECT,
         summary="Compare runs: summaries, params and downsampled histories of many runs in one request",
@@ -126,9 +134,20 @@ class CompareView(APIView):
         ids = _list_param(request, "runs", limit=MAX_RUNS_AT_ONCE)
         if not ids:
             raise Invalid("runs names the run ids to compare.", field="runs")
+        only = request.query_params.get("only")
+        if only == "series":
+            # One panel of the compare page: the histories alone, the runs not even loaded.
+            run_ids = access_run_ids(request.user, ids)
+            keys = _keys_param(request)
+            max_points = _int(request, "max_points", DEFAULT_COMPARE_POINTS, 2, MAX_COMPARE_POINTS)
+            return Response(search_selectors.compare_series(run_ids, keys=keys or None, max_points=max_points))
         runs = access_runs(request.user, ids)
         keys = _keys_param(request)
         max_points = _int(request, "max_points", DEFAULT_COMPARE_POINTS, 2, MAX_COMPARE_POINTS)
+        if only is not None and only not in search_selectors.COMPARE_PARTS:
+            raise Invalid(f"only is one of: {', '.join(search_selectors.COMPARE_PARTS)}.", field="only")
+        if only == "runs":
+            return Response(search_selectors.compare_runs(runs, url=run_url))
         return Response(search_selectors.compare_data(runs, keys=keys or None, max_points=max_points, url=run_url))
 
 

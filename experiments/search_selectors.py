@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
+import numpy as np
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Avg, Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Subquery
@@ -139,41 +140,37 @@ def table_layout_of(user: AnyUser | None, project: Project) -> RunsTableLayout |
 
 
 def _columns(history: metrics.History) -> dict[str, Any]:
-    points = metrics.points_json(history)
-    return {
-        "steps": [p["step"] for p in points],
-        "values": [p["value"] for p in points],
-        "timestamps": [p["timestamp"] for p in points],
-    }
+    values = history.values.tolist()
+    if not bool(np.all(np.isfinite(history.values))):
+        values = [metrics.json_value(v) for v in values]
+    return {"steps": history.steps.tolist(), "values": values, "timestamps": history.timestamps.tolist()}
 
 
 MAX_DEFAULT_KEYS = 20
+COMPARE_PARTS = ("runs", "series")
 
 
 def compare_data(
     runs: list[Run], *, keys: list[str] | None, max_points: int, url: Callable[[Run], str]
 ) -> dict[str, Any]:
-    """Everything the compare page draws from, in one answer: each run's params, flattened
-    config (``{"optimizer.lr": "0.01"}``, text as params) and summary metrics, and its histories of ``keys`` downsampled to ``max_points`` (MinMaxLTTB)."""
+    """Everything the compare page draws from, in one answer: :func:`compare_runs` and
+    :func:`compare_series` together."""
+    head = compare_runs(runs, url=url)
+    chosen = keys if keys is not None else head["all_keys"][:MAX_DEFAULT_KEYS]
+    return {**head, "keys": chosen, **compare_series([r.pk for r in runs], keys=chosen, max_points=max_points)}
+
+
+def compare_runs(runs: list[Run], *, url: Callable[[Run], str]) -> dict[str, Any]:
+    """Each run's params, flattened config (``{"optimizer.lr": "0.01"}``, text as params) and
+    summary metrics, and every metric key of the runs (``all_keys``); no history is read."""
     summaries: dict[str, dict[str, MetricSummary]] = {}
     for s in MetricSummary.objects.filter(run__in=runs).order_by("key"):
         summaries.setdefault(s.run_id, {})[s.key] = s
     params = _values_of(Param, runs, None)
     config = _values_of(ConfigValue, runs, None)
     all_keys = sorted({k for by_key in summaries.values() for k in by_key})
-    chosen = keys if keys is not None else all_keys[:MAX_DEFAULT_KEYS]
-    histories = metric_store.histories(runs, chosen)
-    series: dict[str, dict[str, Any]] = {}
-    for run in runs:
-        for key, history in histories.get(run.pk, {}).items():
-            shown = metrics.downsample(history, max_points)
-            series.setdefault(run.pk, {})[key] = {
-                "total": len(history),
-                "downsampled": len(shown) < len(history),
-                **_columns(shown),
-            }
     return {
-        "keys": chosen,
+        "keys": all_keys[:MAX_DEFAULT_KEYS],
         "all_keys": all_keys,
         "method": metrics.DOWNSAMPLE_METHOD,
         "runs": [
@@ -197,8 +194,31 @@ def compare_data(
             }
             for run in runs
         ],
-        "series": series,
     }
+
+
+def compare_series(run_ids: list[str], *, keys: list[str] | None, max_points: int) -> dict[str, Any]:
+    """The runs' histories of ``keys`` (default: the first :data:`MAX_DEFAULT_KEYS` of their
+    keys) downsampled to ``max_points`` (MinMaxLTTB): what each panel of the compare page
+    asks for on its own (``?only=series``)."""
+    if keys is None:
+        keys = list(
+            MetricSummary.objects.filter(run_id__in=run_ids)
+            .order_by("key")
+            .values_list("key", flat=True)
+            .distinct()[:MAX_DEFAULT_KEYS]
+        )
+    histories = metric_store.histories_of(run_ids, keys)
+    series: dict[str, dict[str, Any]] = {}
+    for run_id in run_ids:
+        for key, history in histories.get(run_id, {}).items():
+            shown = metrics.downsample(history, max_points)
+            series.setdefault(run_id, {})[key] = {
+                "total": len(history),
+                "downsampled": len(shown) < len(history),
+                **_columns(shown),
+            }
+    return {"keys": keys, "method": metrics.DOWNSAMPLE_METHOD, "series": series}
 
 
 def history_series(runs: list[Run], keys: list[str] | None) -> Iterator[tuple[str, str, str, metrics.History]]:

@@ -35,10 +35,11 @@ MAX_COMPARE_RUNS = 100
 COMPARE_BY_FILTER = 100
 # Points per history: at most CHART_POINTS, fewer when many runs × keys share one answer
 # (at most CHART_POINT_BUDGET points in all, never fewer than CHART_MIN_POINTS per history):
-# a hundred overlaid lines need no more, and the browser draws them ~3x faster.
+# a hundred overlaid lines need no more (100 runs × 10 keys: 100 points per line, one every
+# 6 px of a 1,400 px window's half-width panel), and the browser draws them ~3x faster.
 CHART_POINTS = 500
 CHART_MIN_POINTS = 100
-CHART_POINT_BUDGET = 150_000
+CHART_POINT_BUDGET = 100_000
 EXPORT_MAX_ROWS = 100_000
 # Metric names whose best value is the smallest; any other metric's best is the largest.
 LOWER_IS_BETTER = re.compile(r"(loss|err|error|mse|mae|rmse|perplexity|latency|time|wer|cer)", re.IGNORECASE)
@@ -56,18 +57,22 @@ PRELOADED_PANELS = 3
 
 
 def _first_panel_urls(data_url: str, keys: list[str]) -> list[str]:
-    """The per-key URLs compare.js fetches first (the same string: keys set in the query),
-    for <link rel=preload> so that the first panels' data loads with the page's code."""
+    """The per-key URLs compare.js fetches first (the same string: ``keys`` set in place,
+    ``only=series`` added, as URLSearchParams.set does), for <link rel=preload> so that the
+    first panels' data loads with the page's code."""
     if not keys:
         return []
     base, _, query = data_url.partition("?")
-    pairs = [(name, value) for name, value in parse_qsl(query, keep_blank_values=True) if name != "keys"]
+    pairs = parse_qsl(query, keep_blank_values=True)
     first = sorted(keys, key=lambda k: (_section_rank(k), keys.index(k)))[:PRELOADED_PANELS]
-    return [base + "?" + urlencode([*pairs, ("keys", key)]) for key in first]
+    return [
+        base + "?" + urlencode([*((n, key if n == "keys" else v) for n, v in pairs), ("only", "series")])
+        for key in first
+    ]
 
 
 def chart_points(runs: int, keys: int) -> int:
-    """Points per history the compare charts ask for: 500 for a few runs, 150 for 100 runs × 10 keys."""
+    """Points per history the compare charts ask for: 500 for a few runs, 100 for 100 runs × 10 keys."""
     return max(CHART_MIN_POINTS, min(CHART_POINTS, CHART_POINT_BUDGET // max(1, runs * keys)))
 
 
@@ -213,7 +218,8 @@ def compare_page(request: HttpRequest, team: str, project: str) -> HttpResponse:
     config = {
         "dataUrl": data_url,
         "keys": chart_keys,
-        "runs": [{"id": r.pk, "name": r.name} for r in runs],
+        # What the charts' lines and legend need; the rest of each run comes from the API (only=runs).
+        "runs": [{"id": r.pk, "name": r.name, "start_time": r.start_time.isoformat()} for r in runs],
         "parallel": {
             "params": [{"source": row.source, "key": row.key} for row in param_rows if row.differs][:12],
             "metrics": metric_keys[:8],

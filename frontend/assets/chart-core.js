@@ -19,6 +19,18 @@ window.assayEcharts = { getInstanceByDom };
 // Only what the pages call: a namespace import re-exported would keep all of echarts/core.
 export const echarts = { getInstanceByDom, init, use };
 
+// Redraws `chart` when its box changes size. A ResizeObserver also reports the size a box
+// already has as soon as it is observed, and chart.resize() redraws everything whether or
+// not the size changed: without the check, every chart was drawn twice on first display
+// (a 100-line compare panel's drawing time, again).
+export function resizeWithBox(chart, box) {
+  const observer = new ResizeObserver(() => {
+    if (box.clientWidth !== chart.getWidth() || box.clientHeight !== chart.getHeight()) chart.resize();
+  });
+  observer.observe(box);
+  return observer;
+}
+
 export function cssVar(name, fallback) {
   const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   return value || fallback;

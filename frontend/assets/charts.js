@@ -14,7 +14,7 @@
 // # SECURITY: everything users wrote (metric keys, confusion-matrix labels) reaches the page
 // as text only: axis labels are drawn on the canvas, tooltips are DOM nodes filled with
 // textContent, notes use textContent. Nothing here assigns innerHTML.
-import { echarts } from "./chart-core.js";
+import { echarts, resizeWithBox } from "./chart-core.js";
 import { fetchPage, inertCopy } from "./live-parts.js";
 import { Board, drawWhenVisible, Panel, Sections, seriesColor, toNumber } from "./panels.js";
 
@@ -215,7 +215,7 @@ async function drawHeatmap(el) {
     el.dataset.rendered = "true";
   });
   chart.setOption(heatmapOption(figure));
-  new ResizeObserver(() => chart.resize()).observe(canvas);
+  resizeWithBox(chart, canvas);
   document.addEventListener("assay:themechange", () => chart.setOption(heatmapOption(figure), { notMerge: true }));
 }
 

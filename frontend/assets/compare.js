@@ -14,7 +14,7 @@
 //
 // # SECURITY: run names and keys are user-written: legends are textContent, axis names canvas
 // text; nothing assigns innerHTML.
-import { echarts } from "./chart-core.js";
+import { echarts, resizeWithBox } from "./chart-core.js";
 import { Board, drawWhenVisible, Panel, Sections, seriesColor, smoothed, toNumber, xValues } from "./panels.js";
 
 const BINS = 200;
@@ -144,14 +144,23 @@ function groupOptions(select, runs) {
   }
 }
 
-// Each panel's histories come in a request of its own, sent when the panel nears the
-// viewport: the server reads (and downsamples) one key of every run at a time, its workers
-// answer several panels in parallel, and the first panels draw before the last are read.
-// The first answer also brings the runs (names, params, config, summaries): the legend,
-// the grouping choices, parallel coordinates and the scatter start from it.
+// Each panel's histories come in a request of its own (only=series), sent when the panel
+// nears the viewport: the server reads (and downsamples) one key of every run at a time, its
+// workers answer several panels in parallel, and the first panels draw before the last are
+// read. The page itself brings the runs' ids, names and start times (the lines and the
+// legend); one more request (only=runs) brings their params, config and summaries, for the
+// grouping choices, parallel coordinates and the scatter.
+// The URLs are built as frontend/search_views.py builds the preloaded ones (same string).
 function keyUrl(config, key) {
   const url = new URL(config.dataUrl, window.location.href);
   url.searchParams.set("keys", key);
+  url.searchParams.set("only", "series");
+  return url.toString();
+}
+
+function runsUrl(config) {
+  const url = new URL(config.dataUrl, window.location.href);
+  url.searchParams.set("only", "runs");
   return url.toString();
 }
 
@@ -165,10 +174,11 @@ export async function initCompare() {
   const board = new Board();
   const groupSelect = document.getElementById("group-by");
   const series = {}; // run id -> key -> history
-  const starts = new Map();
-  let runs = null;
-  let runEntries = [];
-  let colors = [];
+  // The runs as the page lists them (id, name, start_time); their details join later.
+  const runs = config.runs.map((run) => ({ ...run }));
+  const colors = runs.map((_, index) => seriesColor(index));
+  const runEntries = runs.map((run, index) => ({ id: run.id, name: run.name, color: colors[index] }));
+  const starts = new Map(runs.map((run) => [run.id, Date.parse(run.start_time)]));
   let groups = null;
   let downsampled = false;
 
@@ -179,7 +189,6 @@ export async function initCompare() {
     return s.parsed;
   };
   const sourcesFor = (key) => {
-    if (!runs) return [];
     if (!groups) {
       return runEntries
         .map((entry, index) => {
@@ -198,7 +207,7 @@ export async function initCompare() {
   };
   const setGroups = () => {
     const value = groupSelect?.value || "";
-    groups = value && runs ? groupRuns(runs, value) : null;
+    groups = value ? groupRuns(runs, value) : null;
     board.hidden.clear();
     board.highlight = null;
     board.setLegend(groups || runEntries);
@@ -207,45 +216,42 @@ export async function initCompare() {
   };
   groupSelect?.addEventListener("change", setGroups);
 
-  const started = (body) => {
-    runs = body.runs;
-    colors = runs.map((_, index) => seriesColor(index));
-    runEntries = runs.map((run, index) => ({ id: run.id, name: run.name, color: colors[index] }));
-    for (const run of runs) starts.set(run.id, Date.parse(run.start_time));
-    groupOptions(groupSelect, runs);
-    board.setLegend(runEntries);
-    drawExtras(config, body, colors);
+  board.setLegend(runEntries);
+  const getJson = async (url) => {
+    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return response.json();
+  };
+  // The runs' details: grouping, parallel coordinates, the scatter.
+  const details = async () => {
+    if (!runs.length) return;
+    try {
+      const body = await getJson(runsUrl(config));
+      const byId = new Map(body.runs.map((run) => [run.id, run]));
+      for (const run of runs) Object.assign(run, byId.get(run.id) || {});
+      groupOptions(groupSelect, runs);
+      drawExtras(config, { ...body, runs }, colors);
+    } catch {
+      // the tables above still say everything; the charts do not need the details
+    }
   };
   const failed = (message) => {
     if (container) container.dataset.rendered = "error";
     if (note) note.textContent = `Could not load the runs' histories (${message}).`;
   };
   const load = async (key) => {
-    const response = await fetch(keyUrl(config, key), { credentials: "same-origin", headers: { Accept: "application/json" } });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    const body = await response.json();
+    const body = await getJson(keyUrl(config, key));
     for (const [runId, byKey] of Object.entries(body.series)) {
       series[runId] = series[runId] || {};
       Object.assign(series[runId], byKey);
       downsampled = downsampled || Object.values(byKey).some((s) => s.downsampled);
     }
-    if (!runs) started(body);
     if (note && downsampled) note.textContent = `Long histories are downsampled on the server (${body.method}); the CSV export has every point.`;
   };
 
   const figures = container ? [...container.querySelectorAll("[data-compare-chart]")] : [];
   if (!figures.length) {
-    // No chart: the runs still feed parallel coordinates and the scatter.
-    if (config.runs.length) {
-      try {
-        const url = new URL(config.dataUrl, window.location.href);
-        url.searchParams.set("max_points", "2");
-        const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-        if (response.ok) started(await response.json());
-      } catch {
-        // the tables above still say everything
-      }
-    }
+    await details(); // no chart: the runs still feed parallel coordinates and the scatter
     return;
   }
   const panels = new Map();
@@ -257,11 +263,38 @@ export async function initCompare() {
   const columnClass = container.className;
   container.className = "";
   new Sections(container, { columnClass });
-  drawWhenVisible(figures, (el) => {
+  // The details are asked for once the panels in view are drawn: until then the server
+  // answers their histories, and the browser draws them, without the details' query, the
+  // parallel-coordinates chunk and the two charts below competing.
+  let detailsAsked = false;
+  const askDetails = () => {
+    if (detailsAsked) return;
+    detailsAsked = true;
+    details();
+  };
+  const started = new WeakSet();
+  let pending = 0;
+  const start = (el) => {
+    if (started.has(el)) return;
+    started.add(el);
+    pending += 1;
     load(el.dataset.key)
       .then(() => panels.get(el).draw())
-      .catch((error) => failed(error.message));
-  });
+      .catch((error) => failed(error.message))
+      .finally(() => {
+        pending -= 1;
+        if (!pending) askDetails();
+      });
+  };
+  // The panels in view now are asked for at once: the IntersectionObserver reports them only
+  // after the next frame, which the layout of a 100-run page delays by up to half a second
+  // while the server, done with the preloaded panels, would wait.
+  for (const el of figures) {
+    const box = el.getBoundingClientRect();
+    if (box.height > 0 && box.top < window.innerHeight && box.bottom > 0) start(el);
+  }
+  drawWhenVisible(figures, start);
+  if (!pending) askDetails(); // no panel in view (all filtered or folded away)
   container.dataset.rendered = "true";
 }
 
@@ -278,7 +311,7 @@ async function drawExtras(config, data, colors) {
       chart.on("finished", () => {
         figure.dataset.rendered = "true";
       });
-      new ResizeObserver(() => chart.resize()).observe(canvas);
+      resizeWithBox(chart, canvas);
       document.addEventListener("assay:themechange", () => chart.setOption(figure.currentOption(), { notMerge: true }));
     }
     figure.currentOption = option;

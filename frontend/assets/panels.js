@@ -13,7 +13,7 @@
 //
 // # SECURITY: keys and run names are user-written: they reach the page through textContent
 // and canvas text only; nothing here assigns innerHTML.
-import { baseTooltip, echarts, formatNumber, palette, tooltipBox } from "./chart-core.js";
+import { baseTooltip, echarts, formatNumber, palette, resizeWithBox, tooltipBox } from "./chart-core.js";
 
 const STORE = "assay:chart-settings";
 const DEFAULTS = { smoothing: "ema", weight: 0, x: "step", log: false };
@@ -167,6 +167,7 @@ function lineSeries(s, { dim, width }) {
       encode: { x: 1, y: 0 },
       stack: `band:${s.id}`,
       symbol: "none",
+      showSymbol: false,
       lineStyle: { opacity: 0 },
       silent: true,
       connectNulls: false,
@@ -179,6 +180,7 @@ function lineSeries(s, { dim, width }) {
       encode: { x: 1, y: 0 },
       stack: `band:${s.id}`,
       symbol: "none",
+      showSymbol: false,
       lineStyle: { opacity: 0 },
       areaStyle: { color: s.color, opacity: dim ? 0.03 : 0.14 },
       silent: true,
@@ -192,8 +194,11 @@ function lineSeries(s, { dim, width }) {
       name: s.name,
       type: "line",
       data: s.points,
-      // No symbol objects for long lines (a hundred runs' lines draw much faster without).
+      // No symbols on lines: with showSymbol false ECharts also skips diffing every point
+      // against the previous draw (a third of a 100-line panel's drawing time). A lone
+      // point has nothing else to show it.
       symbol: s.points.length < 2 ? "circle" : "none",
+      showSymbol: s.points.length < 2,
       symbolSize: 5,
       connectNulls: false, // NaN and ±Inf are gaps, not zeros
       silent: faint,
@@ -209,6 +214,7 @@ function lineSeries(s, { dim, width }) {
       type: "line",
       data: s.smooth,
       symbol: "none",
+      showSymbol: false,
       connectNulls: false,
       lineStyle: { width, color: s.color, opacity: dim ? 0.12 : 1 },
       itemStyle: { color: s.color },
@@ -475,11 +481,12 @@ export class Panel {
     this.chart.on("finished", () => {
       this.el.dataset.rendered = "true";
     });
-    new ResizeObserver(() => this.chart.resize()).observe(this.canvas);
+    resizeWithBox(this.chart, this.canvas);
     this.bindZoom();
   }
 
   draw() {
+    const started = performance.now();
     this.mount();
     const board = this.board;
     const settings = board.settings;
@@ -490,6 +497,8 @@ export class Panel {
       panelOption(this.key, drawn, settings, { highlight: board.highlight, zoom: this.zoom }),
       { notMerge: true, lazyUpdate: false },
     );
+    // benchmarks/charts.py reads these (the time each panel's drawing took).
+    performance.measure(`assay:draw ${this.key}`, { start: started });
   }
 
   // Drag across the plot to zoom the x axis to that range; double-click or "Reset zoom" undoes

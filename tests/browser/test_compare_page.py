@@ -100,3 +100,37 @@ def test_compare_fits_the_window_with_a_key_picker_and_one_legend(
     expect(charts.first).to_have_attribute("data-rendered", "true")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1400
     assert not events.errors, events.errors
+
+
+def test_each_panel_asks_for_its_series_once_and_the_runs_details_once(
+    page: Page, live_server: LiveServer, log_in: LogIn, events: PageEvents
+) -> None:
+    # given: 20 runs, a window tall enough for every panel
+    ana = User.objects.create_user(username="ana", password=PASSWORD)
+    runs = _runs(ana)
+    log_in("ana")
+    page.set_viewport_size({"width": 1400, "height": 4000})
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url) if "/api/v1/compare/" in request.url else None)
+
+    # when: every panel in view is drawn, and the grouping choices are there
+    page.goto(f"{live_server.url}/ana/wide/compare/?runs={','.join(r.id for r in runs)}")
+    charts = page.get_by_test_id("compare-chart")
+    expect(charts).to_have_count(20)
+    keys = charts.evaluate_all("els => els.map(e => e.dataset.key)")
+    in_view = charts.evaluate_all(
+        "els => els.filter(e => { const r = e.getBoundingClientRect(); return r.top < innerHeight && r.height > 0; }).length"
+    )
+    for index in range(in_view):
+        expect(charts.nth(index)).to_have_attribute("data-rendered", "true")
+    expect(page.locator("#group-by option[value='config:optimizer.name']")).to_have_count(1)
+
+    # then: one request per panel drawn (the preloaded ones reused), each for its series alone,
+    # and one for the runs' details; none for a panel twice
+    series = [url for url in asked if "only=series" in url]
+    details = [url for url in asked if "only=runs" in url]
+    assert len(series) == len(set(series)) >= in_view > 3
+    assert {url.split("keys=")[1].split("&")[0].replace("%2F", "/") for url in series} <= set(keys)
+    assert len(details) == 1
+    assert len(asked) == len(series) + len(details)
+    assert not events.errors, events.errors
