@@ -98,7 +98,11 @@ def event_data(event: DomainEvent) -> tuple[dict[str, Any], dict[str, str]]:
         assert review is not None
         return {"review_request": review, "review": event.data.get("review")}, {"review_request": review["url"]}
     if kind in ("run.finished", "run.failed"):
-        run = Run.objects.select_related("project__team", "experiment").get(pk=event.data["run"])
+        run = (
+            Run.objects.select_related("project__team", "experiment")
+            .only("id", "name", "status", "project__name", "project__team__name", "experiment__name")
+            .get(pk=event.data["run"])
+        )
         project = run.project
         url = f"{settings.PUBLIC_URL}/{project.team.name}/{project.name}/runs/{run.id}/"
         return (

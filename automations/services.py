@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from accounts import access
 from accounts.audit import audit_record
-from accounts.models import Membership, Project, ProjectGrant, ProjectRole, User
+from accounts.models import Membership, Project, ProjectGrant, ProjectRole, Team, User
 from automations import outbound, payloads
 from automations.models import Attempt, Delivery, Webhook
 from core.domain_events import EVENT_TYPES, DomainEvent
@@ -229,12 +229,12 @@ def delivery_get(webhook: Webhook, delivery_id: Any) -> Delivery:
 
 
 def _queue(
-    webhooks: list[Webhook], kind: str, payload: dict[str, Any], *, redelivery_of: Delivery | None = None
+    webhook_ids: list[str], kind: str, payload: dict[str, Any], *, redelivery_of: Delivery | None = None
 ) -> list[Delivery]:
     """The outbox rows (one INSERT for all the webhooks of the event) and one wake-up of the
     dispatcher after the commit, however many deliveries the transaction queues."""
     deliveries = Delivery.objects.bulk_create(
-        [Delivery(webhook=w, event=kind, payload=payload, redelivery_of=redelivery_of) for w in webhooks]
+        [Delivery(webhook_id=w, event=kind, payload=payload, redelivery_of=redelivery_of) for w in webhook_ids]
     )
     kick_on_commit()
     return deliveries
@@ -246,7 +246,7 @@ def send_test(*, user: User, webhook: Webhook) -> Delivery:
     a fix before enabling it again)."""
     access.require(user, "webhook.manage", webhook.project)
     payload = payloads.build(webhook.project, TEST_EVENT, user.username, {"webhook": webhook.id}, {})
-    return _queue([webhook], TEST_EVENT, payload)[0]
+    return _queue([webhook.pk], TEST_EVENT, payload)[0]
 
 
 def send_test_now(*, user: User, webhook: Webhook) -> Attempt:
@@ -272,7 +272,7 @@ def redeliver(*, user: User, webhook: Webhook, delivery: Delivery) -> Delivery:
     """Queue the same payload again as a new delivery (a new delivery id; the payload's
     ``event_id`` is the same, for receivers that dedupe by event)."""
     access.require(user, "webhook.manage", webhook.project)
-    return _queue([webhook], delivery.event, delivery.payload, redelivery_of=delivery)[0]
+    return _queue([webhook.pk], delivery.event, delivery.payload, redelivery_of=delivery)[0]
 
 
 # --- events → deliveries (inside the emitter's transaction) --------------------------------------
@@ -283,17 +283,21 @@ def on_domain_event(event: DomainEvent) -> None:
     chose ``event.type`` (a model's webhook only for that model's events), written in the
     transaction of the change and queued after its commit."""
     # A project has a handful of webhooks: their event lists are filtered here, which works on
-    # SQLite too (it has no JSON containment lookup) and needs no index.
-    hooks = [
-        h
-        for h in Webhook.objects.filter(project_id=event.project_id, enabled=True).select_related("project__team")
-        if event.type in h.events and (h.repository_id is None or h.repository_id == event.repository_id)
+    # SQLite too (it has no JSON containment lookup) and needs no index. Values, not models:
+    # this runs in every emitting transaction, and building model instances is most of its cost.
+    rows = [
+        (hook_id, project_name, team_name)
+        for hook_id, events, repository_id, project_name, team_name in Webhook.objects.filter(
+            project_id=event.project_id, enabled=True
+        ).values_list("id", "events", "repository_id", "project__name", "project__team__name")
+        if event.type in events and (repository_id is None or repository_id == event.repository_id)
     ]
-    if not hooks:
+    if not rows:
         return
     data, links = payloads.event_data(event)
-    payload = payloads.build(hooks[0].project, event.type, event.actor, data, links)
-    _queue(hooks, event.type, payload)
+    project = Project(id=event.project_id, name=rows[0][1], team=Team(name=rows[0][2]))  # names for links
+    payload = payloads.build(project, event.type, event.actor, data, links)
+    _queue([hook_id for hook_id, _, _ in rows], event.type, payload)
 
 
 # --- sending (the worker) ------------------------------------------------------------------------
@@ -456,13 +460,21 @@ def _next_due_in() -> float | None:
 def dispatch(*, max_seconds: float = DISPATCH_SECONDS) -> int:
     """Send every due pending delivery, a batch at a time, until none is due; returns how
     many attempts were made. Then leave a timer for the next retry or lease end."""
+    session = outbound.Session()
+    try:
+        return _dispatch(session, max_seconds)
+    finally:
+        session.close()
+
+
+def _dispatch(session: outbound.Session, max_seconds: float) -> int:
     clock = time.monotonic()
     made = 0
     while True:
         lease_end = _lease_end()
         claimed = _claim(_batch_size(), lease_end=lease_end)
         if claimed:
-            made += _send_and_record(claimed, lease_end=lease_end)
+            made += _send_and_record(claimed, lease_end=lease_end, session=session)
             if time.monotonic() - clock > max_seconds:
                 current_app.tasks[DISPATCH_TASK].delay()  # hand over; the wake-up key stays set
                 return made
@@ -474,7 +486,7 @@ def dispatch(*, max_seconds: float = DISPATCH_SECONDS) -> int:
         claimed = _claim(_batch_size(), lease_end=lease_end)
         if not claimed:
             break
-        made += _send_and_record(claimed, lease_end=lease_end)
+        made += _send_and_record(claimed, lease_end=lease_end, session=session)
         if not _retake():
             break  # a commit woke another dispatcher meanwhile: it carries on
     wait = _next_due_in()
@@ -483,7 +495,7 @@ def dispatch(*, max_seconds: float = DISPATCH_SECONDS) -> int:
             _schedule(max(wait, 1.0))
         elif wait <= EAGER_WAIT_SECONDS:
             time.sleep(max(wait, 0.0))
-            made += dispatch(max_seconds=max_seconds)
+            made += _dispatch(session, max_seconds)
     return made
 
 
@@ -573,17 +585,27 @@ def _send_one(session: outbound.Session, delivery: Delivery, number: int, lease_
     return result
 
 
-def _send_and_record(claimed: list[tuple[Delivery, int]], *, lease_end: datetime, tries: int | None = None) -> int:
-    """Send the claimed deliveries concurrently (sender threads sharing one Session), then
-    log them; ``tries``: attempts allowed (a test sent in a request is tried once)."""
-    session = outbound.Session()
+def _send_and_record(
+    claimed: list[tuple[Delivery, int]],
+    *,
+    lease_end: datetime,
+    tries: int | None = None,
+    session: outbound.Session | None = None,
+) -> int:
+    """Send the claimed deliveries concurrently (sender threads sharing the dispatcher's
+    Session: connections kept alive across its batches, targets checked again per batch),
+    then log them; ``tries``: attempts allowed (a test sent in a request is tried once)."""
+    own = session is None
+    sender = outbound.Session() if session is None else session
+    sender.new_batch()
     try:
         if len(claimed) == 1:
-            results = [_send_one(session, claimed[0][0], claimed[0][1], lease_end)]
+            results = [_send_one(sender, claimed[0][0], claimed[0][1], lease_end)]
         else:
-            results = list(_sender_pool().map(lambda c: _send_one(session, c[0], c[1], lease_end), claimed))
+            results = list(_sender_pool().map(lambda c: _send_one(sender, c[0], c[1], lease_end), claimed))
     finally:
-        session.close()
+        if own:
+            sender.close()
     _record(results, lease_end=lease_end, tries=tries or _max_attempts())
     return sum(1 for r in results if r.sent)
 

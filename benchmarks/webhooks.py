@@ -43,6 +43,11 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # One write per response (flushed after do_POST): written unbuffered, the status
+            # line and headers go out before the body, and on a kept-alive connection Nagle's
+            # algorithm holds the body until the sender's delayed ACK (~40 ms per request).
+            wbufsize = 64 * 1024
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
                 now = time.time()
@@ -61,6 +66,7 @@ class Receiver:
             def log_message(self, *args: object) -> None:
                 pass
 
+        ThreadingHTTPServer.request_queue_size = 256  # the listen backlog (5 by default)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"

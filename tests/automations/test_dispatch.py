@@ -161,19 +161,19 @@ def test_one_wake_up_per_transaction_and_one_per_burst_of_commits(
     # a transaction queueing three deliveries registers one wake-up
     with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
         for i in range(3):
-            services._queue([hook], "run.finished", {"n": i})
+            services._queue([hook.pk], "run.finished", {"n": i})
     assert len(callbacks) == 1
     assert sent_tasks == ["delay"]
     # further commits while the wake-up key is set (a dispatcher is awake) send nothing
     for i in range(5):
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            services._queue([hook], "run.finished", {"n": i})
+            services._queue([hook.pk], "run.finished", {"n": i})
         assert len(callbacks) == 1
     assert sent_tasks == ["delay"]
     # once the dispatcher let go of the key, the next commit wakes one again
     services._release()
     with django_capture_on_commit_callbacks(execute=True):
-        services._queue([hook], "run.finished", {"n": 9})
+        services._queue([hook.pk], "run.finished", {"n": 9})
     assert sent_tasks == ["delay", "delay"]
 
 
@@ -199,7 +199,7 @@ def test_a_commit_landing_while_the_dispatcher_finishes_is_sent_by_its_last_pass
                 release()
                 return
             with django_capture_on_commit_callbacks(execute=True):
-                late.extend(services._queue([hook], "run.finished", {"late": True}))
+                late.extend(services._queue([hook.pk], "run.finished", {"late": True}))
             assert sent_tasks == ["delay"]
             release()
 
