@@ -22,7 +22,7 @@ import redis
 from celery import current_app
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -278,18 +278,39 @@ def redeliver(*, user: User, webhook: Webhook, delivery: Delivery) -> Delivery:
 # --- events → deliveries (inside the emitter's transaction) --------------------------------------
 
 
+_HOOKS_SQL: str | None = None
+
+
+def _enabled_webhooks(project_id: str) -> list[tuple[str, list[str], str | None, str, str]]:
+    """(id, events, repository id, project name, team name) of the project's enabled webhooks."""
+    global _HOOKS_SQL
+    if _HOOKS_SQL is None:
+        # Table and column names from the models' metadata only; the project id is a parameter.
+        hook, project, team = Webhook._meta, Project._meta, Team._meta
+        _HOOKS_SQL = (
+            f'SELECT w."id", w."events", w."{hook.get_field("repository").column}", p."name", t."name" '  # noqa: S608
+            f'FROM "{hook.db_table}" w JOIN "{project.db_table}" p ON p."id" = w."{hook.get_field("project").column}" '
+            f'JOIN "{team.db_table}" t ON t."id" = p."{project.get_field("team").column}" '
+            f'WHERE w."{hook.get_field("project").column}" = %s AND w."enabled" ORDER BY w."created_at"'
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(_HOOKS_SQL, [project_id])
+        rows = cursor.fetchall()
+    # JSON arrives as text (Django leaves decoding to JSONField, bypassed here) or decoded.
+    return [(str(i), json.loads(e) if isinstance(e, str | bytes) else e, r, p, t) for i, e, r, p, t in rows]
+
+
 def on_domain_event(event: DomainEvent) -> None:
     """core.domain_events handler: one delivery per enabled webhook of the project that
     chose ``event.type`` (a model's webhook only for that model's events), written in the
     transaction of the change and queued after its commit."""
-    # A project has a handful of webhooks: their event lists are filtered here, which works on
-    # SQLite too (it has no JSON containment lookup) and needs no index. Values, not models:
-    # this runs in every emitting transaction, and building model instances is most of its cost.
+    # A project has a handful of webhooks: their event lists are filtered here (no JSON
+    # containment lookup, no index needed), from one SQL statement written once: this runs in
+    # every emitting transaction, and the ORM's compiling of the query cost more CPU than the
+    # database's answer.
     rows = [
         (hook_id, project_name, team_name)
-        for hook_id, events, repository_id, project_name, team_name in Webhook.objects.filter(
-            project_id=event.project_id, enabled=True
-        ).values_list("id", "events", "repository_id", "project__name", "project__team__name")
+        for hook_id, events, repository_id, project_name, team_name in _enabled_webhooks(event.project_id)
         if event.type in events and (repository_id is None or repository_id == event.repository_id)
     ]
     if not rows:
