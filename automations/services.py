@@ -233,11 +233,61 @@ def _queue(
 ) -> list[Delivery]:
     """The outbox rows (one INSERT for all the webhooks of the event) and one wake-up of the
     dispatcher after the commit, however many deliveries the transaction queues."""
-    deliveries = Delivery.objects.bulk_create(
-        [Delivery(webhook_id=w, event=kind, payload=payload, redelivery_of=redelivery_of) for w in webhook_ids]
-    )
+    now = timezone.now()
+    deliveries = [
+        Delivery(
+            webhook_id=w, event=kind, payload=payload, redelivery_of=redelivery_of, created_at=now, next_attempt_at=now
+        )
+        for w in webhook_ids
+    ]
+    _insert(deliveries)
     kick_on_commit()
     return deliveries
+
+
+_INSERT_COLUMNS = (
+    "id",
+    "webhook",
+    "event",
+    "payload",
+    "state",
+    "attempts",
+    "redelivery_of",
+    "created_at",
+    "next_attempt_at",
+)
+_INSERT_SQL: str | None = None
+
+
+def _insert(deliveries: list[Delivery]) -> None:
+    """One INSERT of the outbox rows, its SQL written once from the model's metadata (the
+    ORM's bulk_create cost ~0.5 ms CPU per emitting transaction, more than the statement)."""
+    global _INSERT_SQL
+    meta = Delivery._meta
+    if _INSERT_SQL is None:
+        column = {f.name: f.column for f in meta.concrete_fields}
+        columns = ", ".join(f'"{column[name]}"' for name in _INSERT_COLUMNS)
+        _INSERT_SQL = f'INSERT INTO "{meta.db_table}" ({columns}) VALUES '  # noqa: S608 - metadata only
+    row = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
+    params: list[Any] = []
+    for d in deliveries:
+        payload = meta.get_field("payload").get_db_prep_save(d.payload, connection)
+        params += [
+            d.id,
+            d.webhook_id,
+            d.event,
+            payload,
+            d.state,
+            d.attempts,
+            d.redelivery_of_id,
+            d.created_at,
+            d.next_attempt_at,
+        ]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_SQL + ", ".join([row] * len(deliveries)), params)
+    for d in deliveries:  # saved rows now, as bulk_create leaves them
+        d._state.adding = False
+        d._state.db = connection.alias
 
 
 @transaction.atomic
