@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from accounts.models import Project, new_id
 from experiments.models import Experiment, Run
@@ -58,12 +59,19 @@ class Delivery(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     redelivery_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # When a dispatcher may take it (pending only): now when queued; while a dispatcher sends
+    # it, the end of that dispatcher's lease (a killed one's claim runs out, another takes it);
+    # after a failed attempt, the time of the next one (exponential backoff).
+    next_attempt_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["webhook", "-created_at"])]
+        indexes = [
+            models.Index(fields=["webhook", "-created_at"]),
+            models.Index(fields=["next_attempt_at"], name="delivery_pending_due", condition=models.Q(state="pending")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} → {self.webhook_id} ({self.state})"

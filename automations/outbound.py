@@ -7,6 +7,7 @@
 # time, so DNS rebinding has no gap), TLS still verifies the certificate for the name. No
 # redirect is followed (a 3xx is a failed attempt), every socket operation and the whole
 # exchange are bounded in time, and at most MAX_RESPONSE_BYTES of the answer are read.
+# Deliveries sent in a batch share a Session: connections kept alive per checked address.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -127,13 +129,22 @@ def check(url: object) -> Target:
     return target
 
 
+def _connect(address: str, port: int, timeout: float | None) -> socket.socket:
+    sock = socket.create_connection((address, port), timeout)
+    # http.client writes the headers and the body in two sends: with Nagle's algorithm the
+    # body waits for the receiver's (delayed) ACK of the headers, ~40 ms per request on a
+    # kept-alive connection.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 class _PinnedHTTP(http.client.HTTPConnection):
     def __init__(self, target: Target, address: IPAddress, timeout: float) -> None:
         super().__init__(target.host, target.port, timeout=timeout)
         self._address = str(address)
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = _connect(self._address, self.port, self.timeout)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
@@ -143,37 +154,134 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self._address = str(address)
 
     def connect(self) -> None:
-        raw = socket.create_connection((self._address, self.port), self.timeout)
+        raw = _connect(self._address, self.port, self.timeout)
         self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
 
 
+class Session:
+    """Sends POSTs for the batches of one dispatcher run (automations.services.dispatch),
+    keeping connections alive between them. Thread-safe: the sender threads share it.
+
+    # SECURITY: every post() parses its URL and resolves its host through resolve() (the
+    # SSRF check) before any byte is sent; the answer (addresses or the refusal) is kept for
+    # one batch only (new_batch() forgets it), per (host, port): each target is checked once
+    # per batch, at its send time.
+    # A connection is reused only for the same (scheme, host, port, checked address): a
+    # different host name sharing an address is resolved and checked on its own and gets its
+    # own connection (its Host header, its TLS name). A connection is kept only when the
+    # answer was read to its end within the size cap and the receiver did not ask to close.
+    """
+
+    def new_batch(self) -> None:
+        """Forget the checked addresses (kept connections stay, each for its checked address):
+        every batch resolves and checks its targets again."""
+        with self._lock:
+            self._resolved.clear()
+
+    def __init__(self, *, keep_alive: bool = True) -> None:
+        self.keep_alive = keep_alive
+        self._lock = threading.Lock()
+        self._idle: dict[tuple[str, str, int, str], list[http.client.HTTPConnection]] = {}
+        self._resolved: dict[tuple[str, int], list[IPAddress] | Refused] = {}
+        self.opened = 0  # connections made (a test and the benchmark read it)
+
+    def _addresses(self, target: Target) -> list[IPAddress]:
+        key = (target.host, target.port)
+        with self._lock:
+            known = self._resolved.get(key)
+        if known is None:
+            try:
+                known = resolve(target)
+            except Refused as exc:
+                known = exc
+            with self._lock:
+                self._resolved[key] = known
+        if isinstance(known, Refused):
+            raise Refused(str(known))
+        return known
+
+    def _take(self, key: tuple[str, str, int, str]) -> http.client.HTTPConnection | None:
+        with self._lock:
+            idle = self._idle.get(key)
+            return idle.pop() if idle else None
+
+    def _give_back(self, key: tuple[str, str, int, str], connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            self._idle.setdefault(key, []).append(connection)
+
+    def post(self, url: str, body: bytes, headers: dict[str, str], *, timeout: float = TIMEOUT_SECONDS) -> Answer:
+        """POST ``body`` to ``url`` through the checks above. Raises Refused (forbidden target)
+        or OSError / http.client.HTTPException (network trouble, timeout)."""
+        target = parse(url)
+        address = self._addresses(target)[0]
+        key = (target.scheme, target.host, target.port, str(address))
+        started = time.monotonic()
+        reused = self._take(key) if self.keep_alive else None
+        if reused is not None:
+            try:
+                return self._exchange(key, reused, target, body, headers, started, timeout)
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
+                # An idle connection the receiver closed meanwhile: once more on a new one
+                # (the receiver may see the delivery twice: it dedupes by the delivery id).
+                pass
+        with self._lock:
+            self.opened += 1
+        connection: http.client.HTTPConnection = (
+            _PinnedHTTPS(target, address, timeout)
+            if target.scheme == "https"
+            else _PinnedHTTP(target, address, timeout)
+        )
+        return self._exchange(key, connection, target, body, headers, started, timeout)
+
+    def _exchange(
+        self,
+        key: tuple[str, str, int, str],
+        connection: http.client.HTTPConnection,
+        target: Target,
+        body: bytes,
+        headers: dict[str, str],
+        started: float,
+        timeout: float,
+    ) -> Answer:
+        deadline = started + timeout
+        keep = False
+        try:
+            connection.timeout = timeout
+            if connection.sock is not None:
+                connection.sock.settimeout(timeout)
+            sent = headers if self.keep_alive else {**headers, "Connection": "close"}
+            connection.request("POST", target.path, body=body, headers=sent)
+            response = connection.getresponse()
+            received = b""
+            while len(received) < MAX_RESPONSE_BYTES and time.monotonic() < deadline:
+                chunk = response.read(min(8192, MAX_RESPONSE_BYTES - len(received)))
+                if not chunk:
+                    break
+                received += chunk
+            status = response.status
+            location = response.getheader("Location")
+            keep = self.keep_alive and response.isclosed() and not response.will_close
+        finally:
+            if keep:
+                self._give_back(key, connection)
+            else:
+                connection.close()
+        latency = int((time.monotonic() - started) * 1000)
+        return Answer(
+            status=status,
+            excerpt=received[:EXCERPT_BYTES].decode("utf-8", "replace"),
+            latency_ms=latency,
+            location=location,
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                connection.close()
+
+
 def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float = TIMEOUT_SECONDS) -> Answer:
-    """POST ``body`` to ``url`` through the checks above. Raises Refused (forbidden target)
-    or OSError / http.client.HTTPException (network trouble, timeout)."""
-    target = parse(url)
-    address = resolve(target)[0]
-    started = time.monotonic()
-    deadline = started + timeout
-    connection: http.client.HTTPConnection = (
-        _PinnedHTTPS(target, address, timeout) if target.scheme == "https" else _PinnedHTTP(target, address, timeout)
-    )
-    try:
-        connection.request("POST", target.path, body=body, headers={**headers, "Connection": "close"})
-        response = connection.getresponse()
-        received = b""
-        while len(received) < MAX_RESPONSE_BYTES and time.monotonic() < deadline:
-            chunk = response.read(min(8192, MAX_RESPONSE_BYTES - len(received)))
-            if not chunk:
-                break
-            received += chunk
-        status = response.status
-        location = response.getheader("Location")
-    finally:
-        connection.close()
-    latency = int((time.monotonic() - started) * 1000)
-    return Answer(
-        status=status,
-        excerpt=received[:EXCERPT_BYTES].decode("utf-8", "replace"),
-        latency_ms=latency,
-        location=location,
-    )
+    """One POST on a connection of its own (closed after it), through the checks above."""
+    return Session(keep_alive=False).post(url, body, headers, timeout=timeout)

@@ -1,8 +1,10 @@
-"""The delivery task: thin (one attempt through the service), acknowledged late so a
-worker killed mid-delivery leaves the message to be delivered again; the service's claim
-of the next attempt number under a row lock keeps a delivery from being sent twice at once.
+"""The dispatch task: thin (services.dispatch sends every due delivery, a batch at a time),
+acknowledged late so a worker killed mid-batch leaves the message to run again; the
+deliveries it claimed stay claimed until their lease ends, then any dispatcher takes them
+again (same delivery ids), so a delivery is never sent by two dispatchers at once.
 
-# SECURITY: the argument is a delivery id only (no URL, no secret, no payload).
+# SECURITY: no argument at all (no URL, no secret, no payload); the old per-delivery
+# task takes a delivery id only.
 """
 
 from __future__ import annotations
@@ -10,14 +12,20 @@ from __future__ import annotations
 from celery import shared_task
 
 from automations import alerts, services
-from automations.services import DELIVER_TASK
+from automations.services import DELIVER_TASK, DISPATCH_TASK
+
+
+@shared_task(name=DISPATCH_TASK, acks_late=True, reject_on_worker_lost=True)
+def dispatch_task() -> int:
+    """Woken after commits (one wake-up per burst), by its own timer for retries and lease
+    ends, and periodically (CELERY_BEAT_SCHEDULE ``webhook-dispatch``) as a safety net."""
+    return services.dispatch()
 
 
 @shared_task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True)
-def deliver_task(delivery_id: str) -> None:
-    wait = services.attempt(delivery_id)
-    if wait is not None:
-        deliver_task.apply_async(args=(delivery_id,), countdown=wait)
+def deliver_task(delivery_id: str) -> int:
+    """A message queued before the dispatcher existed (one per delivery): it wakes it."""
+    return services.dispatch()
 
 
 @shared_task(name=alerts.FIRE_TASK, acks_late=True, reject_on_worker_lost=True)

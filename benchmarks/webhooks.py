@@ -43,6 +43,11 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # One write per response (flushed after do_POST): written unbuffered, the status
+            # line and headers go out before the body, and on a kept-alive connection Nagle's
+            # algorithm holds the body until the sender's delayed ACK (~40 ms per request).
+            wbufsize = 64 * 1024
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
                 now = time.time()
@@ -61,6 +66,7 @@ class Receiver:
             def log_message(self, *args: object) -> None:
                 pass
 
+        ThreadingHTTPServer.request_queue_size = 256  # the listen backlog (5 by default)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
@@ -93,24 +99,52 @@ def _producer(
     original = services._queue
 
     def recording(*args: Any, **kwargs: Any) -> Any:
-        delivery = original(*args, **kwargs)
-        queued.append(delivery.id)
-        return delivery
+        deliveries = original(*args, **kwargs)
+        queued.extend(d.id for d in deliveries)
+        return deliveries
 
     services._queue = recording  # instrumentation: which delivery each commit made
     committed: list[tuple[str, float]] = []
     event = domain_events.DomainEvent(type="run.finished", project_id=project_id, actor=None, data={"run": run_id})
+    cpu = 0.0
     for i in range(0, count, per_transaction):
         due = start_at + i / rate
         wait = due - time.time()
         if wait > 0:
             time.sleep(wait)
+        clock = time.process_time()
         with transaction.atomic():
             for _ in range(per_transaction):
                 domain_events.emit(event)
         now = time.time()
+        cpu += time.process_time() - clock
         committed += [(delivery, now) for delivery in queued[-per_transaction:]]
-    results.put(committed)
+    results.put((committed, cpu))
+
+
+def _machine_busy_seconds() -> float:
+    """CPU time of the whole machine (every CPU, every process) since boot, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / benchlib.CLK_TCK
+
+
+_pg_before: dict[int, float] = {}
+
+
+def _cpu(workers: list[subprocess.Popen[bytes]]) -> dict[str, float]:
+    """CPU seconds so far of the worker processes (and their children), of PostgreSQL (its
+    processes alive at the end, less what those alive at the start had used then), of this
+    process (the receiver's threads, mostly) and of the whole machine."""
+    postgres = {p: benchlib.proc_cpu_seconds(p) for p in benchlib.postgres_pids()}
+    if not _pg_before:
+        _pg_before.update(postgres)
+    return {
+        "workers": sum(benchlib.proc_cpu_seconds(p) for w in workers for p in benchlib.descendants(w.pid)),
+        "postgres": sum(v - _pg_before.get(p, 0.0) for p, v in postgres.items()),
+        "self": time.process_time(),
+        "machine": _machine_busy_seconds(),
+    }
 
 
 def main() -> None:
@@ -182,15 +216,22 @@ def main() -> None:
         for p in producers:
             p.start()
         committed: dict[str, float] = {}
+        producer_cpu = 0.0
+        while time.time() < start_at:
+            time.sleep(0.01)
+        cpu_before = _cpu(workers)
         for _ in producers:
-            committed.update(results.get(timeout=600))
+            got, used = results.get(timeout=600)
+            committed.update(got)
+            producer_cpu += used
         for p in producers:
             p.join()
         queued_wall = max(committed.values()) - start_at
         total = share * args.producers
         deadline = time.time() + 300
         while len(receiver.arrivals) < total and time.time() < deadline:
-            time.sleep(0.2)
+            time.sleep(0.05)
+        cpu_after = _cpu(workers)
         latencies = [receiver.arrivals[d] - t for d, t in committed.items() if d in receiver.arrivals]
         states = dict(Delivery.objects.values_list("state").annotate(n=Count("id")))
     finally:
@@ -230,6 +271,13 @@ def main() -> None:
                 ", ".join(f"{k} {v}" for k, v in sorted(states.items())),
             ]
         ],
+    )
+    per_event = {k: (cpu_after[k] - cpu_before[k]) * 1000 / total for k in cpu_before}
+    print(
+        f"CPU ms per event: producers {producer_cpu * 1000 / total:.2f} (their emit+commit), "
+        f"workers {per_event['workers']:.2f}, PostgreSQL {per_event['postgres']:.2f}, "
+        f"receiver (this process) {per_event['self']:.2f}; whole machine {per_event['machine']:.2f} "
+        f"(all processes, other users' included; {os.cpu_count()} CPUs)"
     )
     print(
         f"{args.producers} producers ({args.per_transaction} event(s) per transaction), "

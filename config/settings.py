@@ -213,6 +213,12 @@ ASSAY_LIVE_AUTH_TIMEOUT = env_int("ASSAY_LIVE_AUTH_TIMEOUT", 10)
 WEBHOOK_ALLOW = env_list("ASSAY_WEBHOOK_ALLOW", [])
 WEBHOOK_RETRY_BASE_MS = env_int("ASSAY_WEBHOOK_RETRY_BASE_MS", 30_000)
 WEBHOOK_MAX_ATTEMPTS = env_int("ASSAY_WEBHOOK_MAX_ATTEMPTS", 8)
+# The dispatcher (automations/services.py) claims up to WEBHOOK_BATCH due deliveries at a
+# time for WEBHOOK_LEASE_SECONDS (a killed worker's claim is taken again after it) and sends
+# them with WEBHOOK_SEND_THREADS threads per worker process.
+WEBHOOK_BATCH = env_int("ASSAY_WEBHOOK_BATCH", 100)
+WEBHOOK_LEASE_SECONDS = env_int("ASSAY_WEBHOOK_LEASE_SECONDS", 60)
+WEBHOOK_SEND_THREADS = env_int("ASSAY_WEBHOOK_SEND_THREADS", 16)
 # Finished deliveries (and their attempts) older than this are deleted by a daily task.
 WEBHOOK_RETENTION_DAYS = env_int("ASSAY_WEBHOOK_RETENTION_DAYS", 30)
 # Metric alerts: how long a process keeps a project's rules (and experiments' best values)
@@ -249,6 +255,8 @@ CELERY_BEAT_SCHEDULE = {
     # Metric alerts of kind "stalled" (automations/alerts.py): runs that went quiet.
     "alerts-stalled": {"task": "automations.alerts_stalled", "schedule": 60.0},
     # Webhook deliveries past ASSAY_WEBHOOK_RETENTION_DAYS (automations/services.py).
+    # Webhook deliveries whose wake-up or timer was lost (automations/services.py dispatch).
+    "webhook-dispatch": {"task": "automations.dispatch", "schedule": 60.0},
     "webhook-deliveries-prune": {"task": "automations.deliveries_prune", "schedule": 24 * 3600.0},
 }
 

@@ -1,7 +1,8 @@
 """A real HTTP receiver for webhook tests: a threaded server on a loopback port that records
 every request (path, headers, body) and answers from a script of (status, headers) pairs,
 the last one repeated. ``slow_first``: seconds the first request waits before its answer
-(a slow receiver, to kill a worker in the middle of a delivery)."""
+(a slow receiver, to kill a worker in the middle of a delivery); ``keep_alive``: answer in
+HTTP/1.1 and keep the connection open (by default HTTP/1.0: one request per connection)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    peer: tuple[str, int] = ("", 0)  # the sender's address and port: one port per connection
 
 
 @dataclass
@@ -34,17 +36,29 @@ class Receiver:
 
 @contextmanager
 def receiver(
-    answers: list[tuple[int, dict[str, str]]] | None = None, host: str = "127.0.0.1", slow_first: float = 0.0
+    answers: list[tuple[int, dict[str, str]]] | None = None,
+    host: str = "127.0.0.1",
+    slow_first: float = 0.0,
+    keep_alive: bool = False,
 ) -> Iterator[Receiver]:
     state = Receiver(host=host, port=0, answers=list(answers or [(200, {})]))
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             with lock:
-                state.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                state.requests.append(
+                    Received(
+                        self.path,
+                        {k.lower(): v for k, v in self.headers.items()},
+                        body,
+                        (self.client_address[0], self.client_address[1]),
+                    )
+                )
                 first = len(state.requests) == 1
                 status, headers = state.answers.pop(0) if len(state.answers) > 1 else state.answers[0]
             if first and slow_first:
@@ -60,6 +74,7 @@ def receiver(
             pass
 
     server = ThreadingHTTPServer((host, 0), Handler)
+    server.daemon_threads = True  # kept-alive connections must not hold shutdown
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

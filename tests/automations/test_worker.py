@@ -129,9 +129,10 @@ def test_a_worker_killed_mid_delivery_leaves_it_to_another_that_delivers_it_once
     allow_loopback: None, monkeypatch: pytest.MonkeyPatch, owner_client: APIClient, project: Any, tmp_path: Path
 ) -> None:
     # given a receiver slow to answer its first request, and a short broker visibility
-    # timeout (the workers read it from their environment), so the killed worker's message
-    # comes back within seconds rather than an hour
+    # timeout and delivery lease (the workers read them from their environment), so the
+    # killed worker's message and claim run out within seconds rather than an hour
     monkeypatch.setenv("ASSAY_CELERY_VISIBILITY_TIMEOUT", "3")
+    monkeypatch.setenv("ASSAY_WEBHOOK_LEASE_SECONDS", "5")
     with receiver(slow_first=30.0) as rx:
         created = hook(owner_client, rx)
         with celery_worker(tmp_path) as first:
