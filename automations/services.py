@@ -31,6 +31,7 @@ from accounts.audit import audit_record
 from accounts.models import Membership, Project, ProjectGrant, ProjectRole, Team, User
 from automations import outbound, payloads
 from automations.models import Attempt, Delivery, Webhook
+from core import embedded
 from core.domain_events import EVENT_TYPES, DomainEvent
 from core.errors import Conflict, Invalid, NotFound
 from core.validation import choice, choices, string
@@ -564,6 +565,8 @@ def _dispatch(session: outbound.Session, max_seconds: float) -> int:
     if wait is not None:
         if not _eager():
             _schedule(max(wait, 1.0))
+        elif embedded.scheduler.running:  # the embedded profile: its scheduler waits, not this request
+            current_app.tasks[DISPATCH_TASK].apply_async(countdown=max(wait, 0.05))
         elif wait <= EAGER_WAIT_SECONDS:
             time.sleep(max(wait, 0.0))
             made += _dispatch(session, max_seconds)

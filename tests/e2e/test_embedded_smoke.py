@@ -10,10 +10,12 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -97,6 +99,8 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedd
     tmp_path = tmp_path_factory.mktemp("embedded")
     var_dir = tmp_path / "var"
     env = embedded_env(var_dir)
+    # the webhook test's receiver is on loopback; its retry comes after half a second
+    env |= {"ASSAY_WEBHOOK_ALLOW": "127.0.0.1", "ASSAY_WEBHOOK_RETRY_BASE_MS": "500"}
     manage(env, "migrate", "--noinput", "-v", "0")
     port = free_port()
     log_path = tmp_path / "make-run.log"
@@ -263,3 +267,65 @@ def test_make_run_prints_no_warning_or_error(embedded_server: EmbeddedServer, tm
     during = embedded_server.log_path.read_text()[len(before) :]
     noisy = [line for line in (startup[0] + during).splitlines() if NOISE.search(line)]
     assert noisy == [], startup[0] + during
+
+
+def test_a_webhook_retry_waits_on_the_embedded_scheduler(embedded_server: EmbeddedServer) -> None:
+    """No broker, no worker: the first attempt is made after the commit in the server, the
+    retry (the receiver answered 500) half a second later by the embedded scheduler, not at
+    once and not inside the request that caused the event."""
+    base, env = embedded_server.base, embedded_server.env
+    manage(
+        env,
+        "createsuperuser",
+        "--noinput",
+        extra_env={
+            "DJANGO_SUPERUSER_USERNAME": "hooks",
+            "DJANGO_SUPERUSER_EMAIL": "hooks@example.com",
+            "DJANGO_SUPERUSER_PASSWORD": "hooks-test-password-1",
+        },
+    )
+    token = manage(env, "create_token", "hooks").strip().splitlines()[-1]
+    arrivals: list[tuple[str, float]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            arrivals.append((self.headers.get("X-Assay-Delivery", ""), time.monotonic()))
+            status = 500 if len(arrivals) == 1 else 200
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+            run = client.post("/api/v1/runs/", json={"project": "hooks/proj", "name": "hooked"}).json()
+            hook = client.post(
+                "/api/v1/projects/hooks/proj/webhooks/",
+                json={
+                    "url": f"http://127.0.0.1:{receiver.server_address[1]}/hook",
+                    "secret": "s" * 32,
+                    "events": ["run.finished"],
+                },
+            )
+            assert hook.status_code == 201, hook.text
+            finished = client.patch(f"/api/v1/runs/{run['id']}/", json={"status": "finished"})
+            answered = time.monotonic()
+            assert finished.status_code == 200, finished.text
+            deadline = time.monotonic() + 20
+            while len(arrivals) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(arrivals) == 2, arrivals
+            (first, at_first), (second, at_second) = arrivals
+            assert first == second  # the same delivery, tried again
+            assert at_second - at_first >= 0.45  # after its backoff, not at once
+            assert at_second > answered  # and not inside the request that caused it
+            deliveries = client.get(f"/api/v1/projects/hooks/proj/webhooks/{hook.json()['id']}/deliveries/").json()
+            delivered = deliveries["results"] if isinstance(deliveries, dict) else deliveries
+            assert [(d["state"], len(d["attempts"])) for d in delivered] == [("delivered", 2)]
+    finally:
+        receiver.shutdown()
