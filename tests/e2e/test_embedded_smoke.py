@@ -64,6 +64,23 @@ def manage(env: dict[str, str], *args: str, extra_env: dict[str, str] | None = N
     return result.stdout
 
 
+def superuser_token(env: dict[str, str], username: str) -> str:
+    """A superuser and an API token, made the documented way (manage.py)."""
+    manage(
+        env,
+        "createsuperuser",
+        "--noinput",
+        extra_env={
+            "DJANGO_SUPERUSER_USERNAME": username,
+            "DJANGO_SUPERUSER_EMAIL": f"{username}@example.com",
+            "DJANGO_SUPERUSER_PASSWORD": f"{username}-test-password-1",
+        },
+    )
+    token = manage(env, "create_token", username).strip().splitlines()[-1]
+    assert token.startswith("asy_")
+    return token
+
+
 def make_run_command(port: int) -> str:
     """The server command of `make run PORT=<port>`, as make would run it (``make -n``),
     prerequisites left alone: what a user starts, word for word."""
@@ -145,18 +162,7 @@ def test_embedded_profile_serves_the_api_end_to_end(embedded_server: EmbeddedSer
     assert (var_dir / "secret_key").exists()
 
     # a user and a token, made the documented way
-    manage(
-        env,
-        "createsuperuser",
-        "--noinput",
-        extra_env={
-            "DJANGO_SUPERUSER_USERNAME": "smoke",
-            "DJANGO_SUPERUSER_EMAIL": "smoke@example.com",
-            "DJANGO_SUPERUSER_PASSWORD": "smoke-test-password-1",
-        },
-    )
-    token = manage(env, "create_token", "smoke").strip().splitlines()[-1]
-    assert token.startswith("asy_")
+    token = superuser_token(env, "smoke")
 
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
         assert client.get("/api/v1/me/").json()["username"] == "smoke"
@@ -227,17 +233,7 @@ def test_make_run_prints_no_warning_or_error(embedded_server: EmbeddedServer, tm
     the useful lines only: no "No directory at", no "lifespan unsupported", no kombu warning,
     no scanner error."""
     base, env = embedded_server.base, embedded_server.env
-    manage(
-        env,
-        "createsuperuser",
-        "--noinput",
-        extra_env={
-            "DJANGO_SUPERUSER_USERNAME": "quiet",
-            "DJANGO_SUPERUSER_EMAIL": "quiet@example.com",
-            "DJANGO_SUPERUSER_PASSWORD": "quiet-test-password-1",
-        },
-    )
-    token = manage(env, "create_token", "quiet").strip().splitlines()[-1]
+    token = superuser_token(env, "quiet")
     before = embedded_server.log_path.read_text()
     startup = before.split("Uvicorn running on", 1)
     assert len(startup) == 2, before  # the useful line is there
@@ -274,17 +270,7 @@ def test_a_webhook_retry_waits_on_the_embedded_scheduler(embedded_server: Embedd
     retry (the receiver answered 500) half a second later by the embedded scheduler, not at
     once and not inside the request that caused the event."""
     base, env = embedded_server.base, embedded_server.env
-    manage(
-        env,
-        "createsuperuser",
-        "--noinput",
-        extra_env={
-            "DJANGO_SUPERUSER_USERNAME": "hooks",
-            "DJANGO_SUPERUSER_EMAIL": "hooks@example.com",
-            "DJANGO_SUPERUSER_PASSWORD": "hooks-test-password-1",
-        },
-    )
-    token = manage(env, "create_token", "hooks").strip().splitlines()[-1]
+    token = superuser_token(env, "hooks")
     arrivals: list[tuple[str, float]] = []
 
     class Receiver(BaseHTTPRequestHandler):
