@@ -242,6 +242,9 @@ def main() -> None:
     env = benchlib.server_env(DBNAME)
     pg_url = benchlib.PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{DBNAME}"
     if args.reuse:
+        # The pages link the hashed names of the static files as they are now (a rebuilt bundle
+        # since the seeding run has new names): collect again when a source changed.
+        benchlib.manage(env, "collectstatic_if_changed", "-v", "0")
         token = benchlib.manage(env, "create_token", benchlib.USERNAME, "--name", "bench").strip().splitlines()[-1]
     else:
         print(f"preparing database {DBNAME} ...", flush=True)
