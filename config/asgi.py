@@ -11,10 +11,10 @@ django.setup(set_prefix=False)
 
 from django.conf import settings  # noqa: E402
 
+from core import embedded  # noqa: E402
+
 if settings.CELERY_TASK_ALWAYS_EAGER and settings.EMBEDDED_SCHEDULER:
     # The embedded profile has no beat and no worker: its periodic and delayed tasks run here.
-    from core import embedded
-
     embedded.start()
 
 from compat.fastpath import MlflowLogFastPath  # noqa: E402

@@ -25,7 +25,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from celery import Task, current_app
+from django.conf import settings
 from django.db import close_old_connections
+from django.utils import timezone
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +116,6 @@ def _task_job(task_name: str, args: tuple[Any, ...] = (), kwargs: Mapping[str, A
 def start(schedule: Mapping[str, Mapping[str, Any]] | None = None) -> Scheduler:
     """Schedule every entry of ``schedule`` (default: ``CELERY_BEAT_SCHEDULE``; an entry's
     ``schedule`` must be seconds) and start the thread."""
-    from django.conf import settings
-
     entries: Mapping[str, Mapping[str, Any]] = settings.CELERY_BEAT_SCHEDULE if schedule is None else schedule
     for name, entry in entries.items():
         interval = entry["schedule"]
@@ -143,7 +143,5 @@ def _delay_of(options: Mapping[str, Any]) -> float | None:
         return float(options["countdown"])
     eta = options.get("eta")
     if eta is not None:
-        from django.utils import timezone
-
         return float((eta - timezone.now()).total_seconds())
     return None
