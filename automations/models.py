@@ -53,12 +53,17 @@ class Delivery(models.Model):
 
     # The delivery id sent as X-Assay-Delivery: the same on every attempt, so receivers dedupe.
     id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
-    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    # Every delivery's row is written three times (queued, claimed, done), each a new row
+    # version in every index: so no index the others cover (by webhook: the (webhook,
+    # -created_at) index; by redelivery_of: a partial index of the few redeliveries).
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     event = models.CharField(max_length=64)
     payload = models.JSONField()
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0)
-    redelivery_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    redelivery_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     # When a dispatcher may take it (pending only): now when queued; while a dispatcher sends
     # it, the end of that dispatcher's lease (a killed one's claim runs out, another takes it);
     # after a failed attempt, the time of the next one (exponential backoff).
@@ -71,6 +76,9 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["webhook", "-created_at"]),
             models.Index(fields=["next_attempt_at"], name="delivery_pending_due", condition=models.Q(state="pending")),
+            models.Index(
+                fields=["redelivery_of"], name="delivery_redelivery_of", condition=models.Q(redelivery_of__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -78,7 +86,8 @@ class Delivery(models.Model):
 
 
 class Attempt(models.Model):
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    # by delivery: the (delivery, number) unique constraint's index
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log", db_index=False)
     number = models.PositiveIntegerField()
     started_at = models.DateTimeField()
     status_code = models.PositiveIntegerField(null=True, blank=True)

@@ -269,7 +269,9 @@ class Session:
         latency = int((time.monotonic() - started) * 1000)
         return Answer(
             status=status,
-            excerpt=received[:EXCERPT_BYTES].decode("utf-8", "replace"),
+            excerpt=received[:EXCERPT_BYTES]
+            .decode("utf-8", "replace")
+            .replace("\x00", "\ufffd"),  # PostgreSQL text holds no NUL
             latency_ms=latency,
             location=location,
         )

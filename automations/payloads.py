@@ -17,6 +17,7 @@ from artifacts.models import Artifact
 from automations import alerts
 from automations.models import AlertFiring
 from core.domain_events import DomainEvent
+from core.querycache import prepared_cursor
 from experiments.models import Experiment, Run
 from registry.models import AliasMove, ModelRepository, ModelVersion
 from registry.selectors import version_url
@@ -27,7 +28,11 @@ SCHEMA = "assay.webhook/v1"
 
 
 def project_url(project: Project) -> str:
-    return f"{settings.PUBLIC_URL}/{project.team.name}/{project.name}/"
+    return _project_url(project.team.name, project.name)
+
+
+def _project_url(team_name: str, project_name: str) -> str:
+    return f"{settings.PUBLIC_URL}/{team_name}/{project_name}/"
 
 
 def _model_url(repository: ModelRepository) -> str:
@@ -85,12 +90,24 @@ def _run_row(run_id: str) -> tuple[str, str, str, str, str, str]:
             f'JOIN "{team.db_table}" t ON t."id" = p."{project.get_field("team").column}" '
             f'WHERE r."id" = %s'
         )
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(_RUN_SQL, [run_id])
         row = cursor.fetchone()
     if row is None:
         raise Run.DoesNotExist(f"No run {run_id}")
     return (str(row[0]), row[1], row[2], row[3], row[4], row[5])
+
+
+RUN_EVENTS = ("run.finished", "run.failed")
+
+
+def run_data(
+    run_id: str, name: str, status: str, experiment: str, project_name: str, team_name: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(data, links) of a run event, from the run's row (the emitting transaction may have it
+    from its webhooks statement already: automations.services.on_domain_event)."""
+    url = f"{settings.PUBLIC_URL}/{team_name}/{project_name}/runs/{run_id}/"
+    return {"run": {"id": run_id, "name": name, "status": status, "experiment": experiment}}, {"run": url}
 
 
 def event_data(event: DomainEvent) -> tuple[dict[str, Any], dict[str, str]]:
@@ -124,10 +141,8 @@ def event_data(event: DomainEvent) -> tuple[dict[str, Any], dict[str, str]]:
         review = _review(event.data["review_request"])
         assert review is not None
         return {"review_request": review, "review": event.data.get("review")}, {"review_request": review["url"]}
-    if kind in ("run.finished", "run.failed"):
-        run_id, name, status, experiment, project_name, team_name = _run_row(event.data["run"])
-        url = f"{settings.PUBLIC_URL}/{team_name}/{project_name}/runs/{run_id}/"
-        return ({"run": {"id": run_id, "name": name, "status": status, "experiment": experiment}}, {"run": url})
+    if kind in RUN_EVENTS:
+        return run_data(*_run_row(event.data["run"]))
     if kind == "check.completed":
         review = _review(event.data["review_request"])
         assert review is not None
@@ -195,15 +210,24 @@ def event_data(event: DomainEvent) -> tuple[dict[str, Any], dict[str, str]]:
 def build(
     project: Project, kind: str, actor: str | None, data: dict[str, Any], links: dict[str, str]
 ) -> dict[str, Any]:
+    return build_named(project.team.name, project.name, kind, actor, data, links)
+
+
+def build_named(
+    team_name: str, project_name: str, kind: str, actor: str | None, data: dict[str, Any], links: dict[str, str]
+) -> dict[str, Any]:
+    """:func:`build` from the project's names (the emitting transaction has them from its one
+    webhooks statement: no Project instance to make)."""
+    url = _project_url(team_name, project_name)
     return {
         "schema": SCHEMA,
         "event": kind,
         "event_id": new_id(),
         "occurred_at": timezone.now().isoformat(),
-        "project": {"path": project.path, "url": project_url(project)},
+        "project": {"path": f"{team_name}/{project_name}", "url": url},
         "actor": actor,
         "data": data,
-        "links": {"project": project_url(project), **links},
+        "links": {"project": url, **links},
     }
 
 

@@ -16,6 +16,7 @@ change takes — at an even pace).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import multiprocessing as mp
 import os
 import subprocess
@@ -23,9 +24,11 @@ import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+import httptools
+import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -35,42 +38,60 @@ DBNAME = benchlib.dbname("assay_bench_webhooks")
 
 
 class Receiver:
+    """The webhook receiver: HTTP/1.1 on loopback, kept-alive connections, answering 200 at
+    once; it records each delivery id's first arrival and counts duplicates. An asyncio
+    server (uvloop, httptools' C parser: what uvicorn runs on) in a thread of this process:
+    it costs ~0.05 ms of CPU per request where http.server's ThreadingHTTPServer cost ~0.25,
+    and the receiver is not what is measured."""
+
+    ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
+
     def __init__(self) -> None:
         self.arrivals: dict[str, float] = {}
         self.duplicates = 0
-        self.lock = threading.Lock()
-        owner = self
+        self.loop = uvloop.new_event_loop()
+        self.server = self.loop.run_until_complete(
+            self.loop.create_server(lambda: _Connection(self), "127.0.0.1", 0, backlog=1024)
+        )
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/hook"
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # One write per response (flushed after do_POST): written unbuffered, the status
-            # line and headers go out before the body, and on a kept-alive connection Nagle's
-            # algorithm holds the body until the sender's delayed ACK (~40 ms per request).
-            wbufsize = 64 * 1024
-            disable_nagle_algorithm = True
+    def arrived(self, delivery: str) -> None:
+        if delivery in self.arrivals:
+            self.duplicates += 1
+        else:
+            self.arrivals[delivery] = time.time()
 
-            def do_POST(self) -> None:
-                now = time.time()
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                delivery = self.headers.get("X-Assay-Delivery", "")
-                with owner.lock:
-                    if delivery in owner.arrivals:
-                        owner.duplicates += 1
-                    else:
-                        owner.arrivals[delivery] = now
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+    def shutdown(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
 
-            def log_message(self, *args: object) -> None:
-                pass
 
-        ThreadingHTTPServer.request_queue_size = 256  # the listen backlog (5 by default)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+class _Connection(asyncio.Protocol):
+    def __init__(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+        self.parser = httptools.HttpRequestParser(self)
+        self.delivery = ""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            assert self.transport is not None
+            self.transport.close()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"x-assay-delivery":
+            self.delivery = value.decode()
+
+    def on_message_complete(self) -> None:
+        self.receiver.arrived(self.delivery)
+        self.delivery = ""
+        assert self.transport is not None
+        self.transport.write(Receiver.ANSWER)
 
 
 def _producer(
@@ -99,9 +120,9 @@ def _producer(
     original = services._queue
 
     def recording(*args: Any, **kwargs: Any) -> Any:
-        deliveries = original(*args, **kwargs)
-        queued.extend(d.id for d in deliveries)
-        return deliveries
+        ids = original(*args, **kwargs)
+        queued.extend(ids)
+        return ids
 
     services._queue = recording  # instrumentation: which delivery each commit made
     committed: list[tuple[str, float]] = []
@@ -242,7 +263,7 @@ def main() -> None:
                 w.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 w.kill()
-        receiver.server.shutdown()
+        receiver.shutdown()
     stats = benchlib.summary_ms(latencies)
     benchlib.print_table(
         [

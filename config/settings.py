@@ -219,6 +219,12 @@ WEBHOOK_MAX_ATTEMPTS = env_int("ASSAY_WEBHOOK_MAX_ATTEMPTS", 8)
 WEBHOOK_BATCH = env_int("ASSAY_WEBHOOK_BATCH", 100)
 WEBHOOK_LEASE_SECONDS = env_int("ASSAY_WEBHOOK_LEASE_SECONDS", 60)
 WEBHOOK_SEND_THREADS = env_int("ASSAY_WEBHOOK_SEND_THREADS", 16)
+# After a batch smaller than WEBHOOK_BATCH, the dispatcher waits this long for the next one to
+# fill (commits arriving one by one would otherwise make batches of one).
+WEBHOOK_BATCH_WAIT_MS = env_int("ASSAY_WEBHOOK_BATCH_WAIT_MS", 50)
+# A process that saw a dispatcher awake sends no wake-up for this long after; a dispatcher
+# going idle looks once more this long after it says so (automations/services.py: kick).
+WEBHOOK_KICK_WINDOW_MS = env_int("ASSAY_WEBHOOK_KICK_WINDOW_MS", 250)
 # Finished deliveries (and their attempts) older than this are deleted by a daily task.
 WEBHOOK_RETENTION_DAYS = env_int("ASSAY_WEBHOOK_RETENTION_DAYS", 30)
 # Metric alerts: how long a process keeps a project's rules (and experiments' best values)

@@ -34,6 +34,7 @@ def allow_loopback(settings: Any) -> None:
 def queue() -> Iterator[str]:
     """A queue name of this test's own: the Redis wake-up and timer keys are per queue."""
     name = f"test-dispatch-{uuid.uuid4().hex[:10]}"
+    services._awake_seen_at = float("-inf")  # what this process saw of another queue's key
     previous = celery_app.conf.task_default_queue
     celery_app.conf.task_default_queue = name
     yield name
@@ -73,19 +74,19 @@ def test_a_batch_is_claimed_at_once_under_a_lease_and_not_claimed_again_until_it
     # then each has attempt number 1 and the lease; the next claim takes only the other two
     assert [n for _, n in first] == [1, 1, 1]
     second = services._claim(10, lease_end=services._lease_end())
-    assert {d.pk for d, _ in first}.isdisjoint(d.pk for d, _ in second)
+    assert {d.id for d, _ in first}.isdisjoint(d.id for d, _ in second)
     assert len(second) == 2
     assert services._claim(10, lease_end=services._lease_end()) == []
-    claimed = Delivery.objects.get(pk=first[0][0].pk)
+    claimed = Delivery.objects.get(pk=first[0][0].id)
     assert (claimed.attempts, claimed.next_attempt_at) == (1, lease_end)
     # when the lease of the first claim runs out (its dispatcher was killed)
-    Delivery.objects.filter(pk__in=[d.pk for d, _ in first]).update(
+    Delivery.objects.filter(pk__in=[d.id for d, _ in first]).update(
         next_attempt_at=timezone.now() - timedelta(seconds=1)
     )
     # then another claim takes them again, same ids, as attempt 2
     again = services._claim(10, lease_end=services._lease_end())
-    assert sorted((d.pk, n) for d, n in again) == sorted((d.pk, 2) for d, _ in first)
-    assert {d.pk for d in made} == {d.pk for d, _ in first} | {d.pk for d, _ in second}
+    assert sorted((d.id, n) for d, n in again) == sorted((d.id, 2) for d, _ in first)
+    assert {d.pk for d in made} == {d.id for d, _ in first} | {d.id for d, _ in second}
 
 
 def test_a_disabled_webhooks_pending_deliveries_are_skipped_by_the_claim(project: Project) -> None:
@@ -155,26 +156,74 @@ def test_a_lease_too_short_for_the_request_gives_the_delivery_back_unsent(
 
 
 def test_one_wake_up_per_transaction_and_one_per_burst_of_commits(
-    project: Project, django_capture_on_commit_callbacks: Any, sent_tasks: list[str]
+    project: Project, django_capture_on_commit_callbacks: Any, sent_tasks: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hook = webhook(project, "http://127.0.0.1:9/hook")
+    asked: list[str] = []
+    client = services._redis()
+    monkeypatch.setattr(services, "_redis", lambda: asked.append("SET") or client)
     # a transaction queueing three deliveries registers one wake-up
     with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
         for i in range(3):
             services._queue([hook.pk], "run.finished", {"n": i})
     assert len(callbacks) == 1
-    assert sent_tasks == ["delay"]
-    # further commits while the wake-up key is set (a dispatcher is awake) send nothing
+    assert (sent_tasks, asked) == (["delay"], ["SET"])
+    # further commits while the wake-up key is set (a dispatcher is awake) send nothing, and
+    # within the kick window this process does not even ask Redis again
     for i in range(5):
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             services._queue([hook.pk], "run.finished", {"n": i})
         assert len(callbacks) == 1
-    assert sent_tasks == ["delay"]
-    # once the dispatcher let go of the key, the next commit wakes one again
+    assert (sent_tasks, asked) == (["delay"], ["SET"])
+    # past the window it asks again; the key is still set: nothing sent
+    monkeypatch.setattr(services, "_awake_seen_at", services._awake_seen_at - services._kick_window())
+    with django_capture_on_commit_callbacks(execute=True):
+        services._queue([hook.pk], "run.finished", {"n": 7})
+    assert (sent_tasks, asked) == (["delay"], ["SET", "SET"])
+    # once the dispatcher let go of the key, the next commit past the window wakes one again
     services._release()
+    monkeypatch.setattr(services, "_awake_seen_at", services._awake_seen_at - services._kick_window())
     with django_capture_on_commit_callbacks(execute=True):
         services._queue([hook.pk], "run.finished", {"n": 9})
     assert sent_tasks == ["delay", "delay"]
+
+
+def test_a_commit_skipping_the_wake_up_within_the_window_is_sent_by_the_dispatchers_last_look(
+    project: Project,
+    settings: Any,
+    allow_loopback: None,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    sent_tasks: list[str],
+) -> None:
+    settings.WEBHOOK_KICK_WINDOW_MS = 400
+    with receiver() as rx:
+        hook = webhook(project, rx.url)
+        services.kick()  # this process saw the key set (it set it): a dispatcher is woken
+        assert sent_tasks == ["delay"]
+        linger = services._linger
+        late: list[str] = []
+
+        def commit_then_linger() -> None:
+            # the dispatcher found nothing due and deleted the key; then, within the window,
+            # this process commits and sends no wake-up (it does not ask Redis: it saw the key
+            # set a moment ago)
+            assert services._redis().get(services._key("kick")) is None
+            if not late:
+                with django_capture_on_commit_callbacks(execute=True):
+                    late.extend(services._queue([hook.pk], "run.finished", {"late": True}))
+                assert sent_tasks == ["delay"]
+                assert services._redis().get(services._key("kick")) is None
+            linger()
+
+        monkeypatch.setattr(services, "_linger", commit_then_linger)
+        # when the dispatcher runs with nothing due at first
+        assert services.dispatch() == 1
+    # then its look a window after the delete sent the delivery nobody woke it for
+    assert len(late) == 1
+    assert [r.headers["x-assay-delivery"] for r in rx.requests] == late
+    assert Delivery.objects.get(pk=late[0]).state == "delivered"
+    assert sent_tasks == ["delay"]
 
 
 def test_a_commit_landing_while_the_dispatcher_finishes_is_sent_by_its_last_pass(
@@ -190,7 +239,7 @@ def test_a_commit_landing_while_the_dispatcher_finishes_is_sent_by_its_last_pass
         services.kick()  # the dispatcher about to run was woken: the key is set
         assert sent_tasks == ["delay"]
         release = services._release
-        late: list[Delivery] = []
+        late: list[str] = []
 
         def commit_then_release() -> None:
             # the race: a commit after the dispatcher's last claim found nothing, just before
@@ -207,8 +256,8 @@ def test_a_commit_landing_while_the_dispatcher_finishes_is_sent_by_its_last_pass
         # when the dispatcher runs with nothing due at first
         assert services.dispatch() == 1
     # then its pass after deleting the key sent the late delivery
-    assert [r.headers["x-assay-delivery"] for r in rx.requests] == [late[0].pk]
-    assert Delivery.objects.get(pk=late[0].pk).state == "delivered"
+    assert [r.headers["x-assay-delivery"] for r in rx.requests] == [late[0]]
+    assert Delivery.objects.get(pk=late[0]).state == "delivered"
     assert sent_tasks == ["delay"]
 
 
