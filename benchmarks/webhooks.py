@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httptools
 import uvloop
@@ -50,8 +50,11 @@ class Receiver:
         self.arrivals: dict[str, float] = {}
         self.duplicates = 0
         self.loop = uvloop.new_event_loop()
-        self.server = self.loop.run_until_complete(
-            self.loop.create_server(lambda: _Connection(self), "127.0.0.1", 0, backlog=1024)
+        self.server = cast(
+            asyncio.Server,
+            self.loop.run_until_complete(
+                self.loop.create_server(lambda: _Connection(self), "127.0.0.1", 0, backlog=1024)
+            ),
         )
         self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/hook"
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
