@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
+import functools
 import http.client
 import ipaddress
+import re
 import socket
 import ssl
 import threading
@@ -51,10 +53,19 @@ class Answer:
     location: str | None = None
 
 
+_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+
+
 def parse(url: object) -> Target:
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         raise Refused(f"url must be an http or https URL of at most {MAX_URL_LENGTH} characters.")
-    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+    return _parse(url)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(url: str) -> Target:
+    """(Cached: a dispatcher sends a batch to a handful of URLs; a refusal is not cached.)"""
+    if _SPACE_OR_CONTROL.search(url):
         raise Refused("url must not contain spaces or control characters.")
     try:
         parts = urlsplit(url)
