@@ -5,6 +5,7 @@ delivery (the worker's side), with retries, the attempt log and auto-disabling."
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import http.client
@@ -24,7 +25,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Model, QuerySet
 from django.utils import timezone
 
 from accounts import access
@@ -254,7 +255,17 @@ _INSERT_COLUMNS = (
     "created_at",
     "next_attempt_at",
 )
-_INSERT_SQL: str | None = None
+
+
+@functools.cache
+def _insert_sql(model: type[Model], names: tuple[str, ...], rows: int) -> str:
+    """``INSERT INTO <table> (<columns of names>) VALUES (%s, …), …`` for ``rows`` rows,
+    written once per shape from the model's metadata (table and column names only)."""
+    meta = model._meta
+    column = {f.name: f.column for f in meta.concrete_fields}
+    columns = ", ".join(f'"{column[name]}"' for name in names)
+    row = "(" + ", ".join(["%s"] * len(names)) + ")"
+    return f'INSERT INTO "{meta.db_table}" ({columns}) VALUES ' + ", ".join([row] * rows)  # noqa: S608
 
 
 def _insert(rows: list[tuple[str, str]], kind: str, payload: dict[str, Any], redelivery_of: str | None) -> None:
@@ -263,20 +274,13 @@ def _insert(rows: list[tuple[str, str]], kind: str, payload: dict[str, Any], red
     this runs in every emitting transaction, where the ORM's bulk_create (model instances, SQL
     compiling) cost more CPU than the statement, and an unprepared statement is parsed and
     planned again each time."""
-    global _INSERT_SQL
-    meta = Delivery._meta
-    if _INSERT_SQL is None:
-        column = {f.name: f.column for f in meta.concrete_fields}
-        columns = ", ".join(f'"{column[name]}"' for name in _INSERT_COLUMNS)
-        _INSERT_SQL = f'INSERT INTO "{meta.db_table}" ({columns}) VALUES '  # noqa: S608 - metadata only
-    row = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
     now = timezone.now()
-    stored = meta.get_field("payload").get_db_prep_save(payload, connection)
+    stored = Delivery._meta.get_field("payload").get_db_prep_save(payload, connection)
     params: list[Any] = []
     for delivery_id, webhook_id in rows:
         params += [delivery_id, webhook_id, kind, stored, Delivery.State.PENDING.value, 0, redelivery_of, now, now]
     with prepared_cursor(connection) as cursor:
-        cursor.execute(_INSERT_SQL + ", ".join([row] * len(rows)), params)
+        cursor.execute(_insert_sql(Delivery, _INSERT_COLUMNS, len(rows)), params)
 
 
 @transaction.atomic
@@ -793,23 +797,15 @@ def _record(results: list[_Result], *, lease_end: datetime, tries: int) -> None:
 
 
 _ATTEMPT_COLUMNS = ("delivery", "number", "started_at", "status_code", "latency_ms", "ok", "error", "response_excerpt")
-_ATTEMPT_SQL: str | None = None
 
 
 def _log_attempts(results: list[_Result]) -> None:
     """One INSERT of a batch's attempts, its SQL written once from the model's metadata (the
     ORM's bulk_create prepared every value of every row through the fields: a third of a
     dispatcher's CPU)."""
-    global _ATTEMPT_SQL
     if not results:
         return
-    meta = Attempt._meta
-    if _ATTEMPT_SQL is None:
-        column = {f.name: f.column for f in meta.concrete_fields}
-        columns = ", ".join(f'"{column[name]}"' for name in _ATTEMPT_COLUMNS)
-        _ATTEMPT_SQL = f'INSERT INTO "{meta.db_table}" ({columns}) VALUES '  # noqa: S608 - metadata only
-    row = "(" + ", ".join(["%s"] * len(_ATTEMPT_COLUMNS)) + ")"
-    started = meta.get_field("started_at")
+    started = Attempt._meta.get_field("started_at")
     params: list[Any] = []
     for r in results:
         params += [
@@ -823,7 +819,7 @@ def _log_attempts(results: list[_Result]) -> None:
             r.excerpt,
         ]
     with connection.cursor() as cursor:
-        cursor.execute(_ATTEMPT_SQL + ", ".join([row] * len(results)), params)
+        cursor.execute(_insert_sql(Attempt, _ATTEMPT_COLUMNS, len(results)), params)
 
 
 def _admins(project: Project) -> list[User]:
