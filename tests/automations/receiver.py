@@ -2,7 +2,8 @@
 every request (path, headers, body) and answers from a script of (status, headers) pairs,
 the last one repeated. ``slow_first``: seconds the first request waits before its answer
 (a slow receiver, to kill a worker in the middle of a delivery); ``keep_alive``: answer in
-HTTP/1.1 and keep the connection open (by default HTTP/1.0: one request per connection)."""
+HTTP/1.1 and keep the connection open (by default HTTP/1.0: one request per connection);
+``answer_body``: what every answer carries (``ok``)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def receiver(
     host: str = "127.0.0.1",
     slow_first: float = 0.0,
     keep_alive: bool = False,
+    answer_body: bytes = b"ok",
 ) -> Iterator[Receiver]:
     state = Receiver(host=host, port=0, answers=list(answers or [(200, {})]))
     lock = threading.Lock()
@@ -66,9 +68,9 @@ def receiver(
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", "2")
+            self.send_header("Content-Length", str(len(answer_body)))
             self.end_headers()
-            self.wfile.write(b"ok")
+            self.wfile.write(answer_body)
 
         def log_message(self, *args: object) -> None:
             pass

@@ -314,3 +314,17 @@ def test_in_a_batch_a_forbidden_target_is_refused_while_an_allowed_one_is_sent(
         delivery.refresh_from_db()
         assert delivery.state == "failed"  # a refusal is final
         assert delivery.attempt_log.get().error.startswith("refused: evil.example resolves to 127.0.0.1")
+
+
+def test_an_answer_with_nul_bytes_is_logged_with_them_replaced(
+    project: Project, allow_loopback: None, sent_tasks: list[str]
+) -> None:
+    # PostgreSQL text holds no NUL: logged as is, the batch's log would fail and be sent again
+    with receiver(answer_body=b"ok\x00\x00done") as rx:
+        hook = webhook(project, rx.url)
+        (delivery,) = pending(hook, 1)
+        assert services.dispatch() == 1
+    assert len(rx.requests) == 1
+    delivery.refresh_from_db()
+    assert delivery.state == "delivered"
+    assert Attempt.objects.get(delivery=delivery).response_excerpt == "ok\ufffd\ufffddone"
