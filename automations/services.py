@@ -492,8 +492,8 @@ def _kick_window() -> float:
     return int(getattr(settings, "WEBHOOK_KICK_WINDOW_MS", 250)) / 1000
 
 
-# When this process last saw the wake-up key set (time.monotonic() taken before asking Redis).
-_awake_seen_at = float("-inf")
+# When this process last saw each wake-up key set (time.monotonic() taken before asking Redis).
+_awake_seen_at: dict[str, float] = {}
 
 
 def kick() -> None:
@@ -505,17 +505,17 @@ def kick() -> None:
     the key looks once more a whole window after the delete (:func:`_dispatch`): the key was
     set when this process asked, so it was deleted after that, and the dispatcher's last look
     comes after every commit this process made within the window."""
-    global _awake_seen_at
     if not _eager():
+        key = _key("kick")
         asked_at = time.monotonic()
-        if asked_at - _awake_seen_at < _kick_window():
+        if asked_at - _awake_seen_at.get(key, float("-inf")) < _kick_window():
             return
         try:
-            woken = _redis().set(_key("kick"), "1", nx=True, ex=max(1, int(_lease_seconds())))
+            woken = _redis().set(key, "1", nx=True, ex=max(1, int(_lease_seconds())))
         except redis.RedisError:  # Redis trouble: wake one anyway (a spare dispatcher is harmless)
             log.warning("webhook wake-up key not set; sending a dispatch task anyway", exc_info=True)
         else:
-            _awake_seen_at = asked_at
+            _awake_seen_at[key] = asked_at
             if not woken:
                 return
     current_app.tasks[DISPATCH_TASK].delay()

@@ -34,7 +34,6 @@ def allow_loopback(settings: Any) -> None:
 def queue() -> Iterator[str]:
     """A queue name of this test's own: the Redis wake-up and timer keys are per queue."""
     name = f"test-dispatch-{uuid.uuid4().hex[:10]}"
-    services._awake_seen_at = float("-inf")  # what this process saw of another queue's key
     previous = celery_app.conf.task_default_queue
     celery_app.conf.task_default_queue = name
     yield name
@@ -176,13 +175,13 @@ def test_one_wake_up_per_transaction_and_one_per_burst_of_commits(
         assert len(callbacks) == 1
     assert (sent_tasks, asked) == (["delay"], ["SET"])
     # past the window it asks again; the key is still set: nothing sent
-    monkeypatch.setattr(services, "_awake_seen_at", services._awake_seen_at - services._kick_window())
+    services._awake_seen_at[services._key("kick")] -= services._kick_window()
     with django_capture_on_commit_callbacks(execute=True):
         services._queue([hook.pk], "run.finished", {"n": 7})
     assert (sent_tasks, asked) == (["delay"], ["SET", "SET"])
     # once the dispatcher let go of the key, the next commit past the window wakes one again
     services._release()
-    monkeypatch.setattr(services, "_awake_seen_at", services._awake_seen_at - services._kick_window())
+    services._awake_seen_at[services._key("kick")] -= services._kick_window()
     with django_capture_on_commit_callbacks(execute=True):
         services._queue([hook.pk], "run.finished", {"n": 9})
     assert sent_tasks == ["delay", "delay"]
