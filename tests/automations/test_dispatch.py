@@ -160,7 +160,12 @@ def test_one_wake_up_per_transaction_and_one_per_burst_of_commits(
     hook = webhook(project, "http://127.0.0.1:9/hook")
     asked: list[str] = []
     client = services._redis()
-    monkeypatch.setattr(services, "_redis", lambda: asked.append("SET") or client)
+
+    def counted() -> Any:
+        asked.append("SET")
+        return client
+
+    monkeypatch.setattr(services, "_redis", counted)
     # a transaction queueing three deliveries registers one wake-up
     with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
         for i in range(3):
