@@ -5,9 +5,11 @@ bearer tokens, issued by ``accounts.services.token_create``."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
+from django.conf import settings
 from django.contrib.staticfiles import handlers as staticfiles_handlers
 from django.contrib.staticfiles.handlers import StaticFilesHandler
 from rest_framework.test import APIClient
@@ -16,6 +18,7 @@ from accounts.models import Project, ProjectRole, Team, User
 from accounts.services import team_create, team_member_add, token_create
 from experiments.models import Experiment, Run
 from frontend.static_files import collect_if_changed
+from tests.db_template import migrated_template
 from tests.factories import ExperimentFactory, ProjectFactory, ProjectGrantFactory, RunFactory, UserFactory
 
 ClientFor = Callable[[User | None], APIClient]
@@ -35,6 +38,14 @@ def _static_files() -> None:
     # once for every worker and run (only again when a source changed).
     collect_if_changed()
     staticfiles_handlers.StaticFilesHandler = _ThroughWhiteNoise  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    # Each worker's test database is a copy of the migrated template (tests/db_template.py),
+    # not migrated again from zero; Django's own migrate then finds nothing to apply.
+    # (config/settings_test.py sets DATABASE_URL when the environment does not.)
+    settings.DATABASES["default"].setdefault("TEST", {})["TEMPLATE"] = migrated_template(os.environ["DATABASE_URL"])
 
 
 @pytest.fixture
