@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.contrib.staticfiles import handlers as staticfiles_handlers
 from django.contrib.staticfiles.handlers import StaticFilesHandler
 from rest_framework.test import APIClient
+from whitenoise.base import WhiteNoise, scantree
 
 from accounts.models import Project, ProjectRole, Team, User
 from accounts.services import team_create, team_member_add, token_create
@@ -32,12 +34,56 @@ class _ThroughWhiteNoise(StaticFilesHandler):
         return False
 
 
+# WhiteNoise's table of STATIC_ROOT's files (url -> StaticFile with its headers), by everything
+# that decides it; see _scan_static_root_once.
+_static_tables: dict[tuple[Any, ...], dict[str, Any]] = {}
+_scan_static_root = WhiteNoise.update_files_dictionary
+
+
+def _scan_static_root_once(self: WhiteNoise, root: str, prefix: str) -> None:
+    """WhiteNoise's own scan of ``root``, done once per distinct input in this process.
+
+    Django's test clients build a new handler, hence a new WhiteNoiseMiddleware, for every
+    client, and the middleware scans STATIC_ROOT when built: ~570 files (hashed names and
+    their .gz/.br copies) took ~80 ms a client, most of a short test's time. A server
+    process builds it once; here the table is reused while its inputs are the same: the
+    middleware's settings, the static storage's and every file's name, size and mtime."""
+    stat_cache = dict(scantree(root))
+    key = (
+        type(self),
+        root,
+        prefix,
+        self.max_age,
+        self.allow_all_origins,
+        self.charset,
+        self.add_headers_function,
+        self.index_file,
+        tuple(sorted(self.media_types.types_map.items())),
+        self.__dict__.get("immutable_file_test"),
+        getattr(self, "static_prefix", None),
+        settings.STATIC_URL,
+        repr(settings.STORAGES),
+        tuple(sorted((path, stat.st_size, stat.st_mtime_ns) for path, stat in stat_cache.items())),
+    )
+    table = _static_tables.get(key)
+    if table is None:
+        kept, self.files = self.files, {}
+        try:
+            _scan_static_root(self, root, prefix)
+            table = self.files
+        finally:
+            self.files = kept
+        _static_tables[key] = table
+    self.files.update(table)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _static_files() -> None:
     # Pages link hashed names from the manifest (config/settings.py, STORAGES): collect first,
     # once for every worker and run (only again when a source changed).
     collect_if_changed()
     staticfiles_handlers.StaticFilesHandler = _ThroughWhiteNoise  # type: ignore[misc]
+    WhiteNoise.update_files_dictionary = _scan_static_root_once
 
 
 @pytest.fixture(scope="session")
