@@ -115,11 +115,15 @@ def _static_files() -> None:
 
 
 @pytest.fixture(scope="session")
-def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None, django_db_use_migrations: bool
+) -> None:
     # Each worker's test database is a copy of the migrated template (tests/db_template.py),
     # not migrated again from zero; Django's own migrate then finds nothing to apply.
-    # (config/settings_test.py sets DATABASE_URL when the environment does not.)
-    settings.DATABASES["default"].setdefault("TEST", {})["TEMPLATE"] = migrated_template(os.environ["DATABASE_URL"])
+    # (config/settings_test.py sets DATABASE_URL when the environment does not.) With
+    # --no-migrations Django creates the tables itself, so it needs an empty database.
+    if django_db_use_migrations:
+        settings.DATABASES["default"].setdefault("TEST", {})["TEMPLATE"] = migrated_template(os.environ["DATABASE_URL"])
 
 
 @pytest.fixture
