@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.db_template import create_from_template
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
@@ -116,11 +117,29 @@ def _manage(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+# Run by fresh_server in one `manage.py shell` (one Django start instead of one per command):
+# the commands a deployment runs, createsuperuser and create_token, through call_command.
+_PEOPLE = """
+import io, os
+from django.core.management import call_command
+from accounts.models import User
+
+if os.environ.get("DJANGO_SUPERUSER_USERNAME"):
+    call_command("createsuperuser", interactive=False, verbosity=0)
+User.objects.create_user("ana", "ana@example.com", "ana-password-123")
+for username in ("admin", "ana") if os.environ.get("DJANGO_SUPERUSER_USERNAME") else ("ana",):
+    out = io.StringIO()
+    call_command("create_token", username, stdout=out)
+    print(username, out.getvalue().strip().splitlines()[-1])
+"""
+
+
 @contextlib.contextmanager
 def fresh_server(var: Path, dbname: str, env: dict[str, str], *, with_admin: bool = False) -> Iterator[Server]:
-    """uvicorn on a new database ``dbname``, migrated, with the user "ana" and her token (and the
-    superuser "admin" and his, ``with_admin``); ``env`` adds to or overrides the server's
-    environment. The database is dropped afterwards."""
+    """uvicorn on a new database ``dbname``, migrated (a copy of the suite's migrated template,
+    tests/db_template.py), with the user "ana" and her token (and the superuser "admin" and
+    his, ``with_admin``); ``env`` adds to or overrides the server's environment. The database
+    is dropped afterwards."""
     psycopg = pytest.importorskip("psycopg")
     base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgres://", 1)
     server_env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSAY_", "DJANGO_", "PYTEST_"))}
@@ -134,32 +153,21 @@ def fresh_server(var: Path, dbname: str, env: dict[str, str], *, with_admin: boo
             **env,
         }
     )
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{dbname}"')
+    create_from_template(server_env["DATABASE_URL"], dbname)
     srv = Server(env=server_env, log_path=var / "server.log")
     server_env["ASSAY_PUBLIC_URL"] = srv.url
     try:
-        _manage(server_env, "migrate", "--noinput", "-v", "0")
-        if with_admin:
-            _manage(
-                dict(
-                    server_env,
-                    DJANGO_SUPERUSER_USERNAME="admin",
-                    DJANGO_SUPERUSER_EMAIL="admin@example.com",
-                    DJANGO_SUPERUSER_PASSWORD="admin-password-123",
-                ),
-                "createsuperuser",
-                "--noinput",
-            )
-        _manage(
-            server_env,
-            "shell",
-            "-c",
-            "from accounts.models import User; User.objects.create_user('ana', 'ana@example.com', 'ana-password-123')",
+        admin = {
+            "DJANGO_SUPERUSER_USERNAME": "admin",
+            "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
+            "DJANGO_SUPERUSER_PASSWORD": "admin-password-123",
+        }
+        printed = _manage(dict(server_env, **(admin if with_admin else {})), "shell", "-c", _PEOPLE)
+        tokens = dict(
+            line.split(" ", 1) for line in printed.splitlines() if line.startswith(("admin asy_", "ana asy_"))
         )
-        if with_admin:
-            srv.admin_token = _manage(server_env, "create_token", "admin").strip().splitlines()[-1]
-        srv.token = _manage(server_env, "create_token", "ana").strip().splitlines()[-1]
+        srv.admin_token = tokens.get("admin", "")
+        srv.token = tokens["ana"]
         srv.start()
         yield srv
     finally:

@@ -72,6 +72,10 @@ class Worker:
                 raise RuntimeError(f"celery worker did not start: {self.log_path.read_text()[-2000:]}")
             time.sleep(0.2)
 
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
@@ -85,12 +89,26 @@ class Worker:
             log.write("\n--- start ---\n")
 
 
-@pytest.fixture
-def worker(stack: Server, tmp_path: Path) -> Iterator[Worker]:
-    w = Worker(stack, tmp_path / "worker.log")
-    w.start()
+@pytest.fixture(scope="module")
+def module_worker(stack: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    """One worker for the module's tests (a start costs ~4 s here), started by ``worker``."""
+    w = Worker(stack, tmp_path_factory.mktemp("worker") / "worker.log")
     yield w
     w.stop()
+
+
+@pytest.fixture
+def worker(module_worker: Worker) -> Worker:
+    """The module's worker, running (a test that needed the queue to itself stopped it)."""
+    if not module_worker.running:
+        module_worker.start()
+    return module_worker
+
+
+@pytest.fixture
+def no_module_worker(module_worker: Worker) -> None:
+    """The stack's queue without the module's worker, for a test that runs a worker of its own."""
+    module_worker.stop()
 
 
 @pytest.fixture
@@ -220,7 +238,7 @@ def test_an_upload_the_store_refuses_is_spooled_shown_pending_and_sent_by_sync(
 
 
 def test_a_worker_killed_while_processing_leaves_the_artifact_ready_processed_once(
-    stack: Server, env_for: dict[str, str], project: str, tmp_path: Path
+    stack: Server, no_module_worker: None, env_for: dict[str, str], project: str, tmp_path: Path
 ) -> None:
     worker = Worker(stack, tmp_path / "worker.log")
     worker.start(ASSAY_TEST_PROCESSING_DELAY="30")

@@ -31,9 +31,10 @@ from urllib.parse import urlparse
 import httpx
 import psycopg
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from deploy.stack import Stack, free_port
+from tests.db_template import admin_url, create_from_template
 
 # transaction=True: the test database exists (it is the stack's template) and no transaction
 # of this process holds it open.
@@ -150,38 +151,18 @@ def eventually(check: Callable[[], Any], timeout: float = 30, what: str = "condi
         time.sleep(0.2)
 
 
-def _create_from_template(conn: psycopg.Connection[Any], name: str, template: str) -> None:
-    """Copy the migrated test database; if a straggler from an earlier test in this worker
-    (a server thread's pooled connection) still holds it after 20 s, start from an empty
-    database instead, which the stack's `migrate` then builds from zero."""
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-            return
-        except psycopg.errors.ObjectInUse:
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-    conn.execute(f'CREATE DATABASE "{name}"')
-
-
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    # The stack's database is a copy of the (empty, migrated) test database: migrating a new
-    # one from zero takes most of a minute here; `migrate` then only confirms it is current.
-    template = connection.settings_dict["NAME"]
-    connections.close_all()  # CREATE DATABASE … TEMPLATE needs the template unused,
-    for wrapper in connections.all():  # pooled connections included
-        if hasattr(wrapper, "close_pool"):
-            wrapper.close_pool()
+    # The stack's database is a copy of the suite's migrated template (tests/db_template.py):
+    # migrating a new one from zero takes most of a minute here; `migrate` then only confirms
+    # it is current.
     base = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/assay"))
-    name = f"{template}_stack"
+    name = f"{connection.settings_dict['NAME']}_stack"
     database_url = base._replace(path=f"/{name}").geturl()
-    admin = base._replace(scheme="postgresql", path="/postgres").geturl()
+    admin = admin_url(database_url)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        _create_from_template(conn, name, template)
+    create_from_template(database_url, name)
     the_stack = Stack(
         database_url=database_url,
         redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/5"),
