@@ -35,6 +35,10 @@ def _project_url(team_name: str, project_name: str) -> str:
     return f"{settings.PUBLIC_URL}/{team_name}/{project_name}/"
 
 
+def _run_url(team_name: str, project_name: str, run_id: str) -> str:
+    return f"{_project_url(team_name, project_name)}runs/{run_id}/"
+
+
 def _model_url(repository: ModelRepository) -> str:
     project = repository.project
     return f"{settings.PUBLIC_URL}/{project.team.name}/{project.name}/models/{repository.name}/"
@@ -106,7 +110,7 @@ def run_data(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """(data, links) of a run event, from the run's row (the emitting transaction may have it
     from its webhooks statement already: automations.services.on_domain_event)."""
-    url = f"{settings.PUBLIC_URL}/{team_name}/{project_name}/runs/{run_id}/"
+    url = _run_url(team_name, project_name, run_id)
     return {"run": {"id": run_id, "name": name, "status": status, "experiment": experiment}}, {"run": url}
 
 
@@ -164,7 +168,7 @@ def event_data(event: DomainEvent) -> tuple[dict[str, Any], dict[str, str]]:
     if kind == "artifact.processed":
         artifact = Artifact.objects.select_related("project__team", "run").get(pk=event.data["artifact"])
         project = artifact.project
-        run_url = f"{settings.PUBLIC_URL}/{project.team.name}/{project.name}/runs/{artifact.run_id}/"
+        run_url = _run_url(project.team.name, project.name, artifact.run_id)
         return (
             {
                 "artifact": {
@@ -187,7 +191,7 @@ def event_data(event: DomainEvent) -> tuple[dict[str, Any], dict[str, str]]:
         )
         run, rule = firing.run, firing.rule
         project = run.project
-        run_url = f"{settings.PUBLIC_URL}/{project.team.name}/{project.name}/runs/{run.id}/"
+        run_url = _run_url(project.team.name, project.name, run.id)
         return (
             {
                 "alert": {

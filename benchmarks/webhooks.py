@@ -4,13 +4,14 @@ worker processes; reports the rate actually queued and the delivery latency (rec
 arrival minus the commit of the event's transaction).
 
 Self-contained: recreates the database ``assay_bench_webhooks``, migrates it, starts the
-receiver (a threaded HTTP server answering 200 at once), the Celery workers (their own
-queue on the Redis of REDIS_URL's database 6) and the producers (forked processes, each
+receiver (an asyncio HTTP server in a thread of this process, answering 200 at once), the
+Celery workers (their own queue on the Redis of REDIS_URL's database 6) and the producers
+(spawned processes, each
 committing its share of events through ``core.domain_events.emit`` — the path a real
 change takes — at an even pace).
 
     .venv/bin/python benchmarks/webhooks.py [--events 5000] [--rate 1000] [--producers 4]
-        [--workers 2] [--concurrency 8]
+        [--per-transaction 1] [--workers 2] [--concurrency 8]
 """
 
 from __future__ import annotations
